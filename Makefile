@@ -1,0 +1,54 @@
+# sagemeter — everything a fresh machine needs goes through these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install controlplane crds lint typecheck test test-unit demo bench sandbox-up sandbox-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Builds (first time) or reuses the pinned kube-apiserver, kube-controller-manager,
+# kubectl and etcd; see hack/build-controlplane.sh.
+controlplane:
+	bash hack/build-controlplane.sh
+
+crds: install
+	$(BIN)/sagemeter crd > crds/managedendpoints.sagemeter.io.yaml
+
+lint: install
+	$(BIN)/ruff check operator tests
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test: install controlplane lint typecheck
+	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
+	  $(BIN)/pytest
+
+sandbox-up: install controlplane
+	$(BIN)/sagemeter sandbox up
+
+sandbox-down: install
+	$(BIN)/sagemeter sandbox down
+
+demo: install controlplane
+	bash hack/demo.sh
+
+bench: install controlplane
+	$(BIN)/pytest -p no:cacheprovider bench -s
+
+clean:
+	-$(BIN)/sagemeter sandbox down
+	rm -rf $(VENV) .sandbox
