@@ -1,0 +1,188 @@
+"""Generates the ManagedEndpoint CRD from the pydantic models in `sagemeter.api.models`.
+
+pydantic emits JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema.
+The conversion here inlines every `$ref`, drops `title`, turns `anyOf [X, null]`
+into plain optional `X`, turns constrained map keys (`propertyNames`) into CEL
+rules, and merges field-level CEL rules with the model they point at.
+
+Optional fields are not marked `nullable`: the API server prunes a `null`
+written to a non-nullable field, so `field: null` in a manifest means "unset",
+exactly like `None` in the models, and CEL rules can rely on `has()` without
+null checks.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from sagemeter.api import models as m
+
+JsonSchema = dict[str, Any]
+
+CRD_NAME = f"{m.PLURAL}.{m.GROUP}"
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.parkedReason"},
+    {"name": "Instance", "type": "string", "jsonPath": ".spec.instanceType"},
+    # A `date` column renders future times as <invalid>; the expiry is usually
+    # in the future, so it is shown as the timestamp itself.
+    {"name": "Expires", "type": "string", "jsonPath": ".status.expiresAt"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpointName", "priority": 1},
+    {"name": "URL", "type": "string", "jsonPath": ".status.invokeUrl", "priority": 1},
+    {"name": "Cost/h", "type": "string", "jsonPath": ".status.hourlyCostUSD", "priority": 1},
+]
+
+_DROPPED_KEYS = {"title"}
+_VALIDATIONS = "x-kubernetes-validations"
+
+
+def _resolve(node: Any, defs: dict[str, JsonSchema]) -> Any:
+    """Inline `$ref`s and `allOf` wrappers; keep sibling keys of a `$ref`."""
+    if isinstance(node, list):
+        return [_resolve(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    ref = node.pop("$ref", None)
+    if ref is None and len(node.get("allOf", [])) == 1:
+        ref = node.pop("allOf")[0]["$ref"]
+    if ref is not None:
+        target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
+        node = _merge(target, node)
+    return {key: _resolve(value, defs) for key, value in node.items()}
+
+
+def _merge(base: JsonSchema, extra: JsonSchema) -> JsonSchema:
+    merged = dict(base)
+    for key, value in extra.items():
+        if key == _VALIDATIONS:
+            merged[key] = list(merged.get(key, [])) + list(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _structural(node: Any) -> Any:
+    """Rewrite pydantic's JSON Schema idioms into structural OpenAPI v3."""
+    if isinstance(node, list):
+        return [_structural(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    any_of = node.pop("anyOf", None)
+    if any_of is not None:
+        options = [option for option in any_of if option.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express a union of {options} structurally")
+        node = _merge(options[0], node)
+    node = {k: v for k, v in node.items() if k not in _DROPPED_KEYS}
+    if "default" in node and node["default"] is None:
+        del node["default"]
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    key_schema = node.pop("propertyNames", None)
+    if key_schema and "pattern" in key_schema:
+        pattern = key_schema["pattern"].replace("\\", "\\\\")
+        rule = m.cel(
+            f"self.all(k, k.matches('{pattern}'))",
+            f"keys must match {key_schema['pattern']}",
+        )
+        node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), rule]
+    if "enum" in node and "type" not in node:
+        node["type"] = _json_type(node["enum"][0])
+    return {key: _structural(value) for key, value in node.items()}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return "string"
+
+
+def _strip_defaults(node: Any) -> Any:
+    """The status is written by the operator only; defaults there would mislead."""
+    if isinstance(node, list):
+        return [_strip_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _strip_defaults(v) for k, v in node.items() if k != "default"}
+
+
+def model_schema(model: type[m.ApiModel]) -> JsonSchema:
+    """The structural OpenAPI v3 schema of one model."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    return dict(_structural(_resolve(raw, defs)))
+
+
+def openapi_schema() -> JsonSchema:
+    spec = model_schema(m.ManagedEndpointSpec)
+    status = _strip_defaults(model_schema(m.ManagedEndpointStatus))
+    spec["description"] = m.ManagedEndpointSpec.__doc__.strip()  # type: ignore[union-attr]
+    status["description"] = m.ManagedEndpointStatus.__doc__.strip()  # type: ignore[union-attr]
+    return {
+        "type": "object",
+        "description": (
+            "A SageMaker inference endpoint run by sagemeter, with an expiry, an idle policy,"
+            " an optional schedule and an optional API Gateway route."
+        ),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
+def crd() -> JsonSchema:
+    """The whole CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "sagemeter"},
+        },
+        "spec": {
+            "group": m.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": m.KIND,
+                "listKind": f"{m.KIND}List",
+                "plural": m.PLURAL,
+                "singular": m.SINGULAR,
+                "shortNames": list(m.SHORT_NAMES),
+                "categories": list(m.CATEGORIES),
+            },
+            "versions": [
+                {
+                    "name": m.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+HEADER = (
+    "# Generated by `sagemeter crd` (make crds) from operator/sagemeter/api/models.py.\n"
+    "# Do not edit by hand: tests fail when this file and the models disagree.\n"
+)
+
+
+def render_crd_yaml() -> str:
+    body = yaml.safe_dump(crd(), sort_keys=False, width=100, allow_unicode=True)
+    return HEADER + body
