@@ -1,0 +1,413 @@
+"""The sandbox's local AWS: a moto server whose SageMaker endpoints behave like real ones.
+
+Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It serves every
+moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
+``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
+``start_in_thread`` serves the same app inside the current process.
+
+Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
+
+* **Endpoint lifecycle.** CreateEndpoint leaves the endpoint ``Creating`` for
+  ``SAGEMETER_LOCALAWS_CREATE_SECONDS`` (default 3), then ``InService``; DeleteEndpoint leaves it
+  ``Deleting`` for ``SAGEMETER_LOCALAWS_DELETE_SECONDS`` (default 1), then it is gone
+  (``ValidationException: Could not find endpoint``). moto had neither phase. Transitions are
+  applied lazily before every SageMaker call, so Describe, ListEndpoints (with its StatusEquals,
+  NameContains, paging) and tags always agree; no background threads.
+* **UpdateEndpoint** (moto lacks it). Both names must exist and the endpoint must be
+  ``InService`` or ``Failed``, else ``ValidationException`` ("Cannot update in-progress
+  endpoint"). ``Updating`` for ``SAGEMETER_LOCALAWS_UPDATE_SECONDS`` (default 3), then
+  ``InService`` on the new config with its variants and a new ``LastModifiedTime``.
+  DeleteEndpoint of a Creating/Updating/Deleting endpoint is refused with the same message, as
+  SageMaker does.
+* **Failure injection.** A model image tagged ``fail`` (``PrimaryContainer.Image`` or any
+  ``Containers[].Image``, e.g. ``123.dkr.ecr.us-east-1.amazonaws.com/x:fail``) fails the ping
+  health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
+  rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
+  failed: ...", cleared by the next update. A Failed endpoint can be deleted.
+* **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
+* **Names.** Creating a model, endpoint config or endpoint whose name exists is a
+  ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
+* **Smaller fixes.** CreateModel keeps ``EnableNetworkIsolation``; AddTags overwrites a tag with the
+  same key; tag calls on an unknown ARN are a ``ValidationException`` (moto: HTTP 500);
+  DescribeEndpoint shows ``ProductionVariants`` (with ``DeployedImages``) only once deployed,
+  ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import (
+    FakeEndpoint,
+    FakeEndpointConfig,
+    Model,
+    SageMakerModelBackend,
+    sagemaker_backends,
+)
+from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemaker.utils import arn_formatter
+from werkzeug.serving import BaseWSGIServer, make_server
+
+__all__ = ["Delays", "install", "main", "start_in_thread"]
+
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+FAIL_TAG = "fail"
+IN_PROGRESS = ("Creating", "Updating", "Deleting")
+
+
+@dataclass(frozen=True)
+class Delays:
+    """Seconds an endpoint spends in each transitional status."""
+
+    create: float = 3.0
+    update: float = 3.0
+    delete: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Delays:
+        def seconds(name: str, default: float) -> float:
+            return float(env.get(f"SAGEMETER_LOCALAWS_{name}_SECONDS", default))
+
+        return cls(seconds("CREATE", cls.create), seconds("UPDATE", cls.update),
+                   seconds("DELETE", cls.delete))  # fmt: skip
+
+
+_delays = Delays.from_env(os.environ)
+# The server is threaded; transitions and the calls that start them must not interleave.
+_lock = threading.RLock()
+# moto's originals, captured before install() replaces them.
+_moto_create_endpoint = SageMakerModelBackend.create_endpoint
+_moto_delete_endpoint = SageMakerModelBackend.delete_endpoint
+_moto_resource_from_arn = SageMakerModelBackend._get_resource_from_arn
+_moto_response_create_model = SageMakerResponse.create_model
+_moto_response_create_endpoint_config = SageMakerResponse.create_endpoint_config
+_moto_response_create_endpoint = SageMakerResponse.create_endpoint
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def _pending(backend: SageMakerModelBackend) -> dict[str, tuple[float, Callable[[], None]]]:
+    # Kept in the backend's __dict__ so that moto's reset (which rebuilds it) forgets it too.
+    pending: dict[str, tuple[float, Callable[[], None]]]
+    pending = backend.__dict__.setdefault("_sagemeter_pending", {})
+    return pending
+
+
+def _schedule(
+    backend: SageMakerModelBackend, endpoint: FakeEndpoint, status: str, seconds: float,
+    finish: Callable[[], None],
+) -> None:  # fmt: skip
+    endpoint.endpoint_status = status
+    endpoint.last_modified_time = utcnow()
+    _pending(backend)[endpoint.endpoint_name] = (time.monotonic() + seconds, finish)
+
+
+def _settle(backend: SageMakerModelBackend) -> None:
+    """Applies every transition that is due, so reads see the status of *now*."""
+    now = time.monotonic()
+    with _lock:
+        pending = _pending(backend)
+        for name, (due, finish) in list(pending.items()):
+            if due <= now:
+                del pending[name]
+                finish()
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """Repository and tag of an image reference (a registry port is not a tag)."""
+    reference = image.split("@", 1)[0]
+    if ":" in reference.rsplit("/", 1)[-1]:
+        repository, tag = reference.rsplit(":", 1)
+        return repository, tag
+    return reference, "latest"
+
+
+def _resolved(image: str) -> str:
+    # A stable fake digest, so that the same image always resolves the same way.
+    return f"{_split_image(image)[0]}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def _model_images(model: Model | None) -> list[str]:
+    if model is None:
+        return []
+    containers = [model.primary_container or {}, *(model.containers or [])]
+    return [c["Image"] for c in containers if c.get("Image")]
+
+
+def _deployment(
+    backend: SageMakerModelBackend, endpoint: FakeEndpoint, config: FakeEndpointConfig
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The variants DescribeEndpoint shows once ``config`` is deployed, and why it would fail.
+
+    Taken when the call is made: SageMaker reads the models then, so deleting them later
+    changes nothing.
+    """
+    variants = endpoint._process_production_variants(config.production_variants)
+    failure = None
+    resolved_at = utcnow()
+    for variant, spec in zip(variants, config.production_variants, strict=True):
+        images = _model_images(backend._models.get(spec["ModelName"]))
+        if failure is None and any(_split_image(i)[1] == FAIL_TAG for i in images):
+            failure = (
+                f"The primary container for production variant {variant['VariantName']} did "
+                "not pass the ping health check. Please check CloudWatch logs for this endpoint."
+            )
+        variant["DeployedImages"] = [
+            {
+                "SpecifiedImage": image,
+                "ResolvedImage": _resolved(image),
+                "ResolutionTime": resolved_at,
+            }
+            for image in images
+        ]
+        variant.setdefault("CurrentWeight", 1.0)  # SageMaker's default InitialVariantWeight
+        variant.setdefault("DesiredWeight", 1.0)
+    return variants, failure
+
+
+def _set(endpoint: FakeEndpoint, **fields: Any) -> None:
+    # DescribeEndpoint serializes the object's attributes; moto types failure_reason as None and
+    # has no async_inference_config, hence vars() rather than attribute assignment.
+    vars(endpoint).update(fields)
+
+
+def _in_progress(endpoint: FakeEndpoint) -> ValidationError:
+    return ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+
+
+# --------------------------------------------------------------------------- backend patches
+
+
+def _create_endpoint(
+    self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str,
+    tags: list[dict[str, str]],
+) -> FakeEndpoint:  # fmt: skip
+    with _lock:
+        endpoint = _moto_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
+        config = self.endpoint_configs[endpoint_config_name]
+        variants, failure = _deployment(self, endpoint, config)
+        # SageMaker shows no variants until they are deployed, nor unset optional blocks.
+        _set(
+            endpoint,
+            production_variants=None,
+            async_inference_config=config.async_inference_config,
+            data_capture_config=endpoint.data_capture_config or None,
+        )
+
+        def finish() -> None:
+            if failure:
+                _set(endpoint, endpoint_status="Failed", failure_reason=failure)
+            else:
+                _set(endpoint, endpoint_status="InService", production_variants=variants)
+            endpoint.last_modified_time = utcnow()
+
+        _schedule(self, endpoint, "Creating", _delays.create, finish)
+        return endpoint
+
+
+def _update_endpoint(
+    backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str
+) -> FakeEndpoint:
+    with _lock:
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, backend.account_id, backend.region_name)
+            raise ValidationError(f'Could not find endpoint "{arn}".')
+        config = backend.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(
+                endpoint_config_name, backend.account_id, backend.region_name
+            )
+            raise ValidationError(f'Could not find endpoint configuration "{arn}".')
+        if endpoint.endpoint_status in IN_PROGRESS:
+            raise _in_progress(endpoint)
+        variants, failure = _deployment(backend, endpoint, config)
+        was_in_service = endpoint.endpoint_status == "InService"
+        endpoint.failure_reason = None  # SageMaker clears the last failure when an update starts
+
+        def finish() -> None:
+            if failure and was_in_service:  # rolled back: still serving the old config
+                _set(
+                    endpoint,
+                    endpoint_status="InService",
+                    failure_reason=f"Update failed: {failure}",
+                )
+            elif failure:
+                _set(endpoint, endpoint_status="Failed", failure_reason=failure)
+            else:
+                _set(
+                    endpoint,
+                    endpoint_status="InService",
+                    endpoint_config_name=endpoint_config_name,
+                    production_variants=variants,
+                    async_inference_config=config.async_inference_config,
+                )
+            endpoint.last_modified_time = utcnow()
+
+        _schedule(backend, endpoint, "Updating", _delays.update, finish)
+        return endpoint
+
+
+def _delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
+    with _lock:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            _moto_delete_endpoint(self, endpoint_name)  # raises moto's "Could not find endpoint"
+            return
+        if endpoint.endpoint_status in IN_PROGRESS:
+            raise _in_progress(endpoint)
+
+        def finish() -> None:
+            self.endpoints.pop(endpoint_name, None)
+
+        _schedule(self, endpoint, "Deleting", _delays.delete, finish)
+
+
+def _resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
+    resource = _moto_resource_from_arn(self, arn)
+    if resource is None:  # moto returns None for an unknown name and then fails with a 500
+        raise ValidationError(f'Could not find resource "{arn}".')
+    return resource
+
+
+def _add_tags(self: SageMakerModelBackend, arn: str, tags: list[dict[str, str]]) -> Any:
+    resource = _resource_from_arn(self, arn)
+    keys = {tag["Key"] for tag in tags}
+    resource.tags = [t for t in resource.tags if t["Key"] not in keys] + list(tags)
+    return resource.tags
+
+
+def _validate_instance_type(self: FakeEndpointConfig, instance_type: str) -> None:
+    if not INSTANCE_TYPE.match(instance_type):
+        raise ValidationError(
+            f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {INSTANCE_TYPE.pattern}"
+        )
+
+
+# --------------------------------------------------------------------------- response patches
+
+
+def _settled_backend(self: SageMakerResponse) -> SageMakerModelBackend:
+    backend = sagemaker_backends[self.current_account][self.region]
+    _settle(backend)
+    return backend
+
+
+def _refuse_existing(
+    create: Callable[[SageMakerResponse], ActionResult], param: str, kind: str, noun: str,
+    collection: Callable[[SageMakerModelBackend], Mapping[str, Any]],
+) -> Callable[[SageMakerResponse], ActionResult]:  # fmt: skip
+    def guarded(self: SageMakerResponse) -> ActionResult:
+        backend, name = self.sagemaker_backend, self._get_param(param)
+        with _lock:
+            if name in collection(backend):
+                arn = arn_formatter(kind, name, backend.account_id, backend.region_name)
+                raise ValidationError(f'Cannot create already existing {noun} "{arn}".')
+            return create(self)
+
+    return guarded
+
+
+def _create_model(self: SageMakerResponse) -> ActionResult:
+    result = _moto_response_create_model(self)
+    model = self.sagemaker_backend._models[self._get_param("ModelName")]
+    model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation"))
+    return result
+
+
+def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
+    endpoint = _update_endpoint(
+        self.sagemaker_backend,
+        self._get_param("EndpointName"),
+        self._get_param("EndpointConfigName"),
+    )
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def install(delays: Delays | None = None) -> None:
+    """Patches moto's SageMaker (once per process); ``delays`` replaces the environment's."""
+    global _delays
+    if delays is not None:
+        _delays = delays
+    if getattr(SageMakerResponse, "_sagemeter_localaws", False):
+        return
+    patches: list[tuple[type, str, Any]] = [
+        (SageMakerModelBackend, "create_endpoint", _create_endpoint),
+        (SageMakerModelBackend, "delete_endpoint", _delete_endpoint),
+        (SageMakerModelBackend, "_get_resource_from_arn", _resource_from_arn),
+        (SageMakerModelBackend, "add_tags", _add_tags),
+        (FakeEndpointConfig, "validate_instance_type", _validate_instance_type),
+        (SageMakerResponse, "sagemaker_backend", property(_settled_backend)),
+        (SageMakerResponse, "update_endpoint", _update_endpoint_response),
+        (SageMakerResponse, "create_model", _refuse_existing(
+            _create_model, "ModelName", "model", "model", lambda b: b._models)),
+        (SageMakerResponse, "create_endpoint_config", _refuse_existing(
+            _moto_response_create_endpoint_config, "EndpointConfigName", "endpoint-config",
+            "endpoint configuration", lambda b: b.endpoint_configs)),
+        (SageMakerResponse, "create_endpoint", _refuse_existing(
+            _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
+            lambda b: b.endpoints)),
+        (SageMakerResponse, "_sagemeter_localaws", True),
+    ]  # fmt: skip
+    for owner, name, value in patches:
+        setattr(owner, name, value)
+
+
+install()
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """Serves all moto services on a daemon thread; ``port=0`` picks a free port
+    (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
+    fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sagemeter.sandbox.localaws",
+        description="A moto server whose SageMaker endpoints behave like real ones.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    # Some moto services build URLs from it, as under moto_server.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = start_in_thread(args.host, args.port)
+    print(f"localaws: serving on http://{args.host}:{server.server_port} ({_delays})", flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
