@@ -541,6 +541,17 @@ class ManagedEndpointStatus(ApiModel):
     observed_generation: int | None = Field(
         default=None, description="The spec generation this status describes."
     )
+    attempted_config_name: str | None = Field(
+        default=None,
+        description="EndpointConfig of the last deployment sagemeter started.",
+    )
+    attempted_generation: int | None = Field(
+        default=None,
+        description=(
+            "Spec generation of that deployment; a failed one is retried only after a"
+            " spec change."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."
     )

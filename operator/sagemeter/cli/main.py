@@ -22,8 +22,10 @@ def crd() -> None:
 
 
 def _register_subcommands() -> None:
+    from sagemeter.cli.run import run
     from sagemeter.cli.sandbox import sandbox
 
+    cli.add_command(run)
     cli.add_command(sandbox)
 
 
@@ -32,3 +34,7 @@ _register_subcommands()
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""`sagemeter run`: the operator (kopf) with sagemeter's settings as flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sagemeter.settings import Settings
+
+
+def _settings_options(command: Any) -> Any:
+    """One `--flag` per Settings field, so flags and SAGEMETER_* variables are the same set."""
+    for name, field in reversed(Settings.model_fields.items()):
+        env = f"SAGEMETER_{name.upper()}"
+        command = click.option(
+            f"--{name.replace('_', '-')}",
+            name,
+            default=None,
+            help=f"{field.description} [env {env}]",
+        )(command)
+    return command
+
+
+@click.command()
+@click.option("--namespace", "-n", "namespaces", multiple=True,
+              help="Watch only these namespaces (repeatable); default: the whole cluster.")
+@click.option("--peering", "peering_name", default=None,
+              help="kopf peering object name: run several replicas, one active.")
+@click.option("--liveness", "liveness_endpoint", default=None,
+              help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@_settings_options
+def run(
+    namespaces: tuple[str, ...],
+    peering_name: str | None,
+    liveness_endpoint: str | None,
+    verbose: bool,
+    **overrides: Any,
+) -> None:
+    """Run the operator."""
+    import kopf
+
+    from sagemeter.handlers import endpoints  # noqa: F401  (registers the handlers)
+    from sagemeter.logs import configure_logging
+
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_format, verbose)
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        standalone=peering_name is None,
+        peering_name=peering_name,
+        liveness_endpoint=liveness_endpoint,
+        memo=kopf.Memo(settings=settings),
+    )

@@ -1,0 +1,104 @@
+"""kopf registrations for ManagedEndpoint: thin, every one calls the Reconciler.
+
+A daemon per object runs the reconcile pass and then sleeps until the next
+deadline the pass reports (expiry, schedule edge, poll while SageMaker works,
+periodic sync); a spec or annotation change wakes it at once. Deletion runs the
+finalizer. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from sagemeter import metrics
+from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
+from sagemeter.aws.errors import AwsError
+from sagemeter.kube import Kube, load_config
+from sagemeter.reconcile import Reconciler
+from sagemeter.settings import Settings
+
+log = logging.getLogger("sagemeter")
+RESOURCE = (GROUP, VERSION, PLURAL)
+ERROR_BACKOFF = 30.0
+
+
+def post_event(body: Any, type_: str, reason: str, message: str) -> None:
+    kopf.event(body, type=type_, reason=reason, message=message[:1024])
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # The CRD's status schema is strict: kopf keeps its bookkeeping in annotations.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    config: Settings = memo.get("settings") or Settings()
+    load_config()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    memo["reconciler"] = Reconciler(config, Kube(), post_event)
+    memo["wakeups"] = {}
+    memo["seen"] = {}
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
+async def run_endpoint(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, uid: str, **_: Any
+) -> None:
+    reconciler: Reconciler = memo["reconciler"]
+    wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
+    try:
+        while not stopped:
+            wakeup.clear()
+            try:
+                with metrics.RECONCILE_SECONDS.time():
+                    delay = await reconciler.reconcile(body)
+            except Exception:  # a bug must not kill the object's loop
+                log.exception("reconcile of %s failed", body.metadata.name)
+                delay = ERROR_BACKOFF
+            await _sleep(wakeup, stopped, delay)
+    finally:
+        memo["wakeups"].pop(uid, None)
+        memo["seen"].pop(uid, None)
+
+
+async def _sleep(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+    waiters = [asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@kopf.on.event(*RESOURCE)
+def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """Spec and wake-annotation changes act at once; status patches do not wake anyone."""
+    if "wakeups" not in memo:
+        return
+    key = (body.metadata.get("generation"), body.metadata.annotations.get(WAKE_ANNOTATION))
+    if memo["seen"].get(uid) != key:
+        memo["seen"][uid] = key
+        wakeup = memo["wakeups"].get(uid)
+        if wakeup is not None:
+            wakeup.set()
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete_endpoint(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    reconciler: Reconciler = memo["reconciler"]
+    try:
+        delay = await reconciler.finalize(body)
+    except AwsError as error:
+        kopf.warn(body, reason="DeleteFailed", message=f"{error.operation}: {error.message}")
+        raise kopf.TemporaryError(str(error), delay=reconciler.settings.sync_seconds) from error
+    if delay is not None:
+        raise kopf.TemporaryError("waiting for SageMaker to delete the endpoint", delay=delay)

@@ -1,0 +1,94 @@
+"""Operator configuration: `SAGEMETER_*` environment variables, parsed once.
+
+The same fields are the flags of `sagemeter run`; nothing deeper in the code
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sagemeter.core.desired import ExpiryPolicy
+from sagemeter.core.durations import parse_duration
+
+
+class Settings(BaseSettings):
+    """sagemeter operator settings (environment prefix `SAGEMETER_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAGEMETER_", extra="ignore")
+
+    region: str = Field(
+        default="us-east-1", description="Default AWS region for objects without spec.region."
+    )
+    execution_role_arn: str | None = Field(
+        default=None, description="Default SageMaker execution role for models."
+    )
+    api_rest_api_id: str | None = Field(
+        default=None, description="REST API to put routes in; default: one sagemeter creates."
+    )
+    api_stage: str = Field(default="prod", description="API Gateway stage routes are deployed to.")
+    api_invoke_role_arn: str | None = Field(
+        default=None, description="Role API Gateway assumes to invoke SageMaker."
+    )
+    allow_unauthenticated_routes: bool = Field(
+        default=False, description="Allow spec.api.authorization NONE."
+    )
+    default_ttl: str | None = Field(
+        default=None, description="Expiry for objects that set none (a duration, e.g. 8h)."
+    )
+    max_lifetime: str | None = Field(
+        default=None, description="Cap on any object's lifetime from creation (a duration)."
+    )
+    dry_run: bool = Field(
+        default=False, description="Report what would be parked or deleted; never do it."
+    )
+    adopt_tag: str | None = Field(
+        default=None, description="key=value: adopt SageMaker endpoints carrying this tag."
+    )
+    adopt_namespace: str = Field(
+        default="sagemeter-adopted", description="Namespace for objects made by tag discovery."
+    )
+    sync_interval: str = Field(
+        default="5m",
+        description="How often each region's endpoints are listed to catch drift (a duration).",
+    )
+    poll_interval: str = Field(
+        default="10s",
+        description="How often an endpoint in transition (Creating, Updating, ...) is described.",
+    )
+    log_format: str = Field(default="text", description="Log format: text or json.")
+    metrics_port: int | None = Field(
+        default=8080, description="Port of the Prometheus /metrics endpoint; empty to disable."
+    )
+
+    @field_validator("default_ttl", "max_lifetime", "sync_interval", "poll_interval")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("adopt_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^=]+=.*", value):
+            raise ValueError("adopt_tag must look like key=value")
+        return value
+
+    @property
+    def expiry_policy(self) -> ExpiryPolicy:
+        return ExpiryPolicy(
+            default_ttl=parse_duration(self.default_ttl) if self.default_ttl else None,
+            max_lifetime=parse_duration(self.max_lifetime) if self.max_lifetime else None,
+        )
+
+    @property
+    def sync_seconds(self) -> float:
+        return parse_duration(self.sync_interval).total_seconds()
+
+    @property
+    def poll_seconds(self) -> float:
+        return max(1.0, parse_duration(self.poll_interval).total_seconds())

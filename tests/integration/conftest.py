@@ -1,0 +1,228 @@
+"""Integration fixtures: the operator as a real process against the sandbox.
+
+Each test gets its own namespace and its own `sagemeter run --namespace <ns>`
+process, so tests are isolated and a test can kill and restart its operator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+
+from sagemeter.sandbox import Sandbox
+
+T = TypeVar("T")
+
+# SageMaker's lifecycle in the local AWS, shortened for tests (read by the
+# sandbox's moto server, which starts after this module is imported).
+os.environ.setdefault("SAGEMETER_LOCALAWS_CREATE_SECONDS", "2")
+os.environ.setdefault("SAGEMETER_LOCALAWS_UPDATE_SECONDS", "2")
+os.environ.setdefault("SAGEMETER_LOCALAWS_DELETE_SECONDS", "1")
+
+ROLE = "arn:aws:iam::123456789012:role/sagemeter-test"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:1"
+FAILING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:fail"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Operator:
+    """`sagemeter run` as a child process, watching one namespace."""
+
+    def __init__(self, sandbox: Sandbox, namespace: str, log_path: Path) -> None:
+        self.sandbox = sandbox
+        self.namespace = namespace
+        self.log_path = log_path
+        self.metrics_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {
+            "SAGEMETER_REGION": "us-east-1",
+            "SAGEMETER_EXECUTION_ROLE_ARN": ROLE,
+            "SAGEMETER_SYNC_INTERVAL": "3s",
+            "SAGEMETER_POLL_INTERVAL": "1s",
+        }
+
+    def start(self, **env: str) -> Operator:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.metrics_port = free_port()
+        full_env = {
+            **os.environ,
+            **self.sandbox.env(),
+            **self.env,
+            **env,
+            "SAGEMETER_METRICS_PORT": str(self.metrics_port),
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", self.namespace],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
+        return self
+
+    def _metrics_up(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"operator exited early:\n{self.logs()[-4000:]}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1)
+        except OSError:
+            return False
+        return True
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def aws_calls(self) -> dict[str, int]:
+        """`sagemeter_aws_calls_total` by "service:Operation", scraped from /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        calls: dict[str, int] = {}
+        for line in text.splitlines():
+            if line.startswith("sagemeter_aws_calls_total{"):
+                labels, value = line.rsplit(" ", 1)
+                parts = dict(
+                    item.split("=", 1) for item in labels[labels.index("{") + 1 : -1].split(",")
+                )
+                key = f"{parts['service'].strip(chr(34))}:{parts['operation'].strip(chr(34))}"
+                calls[key] = int(float(value))
+        return calls
+
+
+@pytest.fixture
+def operator(sandbox: Sandbox, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    op = Operator(sandbox, namespace, tmp_path / "operator.log")
+    try:
+        yield op
+    finally:
+        op.stop()
+        if os.environ.get("SAGEMETER_TEST_SHOW_LOGS"):
+            print(op.logs(), file=sys.stderr)
+
+
+@pytest.fixture
+def sagemaker(sandbox: Sandbox) -> Any:
+    return boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+class Kubectl:
+    """Small helpers over `kubectl` for one namespace."""
+
+    def __init__(self, sandbox: Sandbox, namespace: str) -> None:
+        self.sandbox = sandbox
+        self.namespace = namespace
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.sandbox.kubectl_run("apply", "-n", self.namespace, "-f", "-", input=json.dumps(obj))
+
+    def get(self, name: str, kind: str = "mep") -> dict[str, Any] | None:
+        result = self.sandbox.kubectl_run(
+            "get", kind, name, "-n", self.namespace, "-o", "json", check=False
+        )
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def status(self, name: str) -> dict[str, Any]:
+        obj = self.get(name)
+        return (obj or {}).get("status") or {}
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.sandbox.kubectl_run(
+            "patch", "mep", name, "-n", self.namespace, "--type=merge", "-p", json.dumps(patch)
+        )
+
+    def delete(self, name: str, wait: bool = False) -> None:
+        self.sandbox.kubectl_run(
+            "delete", "mep", name, "-n", self.namespace, f"--wait={str(wait).lower()}"
+        )
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        result = self.sandbox.kubectl_run(
+            "get", "events", "-n", self.namespace, "-o", "json",
+            "--field-selector", f"involvedObject.name={name}",
+        )
+        return list(json.loads(result.stdout)["items"])
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(
+            f"{name} to reach phase {phase}",
+            lambda: (s := self.status(name)).get("phase") == phase and s,
+            timeout,
+        )
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        for condition in self.status(name).get("conditions", []):
+            if condition["type"] == type_:
+                return dict(condition)
+        return {}
+
+
+@pytest.fixture
+def kube(sandbox: Sandbox, namespace: str) -> Kubectl:
+    return Kubectl(sandbox, namespace)
+
+
+def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:
+    """A ManagedEndpoint with a container model on one ml.m5.large unless `spec` says otherwise."""
+    body: dict[str, Any] = {
+        "model": {"container": {"image": IMAGE}},
+        "instanceType": "ml.m5.large",
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "sagemeter.io/v1alpha1",
+        "kind": "ManagedEndpoint",
+        "metadata": {"name": name},
+        "spec": {k: v for k, v in body.items() if v is not None},
+    }
