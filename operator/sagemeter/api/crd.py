@@ -84,13 +84,27 @@ def _structural(node: Any) -> Any:
         del node["default"]
     if "const" in node:
         node["enum"] = [node.pop("const")]
+    # Kubernetes has neither propertyNames nor patternProperties: map keys are
+    # checked by a CEL rule instead.
+    key_patterns: list[str] = []
     key_schema = node.pop("propertyNames", None)
     if key_schema and "pattern" in key_schema:
-        pattern = key_schema["pattern"].replace("\\", "\\\\")
-        rule = m.cel(
-            f"self.all(k, k.matches('{pattern}'))",
-            f"keys must match {key_schema['pattern']}",
-        )
+        key_patterns.append(key_schema["pattern"])
+    pattern_properties = node.pop("patternProperties", None)
+    if pattern_properties:
+        (key_pattern, value_schema), *rest = pattern_properties.items()
+        if rest:
+            raise ValueError("only one key pattern per map can be expressed")
+        key_patterns.append(key_pattern)
+        node["additionalProperties"] = value_schema
+    for pattern in key_patterns:
+        quoted = pattern.replace("\\", "\\\\")
+        rule = m.cel(f"self.all(k, k.matches('{quoted}'))", f"keys must match {pattern}")
+        node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), rule]
+    message = node.pop(m.PATTERN_MESSAGE, None)
+    if message is not None:
+        pattern = node.pop("pattern").replace("\\", "\\\\")
+        rule = m.cel(f"self.matches('{pattern}')", message)
         node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), rule]
     if "enum" in node and "type" not in node:
         node["type"] = _json_type(node["enum"][0])

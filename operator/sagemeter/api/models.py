@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from sagemeter.core.durations import DURATION_PATTERN
-from sagemeter.core.schedule import WINDOW_PATTERN
+from sagemeter.core.durations import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
+from sagemeter.core.schedule import WINDOW_MAX_LENGTH, WINDOW_PATTERN
 
 GROUP = "sagemeter.io"
 VERSION = "v1alpha1"
@@ -42,12 +42,16 @@ S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
 JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.([0-9]+|\*)){0,2})$"
-ENV_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$"
+# RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
+ENV_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
 
 # Reserved tag prefixes: `aws:` is AWS's own, `sagemeter.io/` carries ownership.
 RESERVED_TAG_PREFIXES = ("aws:", f"{GROUP}/")
 WAKE_ANNOTATION = f"{GROUP}/wake"
+# Schema key: the CRD checks this field's pattern with a CEL rule that says this
+# message, instead of quoting the regular expression back at the user.
+PATTERN_MESSAGE = "x-sagemeter-pattern-message"
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
@@ -77,9 +81,13 @@ Duration = Annotated[
     str,
     Field(
         pattern=DURATION_PATTERN,
-        min_length=2,
-        max_length=32,
+        min_length=DURATION_MIN_LENGTH,
+        max_length=DURATION_MAX_LENGTH,
         description="A duration: one or more <int><unit> with unit s|m|h|d|w, e.g. 90m, 1h30m, 2d.",
+        json_schema_extra={
+            PATTERN_MESSAGE: "must be a duration such as 90m, 1h30m or 2d"
+            " (units w, d, h, m, s; largest first)"
+        },
     ),
 ]
 Name = Annotated[str, Field(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
@@ -163,9 +171,12 @@ class ContainerModel(ApiModel):
         max_length=1024,
         description="S3 URI of the model artifacts (model.tar.gz or a prefix).",
     )
-    environment: dict[
-        Annotated[str, Field(pattern=ENV_NAME_PATTERN)], Annotated[str, Field(max_length=1024)]
-    ] | None = Field(
+    environment: (
+        dict[
+            Annotated[str, Field(pattern=ENV_NAME_PATTERN)], Annotated[str, Field(max_length=1024)]
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=100,
         description="Environment variables passed to the container.",
@@ -285,7 +296,17 @@ class Schedule(ApiModel):
     """When the endpoint may run; outside every window it is parked."""
 
     uptime: list[
-        Annotated[str, Field(pattern=WINDOW_PATTERN, max_length=64)]
+        Annotated[
+            str,
+            Field(
+                pattern=WINDOW_PATTERN,
+                max_length=WINDOW_MAX_LENGTH,
+                json_schema_extra={
+                    PATTERN_MESSAGE: 'each window must look like "Mon-Fri 09:00-17:00'
+                    ' Europe/Berlin" (<Day>[-<Day>] HH:MM-HH:MM <IANA zone>)'
+                },
+            ),
+        ]
     ] = Field(
         min_length=1,
         max_length=20,
@@ -468,9 +489,13 @@ class ManagedEndpointSpec(ApiModel):
         default=DeletionPolicy.DELETE,
         description="Delete: remove what sagemeter created in AWS with the object. Retain: keep.",
     )
-    tags: dict[
-        Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
-    ] | None = Field(
+    tags: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=128)],
+            Annotated[str, Field(max_length=256)],
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=40,
         description="Extra tags for every AWS resource sagemeter creates.",
@@ -548,8 +573,7 @@ class ManagedEndpointStatus(ApiModel):
     attempted_generation: int | None = Field(
         default=None,
         description=(
-            "Spec generation of that deployment; a failed one is retried only after a"
-            " spec change."
+            "Spec generation of that deployment; a failed one is retried only after a spec change."
         ),
     )
     conditions: list[Condition] = Field(
