@@ -41,9 +41,18 @@ def _fit(text: str, limit: int) -> str:
     return f"{text[: limit - HASH_LENGTH - 1].rstrip('-')}-{digest}"
 
 
+OBJECT_HASH_LENGTH: Final = 6
+
+
 def default_endpoint_name(namespace: str, name: str) -> str:
-    """`<namespace>-<name>`, made SageMaker-valid and at most 63 characters."""
-    return _fit(_sanitize(f"{namespace}-{name}"), MAX_NAME)
+    """`<namespace>-<name>-<hash>`, SageMaker-valid and at most 63 characters.
+
+    The hash of `namespace/name` keeps objects apart that would read alike once
+    joined with a dash (`team-a`/`falcon` and `team`/`a-falcon`) or sanitized
+    (`llm.v2` and `llm-v2`).
+    """
+    readable = _sanitize(f"{namespace}-{name}")[: MAX_NAME - OBJECT_HASH_LENGTH - 1].rstrip("-")
+    return f"{readable}-{short_hash(f'{namespace}/{name}', OBJECT_HASH_LENGTH)}"
 
 
 def resource_prefix(endpoint_name: str) -> str:
