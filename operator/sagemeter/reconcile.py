@@ -169,8 +169,9 @@ class Reconciler:
         dry_run_park = False
         try:
             endpoint = await self._observe(ctx)
-            seen = self._seen(ctx, endpoint, None)
             await self._check_owner(ctx, endpoint)
+            # Only an endpoint proven ours (or adopted) is recorded in status.
+            seen = self._seen(ctx, endpoint, None)
             target: Target | None = None
             if desired.running:
                 target = await self._target(ctx, endpoint)
@@ -244,9 +245,15 @@ class Reconciler:
         )
         return described
 
-    async def _check_owner(self, ctx: Context, endpoint: EndpointDescription | None) -> None:
-        """Never touch an endpoint someone else owns; take an adopted one under our tags."""
-        if endpoint is None or ctx.status.endpoint_arn == endpoint.arn:
+    async def _check_owner(
+        self, ctx: Context, endpoint: EndpointDescription | None, *, trust_status: bool = True
+    ) -> None:
+        """Never touch an endpoint someone else owns; take an adopted one under our tags.
+
+        Status records an ARN only once its tags proved it ours, so a known ARN
+        skips the tag lookup; deletion (`trust_status=False`) always looks.
+        """
+        if endpoint is None or (trust_status and ctx.status.endpoint_arn == endpoint.arn):
             return
         tags = await self._aws(ctx.gateway.list_tags, endpoint.arn)
         other = other_owner(tags, ctx.owner)
@@ -435,7 +442,7 @@ class Reconciler:
         endpoint = await self._aws(ctx.gateway.describe_endpoint, ctx.endpoint_name)
         if endpoint is not None:
             try:
-                await self._check_owner(ctx, endpoint)
+                await self._check_owner(ctx, endpoint, trust_status=False)
             except Degraded as conflict:
                 self.event(ctx, "Warning", conflict.reason, conflict.message + "; not deleted")
                 endpoint = None
