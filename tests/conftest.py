@@ -1,0 +1,47 @@
+"""Shared fixtures: one sandbox (real control plane + local AWS) per test session.
+
+The ``sandbox`` fixture starts only when a test asks for it, so the unit tests
+run without binaries or ports. It lives in a temporary state directory on free
+ports and never touches the CLI's ``.sandbox``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from sagemeter.sandbox import Sandbox
+
+
+def _log(message: str) -> None:
+    # pytest captures stdout; stderr still reaches `pytest -s` and failure reports.
+    print(f"sandbox: {message}", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A running sandbox; use ``sandbox.env()`` and ``sandbox.kubectl_run(...)``."""
+    box = Sandbox(
+        state_dir=tmp_path_factory.mktemp("sandbox"),
+        apiserver_port=None,
+        aws_port=None,
+        die_with_us=True,
+        log=_log,
+    )
+    try:
+        box.up()
+        yield box
+    finally:
+        box.down()
+
+
+@pytest.fixture
+def namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A fresh namespace, deleted afterwards without waiting for its finalizers."""
+    name = f"test-{secrets.token_hex(4)}"
+    sandbox.kubectl_run("create", "namespace", name)
+    yield name
+    sandbox.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
