@@ -36,7 +36,7 @@ class AwsCallCollector(Collector):
             labels=["service", "operation", "code"],
         )
         for key, count in sorted(CALLS.errors_snapshot().items()):
-            service, operation, code = (key.split(":", 2) + ["", ""])[:3]
+            service, operation, code = ([*key.split(":", 2), "", ""])[:3]
             errors.add_metric([service, operation, code], count)
         yield errors
 

@@ -103,7 +103,7 @@ class Reconciler:
         self._gateways: dict[str, SageMakerGateway] = {}
         self._directories: dict[str, EndpointDirectory] = {}
         self._targets: dict[tuple[str, int], Target] = {}
-        self._models: dict[tuple[str, str, str, str | None], ModelContainer] = {}
+        self._models: dict[tuple[str, str, str, str | None, bool], ModelContainer] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -194,6 +194,8 @@ class Reconciler:
             problem = Problem(degraded.reason, degraded.message)
         except AwsError as error:
             problem, wake = self._aws_problem(error)
+        if problem is None and desired.schedule_error:
+            problem = Problem("InvalidSchedule", desired.schedule_error)
         new = compose_status(
             ctx.status,
             desired=desired,
@@ -224,12 +226,14 @@ class Reconciler:
         sighting = await self._aws(self.directory(ctx.region).lookup, ctx.endpoint_name)
         status = ctx.status
         unchanged = status.observed_generation == ctx.generation
-        settled = sighting.status in SETTLED and sighting.status == status.sagemaker_status
+        seen_status = sighting.status
+        settled = seen_status in SETTLED and seen_status == status.sagemaker_status
         if unchanged and settled and status.endpoint_arn and status.endpoint_config_name:
+            assert seen_status is not None
             return EndpointDescription(
                 name=ctx.endpoint_name,
                 arn=status.endpoint_arn,
-                status=sighting.status,
+                status=seen_status,
                 config_name=status.endpoint_config_name,
                 failure_reason=status.failure_reason,
                 creation_time=None,
@@ -301,7 +305,7 @@ class Reconciler:
 
     async def _jumpstart(self, ctx: Context) -> ModelContainer:
         js = ctx.spec.model.jump_start
-        key = (ctx.region, js.model_id, js.version, ctx.spec.instance_type)
+        key = (ctx.region, js.model_id, js.version, ctx.spec.instance_type, js.accept_eula)
         if key not in self._models:
             try:
                 resolved = await self._aws(
@@ -320,10 +324,21 @@ class Reconciler:
                         f" SageMakerPublicHub ({ctx.region}): {error.message}",
                     ) from error
                 raise
+            source = resolved.model_data_source
+            if resolved.eula_uri:
+                if not js.accept_eula:
+                    raise Degraded(
+                        "EulaNotAccepted",
+                        f"JumpStart model {js.model_id} is gated by a license: read"
+                        f" {resolved.eula_uri} and set spec.model.jumpStart.acceptEula: true",
+                    )
+                if source is not None:
+                    s3 = {**source["S3DataSource"], "ModelAccessConfig": {"AcceptEula": True}}
+                    source = {**source, "S3DataSource": s3}
             self._models[key] = ModelContainer(
                 image=resolved.image,
                 model_data_url=resolved.model_data_url,
-                model_data_source=resolved.model_data_source,
+                model_data_source=source,
                 environment=dict(resolved.environment),
                 enable_network_isolation=resolved.enable_network_isolation,
             )
@@ -357,6 +372,7 @@ class Reconciler:
             if target.model_request is not None and target.config_request is not None:
                 await self._aws(gw.create_model, target.model_request)
                 await self._aws(gw.create_endpoint_config, target.config_request)
+            arn: str | None
             if step.action == Action.CREATE:
                 arn = await self._aws(gw.create_endpoint, name, target.config_name,
                                       self._endpoint_tags(ctx))

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="How often an endpoint in transition (Creating, Updating, ...) is described.",
     )
     log_format: str = Field(default="text", description="Log format: text or json.")
+    fault_exit_after: str | None = Field(
+        default=None,
+        description=(
+            "Testing only: exit the process right after this AWS call succeeds"
+            " (service:Operation), to prove crash safety."
+        ),
+    )
     metrics_port: int | None = Field(
         default=8080, description="Port of the Prometheus /metrics endpoint; empty to disable."
     )

@@ -1,26 +1,23 @@
 """Gateway tests run against a moto server in this process.
 
 The server is the sandbox's local AWS (``sagemeter.sandbox.localaws``: endpoint lifecycle,
-UpdateEndpoint, SageMaker's error texts) with transitions shortened to ``DELAY`` seconds when
-that module is importable, and plain moto otherwise (``LocalAws.lifecycle`` tells which).
+UpdateEndpoint, SageMaker's error texts) with transitions shortened to ``DELAY`` seconds.
 ``aws_env`` points boto3 at it for one test, with dummy credentials and fresh moto state.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 
 import pytest
 
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
+from sagemeter.sandbox import localaws
 
 DELAY = 0.3
 REGION = "us-east-1"
@@ -29,7 +26,6 @@ REGION = "us-east-1"
 @dataclass(frozen=True)
 class LocalAws:
     url: str
-    lifecycle: bool  # Creating/Updating/Deleting phases and UpdateEndpoint exist
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
@@ -37,44 +33,17 @@ class LocalAws:
             assert response.status == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _localaws() -> ModuleType | None:
-    try:
-        return importlib.import_module("sagemeter.sandbox.localaws")
-    except ImportError:
-        return None
-
-
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    localaws = _localaws()
-    if localaws is not None and hasattr(localaws, "start_in_thread"):
-        if hasattr(localaws, "Delays"):
-            localaws.install(localaws.Delays(create=DELAY, update=DELAY, delete=DELAY))
-        server = localaws.start_in_thread("127.0.0.1", 0)
-        try:
-            yield LocalAws(f"http://127.0.0.1:{server.server_port}", lifecycle=True)
-        finally:
-            server.shutdown()
-            server.server_close()
-            if hasattr(localaws, "Delays"):
-                localaws.install(localaws.Delays.from_env(os.environ))
-        return
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto_server.start()
+    localaws.install(localaws.Delays(create=DELAY, update=DELAY, delete=DELAY))
+    server = localaws.start_in_thread("127.0.0.1", 0)
     try:
-        yield LocalAws(f"http://127.0.0.1:{port}", lifecycle=False)
+        yield LocalAws(f"http://127.0.0.1:{server.server_port}")
     finally:
-        moto_server.stop()
+        server.shutdown()
+        server.server_close()
+        localaws.install(localaws.Delays.from_env(os.environ))
 
 
 @pytest.fixture

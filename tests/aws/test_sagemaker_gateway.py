@@ -120,8 +120,6 @@ def test_describing_what_does_not_exist_returns_none(gateway: SageMakerGateway) 
 
 
 def test_failed_endpoint_reports_its_reason(gateway: SageMakerGateway, aws_env: LocalAws) -> None:
-    if not aws_env.lifecycle:
-        pytest.skip("plain moto has no failure injection")
     gateway.create_model({**model_request("m-bad"), "PrimaryContainer": {"Image": "x/y:fail"}})
     gateway.create_endpoint_config(config_request("c-bad", "m-bad"))
     gateway.create_endpoint("ep-bad", "c-bad", {})
@@ -141,8 +139,6 @@ def test_failed_endpoint_reports_its_reason(gateway: SageMakerGateway, aws_env: 
 def test_update_endpoint_moves_it_to_the_new_config(
     gateway: SageMakerGateway, config: str, aws_env: LocalAws
 ) -> None:
-    if not aws_env.lifecycle:
-        pytest.skip("moto has no UpdateEndpoint")
     gateway.create_endpoint("ep-1", config, {})
     with pytest.raises(AwsError) as busy:  # still Creating
         gateway.update_endpoint("ep-1", config)
@@ -161,8 +157,6 @@ def test_update_endpoint_moves_it_to_the_new_config(
 def test_update_of_a_missing_endpoint_is_not_found(
     gateway: SageMakerGateway, config: str, aws_env: LocalAws
 ) -> None:
-    if not aws_env.lifecycle:
-        pytest.skip("moto has no UpdateEndpoint")
     with pytest.raises(AwsError) as missing:
         gateway.update_endpoint("nope", config)
     assert (missing.value.kind, missing.value.code) == (ErrorKind.NOT_FOUND, "ValidationException")
@@ -273,8 +267,6 @@ def test_real_moto_errors_are_classified(gateway: SageMakerGateway) -> None:
 def test_call_counter_counts_exactly_the_calls_made(
     gateway: SageMakerGateway, aws_env: LocalAws
 ) -> None:
-    if not aws_env.lifecycle:
-        pytest.skip("plain moto overwrites an existing model instead of refusing")
     assert CALLS.total() == 0
     gateway.describe_model("nope")
     gateway.create_model(model_request("m-1"))

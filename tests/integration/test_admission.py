@@ -109,7 +109,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "serverless-concurrency-too-high",
-        spec_with(instanceType=None, inferenceType="Serverless", serverless={"maxConcurrency": 500}),
+        spec_with(
+            instanceType=None, inferenceType="Serverless", serverless={"maxConcurrency": 500}
+        ),
         "spec.serverless.maxConcurrency",
     ),
     ("ttl-words", spec_with(expiry={"ttl": "90 minutes"}), "spec.expiry.ttl"),

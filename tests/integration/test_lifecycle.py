@@ -187,7 +187,7 @@ def test_spec_change_rolls_through_update_and_cleans_up(
     )["ProductionVariants"][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.g5.xlarge", 2)
 
-    models, configs = wait_for(
+    models, _configs = wait_for(
         "the superseded config to be deleted",
         lambda: (found := owned_names(sagemaker, name))[1] == [second["endpointConfigName"]]
         and found,

@@ -41,7 +41,7 @@ LAMBDA_ARN_PATTERN = (
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
-JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.([0-9]+|\*)){0,2})$"
+JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.[0-9]+){0,2}|[0-9]+(\.[0-9]+)?\.\*)$"
 # RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
 ENV_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
@@ -153,6 +153,13 @@ class JumpStartModel(ApiModel):
         pattern=JUMPSTART_VERSION_PATTERN,
         max_length=32,
         description='Model version: "*" for the latest, or a version such as 2.1.0 or 2.*.',
+    )
+    accept_eula: bool = Field(
+        default=False,
+        description=(
+            "Accept the model's end-user license (gated models such as Llama need it);"
+            " without it such a model is reported as EulaNotAccepted."
+        ),
     )
 
 

@@ -8,6 +8,7 @@ AWS; boto3 reads both itself. Each client reports to ``aws.calls.CALLS``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -15,16 +16,19 @@ from botocore.config import Config
 
 from sagemeter.aws.calls import CALLS
 
-__all__ = ["CLIENT_CONFIG", "client", "reset_clients"]
+__all__ = ["CLIENT_CONFIG", "CLIENT_HOOKS", "client", "reset_clients"]
 
-# Standard mode retries throttling, 5xx and connection errors with backoff inside one call (in a
-# Config, max_attempts counts the retries: up to 4 HTTP attempts). What still fails goes back to
-# the reconciler as a classified AwsError and is requeued there.
+# Standard mode retries throttling, 5xx and connection errors with backoff inside one call (at
+# most 3 HTTP attempts). What still fails goes back to the reconciler as a classified AwsError
+# and is requeued there.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=30,
 )
+
+# Called with every new client (fault injection for crash tests attaches here).
+CLIENT_HOOKS: list[Callable[[Any], None]] = []
 
 # boto3 Sessions are not thread-safe, clients are: create under the lock, use without it.
 _lock = threading.Lock()
@@ -46,6 +50,8 @@ def client(service: str, region: str) -> Any:
                 _session = boto3.Session()
             found = _session.client(service, region_name=region, config=CLIENT_CONFIG)
             CALLS.attach(found)
+            for hook in CLIENT_HOOKS:
+                hook(found)
             _clients[key] = found
         return found
 

@@ -12,12 +12,31 @@ itself, so the operator can sleep exactly until then.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sagemeter.api.models import ManagedEndpointSpec, ParkedReason
 from sagemeter.core.durations import parse_duration
 from sagemeter.core.schedule import Window, in_any_window, next_edge, parse_window
 from sagemeter.core.times import parse_time
+
+# Far enough to mean "never", near enough that warnings can still be subtracted.
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+
+
+def later(instant: datetime, delta: timedelta) -> datetime:
+    """`instant + delta`, clamped: a `999999w` ttl means "far away", not a crash."""
+    try:
+        return min(instant + delta, LATEST)
+    except OverflowError:
+        return LATEST
+
+
+def earlier(instant: datetime, delta: timedelta) -> datetime:
+    try:
+        return max(instant - delta, EARLIEST)
+    except OverflowError:
+        return EARLIEST
 
 
 @dataclass(frozen=True)
@@ -48,13 +67,13 @@ def effective_expiry(spec: ManagedEndpointSpec, created: datetime, policy: Expir
     """`expiresAt` if set, else creation + `ttl`, else creation + the default; capped."""
     at: datetime | None = None
     if spec.expiry is not None and spec.expiry.expires_at:
-        at = parse_time(spec.expiry.expires_at)
+        at = min(max(parse_time(spec.expiry.expires_at), EARLIEST), LATEST)
     elif spec.expiry is not None and spec.expiry.ttl is not None:
-        at = created + parse_duration(spec.expiry.ttl)
+        at = later(created, parse_duration(spec.expiry.ttl))
     elif policy.default_ttl is not None:
-        at = created + policy.default_ttl
+        at = later(created, policy.default_ttl)
     if policy.max_lifetime is not None:
-        cap = created + policy.max_lifetime
+        cap = later(created, policy.max_lifetime)
         if at is None or at > cap:
             return Expiry(at=cap, capped=True)
     return Expiry(at=at)
@@ -64,8 +83,16 @@ def warn_before(spec: ManagedEndpointSpec) -> timedelta:
     return parse_duration(spec.expiry.warn_before if spec.expiry else "10m")
 
 
-def parse_windows(spec: ManagedEndpointSpec) -> list[Window]:
-    return [parse_window(text) for text in spec.schedule.uptime] if spec.schedule else []
+def parse_windows(spec: ManagedEndpointSpec) -> tuple[list[Window], list[str]]:
+    """The windows that parse, and an error for each that does not (an unknown zone)."""
+    windows: list[Window] = []
+    errors: list[str] = []
+    for text in spec.schedule.uptime if spec.schedule else []:
+        try:
+            windows.append(parse_window(text))
+        except ValueError as error:
+            errors.append(str(error))
+    return windows, errors
 
 
 def desired_state(
@@ -77,16 +104,16 @@ def desired_state(
     idle: bool = False,
 ) -> Desired:
     expiry = effective_expiry(spec, created, policy)
-    warn_at = expiry.at - warn_before(spec) if expiry.at is not None else None
-    schedule_error: str | None = None
-    try:
-        windows = parse_windows(spec)
-    except ValueError as error:
-        # Admission checks the shape; only an unknown time zone gets here.
-        windows, schedule_error = [], str(error)
+    warn_at = earlier(expiry.at, warn_before(spec)) if expiry.at is not None else None
+    # Admission checks the shape of windows; only an unknown time zone gets here.
+    # Valid windows still count; a schedule with none valid keeps the endpoint parked
+    # rather than running it around the clock.
+    windows, errors = parse_windows(spec)
+    schedule_error = "; ".join(errors) or None
+    scheduled = spec.schedule is not None
 
     expired = expiry.at is not None and now >= expiry.at
-    outside = bool(windows) and not in_any_window(windows, now)
+    outside = scheduled and not in_any_window(windows, now)
     reason: ParkedReason | None = None
     if spec.suspend:
         reason = ParkedReason.SUSPENDED
@@ -123,4 +150,4 @@ def is_expiring_soon(desired: Desired, now: datetime) -> bool:
 def extended_expiry(current: datetime | None, now: datetime, duration: timedelta) -> datetime:
     """`kubectl sagemeter extend`: an expired endpoint is extended from now."""
     base = current if current is not None and current > now else now
-    return base + duration
+    return later(base, duration)

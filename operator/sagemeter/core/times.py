@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 
 
 def format_time(instant: datetime) -> str:
+    """Naive input is taken as UTC, as `parse_time` does."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -16,7 +16,9 @@ import kopf
 
 from sagemeter import metrics
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
+from sagemeter.aws.clients import CLIENT_HOOKS
 from sagemeter.aws.errors import AwsError
+from sagemeter.aws.faults import ExitAfter
 from sagemeter.kube import Kube, load_config
 from sagemeter.reconcile import Reconciler
 from sagemeter.settings import Settings
@@ -42,6 +44,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     config: Settings = memo.get("settings") or Settings()
     load_config()
+    if config.fault_exit_after:
+        CLIENT_HOOKS.append(ExitAfter(config.fault_exit_after).attach)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     memo["reconciler"] = Reconciler(config, Kube(), post_event)

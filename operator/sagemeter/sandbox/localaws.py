@@ -65,6 +65,8 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from sagemeter.sandbox import hub
+
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
@@ -366,6 +368,7 @@ def install(delays: Delays | None = None) -> None:
         (SageMakerResponse, "create_endpoint", _refuse_existing(
             _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
             lambda b: b.endpoints)),
+        *hub.response_patches(),
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]  # fmt: skip
     for owner, name, value in patches:
