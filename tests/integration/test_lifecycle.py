@@ -391,3 +391,40 @@ def test_steady_state_lists_instead_of_describing(
     assert delta.get("sagemaker:DescribeEndpoint", 0) == 0, delta
     assert 1 <= delta.get("sagemaker:ListEndpoints", 0) <= 5, delta
     assert sum(delta.values()) == delta["sagemaker:ListEndpoints"], delta
+
+
+def test_jumpstart_models_resolve_through_the_hub(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object(
+        "falcon", instanceType="ml.g5.2xlarge",
+        model={"jumpStart": {"modelId": "huggingface-llm-falcon-7b-instruct-bf16"}},
+    ))
+    kube.apply(endpoint_object(
+        "unknown", model={"jumpStart": {"modelId": "no-such-model-anywhere"}},
+    ))
+    kube.apply(endpoint_object(
+        "gated", instanceType="ml.g5.2xlarge",
+        model={"jumpStart": {"modelId": "meta-textgeneration-llama-3-8b-instruct"}},
+    ))
+    status = kube.wait_phase("falcon", "InService")
+    container = sagemaker.describe_model(ModelName=status["modelName"])["PrimaryContainer"]
+    assert "huggingface-pytorch-tgi-inference" in container["Image"]
+    assert container["Environment"]["HF_MODEL_ID"]
+
+    for name, reason in (("unknown", "ModelNotFound"), ("gated", "EulaNotAccepted")):
+        wait_for(f"{name} to be {reason}",
+                 lambda n=name, r=reason: kube.condition(n, "Degraded").get("reason") == r)
+    assert "no-such-model-anywhere" in kube.condition("unknown", "Degraded")["message"]
+    assert "acceptEula" in kube.condition("gated", "Degraded")["message"]
+    assert describe(sagemaker, endpoint_name(namespace, "unknown")) is None
+
+    kube.patch("gated", {"spec": {"model": {"jumpStart": {"acceptEula": True}}}})
+    gated = kube.wait_phase("gated", "InService")
+    model = sagemaker.describe_model(ModelName=gated["modelName"])["PrimaryContainer"]
+    source = model.get("ModelDataSource", {}).get("S3DataSource", {})
+    if source:  # uncompressed artifacts carry the license acceptance with them
+        assert source["ModelAccessConfig"] == {"AcceptEula": True}
+    warnings = [e for e in kube.events("unknown") if e["reason"] == "ModelNotFound"]
+    assert len(warnings) == 1
