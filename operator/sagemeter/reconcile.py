@@ -9,81 +9,48 @@ holds up the operator's event loop.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from sagemeter.api.models import ManagedEndpoint, Phase
+from sagemeter.api.models import (
+    WAKE_ANNOTATION,
+    ConditionType,
+    IdlePark,
+    ManagedEndpoint,
+    ManagedEndpointStatus,
+    ParkedReason,
+    Phase,
+)
 from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError, ErrorKind
-from sagemeter.aws.jumpstart import resolve_jumpstart
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
+from sagemeter.cleanup import Cleanup
+from sagemeter.context import Context, Degraded, EventSink, Workers
 from sagemeter.core import naming
-from sagemeter.core.desired import Desired, desired_state
+from sagemeter.core.conditions import get_condition
+from sagemeter.core.desired import Desired, desired_state, still_idle_parked
 from sagemeter.core.plan import Action, Attempt, EndpointView, Step, plan_parked, plan_running
 from sagemeter.core.requests import (
     ADOPTED,
-    ModelContainer,
     Owner,
     Target,
-    container_from_spec,
     other_owner,
-    own_target,
-    tag_changes,
 )
-from sagemeter.core.status import Problem, Seen, compose_status, degraded_changed
-from sagemeter.core.times import parse_time
+from sagemeter.core.status import Problem, Seen, compose_status, newly
+from sagemeter.core.times import format_time, parse_time
 from sagemeter.directory import EndpointDirectory
+from sagemeter.idling import IdleAlarms, IdleView
 from sagemeter.kube import Kube
 from sagemeter.settings import Settings
+from sagemeter.targets import Targets
 
 log = logging.getLogger("sagemeter")
 T = TypeVar("T")
 SETTLED = {"InService", "Failed"}
-
-
-class EventSink(Protocol):
-    def __call__(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
-
-
-class Degraded(Exception):
-    """A problem only the operator can see; reported, retried at the sync interval."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-@dataclass
-class Context:
-    body: Mapping[str, Any]
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: datetime
-    obj: ManagedEndpoint
-    owner: Owner
-    region: str
-    endpoint_name: str
-    gateway: SageMakerGateway
-
-    @property
-    def spec(self) -> Any:
-        return self.obj.spec
-
-    @property
-    def status(self) -> Any:
-        return self.obj.status
 
 
 class Reconciler:
@@ -99,17 +66,14 @@ class Reconciler:
         self.kube = kube
         self.events = events
         self.clock = clock
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="aws")
+        self.workers = Workers(threads)
         self._gateways: dict[str, SageMakerGateway] = {}
         self._directories: dict[str, EndpointDirectory] = {}
-        self._targets: dict[tuple[str, int], Target] = {}
-        self._models: dict[tuple[str, str, str, str | None, bool], ModelContainer] = {}
+        self.idle = IdleAlarms(settings.sync_seconds)
+        self.targets = Targets(settings, self.workers)
+        self.cleanup = Cleanup(self.workers, self.event)
 
     # ------------------------------------------------------------------ plumbing
-
-    async def _aws(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     def gateway(self, region: str) -> SageMakerGateway:
         if region not in self._gateways:
@@ -161,20 +125,29 @@ class Reconciler:
             log.error("cannot read %s: %s", body.get("metadata", {}).get("name"), error)
             return self.settings.sync_seconds
         now = self.clock()
-        desired = desired_state(ctx.spec, ctx.created, now, self.settings.expiry_policy)
+        policy = self.settings.expiry_policy
+        wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
+        expiry = desired_state(ctx.spec, ctx.created, now, policy).expiry
+        idle_parked = still_idle_parked(ctx.status.idle_park, expiry, wake_token)
         step: Step | None = None
         problem: Problem | None = None
         seen = Seen(ctx.endpoint_name, None)
         wake = self.settings.sync_seconds
         dry_run_park = False
+        idle_view = IdleView()
+        desired = desired_state(ctx.spec, ctx.created, now, policy, idle=idle_parked)
         try:
             endpoint = await self._observe(ctx)
             await self._check_owner(ctx, endpoint)
             # Only an endpoint proven ours (or adopted) is recorded in status.
             seen = self._seen(ctx, endpoint, None)
+            if desired.running and endpoint is not None and endpoint.status == "InService":
+                idle_view = await self._idle(ctx, now)
+                if idle_view.idle:
+                    desired = desired_state(ctx.spec, ctx.created, now, policy, idle=True)
             target: Target | None = None
             if desired.running:
-                target = await self._target(ctx, endpoint)
+                target = await self.targets.resolve(ctx, endpoint)
                 seen = self._seen(ctx, endpoint, target)
                 attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
                 step = plan_running(target.config_name, _view(endpoint), attempt, ctx.generation)
@@ -183,19 +156,22 @@ class Reconciler:
                 step = plan_parked(_view(endpoint), desired.reason)
             if step.action == Action.DELETE and self.settings.dry_run and not desired.running:
                 dry_run_park = True
-                self._would_park(ctx, desired)
             elif step.acts:
                 seen = await self._act(ctx, step, target, seen)
             elif step.phase == Phase.IN_SERVICE and target is not None:
                 await self._settle(ctx, endpoint, target)
             if step.acts or step.action == Action.WAIT:
                 wake = self.settings.poll_seconds
+            elif ctx.spec.idle is None and ctx.generation != ctx.status.observed_generation:
+                await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
         except Degraded as degraded:
             problem = Problem(degraded.reason, degraded.message)
         except AwsError as error:
             problem, wake = self._aws_problem(error)
         if problem is None and desired.schedule_error:
             problem = Problem("InvalidSchedule", desired.schedule_error)
+        if idle_view.armed_at is not None:
+            wake = min(wake, max((idle_view.armed_at - now).total_seconds(), 0.0))
         new = compose_status(
             ctx.status,
             desired=desired,
@@ -205,12 +181,64 @@ class Reconciler:
             generation=ctx.generation,
             now=now,
             dry_run_park=dry_run_park,
+            idle_park=self._idle_record(ctx, desired, idle_parked, expiry, wake_token, now),
+            last_invocation_at=idle_view.last_invocation_at,
         )
-        if degraded_changed(ctx.status, new):
-            condition = next(c for c in new.conditions if c.type == "Degraded")
-            self.event(ctx, "Warning", condition.reason or "Degraded", condition.message or "")
+        self._announce(ctx, new)
         await self._write_status(ctx, new)
         return _next_wake(wake, desired, now)
+
+    def _idle_record(
+        self,
+        ctx: Context,
+        desired: Desired,
+        idle_parked: bool,
+        expiry: Any,
+        wake_token: str | None,
+        now: datetime,
+    ) -> IdlePark | None:
+        if idle_parked:
+            return ctx.status.idle_park
+        if desired.reason != ParkedReason.IDLE or self.settings.dry_run:
+            return None
+        return IdlePark(
+            parked_at=format_time(now),
+            expires_at=format_time(expiry.at) if expiry.at else None,
+            wake=wake_token,
+        )
+
+    async def _idle(self, ctx: Context, now: datetime) -> IdleView:
+        """Keep the idle alarm of an InService endpoint; is it idle?"""
+        if ctx.spec.idle is None:
+            return IdleView()
+        ready = get_condition(ctx.status.conditions, "Ready")
+        since = (
+            parse_time(ready.last_transition_time)
+            if ready is not None and ready.status == "True" and ready.last_transition_time
+            else now
+        )
+        return await self.workers.run(
+            self.idle.keep,
+            ctx.region,
+            ctx.endpoint_name,
+            ctx.spec.idle.after,
+            ctx.spec.idle.grace_period,
+            since,
+            now,
+            self._endpoint_tags(ctx),
+        )
+
+    def _announce(self, ctx: Context, new: ManagedEndpointStatus) -> None:
+        """One Event per new problem, warning, verdict or park."""
+        old = ctx.status
+        if (condition := newly(old, new, ConditionType.DEGRADED)) is not None:
+            self.event(ctx, "Warning", condition.reason or "Degraded", condition.message or "")
+        if (condition := newly(old, new, ConditionType.EXPIRING_SOON)) is not None:
+            self.event(ctx, "Normal", "ExpiringSoon", condition.message or "")
+        if (condition := newly(old, new, ConditionType.PARKED, "False", "WouldPark")) is not None:
+            self.event(ctx, "Normal", "WouldPark", condition.message or "")
+        if (condition := newly(old, new, ConditionType.PARKED)) is not None:
+            self.event(ctx, "Normal", "Parked", condition.message or "")
 
     def _aws_problem(self, error: AwsError) -> tuple[Problem, float]:
         if error.kind in (ErrorKind.RETRYABLE, ErrorKind.THROTTLED):
@@ -223,7 +251,7 @@ class Reconciler:
 
     async def _observe(self, ctx: Context) -> EndpointDescription | None:
         """The endpoint as SageMaker shows it; from the sweep while nothing changes."""
-        sighting = await self._aws(self.directory(ctx.region).lookup, ctx.endpoint_name)
+        sighting = await self.workers.run(self.directory(ctx.region).lookup, ctx.endpoint_name)
         status = ctx.status
         unchanged = status.observed_generation == ctx.generation
         seen_status = sighting.status
@@ -243,7 +271,7 @@ class Reconciler:
         gone = sighting.status is None and status.sagemaker_status is None
         if unchanged and gone and status.phase == Phase.PARKED:
             return None
-        described = await self._aws(ctx.gateway.describe_endpoint, ctx.endpoint_name)
+        described = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
         self.directory(ctx.region).record(
             ctx.endpoint_name, described.status if described else None
         )
@@ -259,12 +287,12 @@ class Reconciler:
         """
         if endpoint is None or (trust_status and ctx.status.endpoint_arn == endpoint.arn):
             return
-        tags = await self._aws(ctx.gateway.list_tags, endpoint.arn)
+        tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
         other = other_owner(tags, ctx.owner)
         if other is None:
             return
         if ctx.spec.adopt and other == "a resource not managed by sagemeter":
-            await self._aws(
+            await self.workers.run(
                 ctx.gateway.add_tags, endpoint.arn, {**ctx.owner.tags(), ADOPTED: "true"}
             )
             self.event(ctx, "Normal", "Adopted", f"took endpoint {endpoint.name} under management")
@@ -275,74 +303,6 @@ class Reconciler:
             " sagemeter leaves it alone (set spec.endpointName to another name, or"
             " spec.adopt to manage an endpoint made elsewhere)",
         )
-
-    async def _target(self, ctx: Context, endpoint: EndpointDescription | None) -> Target:
-        spec = ctx.spec
-        if spec.adopt:
-            config = (endpoint.config_name if endpoint else None) or ctx.status.endpoint_config_name
-            if not config:
-                raise Degraded(
-                    "EndpointNotFound",
-                    f"endpoint {ctx.endpoint_name} does not exist and no EndpointConfig is"
-                    " known to recreate it",
-                )
-            return Target(ctx.endpoint_name, config)
-        if spec.model.endpoint_config_name:
-            return Target(ctx.endpoint_name, spec.model.endpoint_config_name)
-        key = (ctx.uid, ctx.generation)
-        if key not in self._targets:
-            role = spec.model.execution_role_arn or self.settings.execution_role_arn
-            if not role:
-                raise Degraded(
-                    "ExecutionRoleMissing",
-                    "no execution role: set spec.model.executionRoleArn or the operator's"
-                    " SAGEMETER_EXECUTION_ROLE_ARN",
-                )
-            container = container_from_spec(spec) or await self._jumpstart(ctx)
-            tags = {**ctx.owner.tags(), **(spec.tags or {})}
-            self._targets[key] = own_target(ctx.endpoint_name, spec, container, role, tags)
-        return self._targets[key]
-
-    async def _jumpstart(self, ctx: Context) -> ModelContainer:
-        js = ctx.spec.model.jump_start
-        key = (ctx.region, js.model_id, js.version, ctx.spec.instance_type, js.accept_eula)
-        if key not in self._models:
-            try:
-                resolved = await self._aws(
-                    resolve_jumpstart,
-                    client("sagemaker", ctx.region),
-                    js.model_id,
-                    js.version,
-                    ctx.region,
-                    ctx.spec.instance_type,
-                )
-            except AwsError as error:
-                if error.kind == ErrorKind.NOT_FOUND or error.kind == ErrorKind.TERMINAL:
-                    raise Degraded(
-                        "ModelNotFound",
-                        f"JumpStart model {js.model_id} version {js.version} not found in"
-                        f" SageMakerPublicHub ({ctx.region}): {error.message}",
-                    ) from error
-                raise
-            source = resolved.model_data_source
-            if resolved.eula_uri:
-                if not js.accept_eula:
-                    raise Degraded(
-                        "EulaNotAccepted",
-                        f"JumpStart model {js.model_id} is gated by a license: read"
-                        f" {resolved.eula_uri} and set spec.model.jumpStart.acceptEula: true",
-                    )
-                if source is not None:
-                    s3 = {**source["S3DataSource"], "ModelAccessConfig": {"AcceptEula": True}}
-                    source = {**source, "S3DataSource": s3}
-            self._models[key] = ModelContainer(
-                image=resolved.image,
-                model_data_url=resolved.model_data_url,
-                model_data_source=source,
-                environment=dict(resolved.environment),
-                enable_network_isolation=resolved.enable_network_isolation,
-            )
-        return self._models[key]
 
     def _seen(
         self, ctx: Context, endpoint: EndpointDescription | None, target: Target | None
@@ -370,33 +330,31 @@ class Reconciler:
         if step.action in (Action.CREATE, Action.UPDATE):
             assert target is not None
             if target.model_request is not None and target.config_request is not None:
-                await self._aws(gw.create_model, target.model_request)
-                await self._aws(gw.create_endpoint_config, target.config_request)
+                await self.workers.run(gw.create_model, target.model_request)
+                await self.workers.run(gw.create_endpoint_config, target.config_request)
             arn: str | None
             if step.action == Action.CREATE:
-                arn = await self._aws(gw.create_endpoint, name, target.config_name,
+                arn = await self.workers.run(gw.create_endpoint, name, target.config_name,
                                       self._endpoint_tags(ctx))
                 status, verb = "Creating", "creating"
             else:
-                await self._aws(gw.update_endpoint, name, target.config_name)
+                await self.workers.run(gw.update_endpoint, name, target.config_name)
                 arn, status, verb = seen.endpoint_arn, "Updating", "updating"
             self.directory(ctx.region).record(name, status)
             message = f"{verb} endpoint {name} on {target.config_name}"
-            self.event(ctx, "Normal", step.reason, message)
+            resuming = step.action == Action.CREATE and ctx.status.phase == Phase.PARKED
+            self.event(ctx, "Normal", "Resuming" if resuming else step.reason, message)
             # The attempt goes into status with this pass; were that patch lost, a
             # failed deployment would be tried once more, never in a loop.
             return Seen(
                 name, status, arn, target.config_name, target.model_name, None,
                 attempt=Attempt(target.config_name, ctx.generation),
             )
-        await self._aws(gw.delete_endpoint, name)
+        await self.workers.run(gw.delete_endpoint, name)
+        await self.workers.run(self.idle.drop, ctx.region, name)
         self.directory(ctx.region).record(name, "Deleting")
         self.event(ctx, "Normal", _delete_reason(step), f"deleting endpoint {name}: {step.message}")
         return Seen(name, "Deleting", seen.endpoint_arn, seen.config_name, seen.model_name, None)
-
-    def _would_park(self, ctx: Context, desired: Desired) -> None:
-        if ctx.status.parked_reason != desired.reason or ctx.status.phase != Phase.IN_SERVICE:
-            self.event(ctx, "Normal", "WouldPark", f"would park ({desired.reason}); dry run")
 
     async def _settle(
         self, ctx: Context, endpoint: EndpointDescription | None, target: Target
@@ -405,37 +363,10 @@ class Reconciler:
         spec_changed = ctx.status.observed_generation != ctx.generation
         arrived = ctx.status.phase != Phase.IN_SERVICE
         if endpoint is not None and (spec_changed or arrived):
-            await self._sync_tags(ctx, endpoint.arn)
+            await self.cleanup.sync_tags(ctx, endpoint.arn, self._endpoint_tags(ctx))
         if target.owns_config and arrived:
-            await self._collect_garbage(ctx, keep={target.config_name, target.model_name or ""})
-
-    async def _sync_tags(self, ctx: Context, arn: str) -> None:
-        current = await self._aws(ctx.gateway.list_tags, arn)
-        desired = self._endpoint_tags(ctx)
-        removable = set() if ctx.spec.adopt else {k for k in current if not k.startswith("aws:")}
-        to_add, to_remove = tag_changes(current, desired, removable)
-        if to_add or to_remove:
-            await self._aws(ctx.gateway.add_tags, arn, to_add)
-            await self._aws(ctx.gateway.delete_tags, arn, to_remove)
-            self.event(
-                ctx, "Normal", "TagsUpdated",
-                f"tags on {ctx.endpoint_name}: set {sorted(to_add)}, removed {to_remove}",
-            )
-
-    async def _collect_garbage(self, ctx: Context, keep: set[str]) -> None:
-        """Delete models and configs sagemeter made for this endpoint that nothing uses."""
-        gw, prefix = ctx.gateway, naming.resource_prefix(ctx.endpoint_name)
-        ours = re.compile(rf"^{re.escape(prefix)}-[mc]-[0-9a-f]{{{naming.HASH_LENGTH}}}$")
-        configs = await self._aws(gw.list_endpoint_config_names, f"{prefix}-c-")
-        models = await self._aws(gw.list_model_names, f"{prefix}-m-")
-        for config in configs:
-            if ours.match(config) and config not in keep:
-                await self._aws(gw.delete_endpoint_config, config)
-                self.event(ctx, "Normal", "Cleanup", f"deleted superseded EndpointConfig {config}")
-        for model in models:
-            if ours.match(model) and model not in keep:
-                await self._aws(gw.delete_model, model)
-                self.event(ctx, "Normal", "Cleanup", f"deleted superseded Model {model}")
+            keep = {target.config_name, target.model_name or ""}
+            await self.cleanup.collect_garbage(ctx, keep=keep)
 
     async def _write_status(self, ctx: Context, new: Any) -> None:
         old_wire = ctx.status.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -444,7 +375,7 @@ class Reconciler:
             return
         patch: dict[str, Any] = {key: None for key in old_wire if key not in new_wire}
         patch.update(new_wire)
-        await self._aws(self.kube.patch_status, ctx.namespace, ctx.name, patch)
+        await self.workers.run(self.kube.patch_status, ctx.namespace, ctx.name, patch)
 
     # ------------------------------------------------------------------ deletion
 
@@ -455,7 +386,7 @@ class Reconciler:
             reason = "Retained" if ctx.spec.deletion_policy == "Retain" else "WouldDelete"
             self.event(ctx, "Normal", reason, f"leaving endpoint {ctx.endpoint_name} in AWS")
             return None
-        endpoint = await self._aws(ctx.gateway.describe_endpoint, ctx.endpoint_name)
+        endpoint = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
         if endpoint is not None:
             try:
                 await self._check_owner(ctx, endpoint, trust_status=False)
@@ -465,15 +396,16 @@ class Reconciler:
         if endpoint is not None:
             step = plan_parked(_view(endpoint), "Deleting")
             if step.action == Action.DELETE:
-                await self._aws(ctx.gateway.delete_endpoint, ctx.endpoint_name)
+                await self.workers.run(ctx.gateway.delete_endpoint, ctx.endpoint_name)
                 self.event(ctx, "Normal", "Deleting", f"deleting endpoint {ctx.endpoint_name}")
-            await self._aws(
+            await self.workers.run(
                 self.kube.patch_status, ctx.namespace, ctx.name,
                 {"phase": Phase.DELETING.value, "sagemakerStatus": "Deleting"},
             )
             return self.settings.poll_seconds
+        await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
         if not ctx.spec.adopt:
-            await self._collect_garbage(ctx, keep=set())
+            await self.cleanup.collect_garbage(ctx, keep=set())
         self.event(ctx, "Normal", "Deleted", f"removed endpoint {ctx.endpoint_name} from AWS")
         return None
 

@@ -278,7 +278,8 @@ def test_dry_run_park_keeps_the_real_phase_and_says_why() -> None:
     status = compose(want=EXPIRED, step=step, dry_run_park=True)
     assert status.phase == Phase.IN_SERVICE
     assert status.parked_reason is None
-    assert summary(status)["Degraded"] == ("False", "DryRun")
+    assert summary(status)["Parked"] == ("False", "WouldPark")
+    assert summary(status)["Degraded"] == ("False", "AsExpected")
 
 
 # -- expiring soon --------------------------------------------------------------------------

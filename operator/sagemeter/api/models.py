@@ -531,6 +531,20 @@ class Condition(ApiModel):
     observed_generation: int | None = None
 
 
+class IdlePark(ApiModel):
+    """An idle park lasts until the expiry grows or the wake annotation changes."""
+
+    parked_at: str = Field(json_schema_extra={"format": "date-time"})
+    expires_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="The effective expiry when the endpoint was parked.",
+    )
+    wake: str | None = Field(
+        default=None, description="The sagemeter.io/wake annotation when the endpoint was parked."
+    )
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -582,6 +596,9 @@ class ManagedEndpointStatus(ApiModel):
         description=(
             "Spec generation of that deployment; a failed one is retried only after a spec change."
         ),
+    )
+    idle_park: IdlePark | None = Field(
+        default=None, description="Set while the endpoint is parked for lack of invocations."
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sagemeter.api.models import ManagedEndpointSpec, ParkedReason
+from sagemeter.api.models import IdlePark, ManagedEndpointSpec, ParkedReason
 from sagemeter.core.durations import parse_duration
 from sagemeter.core.schedule import Window, in_any_window, next_edge, parse_window
 from sagemeter.core.times import parse_time
@@ -151,3 +151,18 @@ def extended_expiry(current: datetime | None, now: datetime, duration: timedelta
     """`kubectl sagemeter extend`: an expired endpoint is extended from now."""
     base = current if current is not None and current > now else now
     return later(base, duration)
+
+
+def still_idle_parked(
+    record: IdlePark | None, expiry: Expiry, wake: str | None
+) -> bool:
+    """An idle park holds until the expiry is extended or the wake annotation changes."""
+    if record is None:
+        return False
+    if wake != record.wake:
+        return False
+    if expiry.at is not None:
+        parked_with = parse_time(record.expires_at) if record.expires_at else None
+        if parked_with is None or expiry.at > parked_with:
+            return False
+    return True

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sagemeter.api.models import (
+    Condition,
     ConditionType,
+    IdlePark,
     ManagedEndpointStatus,
     ParkedReason,
     Phase,
@@ -53,6 +55,8 @@ def compose_status(
     generation: int,
     now: datetime,
     dry_run_park: bool = False,
+    idle_park: IdlePark | None = None,
+    last_invocation_at: datetime | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -68,6 +72,9 @@ def compose_status(
         format_time(desired.next_transition_at) if desired.next_transition_at else None
     )
     new.observed_generation = generation
+    new.idle_park = idle_park
+    if last_invocation_at is not None:
+        new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
         new.attempted_config_name = seen.attempt.config_name
         new.attempted_generation = seen.attempt.generation
@@ -98,23 +105,25 @@ def compose_status(
         "the endpoint is serving" if ready else (step.message if step else "not reconciled yet"),
     )
     parked = new.phase == Phase.PARKED
-    put(
-        ConditionType.PARKED,
-        parked,
-        (parked_reason or "Parked") if parked else "Running" if desired.running else "Parking",
-        _parked_message(desired, parked_reason) if not desired.running else "not parked",
-    )
+    if dry_run_park:
+        put(
+            ConditionType.PARKED,
+            False,
+            "WouldPark",
+            f"would park ({desired.reason}): {_parked_message(desired, desired.reason)};"
+            " dry run, nothing was deleted",
+        )
+    else:
+        put(
+            ConditionType.PARKED,
+            parked,
+            (parked_reason or "Parked") if parked else "Running" if desired.running else "Parking",
+            _parked_message(desired, parked_reason) if not desired.running else "not parked",
+        )
     if problem is not None:
         put(ConditionType.DEGRADED, True, problem.reason, problem.message)
     elif step is not None and step.failed:
         put(ConditionType.DEGRADED, True, step.reason, step.message)
-    elif dry_run_park:
-        put(
-            ConditionType.DEGRADED,
-            False,
-            "DryRun",
-            f"would park ({parked_reason}); dry run is on, nothing was deleted",
-        )
     else:
         put(ConditionType.DEGRADED, False, "AsExpected", "no problems")
     expiring = is_expiring_soon(desired, now) and desired.running
@@ -149,17 +158,31 @@ def _expiry_message(desired: Desired) -> str:
     return text
 
 
-def degraded_changed(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> bool:
-    """True when a new problem appeared (to emit one Warning Event per problem)."""
-    before = get_condition(old.conditions, ConditionType.DEGRADED)
-    after = get_condition(new.conditions, ConditionType.DEGRADED)
-    if after is None or after.status != "True":
-        return False
-    return before is None or (before.status, before.reason, before.message) != (
+def newly(
+    old: ManagedEndpointStatus,
+    new: ManagedEndpointStatus,
+    type_: ConditionType,
+    status: str = "True",
+    reason: str | None = None,
+) -> Condition | None:
+    """The condition `type_` if this pass made it `status` (and `reason`) or changed its
+    message, else None: one Event per new problem, warning or dry-run verdict."""
+    before = get_condition(old.conditions, type_)
+    after = get_condition(new.conditions, type_)
+    if after is None or after.status != status or (reason and after.reason != reason):
+        return None
+    if before is not None and (before.status, before.reason, before.message) == (
         after.status,
         after.reason,
         after.message,
-    )
+    ):
+        return None
+    return after
+
+
+def degraded_changed(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> bool:
+    """True when a new problem appeared (to emit one Warning Event per problem)."""
+    return newly(old, new, ConditionType.DEGRADED) is not None
 
 
 def acted(step: Step | None) -> bool:

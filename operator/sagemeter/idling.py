@@ -1,0 +1,80 @@
+"""The idle policy's AWS side for one reconcile pass: the alarm and what it says.
+
+While an endpoint is InService for longer than `idle.gracePeriod`, its
+CloudWatch alarm exists with the settings `idle.after` asks for; its state and
+the last invocation come from the region's batched `IdleMonitor`. Parking or
+deleting the endpoint, or dropping `spec.idle`, deletes the alarm, so no alarm
+outlives what it watches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sagemeter.aws.clients import client
+from sagemeter.aws.cloudwatch import CloudWatchGateway
+from sagemeter.core import naming
+from sagemeter.core.durations import parse_duration
+from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_armed
+from sagemeter.idle import IdleMonitor, IdleSignal
+
+
+@dataclass(frozen=True)
+class IdleView:
+    """What the pass learnt about idleness."""
+
+    idle: bool = False
+    last_invocation_at: datetime | None = None
+    # When the grace period ends and the alarm starts to count (None: not pending).
+    armed_at: datetime | None = None
+
+
+class IdleAlarms:
+    def __init__(self, max_age: float) -> None:
+        self._max_age = max_age
+        self._gateways: dict[str, CloudWatchGateway] = {}
+        self._monitors: dict[str, IdleMonitor] = {}
+
+    def gateway(self, region: str) -> CloudWatchGateway:
+        if region not in self._gateways:
+            self._gateways[region] = CloudWatchGateway(region, client("cloudwatch", region))
+        return self._gateways[region]
+
+    def monitor(self, region: str) -> IdleMonitor:
+        if region not in self._monitors:
+            self._monitors[region] = IdleMonitor(self.gateway(region), self._max_age)
+        return self._monitors[region]
+
+    def keep(
+        self,
+        region: str,
+        endpoint_name: str,
+        idle_after: str,
+        grace: str,
+        in_service_since: datetime,
+        now: datetime,
+        tags: dict[str, str],
+    ) -> IdleView:
+        """For an InService endpoint with an idle policy: arm, update and read its alarm."""
+        armed_at = in_service_since + parse_duration(grace)
+        if not idle_armed(in_service_since, parse_duration(grace), now):
+            return IdleView(armed_at=armed_at)
+        monitor = self.monitor(region)
+        monitor.watch(endpoint_name)
+        signal: IdleSignal = monitor.signal(endpoint_name)
+        request = build_idle_alarm_request(endpoint_name, parse_duration(idle_after), tags)
+        if signal.alarm is None or not alarm_matches(signal.alarm, request):
+            self.gateway(region).put_alarm(request)
+            monitor.invalidate(endpoint_name)
+            # A new or changed alarm starts over; its old state says nothing.
+            return IdleView(last_invocation_at=signal.last_invocation_at)
+        return IdleView(
+            idle=signal.alarm_state == "ALARM",
+            last_invocation_at=signal.last_invocation_at,
+        )
+
+    def drop(self, region: str, endpoint_name: str) -> None:
+        """Delete the endpoint's alarm (idempotent) and stop watching it."""
+        self.gateway(region).delete_alarms([naming.alarm_name(endpoint_name)])
+        self.monitor(region).unwatch(endpoint_name)

@@ -1,0 +1,95 @@
+"""What a spec asks SageMaker for: the Model and EndpointConfig names and requests.
+
+Resolving a JumpStart model costs a hub lookup, so results are kept per spec
+generation (and per JumpStart id/version/instance type); a restart resolves once.
+"""
+
+from __future__ import annotations
+
+from sagemeter.aws.clients import client
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.jumpstart import resolve_jumpstart
+from sagemeter.aws.sagemaker import EndpointDescription
+from sagemeter.context import Context, Degraded, Workers
+from sagemeter.core.requests import ModelContainer, Target, container_from_spec, own_target
+from sagemeter.settings import Settings
+
+
+class Targets:
+    def __init__(self, settings: Settings, workers: Workers) -> None:
+        self.settings = settings
+        self.workers = workers
+        self._targets: dict[tuple[str, int], Target] = {}
+        self._models: dict[tuple[str, str, str, str | None, bool], ModelContainer] = {}
+
+    async def resolve(self, ctx: Context, endpoint: EndpointDescription | None) -> Target:
+        spec = ctx.spec
+        if spec.adopt:
+            config = (endpoint.config_name if endpoint else None) or ctx.status.endpoint_config_name
+            if not config:
+                raise Degraded(
+                    "EndpointNotFound",
+                    f"endpoint {ctx.endpoint_name} does not exist and no EndpointConfig is"
+                    " known to recreate it",
+                )
+            return Target(ctx.endpoint_name, config)
+        model = spec.model
+        if model is None:  # admission requires a model unless adopt is set
+            raise Degraded("InvalidSpec", "spec.model is required unless spec.adopt is true")
+        if model.endpoint_config_name:
+            return Target(ctx.endpoint_name, model.endpoint_config_name)
+        key = (ctx.uid, ctx.generation)
+        if key not in self._targets:
+            role = model.execution_role_arn or self.settings.execution_role_arn
+            if not role:
+                raise Degraded(
+                    "ExecutionRoleMissing",
+                    "no execution role: set spec.model.executionRoleArn or the operator's"
+                    " SAGEMETER_EXECUTION_ROLE_ARN",
+                )
+            container = container_from_spec(spec) or await self._jumpstart(ctx)
+            tags = {**ctx.owner.tags(), **(spec.tags or {})}
+            self._targets[key] = own_target(ctx.endpoint_name, spec, container, role, tags)
+        return self._targets[key]
+
+    async def _jumpstart(self, ctx: Context) -> ModelContainer:
+        js = ctx.spec.model.jump_start if ctx.spec.model else None
+        assert js is not None  # only called for JumpStart sources
+        key = (ctx.region, js.model_id, js.version, ctx.spec.instance_type, js.accept_eula)
+        if key not in self._models:
+            try:
+                resolved = await self.workers.run(
+                    resolve_jumpstart,
+                    client("sagemaker", ctx.region),
+                    js.model_id,
+                    js.version,
+                    ctx.region,
+                    ctx.spec.instance_type,
+                )
+            except AwsError as error:
+                if error.kind == ErrorKind.NOT_FOUND or error.kind == ErrorKind.TERMINAL:
+                    raise Degraded(
+                        "ModelNotFound",
+                        f"JumpStart model {js.model_id} version {js.version} not found in"
+                        f" SageMakerPublicHub ({ctx.region}): {error.message}",
+                    ) from error
+                raise
+            source = resolved.model_data_source
+            if resolved.eula_uri:
+                if not js.accept_eula:
+                    raise Degraded(
+                        "EulaNotAccepted",
+                        f"JumpStart model {js.model_id} is gated by a license: read"
+                        f" {resolved.eula_uri} and set spec.model.jumpStart.acceptEula: true",
+                    )
+                if source is not None:
+                    s3 = {**source["S3DataSource"], "ModelAccessConfig": {"AcceptEula": True}}
+                    source = {**source, "S3DataSource": s3}
+            self._models[key] = ModelContainer(
+                image=resolved.image,
+                model_data_url=resolved.model_data_url,
+                model_data_source=source,
+                environment=dict(resolved.environment),
+                enable_network_isolation=resolved.enable_network_isolation,
+            )
+        return self._models[key]
