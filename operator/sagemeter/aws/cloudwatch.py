@@ -1,0 +1,139 @@
+"""The CloudWatch gateway: the idle alarms and the ``Invocations`` metric, in batches.
+
+Owns the shape of the CloudWatch calls sagemeter makes: chunking to the API's limits
+(``DescribeAlarms`` and ``DeleteAlarms`` take at most 100 alarm names, ``GetMetricData`` at
+most 500 queries), following ``NextToken``, and mapping the caller's keys to query ids. Request
+bodies and the reading of metric series come from ``core.idle``; what an alarm state means is
+decided by the reconciler. Methods are synchronous and raise ``AwsError`` for anything they do
+not handle themselves; every call goes through ``checked_call`` so ``CALLS`` counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from sagemeter.aws.clients import client as shared_client
+from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
+from sagemeter.core.idle import last_invocation, metric_query
+
+__all__ = ["MAX_ALARM_NAMES", "MAX_METRIC_QUERIES", "CloudWatchGateway"]
+
+MAX_ALARM_NAMES: Final = 100  # AlarmNames of DescribeAlarms / DeleteAlarms; MaxRecords too
+MAX_METRIC_QUERIES: Final = 500  # MetricDataQueries of one GetMetricData
+
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(names))  # keeps order, so batches are stable between calls
+
+
+class CloudWatchGateway:
+    """CloudWatch in one region. ``client`` defaults to the process-wide shared client."""
+
+    def __init__(self, region: str, client: Any | None = None) -> None:
+        self.region = region
+        self._client = client if client is not None else shared_client("cloudwatch", region)
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = checked_call(self._client, operation, **params)
+        return result
+
+    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Follows ``NextToken`` until the last page (same parameters, as the API requires)."""
+        while True:
+            page = self._call(operation, **params)
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+            params["NextToken"] = token
+
+    # ------------------------------------------------------------------ alarms
+
+    def put_alarm(self, request: Mapping[str, Any]) -> None:
+        """Creates or replaces a metric alarm (``PutMetricAlarm`` is an upsert by name; it
+        ignores ``Tags`` when the alarm exists already)."""
+        self._call("PutMetricAlarm", **request)
+
+    def describe_alarms(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The metric alarms among ``names`` that exist, by name, in ``ceil(n / 100)`` calls.
+
+        Each value is CloudWatch's entry as is: ``StateValue``, ``StateUpdatedTimestamp``,
+        ``EvaluationPeriods``, ``Period``, ``Threshold``, ``Dimensions``, ...
+        """
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_unique(names), MAX_ALARM_NAMES):
+            for page in self._pages("DescribeAlarms", AlarmNames=chunk, MaxRecords=MAX_ALARM_NAMES):
+                for alarm in page.get("MetricAlarms", []):
+                    found[alarm["AlarmName"]] = alarm
+        return found
+
+    def delete_alarms(self, names: Sequence[str]) -> None:
+        """Deletes the alarms, 100 per call; names of alarms that do not exist are fine."""
+        for chunk in _chunks(_unique(names), MAX_ALARM_NAMES):
+            try:
+                self._call("DeleteAlarms", AlarmNames=chunk)
+            except AwsError as exc:
+                if exc.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                # CloudWatch deletes nothing of a batch it refuses; if a missing name was the
+                # reason, delete what is still there (a second refusal is a real error).
+                existing = sorted(self.describe_alarms(chunk))
+                if existing:
+                    self._call("DeleteAlarms", AlarmNames=existing)
+
+    def set_alarm_state(self, name: str, state: str, reason: str) -> None:
+        """Forces an alarm into ``state`` (``OK``, ``ALARM``, ``INSUFFICIENT_DATA``) until its
+        next evaluation. Tests and demos drive idle parking with it: moto never evaluates
+        alarms, and real CloudWatch cannot be made to evaluate one sooner."""
+        self._call("SetAlarmState", AlarmName=name, StateValue=state, StateReason=reason)
+
+    # ------------------------------------------------------------------ metrics
+
+    def last_invocations(
+        self,
+        queries: Mapping[str, tuple[str, str]],
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, datetime | None]:
+        """The latest minute with invocations in [start, end), per key.
+
+        ``queries`` maps the caller's keys to ``(endpoint_name, variant)``; every key is in the
+        result, None when the window shows no invocation. Costs ``ceil(n / 500)`` calls as long
+        as no response is cut short (CloudWatch returns at most 100,800 datapoints per call,
+        i.e. 500 queries of up to 201 minutes; longer windows page with ``NextToken``).
+        """
+        keys = list(queries)
+        result: dict[str, datetime | None] = {}
+        for chunk in _chunks(keys, MAX_METRIC_QUERIES):
+            # Query ids must match [a-z][a-zA-Z0-9_]*; endpoint names may contain dashes.
+            by_id = {f"q{index}": key for index, key in enumerate(chunk)}
+            series: dict[str, tuple[list[datetime], list[float]]] = {
+                query_id: ([], []) for query_id in by_id
+            }
+            request = [metric_query(query_id, *queries[key]) for query_id, key in by_id.items()]
+            for page in self._pages(
+                "GetMetricData",
+                MetricDataQueries=request,
+                StartTime=start,
+                EndTime=end,
+                ScanBy="TimestampDescending",
+            ):
+                # A query can continue on the next page; collect before reading.
+                for item in page.get("MetricDataResults", []):
+                    if item.get("Id") not in series:
+                        continue
+                    timestamps, values = series[item["Id"]]
+                    timestamps.extend(item.get("Timestamps", []))
+                    values.extend(float(v) for v in item.get("Values", []))
+            for query_id, key in by_id.items():
+                result[key] = last_invocation(*series[query_id])
+        return result

@@ -1,0 +1,195 @@
+"""Pure idle detection: the alarm request, matching an existing alarm, metric queries, the last
+invocation of a series and the grace period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sagemeter.core.idle import (
+    MAX_EVALUATION_PERIODS,
+    alarm_matches,
+    build_idle_alarm_request,
+    evaluation_periods,
+    idle_armed,
+    last_invocation,
+    metric_query,
+)
+from sagemeter.core.requests import Owner
+
+NAME = "team-a-falcon-1a2b3c"
+TAGS = Owner("team-a", "falcon", "uid-1").tags()
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def described(request: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeAlarms returns for an alarm put with ``request``: no tags, a state, ARNs,
+    and the dimensions in whatever order CloudWatch keeps them."""
+    entry = {k: v for k, v in request.items() if k != "Tags"}
+    entry.update(
+        AlarmArn=f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{request['AlarmName']}",
+        StateValue="INSUFFICIENT_DATA",
+        OKActions=[], AlarmActions=[], InsufficientDataActions=[],
+        Dimensions=list(reversed(request["Dimensions"])),
+        Threshold=int(request["Threshold"]),
+    )  # fmt: skip
+    return entry
+
+
+def test_request_for_fifteen_minutes() -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    assert request["AlarmName"] == f"sagemeter-{NAME}-idle"
+    assert request["Namespace"] == "AWS/SageMaker"
+    assert request["MetricName"] == "Invocations"
+    assert request["Dimensions"] == [
+        {"Name": "EndpointName", "Value": NAME},
+        {"Name": "VariantName", "Value": "AllTraffic"},
+    ]
+    assert request["Statistic"] == "Sum"
+    assert request["Period"] == 60
+    assert request["EvaluationPeriods"] == 15
+    assert request["DatapointsToAlarm"] == 15
+    assert request["Threshold"] == 1.0
+    assert request["ComparisonOperator"] == "LessThanThreshold"
+    assert request["TreatMissingData"] == "breaching"
+    assert request["ActionsEnabled"] is False
+    assert NAME in request["AlarmDescription"]
+    assert "managed by sagemeter" in request["AlarmDescription"]
+    assert {"Key": "sagemeter.io/uid", "Value": "uid-1"} in request["Tags"]
+    assert request["Tags"] == sorted(request["Tags"], key=lambda tag: tag["Key"])
+    # Nothing that would need an SNS topic or a second metric.
+    assert not {"AlarmActions", "OKActions", "Metrics", "ExtendedStatistic"} & set(request)
+
+
+def test_request_variant() -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=5), {}, variant="Blue")
+    assert {"Name": "VariantName", "Value": "Blue"} in request["Dimensions"]
+    assert request["Tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("after", "periods"),
+    [
+        (timedelta(minutes=15), 15),
+        (timedelta(seconds=90), 2),  # rounded up: never alarm before `after` has passed
+        (timedelta(seconds=60), 1),
+        (timedelta(seconds=61), 2),
+        (timedelta(seconds=1), 1),
+        (timedelta(0), 1),  # CloudWatch needs at least one period
+        (timedelta(hours=24), 1440),
+        (timedelta(days=2), MAX_EVALUATION_PERIODS),  # clamped to CloudWatch's one day
+        (timedelta(weeks=3), MAX_EVALUATION_PERIODS),
+    ],
+)
+def test_evaluation_periods(after: timedelta, periods: int) -> None:
+    assert evaluation_periods(after) == periods
+    request = build_idle_alarm_request(NAME, after, TAGS)
+    assert request["EvaluationPeriods"] == request["DatapointsToAlarm"] == periods
+
+
+def test_clamp_is_one_day_of_minutes() -> None:
+    assert MAX_EVALUATION_PERIODS * 60 == 86_400
+
+
+def test_alarm_matches_its_own_description() -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    assert alarm_matches(described(request), request)
+
+
+def test_alarm_does_not_match_other_after() -> None:
+    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    new = build_idle_alarm_request(NAME, timedelta(minutes=30), TAGS)
+    assert not alarm_matches(described(old), new)
+
+
+def test_tags_do_not_matter() -> None:
+    # PutMetricAlarm ignores tags on an existing alarm: re-putting for tags would loop.
+    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    new = build_idle_alarm_request(NAME, timedelta(minutes=15), {"x": "y"})
+    assert alarm_matches(described(old), new)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("Threshold", 2.0),
+        ("ComparisonOperator", "LessThanOrEqualToThreshold"),
+        ("TreatMissingData", "notBreaching"),
+        ("ActionsEnabled", True),
+        ("Statistic", "Average"),
+        ("Period", 300),
+        ("DatapointsToAlarm", 3),
+        ("Dimensions", [{"Name": "EndpointName", "Value": NAME}]),
+    ],
+)
+def test_alarm_changed_by_hand_does_not_match(key: str, value: Any) -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    existing = described(request)
+    existing[key] = value
+    assert not alarm_matches(existing, request)
+
+
+def test_alarm_without_settings_does_not_match() -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    assert not alarm_matches({"AlarmName": request["AlarmName"]}, request)
+
+
+def test_metric_query() -> None:
+    query = metric_query("q0", NAME, "AllTraffic")
+    assert query == {
+        "Id": "q0",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/SageMaker",
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": NAME},
+                    {"Name": "VariantName", "Value": "AllTraffic"},
+                ],
+            },
+            "Period": 60,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }
+
+
+def test_last_invocation_skips_zeros() -> None:
+    stamps = [T0 + timedelta(minutes=m) for m in (5, 4, 3, 2)]  # descending, as requested
+    assert last_invocation(stamps, [0.0, 0.0, 7.0, 1.0]) == T0 + timedelta(minutes=3)
+
+
+def test_last_invocation_in_any_order() -> None:
+    stamps = [T0 + timedelta(minutes=m) for m in (1, 9, 4)]
+    assert last_invocation(stamps, [3.0, 2.0, 0.0]) == T0 + timedelta(minutes=9)
+
+
+@pytest.mark.parametrize("values", [[], [0.0, 0.0]])
+def test_no_invocation(values: list[float]) -> None:
+    stamps = [T0 + timedelta(minutes=m) for m in range(len(values))]
+    assert last_invocation(stamps, values) is None
+
+
+def test_last_invocation_needs_pairs() -> None:
+    with pytest.raises(ValueError):
+        last_invocation([T0], [])
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "armed"),
+    [
+        (timedelta(0), False),
+        (timedelta(minutes=9, seconds=59), False),
+        (timedelta(minutes=10), True),  # the grace period's end counts as passed
+        (timedelta(hours=5), True),
+        (-timedelta(minutes=1), False),  # clock skew: InService "in the future"
+    ],
+)
+def test_idle_armed(elapsed: timedelta, armed: bool) -> None:
+    assert idle_armed(T0, timedelta(minutes=10), T0 + elapsed) is armed
+
+
+def test_no_grace_period_arms_at_once() -> None:
+    assert idle_armed(T0, timedelta(0), T0)
