@@ -33,6 +33,17 @@ class Kube:
             raise
         return True
 
+    def create(self, body: dict[str, Any]) -> bool:
+        """Create a ManagedEndpoint; False when one of that name already exists."""
+        namespace = body["metadata"]["namespace"]
+        try:
+            self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = self._custom.get_namespaced_custom_object(

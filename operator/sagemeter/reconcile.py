@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from sagemeter.api.models import (
+    GROUP,
     WAKE_ANNOTATION,
     ConditionType,
     IdlePark,
@@ -43,6 +44,7 @@ from sagemeter.core.requests import (
 from sagemeter.core.status import Problem, Seen, compose_status, newly
 from sagemeter.core.times import format_time, parse_time
 from sagemeter.directory import EndpointDirectory
+from sagemeter.discovery import DISCOVERED, OPT_OUT
 from sagemeter.idling import IdleAlarms, IdleView
 from sagemeter.kube import Kube
 from sagemeter.settings import Settings
@@ -319,6 +321,12 @@ class Reconciler:
 
     # ------------------------------------------------------------------ acting
 
+    async def _ensure_config(self, ctx: Context, target: Target) -> None:
+        """Create the target's Model and EndpointConfig (idempotent: names are derived)."""
+        if target.model_request is not None and target.config_request is not None:
+            await self.workers.run(ctx.gateway.create_model, target.model_request)
+            await self.workers.run(ctx.gateway.create_endpoint_config, target.config_request)
+
     def _endpoint_tags(self, ctx: Context) -> dict[str, str]:
         tags = {**ctx.owner.tags(), **(ctx.spec.tags or {})}
         if ctx.spec.adopt:
@@ -329,13 +337,21 @@ class Reconciler:
         gw, name = ctx.gateway, ctx.endpoint_name
         if step.action in (Action.CREATE, Action.UPDATE):
             assert target is not None
-            if target.model_request is not None and target.config_request is not None:
-                await self.workers.run(gw.create_model, target.model_request)
-                await self.workers.run(gw.create_endpoint_config, target.config_request)
+            # A config this object ran on before is kept while parked: resuming is then
+            # one CreateEndpoint. Otherwise (or if it vanished) make model and config first.
+            kept = ctx.status.endpoint_config_name == target.config_name
+            if not kept:
+                await self._ensure_config(ctx, target)
             arn: str | None
             if step.action == Action.CREATE:
-                arn = await self.workers.run(gw.create_endpoint, name, target.config_name,
-                                      self._endpoint_tags(ctx))
+                tags = self._endpoint_tags(ctx)
+                try:
+                    arn = await self.workers.run(gw.create_endpoint, name, target.config_name, tags)
+                except AwsError as error:
+                    if not kept or error.kind != ErrorKind.NOT_FOUND:
+                        raise
+                    await self._ensure_config(ctx, target)
+                    arn = await self.workers.run(gw.create_endpoint, name, target.config_name, tags)
                 status, verb = "Creating", "creating"
             else:
                 await self.workers.run(gw.update_endpoint, name, target.config_name)
@@ -384,6 +400,8 @@ class Reconciler:
         ctx = self._context(body)
         if ctx.spec.deletion_policy == "Retain" or self.settings.dry_run:
             reason = "Retained" if ctx.spec.deletion_policy == "Retain" else "WouldDelete"
+            if ctx.spec.adopt:
+                await self._release(ctx)
             self.event(ctx, "Normal", reason, f"leaving endpoint {ctx.endpoint_name} in AWS")
             return None
         endpoint = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
@@ -408,6 +426,26 @@ class Reconciler:
             await self.cleanup.collect_garbage(ctx, keep=set())
         self.event(ctx, "Normal", "Deleted", f"removed endpoint {ctx.endpoint_name} from AWS")
         return None
+
+    async def _release(self, ctx: Context) -> None:
+        """Hand an adopted endpoint back: drop ownership tags and the alarm.
+
+        An object made by tag discovery also opts the endpoint out, so the next
+        discovery sweep does not adopt it again.
+        """
+        endpoint = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
+        await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
+        if endpoint is None:
+            return
+        tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
+        if not ctx.owner.owns(tags):
+            return
+        labels = ctx.body["metadata"].get("labels") or {}
+        if labels.get(DISCOVERED) == "true":
+            await self.workers.run(ctx.gateway.add_tags, endpoint.arn, {OPT_OUT: "true"})
+        ours = [key for key in tags if key.startswith(f"{GROUP}/") and key != OPT_OUT]
+        await self.workers.run(ctx.gateway.delete_tags, endpoint.arn, ours)
+        self.event(ctx, "Normal", "Released", f"released endpoint {ctx.endpoint_name}")
 
 
 def _view(endpoint: EndpointDescription | None) -> EndpointView | None:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     adopt_namespace: str = Field(
         default="sagemeter-adopted", description="Namespace for objects made by tag discovery."
     )
+    adopt_idle_after: str = Field(
+        default="1h", description="Idle policy (spec.idle.after) of objects made by tag discovery."
+    )
     sync_interval: str = Field(
         default="5m",
         description="How often each region's endpoints are listed to catch drift (a duration).",
@@ -71,7 +74,9 @@ class Settings(BaseSettings):
         default=8080, description="Port of the Prometheus /metrics endpoint; empty to disable."
     )
 
-    @field_validator("default_ttl", "max_lifetime", "sync_interval", "poll_interval")
+    @field_validator(
+        "default_ttl", "max_lifetime", "sync_interval", "poll_interval", "adopt_idle_after"
+    )
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:

@@ -19,6 +19,7 @@ from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import CLIENT_HOOKS
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.faults import ExitAfter
+from sagemeter.discovery import Discovery
 from sagemeter.kube import Kube, load_config
 from sagemeter.reconcile import Reconciler
 from sagemeter.settings import Settings
@@ -48,9 +49,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         CLIENT_HOOKS.append(ExitAfter(config.fault_exit_after).attach)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    memo["reconciler"] = Reconciler(config, Kube(), post_event)
+    reconciler = Reconciler(config, Kube(), post_event)
+    memo["reconciler"] = reconciler
     memo["wakeups"] = {}
     memo["seen"] = {}
+    if config.adopt_tag:
+        discovery = Discovery(config, reconciler.kube, reconciler.workers)
+        memo["discovery"] = asyncio.create_task(discovery.run_forever(config.region))
+
+
+@kopf.on.cleanup()
+async def stop_discovery(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("discovery")
+    if task is not None:
+        task.cancel()
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)

@@ -1,0 +1,109 @@
+"""Adopt by tag: endpoints tagged `SAGEMETER_ADOPT_TAG` become ManagedEndpoints.
+
+Each sweep lists the region's endpoints (the same paged `ListEndpoints` as the
+reconcile sweeps) and reads the tags of endpoints it has not seen recently; an
+endpoint with the tag, not yet managed and not opted out gets an adopt-mode
+object in `SAGEMETER_ADOPT_NAMESPACE` with the default idle policy. Creating
+the same object twice is a no-op (the name is derived from the endpoint), so
+re-discovery is idempotent. Deleting such an object releases the endpoint and
+tags it `sagemeter.io/opt-out=true`; discovery leaves opted-out endpoints alone
+until someone removes that tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+from sagemeter.api.models import GROUP, KIND, VERSION
+from sagemeter.aws.clients import client
+from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.context import Workers
+from sagemeter.core.naming import short_hash
+from sagemeter.core.requests import MANAGED_BY
+from sagemeter.kube import Kube
+from sagemeter.settings import Settings
+
+log = logging.getLogger("sagemeter")
+OPT_OUT = f"{GROUP}/opt-out"
+DISCOVERED = f"{GROUP}/discovered"
+
+
+def object_name(endpoint_name: str) -> str:
+    """A Kubernetes name for an endpoint: lowercase DNS label, unique per endpoint."""
+    readable = re.sub(r"[^a-z0-9-]+", "-", endpoint_name.lower()).strip("-")[:56].rstrip("-")
+    if readable == endpoint_name:
+        return readable
+    return f"{readable or 'endpoint'}-{short_hash(endpoint_name, 6)}"
+
+
+def adopt_object(endpoint_name: str, arn: str, namespace: str, idle_after: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {
+            "name": object_name(endpoint_name),
+            "namespace": namespace,
+            "labels": {DISCOVERED: "true"},
+            "annotations": {f"{GROUP}/discovered-from": arn},
+        },
+        "spec": {
+            "adopt": True,
+            "endpointName": endpoint_name,
+            "idle": {"after": idle_after},
+            # The endpoint was made elsewhere: deleting the object lets it go.
+            "deletionPolicy": "Retain",
+        },
+    }
+
+
+class Discovery:
+    def __init__(self, settings: Settings, kube: Kube, workers: Workers) -> None:
+        assert settings.adopt_tag is not None
+        self.settings = settings
+        self.kube = kube
+        self.workers = workers
+        self.key, _, self.value = settings.adopt_tag.partition("=")
+        self._tags: dict[str, tuple[float, dict[str, str]]] = {}
+        self._tag_max_age = 10 * settings.sync_seconds
+
+    async def sweep(self, region: str) -> list[str]:
+        """One discovery pass; returns the names of the objects it created."""
+        gateway = SageMakerGateway(region, client("sagemaker", region))
+        endpoints = await self.workers.run(gateway.sweep_endpoints)
+        created: list[str] = []
+        for name, summary in sorted(endpoints.items()):
+            tags = await self._tags_of(gateway, summary.arn)
+            if tags.get(self.key) != self.value or tags.get(OPT_OUT) == "true":
+                continue
+            if tags.get(MANAGED_BY) == "sagemeter":
+                continue
+            body = adopt_object(
+                name, summary.arn, self.settings.adopt_namespace, self.settings.adopt_idle_after
+            )
+            if await self.workers.run(self.kube.create, body):
+                log.info("discovered endpoint %s: created %s", name, body["metadata"]["name"])
+                created.append(body["metadata"]["name"])
+            # Adoption tags it; read the tags again next time.
+            self._tags.pop(summary.arn, None)
+        return created
+
+    async def _tags_of(self, gateway: SageMakerGateway, arn: str) -> dict[str, str]:
+        now = time.monotonic()
+        cached = self._tags.get(arn)
+        if cached is not None and now - cached[0] < self._tag_max_age:
+            return cached[1]
+        tags = await self.workers.run(gateway.list_tags, arn)
+        self._tags[arn] = (now, tags)
+        return tags
+
+    async def run_forever(self, region: str) -> None:
+        while True:
+            try:
+                await self.sweep(region)
+            except Exception:  # a failed sweep is retried at the next interval
+                log.exception("endpoint discovery in %s failed", region)
+            await asyncio.sleep(self.settings.sync_seconds)

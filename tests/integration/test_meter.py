@@ -1,0 +1,234 @@
+"""The meter: expiry and top-ups, warnings, suspend and wake, idle parking through the
+CloudWatch alarm, schedules, tag discovery and dry run — the operator as a process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from sagemeter.core import naming
+from sagemeter.core.times import format_time, parse_time
+
+from .conftest import IMAGE, Kubectl, Operator, endpoint_object, wait_for
+from .test_lifecycle import describe, endpoint_name, tags_of
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def cloudwatch(sandbox: Any) -> Any:
+    return boto3.client(
+        "cloudwatch", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+def alarms(cloudwatch: Any, endpoint: str) -> list[dict[str, Any]]:
+    return list(cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)])[
+        "MetricAlarms"
+    ])
+
+
+def reasons(kube: Kubectl, name: str) -> list[str]:
+    return [e["reason"] for e in kube.events(name)]
+
+
+def in_seconds(seconds: float) -> str:
+    return format_time(datetime.now(UTC) + timedelta(seconds=seconds))
+
+
+def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    # A sync interval far longer than the test: only the deadline timer can park in time.
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(15),
+                                                "warnBefore": "10s"}))
+    status = kube.wait_phase("meter", "InService")
+    expires = parse_time(status["expiresAt"])
+    assert status["nextTransitionAt"] <= status["expiresAt"]
+
+    parked = wait_for("the park", lambda: kube.status("meter").get("phase") in
+                      ("Deleting", "Parked"), timeout=40)
+    lag = (datetime.now(UTC) - expires).total_seconds()
+    assert parked and lag < 3.0, f"parked {lag:.2f}s after the expiry"
+    status = kube.wait_phase("meter", "Parked")
+    assert status["parkedReason"] == "Expired"
+    condition = kube.condition("meter", "Parked")
+    assert condition["status"] == "True" and condition["reason"] == "Expired"
+    name = endpoint_name(namespace, "meter")
+    assert describe(sagemaker, name) is None
+    # Model and config are kept, so resuming is one CreateEndpoint.
+    assert sagemaker.describe_endpoint_config(EndpointConfigName=status["endpointConfigName"])
+    warned = [e for e in kube.events("meter") if e["reason"] == "ExpiringSoon"]
+    assert len(warned) == 1
+
+    kube.patch("meter", {"spec": {"expiry": {"expiresAt": in_seconds(3600)}}})
+    resumed = kube.wait_phase("meter", "InService", timeout=30)
+    assert resumed["endpointConfigName"] == status["endpointConfigName"]
+    assert "Resuming" in reasons(kube, "meter")
+    assert operator.aws_calls()["sagemaker:CreateModel"] == 1
+
+
+def test_ttl_zero_starts_parked_and_costs_nothing(
+    operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object("dormant", expiry={"ttl": "0s"}))
+    status = kube.wait_phase("dormant", "Parked")
+    assert status["parkedReason"] == "Expired"
+    time.sleep(2)
+    calls = operator.aws_calls()
+    assert calls.get("sagemaker:CreateEndpoint", 0) == 0
+    assert calls.get("sagemaker:CreateModel", 0) == 0
+
+    kube.patch("dormant", {"spec": {"expiry": {"expiresAt": in_seconds(3600)}}})
+    kube.wait_phase("dormant", "InService")
+
+
+def test_suspend_parks_and_clearing_it_resumes(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object("pausable"))
+    kube.wait_phase("pausable", "InService")
+    kube.patch("pausable", {"spec": {"suspend": True}})
+    status = kube.wait_phase("pausable", "Parked")
+    assert status["parkedReason"] == "Suspended"
+    assert describe(sagemaker, endpoint_name(namespace, "pausable")) is None
+    kube.patch("pausable", {"spec": {"suspend": False}})
+    kube.wait_phase("pausable", "InService")
+
+
+def test_restart_before_the_deadline_still_parks_on_time(
+    operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    kube.apply(endpoint_object("restarted", expiry={"expiresAt": in_seconds(14)}))
+    status = kube.wait_phase("restarted", "InService")
+    operator.stop()
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    expires = parse_time(status["expiresAt"])
+    wait_for("the park", lambda: kube.status("restarted").get("phase") in
+             ("Deleting", "Parked"), timeout=40)
+    assert (datetime.now(UTC) - expires).total_seconds() < 3.0
+
+
+def test_idle_alarm_parks_and_wake_resumes(
+    operator: Operator, kube: Kubectl, sagemaker: Any, cloudwatch: Any, namespace: str
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object("sleepy", idle={"after": "15m", "gracePeriod": "2s"}))
+    kube.wait_phase("sleepy", "InService")
+    name = endpoint_name(namespace, "sleepy")
+    alarm = wait_for("the idle alarm", lambda: alarms(cloudwatch, name), timeout=30)[0]
+    assert alarm["Namespace"] == "AWS/SageMaker" and alarm["MetricName"] == "Invocations"
+    assert alarm["Period"] == 60 and alarm["EvaluationPeriods"] == 15
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["TreatMissingData"] == "breaching"
+
+    kube.patch("sleepy", {"spec": {"idle": {"after": "30m"}}})
+    wait_for("the alarm to follow idle.after",
+             lambda: alarms(cloudwatch, name)[0]["EvaluationPeriods"] == 30)
+
+    cloudwatch.set_alarm_state(AlarmName=naming.alarm_name(name), StateValue="ALARM",
+                               StateReason="no invocations")
+    status = kube.wait_phase("sleepy", "Parked", timeout=30)
+    assert status["parkedReason"] == "Idle"
+    assert status["idlePark"]["parkedAt"]
+    assert alarms(cloudwatch, name) == []  # no orphaned alarm
+    time.sleep(4)  # longer than the sync interval: an idle park holds
+    assert kube.status("sleepy")["phase"] == "Parked"
+
+    kube.sandbox.kubectl_run("annotate", "mep", "sleepy", "-n", namespace,
+                             f"sagemeter.io/wake={datetime.now(UTC).isoformat()}")
+    resumed = kube.wait_phase("sleepy", "InService", timeout=30)
+    assert "idlePark" not in resumed
+    wait_for("a new alarm after the grace period", lambda: alarms(cloudwatch, name), timeout=30)
+
+    kube.patch("sleepy", {"spec": {"idle": None}})
+    wait_for("the alarm to go with spec.idle", lambda: alarms(cloudwatch, name) == [])
+
+
+def test_schedule_parks_outside_windows_and_resumes_when_one_opens(
+    operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    now = datetime.now(UTC)
+    start = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (start - now).total_seconds() < 8:
+        start += timedelta(minutes=1)
+    end = start + timedelta(minutes=2)
+    day = start.strftime("%a")
+    window = f"{day} {start:%H:%M}-{end:%H:%M} UTC"
+    if end.date() != start.date():
+        pytest.fail("the test window crosses midnight; run it again in a minute")
+    operator.start()
+    kube.apply(endpoint_object("office", schedule={"uptime": [window]}))
+    status = kube.wait_phase("office", "Parked")
+    assert status["parkedReason"] == "Schedule"
+    assert parse_time(status["nextTransitionAt"]) == start
+
+    kube.wait_phase("office", "InService", timeout=(start - now).total_seconds() + 30)
+    assert (datetime.now(UTC) - start).total_seconds() < 15
+    assert parse_time(kube.status("office")["nextTransitionAt"]) == end
+
+
+def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    name = f"{namespace}-nb"
+    sagemaker.create_model(ModelName=f"{name}-m", PrimaryContainer={"Image": IMAGE},
+                           ExecutionRoleArn="arn:aws:iam::123456789012:role/nb")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-c",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-m",
+                             "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-c",
+                              Tags=[{"Key": "auto-maintain", "Value": "true"}])
+    sagemaker.create_endpoint(EndpointName=f"{name}-untagged", EndpointConfigName=f"{name}-c")
+    operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace,
+                   SAGEMETER_ADOPT_IDLE_AFTER="45m")
+    obj = wait_for("the discovered object", lambda: kube.get(name))
+    assert obj["spec"]["adopt"] is True and obj["spec"]["endpointName"] == name
+    assert obj["spec"]["idle"]["after"] == "45m"
+    assert obj["metadata"]["labels"]["sagemeter.io/discovered"] == "true"
+    kube.wait_phase(name, "InService")
+    assert kube.get(f"{name}-untagged") is None
+    listing = kube.sandbox.kubectl_run("get", "mep", "-n", namespace, "-o", "name").stdout
+    assert listing.split() == [f"managedendpoint.sagemeter.io/{name}"]
+
+    kube.delete(name)
+    wait_for("the object to go", lambda: kube.get(name) is None)
+    arn = describe(sagemaker, name)["EndpointArn"]  # type: ignore[index]
+    tags = tags_of(sagemaker, arn)
+    assert tags["sagemeter.io/opt-out"] == "true"
+    assert "sagemeter.io/uid" not in tags
+    time.sleep(7)  # two discovery sweeps
+    assert kube.get(name) is None
+    assert describe(sagemaker, name) is not None  # Retain: the endpoint is left running
+
+
+def test_dry_run_reports_and_never_deletes(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    operator.start(SAGEMETER_DRY_RUN="true")
+    kube.apply(endpoint_object("cautious", expiry={"expiresAt": in_seconds(10)}))
+    kube.wait_phase("cautious", "InService")
+    wait_for("the verdict", lambda: kube.condition("cautious", "Parked").get("reason")
+             == "WouldPark", timeout=30)
+    time.sleep(4)
+    status = kube.status("cautious")
+    assert status["phase"] == "InService"
+    assert describe(sagemaker, endpoint_name(namespace, "cautious")) is not None
+    assert operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) == 0
+    would = [e for e in kube.events("cautious") if e["reason"] == "WouldPark"]
+    assert len(would) == 1 and "Expired" in would[0]["message"]
+
+    kube.delete("cautious")
+    wait_for("the object to go", lambda: kube.get("cautious") is None)
+    assert describe(sagemaker, endpoint_name(namespace, "cautious")) is not None
