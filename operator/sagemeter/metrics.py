@@ -1,4 +1,5 @@
-"""Prometheus metrics: AWS calls and errors by operation, reconcile durations.
+"""Prometheus metrics: the fleet by phase, what it costs and what parking saved, AWS calls
+and errors by operation, reconcile durations.
 
 AWS call counts come from `aws.calls.CALLS` at scrape time, so the counter the
 gateways feed is the single source for tests, benchmarks and dashboards.
@@ -6,10 +7,15 @@ gateways feed is the single source for tests, benchmarks and dashboards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 
 from prometheus_client import REGISTRY, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sagemeter.aws.calls import CALLS
@@ -19,10 +25,79 @@ RECONCILE_SECONDS = Histogram(
     "Duration of one reconcile pass.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RUNNING_PHASES = {"Creating", "InService", "Updating"}
+
+
+@dataclass
+class _Entry:
+    phase: str
+    reason: str
+    hourly: Decimal | None
+    since: float
+
+
+class Fleet:
+    """Every ManagedEndpoint's phase and price, as the last reconcile pass saw it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._avoided = Decimal(0)
+
+    def update(self, uid: str, phase: str, reason: str | None, hourly: Decimal | None) -> None:
+        now = self._clock()
+        with self._lock:
+            self._account(uid, now)
+            self._entries[uid] = _Entry(phase, reason or "", hourly, now)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._account(uid, self._clock())
+            self._entries.pop(uid, None)
+
+    def _account(self, uid: str, now: float) -> None:
+        previous = self._entries.get(uid)
+        if previous is not None and previous.phase == "Parked" and previous.hourly is not None:
+            self._avoided += previous.hourly * Decimal(str((now - previous.since) / 3600))
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        with self._lock:
+            for uid in list(self._entries):
+                self._account(uid, now)
+                self._entries[uid].since = now
+            counts = Counter((e.phase, e.reason) for e in self._entries.values())
+            running = sum(
+                (e.hourly for e in self._entries.values()
+                 if e.phase in RUNNING_PHASES and e.hourly is not None),
+                Decimal(0),
+            )
+            avoided = self._avoided
+        by_phase = GaugeMetricFamily(
+            "sagemeter_endpoints", "ManagedEndpoints by phase and parked reason.",
+            labels=["phase", "reason"],
+        )
+        for (phase, reason), count in sorted(counts.items()):
+            by_phase.add_metric([phase, reason], count)
+        yield by_phase
+        yield GaugeMetricFamily(
+            "sagemeter_running_cost_usd_per_hour",
+            "Estimated on-demand cost per hour of the endpoints that run now.",
+            value=float(running),
+        )
+        yield CounterMetricFamily(
+            "sagemeter_cost_avoided_usd",
+            "Estimated cost avoided by parking: parked hours times the hourly price.",
+            value=float(avoided),
+        )
+
+
+FLEET = Fleet()
 
 
 class AwsCallCollector(Collector):
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
             "sagemeter_aws_calls", "AWS API calls made, by service and operation.",
             labels=["service", "operation"],
@@ -41,6 +116,11 @@ class AwsCallCollector(Collector):
         yield errors
 
 
+class FleetCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from FLEET.collect()
+
+
 _registered = False
 
 
@@ -48,5 +128,6 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
     global _registered
     if not _registered:
         REGISTRY.register(AwsCallCollector())
+        REGISTRY.register(FleetCollector())
         _registered = True
     start_http_server(port, addr=address)

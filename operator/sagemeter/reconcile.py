@@ -35,6 +35,7 @@ from sagemeter.core import naming
 from sagemeter.core.conditions import get_condition
 from sagemeter.core.desired import Desired, desired_state, still_idle_parked
 from sagemeter.core.plan import Action, Attempt, EndpointView, Step, plan_parked, plan_running
+from sagemeter.core.pricing import format_usd
 from sagemeter.core.requests import (
     ADOPTED,
     Owner,
@@ -47,6 +48,8 @@ from sagemeter.directory import EndpointDirectory
 from sagemeter.discovery import DISCOVERED, OPT_OUT
 from sagemeter.idling import IdleAlarms, IdleView
 from sagemeter.kube import Kube
+from sagemeter.metrics import FLEET
+from sagemeter.prices import load_prices
 from sagemeter.settings import Settings
 from sagemeter.targets import Targets
 
@@ -72,6 +75,7 @@ class Reconciler:
         self._gateways: dict[str, SageMakerGateway] = {}
         self._directories: dict[str, EndpointDirectory] = {}
         self.idle = IdleAlarms(settings.sync_seconds)
+        self.prices = load_prices(settings.price_file)
         self.targets = Targets(settings, self.workers)
         self.cleanup = Cleanup(self.workers, self.event)
 
@@ -174,6 +178,7 @@ class Reconciler:
             problem = Problem("InvalidSchedule", desired.schedule_error)
         if idle_view.armed_at is not None:
             wake = min(wake, max((idle_view.armed_at - now).total_seconds(), 0.0))
+        hourly = self.prices.hourly(ctx.spec.instance_type, ctx.spec.instance_count)
         new = compose_status(
             ctx.status,
             desired=desired,
@@ -185,7 +190,9 @@ class Reconciler:
             dry_run_park=dry_run_park,
             idle_park=self._idle_record(ctx, desired, idle_parked, expiry, wake_token, now),
             last_invocation_at=idle_view.last_invocation_at,
+            hourly_cost_usd=format_usd(hourly),
         )
+        FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self._announce(ctx, new)
         await self._write_status(ctx, new)
         return _next_wake(wake, desired, now)
@@ -398,6 +405,7 @@ class Reconciler:
     async def finalize(self, body: Mapping[str, Any]) -> float | None:
         """Clean up AWS for a deleted object; None when done, else seconds to wait."""
         ctx = self._context(body)
+        FLEET.forget(ctx.uid)
         if ctx.spec.deletion_policy == "Retain" or self.settings.dry_run:
             reason = "Retained" if ctx.spec.deletion_policy == "Retain" else "WouldDelete"
             if ctx.spec.adopt:

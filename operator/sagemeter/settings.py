@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         description="How often an endpoint in transition (Creating, Updating, ...) is described.",
     )
     log_format: str = Field(default="text", description="Log format: text or json.")
+    price_file: str | None = Field(
+        default=None,
+        description=(
+            "JSON price overrides (instance type -> USD per hour), e.g. a mounted ConfigMap;"
+            " the shipped us-east-1 table is used for the rest."
+        ),
+    )
     fault_exit_after: str | None = Field(
         default=None,
         description=(

@@ -57,6 +57,7 @@ def compose_status(
     dry_run_park: bool = False,
     idle_park: IdlePark | None = None,
     last_invocation_at: datetime | None = None,
+    hourly_cost_usd: str | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -73,6 +74,7 @@ def compose_status(
     )
     new.observed_generation = generation
     new.idle_park = idle_park
+    new.hourly_cost_usd = hourly_cost_usd
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:

@@ -1,0 +1,67 @@
+"""Cost in status and in Prometheus metrics, from the shipped table or a ConfigMap file."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import Kubectl, Operator, endpoint_object
+
+pytestmark = pytest.mark.cluster
+
+
+def scrape(operator: Operator) -> dict[str, float]:
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("sagemeter_") and " " in line:
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def test_cost_in_status_and_metrics(
+    operator: Operator, kube: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"ml.g6.xlarge": 2.5}))
+    operator.start(SAGEMETER_PRICE_FILE=str(prices))
+    kube.apply(endpoint_object("gpu", instanceType="ml.g5.2xlarge", instanceCount=2))
+    kube.apply(endpoint_object("custom", instanceType="ml.g6.xlarge"))
+    kube.apply(endpoint_object("nocost", instanceType=None, inferenceType="Serverless"))
+    assert kube.wait_phase("gpu", "InService")["hourlyCostUSD"] == "3.03"
+    assert kube.wait_phase("custom", "InService")["hourlyCostUSD"] == "2.50"
+    assert "hourlyCostUSD" not in kube.wait_phase("nocost", "InService")
+
+    metrics = scrape(operator)
+    assert metrics['sagemeter_endpoints{phase="InService",reason=""}'] == 3
+    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(5.53)
+    assert metrics['sagemeter_aws_calls_total{operation="CreateEndpoint",service="sagemaker"}'] == 3
+    assert any(key.startswith("sagemeter_reconcile_duration_seconds_count") for key in metrics)
+
+    kube.patch("gpu", {"spec": {"suspend": True}})
+    kube.wait_phase("gpu", "Parked")
+    time.sleep(2)
+    metrics = scrape(operator)
+    assert metrics['sagemeter_endpoints{phase="Parked",reason="Suspended"}'] == 1
+    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(2.5)
+    assert metrics["sagemeter_cost_avoided_usd_total"] > 0
+    wide = kube.sandbox.kubectl_run("get", "mep", "custom", "-n", namespace, "-o", "wide")
+    assert wide.stdout.splitlines()[1].split()[-1] == "2.50"
+
+
+def test_json_logs_name_object_and_endpoint(
+    operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    operator.start(SAGEMETER_LOG_FORMAT="json")
+    kube.apply(endpoint_object("logged"))
+    kube.wait_phase("logged", "InService")
+    lines = [json.loads(line) for line in operator.logs().splitlines() if line.startswith("{")]
+    actions = [entry for entry in lines if entry.get("object") == f"{namespace}/logged"]
+    assert any("creating endpoint" in entry["message"] for entry in actions)
+    assert all(entry["endpoint"] for entry in actions)
