@@ -44,7 +44,7 @@ sandbox-down: install
 	$(BIN)/sagemeter sandbox down
 
 demo: install controlplane
-	bash hack/demo.sh
+	$(BIN)/python hack/demo.py
 
 bench: install controlplane
 	$(BIN)/pytest -p no:cacheprovider bench -s

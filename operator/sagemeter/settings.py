@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         ),
     )
     metrics_port: int | None = Field(
-        default=8080, description="Port of the Prometheus /metrics endpoint; empty to disable."
+        default=8080, description="Port of the Prometheus /metrics endpoint; 0 disables it."
     )
 
     @field_validator(

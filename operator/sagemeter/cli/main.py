@@ -21,6 +21,14 @@ def crd() -> None:
     click.echo(render_crd_yaml(), nl=False)
 
 
+@cli.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown) generated from the settings model."""
+    from sagemeter.cli.reference import configuration_reference
+
+    click.echo(configuration_reference(), nl=False)
+
+
 def _register_subcommands() -> None:
     from sagemeter.cli.run import run
     from sagemeter.cli.sandbox import sandbox
