@@ -1,0 +1,136 @@
+"""What `kubectl sagemeter` reads and prints: current expiry, time left, the table.
+
+Pure functions over ManagedEndpoint objects as the API returns them (plain
+dicts): no Kubernetes calls, and `now` is always a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sagemeter.api.models import ConditionType, ManagedEndpointSpec
+from sagemeter.core.desired import ExpiryPolicy, effective_expiry
+from sagemeter.core.durations import format_duration
+from sagemeter.core.times import parse_time
+
+NONE = "-"
+COLUMN_GAP = "   "  # what kubectl puts between columns
+
+_UNITS = (7 * 24 * 3600, 24 * 3600, 3600, 60, 1)
+
+
+def current_expiry(obj: dict[str, Any]) -> datetime | None:
+    """When the endpoint expires now: the operator's `status.expiresAt`, else the spec's.
+
+    The status wins because it includes operator-wide caps and defaults, but only
+    while it describes the current spec: right after someone patched the expiry,
+    a stale status would make `extend` shorten their top-up.
+    """
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    observed = status.get("observedGeneration")
+    if status.get("expiresAt") and (observed is None or observed >= metadata.get("generation", 0)):
+        return parse_time(status["expiresAt"])
+    spec = ManagedEndpointSpec.model_validate(obj.get("spec") or {})
+    created = parse_time(metadata["creationTimestamp"])
+    return effective_expiry(spec, created, ExpiryPolicy()).at
+
+
+def expiry_or_none(obj: dict[str, Any]) -> datetime | None:
+    """`current_expiry`, or None for an object it cannot read."""
+    try:
+        return current_expiry(obj)
+    except (ValueError, KeyError):  # one odd object must not break the listing
+        return None
+
+
+def human_duration(duration: timedelta) -> str:
+    """`duration` in the largest unit and the one below it, rounded down: `1h23m`, `2d5h`, `45s`.
+
+    Rounding down keeps the number honest ("1h29m" left, never "1h30m" when a few
+    seconds are missing), and the result is itself a valid duration string.
+    """
+    seconds = max(int(duration.total_seconds()), 0)
+    for index, unit in enumerate(_UNITS):
+        if seconds >= unit:
+            resolution = _UNITS[min(index + 1, len(_UNITS) - 1)]
+            return format_duration(timedelta(seconds=seconds - seconds % resolution))
+    return "0s"
+
+
+def format_time_left(expires_at: datetime | None, now: datetime) -> str:
+    """`1h23m` until `expires_at`, `expired 5m ago` after it, `-` when there is no expiry."""
+    if expires_at is None:
+        return NONE
+    if expires_at > now:
+        return human_duration(expires_at - now)
+    ago = human_duration(now - expires_at)
+    return "expired just now" if ago == "0s" else f"expired {ago} ago"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns as kubectl prints them; no trailing spaces; ends with a newline."""
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = [
+        COLUMN_GAP.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in [headers, *rows]
+    ]
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def degraded_reason(status: Mapping[str, Any]) -> str | None:
+    """The reason of a `Degraded=True` condition, if there is one."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == ConditionType.DEGRADED and condition.get("status") == "True":
+            return str(condition.get("reason") or ConditionType.DEGRADED)
+    return None
+
+
+def reason(status: Mapping[str, Any]) -> str:
+    """Why the endpoint is not simply running: `Idle`, `RouteConflict`, or both."""
+    parts = [status.get("parkedReason"), degraded_reason(status)]
+    return ",".join(str(part) for part in parts if part) or NONE
+
+
+def instance(spec: Mapping[str, Any]) -> str:
+    """`ml.g5.2xlarge`, `ml.g5.2xlarge x2`, `Serverless`, or `-` for an existing config."""
+    if spec.get("inferenceType") == "Serverless":
+        return "Serverless"
+    instance_type = spec.get("instanceType")
+    if not instance_type:
+        return NONE
+    count = int(spec.get("instanceCount") or 1)
+    return f"{instance_type} x{count}" if count > 1 else str(instance_type)
+
+
+def cost_per_hour(status: Mapping[str, Any]) -> str:
+    cost = status.get("hourlyCostUSD")
+    return f"${cost}" if cost else NONE
+
+
+def endpoint_row(
+    obj: Mapping[str, Any], expires_at: datetime | None, now: datetime, *, with_namespace: bool
+) -> list[str]:
+    """One table row; `expires_at` is the endpoint's `current_expiry`."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    row = [metadata.get("namespace", NONE)] if with_namespace else []
+    return [
+        *row,
+        str(metadata.get("name", NONE)),
+        str(status.get("phase") or NONE),
+        reason(status),
+        format_time_left(expires_at, now),
+        instance(spec),
+        cost_per_hour(status),
+    ]
+
+
+def table_headers(*, with_namespace: bool) -> list[str]:
+    headers = ["NAME", "PHASE", "REASON", "TIME LEFT", "INSTANCE", "COST/H"]
+    return ["NAMESPACE", *headers] if with_namespace else headers
