@@ -1,608 +1,124 @@
 """The ManagedEndpoint API (sagemeter.io/v1alpha1): spec and status as pydantic models.
 
 These models are the single source of the CRD (see `sagemeter.api.crd`): every
-field's type, default, bounds and description below ends up in the OpenAPI
-schema, and every cross-field rule is a CEL `x-kubernetes-validations` entry
-attached to the model it constrains, so the API server rejects bad objects at
-`kubectl apply` with a message naming the field. The operator parses the same
-objects with these models, so what admission accepts is what the code reads.
+field's type, default, bounds and description ends up in the OpenAPI schema,
+and every cross-field rule is a CEL `x-kubernetes-validations` entry attached to
+the model it constrains, so the API server rejects bad objects at `kubectl
+apply` with a message naming the field. The operator parses the same objects
+with these models, so what admission accepts is what the code reads.
+
+The definitions live in `common` (names, patterns, enums), `spec` and
+`status`; this module is the import surface for the rest of sagemeter.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
-from sagemeter.core.durations import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
-from sagemeter.core.schedule import WINDOW_MAX_LENGTH, WINDOW_PATTERN
-
-GROUP = "sagemeter.io"
-VERSION = "v1alpha1"
-KIND = "ManagedEndpoint"
-PLURAL = "managedendpoints"
-SINGULAR = "managedendpoint"
-SHORT_NAMES = ["mep"]
-CATEGORIES = ["sagemeter"]
-
-# SageMaker's own rule for endpoint, config and model names.
-SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
-REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
-MODEL_PACKAGE_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[A-Za-z0-9/_.-]{1,256}$"
+from sagemeter.api.common import (
+    API_PATH_PATTERN,
+    CATEGORIES,
+    ENV_NAME_PATTERN,
+    GROUP,
+    INSTANCE_TYPE_PATTERN,
+    JUMPSTART_ID_PATTERN,
+    JUMPSTART_VERSION_PATTERN,
+    KIND,
+    LAMBDA_ARN_PATTERN,
+    MODEL_PACKAGE_ARN_PATTERN,
+    PATTERN_MESSAGE,
+    PLURAL,
+    REGION_PATTERN,
+    RESERVED_TAG_PREFIXES,
+    ROLE_ARN_PATTERN,
+    S3_URI_PATTERN,
+    SAGEMAKER_NAME_PATTERN,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    WAKE_ANNOTATION,
+    ApiModel,
+    Authorization,
+    ConditionType,
+    DeletionPolicy,
+    Duration,
+    InferenceType,
+    Name,
+    ParkedReason,
+    Phase,
+    ServerlessMemorySize,
+    cel,
+    validations,
 )
-LAMBDA_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+from sagemeter.api.spec import (
+    SPEC_RULES,
+    ApiRoute,
+    AsyncConfig,
+    ContainerModel,
+    Expiry,
+    IdlePolicy,
+    JumpStartModel,
+    ManagedEndpointSpec,
+    ModelSource,
+    Schedule,
+    ServerlessConfig,
 )
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
-JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
-JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.[0-9]+){0,2}|[0-9]+(\.[0-9]+)?\.\*)$"
-# RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
-ENV_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
+from sagemeter.api.status import (
+    Condition,
+    IdlePark,
+    ManagedEndpointStatus,
+)
 
-# Reserved tag prefixes: `aws:` is AWS's own, `sagemeter.io/` carries ownership.
-RESERVED_TAG_PREFIXES = ("aws:", f"{GROUP}/")
-WAKE_ANNOTATION = f"{GROUP}/wake"
-# Schema key: the CRD checks this field's pattern with a CEL rule that says this
-# message, instead of quoting the regular expression back at the user.
-PATTERN_MESSAGE = "x-sagemeter-pattern-message"
-
-
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    """One `x-kubernetes-validations` entry; `field_path` points the error at a field."""
-    entry = {"rule": rule, "message": message}
-    if field_path:
-        entry["fieldPath"] = field_path
-    return entry
-
-
-def validations(*rules: dict[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": list(rules)}
-
-
-class ApiModel(BaseModel):
-    """Common configuration: camelCase on the wire, snake_case in Python."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="ignore",
-        use_enum_values=True,
-    )
-
-
-Duration = Annotated[
-    str,
-    Field(
-        pattern=DURATION_PATTERN,
-        min_length=DURATION_MIN_LENGTH,
-        max_length=DURATION_MAX_LENGTH,
-        description="A duration: one or more <int><unit> with unit s|m|h|d|w, e.g. 90m, 1h30m, 2d.",
-        json_schema_extra={
-            PATTERN_MESSAGE: "must be a duration such as 90m, 1h30m or 2d"
-            " (units w, d, h, m, s; largest first)"
-        },
-    ),
+__all__ = [
+    "API_PATH_PATTERN",
+    "CATEGORIES",
+    "ENV_NAME_PATTERN",
+    "GROUP",
+    "INSTANCE_TYPE_PATTERN",
+    "JUMPSTART_ID_PATTERN",
+    "JUMPSTART_VERSION_PATTERN",
+    "KIND",
+    "LAMBDA_ARN_PATTERN",
+    "MODEL_PACKAGE_ARN_PATTERN",
+    "PATTERN_MESSAGE",
+    "PLURAL",
+    "REGION_PATTERN",
+    "RESERVED_TAG_PREFIXES",
+    "ROLE_ARN_PATTERN",
+    "S3_URI_PATTERN",
+    "SAGEMAKER_NAME_PATTERN",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "SPEC_RULES",
+    "VERSION",
+    "WAKE_ANNOTATION",
+    "ApiModel",
+    "ApiRoute",
+    "AsyncConfig",
+    "Authorization",
+    "Condition",
+    "ConditionType",
+    "ContainerModel",
+    "DeletionPolicy",
+    "Duration",
+    "Expiry",
+    "IdlePark",
+    "IdlePolicy",
+    "InferenceType",
+    "JumpStartModel",
+    "ManagedEndpoint",
+    "ManagedEndpointSpec",
+    "ManagedEndpointStatus",
+    "ModelSource",
+    "Name",
+    "ParkedReason",
+    "Phase",
+    "Schedule",
+    "ServerlessConfig",
+    "ServerlessMemorySize",
+    "cel",
+    "validations",
 ]
-Name = Annotated[str, Field(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
-
-
-class InferenceType(StrEnum):
-    REALTIME = "Realtime"
-    ASYNC = "Async"
-    SERVERLESS = "Serverless"
-
-
-class Authorization(StrEnum):
-    AWS_IAM = "AWS_IAM"
-    API_KEY = "API_KEY"
-    CUSTOM = "CUSTOM"
-    NONE = "NONE"
-
-
-class DeletionPolicy(StrEnum):
-    DELETE = "Delete"
-    RETAIN = "Retain"
-
-
-class Phase(StrEnum):
-    PENDING = "Pending"
-    CREATING = "Creating"
-    IN_SERVICE = "InService"
-    UPDATING = "Updating"
-    PARKED = "Parked"
-    FAILED = "Failed"
-    DELETING = "Deleting"
-
-
-class ParkedReason(StrEnum):
-    """Why an endpoint is parked, in order of precedence."""
-
-    SUSPENDED = "Suspended"
-    EXPIRED = "Expired"
-    SCHEDULE = "Schedule"
-    IDLE = "Idle"
-
-
-class ConditionType(StrEnum):
-    READY = "Ready"
-    PARKED = "Parked"
-    EXPIRING_SOON = "ExpiringSoon"
-    DEGRADED = "Degraded"
-
-
-# --------------------------------------------------------------------------- spec
-
-
-class JumpStartModel(ApiModel):
-    """A model from SageMaker JumpStart, resolved through SageMaker's public hub."""
-
-    model_id: str = Field(
-        pattern=JUMPSTART_ID_PATTERN,
-        max_length=255,
-        description="JumpStart model id, e.g. huggingface-llm-falcon-7b-instruct-bf16.",
-    )
-    version: str = Field(
-        default="*",
-        pattern=JUMPSTART_VERSION_PATTERN,
-        max_length=32,
-        description='Model version: "*" for the latest, or a version such as 2.1.0 or 2.*.',
-    )
-    accept_eula: bool = Field(
-        default=False,
-        description=(
-            "Accept the model's end-user license (gated models such as Llama need it);"
-            " without it such a model is reported as EulaNotAccepted."
-        ),
-    )
-
-
-class ContainerModel(ApiModel):
-    """A model served by a container image, with optional artifacts in S3."""
-
-    image: str = Field(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[^\s]+$",
-        description="Inference container image URI (usually ECR).",
-    )
-    model_data_url: str | None = Field(
-        default=None,
-        pattern=S3_URI_PATTERN,
-        max_length=1024,
-        description="S3 URI of the model artifacts (model.tar.gz or a prefix).",
-    )
-    environment: (
-        dict[
-            Annotated[str, Field(pattern=ENV_NAME_PATTERN)], Annotated[str, Field(max_length=1024)]
-        ]
-        | None
-    ) = Field(
-        default=None,
-        max_length=100,
-        description="Environment variables passed to the container.",
-    )
-
-
-class ModelSource(ApiModel):
-    """Where the model comes from: exactly one of the four sources."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "[has(self.jumpStart), has(self.container), has(self.modelPackageArn),"
-                " has(self.endpointConfigName)].filter(x, x).size() == 1",
-                "spec.model must set exactly one of jumpStart, container, modelPackageArn,"
-                " endpointConfigName",
-            ),
-            cel(
-                "!has(self.endpointConfigName) || !has(self.executionRoleArn)",
-                "spec.model.executionRoleArn must not be set with endpointConfigName:"
-                " the existing EndpointConfig is used as is",
-                ".executionRoleArn",
-            ),
-        )
-    )
-
-    jump_start: JumpStartModel | None = Field(
-        default=None, description="A JumpStart model (id and version)."
-    )
-    container: ContainerModel | None = Field(
-        default=None, description="A container image with optional model data in S3."
-    )
-    model_package_arn: str | None = Field(
-        default=None,
-        pattern=MODEL_PACKAGE_ARN_PATTERN,
-        max_length=2048,
-        description="A model package (for example from AWS Marketplace).",
-    )
-    endpoint_config_name: Name | None = Field(
-        default=None,
-        description="An existing EndpointConfig, used as is (never modified or deleted).",
-    )
-    execution_role_arn: str | None = Field(
-        default=None,
-        pattern=ROLE_ARN_PATTERN,
-        max_length=2048,
-        description="IAM role SageMaker assumes for the model; default from operator config.",
-    )
-
-
-class AsyncConfig(ApiModel):
-    """Asynchronous inference: requests are queued, results written to S3."""
-
-    output_s3_uri: str = Field(
-        pattern=S3_URI_PATTERN, max_length=512, description="Where results are written."
-    )
-    failure_s3_uri: str | None = Field(
-        default=None, pattern=S3_URI_PATTERN, max_length=512, description="Where errors go."
-    )
-    max_concurrent_invocations_per_instance: int | None = Field(
-        default=None, ge=1, le=1000, description="Concurrent requests per instance."
-    )
-
-
-class ServerlessConfig(ApiModel):
-    """Serverless inference capacity, within SageMaker's limits."""
-
-    memory_size_mb: ServerlessMemorySize = Field(
-        default=2048,
-        alias="memorySizeMB",
-        description="Memory in MB: 1024, 2048, 3072, 4096, 5120 or 6144.",
-    )
-    max_concurrency: int = Field(
-        default=5, ge=1, le=200, description="Maximum concurrent invocations (1-200)."
-    )
-
-
-class Expiry(ApiModel):
-    """The meter: when the endpoint stops costing money unless someone tops it up."""
-
-    ttl: Duration | None = Field(
-        default=None,
-        description="Lifetime counted from the object's creationTimestamp; 0s starts parked.",
-    )
-    expires_at: str | None = Field(
-        default=None,
-        json_schema_extra={"format": "date-time"},
-        max_length=64,
-        description="Absolute expiry (RFC 3339); wins over ttl when set.",
-    )
-    warn_before: Duration = Field(
-        default="10m",
-        description="How long before expiry the ExpiringSoon condition and Event appear.",
-    )
-
-
-class IdlePolicy(ApiModel):
-    """Park the endpoint when CloudWatch shows no invocations for a while."""
-
-    after: Duration = Field(
-        description="No invocations for this long parks the endpoint (whole minutes)."
-    )
-    grace_period: Duration = Field(
-        default="10m", description="After each InService, wait this long before idle counts."
-    )
-
-
-# Windows are "<days> HH:MM-HH:MM <zone>"; the pattern checks the shape, this rule
-# the order of the two times (zero-padded, so string order is time order).
-_WINDOW_ORDER_RULE = (
-    "self.all(w, w.split(' ').size() != 3 || w.split(' ')[1].split('-').size() != 2"
-    " || w.split(' ')[1].split('-')[0] < w.split(' ')[1].split('-')[1])"
-)
-
-
-class Schedule(ApiModel):
-    """When the endpoint may run; outside every window it is parked."""
-
-    uptime: list[
-        Annotated[
-            str,
-            Field(
-                pattern=WINDOW_PATTERN,
-                max_length=WINDOW_MAX_LENGTH,
-                json_schema_extra={
-                    PATTERN_MESSAGE: 'each window must look like "Mon-Fri 09:00-17:00'
-                    ' Europe/Berlin" (<Day>[-<Day>] HH:MM-HH:MM <IANA zone>)'
-                },
-            ),
-        ]
-    ] = Field(
-        min_length=1,
-        max_length=20,
-        description=(
-            'Windows "<Day>[-<Day>] HH:MM-HH:MM <IANA zone>", e.g. "Mon-Fri 09:00-17:00'
-            ' Europe/Berlin". A window does not cross midnight: write two.'
-        ),
-        json_schema_extra=validations(
-            cel(
-                _WINDOW_ORDER_RULE,
-                "spec.schedule.uptime: each window must end after it starts"
-                " (a window does not cross midnight: write two)",
-            )
-        ),
-    )
-
-
-class ApiRoute(ApiModel):
-    """An API Gateway route (POST /<path>) in front of the endpoint."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "self.authorization != 'CUSTOM' || has(self.authorizerId)",
-                "spec.api.authorizerId is required when spec.api.authorization is CUSTOM",
-                ".authorizerId",
-            ),
-            cel(
-                "self.authorization == 'CUSTOM' || !has(self.authorizerId)",
-                "spec.api.authorizerId is only valid when spec.api.authorization is CUSTOM",
-                ".authorizerId",
-            ),
-        )
-    )
-
-    path: str = Field(
-        pattern=API_PATH_PATTERN,
-        max_length=128,
-        description="Resource path under the REST API, e.g. falcon or team-a/falcon.",
-    )
-    authorization: Authorization = Field(
-        default=Authorization.AWS_IAM,
-        description="AWS_IAM (default), API_KEY, CUSTOM (with authorizerId) or NONE.",
-    )
-    authorizer_id: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9]{1,32}$",
-        description="API Gateway authorizer id; required with CUSTOM.",
-    )
-    lambda_arn: str | None = Field(
-        default=None,
-        pattern=LAMBDA_ARN_PATTERN,
-        max_length=256,
-        description="Proxy through this Lambda function instead of a direct integration.",
-    )
-
-
-_ADOPT = "(has(self.adopt) && self.adopt)"
-_EXISTING_CONFIG = "(has(self.model) && has(self.model.endpointConfigName))"
-_SERVERLESS = "(has(self.inferenceType) && self.inferenceType == 'Serverless')"
-_ASYNC = "(has(self.inferenceType) && self.inferenceType == 'Async')"
-_OWN_CONFIG = f"!{_ADOPT} && !{_EXISTING_CONFIG}"
-
-SPEC_RULES = [
-    cel(
-        f"{_ADOPT} || has(self.model)",
-        "spec.model is required unless spec.adopt is true",
-        ".model",
-    ),
-    cel(
-        f"!{_ADOPT} || !has(self.model)",
-        "spec.model must not be set when spec.adopt is true:"
-        " an adopted endpoint keeps its own configuration",
-        ".model",
-    ),
-    cel(
-        f"!{_ADOPT} || has(self.endpointName)",
-        "spec.endpointName is required when spec.adopt is true",
-        ".endpointName",
-    ),
-    cel(
-        f"!({_OWN_CONFIG}) || {_SERVERLESS} || has(self.instanceType)",
-        "spec.instanceType is required for Realtime and Async endpoints",
-        ".instanceType",
-    ),
-    cel(
-        f"!{_SERVERLESS} || !has(self.instanceType)",
-        "spec.instanceType must not be set for Serverless endpoints (use spec.serverless)",
-        ".instanceType",
-    ),
-    cel(
-        f"{_OWN_CONFIG} || !has(self.instanceType)",
-        "spec.instanceType must not be set with spec.model.endpointConfigName or spec.adopt:"
-        " the existing configuration is used as is",
-        ".instanceType",
-    ),
-    cel(
-        f"!({_ASYNC} && {_OWN_CONFIG}) || has(self.async)",
-        "spec.async.outputS3Uri is required when spec.inferenceType is Async",
-        ".async",
-    ),
-    cel(
-        f"!has(self.async) || ({_ASYNC} && {_OWN_CONFIG})",
-        "spec.async is only valid when spec.inferenceType is Async"
-        " and sagemeter creates the EndpointConfig",
-        ".async",
-    ),
-    cel(
-        f"!has(self.serverless) || ({_SERVERLESS} && {_OWN_CONFIG})",
-        "spec.serverless is only valid when spec.inferenceType is Serverless"
-        " and sagemeter creates the EndpointConfig",
-        ".serverless",
-    ),
-    cel(
-        "has(self.endpointName) == has(oldSelf.endpointName)"
-        " && (!has(self.endpointName) || self.endpointName == oldSelf.endpointName)",
-        "spec.endpointName is immutable",
-        ".endpointName",
-    ),
-    cel(
-        "has(self.region) == has(oldSelf.region)"
-        " && (!has(self.region) || self.region == oldSelf.region)",
-        "spec.region is immutable",
-        ".region",
-    ),
-    cel(
-        f"{_ADOPT} == (has(oldSelf.adopt) && oldSelf.adopt)",
-        "spec.adopt is immutable",
-        ".adopt",
-    ),
-]
-
-
-class ManagedEndpointSpec(ApiModel):
-    """Desired state of a SageMaker inference endpoint and its cost policy."""
-
-    model_config = ConfigDict(json_schema_extra=validations(*SPEC_RULES))
-
-    endpoint_name: Name | None = Field(
-        default=None,
-        description=(
-            "SageMaker endpoint name; immutable. Default: derived from namespace and name."
-        ),
-    )
-    region: str | None = Field(
-        default=None,
-        pattern=REGION_PATTERN,
-        max_length=32,
-        description="AWS region; immutable. Default: the operator's region.",
-    )
-    model: ModelSource | None = Field(
-        default=None, description="The model; required unless adopt is true."
-    )
-    instance_type: str | None = Field(
-        default=None,
-        pattern=INSTANCE_TYPE_PATTERN,
-        max_length=64,
-        description="Instance type for Realtime and Async endpoints, e.g. ml.g5.2xlarge.",
-    )
-    instance_count: int = Field(default=1, ge=1, le=100, description="Number of instances.")
-    inference_type: InferenceType = Field(
-        default=InferenceType.REALTIME, description="Realtime (default), Async or Serverless."
-    )
-    async_: AsyncConfig | None = Field(
-        default=None, alias="async", description="Async inference settings (Async only)."
-    )
-    serverless: ServerlessConfig | None = Field(
-        default=None, description="Serverless capacity (Serverless only)."
-    )
-    expiry: Expiry | None = Field(default=None, description="The meter.")
-    idle: IdlePolicy | None = Field(default=None, description="Idle parking policy.")
-    schedule: Schedule | None = Field(default=None, description="Uptime windows.")
-    api: ApiRoute | None = Field(default=None, description="API Gateway route.")
-    adopt: bool = Field(
-        default=False,
-        description="Manage an endpoint that already exists (endpointName required, no model).",
-    )
-    suspend: bool = Field(default=False, description="Park now, keep everything else.")
-    deletion_policy: DeletionPolicy = Field(
-        default=DeletionPolicy.DELETE,
-        description="Delete: remove what sagemeter created in AWS with the object. Retain: keep.",
-    )
-    tags: (
-        dict[
-            Annotated[str, Field(min_length=1, max_length=128)],
-            Annotated[str, Field(max_length=256)],
-        ]
-        | None
-    ) = Field(
-        default=None,
-        max_length=40,
-        description="Extra tags for every AWS resource sagemeter creates.",
-        json_schema_extra=validations(
-            cel(
-                "self.all(k, !k.startsWith('aws:') && !k.startsWith('sagemeter.io/'))",
-                "spec.tags must not use the reserved prefixes aws: and sagemeter.io/",
-            )
-        ),
-    )
-
-
-# --------------------------------------------------------------------------- status
-
-
-class Condition(ApiModel):
-    """A Kubernetes-style condition."""
-
-    type: str = Field(max_length=64)
-    status: str = Field(json_schema_extra={"enum": ["True", "False", "Unknown"]})
-    reason: str | None = Field(default=None, max_length=128)
-    message: str | None = Field(default=None, max_length=4096)
-    last_transition_time: str | None = Field(
-        default=None, json_schema_extra={"format": "date-time"}
-    )
-    observed_generation: int | None = None
-
-
-class IdlePark(ApiModel):
-    """An idle park lasts until the expiry grows or the wake annotation changes."""
-
-    parked_at: str = Field(json_schema_extra={"format": "date-time"})
-    expires_at: str | None = Field(
-        default=None,
-        json_schema_extra={"format": "date-time"},
-        description="The effective expiry when the endpoint was parked.",
-    )
-    wake: str | None = Field(
-        default=None, description="The sagemeter.io/wake annotation when the endpoint was parked."
-    )
-
-
-class ManagedEndpointStatus(ApiModel):
-    """What the endpoint is doing and why, as last observed by the operator."""
-
-    phase: Phase | None = Field(default=None, description="Lifecycle phase.")
-    parked_reason: ParkedReason | None = Field(
-        default=None, description="Why the endpoint is parked (when phase is Parked)."
-    )
-    endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
-    endpoint_arn: str | None = Field(default=None, description="SageMaker endpoint ARN.")
-    endpoint_config_name: str | None = Field(
-        default=None, description="EndpointConfig the endpoint runs (or resumes) on."
-    )
-    model_name: str | None = Field(default=None, description="SageMaker model name.")
-    sagemaker_status: str | None = Field(
-        default=None, description="EndpointStatus as SageMaker last reported it."
-    )
-    failure_reason: str | None = Field(default=None, description="SageMaker's FailureReason.")
-    expires_at: str | None = Field(
-        default=None, json_schema_extra={"format": "date-time"}, description="Effective expiry."
-    )
-    next_transition_at: str | None = Field(
-        default=None,
-        json_schema_extra={"format": "date-time"},
-        description="When the operator will next act by itself (expiry, schedule edge).",
-    )
-    last_invocation_at: str | None = Field(
-        default=None,
-        json_schema_extra={"format": "date-time"},
-        description="Last minute with invocations, from CloudWatch.",
-    )
-    invoke_url: str | None = Field(default=None, description="HTTPS URL of the API route.")
-    api_key_secret: str | None = Field(
-        default=None, description="Secret holding the API key (authorization API_KEY)."
-    )
-    hourly_cost_usd: str | None = Field(
-        default=None,
-        alias="hourlyCostUSD",
-        description="Estimated on-demand cost per hour while running, in USD.",
-    )
-    observed_generation: int | None = Field(
-        default=None, description="The spec generation this status describes."
-    )
-    attempted_config_name: str | None = Field(
-        default=None,
-        description="EndpointConfig of the last deployment sagemeter started.",
-    )
-    attempted_generation: int | None = Field(
-        default=None,
-        description=(
-            "Spec generation of that deployment; a failed one is retried only after a spec change."
-        ),
-    )
-    idle_park: IdlePark | None = Field(
-        default=None, description="Set while the endpoint is parked for lack of invocations."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."
-    )
 
 
 class ManagedEndpoint(ApiModel):

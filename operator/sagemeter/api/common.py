@@ -1,0 +1,128 @@
+"""Shared pieces of the ManagedEndpoint API: names, patterns, enums, the CEL helpers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from sagemeter.core.durations import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
+
+GROUP = "sagemeter.io"
+VERSION = "v1alpha1"
+KIND = "ManagedEndpoint"
+PLURAL = "managedendpoints"
+SINGULAR = "managedendpoint"
+SHORT_NAMES = ["mep"]
+CATEGORIES = ["sagemeter"]
+
+# SageMaker's own rule for endpoint, config and model names.
+SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+MODEL_PACKAGE_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[A-Za-z0-9/_.-]{1,256}$"
+)
+LAMBDA_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+)
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
+JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.[0-9]+){0,2}|[0-9]+(\.[0-9]+)?\.\*)$"
+# RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
+ENV_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
+
+# Reserved tag prefixes: `aws:` is AWS's own, `sagemeter.io/` carries ownership.
+RESERVED_TAG_PREFIXES = ("aws:", f"{GROUP}/")
+WAKE_ANNOTATION = f"{GROUP}/wake"
+# Schema key: the CRD checks this field's pattern with a CEL rule that says this
+# message, instead of quoting the regular expression back at the user.
+PATTERN_MESSAGE = "x-sagemeter-pattern-message"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One `x-kubernetes-validations` entry; `field_path` points the error at a field."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class ApiModel(BaseModel):
+    """Common configuration: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_enum_values=True,
+    )
+
+
+Duration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        min_length=DURATION_MIN_LENGTH,
+        max_length=DURATION_MAX_LENGTH,
+        description="A duration: one or more <int><unit> with unit s|m|h|d|w, e.g. 90m, 1h30m, 2d.",
+        json_schema_extra={
+            PATTERN_MESSAGE: "must be a duration such as 90m, 1h30m or 2d"
+            " (units w, d, h, m, s; largest first)"
+        },
+    ),
+]
+Name = Annotated[str, Field(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
+
+
+class InferenceType(StrEnum):
+    REALTIME = "Realtime"
+    ASYNC = "Async"
+    SERVERLESS = "Serverless"
+
+
+class Authorization(StrEnum):
+    AWS_IAM = "AWS_IAM"
+    API_KEY = "API_KEY"
+    CUSTOM = "CUSTOM"
+    NONE = "NONE"
+
+
+class DeletionPolicy(StrEnum):
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    PARKED = "Parked"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class ParkedReason(StrEnum):
+    """Why an endpoint is parked, in order of precedence."""
+
+    SUSPENDED = "Suspended"
+    EXPIRED = "Expired"
+    SCHEDULE = "Schedule"
+    IDLE = "Idle"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PARKED = "Parked"
+    EXPIRING_SOON = "ExpiringSoon"
+    DEGRADED = "Degraded"

@@ -1,0 +1,98 @@
+"""The ManagedEndpoint status: what the operator reports."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sagemeter.api.common import (
+    ApiModel,
+    ParkedReason,
+    Phase,
+)
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition."""
+
+    type: str = Field(max_length=64)
+    status: str = Field(json_schema_extra={"enum": ["True", "False", "Unknown"]})
+    reason: str | None = Field(default=None, max_length=128)
+    message: str | None = Field(default=None, max_length=4096)
+    last_transition_time: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = None
+
+
+class IdlePark(ApiModel):
+    """An idle park lasts until the expiry grows or the wake annotation changes."""
+
+    parked_at: str = Field(json_schema_extra={"format": "date-time"})
+    expires_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="The effective expiry when the endpoint was parked.",
+    )
+    wake: str | None = Field(
+        default=None, description="The sagemeter.io/wake annotation when the endpoint was parked."
+    )
+
+
+class ManagedEndpointStatus(ApiModel):
+    """What the endpoint is doing and why, as last observed by the operator."""
+
+    phase: Phase | None = Field(default=None, description="Lifecycle phase.")
+    parked_reason: ParkedReason | None = Field(
+        default=None, description="Why the endpoint is parked (when phase is Parked)."
+    )
+    endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
+    endpoint_arn: str | None = Field(default=None, description="SageMaker endpoint ARN.")
+    endpoint_config_name: str | None = Field(
+        default=None, description="EndpointConfig the endpoint runs (or resumes) on."
+    )
+    model_name: str | None = Field(default=None, description="SageMaker model name.")
+    sagemaker_status: str | None = Field(
+        default=None, description="EndpointStatus as SageMaker last reported it."
+    )
+    failure_reason: str | None = Field(default=None, description="SageMaker's FailureReason.")
+    expires_at: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"}, description="Effective expiry."
+    )
+    next_transition_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the operator will next act by itself (expiry, schedule edge).",
+    )
+    last_invocation_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Last minute with invocations, from CloudWatch.",
+    )
+    invoke_url: str | None = Field(default=None, description="HTTPS URL of the API route.")
+    api_key_secret: str | None = Field(
+        default=None, description="Secret holding the API key (authorization API_KEY)."
+    )
+    hourly_cost_usd: str | None = Field(
+        default=None,
+        alias="hourlyCostUSD",
+        description="Estimated on-demand cost per hour while running, in USD.",
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation this status describes."
+    )
+    attempted_config_name: str | None = Field(
+        default=None,
+        description="EndpointConfig of the last deployment sagemeter started.",
+    )
+    attempted_generation: int | None = Field(
+        default=None,
+        description=(
+            "Spec generation of that deployment; a failed one is retried only after a spec change."
+        ),
+    )
+    idle_park: IdlePark | None = Field(
+        default=None, description="Set while the endpoint is parked for lack of invocations."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."
+    )
