@@ -1,0 +1,405 @@
+"""Pure builders of a ManagedEndpoint's API Gateway route, and its ownership record.
+
+Owns what a route *is*: the ``RouteSpec`` taken from ``spec.api``, the parameters of
+PutMethod / PutIntegration / PutMethodResponse / PutIntegrationResponse for each mode (direct
+SageMaker integration, async, Lambda proxy; AWS_IAM, API_KEY, CUSTOM, NONE), the invoke URL,
+the Lambda permission's ids, and the route record that says who owns a route. ``RouteManager``
+(``sagemeter.routes``) sends them; these functions are unit-tested without AWS.
+
+The route record lives in the POST method's ``operationName``:
+``sagemeter:<uid>:<fingerprint>:<namespace>/<name>``. API Gateway resources cannot be tagged,
+and the alternatives are worse: REST API tags cap at 50 per API (so at most ~45 routes), need
+read-modify-write across routes, and can disagree with the routes they describe after a crash
+or a console edit; a stage's tags share the cap. The operation name is created and deleted in
+the same call as the method it describes, so record and route cannot drift apart; it is
+visible in the console and in ``get-method``; it has no count limit; and the fingerprint (a
+hash of every other method, integration and response parameter) lets a restarted operator see
+that a route is already exactly as wanted from one paged ``GetResources`` per region.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sagemeter.api.models import ApiRoute, Authorization
+from sagemeter.core.naming import short_hash
+from sagemeter.core.requests import MANAGED_BY, OPERATOR, Owner
+
+__all__ = [
+    "API_KEY_SECRET_KEY",
+    "ASYNC_REQUEST_HEADERS",
+    "REALTIME_REQUEST_HEADERS",
+    "ROUTE_METHOD",
+    "MethodConfig",
+    "RouteError",
+    "RouteRecord",
+    "RouteSpec",
+    "api_key_name",
+    "build_method_config",
+    "check_route_allowed",
+    "encode_route_record",
+    "invoke_url",
+    "lambda_arn_from_uri",
+    "lambda_integration_uri",
+    "lambda_source_arn",
+    "lambda_statement_id",
+    "method_complete",
+    "parse_route_record",
+    "partition",
+    "resource_path",
+    "rest_api_tags",
+    "sagemaker_integration_uri",
+    "split_path",
+    "usage_plan_name",
+]
+
+ROUTE_METHOD: Final = "POST"
+# The data key of the Secret the operator keeps an API_KEY route's key in (docs use it).
+API_KEY_SECRET_KEY: Final = "apiKey"
+REST_API_NAME: Final = "sagemeter"
+REST_API_DESCRIPTION: Final = "Routes to SageMaker endpoints managed by sagemeter (ManagedEndpoint)"
+
+# Error reasons, as the operator reports them in a Degraded condition.
+ROUTE_CONFLICT: Final = "RouteConflict"
+UNAUTHENTICATED_REFUSED: Final = "UnauthenticatedRouteRefused"
+AUTHORIZER_NOT_FOUND: Final = "AuthorizerNotFound"
+LAMBDA_NOT_FOUND: Final = "LambdaNotFound"
+INVOKE_ROLE_MISSING: Final = "InvokeRoleNotConfigured"
+REST_API_NOT_FOUND: Final = "RestApiNotFound"
+
+# The request headers InvokeEndpoint reads (besides the body); API Gateway forwards only the
+# headers an AWS integration maps explicitly.
+REALTIME_REQUEST_HEADERS: Final = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+# InvokeEndpointAsync takes no body: the input is in S3 and every parameter is a header.
+ASYNC_REQUEST_HEADERS: Final = (
+    "X-Amzn-SageMaker-Content-Type",
+    "X-Amzn-SageMaker-Accept",
+    "X-Amzn-SageMaker-Custom-Attributes",
+    "X-Amzn-SageMaker-InputLocation",
+    "X-Amzn-SageMaker-Inference-Id",
+    "X-Amzn-SageMaker-RequestTTLSeconds",
+    "X-Amzn-SageMaker-InvocationTimeoutSeconds",
+)
+REALTIME_RESPONSE_HEADERS: Final = (
+    "Content-Type",
+    "X-Amzn-Invoked-Production-Variant",
+    "X-Amzn-SageMaker-Custom-Attributes",
+)
+# Where the async result and error will appear: the whole point of the async response.
+ASYNC_RESPONSE_HEADERS: Final = (
+    "Content-Type",
+    "X-Amzn-SageMaker-OutputLocation",
+    "X-Amzn-SageMaker-FailureLocation",
+)
+# For AWS integrations API Gateway matches selectionPattern against the backend's HTTP status;
+# without these every SageMaker error (a parked endpoint's 400 "not found", a model's 424)
+# would reach the caller as 200.
+ERROR_RESPONSES: Final = (("400", r"4\d{2}"), ("500", r"5\d{2}"))
+
+_RECORD_PREFIX: Final = "sagemeter"
+# API Gateway documents no limit for operationName; stay short, it doubles as an OpenAPI
+# operationId. The uid and fingerprint always fit: only the readable name is cut.
+OPERATION_NAME_MAX: Final = 128
+FINGERPRINT_LENGTH: Final = 12
+_RECORD = re.compile(
+    rf"^{_RECORD_PREFIX}:(?P<uid>[A-Za-z0-9-]{{1,64}}):(?P<fp>[0-9a-f]{{{FINGERPRINT_LENGTH}}})"
+    r"(:(?P<namespace>[^/]*)/(?P<name>.*))?$"
+)
+_STATEMENT_ID_MAX: Final = 100
+_LAMBDA_URI = re.compile(
+    r"^arn:[a-z-]+:apigateway:[a-z0-9-]+:lambda:path/[^/]+/functions/(.+)/invocations$"
+)
+
+
+class RouteError(Exception):
+    """A route the operator will not or cannot make; ``reason`` is the Degraded reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """What one ManagedEndpoint asks of API Gateway (from ``spec.api``)."""
+
+    path: str
+    endpoint_name: str
+    owner: Owner
+    authorization: Authorization = Authorization.AWS_IAM
+    authorizer_id: str | None = None
+    lambda_arn: str | None = None
+    async_: bool = False
+
+    @classmethod
+    def from_api(
+        cls, api: ApiRoute, endpoint_name: str, owner: Owner, async_: bool = False
+    ) -> RouteSpec:
+        return cls(
+            path=api.path.strip("/"),
+            endpoint_name=endpoint_name,
+            owner=owner,
+            # The models keep enum values as plain strings (use_enum_values).
+            authorization=Authorization(api.authorization),
+            authorizer_id=api.authorizer_id,
+            lambda_arn=api.lambda_arn,
+            async_=async_,
+        )
+
+
+@dataclass(frozen=True)
+class RouteRecord:
+    """Who owns a route, and which configuration they last wrote to it."""
+
+    uid: str
+    fingerprint: str
+    namespace: str = ""
+    name: str = ""
+
+    def describe(self) -> str:
+        return f"ManagedEndpoint {self.namespace or '?'}/{self.name or '?'} (uid {self.uid})"
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """The four kinds of API Gateway calls that make one route, without the ids
+    (``restApiId``, ``resourceId``, ``httpMethod``) the gateway adds."""
+
+    method: dict[str, Any]
+    integration: dict[str, Any]
+    method_responses: tuple[dict[str, Any], ...]
+    integration_responses: tuple[dict[str, Any], ...]
+    fingerprint: str
+    proxy: bool
+
+
+# --------------------------------------------------------------------------- paths and ARNs
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """``"team-a/falcon"`` -> ``("team-a", "falcon")``: one API Gateway resource per part."""
+    return tuple(part for part in path.strip("/").split("/") if part)
+
+
+def resource_path(path: str) -> str:
+    """The path API Gateway reports for a route's resource: ``"/team-a/falcon"``."""
+    return "/" + "/".join(split_path(path))
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _dns_suffix(region: str) -> str:
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+def invoke_url(api_id: str, region: str, stage: str, path: str) -> str:
+    """``https://<api>.execute-api.<region>.amazonaws.com/<stage>/<path>``."""
+    return (
+        f"https://{api_id}.execute-api.{region}.{_dns_suffix(region)}/{stage}{resource_path(path)}"
+    )
+
+
+def sagemaker_integration_uri(region: str, endpoint_name: str, async_: bool = False) -> str:
+    """API Gateway's AWS-service URI of InvokeEndpoint (or InvokeEndpointAsync)."""
+    action = "async-invocations" if async_ else "invocations"
+    return (
+        f"arn:{partition(region)}:apigateway:{region}:runtime.sagemaker:"
+        f"path//endpoints/{endpoint_name}/{action}"
+    )
+
+
+def lambda_integration_uri(region: str, lambda_arn: str) -> str:
+    return (
+        f"arn:{partition(region)}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"{lambda_arn}/invocations"
+    )
+
+
+def lambda_arn_from_uri(uri: str) -> str | None:
+    """The function of a Lambda proxy integration URI, None for any other URI."""
+    match = _LAMBDA_URI.match(uri or "")
+    return match.group(1) if match else None
+
+
+def lambda_source_arn(region: str, account: str, api_id: str, path: str) -> str:
+    """The execute-api ARN a Lambda permission is scoped to: POST on this route, any stage."""
+    return (
+        f"arn:{partition(region)}:execute-api:{region}:{account}:{api_id}/*/{ROUTE_METHOD}"
+        f"{resource_path(path)}"
+    )
+
+
+def lambda_statement_id(api_id: str, path: str) -> str:
+    """Deterministic (so AddPermission is idempotent) and within Lambda's ``[A-Za-z0-9-_]``."""
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(split_path(path)))
+    sid = f"sagemeter-{api_id}-{short_hash(resource_path(path))}-{readable}"
+    return sid[:_STATEMENT_ID_MAX].rstrip("-")
+
+
+def rest_api_tags() -> dict[str, str]:
+    """Tags of the REST API the operator creates; how it finds the API again."""
+    return {MANAGED_BY: OPERATOR}
+
+
+def api_key_name(owner: Owner) -> str:
+    return f"sagemeter/{owner.namespace}/{owner.name}"
+
+
+def usage_plan_name(owner: Owner) -> str:
+    return f"sagemeter/{owner.namespace}/{owner.name}"
+
+
+# --------------------------------------------------------------------------- route record
+
+
+def encode_route_record(owner: Owner, fingerprint: str) -> str:
+    """The ``operationName`` that records ``owner`` and the configuration it wrote."""
+    head = f"{_RECORD_PREFIX}:{owner.uid}:{fingerprint}:"
+    return (head + f"{owner.namespace}/{owner.name}")[:OPERATION_NAME_MAX]
+
+
+def parse_route_record(operation_name: str | None) -> RouteRecord | None:
+    """The record in an ``operationName``; None when it was not written by sagemeter."""
+    match = _RECORD.match(operation_name or "")
+    if match is None:
+        return None
+    return RouteRecord(
+        uid=match["uid"],
+        fingerprint=match["fp"],
+        namespace=match["namespace"] or "",
+        name=match["name"] or "",
+    )
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def check_route_allowed(
+    route: RouteSpec, allow_unauthenticated: bool, invoke_role_arn: str | None
+) -> None:
+    """Raises ``RouteError`` for a route the operator's configuration does not allow."""
+    if route.authorization == Authorization.NONE and not allow_unauthenticated:
+        raise RouteError(
+            UNAUTHENTICATED_REFUSED,
+            f"spec.api.authorization NONE would let anyone on the internet call /{route.path};"
+            " the operator refuses it unless SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES is true",
+        )
+    if route.authorization == Authorization.CUSTOM and not route.authorizer_id:
+        raise RouteError(
+            AUTHORIZER_NOT_FOUND, "spec.api.authorization CUSTOM needs spec.api.authorizerId"
+        )
+    if route.lambda_arn is None and not invoke_role_arn:
+        raise RouteError(
+            INVOKE_ROLE_MISSING,
+            "a direct SageMaker route needs the role API Gateway assumes to call SageMaker:"
+            " set SAGEMETER_API_INVOKE_ROLE_ARN (or use spec.api.lambdaArn)",
+        )
+
+
+# --------------------------------------------------------------------------- method config
+
+
+def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any]:
+    method: dict[str, Any] = {"authorizationType": "AWS_IAM", "apiKeyRequired": False}
+    if route.authorization == Authorization.API_KEY:
+        method.update(authorizationType="NONE", apiKeyRequired=True)
+    elif route.authorization == Authorization.CUSTOM:
+        method.update(authorizationType="CUSTOM", authorizerId=route.authorizer_id)
+    elif route.authorization == Authorization.NONE:
+        method["authorizationType"] = "NONE"
+    if request_headers:
+        # Declared, not required: SageMaker has defaults for all but InputLocation, and
+        # SageMaker's own error is clearer than API Gateway's "missing parameter".
+        method["requestParameters"] = {
+            f"method.request.header.{header}": False for header in request_headers
+        }
+    return method
+
+
+def _header_map(side: str, headers: tuple[str, ...]) -> dict[str, str]:
+    return {f"{side}.header.{h}": f"method.request.header.{h}" for h in headers}
+
+
+def _response_map(headers: tuple[str, ...]) -> dict[str, str]:
+    return {f"method.response.header.{h}": f"integration.response.header.{h}" for h in headers}
+
+
+def build_method_config(route: RouteSpec, region: str, invoke_role_arn: str | None) -> MethodConfig:
+    """Every parameter of the route's POST method, integration and responses."""
+    if route.lambda_arn:
+        # Lambda proxy: the function sees the whole request (headers included) and shapes
+        # the whole response, so nothing is mapped and no responses are declared.
+        method = _method(route, ())
+        integration: dict[str, Any] = {
+            "type": "AWS_PROXY",
+            "integrationHttpMethod": "POST",
+            "uri": lambda_integration_uri(region, route.lambda_arn),
+        }
+        method_responses: tuple[dict[str, Any], ...] = ()
+        integration_responses: tuple[dict[str, Any], ...] = ()
+    else:
+        request_headers = ASYNC_REQUEST_HEADERS if route.async_ else REALTIME_REQUEST_HEADERS
+        response_headers = ASYNC_RESPONSE_HEADERS if route.async_ else REALTIME_RESPONSE_HEADERS
+        method = _method(route, request_headers)
+        integration = {
+            "type": "AWS",
+            "integrationHttpMethod": "POST",
+            "uri": sagemaker_integration_uri(region, route.endpoint_name, route.async_),
+            "credentials": invoke_role_arn,
+            "requestParameters": _header_map("integration.request", request_headers),
+            # The body goes to SageMaker as sent: no mapping templates.
+            "passthroughBehavior": "WHEN_NO_MATCH",
+        }
+        success = "202" if route.async_ else "200"
+        declared = {f"method.response.header.{h}": False for h in response_headers}
+        method_responses = tuple(
+            {"statusCode": status, "responseParameters": dict(declared)}
+            for status in (success, *(status for status, _ in ERROR_RESPONSES))
+        )
+        # The default (pattern-less) response last: the gateway writes it last, so its
+        # presence proves a route was completely written.
+        integration_responses = (
+            *(
+                {
+                    "statusCode": status,
+                    "selectionPattern": pattern,
+                    "responseParameters": _response_map(("Content-Type",)),
+                }
+                for status, pattern in ERROR_RESPONSES
+            ),
+            {"statusCode": success, "responseParameters": _response_map(response_headers)},
+        )
+    fingerprint = short_hash(
+        [method, integration, method_responses, integration_responses], FINGERPRINT_LENGTH
+    )
+    method = {**method, "operationName": encode_route_record(route.owner, fingerprint)}
+    return MethodConfig(
+        method=method,
+        integration=integration,
+        method_responses=method_responses,
+        integration_responses=integration_responses,
+        fingerprint=fingerprint,
+        proxy=route.lambda_arn is not None,
+    )
+
+
+def method_complete(config_proxy: bool, method: dict[str, Any]) -> bool:
+    """Whether a method (as GetMethod or embedded GetResources shows it) was fully written:
+    an integration and, for non-proxy routes, the default integration response, written last.
+    """
+    integration = method.get("methodIntegration") or {}
+    if not integration:
+        return False
+    if config_proxy:
+        return True
+    responses = integration.get("integrationResponses") or {}
+    return any(not r.get("selectionPattern") for r in responses.values())

@@ -1,0 +1,120 @@
+"""API keys of ``API_KEY`` routes: one key and one usage plan per ManagedEndpoint.
+
+Owns finding, creating and deleting them. Both are named ``sagemeter/<namespace>/<name>`` and
+tagged with the owner; a key or plan whose tags name another owner (a same-named object that
+was deleted with ``deletionPolicy: Retain``, say) is never reused or deleted. The usage plan is
+bound to the REST API's stage, which is what makes API Gateway accept the key there; it exists
+per object so that quotas and throttles can later be set per object.
+
+The key's value is returned to the caller (the operator stores it in a Secret) and is never
+logged. Callers serialize calls per region (``RouteManager`` holds the region's lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sagemeter.aws.apigateway import ApiGatewayGateway
+from sagemeter.core import routes as core
+from sagemeter.core.requests import Owner
+
+__all__ = ["RouteKeys"]
+
+log = logging.getLogger("sagemeter.routes")
+
+
+class RouteKeys:
+    """API keys and usage plans; remembers each owner's key so that an unchanged ``ensure``
+    costs no call."""
+
+    def __init__(self, stage: str) -> None:
+        self._stage = stage
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], tuple[str, str]] = {}  # (region, uid) -> (id, value)
+
+    def ensure(
+        self,
+        apigateway: ApiGatewayGateway,
+        api_id: str,
+        owner: Owner,
+        stage_ready: Callable[[], None],
+    ) -> tuple[str, str]:
+        """The owner's key ``(id, value)``, in a usage plan bound to ``api_id``'s stage.
+
+        ``stage_ready`` is called before binding a plan to the stage: API Gateway refuses a
+        usage plan that names a stage not deployed yet.
+        """
+        cache_key = (apigateway.region, owner.uid)
+        with self._lock:
+            known = self._known.get(cache_key)
+        if known is not None:
+            return known
+        key = self._find_key(apigateway, owner)
+        if key is None:
+            key = apigateway.create_api_key(
+                core.api_key_name(owner),
+                f"sagemeter: API key of ManagedEndpoint {owner.namespace}/{owner.name}",
+                owner.tags(),
+            )
+            log.info("created API key %s for %s/%s", key["id"], owner.namespace, owner.name)
+        plan = self._find_plan(apigateway, owner)
+        wanted = {"apiId": api_id, "stage": self._stage}
+        if plan is None:
+            stage_ready()
+            plan = apigateway.create_usage_plan(
+                core.usage_plan_name(owner),
+                f"sagemeter: usage plan of ManagedEndpoint {owner.namespace}/{owner.name}",
+                api_id, self._stage, owner.tags(),
+            )  # fmt: skip
+        elif wanted not in _stages(plan):
+            stage_ready()
+            apigateway.add_usage_plan_stage(str(plan["id"]), api_id, self._stage)
+        if str(key["id"]) not in apigateway.usage_plan_key_ids(str(plan["id"])):
+            apigateway.create_usage_plan_key(str(plan["id"]), str(key["id"]))
+        result = (str(key["id"]), str(key["value"]))
+        with self._lock:
+            self._known[cache_key] = result
+        return result
+
+    def remove(self, apigateway: ApiGatewayGateway, owner: Owner) -> bool:
+        """Deletes the owner's usage plan and key, if any; True when something was deleted."""
+        with self._lock:
+            self._known.pop((apigateway.region, owner.uid), None)
+        removed = False
+        plan = self._find_plan(apigateway, owner)
+        if plan is not None:
+            # Unbind the stages first: API Gateway refuses to delete a plan still bound.
+            for stage in _stages(plan):
+                apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
+            removed = apigateway.delete_usage_plan(str(plan["id"])) or removed
+        key = self._find_key(apigateway, owner)
+        if key is not None:
+            removed = apigateway.delete_api_key(str(key["id"])) or removed
+        if removed:
+            log.info("deleted API key and usage plan of %s/%s", owner.namespace, owner.name)
+        return removed
+
+    @staticmethod
+    def _find_key(apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
+        for key in apigateway.api_keys(core.api_key_name(owner)):
+            if owner.owns(dict(key.get("tags") or {})):
+                return key
+        return None
+
+    @staticmethod
+    def _find_plan(apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
+        name = core.usage_plan_name(owner)
+        for plan in apigateway.usage_plans():
+            if plan.get("name") == name and owner.owns(dict(plan.get("tags") or {})):
+                return plan
+        return None
+
+
+def _stages(plan: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"apiId": str(stage["apiId"]), "stage": str(stage["stage"])}
+        for stage in plan.get("apiStages") or []
+    ]

@@ -1,0 +1,148 @@
+"""One REST API's resource tree as the operator knows it, and the edits routes make to it.
+
+Owns reading the tree (one paged ``GetResources?embed=methods``: every resource with its
+methods, so every route record), writing a route's POST method on a path (creating the
+resources it needs), and deleting a route without touching anything else: a resource that
+still has children or other methods keeps existing (API Gateway deletes a resource's whole
+subtree), and parents left empty by the deletion are pruned. The tree is a cache: callers
+``load`` it again before acting on a view that may be stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sagemeter.aws.apigateway import ApiGatewayGateway
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.core import routes as core
+from sagemeter.core.routes import ROUTE_METHOD, MethodConfig, RouteRecord
+
+__all__ = ["ResourceTree"]
+
+ROOT = "/"
+
+
+@dataclass
+class _Node:
+    id: str
+    parent_id: str | None
+    methods: dict[str, dict[str, Any]]
+
+
+class ResourceTree:
+    """The resources of REST API ``api_id``, by path (``"/"``, ``"/team-a/falcon"``)."""
+
+    def __init__(
+        self, apigateway: ApiGatewayGateway, api_id: str, clock: Callable[[], float]
+    ) -> None:
+        self.api_id = api_id
+        self._apigateway = apigateway
+        self._clock = clock
+        self._nodes: dict[str, _Node] = {}
+        self.loaded_at: float | None = None
+
+    def load(self) -> None:
+        self._nodes = {
+            str(item["path"]): _Node(
+                id=str(item["id"]),
+                parent_id=item.get("parentId"),
+                methods=dict(item.get("resourceMethods") or {}),
+            )
+            for item in self._apigateway.resources(self.api_id)
+        }
+        self.loaded_at = self._clock()
+
+    def age(self) -> float:
+        return float("inf") if self.loaded_at is None else self._clock() - self.loaded_at
+
+    # ------------------------------------------------------------------ reading
+
+    def post(self, path: str) -> dict[str, Any] | None:
+        """The route method at ``path`` as GetResources shows it, or None."""
+        node = self._nodes.get(path)
+        return node.methods.get(ROUTE_METHOD) if node else None
+
+    def record(self, path: str) -> RouteRecord | None:
+        return core.parse_route_record((self.post(path) or {}).get("operationName"))
+
+    def owned_paths(self, uid: str) -> set[str]:
+        """Every path whose route record names ``uid``."""
+        return {
+            path
+            for path in self._nodes
+            if (record := self.record(path)) is not None and record.uid == uid
+        }
+
+    def integration_uri(self, path: str) -> str:
+        return str(((self.post(path) or {}).get("methodIntegration") or {}).get("uri") or "")
+
+    # ------------------------------------------------------------------ writing
+
+    def write_route(self, path: str, config: MethodConfig) -> None:
+        """(Re)writes POST ``path`` as ``config`` says, creating the resources on the way."""
+        apigateway, api_id = self._apigateway, self.api_id
+        node = self._nodes.get(path)
+        if node is not None and ROUTE_METHOD in node.methods:
+            # PutMethod refuses an existing method. The stage keeps serving the deployed
+            # snapshot meanwhile, so callers see no gap.
+            apigateway.delete_method(api_id, node.id, ROUTE_METHOD)
+            node.methods.pop(ROUTE_METHOD)
+        node = self._ensure_resource(path)
+        apigateway.put_method(api_id, node.id, ROUTE_METHOD, config.method)
+        apigateway.put_integration(api_id, node.id, ROUTE_METHOD, config.integration)
+        # Method responses first: an integration response must name a declared status.
+        for response in config.method_responses:
+            apigateway.put_method_response(api_id, node.id, ROUTE_METHOD, response)
+        for response in config.integration_responses:
+            apigateway.put_integration_response(api_id, node.id, ROUTE_METHOD, response)
+        # What GetResources would now show, as far as anyone reads it.
+        node.methods[ROUTE_METHOD] = {
+            "operationName": config.method["operationName"],
+            "apiKeyRequired": config.method.get("apiKeyRequired", False),
+            "methodIntegration": {
+                **config.integration,
+                "integrationResponses": {r["statusCode"]: r for r in config.integration_responses},
+            },
+        }
+
+    def _ensure_resource(self, path: str, retried: bool = False) -> _Node:
+        parent = self._nodes[ROOT]
+        current = ""
+        for part in core.split_path(path):
+            current = f"{current}/{part}"
+            node = self._nodes.get(current)
+            if node is None:
+                try:
+                    created = self._apigateway.create_resource(self.api_id, parent.id, part)
+                except AwsError as exc:
+                    if exc.kind is not ErrorKind.ALREADY_EXISTS or retried:
+                        raise
+                    # Someone made it since the tree was read: read it again.
+                    self.load()
+                    return self._ensure_resource(path, retried=True)
+                node = _Node(id=str(created["id"]), parent_id=parent.id, methods={})
+                self._nodes[current] = node
+            parent = node
+        return parent
+
+    def delete_route(self, path: str) -> None:
+        """Deletes POST ``path``; its resource and empty parents too when nothing else uses
+        them."""
+        node = self._nodes[path]
+        if self._has_children(node) or set(node.methods) - {ROUTE_METHOD}:
+            # Deleting the resource would delete everything under it: other routes live there.
+            self._apigateway.delete_method(self.api_id, node.id, ROUTE_METHOD)
+            node.methods.pop(ROUTE_METHOD, None)
+            return
+        node.methods.pop(ROUTE_METHOD, None)
+        by_id = {n.id: p for p, n in self._nodes.items()}
+        while path != ROOT and not node.methods and not self._has_children(node):
+            self._apigateway.delete_resource(self.api_id, node.id)
+            del self._nodes[path]
+            path = by_id.get(node.parent_id or "", ROOT)
+            node = self._nodes[path]
+
+    def _has_children(self, node: _Node) -> bool:
+        return any(other.parent_id == node.id for other in self._nodes.values())

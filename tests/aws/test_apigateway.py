@@ -1,0 +1,472 @@
+"""RouteManager and the API Gateway / Lambda gateways against the local AWS: each
+authorization mode as API Gateway stores it, header pass-through, Lambda proxy and its
+permission, ownership conflicts, path moves, removal and pruning, API keys with usage plans,
+a restarted manager finding its REST API, and coalesced deployments under a concurrent burst."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sagemeter.api.models import Authorization
+from sagemeter.aws.apigateway import ApiGatewayGateway, LambdaGateway
+from sagemeter.aws.calls import CALLS
+from sagemeter.aws.clients import client
+from sagemeter.core.requests import MANAGED_BY, Owner
+from sagemeter.core.routes import (
+    ASYNC_REQUEST_HEADERS,
+    REALTIME_REQUEST_HEADERS,
+    RouteError,
+    RouteSpec,
+    lambda_integration_uri,
+    lambda_statement_id,
+    parse_route_record,
+    sagemaker_integration_uri,
+)
+from sagemeter.routes import RouteManager, RouteResult
+from sagemeter.settings import Settings
+
+from .conftest import REGION
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_env")]
+
+ROLE = "arn:aws:iam::123456789012:role/apigw-invokes-sagemaker"
+ALICE = Owner("team-a", "falcon", "uid-alice")
+BOB = Owner("team-b", "llama", "uid-bob")
+AUTHORIZER_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:auth"
+
+
+def settings(**changes: Any) -> Settings:
+    values: dict[str, Any] = {"region": REGION, "api_invoke_role_arn": ROLE, "api_stage": "prod"}
+    values.update(changes)
+    return Settings(**values)
+
+
+def spec(path: str, owner: Owner = ALICE, **changes: Any) -> RouteSpec:
+    return RouteSpec(path=path, endpoint_name=f"{owner.name}-dev", owner=owner, **changes)
+
+
+@pytest.fixture
+def manager() -> Iterator[RouteManager]:
+    routes = RouteManager(settings(), quiet_seconds=0.3, max_delay_seconds=2.0)
+    yield routes
+    routes.close()
+
+
+@pytest.fixture
+def apigw() -> Any:
+    return client("apigateway", REGION)
+
+
+def resources(apigw: Any, api_id: str) -> dict[str, dict[str, Any]]:
+    items = apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]
+    return {item["path"]: item for item in items}
+
+
+def post(apigw: Any, api_id: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """GetMethod and GetIntegration of the route at ``path``."""
+    resource_id = resources(apigw, api_id)[path]["id"]
+    method = apigw.get_method(restApiId=api_id, resourceId=resource_id, httpMethod="POST")
+    integration = apigw.get_integration(restApiId=api_id, resourceId=resource_id, httpMethod="POST")
+    method.pop("ResponseMetadata")
+    integration.pop("ResponseMetadata")
+    return method, integration
+
+
+def calls(operation: str) -> int:
+    return CALLS.snapshot().get(f"apigateway:{operation}", 0)
+
+
+def wait_deployed(manager: RouteManager, paths: list[str], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not all(manager.is_deployed(REGION, path) for path in paths):
+        assert time.monotonic() < deadline, "routes not deployed in time"
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def test_iam_route_direct_integration_with_header_pass_through(
+    manager: RouteManager, apigw: Any
+) -> None:
+    result = manager.ensure(spec("team-a/falcon"), REGION)
+    api_id = result.rest_api_id
+    assert result.invoke_url == (
+        f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/team-a/falcon"
+    )
+    assert result.api_key is None and not result.deployed
+    method, integration = post(apigw, api_id, "/team-a/falcon")
+    assert method["authorizationType"] == "AWS_IAM"
+    assert method["apiKeyRequired"] is False
+    assert method["requestParameters"] == {
+        f"method.request.header.{h}": False for h in REALTIME_REQUEST_HEADERS
+    }
+    record = parse_route_record(method["operationName"])
+    assert record is not None and record.uid == ALICE.uid
+    assert integration["type"] == "AWS"
+    assert integration["httpMethod"] == "POST"
+    assert integration["uri"] == sagemaker_integration_uri(REGION, "falcon-dev")
+    assert integration["credentials"] == ROLE
+    assert integration["passthroughBehavior"] == "WHEN_NO_MATCH"
+    assert (
+        integration["requestParameters"][
+            "integration.request.header.X-Amzn-SageMaker-Custom-Attributes"
+        ]
+        == "method.request.header.X-Amzn-SageMaker-Custom-Attributes"
+    )
+    assert set(integration["integrationResponses"]) == {"200", "400", "500"}
+    assert set(method["methodResponses"]) == {"200", "400", "500"}
+
+    manager.flush(REGION)
+    assert manager.ensure(spec("team-a/falcon"), REGION).deployed
+    apis = apigw.get_rest_apis()["items"]
+    assert [api["id"] for api in apis] == [api_id]
+    assert apis[0]["tags"] == {MANAGED_BY: "sagemeter"}
+    assert apis[0]["endpointConfiguration"]["types"] == ["REGIONAL"]
+
+
+def test_async_route_passes_input_location(manager: RouteManager, apigw: Any) -> None:
+    result = manager.ensure(spec("falcon-async", async_=True), REGION)
+    method, integration = post(apigw, result.rest_api_id, "/falcon-async")
+    assert integration["uri"].endswith("/endpoints/falcon-dev/async-invocations")
+    assert integration["requestParameters"] == {
+        f"integration.request.header.{h}": f"method.request.header.{h}"
+        for h in ASYNC_REQUEST_HEADERS
+    }
+    assert "method.request.header.X-Amzn-SageMaker-InputLocation" in method["requestParameters"]
+    assert set(method["methodResponses"]) == {"202", "400", "500"}
+
+
+def test_custom_authorizer_must_exist(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("first"), REGION).rest_api_id
+    with pytest.raises(RouteError) as missing:
+        manager.ensure(spec("guarded", BOB, authorization=Authorization.CUSTOM,
+                            authorizer_id="nope12"), REGION)  # fmt: skip
+    assert missing.value.reason == "AuthorizerNotFound"
+    assert "/guarded" not in resources(apigw, api_id)  # nothing half-made
+
+    authorizer = apigw.create_authorizer(
+        restApiId=api_id, name="token", type="TOKEN",
+        authorizerUri=lambda_integration_uri(REGION, AUTHORIZER_LAMBDA),
+        identitySource="method.request.header.Authorization",
+    )["id"]  # fmt: skip
+    manager.ensure(
+        spec("guarded", BOB, authorization=Authorization.CUSTOM, authorizer_id=authorizer), REGION
+    )
+    method, _ = post(apigw, api_id, "/guarded")
+    assert method["authorizationType"] == "CUSTOM"
+    assert method["authorizerId"] == authorizer
+
+
+def test_none_is_refused_unless_allowed(apigw: Any) -> None:
+    strict = RouteManager(settings())
+    open_ = RouteManager(settings(allow_unauthenticated_routes=True))
+    try:
+        with pytest.raises(RouteError) as refused:
+            strict.ensure(spec("open", authorization=Authorization.NONE), REGION)
+        assert refused.value.reason == "UnauthenticatedRouteRefused"
+        assert apigw.get_rest_apis()["items"] == []  # refused before any AWS call
+        api_id = open_.ensure(spec("open", authorization=Authorization.NONE), REGION).rest_api_id
+        method, _ = post(apigw, api_id, "/open")
+        assert (method["authorizationType"], method["apiKeyRequired"]) == ("NONE", False)
+    finally:
+        strict.close()
+        open_.close()
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
+    manager: RouteManager, apigw: Any
+) -> None:
+    result = manager.ensure(spec("keyed", authorization=Authorization.API_KEY), REGION)
+    api_id = result.rest_api_id
+    method, _ = post(apigw, api_id, "/keyed")
+    assert (method["authorizationType"], method["apiKeyRequired"]) == ("NONE", True)
+    assert result.api_key_id and result.api_key
+    assert "api_key=" not in repr(result) and result.api_key not in repr(result)
+    key = apigw.get_api_key(apiKey=result.api_key_id, includeValue=True)
+    assert key["value"] == result.api_key
+    assert key["name"] == "sagemeter/team-a/falcon"
+    assert ALICE.owns(key["tags"])
+    plans = apigw.get_usage_plans()["items"]
+    assert len(plans) == 1 and ALICE.owns(plans[0]["tags"])
+    assert plans[0]["apiStages"] == [{"apiId": api_id, "stage": "prod"}]
+    # The plan names a stage, so the stage had to be deployed first.
+    assert apigw.get_stage(restApiId=api_id, stageName="prod")["stageName"] == "prod"
+    keys = apigw.get_usage_plan_keys(usagePlanId=plans[0]["id"])["items"]
+    assert [k["id"] for k in keys] == [result.api_key_id]
+
+    again = RouteManager(settings()).ensure(spec("keyed", authorization=Authorization.API_KEY),
+                                            REGION)  # fmt: skip
+    assert (again.api_key_id, again.api_key) == (result.api_key_id, result.api_key)
+    assert len(apigw.get_api_keys()["items"]) == 1
+
+    assert manager.remove(ALICE, REGION)
+    assert apigw.get_usage_plans()["items"] == []
+    assert apigw.get_api_keys()["items"] == []
+    assert "/keyed" not in resources(apigw, api_id)
+
+
+def test_switching_away_from_api_key_deletes_the_key(manager: RouteManager, apigw: Any) -> None:
+    manager.ensure(spec("keyed", authorization=Authorization.API_KEY), REGION)
+    result = manager.ensure(spec("keyed"), REGION)
+    assert result.api_key is None
+    assert apigw.get_api_keys()["items"] == [] and apigw.get_usage_plans()["items"] == []
+    method, _ = post(apigw, result.rest_api_id, "/keyed")
+    assert (method["authorizationType"], method["apiKeyRequired"]) == ("AWS_IAM", False)
+
+
+# --------------------------------------------------------------------------- Lambda proxy
+
+
+def lambda_function(name: str) -> str:
+    """A function in the local AWS (created only: invoking would need Docker)."""
+    role = client("iam", REGION).create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}),
+    )["Role"]["Arn"]  # fmt: skip
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    return {}\n")
+    return str(client("lambda", REGION).create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handle",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"])  # fmt: skip
+
+
+def test_lambda_proxy_route_and_permission(manager: RouteManager, apigw: Any) -> None:
+    function = lambda_function("front")
+    result = manager.ensure(spec("via-lambda", lambda_arn=function), REGION)
+    api_id = result.rest_api_id
+    _, integration = post(apigw, api_id, "/via-lambda")
+    assert integration["type"] == "AWS_PROXY"
+    assert integration["uri"] == lambda_integration_uri(REGION, function)
+    assert not integration.get("credentials")
+    statements = LambdaGateway(REGION).policy_statements(function)
+    assert len(statements) == 1
+    statement = statements[0]
+    assert statement["Sid"] == lambda_statement_id(api_id, "via-lambda")
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:123456789012:{api_id}/*/POST/via-lambda"
+    )
+    # An existing statement id is fine (the real Lambda answers ResourceConflictException).
+    gateway = LambdaGateway(REGION)
+    sid = lambda_statement_id(api_id, "via-lambda")
+    gateway.add_permission(function, sid, statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+
+    assert manager.remove(ALICE, REGION)
+    remaining = [s for s in gateway.policy_statements(function) if s["Sid"] == sid]
+    assert len(remaining) < 2  # moto keeps duplicates, the real Lambda refuses them
+
+
+def test_missing_lambda_is_reported(manager: RouteManager, apigw: Any) -> None:
+    missing = "arn:aws:lambda:us-east-1:123456789012:function:gone"
+    with pytest.raises(RouteError) as error:
+        manager.ensure(spec("via-lambda", lambda_arn=missing), REGION)
+    assert error.value.reason == "LambdaNotFound"
+    api_id = apigw.get_rest_apis()["items"][0]["id"]
+    assert "/via-lambda" not in resources(apigw, api_id)
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def test_route_conflict_leaves_the_owner_untouched(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("shared"), REGION).rest_api_id
+    before, before_integration = post(apigw, api_id, "/shared")
+    with pytest.raises(RouteError) as conflict:
+        manager.ensure(spec("shared", BOB, authorization=Authorization.API_KEY), REGION)
+    assert conflict.value.reason == "RouteConflict"
+    assert "team-a/falcon" in conflict.value.message
+    # A fresh manager (no cache) refuses too, and removing Bob's routes leaves Alice's.
+    other = RouteManager(settings())
+    with pytest.raises(RouteError):
+        other.ensure(spec("shared", BOB), REGION)
+    assert not other.remove(BOB, REGION, "shared")
+    assert post(apigw, api_id, "/shared") == (before, before_integration)
+    assert apigw.get_api_keys()["items"] == []
+
+
+def test_method_not_made_by_sagemeter_is_a_conflict(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("mine"), REGION).rest_api_id
+    root = resources(apigw, api_id)["/"]["id"]
+    theirs = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="theirs")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=theirs, httpMethod="POST",
+                     authorizationType="NONE", operationName="CreatePet")  # fmt: skip
+    with pytest.raises(RouteError, match="not managed by sagemeter"):
+        manager.ensure(spec("theirs", BOB), REGION)
+
+
+def test_path_move_and_pruning(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("team-a/old"), REGION).rest_api_id
+    manager.ensure(spec("team-a/sibling", BOB), REGION)
+    manager.ensure(spec("team-x/deep/new"), REGION)
+    paths = set(resources(apigw, api_id))
+    assert "/team-a/old" not in paths
+    assert {"/team-a", "/team-a/sibling", "/team-x/deep/new"} <= paths
+    # Removing the last route under /team-x prunes the resources it needed.
+    manager.remove(ALICE, REGION, "team-x/deep/new")
+    assert not any(p.startswith("/team-x") for p in resources(apigw, api_id))
+    assert "/team-a/sibling" in resources(apigw, api_id)
+
+
+def test_route_above_another_route_keeps_the_resource(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("team-a"), REGION).rest_api_id
+    manager.ensure(spec("team-a/falcon", BOB), REGION)
+    manager.remove(ALICE, REGION)
+    tree = resources(apigw, api_id)
+    assert "POST" not in (tree["/team-a"].get("resourceMethods") or {})
+    assert "POST" in tree["/team-a/falcon"]["resourceMethods"]
+
+
+def test_changed_spec_rewrites_the_route(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("falcon"), REGION).rest_api_id
+    manager.ensure(RouteSpec("falcon", "falcon-v2", ALICE), REGION)
+    _, integration = post(apigw, api_id, "/falcon")
+    assert integration["uri"] == sagemaker_integration_uri(REGION, "falcon-v2")
+
+
+# --------------------------------------------------------------------------- restarts and drift
+
+
+def test_restart_finds_the_same_api_and_changes_nothing(apigw: Any) -> None:
+    first = RouteManager(settings())
+    api_id = first.ensure(spec("falcon"), REGION).rest_api_id
+    first.flush(REGION)
+    first.close()
+    CALLS.reset()
+    restarted = RouteManager(settings())
+    try:
+        result = restarted.ensure(spec("falcon"), REGION)
+        assert result.rest_api_id == api_id
+        assert len(apigw.get_rest_apis()["items"]) == 1
+        writes = {k: v for k, v in CALLS.snapshot().items() if ":Put" in k or ":Create" in k}
+        assert writes == {}  # found complete from one GetResources
+        assert calls("GetResources") == 1
+        # One deployment heals a change the previous process may not have deployed.
+        restarted.flush(REGION)
+        assert calls("CreateDeployment") == 1
+        CALLS.reset()
+        restarted.ensure(spec("falcon"), REGION)
+        assert CALLS.total() == 0  # steady state: no call at all
+    finally:
+        restarted.close()
+
+
+def test_configured_rest_api_is_used(apigw: Any) -> None:
+    api_id = apigw.create_rest_api(name="company-api")["id"]
+    routes = RouteManager(settings(api_rest_api_id=api_id))
+    try:
+        assert routes.ensure(spec("falcon"), REGION).rest_api_id == api_id
+        assert len(apigw.get_rest_apis()["items"]) == 1
+    finally:
+        routes.close()
+    with pytest.raises(RouteError) as missing:
+        RouteManager(settings(api_rest_api_id="nope")).ensure(spec("falcon"), REGION)
+    assert missing.value.reason == "RestApiNotFound"
+
+
+def test_route_deleted_behind_our_back_is_recreated(apigw: Any) -> None:
+    routes = RouteManager(settings(), verify_seconds=0)
+    try:
+        api_id = routes.ensure(spec("falcon"), REGION).rest_api_id
+        apigw.delete_resource(
+            restApiId=api_id, resourceId=resources(apigw, api_id)["/falcon"]["id"]
+        )
+        routes.ensure(spec("falcon"), REGION)
+        assert "POST" in resources(apigw, api_id)["/falcon"]["resourceMethods"]
+    finally:
+        routes.close()
+
+
+def test_last_route_removed_deletes_the_stage(manager: RouteManager, apigw: Any) -> None:
+    api_id = manager.ensure(spec("falcon"), REGION).rest_api_id
+    manager.flush(REGION)
+    manager.remove(ALICE, REGION)
+    manager.flush(REGION)
+    assert apigw.get_stages(restApiId=api_id)["item"] == []
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def test_burst_of_30_routes_from_8_threads_is_deployed_a_few_times() -> None:
+    routes = RouteManager(settings(), quiet_seconds=0.5, max_delay_seconds=3.0)
+    owners = [Owner(f"ns-{i % 5}", f"model-{i}", f"uid-{i}") for i in range(30)]
+    results: list[RouteResult] = []
+    lock = threading.Lock()
+
+    def make(owner: Owner) -> None:
+        result = routes.ensure(spec(f"{owner.namespace}/{owner.name}", owner), REGION)
+        with lock:
+            results.append(result)
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(make, owners))
+        wait_deployed(routes, [f"{o.namespace}/{o.name}" for o in owners])
+        elapsed = time.monotonic() - started
+        deployments = calls("CreateDeployment")
+        print(f"30 routes from 8 threads: {deployments} deployments in {elapsed:.1f}s")
+        assert 1 <= deployments <= 5
+        assert len({r.rest_api_id for r in results}) == 1
+        assert calls("CreateRestApi") == 1
+        assert all(routes.ensure(spec(f"{o.namespace}/{o.name}", o), REGION).deployed
+                   for o in owners)  # fmt: skip
+    finally:
+        routes.close()
+
+
+class PagedClient:
+    """A stand-in boto3 client: moto ignores ``limit``/``position``, real API Gateway pages."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def get_rest_apis(self, **params: Any) -> dict[str, Any]:
+        self.requests.append(params)
+        pages: dict[str | None, dict[str, Any]] = {
+            None: {"items": [{"id": "a"}], "position": "p2"},
+            "p2": {"items": [{"id": "b"}], "position": "p3"},
+            "p3": {"items": [{"id": "c"}]},
+        }
+        return pages[params.get("position")]
+
+
+def test_gateway_follows_position_through_every_page() -> None:
+    fake = PagedClient()
+    gateway = ApiGatewayGateway(REGION, client=fake, page_size=1)
+    assert [api["id"] for api in gateway.rest_apis()] == ["a", "b", "c"]
+    assert [r.get("position") for r in fake.requests] == [None, "p2", "p3"]
+    assert all(r["limit"] == 1 for r in fake.requests)
+
+
+class ConflictingLambda:
+    def add_permission(self, **params: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ResourceConflictException",
+                       "Message": "The statement id (x) provided already exists."},
+             "ResponseMetadata": {"HTTPStatusCode": 409}},
+            "AddPermission",
+        )  # fmt: skip
+
+
+def test_add_permission_is_idempotent_on_resource_conflict() -> None:
+    gateway = LambdaGateway(REGION, client=ConflictingLambda(), sts_client=object())
+    assert gateway.add_permission("arn:aws:lambda:us-east-1:1:function:f", "sid", "arn") is False
