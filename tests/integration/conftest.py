@@ -226,3 +226,31 @@ def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {k: v for k, v in body.items() if v is not None},
     }
+
+
+def foreign_config(sagemaker: Any, prefix: str, instance_type: str = "ml.m5.large") -> str:
+    """A Model and EndpointConfig made outside sagemeter (a pipeline, a notebook)."""
+    sagemaker.create_model(
+        ModelName=f"{prefix}-model", PrimaryContainer={"Image": IMAGE},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/elsewhere",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{prefix}-config",
+        ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": f"{prefix}-model",
+            "InstanceType": instance_type, "InitialInstanceCount": 1,
+        }],
+    )
+    return f"{prefix}-config"
+
+
+def foreign_endpoint(
+    sagemaker: Any, name: str, tags: dict[str, str] | None = None, config: str | None = None
+) -> str:
+    """An endpoint made outside sagemeter, on its own config unless `config` is given."""
+    config = config or foreign_config(sagemaker, name)
+    sagemaker.create_endpoint(
+        EndpointName=name, EndpointConfigName=config,
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )
+    return config

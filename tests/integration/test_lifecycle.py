@@ -10,7 +10,16 @@ import pytest
 
 from sagemeter.core import naming
 
-from .conftest import FAILING_IMAGE, IMAGE, Kubectl, Operator, endpoint_object, wait_for
+from .conftest import (
+    FAILING_IMAGE,
+    IMAGE,
+    Kubectl,
+    Operator,
+    endpoint_object,
+    foreign_config,
+    foreign_endpoint,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -137,19 +146,7 @@ def test_async_serverless_and_model_package(
 def test_existing_endpoint_config_is_used_and_kept(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
-    config = f"{namespace}-shared-config"
-    sagemaker.create_model(
-        ModelName=f"{namespace}-shared-model",
-        PrimaryContainer={"Image": IMAGE},
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/other",
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=config,
-        ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": f"{namespace}-shared-model",
-            "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
-        }],
-    )
+    config = foreign_config(sagemaker, f"{namespace}-shared")
     operator.start()
     kube.apply(endpoint_object("existing", instanceType=None,
                                model={"endpointConfigName": config}))
@@ -280,18 +277,7 @@ def test_adopt_takes_an_endpoint_under_management_and_releases_it(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     name = f"{namespace}-notebook"
-    sagemaker.create_model(
-        ModelName=f"{name}-model", PrimaryContainer={"Image": IMAGE},
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/notebook",
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-config",
-        ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": f"{name}-model",
-            "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1,
-        }],
-    )
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    foreign_endpoint(sagemaker, name)
     operator.start()
     kube.apply({
         "apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
@@ -318,15 +304,7 @@ def test_a_name_taken_by_someone_else_is_a_conflict_and_left_alone(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     name = f"{namespace}-taken"
-    sagemaker.create_model(ModelName=f"{name}-m", PrimaryContainer={"Image": IMAGE},
-                           ExecutionRoleArn="arn:aws:iam::123456789012:role/x")
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-c",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-m",
-                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-    )
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-c",
-                              Tags=[{"Key": "owner", "Value": "someone"}])
+    foreign_endpoint(sagemaker, name, tags={"owner": "someone"})
     operator.start()
     kube.apply(endpoint_object("thief", endpointName=name))
     wait_for(
@@ -337,7 +315,7 @@ def test_a_name_taken_by_someone_else_is_a_conflict_and_left_alone(
     kube.delete("thief")
     wait_for("the object to go", lambda: kube.get("thief") is None)
     endpoint = describe(sagemaker, name)
-    assert endpoint is not None and endpoint["EndpointConfigName"] == f"{name}-c"
+    assert endpoint is not None and endpoint["EndpointConfigName"] == f"{name}-config"
     assert tags_of(sagemaker, endpoint["EndpointArn"]) == {"owner": "someone"}
     calls = operator.aws_calls()
     for mutation in ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint", "AddTags"):

@@ -13,7 +13,7 @@ import pytest
 from sagemeter.core import naming
 from sagemeter.core.times import format_time, parse_time
 
-from .conftest import IMAGE, Kubectl, Operator, endpoint_object, wait_for
+from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_lifecycle import describe, endpoint_name, tags_of
 
 pytestmark = pytest.mark.cluster
@@ -181,16 +181,8 @@ def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     name = f"{namespace}-nb"
-    sagemaker.create_model(ModelName=f"{name}-m", PrimaryContainer={"Image": IMAGE},
-                           ExecutionRoleArn="arn:aws:iam::123456789012:role/nb")
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-c",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-m",
-                             "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
-    )
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-c",
-                              Tags=[{"Key": "auto-maintain", "Value": "true"}])
-    sagemaker.create_endpoint(EndpointName=f"{name}-untagged", EndpointConfigName=f"{name}-c")
+    config = foreign_endpoint(sagemaker, name, tags={"auto-maintain": "true"})
+    foreign_endpoint(sagemaker, f"{name}-untagged", config=config)
     operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace,
                    SAGEMETER_ADOPT_IDLE_AFTER="45m")
     obj = wait_for("the discovered object", lambda: kube.get(name))
