@@ -50,12 +50,15 @@ from sagemeter.idling import IdleAlarms, IdleView
 from sagemeter.kube import Kube
 from sagemeter.metrics import FLEET
 from sagemeter.prices import load_prices
+from sagemeter.route_sync import RouteOutcome, RouteSync
 from sagemeter.settings import Settings
 from sagemeter.targets import Targets
 
 log = logging.getLogger("sagemeter")
 T = TypeVar("T")
 SETTLED = {"InService", "Failed"}
+# While a route change waits for its coalesced deployment.
+ROUTE_DEPLOY_POLL = 2.0
 
 
 class Reconciler:
@@ -78,6 +81,7 @@ class Reconciler:
         self.prices = load_prices(settings.price_file)
         self.targets = Targets(settings, self.workers)
         self.cleanup = Cleanup(self.workers, self.event)
+        self.route_sync = RouteSync(settings, kube, self.workers)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -174,6 +178,15 @@ class Reconciler:
             problem = Problem(degraded.reason, degraded.message)
         except AwsError as error:
             problem, wake = self._aws_problem(error)
+        route = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret)
+        try:
+            route = await self.route_sync.sync(ctx)
+        except AwsError as error:
+            route_problem, _ = self._aws_problem(error)
+            route = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret, route_problem)
+        if route.pending:
+            wake = min(wake, ROUTE_DEPLOY_POLL)
+        problem = problem or route.problem
         if problem is None and desired.schedule_error:
             problem = Problem("InvalidSchedule", desired.schedule_error)
         if idle_view.armed_at is not None:
@@ -191,6 +204,8 @@ class Reconciler:
             idle_park=self._idle_record(ctx, desired, idle_parked, expiry, wake_token, now),
             last_invocation_at=idle_view.last_invocation_at,
             hourly_cost_usd=format_usd(hourly),
+            invoke_url=route.invoke_url,
+            api_key_secret=route.api_key_secret,
         )
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self._announce(ctx, new)
@@ -432,6 +447,8 @@ class Reconciler:
         await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
         if not ctx.spec.adopt:
             await self.cleanup.collect_garbage(ctx, keep=set())
+        if ctx.spec.api is not None or ctx.status.invoke_url:
+            await self.route_sync.remove(ctx)
         self.event(ctx, "Normal", "Deleted", f"removed endpoint {ctx.endpoint_name} from AWS")
         return None
 

@@ -66,6 +66,7 @@ class Operator:
         self.env: dict[str, str] = {
             "SAGEMETER_REGION": "us-east-1",
             "SAGEMETER_EXECUTION_ROLE_ARN": ROLE,
+            "SAGEMETER_API_INVOKE_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemeter-apigateway",
             "SAGEMETER_SYNC_INTERVAL": "3s",
             "SAGEMETER_POLL_INTERVAL": "1s",
         }

@@ -58,6 +58,8 @@ def compose_status(
     idle_park: IdlePark | None = None,
     last_invocation_at: datetime | None = None,
     hourly_cost_usd: str | None = None,
+    invoke_url: str | None = None,
+    api_key_secret: str | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -75,6 +77,8 @@ def compose_status(
     new.observed_generation = generation
     new.idle_park = idle_park
     new.hourly_cost_usd = hourly_cost_usd
+    new.invoke_url = invoke_url
+    new.api_key_secret = api_key_secret
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
