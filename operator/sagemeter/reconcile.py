@@ -17,13 +17,10 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from sagemeter.api.models import (
-    GROUP,
     WAKE_ANNOTATION,
     ConditionType,
-    IdlePark,
     ManagedEndpoint,
     ManagedEndpointStatus,
-    ParkedReason,
     Phase,
 )
 from sagemeter.aws.clients import client
@@ -33,7 +30,7 @@ from sagemeter.cleanup import Cleanup
 from sagemeter.context import Context, Degraded, EventSink, Workers
 from sagemeter.core import naming
 from sagemeter.core.conditions import get_condition
-from sagemeter.core.desired import Desired, desired_state, still_idle_parked
+from sagemeter.core.desired import Desired, desired_state, idle_record, still_idle_parked
 from sagemeter.core.plan import Action, Attempt, EndpointView, Step, plan_parked, plan_running
 from sagemeter.core.pricing import format_usd
 from sagemeter.core.requests import (
@@ -43,9 +40,9 @@ from sagemeter.core.requests import (
     other_owner,
 )
 from sagemeter.core.status import Problem, Seen, compose_status, newly
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.times import parse_time
 from sagemeter.directory import EndpointDirectory
-from sagemeter.discovery import DISCOVERED, OPT_OUT
+from sagemeter.finalizer import finalize
 from sagemeter.idling import IdleAlarms, IdleView
 from sagemeter.kube import Kube
 from sagemeter.metrics import FLEET
@@ -148,7 +145,7 @@ class Reconciler:
         desired = desired_state(ctx.spec, ctx.created, now, policy, idle=idle_parked)
         try:
             endpoint = await self._observe(ctx)
-            await self._check_owner(ctx, endpoint)
+            await self.check_owner(ctx, endpoint)
             # Only an endpoint proven ours (or adopted) is recorded in status.
             seen = self._seen(ctx, endpoint, None)
             if desired.running and endpoint is not None and endpoint.status == "InService":
@@ -201,7 +198,10 @@ class Reconciler:
             generation=ctx.generation,
             now=now,
             dry_run_park=dry_run_park,
-            idle_park=self._idle_record(ctx, desired, idle_parked, expiry, wake_token, now),
+            idle_park=idle_record(
+                ctx.status.idle_park, desired, idle_parked, expiry, wake_token, now,
+                dry_run=self.settings.dry_run,
+            ),
             last_invocation_at=idle_view.last_invocation_at,
             hourly_cost_usd=format_usd(hourly),
             invoke_url=route.invoke_url,
@@ -211,25 +211,6 @@ class Reconciler:
         self._announce(ctx, new)
         await self._write_status(ctx, new)
         return _next_wake(wake, desired, now)
-
-    def _idle_record(
-        self,
-        ctx: Context,
-        desired: Desired,
-        idle_parked: bool,
-        expiry: Any,
-        wake_token: str | None,
-        now: datetime,
-    ) -> IdlePark | None:
-        if idle_parked:
-            return ctx.status.idle_park
-        if desired.reason != ParkedReason.IDLE or self.settings.dry_run:
-            return None
-        return IdlePark(
-            parked_at=format_time(now),
-            expires_at=format_time(expiry.at) if expiry.at else None,
-            wake=wake_token,
-        )
 
     async def _idle(self, ctx: Context, now: datetime) -> IdleView:
         """Keep the idle alarm of an InService endpoint; is it idle?"""
@@ -301,7 +282,7 @@ class Reconciler:
         )
         return described
 
-    async def _check_owner(
+    async def check_owner(
         self, ctx: Context, endpoint: EndpointDescription | None, *, trust_status: bool = True
     ) -> None:
         """Never touch an endpoint someone else owns; take an adopted one under our tags.
@@ -419,58 +400,7 @@ class Reconciler:
 
     async def finalize(self, body: Mapping[str, Any]) -> float | None:
         """Clean up AWS for a deleted object; None when done, else seconds to wait."""
-        ctx = self._context(body)
-        FLEET.forget(ctx.uid)
-        if ctx.spec.deletion_policy == "Retain" or self.settings.dry_run:
-            reason = "Retained" if ctx.spec.deletion_policy == "Retain" else "WouldDelete"
-            if ctx.spec.adopt:
-                await self._release(ctx)
-            self.event(ctx, "Normal", reason, f"leaving endpoint {ctx.endpoint_name} in AWS")
-            return None
-        endpoint = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
-        if endpoint is not None:
-            try:
-                await self._check_owner(ctx, endpoint, trust_status=False)
-            except Degraded as conflict:
-                self.event(ctx, "Warning", conflict.reason, conflict.message + "; not deleted")
-                endpoint = None
-        if endpoint is not None:
-            step = plan_parked(_view(endpoint), "Deleting")
-            if step.action == Action.DELETE:
-                await self.workers.run(ctx.gateway.delete_endpoint, ctx.endpoint_name)
-                self.event(ctx, "Normal", "Deleting", f"deleting endpoint {ctx.endpoint_name}")
-            await self.workers.run(
-                self.kube.patch_status, ctx.namespace, ctx.name,
-                {"phase": Phase.DELETING.value, "sagemakerStatus": "Deleting"},
-            )
-            return self.settings.poll_seconds
-        await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
-        if not ctx.spec.adopt:
-            await self.cleanup.collect_garbage(ctx, keep=set())
-        if ctx.spec.api is not None or ctx.status.invoke_url:
-            await self.route_sync.remove(ctx)
-        self.event(ctx, "Normal", "Deleted", f"removed endpoint {ctx.endpoint_name} from AWS")
-        return None
-
-    async def _release(self, ctx: Context) -> None:
-        """Hand an adopted endpoint back: drop ownership tags and the alarm.
-
-        An object made by tag discovery also opts the endpoint out, so the next
-        discovery sweep does not adopt it again.
-        """
-        endpoint = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
-        await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name)
-        if endpoint is None:
-            return
-        tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
-        if not ctx.owner.owns(tags):
-            return
-        labels = ctx.body["metadata"].get("labels") or {}
-        if labels.get(DISCOVERED) == "true":
-            await self.workers.run(ctx.gateway.add_tags, endpoint.arn, {OPT_OUT: "true"})
-        ours = [key for key in tags if key.startswith(f"{GROUP}/") and key != OPT_OUT]
-        await self.workers.run(ctx.gateway.delete_tags, endpoint.arn, ours)
-        self.event(ctx, "Normal", "Released", f"released endpoint {ctx.endpoint_name}")
+        return await finalize(self, self._context(body))
 
 
 def _view(endpoint: EndpointDescription | None) -> EndpointView | None:

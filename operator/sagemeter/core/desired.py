@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sagemeter.api.models import IdlePark, ManagedEndpointSpec, ParkedReason
 from sagemeter.core.durations import parse_duration
 from sagemeter.core.schedule import Window, in_any_window, next_edge, parse_window
-from sagemeter.core.times import parse_time
+from sagemeter.core.times import format_time, parse_time
 
 # Far enough to mean "never", near enough that warnings can still be subtracted.
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
@@ -166,3 +166,26 @@ def still_idle_parked(
         if parked_with is None or expiry.at > parked_with:
             return False
     return True
+
+
+def idle_record(
+    current: IdlePark | None,
+    desired: Desired,
+    still_parked: bool,
+    expiry: Expiry,
+    wake: str | None,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> IdlePark | None:
+    """The idle-park record this pass leaves in status: kept while the park holds,
+    written when the endpoint is parked for idleness now, cleared otherwise."""
+    if still_parked:
+        return current
+    if desired.reason != ParkedReason.IDLE or dry_run:
+        return None
+    return IdlePark(
+        parked_at=format_time(now),
+        expires_at=format_time(expiry.at) if expiry.at else None,
+        wake=wake,
+    )
