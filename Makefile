@@ -47,7 +47,8 @@ demo: install controlplane
 	$(BIN)/python hack/demo.py
 
 bench: install controlplane
-	$(BIN)/pytest -p no:cacheprovider bench -s
+	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
+	  $(BIN)/pytest tests/bench -o python_files='bench_*.py' -s -p no:cacheprovider
 
 clean:
 	-$(BIN)/sagemeter sandbox down
