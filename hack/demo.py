@@ -57,8 +57,11 @@ class Demo:
 
     def aws(self, service: str) -> object:
         return boto3.client(
-            service, region_name="us-east-1", endpoint_url=self.sandbox.aws_endpoint_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            region_name="us-east-1",
+            endpoint_url=self.sandbox.aws_endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     def show(self) -> None:
@@ -68,13 +71,16 @@ class Demo:
             print(f"--- {stamp}\n{table.rstrip()}", flush=True)
             self._last_table = table
 
-    def watch(self, what: str, done: Callable[[dict[str, dict]], bool], timeout: float = 90) -> None:
+    def watch(
+        self, what: str, done: Callable[[dict[str, dict]], bool], timeout: float = 90
+    ) -> None:
         """Refresh the table until `done(objects by name)` holds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.show()
-            items = json.loads(self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "json",
-                                            quiet=True))["items"]
+            items = json.loads(
+                self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "json", quiet=True)
+            )["items"]
             if done({item["metadata"]["name"]: item.get("status") or {} for item in items}):
                 self.show()
                 return
@@ -83,13 +89,19 @@ class Demo:
 
     def start_operator(self) -> None:
         log = (self.sandbox.state_dir / "operator.log").open("ab")
-        env = {**self.env, "SAGEMETER_EXECUTION_ROLE_ARN":
-               "arn:aws:iam::123456789012:role/sagemeter-execution",
-               "SAGEMETER_SYNC_INTERVAL": "5s", "SAGEMETER_POLL_INTERVAL": "1s",
-               "SAGEMETER_METRICS_PORT": "0"}
+        env = {
+            **self.env,
+            "SAGEMETER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemeter-execution",
+            "SAGEMETER_API_INVOKE_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemeter-apigateway",
+            "SAGEMETER_SYNC_INTERVAL": "5s",
+            "SAGEMETER_POLL_INTERVAL": "1s",
+            "SAGEMETER_METRICS_PORT": "0",
+        }
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", NAMESPACE],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         print(f"operator running (pid {self.operator.pid}); log: {log.name}")
 
@@ -98,20 +110,35 @@ class Demo:
         sagemaker = self.aws("sagemaker")
         image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pipeline-model:7"
         role = "arn:aws:iam::123456789012:role/pipeline"
-        for model, config in (("fraud-scorer-model-v7", "fraud-scorer-config-v7"),
-                              ("notebook-model", "notebook-config")):
-            sagemaker.create_model(ModelName=model, PrimaryContainer={"Image": image},  # type: ignore[attr-defined]
-                                   ExecutionRoleArn=role)
+        for model, config in (
+            ("fraud-scorer-model-v7", "fraud-scorer-config-v7"),
+            ("notebook-model", "notebook-config"),
+        ):
+            sagemaker.create_model(
+                ModelName=model,
+                PrimaryContainer={"Image": image},  # type: ignore[attr-defined]
+                ExecutionRoleArn=role,
+            )
             sagemaker.create_endpoint_config(  # type: ignore[attr-defined]
                 EndpointConfigName=config,
-                ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": model,
-                                     "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": model,
+                        "InstanceType": "ml.g5.xlarge",
+                        "InitialInstanceCount": 1,
+                    }
+                ],
             )
-        sagemaker.create_endpoint(EndpointName="notebook-endpoint-2026-11-20",  # type: ignore[attr-defined]
-                                  EndpointConfigName="notebook-config")
+        sagemaker.create_endpoint(
+            EndpointName="notebook-endpoint-2026-11-20",  # type: ignore[attr-defined]
+            EndpointConfigName="notebook-config",
+        )
 
     def run(self) -> None:
-        say("Bringing up the sandbox (real kube-apiserver, etcd, kube-controller-manager + local AWS)")
+        say(
+            "Bringing up the sandbox: real kube-apiserver, etcd, kube-controller-manager, local AWS"
+        )
         started = time.monotonic()
         self.sandbox.down()  # a clean slate, also after an earlier DEMO_KEEP=1 run
         self.sandbox.up()
@@ -122,20 +149,46 @@ class Demo:
 
         say("Applying every example: kubectl apply -n demo -f examples/")
         self.kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples"))
-        self.watch("the examples to settle", lambda objs: len(objs) == 7 and all(
-            s.get("phase") in ("InService", "Parked") for s in objs.values()))
+        self.watch(
+            "the examples to settle",
+            lambda objs: (
+                len(objs) == 7
+                and all(s.get("phase") in ("InService", "Parked") for s in objs.values())
+            ),
+        )
 
         say("A spec change rolls through Updating: falcon moves to ml.g5.4xlarge")
-        self.kubectl("patch", "mep", "falcon", "-n", NAMESPACE, "--type=merge",
-                     "-p", '{"spec":{"instanceType":"ml.g5.4xlarge"}}')
+        self.kubectl(
+            "patch",
+            "mep",
+            "falcon",
+            "-n",
+            NAMESPACE,
+            "--type=merge",
+            "-p",
+            '{"spec":{"instanceType":"ml.g5.4xlarge"}}',
+        )
         self.watch("the update", lambda objs: objs["falcon"].get("phase") == "Updating")
-        self.watch("the update to finish", lambda objs: objs["falcon"].get("phase") == "InService"
-                   and objs["falcon"].get("observedGeneration") == 2)
+        self.watch(
+            "the update to finish",
+            lambda objs: (
+                objs["falcon"].get("phase") == "InService"
+                and objs["falcon"].get("observedGeneration") == 2
+            ),
+        )
 
         say("The meter: sentiment expires in 15 seconds and is parked at the deadline")
         expires = (datetime.now(UTC) + timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.kubectl("patch", "mep", "sentiment", "-n", NAMESPACE, "--type=merge",
-                     "-p", json.dumps({"spec": {"expiry": {"expiresAt": expires}}}))
+        self.kubectl(
+            "patch",
+            "mep",
+            "sentiment",
+            "-n",
+            NAMESPACE,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"expiry": {"expiresAt": expires}}}),
+        )
         self.watch("the expiry", lambda objs: objs["sentiment"].get("phase") == "Parked")
         print(f"expiresAt {expires}, parked at {datetime.now(UTC):%H:%M:%S}")
 
@@ -144,21 +197,41 @@ class Demo:
         self.watch("the resume", lambda objs: objs["sentiment"].get("phase") == "InService")
 
         say("Idle: notebook-endpoint's grace period shortened to 2s so its alarm appears now")
-        self.kubectl("patch", "mep", "notebook-endpoint", "-n", NAMESPACE, "--type=merge",
-                     "-p", '{"spec":{"idle":{"gracePeriod":"2s"}}}')
+        self.kubectl(
+            "patch",
+            "mep",
+            "notebook-endpoint",
+            "-n",
+            NAMESPACE,
+            "--type=merge",
+            "-p",
+            '{"spec":{"idle":{"gracePeriod":"2s"}}}',
+        )
         say("CloudWatch says nobody called notebook-endpoint (alarm set to ALARM)")
         self.watch("the idle alarm", lambda objs: self._alarm_exists(), timeout=60)
         self.aws("cloudwatch").set_alarm_state(  # type: ignore[attr-defined]
-            AlarmName="sagemeter-notebook-endpoint-2026-11-20-idle", StateValue="ALARM",
-            StateReason="no invocations in the demo")
-        self.watch("the idle park", lambda objs: objs["notebook-endpoint"].get("parkedReason")
-                   == "Idle" and objs["notebook-endpoint"].get("phase") == "Parked")
+            AlarmName="sagemeter-notebook-endpoint-2026-11-20-idle",
+            StateValue="ALARM",
+            StateReason="no invocations in the demo",
+        )
+        self.watch(
+            "the idle park",
+            lambda objs: (
+                objs["notebook-endpoint"].get("parkedReason") == "Idle"
+                and objs["notebook-endpoint"].get("phase") == "Parked"
+            ),
+        )
         say("kubectl sagemeter wake notebook-endpoint")
         self.kubectl("sagemeter", "wake", "notebook-endpoint", "-n", NAMESPACE)
         self.watch("the wake", lambda objs: objs["notebook-endpoint"].get("phase") == "InService")
 
-        url = json.loads(self.kubectl("get", "mep", "falcon", "-n", NAMESPACE, "-o", "json",
-                                      quiet=True)).get("status", {}).get("invokeUrl")
+        url = (
+            json.loads(
+                self.kubectl("get", "mep", "falcon", "-n", NAMESPACE, "-o", "json", quiet=True)
+            )
+            .get("status", {})
+            .get("invokeUrl")
+        )
         if url:
             say(f"falcon is reachable at {url}")
 
@@ -168,18 +241,28 @@ class Demo:
         say("kubectl sagemeter ls")
         self.kubectl("sagemeter", "ls", "-n", NAMESPACE)
         say("Events of falcon")
-        self.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
-                     "involvedObject.name=falcon", "--sort-by=.lastTimestamp")
+        self.kubectl(
+            "get",
+            "events",
+            "-n",
+            NAMESPACE,
+            "--field-selector",
+            "involvedObject.name=falcon",
+            "--sort-by=.lastTimestamp",
+        )
 
     def _alarm_exists(self) -> bool:
         alarms = self.aws("cloudwatch").describe_alarms(  # type: ignore[attr-defined]
-            AlarmNames=["sagemeter-notebook-endpoint-2026-11-20-idle"])
+            AlarmNames=["sagemeter-notebook-endpoint-2026-11-20-idle"]
+        )
         return bool(alarms["MetricAlarms"])
 
     def close(self) -> None:
         if os.environ.get("DEMO_KEEP"):
-            say("Left running. Try: " + " ".join(
-                f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH"))
+            say(
+                "Left running. Try: "
+                + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH")
+            )
             print("Stop with: make sandbox-down (and kill the operator)")
             return
         if self.operator is not None:
