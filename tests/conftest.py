@@ -15,6 +15,9 @@ import pytest
 
 from sagemeter.sandbox import Sandbox
 
+# The operator-process fixtures serve integration, e2e and bench tests alike.
+from tests.integration.conftest import kube, operator, sagemaker  # noqa: F401
+
 
 def _log(message: str) -> None:
     # pytest captures stdout; stderr still reaches `pytest -s` and failure reports.
