@@ -15,27 +15,21 @@ from typing import Any
 
 from sagemeter.aws.clients import client as shared_client
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
+from sagemeter.aws.gateway import Gateway
 
 __all__ = ["ApiGatewayGateway", "LambdaGateway", "RouteGateways"]
 
 MAX_PAGE_SIZE = 500  # the largest `limit` API Gateway's Get* listings take
 
 
-def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-class ApiGatewayGateway:
+class ApiGatewayGateway(Gateway):
     """API Gateway REST APIs in one region. ``client`` defaults to the shared client."""
 
-    def __init__(self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE):
-        self.region = region
-        self._client = client if client is not None else shared_client("apigateway", region)
-        self._page_size = page_size
+    SERVICE = "apigateway"
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = checked_call(self._client, operation, **params)
-        return _without_metadata(result)
+    def __init__(self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE):
+        super().__init__(region, client)
+        self._page_size = page_size
 
     def _items(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every ``items`` entry of a listing, following ``position`` to the last page."""
@@ -47,18 +41,6 @@ class ApiGatewayGateway:
             if not position:
                 return
             params["position"] = position
-
-    def _or_none(self, operation: str, **params: Any) -> dict[str, Any] | None:
-        try:
-            return self._call(operation, **params)
-        except AwsError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return None
-            raise
-
-    def _deleted(self, operation: str, **params: Any) -> bool:
-        """False when it was already gone."""
-        return self._or_none(operation, **params) is not None
 
     # ------------------------------------------------------------------ REST APIs
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from sagemeter.aws.clients import client as shared_client
-from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.gateway import Gateway
 from sagemeter.core.idle import last_invocation, metric_query
 
 __all__ = ["MAX_ALARM_NAMES", "MAX_METRIC_QUERIES", "CloudWatchGateway"]
@@ -35,26 +35,10 @@ def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))  # keeps order, so batches are stable between calls
 
 
-class CloudWatchGateway:
+class CloudWatchGateway(Gateway):
     """CloudWatch in one region. ``client`` defaults to the process-wide shared client."""
 
-    def __init__(self, region: str, client: Any | None = None) -> None:
-        self.region = region
-        self._client = client if client is not None else shared_client("cloudwatch", region)
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = checked_call(self._client, operation, **params)
-        return result
-
-    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Follows ``NextToken`` until the last page (same parameters, as the API requires)."""
-        while True:
-            page = self._call(operation, **params)
-            yield page
-            token = page.get("NextToken")
-            if not token:
-                return
-            params["NextToken"] = token
+    SERVICE = "cloudwatch"
 
     # ------------------------------------------------------------------ alarms
 

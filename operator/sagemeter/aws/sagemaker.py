@@ -8,13 +8,13 @@ by the reconciler. Methods are synchronous (the operator runs them in worker thr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sagemeter.aws.clients import client as shared_client
-from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.gateway import Gateway
 
 __all__ = [
     "EndpointDescription",
@@ -63,48 +63,14 @@ def tag_dict(tags: list[dict[str, str]]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
 
-def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-class SageMakerGateway:
+class SageMakerGateway(Gateway):
     """SageMaker in one region. ``client`` defaults to the process-wide shared client."""
 
+    SERVICE = "sagemaker"
+
     def __init__(self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE):
-        self.region = region
-        self._client = client if client is not None else shared_client("sagemaker", region)
+        super().__init__(region, client)
         self._page_size = page_size
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = checked_call(self._client, operation, **params)
-        return result
-
-    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Follows ``NextToken`` until the last page."""
-        while True:
-            page = self._call(operation, **params)
-            yield page
-            token = page.get("NextToken")
-            if not token:
-                return
-            params["NextToken"] = token
-
-    def _or_none(self, operation: str, **params: Any) -> dict[str, Any] | None:
-        try:
-            return _without_metadata(self._call(operation, **params))
-        except AwsError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return None
-            raise
-
-    def _deleted(self, operation: str, **params: Any) -> bool:
-        try:
-            self._call(operation, **params)
-        except AwsError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return False
-            raise
-        return True
 
     def _created(
         self, operation: str, request: Mapping[str, Any], arn_key: str,

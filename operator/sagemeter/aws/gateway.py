@@ -1,0 +1,47 @@
+"""What every AWS gateway shares: one client per region, classified errors, paging,
+and the not-found cases that mean "nothing to do" rather than failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from sagemeter.aws.clients import client as shared_client
+from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
+
+
+class Gateway:
+    """One AWS service in one region. ``client`` defaults to the process-wide shared one."""
+
+    SERVICE: ClassVar[str]
+
+    def __init__(self, region: str, client: Any | None = None) -> None:
+        self.region = region
+        self._client = client if client is not None else shared_client(self.SERVICE, region)
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One call; botocore failures come out as classified ``AwsError``s."""
+        result: dict[str, Any] = checked_call(self._client, operation, **params)
+        return {k: v for k, v in result.items() if k != "ResponseMetadata"}
+
+    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Follows ``NextToken`` to the last page (same parameters, as the APIs require)."""
+        while True:
+            page = self._call(operation, **params)
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+            params["NextToken"] = token
+
+    def _or_none(self, operation: str, **params: Any) -> dict[str, Any] | None:
+        try:
+            return self._call(operation, **params)
+        except AwsError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+
+    def _deleted(self, operation: str, **params: Any) -> bool:
+        """False when it was already gone."""
+        return self._or_none(operation, **params) is not None
