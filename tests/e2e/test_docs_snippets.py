@@ -91,7 +91,7 @@ def runnable_lines(doc: str) -> list[str]:
 
 @pytest.mark.cluster
 def test_kubectl_commands_in_the_docs_run_as_written(
-    operator: Operator, kube: Kubectl, namespace: str
+    operator: Operator, kube: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     operator.start()
     kube.apply(endpoint_object("falcon", api={"path": f"{namespace}/falcon",
@@ -103,6 +103,6 @@ def test_kubectl_commands_in_the_docs_run_as_written(
     script += ['test -n "$URL"', 'test -n "$API_KEY"', 'echo "URL=$URL"']
     assert sum(line.startswith("kubectl ") for line in script) >= 6
     result = subprocess.run(["bash", "-c", "\n".join(script)], text=True, capture_output=True,
-                            env={**kube.sandbox.env(), "HOME": str(ROOT)})
+                            env={**kube.sandbox.env(), "HOME": str(tmp_path)})
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert f"/prod/{namespace}/falcon" in result.stdout
