@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install controlplane crds lint typecheck test test-unit demo bench sandbox-up sandbox-down clean
+.PHONY: install controlplane tools crds argocd lock lint typecheck test test-unit demo bench sandbox-up sandbox-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,25 @@ install: $(STAMP)
 controlplane:
 	bash hack/build-controlplane.sh
 
+# helm, built from its Go module like the control plane; see hack/build-tools.sh.
+tools:
+	bash hack/build-tools.sh
+
 crds: install
 	$(BIN)/sagemeter crd > crds/managedendpoints.sagemeter.io.yaml
+	cp crds/managedendpoints.sagemeter.io.yaml deploy/base/crd.yaml
+	cp crds/managedendpoints.sagemeter.io.yaml deploy/helm/sagemeter/crds/
+
+argocd: install
+	$(BIN)/python deploy/argocd/generate.py > deploy/argocd/argocd-cm-patch.yaml
+
+lock: install
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --output-file=requirements.lock pyproject.toml
 
 lint: install
-	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff check operator tests hack deploy
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -33,8 +47,10 @@ typecheck: install
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-test: install controlplane lint typecheck
+test: install controlplane tools lint typecheck
+	bash hack/install-system-deps.sh
 	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
+	SAGEMETER_TOOLS_DIR="$$(bash hack/build-tools.sh 2>/dev/null | tail -n1)" \
 	  $(BIN)/pytest
 
 sandbox-up: install controlplane

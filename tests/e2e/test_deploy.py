@@ -372,12 +372,6 @@ def test_operator_runs_with_the_deployed_rbac(
 # ----------------------------------------------------------------------------- peering
 
 
-def _supports_priority() -> bool:
-    done = subprocess.run([sys.executable, "-m", "sagemeter.cli.main", "run", "--help"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return "--priority" in done.stdout
-
-
 def _peer_priorities(sandbox: Sandbox) -> dict[str, int]:
     peering = json.loads(kubectl(sandbox, "get", "clusterkopfpeering", "sagemeter", "-o", "json"))
     return {peer: info["priority"] for peer, info in (peering.get("status") or {}).items()}
@@ -422,11 +416,6 @@ def _takeover(
 def test_peering_one_replica_acts_and_the_other_takes_over(
     new_operator: Callable[[], DeployedOperator], sandbox: Sandbox, namespace: str
 ) -> None:
-    if not _supports_priority():
-        pytest.xfail(
-            "`sagemeter run` passes no peering priority: equal priorities pause every replica"
-            " (kopf: 'Pausing all operators, including self'); needs a random --priority"
-        )
     kube = Kubectl(sandbox, namespace)
     first, second = new_operator().start(), new_operator().start()
     active, standby = _active_and_standby(sandbox, first, second)
@@ -529,12 +518,6 @@ def test_requirements_lock_pins_every_runtime_dependency() -> None:
     assert len(hashed) == len(locked), "every pin needs its hashes (--generate-hashes)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/main.py imports cli/sandbox.py at start-up, which imports the sandbox's"
-    " certificates (cryptography, an extra): `sagemeter run` fails in the image."
-    " Import Sandbox inside cli/sandbox.py's commands, then drop this marker.",
-)
 def test_the_locked_runtime_dependencies_run_the_operator() -> None:
     done = subprocess.run(
         [sys.executable, "-c", RUNTIME_ONLY, ",".join(sorted(_locked_modules()))],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import click
@@ -27,6 +28,9 @@ def _settings_options(command: Any) -> Any:
               help="Watch only these namespaces (repeatable); default: the whole cluster.")
 @click.option("--peering", "peering_name", default=None,
               help="kopf peering object name: run several replicas, one active.")
+@click.option("--priority", type=int, default=None,
+              help="kopf peering priority: the replica with the highest one acts."
+                   "  [default with --peering: random, so equal replicas never tie]")
 @click.option("--liveness", "liveness_endpoint", default=None,
               help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
@@ -34,6 +38,7 @@ def _settings_options(command: Any) -> Any:
 def run(
     namespaces: tuple[str, ...],
     peering_name: str | None,
+    priority: int | None,
     liveness_endpoint: str | None,
     verbose: bool,
     **overrides: Any,
@@ -44,6 +49,10 @@ def run(
     from sagemeter.handlers import endpoints  # noqa: F401  (registers the handlers)
     from sagemeter.logs import configure_logging
 
+    if peering_name is not None and priority is None:
+        # kopf pauses every operator that sees a peer of the same priority, itself
+        # included: identical replicas need distinct priorities (kopf docs: random ones).
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_format, verbose)
     kopf.run(
@@ -51,6 +60,7 @@ def run(
         namespaces=list(namespaces),
         standalone=peering_name is None,
         peering_name=peering_name,
+        priority=priority,
         liveness_endpoint=liveness_endpoint,
         memo=kopf.Memo(settings=settings),
     )

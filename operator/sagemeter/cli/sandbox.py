@@ -9,10 +9,12 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sagemeter.sandbox import Sandbox
+if TYPE_CHECKING:
+    from sagemeter.sandbox import Sandbox
 
 state_dir_option = click.option(
     "--state-dir",
@@ -24,6 +26,9 @@ state_dir_option = click.option(
 
 
 def _sandbox(state_dir: Path | None) -> Sandbox:
+    # Imported here: the sandbox needs the `sandbox` extra, the operator image has not.
+    from sagemeter.sandbox import Sandbox
+
     return Sandbox(state_dir=state_dir) if state_dir else Sandbox()
 
 
