@@ -7,6 +7,7 @@ in a thread pool so a slow call never holds up the operator's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,4 +64,7 @@ class Workers:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+        # The caller's context (which object this is for) goes along into the thread.
+        context = contextvars.copy_context()
+        call = partial(context.run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)

@@ -23,6 +23,7 @@ from sagemeter.api.models import (
     ManagedEndpointStatus,
     Phase,
 )
+from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
@@ -131,6 +132,7 @@ class Reconciler:
         except ValidationError as error:
             log.error("cannot read %s: %s", body.get("metadata", {}).get("name"), error)
             return self.settings.sync_seconds
+        AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
         now = self.clock()
         policy = self.settings.expiry_policy
         wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
@@ -400,7 +402,9 @@ class Reconciler:
 
     async def finalize(self, body: Mapping[str, Any]) -> float | None:
         """Clean up AWS for a deleted object; None when done, else seconds to wait."""
-        return await finalize(self, self._context(body))
+        ctx = self._context(body)
+        AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
+        return await finalize(self, ctx)
 
 
 def _view(endpoint: EndpointDescription | None) -> EndpointView | None:

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from sagemeter.aws import audit
 from sagemeter.aws.calls import CALLS
 
 __all__ = ["CLIENT_CONFIG", "CLIENT_HOOKS", "client", "reset_clients"]
@@ -50,6 +51,7 @@ def client(service: str, region: str) -> Any:
                 _session = boto3.Session()
             found = _session.client(service, region_name=region, config=CLIENT_CONFIG)
             CALLS.attach(found)
+            audit.attach(found)
             for hook in CLIENT_HOOKS:
                 hook(found)
             _clients[key] = found
