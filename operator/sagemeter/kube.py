@@ -1,4 +1,5 @@
-"""The Kubernetes calls sagemeter makes besides kopf's own: status patches."""
+"""The Kubernetes calls sagemeter makes besides kopf's own: status patches, objects made by
+tag discovery, API key Secrets."""
 
 from __future__ import annotations
 
@@ -74,14 +75,3 @@ class Kube:
                 return False
             raise
         return True
-
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self._custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return obj
