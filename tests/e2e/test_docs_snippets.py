@@ -96,7 +96,8 @@ def test_kubectl_commands_in_the_docs_run_as_written(
     operator.start()
     kube.apply(endpoint_object("falcon", api={"path": f"{namespace}/falcon",
                                               "authorization": "API_KEY"}))
-    wait_for("the route", lambda: kube.status("falcon").get("apiKeySecret"))
+    wait_for("the deployed route and its key",
+             lambda: (s := kube.status("falcon")).get("invokeUrl") and s.get("apiKeySecret"))
     script = ["set -euo pipefail"]
     for doc in ("calling-endpoints.md", "troubleshooting.md"):
         script += [line.replace("team-a", namespace) for line in runnable_lines(doc)]
