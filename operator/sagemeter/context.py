@@ -16,7 +16,8 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from sagemeter.api.models import ManagedEndpoint, ManagedEndpointSpec, ManagedEndpointStatus
-from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
+from sagemeter.core.plan import EndpointView
 from sagemeter.core.requests import Owner
 
 T = TypeVar("T")
@@ -68,3 +69,10 @@ class Workers:
         context = contextvars.copy_context()
         call = partial(context.run, fn, *args, **kwargs)
         return await loop.run_in_executor(self._executor, call)
+
+
+def endpoint_view(endpoint: EndpointDescription | None) -> EndpointView | None:
+    """The parts of a described endpoint the pure plan reads."""
+    if endpoint is None:
+        return None
+    return EndpointView(endpoint.status, endpoint.config_name, endpoint.failure_reason)

@@ -55,7 +55,3 @@ class EndpointDirectory:
         """Remember what a describe (or our own action) just showed."""
         with self._lock:
             self._entries[name] = Sighting(status, self._clock())
-
-    @property
-    def swept_at(self) -> float | None:
-        return self._swept_at

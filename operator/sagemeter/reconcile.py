@@ -28,11 +28,11 @@ from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
 from sagemeter.cleanup import Cleanup
-from sagemeter.context import Context, Degraded, EventSink, Workers
+from sagemeter.context import Context, Degraded, EventSink, Workers, endpoint_view
 from sagemeter.core import naming
 from sagemeter.core.conditions import get_condition
 from sagemeter.core.desired import Desired, desired_state, idle_record, still_idle_parked
-from sagemeter.core.plan import Action, Attempt, EndpointView, Step, plan_parked, plan_running
+from sagemeter.core.plan import Action, Attempt, Step, plan_parked, plan_running
 from sagemeter.core.pricing import format_usd
 from sagemeter.core.requests import (
     ADOPTED,
@@ -159,10 +159,11 @@ class Reconciler:
                 target = await self.targets.resolve(ctx, endpoint)
                 seen = self._seen(ctx, endpoint, target)
                 attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
-                step = plan_running(target.config_name, _view(endpoint), attempt, ctx.generation)
+                view = endpoint_view(endpoint)
+                step = plan_running(target.config_name, view, attempt, ctx.generation)
             else:
                 assert desired.reason is not None
-                step = plan_parked(_view(endpoint), desired.reason)
+                step = plan_parked(endpoint_view(endpoint), desired.reason)
             if step.action == Action.DELETE and self.settings.dry_run and not desired.running:
                 dry_run_park = True
             elif step.acts:
@@ -405,12 +406,6 @@ class Reconciler:
         ctx = self._context(body)
         AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
         return await finalize(self, ctx)
-
-
-def _view(endpoint: EndpointDescription | None) -> EndpointView | None:
-    if endpoint is None:
-        return None
-    return EndpointView(endpoint.status, endpoint.config_name, endpoint.failure_reason)
 
 
 def _delete_reason(step: Step) -> str:
