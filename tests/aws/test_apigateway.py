@@ -21,7 +21,7 @@ from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import ApiGatewayGateway, LambdaGateway
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import client
-from sagemeter.core.requests import MANAGED_BY, Owner
+from sagemeter.core.endpoint.requests import MANAGED_BY, Owner
 from sagemeter.core.routes import (
     ASYNC_REQUEST_HEADERS,
     REALTIME_REQUEST_HEADERS,
@@ -32,8 +32,8 @@ from sagemeter.core.routes import (
     parse_route_record,
     sagemaker_integration_uri,
 )
-from sagemeter.routes import RouteManager, RouteResult
-from sagemeter.settings import Settings
+from sagemeter.routes.manager import RouteManager, RouteResult
+from sagemeter.runtime.settings import Settings
 
 from .conftest import REGION
 

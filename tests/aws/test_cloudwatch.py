@@ -16,10 +16,10 @@ from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.core.endpoint.naming import alarm_name
+from sagemeter.core.endpoint.requests import Owner
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request
-from sagemeter.core.naming import alarm_name
-from sagemeter.core.requests import Owner
-from sagemeter.idle import IdleMonitor, IdleSignal, metric_window
+from sagemeter.idle.monitor import IdleMonitor, IdleSignal, metric_window
 
 from .conftest import REGION
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.meter.times import format_time, parse_time
 
 from ..integration.conftest import Kubectl, Operator, endpoint_object, wait_for
 

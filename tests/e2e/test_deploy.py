@@ -35,8 +35,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from sagemeter.runtime.settings import Settings
 from sagemeter.sandbox import Sandbox
-from sagemeter.settings import Settings
 from tests.integration.conftest import (
     Kubectl,
     Operator,

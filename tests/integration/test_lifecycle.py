@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.core import naming
+from sagemeter.core.endpoint import naming
 
 from .conftest import (
     FAILING_IMAGE,

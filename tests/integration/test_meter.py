@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sagemeter.core import naming
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.endpoint import naming
+from sagemeter.core.meter.times import format_time, parse_time
 
 from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_lifecycle import describe, endpoint_name, tags_of

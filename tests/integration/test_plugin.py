@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from sagemeter.cli import plugin
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.meter.times import format_time, parse_time
 from sagemeter.sandbox import Sandbox
 
 from .conftest import Kubectl, endpoint_object

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from sagemeter.api.models import ManagedEndpoint
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.meter.times import format_time, parse_time
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGOCD = ROOT / "deploy" / "argocd"

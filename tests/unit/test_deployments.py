@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.deployments import DeploymentScheduler
+from sagemeter.routes.deployments import DeploymentScheduler
 
 pytestmark = pytest.mark.timeout(60)
 

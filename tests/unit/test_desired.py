@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sagemeter.api.models import ManagedEndpointSpec, ParkedReason
-from sagemeter.core.desired import (
+from sagemeter.core.endpoint.desired import (
     Desired,
     Expiry,
     ExpiryPolicy,
@@ -22,8 +22,8 @@ from sagemeter.core.desired import (
     is_expiring_soon,
     warn_before,
 )
-from sagemeter.core.durations import DURATION_PATTERN, format_duration
-from sagemeter.core.times import format_time
+from sagemeter.core.meter.durations import DURATION_PATTERN, format_duration
+from sagemeter.core.meter.times import format_time
 
 NO_POLICY = ExpiryPolicy()
 MODEL = {"container": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"}}

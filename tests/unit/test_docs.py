@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sagemeter.cli.reference import configuration_reference
-from sagemeter.settings import Settings
+from sagemeter.runtime.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 

@@ -9,10 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagemeter.core.durations import (
-    DURATION_MAX_LENGTH,
-    DURATION_MIN_LENGTH,
-    DURATION_PATTERN,
+from sagemeter.api.patterns import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
+from sagemeter.core.meter.durations import (
     MAX_DURATION,
     format_duration,
     parse_duration,

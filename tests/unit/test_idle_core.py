@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sagemeter.core.endpoint.requests import Owner
 from sagemeter.core.idle import (
     MAX_EVALUATION_PERIODS,
     alarm_matches,
@@ -17,7 +18,6 @@ from sagemeter.core.idle import (
     last_invocation,
     metric_query,
 )
-from sagemeter.core.requests import Owner
 
 NAME = "team-a-falcon-1a2b3c"
 TAGS = Owner("team-a", "falcon", "uid-1").tags()

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sagemeter.api.models import SAGEMAKER_NAME_PATTERN
-from sagemeter.core.naming import (
+from sagemeter.core.endpoint.naming import (
     MAX_NAME,
     alarm_name,
     default_endpoint_name,

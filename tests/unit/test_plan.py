@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sagemeter.api.models import ParkedReason, Phase
-from sagemeter.core.plan import (
+from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
     EndpointView,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sagemeter.core.pricing import PriceTable, format_usd, parse_price_table
-from sagemeter.metrics import Fleet
-from sagemeter.prices import shipped_prices
+from sagemeter.core.meter.pricing import PriceTable, format_usd, parse_price_table
+from sagemeter.runtime.metrics import Fleet
+from sagemeter.runtime.prices import shipped_prices
 
 
 def test_shipped_table_has_source_and_common_gpu_types() -> None:

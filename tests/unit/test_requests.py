@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from sagemeter.api.models import ManagedEndpointSpec
-from sagemeter.core.naming import is_valid_name
-from sagemeter.core.requests import (
+from sagemeter.core.endpoint.naming import is_valid_name
+from sagemeter.core.endpoint.requests import (
     MANAGED_BY,
     OWNER_NAME,
     OWNER_NAMESPACE,

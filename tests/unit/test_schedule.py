@@ -10,11 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagemeter.core.schedule import (
-    DAY_NAMES,
+from sagemeter.api.patterns import DAY_NAMES, WINDOW_MAX_LENGTH, WINDOW_PATTERN
+from sagemeter.core.meter.schedule import (
     SEARCH_HORIZON,
-    WINDOW_MAX_LENGTH,
-    WINDOW_PATTERN,
     Window,
     in_any_window,
     next_edge,

@@ -19,10 +19,17 @@ from sagemeter.api.models import (
     Phase,
 )
 from sagemeter.core.conditions import get_condition, is_true, set_condition
-from sagemeter.core.desired import Desired, ExpiryPolicy, desired_state
-from sagemeter.core.plan import Action, Attempt, EndpointView, Step, plan_parked, plan_running
-from sagemeter.core.status import Problem, Seen, acted, compose_status, degraded_changed
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.endpoint.desired import Desired, ExpiryPolicy, desired_state
+from sagemeter.core.endpoint.plan import (
+    Action,
+    Attempt,
+    EndpointView,
+    Step,
+    plan_parked,
+    plan_running,
+)
+from sagemeter.core.endpoint.status import Problem, Seen, acted, compose_status, degraded_changed
+from sagemeter.core.meter.times import format_time, parse_time
 
 CREATED = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 NOW = CREATED + timedelta(minutes=5)

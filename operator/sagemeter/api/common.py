@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from sagemeter.core.durations import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
+from sagemeter.api.patterns import DURATION_MAX_LENGTH, DURATION_MIN_LENGTH, DURATION_PATTERN
 
 GROUP = "sagemeter.io"
 VERSION = "v1alpha1"

@@ -28,7 +28,7 @@ from sagemeter.api.common import (
     cel,
     validations,
 )
-from sagemeter.core.schedule import WINDOW_MAX_LENGTH, WINDOW_PATTERN
+from sagemeter.api.patterns import WINDOW_MAX_LENGTH, WINDOW_PATTERN
 
 
 class JumpStartModel(ApiModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.gateway import Gateway
+from sagemeter.core.endpoint.plan import EndpointView
 
 __all__ = [
     "EndpointDescription",
@@ -51,6 +52,10 @@ class EndpointDescription:
     creation_time: datetime | None
     last_modified_time: datetime | None
     production_variants: list[dict[str, Any]]
+
+    def view(self) -> EndpointView:
+        """The parts the pure plan reads."""
+        return EndpointView(self.status, self.config_name, self.failure_reason)
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -31,10 +31,10 @@ from sagemeter.cli.table import (
     render_table,
     table_headers,
 )
-from sagemeter.core.desired import extended_expiry, parse_windows
-from sagemeter.core.durations import parse_duration
-from sagemeter.core.schedule import in_any_window, next_edge
-from sagemeter.core.times import format_time
+from sagemeter.core.endpoint.desired import extended_expiry, parse_windows
+from sagemeter.core.meter.durations import parse_duration
+from sagemeter.core.meter.schedule import in_any_window, next_edge
+from sagemeter.core.meter.times import format_time
 
 CONFLICT_RETRIES = 3
 REQUEST_TIMEOUT = 30.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sagemeter.settings import Settings
+from sagemeter.runtime.settings import Settings
 
 
 def _settings_options(command: Any) -> Any:
@@ -47,7 +47,7 @@ def run(
     import kopf
 
     from sagemeter.handlers import endpoints  # noqa: F401  (registers the handlers)
-    from sagemeter.logs import configure_logging
+    from sagemeter.runtime.logs import configure_logging
 
     if peering_name is not None and priority is None:
         # kopf pauses every operator that sees a peer of the same priority, itself

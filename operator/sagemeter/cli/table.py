@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sagemeter.api.models import ConditionType, ManagedEndpointSpec
-from sagemeter.core.desired import ExpiryPolicy, effective_expiry
-from sagemeter.core.durations import format_duration
-from sagemeter.core.times import parse_time
+from sagemeter.core.endpoint.desired import ExpiryPolicy, effective_expiry
+from sagemeter.core.meter.durations import format_duration
+from sagemeter.core.meter.times import parse_time
 
 NONE = "-"
 COLUMN_GAP = "   "  # what kubectl puts between columns

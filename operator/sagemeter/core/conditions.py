@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sagemeter.api.models import Condition
-from sagemeter.core.times import format_time
+from sagemeter.core.meter.times import format_time
 
 
 def set_condition(

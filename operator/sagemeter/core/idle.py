@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sagemeter.core import naming
-from sagemeter.core.requests import VARIANT, tag_list
+from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.requests import VARIANT, tag_list
 
 __all__ = [
     "ALARM_STATE",

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sagemeter.api.models import ApiRoute, Authorization
-from sagemeter.core.naming import short_hash
-from sagemeter.core.requests import MANAGED_BY, OPERATOR, Owner
+from sagemeter.core.endpoint.naming import short_hash
+from sagemeter.core.endpoint.requests import MANAGED_BY, OPERATOR, Owner
 
 __all__ = [
     "API_KEY_SECRET_KEY",

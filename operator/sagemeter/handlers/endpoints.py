@@ -14,15 +14,15 @@ from typing import Any
 
 import kopf
 
-from sagemeter import metrics
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import CLIENT_HOOKS
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.faults import ExitAfter
-from sagemeter.discovery import Discovery
-from sagemeter.kube import Kube, load_config
-from sagemeter.reconcile import Reconciler
-from sagemeter.settings import Settings
+from sagemeter.controller.reconciler import Reconciler
+from sagemeter.discovery.sweeper import Discovery
+from sagemeter.runtime import metrics
+from sagemeter.runtime.kube import Kube, load_config
+from sagemeter.runtime.settings import Settings
 
 log = logging.getLogger("sagemeter")
 RESOURCE = (GROUP, VERSION, PLURAL)

@@ -11,8 +11,8 @@ import re
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sagemeter.core.desired import ExpiryPolicy
-from sagemeter.core.durations import parse_duration
+from sagemeter.core.endpoint.desired import ExpiryPolicy
+from sagemeter.core.meter.durations import parse_duration
 
 
 class Settings(BaseSettings):

@@ -14,10 +14,10 @@ from datetime import datetime
 
 from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
-from sagemeter.core import naming
-from sagemeter.core.durations import parse_duration
+from sagemeter.core.endpoint import naming
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_armed
-from sagemeter.idle import IdleMonitor, IdleSignal
+from sagemeter.core.meter.durations import parse_duration
+from sagemeter.idle.monitor import IdleMonitor, IdleSignal
 
 
 @dataclass(frozen=True)

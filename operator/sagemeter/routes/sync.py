@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
-from sagemeter.context import Context, Workers
+from sagemeter.core.endpoint.status import Problem
 from sagemeter.core.routes import API_KEY_SECRET_KEY
-from sagemeter.core.status import Problem
-from sagemeter.kube import Kube
-from sagemeter.routes import RouteError, RouteManager, RouteSpec
-from sagemeter.settings import Settings
+from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.settings import Settings
+from sagemeter.runtime.workers import Workers
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sagemeter.api.models import IdlePark, ManagedEndpointSpec, ParkedReason
-from sagemeter.core.durations import parse_duration
-from sagemeter.core.schedule import Window, in_any_window, next_edge, parse_window
-from sagemeter.core.times import format_time, parse_time
+from sagemeter.core.meter.durations import parse_duration
+from sagemeter.core.meter.schedule import Window, in_any_window, next_edge, parse_window
+from sagemeter.core.meter.times import format_time, parse_time
 
 # Far enough to mean "never", near enough that warnings can still be subtracted.
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sagemeter.api.models import GROUP, Phase
-from sagemeter.context import Context, Degraded, endpoint_view
-from sagemeter.core.plan import Action, plan_parked
-from sagemeter.discovery import DISCOVERED, OPT_OUT
-from sagemeter.metrics import FLEET
+from sagemeter.core.endpoint.plan import Action, plan_parked
+from sagemeter.discovery.sweeper import DISCOVERED, OPT_OUT
+from sagemeter.runtime.context import Context, Degraded
+from sagemeter.runtime.metrics import FLEET
 
 if TYPE_CHECKING:
-    from sagemeter.reconcile import Reconciler
+    from sagemeter.controller.reconciler import Reconciler
 
 
 async def finalize(rec: Reconciler, ctx: Context) -> float | None:
@@ -37,7 +37,7 @@ async def finalize(rec: Reconciler, ctx: Context) -> float | None:
             rec.event(ctx, "Warning", conflict.reason, conflict.message + "; not deleted")
             endpoint = None
     if endpoint is not None:
-        step = plan_parked(endpoint_view(endpoint), "Deleting")
+        step = plan_parked(endpoint.view(), "Deleting")
         if step.action == Action.DELETE:
             await rec.workers.run(ctx.gateway.delete_endpoint, ctx.endpoint_name)
             rec.event(ctx, "Normal", "Deleting", f"deleting endpoint {ctx.endpoint_name}")

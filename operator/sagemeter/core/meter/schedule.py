@@ -33,25 +33,8 @@ from functools import cache
 from typing import Final
 from zoneinfo import ZoneInfo, available_timezones
 
-DAY_NAMES: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-_DAY = f"({'|'.join(DAY_NAMES)})"
-_START = "([01][0-9]|2[0-3]):[0-5][0-9]"
-_END = f"({_START}|24:00)"
-# Syntax only: whether the name is in the tz database is checked by
-# `parse_window` (the operator), since the API server cannot know.
-_ZONE = "[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*"
-
-WINDOW_PATTERN: Final[str] = f"^{_DAY}(-{_DAY})? {_START}-{_END} {_ZONE}$"
-"""Anchored regex for a window, valid in Python `re` and Go RE2 (CRD `pattern`).
-
-It cannot check that the end is after the start, nor that the zone exists;
-the first is left to a CEL rule in the CRD, `parse_window` checks both.
-Use it with `re.fullmatch` in Python (see durations.DURATION_PATTERN).
-"""
-
-WINDOW_MAX_LENGTH: Final = 80
-"""Longest window the CRD accepts (`maxLength`); the longest zone name is 32 characters."""
+from sagemeter.api.patterns import DAY_NAMES, WINDOW_PATTERN
+from sagemeter.api.patterns import ZONE_PATTERN as _ZONE
 
 EXAMPLE_WINDOW: Final = "Mon-Fri 09:00-17:00 Europe/Berlin"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from sagemeter.context import Context, Workers
-from sagemeter.core import naming
-from sagemeter.core.requests import tag_changes
+from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.requests import tag_changes
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.workers import Workers
 
 
 class Cleanup:

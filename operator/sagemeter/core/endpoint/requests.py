@@ -16,7 +16,7 @@ from sagemeter.api.models import (
     InferenceType,
     ManagedEndpointSpec,
 )
-from sagemeter.core import naming
+from sagemeter.core.endpoint import naming
 
 MANAGED_BY = f"{GROUP}/managed-by"
 OWNER_NAMESPACE = f"{GROUP}/namespace"

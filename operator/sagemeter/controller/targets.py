@@ -10,9 +10,10 @@ from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.jumpstart import resolve_jumpstart
 from sagemeter.aws.sagemaker import EndpointDescription
-from sagemeter.context import Context, Degraded, Workers
-from sagemeter.core.requests import ModelContainer, Target, container_from_spec, own_target
-from sagemeter.settings import Settings
+from sagemeter.core.endpoint.requests import ModelContainer, Target, container_from_spec, own_target
+from sagemeter.runtime.context import Context, Degraded
+from sagemeter.runtime.settings import Settings
+from sagemeter.runtime.workers import Workers
 
 
 class Targets:

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sagemeter.aws.cloudwatch import CloudWatchGateway
+from sagemeter.core.endpoint.naming import alarm_name
+from sagemeter.core.endpoint.requests import VARIANT
 from sagemeter.core.idle import ALARM_STATE
-from sagemeter.core.naming import alarm_name
-from sagemeter.core.requests import VARIANT
 
 __all__ = ["METRIC_WINDOW", "IdleMonitor", "IdleSignal", "metric_window"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.core import routes as core
-from sagemeter.core.requests import Owner
+from sagemeter.core.endpoint.requests import Owner
 
 __all__ = ["RouteKeys"]
 

@@ -3,7 +3,7 @@
 Owns the side of routes that talks to AWS: finding (or creating) the region's REST API,
 keeping each object's ``POST /<path>`` as ``sagemeter.core.routes`` builds it, refusing paths
 other objects own, Lambda permissions, API keys with their usage plans, and coalesced
-deployments (``sagemeter.deployments``). The reconciler calls ``ensure`` / ``remove`` from
+deployments (``sagemeter.routes.deployments``). The reconciler calls ``ensure`` / ``remove`` from
 worker threads; everything in one region runs under that region's lock, because API Gateway
 changes are not transactional (a deployment taken mid-route would snapshot a method without
 its integration) and its control plane is throttled per account anyway.
@@ -32,12 +32,12 @@ from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
-from sagemeter.core.requests import MANAGED_BY, OPERATOR, Owner
+from sagemeter.core.endpoint.requests import MANAGED_BY, OPERATOR, Owner
 from sagemeter.core.routes import MethodConfig, RouteError, RouteSpec
-from sagemeter.deployments import DeploymentScheduler
-from sagemeter.route_keys import RouteKeys
-from sagemeter.route_tree import ResourceTree
-from sagemeter.settings import Settings
+from sagemeter.routes.deployments import DeploymentScheduler
+from sagemeter.routes.keys import RouteKeys
+from sagemeter.routes.tree import ResourceTree
+from sagemeter.runtime.settings import Settings
 
 __all__ = ["RouteError", "RouteManager", "RouteResult", "RouteSpec"]
 

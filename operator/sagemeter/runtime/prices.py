@@ -7,7 +7,7 @@ import logging
 from importlib import resources
 from pathlib import Path
 
-from sagemeter.core.pricing import PriceTable, parse_price_table
+from sagemeter.core.meter.pricing import PriceTable, parse_price_table
 
 log = logging.getLogger("sagemeter")
 

@@ -21,11 +21,11 @@ from typing import Any
 from sagemeter.api.models import GROUP, KIND, VERSION
 from sagemeter.aws.clients import client
 from sagemeter.aws.sagemaker import SageMakerGateway
-from sagemeter.context import Workers
-from sagemeter.core.naming import short_hash
-from sagemeter.core.requests import MANAGED_BY
-from sagemeter.kube import Kube
-from sagemeter.settings import Settings
+from sagemeter.core.endpoint.naming import short_hash
+from sagemeter.core.endpoint.requests import MANAGED_BY
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.settings import Settings
+from sagemeter.runtime.workers import Workers
 
 log = logging.getLogger("sagemeter")
 OPT_OUT = f"{GROUP}/opt-out"

@@ -1,8 +1,8 @@
 """Duration strings: the syntax users type in `expiry.ttl`, `idle.after`, etc.
 
-This module owns the one definition of that syntax, shared by the CRD
-(`DURATION_PATTERN`, checked by the API server) and the operator
-(`parse_duration`, `format_duration`), so the two can never disagree.
+The pattern (`DURATION_PATTERN`) belongs to the API (`sagemeter.api.patterns`),
+which the API server checks; this module parses and formats on the same
+definition (`parse_duration`, `format_duration`), so the two can never disagree.
 
 A duration is one or more `<integer><unit>` components, units `w` (week),
 `d`, `h`, `m`, `s`: `90m`, `1h30m`, `2d`, `0s`, `1w2d`. Units appear in
@@ -19,45 +19,15 @@ import re
 from datetime import timedelta
 from typing import Final
 
-_MAX_DIGITS: Final = 6
+from sagemeter.api.patterns import DURATION_MAX_DIGITS as _MAX_DIGITS
+from sagemeter.api.patterns import DURATION_PATTERN
+from sagemeter.api.patterns import DURATION_UNIT_SECONDS as _UNIT_SECONDS
 
-# Largest unit first; the order is the order the syntax requires.
-_UNIT_SECONDS: Final[tuple[tuple[str, int], ...]] = (
-    ("w", 7 * 24 * 3600),
-    ("d", 24 * 3600),
-    ("h", 3600),
-    ("m", 60),
-    ("s", 1),
-)
-
-
-def _build_pattern() -> str:
-    # `[0-9]`, not `\d`: Python's `\d` also matches non-ASCII digits, RE2's
-    # does not, and the pattern must mean the same in both engines.
-    # RE2 has no lookahead, so "at least one component" is spelled as an
-    # alternation on the first component present, followed by optional
-    # smaller units: `[0-9]{1,6}(w(...d)?(...h)?(...m)?(...s)?|d(...)?...|s)`.
-    number = f"[0-9]{{1,{_MAX_DIGITS}}}"
-    units = [unit for unit, _ in _UNIT_SECONDS]
-    branches = [
-        first + "".join(f"({number}{smaller})?" for smaller in units[index + 1 :])
-        for index, first in enumerate(units)
-    ]
-    return f"^{number}({'|'.join(branches)})$"
-
-
-DURATION_PATTERN: Final[str] = _build_pattern()
-"""Anchored regex for a duration, valid in Python `re` and Go RE2 (CRD `pattern`).
-
-Use it with `re.fullmatch` in Python: `$` alone would also match before a
-trailing newline under `re.match`.
-"""
-
-DURATION_MIN_LENGTH: Final = 2
-"""Shortest valid duration (`0s`); the CRD sets it as `minLength` for a clearer message."""
-
-DURATION_MAX_LENGTH: Final = len(_UNIT_SECONDS) * (_MAX_DIGITS + 1)
-"""Longest valid duration; the CRD sets it as `maxLength`, which CEL cost estimation needs."""
+__all__ = [
+    "MAX_DURATION",
+    "format_duration",
+    "parse_duration",
+]
 
 # 999999w6d23h59m59s: the largest duration whose canonical form has a
 # six-digit week count. Non-canonical input can exceed it (`999999w999999d`).

@@ -18,9 +18,9 @@ from sagemeter.api.models import (
     Phase,
 )
 from sagemeter.core.conditions import get_condition, set_condition
-from sagemeter.core.desired import Desired, is_expiring_soon
-from sagemeter.core.plan import Action, Attempt, Step
-from sagemeter.core.times import format_time
+from sagemeter.core.endpoint.desired import Desired, is_expiring_soon
+from sagemeter.core.endpoint.plan import Action, Attempt, Step
+from sagemeter.core.meter.times import format_time
 
 
 @dataclass(frozen=True)

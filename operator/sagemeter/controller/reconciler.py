@@ -27,30 +27,31 @@ from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
-from sagemeter.cleanup import Cleanup
-from sagemeter.context import Context, Degraded, EventSink, Workers, endpoint_view
-from sagemeter.core import naming
+from sagemeter.controller.cleanup import Cleanup
+from sagemeter.controller.directory import EndpointDirectory
+from sagemeter.controller.finalizer import finalize
+from sagemeter.controller.targets import Targets
 from sagemeter.core.conditions import get_condition
-from sagemeter.core.desired import Desired, desired_state, idle_record, still_idle_parked
-from sagemeter.core.plan import Action, Attempt, Step, plan_parked, plan_running
-from sagemeter.core.pricing import format_usd
-from sagemeter.core.requests import (
+from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.desired import Desired, desired_state, idle_record, still_idle_parked
+from sagemeter.core.endpoint.plan import Action, Attempt, Step, plan_parked, plan_running
+from sagemeter.core.endpoint.requests import (
     ADOPTED,
     Owner,
     Target,
     other_owner,
 )
-from sagemeter.core.status import Problem, Seen, compose_status, newly
-from sagemeter.core.times import parse_time
-from sagemeter.directory import EndpointDirectory
-from sagemeter.finalizer import finalize
-from sagemeter.idling import IdleAlarms, IdleView
-from sagemeter.kube import Kube
-from sagemeter.metrics import FLEET
-from sagemeter.prices import load_prices
-from sagemeter.route_sync import RouteOutcome, RouteSync
-from sagemeter.settings import Settings
-from sagemeter.targets import Targets
+from sagemeter.core.endpoint.status import Problem, Seen, compose_status, newly
+from sagemeter.core.meter.pricing import format_usd
+from sagemeter.core.meter.times import parse_time
+from sagemeter.idle.alarms import IdleAlarms, IdleView
+from sagemeter.routes.sync import RouteOutcome, RouteSync
+from sagemeter.runtime.context import Context, Degraded, EventSink
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.metrics import FLEET
+from sagemeter.runtime.prices import load_prices
+from sagemeter.runtime.settings import Settings
+from sagemeter.runtime.workers import Workers
 
 log = logging.getLogger("sagemeter")
 T = TypeVar("T")
@@ -159,11 +160,11 @@ class Reconciler:
                 target = await self.targets.resolve(ctx, endpoint)
                 seen = self._seen(ctx, endpoint, target)
                 attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
-                view = endpoint_view(endpoint)
+                view = endpoint.view() if endpoint else None
                 step = plan_running(target.config_name, view, attempt, ctx.generation)
             else:
                 assert desired.reason is not None
-                step = plan_parked(endpoint_view(endpoint), desired.reason)
+                step = plan_parked(endpoint.view() if endpoint else None, desired.reason)
             if step.action == Action.DELETE and self.settings.dry_run and not desired.running:
                 dry_run_park = True
             elif step.acts:

@@ -1,0 +1,49 @@
+"""What one reconcile pass works with: the object as read, its owner identity, its region
+and SageMaker gateway; and `Degraded`, a problem only the operator can see."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sagemeter.api.models import ManagedEndpoint, ManagedEndpointSpec, ManagedEndpointStatus
+from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.core.endpoint.requests import Owner
+
+
+class EventSink(Protocol):
+    def __call__(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+class Degraded(Exception):
+    """A problem only the operator can see; reported, retried at the sync interval."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Context:
+    body: Mapping[str, Any]
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    obj: ManagedEndpoint
+    owner: Owner
+    region: str
+    endpoint_name: str
+    gateway: SageMakerGateway
+
+    @property
+    def spec(self) -> ManagedEndpointSpec:
+        return self.obj.spec
+
+    @property
+    def status(self) -> ManagedEndpointStatus:
+        return self.obj.status
