@@ -21,7 +21,7 @@ from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import ApiGatewayGateway, LambdaGateway
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import client
-from sagemeter.core.endpoint.requests import MANAGED_BY, Owner
+from sagemeter.core.endpoint.ownership import MANAGED_BY, Owner
 from sagemeter.core.routes import (
     ASYNC_REQUEST_HEADERS,
     REALTIME_REQUEST_HEADERS,

@@ -17,7 +17,7 @@ from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core.endpoint.naming import alarm_name
-from sagemeter.core.endpoint.requests import Owner
+from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request
 from sagemeter.idle.monitor import IdleMonitor, IdleSignal, metric_window
 

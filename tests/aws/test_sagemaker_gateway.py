@@ -96,9 +96,14 @@ def test_create_endpoint_config_twice_returns_the_same_arn(gateway: SageMakerGat
     assert described["ProductionVariants"][0]["ModelName"] == "m-1"
 
 
-def test_create_endpoint_twice_returns_the_same_arn(gateway: SageMakerGateway, config: str) -> None:
+def test_create_endpoint_never_claims_an_existing_endpoint(
+    gateway: SageMakerGateway, config: str
+) -> None:
     arn = gateway.create_endpoint("ep-1", config, {"team": "a"})
-    assert gateway.create_endpoint("ep-1", config, {"team": "a"}) == arn
+    with pytest.raises(AwsError) as raised:
+        gateway.create_endpoint("ep-1", config, {"team": "b"})
+    assert raised.value.kind is ErrorKind.ALREADY_EXISTS
+    assert gateway.list_tags(arn) == {"team": "a"}
     described = gateway.describe_endpoint("ep-1")
     assert described is not None
     assert (described.name, described.arn, described.config_name) == ("ep-1", arn, config)
@@ -211,10 +216,14 @@ def test_name_listings_keep_only_the_prefix(gateway: SageMakerGateway) -> None:
     for name in ("mep-a-1", "mep-a-2", "x-mep-a-3", "mep-b-1"):
         gateway.create_model(model_request(name))
         gateway.create_endpoint_config(config_request(name, name))
-    assert gateway.list_model_names("mep-a-") == ["mep-a-1", "mep-a-2"]
-    assert gateway.list_endpoint_config_names("mep-a-") == ["mep-a-1", "mep-a-2"]
-    assert gateway.list_model_names("none-") == []
-    assert len(gateway.list_model_names("")) == 4
+    models = gateway.list_models("mep-a-")
+    assert list(models) == ["mep-a-1", "mep-a-2"]
+    assert models["mep-a-1"].endswith(":model/mep-a-1")
+    configs = gateway.list_endpoint_configs("mep-a-")
+    assert list(configs) == ["mep-a-1", "mep-a-2"]
+    assert configs["mep-a-2"].endswith(":endpoint-config/mep-a-2")
+    assert gateway.list_models("none-") == {}
+    assert len(gateway.list_models("")) == 4
 
 
 # ------------------------------------------------------------------ tags

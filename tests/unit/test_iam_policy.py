@@ -366,6 +366,22 @@ def test_sagemaker_creates_must_tag_as_sagemeter() -> None:
             ], statement
 
 
+def test_adoption_tagging_needs_the_adopt_tag_on_the_endpoint() -> None:
+    """Tagging an existing endpoint as sagemeter's (adoption) is allowed only where the endpoint
+    already carries the adopt tag; only tag-on-create and sagemeter's own resources are open."""
+    for statement in load_policy():
+        if "sagemaker:AddTags" not in _list(statement["Action"]):
+            continue
+        equals = _string_equals(statement)
+        creates = any(a.startswith("sagemaker:Create") for a in _list(statement["Action"]))
+        owned = equals.get(f"aws:ResourceTag/{MANAGED_BY}") == ["sagemeter"]
+        adopt_tagged = "aws:ResourceTag/REPLACE_WITH_ADOPT_TAG_KEY" in equals
+        assert creates or owned or adopt_tagged, statement
+    sid = "SageMakerAdoptOnlyEndpointsCarryingTheAdoptTag"
+    adoption = [s for s in load_policy() if s["Sid"] == sid]
+    assert adoption and _list(adoption[0]["Resource"]) == ["arn:aws:sagemaker:*:*:endpoint/*"]
+
+
 @pytest.mark.parametrize("service", ["sagemaker", "apigateway"])
 def test_pass_role_is_limited_to_its_service(service: str) -> None:
     passing = [s for s in load_policy() if "iam:PassRole" in _list(s["Action"])]

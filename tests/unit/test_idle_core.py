@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.core.endpoint.requests import Owner
+from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import (
     MAX_EVALUATION_PERIODS,
     alarm_matches,

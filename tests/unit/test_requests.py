@@ -8,22 +8,16 @@ import pytest
 
 from sagemeter.api.models import ManagedEndpointSpec
 from sagemeter.core.endpoint.naming import is_valid_name
+from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.endpoint.requests import (
-    MANAGED_BY,
-    OWNER_NAME,
-    OWNER_NAMESPACE,
-    OWNER_UID,
     ModelContainer,
-    Owner,
     Target,
     build_endpoint_config_request,
     build_model_request,
     container_from_spec,
-    other_owner,
     own_target,
-    tag_changes,
-    tag_list,
 )
+from sagemeter.core.endpoint.tags import tag_list
 
 ROLE = "arn:aws:iam::123456789012:role/sm"
 OTHER_ROLE = "arn:aws:iam::123456789012:role/other"
@@ -311,96 +305,3 @@ def test_tag_values_do_not_change_the_names_but_are_sent() -> None:
     assert after.model_request is not None and after.config_request is not None
     assert {"Key": "team", "Value": "b"} in after.model_request["Tags"]
     assert {"Key": "extra", "Value": "1"} in after.config_request["Tags"]
-
-
-# -- tags -----------------------------------------------------------------------------------
-
-
-def test_tag_list_is_sorted_key_value_pairs() -> None:
-    assert tag_list({"b": "2", "a": "1"}) == [
-        {"Key": "a", "Value": "1"},
-        {"Key": "b", "Value": "2"},
-    ]
-    assert tag_list({}) == []
-
-
-def test_owner_tags() -> None:
-    assert OWNER.tags() == {
-        MANAGED_BY: "sagemeter",
-        OWNER_NAMESPACE: "team-a",
-        OWNER_NAME: "falcon",
-        OWNER_UID: "11111111-2222",
-    }
-
-
-@pytest.mark.parametrize(
-    ("current", "desired", "managed", "to_add", "to_remove"),
-    [
-        # Nothing to do when the tags already match.
-        ({"a": "1"}, {"a": "1"}, {"a"}, {}, []),
-        # New keys and changed values are (re)set; unchanged ones are not sent.
-        (
-            {"a": "1", "b": "2"},
-            {"a": "1", "b": "3", "c": "4"},
-            {"a", "b"},
-            {"b": "3", "c": "4"},
-            [],
-        ),
-        # A key sagemeter set before and no longer wants is removed.
-        ({"a": "1", "old": "x"}, {"a": "1"}, {"a", "old"}, {}, ["old"]),
-        # A key someone else added is left alone.
-        ({"a": "1", "theirs": "y"}, {"a": "1"}, {"a"}, {}, []),
-        # A managed key that is already gone needs no removal.
-        ({"a": "1"}, {"a": "1"}, {"a", "gone"}, {}, []),
-        # Removals come sorted.
-        ({"z": "1", "m": "2", "k": "3"}, {}, {"z", "m", "k"}, {}, ["k", "m", "z"]),
-    ],
-)
-def test_tag_changes(
-    current: dict[str, str],
-    desired: dict[str, str],
-    managed: set[str],
-    to_add: dict[str, str],
-    to_remove: list[str],
-) -> None:
-    assert tag_changes(current, desired, managed) == (to_add, to_remove)
-
-
-# -- ownership ------------------------------------------------------------------------------
-
-
-def test_owner_owns_what_carries_its_uid() -> None:
-    assert OWNER.owns(OWNER.tags())
-    assert OWNER.owns({**OWNER.tags(), "team": "a"})
-    assert other_owner(OWNER.tags(), OWNER) is None
-
-
-def test_another_sagemeter_object_is_named() -> None:
-    theirs = Owner(namespace="team-b", name="falcon", uid="99999999")
-    assert not OWNER.owns(theirs.tags())
-    described = other_owner(theirs.tags(), OWNER)
-    assert described is not None
-    assert "team-b/falcon" in described
-    assert "99999999" in described
-
-
-def test_same_namespace_and_name_with_another_uid_is_not_ours() -> None:
-    # A deleted-and-recreated object must not take over its predecessor's resources.
-    predecessor = Owner(namespace="team-a", name="falcon", uid="old-uid")
-    assert not OWNER.owns(predecessor.tags())
-    assert other_owner(predecessor.tags(), OWNER) is not None
-
-
-@pytest.mark.parametrize(
-    "tags",
-    [
-        {},
-        {"auto-maintain": "true"},
-        # The uid alone is not enough: the managed-by tag must say sagemeter.
-        {OWNER_UID: OWNER.uid},
-        {**OWNER.tags(), MANAGED_BY: "someone-else"},
-    ],
-)
-def test_foreign_resources_are_not_ours(tags: dict[str, str]) -> None:
-    assert not OWNER.owns(tags)
-    assert other_owner(tags, OWNER) == "a resource not managed by sagemeter"

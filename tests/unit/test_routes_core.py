@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sagemeter.api.models import ApiRoute, Authorization
-from sagemeter.core.endpoint.requests import Owner
+from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import (
     ASYNC_REQUEST_HEADERS,
     AUTHORIZER_NOT_FOUND,

@@ -65,6 +65,7 @@ from sagemeter.api.spec import (
 )
 from sagemeter.api.status import (
     Condition,
+    EndpointIncarnation,
     IdlePark,
     ManagedEndpointStatus,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "ContainerModel",
     "DeletionPolicy",
     "Duration",
+    "EndpointIncarnation",
     "Expiry",
     "IdlePark",
     "IdlePolicy",

@@ -38,6 +38,21 @@ class IdlePark(ApiModel):
     )
 
 
+class EndpointIncarnation(ApiModel):
+    """The endpoint incarnation this status describes, and the object its tags proved it for.
+
+    SageMaker derives ARNs from names, so only the creation time tells an endpoint apart from
+    one deleted and re-created under the same name; the proof holds for this one alone.
+    """
+
+    endpoint_name: str = Field(description="SageMaker endpoint name.")
+    creation_time: str = Field(description="The endpoint's CreationTime (RFC 3339, UTC).")
+    last_modified_time: str | None = Field(
+        default=None, description="The endpoint's LastModifiedTime when last described."
+    )
+    owner_uid: str = Field(description="The uid of the object the endpoint's tags name.")
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -89,6 +104,15 @@ class ManagedEndpointStatus(ApiModel):
         description=(
             "Spec generation of that deployment; a failed one is retried only after a spec change."
         ),
+    )
+    incarnation: EndpointIncarnation | None = Field(
+        default=None,
+        description="The endpoint incarnation proven this object's by its tags.",
+    )
+    applied_tag_keys: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="Keys of spec.tags sagemeter set on the endpoint; only these are ever removed.",
     )
     idle_park: IdlePark | None = Field(
         default=None, description="Set while the endpoint is parked for lack of invocations."

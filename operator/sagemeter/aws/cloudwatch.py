@@ -74,6 +74,11 @@ class CloudWatchGateway(Gateway):
                 if existing:
                     self._call("DeleteAlarms", AlarmNames=existing)
 
+    def alarm_tags(self, arn: str) -> dict[str, str]:
+        """The tags of the alarm ``arn`` (``DescribeAlarms`` does not return them)."""
+        result = self._call("ListTagsForResource", ResourceARN=arn)
+        return {tag["Key"]: tag.get("Value", "") for tag in result.get("Tags", [])}
+
     def set_alarm_state(self, name: str, state: str, reason: str) -> None:
         """Forces an alarm into ``state`` (``OK``, ``ALARM``, ``INSUFFICIENT_DATA``) until its
         next evaluation. Tests and demos drive idle parking with it: moto never evaluates

@@ -129,13 +129,16 @@ class SageMakerGateway(Gateway):
         )
 
     def create_endpoint(self, name: str, config_name: str, tags: Mapping[str, str]) -> str:
-        """Returns the endpoint ARN (also when the endpoint already existed)."""
+        """Returns the new endpoint's ARN.
+
+        Unlike models and configs, an endpoint that already exists is never taken for our own:
+        ``AwsError`` (ALREADY_EXISTS) goes back to the caller, whose next pass proves from the
+        endpoint's tags whose it is (another object may have won a race for the name).
+        """
         request: dict[str, Any] = {"EndpointName": name, "EndpointConfigName": config_name}
         if tags:
             request["Tags"] = tag_list(tags)
-        return self._created(
-            "CreateEndpoint", request, "EndpointArn", "DescribeEndpoint", "EndpointName"
-        )
+        return str(self._call("CreateEndpoint", **request)["EndpointArn"])
 
     def update_endpoint(self, name: str, config_name: str) -> None:
         self._call("UpdateEndpoint", EndpointName=name, EndpointConfigName=config_name)
@@ -159,8 +162,9 @@ class SageMakerGateway(Gateway):
     def delete_endpoint_config(self, name: str) -> bool:
         return self._deleted("DeleteEndpointConfig", EndpointConfigName=name)
 
-    def list_endpoint_config_names(self, name_prefix: str) -> list[str]:
-        return self._names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName",
+    def list_endpoint_configs(self, name_prefix: str) -> dict[str, str]:
+        """EndpointConfigs whose names start with ``name_prefix``: name -> ARN."""
+        return self._names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfig",
                            name_prefix)  # fmt: skip
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
@@ -173,21 +177,22 @@ class SageMakerGateway(Gateway):
     def delete_model(self, name: str) -> bool:
         return self._deleted("DeleteModel", ModelName=name)
 
-    def list_model_names(self, name_prefix: str) -> list[str]:
-        return self._names("ListModels", "Models", "ModelName", name_prefix)
+    def list_models(self, name_prefix: str) -> dict[str, str]:
+        """Models whose names start with ``name_prefix``: name -> ARN."""
+        return self._names("ListModels", "Models", "Model", name_prefix)
 
-    def _names(self, operation: str, items_key: str, name_key: str, prefix: str) -> list[str]:
+    def _names(self, operation: str, items_key: str, kind: str, prefix: str) -> dict[str, str]:
         # NameContains narrows the listing server-side; it matches anywhere in the name, so
         # the prefix test is ours (and moto ignores NameContains on ListModels altogether).
         params: dict[str, Any] = {"MaxResults": self._page_size}
         if prefix:  # the API refuses an empty NameContains
             params["NameContains"] = prefix
-        names = [
-            item[name_key]
+        found = {
+            item[f"{kind}Name"]: item[f"{kind}Arn"]
             for page in self._pages(operation, **params)
             for item in page.get(items_key, [])
-        ]
-        return sorted(name for name in names if name.startswith(prefix))
+        }
+        return {name: found[name] for name in sorted(found) if name.startswith(prefix)}
 
     # ------------------------------------------------------------------ tags
 

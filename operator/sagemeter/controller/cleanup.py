@@ -1,44 +1,74 @@
-"""Housekeeping in AWS: tag edits, and models and configs nothing uses any more."""
+"""Housekeeping in AWS on resources proven the object's own: tag edits, adoption and release,
+and models and configs nothing uses any more.
+
+Every write here follows a proof: the endpoint's ownership was decided by the pass before these
+run, and each model or config is deleted only when its own tags name the object (a name that
+merely looks like ours proves nothing: another object may use the same endpoint name).
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.core.discovery import OPT_OUT
 from sagemeter.core.endpoint import naming
-from sagemeter.core.endpoint.requests import tag_changes
+from sagemeter.core.endpoint.ownership import ADOPTED, Owner
+from sagemeter.core.endpoint.tags import released_keys, tag_changes
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.workers import Workers
 
+Event = Callable[[Context, str, str, str], None]
+
 
 class Cleanup:
-    def __init__(self, workers: Workers, event: Callable[[Context, str, str, str], None]) -> None:
+    def __init__(self, workers: Workers, event: Event) -> None:
         self.workers = workers
         self.event = event
 
-    async def sync_tags(self, ctx: Context, arn: str, desired: dict[str, str]) -> None:
+    async def sync_tags(
+        self, ctx: Context, arn: str, desired: Mapping[str, str], previously_set: list[str]
+    ) -> None:
+        """Bring the endpoint's tags to `desired`, removing only keys sagemeter set before."""
         current = await self.workers.run(ctx.gateway.list_tags, arn)
-        removable = set() if ctx.spec.adopt else {k for k in current if not k.startswith("aws:")}
-        to_add, to_remove = tag_changes(current, desired, removable)
+        to_add, to_remove = tag_changes(current, desired, previously_set)
         if to_add or to_remove:
             await self.workers.run(ctx.gateway.add_tags, arn, to_add)
             await self.workers.run(ctx.gateway.delete_tags, arn, to_remove)
             self.event(
                 ctx, "Normal", "TagsUpdated",
                 f"tags on {ctx.endpoint_name}: set {sorted(to_add)}, removed {to_remove}",
-            )
+            )  # fmt: skip
+
+    async def adopt(self, ctx: Context, arn: str, tags: Mapping[str, str]) -> None:
+        await self.workers.run(ctx.gateway.add_tags, arn, {**tags, ADOPTED: "true"})
+        self.event(ctx, "Normal", "Adopted", f"took endpoint {ctx.endpoint_name} under management")
+
+    async def release(self, ctx: Context, arn: str, discovered: bool) -> None:
+        """Hand an adopted endpoint back: drop the ownership tags. An endpoint found by tag
+        discovery is also opted out, so the next discovery sweep does not adopt it again."""
+        tags = await self.workers.run(ctx.gateway.list_tags, arn)
+        if not ctx.owner.owns(tags):
+            return
+        if discovered:
+            await self.workers.run(ctx.gateway.add_tags, arn, {OPT_OUT: "true"})
+        await self.workers.run(ctx.gateway.delete_tags, arn, released_keys(tags, keep={OPT_OUT}))
+        self.event(ctx, "Normal", "Released", f"released endpoint {ctx.endpoint_name}")
 
     async def collect_garbage(self, ctx: Context, keep: set[str]) -> None:
-        """Delete models and configs sagemeter made for this endpoint that nothing uses."""
+        """Delete the models and configs this object made that nothing uses any more."""
         gw, prefix = ctx.gateway, naming.resource_prefix(ctx.endpoint_name)
-        ours = re.compile(rf"^{re.escape(prefix)}-[mc]-[0-9a-f]{{{naming.HASH_LENGTH}}}$")
-        configs = await self.workers.run(gw.list_endpoint_config_names, f"{prefix}-c-")
-        models = await self.workers.run(gw.list_model_names, f"{prefix}-m-")
-        for config in configs:
-            if ours.match(config) and config not in keep:
-                await self.workers.run(gw.delete_endpoint_config, config)
-                self.event(ctx, "Normal", "Cleanup", f"deleted superseded EndpointConfig {config}")
-        for model in models:
-            if ours.match(model) and model not in keep:
-                await self.workers.run(gw.delete_model, model)
-                self.event(ctx, "Normal", "Cleanup", f"deleted superseded Model {model}")
+        configs = await self.workers.run(gw.list_endpoint_configs, f"{prefix}-c-")
+        models = await self.workers.run(gw.list_models, f"{prefix}-m-")
+        for kind, found, delete in (
+            ("EndpointConfig", configs, gw.delete_endpoint_config),
+            ("Model", models, gw.delete_model),
+        ):
+            for name, arn in found.items():
+                candidate = naming.is_resource_of(ctx.endpoint_name, name) and name not in keep
+                if candidate and await self._owned(gw, arn, ctx.owner):
+                    await self.workers.run(delete, name)
+                    self.event(ctx, "Normal", "Cleanup", f"deleted superseded {kind} {name}")
+
+    async def _owned(self, gateway: SageMakerGateway, arn: str, owner: Owner) -> bool:
+        return owner.owns(await self.workers.run(gateway.list_tags, arn))

@@ -2,8 +2,11 @@
 
 One sweep serves every object in a region, so the steady state costs a few
 calls per region per sync interval instead of a `DescribeEndpoint` per object.
-Entries learnt from a `DescribeEndpoint` in between are kept until the next
-sweep, so an endpoint created a moment ago is not mistaken for a missing one.
+Each row carries the endpoint's incarnation (creation and modification times), so a
+pass can tell from the sweep alone whether the endpoint is still the one its status
+describes. Entries learnt from a `DescribeEndpoint` or from our own action in between
+are kept until the next sweep, so an endpoint created a moment ago is not mistaken
+for a missing one.
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sagemeter.aws.sagemaker import EndpointSummary
+from sagemeter.core.endpoint.observe import Sighting
+from sagemeter.core.endpoint.ownership import Incarnation
 
 
 @dataclass(frozen=True)
-class Sighting:
-    status: str | None  # None: not there
+class _Entry:
+    sighting: Sighting
     seen_at: float
+
+
+def sighting_of(summary: EndpointSummary) -> Sighting:
+    return Sighting(
+        summary.status,
+        Incarnation(summary.name, summary.creation_time, summary.last_modified_time),
+        summary.arn,
+    )
 
 
 class EndpointDirectory:
@@ -34,24 +47,30 @@ class EndpointDirectory:
         self._clock = clock
         self._lock = threading.Lock()
         self._swept_at: float | None = None
-        self._entries: dict[str, Sighting] = {}
+        self._entries: dict[str, _Entry] = {}
 
     def lookup(self, name: str) -> Sighting:
-        """The endpoint's status as of the latest sweep or describe (sweeping when stale)."""
+        """The endpoint as of the latest sweep or describe (sweeping when stale)."""
         with self._lock:
             now = self._clock()
             if self._swept_at is None or now - self._swept_at >= self._max_age:
-                found = self._sweep()
+                swept = self._sweep()
                 self._swept_at = self._clock()
-                fresh = {n: Sighting(s.status, self._swept_at) for n, s in found.items()}
+                fresh = {n: _Entry(sighting_of(s), self._swept_at) for n, s in swept.items()}
                 # Keep describes that are newer than this sweep's start.
-                for other, sighting in self._entries.items():
-                    if sighting.seen_at > now and other not in fresh:
-                        fresh[other] = sighting
+                for other, entry in self._entries.items():
+                    if entry.seen_at > now and other not in fresh:
+                        fresh[other] = entry
                 self._entries = fresh
-            return self._entries.get(name, Sighting(None, self._swept_at or now))
+            found = self._entries.get(name)
+            return found.sighting if found is not None else Sighting(None)
 
-    def record(self, name: str, status: str | None) -> None:
+    def record(self, name: str, sighting: Sighting) -> None:
         """Remember what a describe (or our own action) just showed."""
         with self._lock:
-            self._entries[name] = Sighting(status, self._clock())
+            self._entries[name] = _Entry(sighting, self._clock())
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of `name`: the next pass describes it."""
+        with self._lock:
+            self._entries.pop(name, None)

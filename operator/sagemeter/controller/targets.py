@@ -11,6 +11,13 @@ from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.jumpstart import resolve_jumpstart
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.core.endpoint.requests import ModelContainer, Target, container_from_spec, own_target
+from sagemeter.core.endpoint.tags import resource_tags
+from sagemeter.core.endpoint.targets import (
+    EulaRefused,
+    adopted_config_name,
+    execution_role,
+    gated_model_source,
+)
 from sagemeter.runtime.context import Context, Degraded
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
@@ -26,7 +33,9 @@ class Targets:
     async def resolve(self, ctx: Context, endpoint: EndpointDescription | None) -> Target:
         spec = ctx.spec
         if spec.adopt:
-            config = (endpoint.config_name if endpoint else None) or ctx.status.endpoint_config_name
+            config = adopted_config_name(
+                endpoint.config_name if endpoint else None, ctx.status.endpoint_config_name
+            )
             if not config:
                 raise Degraded(
                     "EndpointNotFound",
@@ -41,7 +50,9 @@ class Targets:
             return Target(ctx.endpoint_name, model.endpoint_config_name)
         key = (ctx.uid, ctx.generation)
         if key not in self._targets:
-            role = model.execution_role_arn or self.settings.execution_role_arn
+            role = execution_role(
+                model.execution_role_arn, ctx.default_role, self.settings.execution_role_arn
+            )
             if not role:
                 raise Degraded(
                     "ExecutionRoleMissing",
@@ -49,7 +60,7 @@ class Targets:
                     " SAGEMETER_EXECUTION_ROLE_ARN",
                 )
             container = container_from_spec(spec) or await self._jumpstart(ctx)
-            tags = {**ctx.owner.tags(), **(spec.tags or {})}
+            tags = resource_tags(ctx.owner, spec.tags)
             self._targets[key] = own_target(ctx.endpoint_name, spec, container, role, tags)
         return self._targets[key]
 
@@ -75,17 +86,15 @@ class Targets:
                         f" SageMakerPublicHub ({ctx.region}): {error.message}",
                     ) from error
                 raise
-            source = resolved.model_data_source
-            if resolved.eula_uri:
-                if not js.accept_eula:
-                    raise Degraded(
-                        "EulaNotAccepted",
-                        f"JumpStart model {js.model_id} is gated by a license: read"
-                        f" {resolved.eula_uri} and set spec.model.jumpStart.acceptEula: true",
-                    )
-                if source is not None:
-                    s3 = {**source["S3DataSource"], "ModelAccessConfig": {"AcceptEula": True}}
-                    source = {**source, "S3DataSource": s3}
+            source = gated_model_source(
+                resolved.model_data_source, resolved.eula_uri, js.accept_eula
+            )
+            if isinstance(source, EulaRefused):
+                raise Degraded(
+                    "EulaNotAccepted",
+                    f"JumpStart model {js.model_id} is gated by a license: read"
+                    f" {source.eula_uri} and set spec.model.jumpStart.acceptEula: true",
+                )
             self._models[key] = ModelContainer(
                 image=resolved.image,
                 model_data_url=resolved.model_data_url,

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sagemeter.core.endpoint import naming
-from sagemeter.core.endpoint.requests import VARIANT, tag_list
+from sagemeter.core.endpoint.requests import VARIANT
+from sagemeter.core.endpoint.tags import tag_list
 
 __all__ = [
     "ALARM_STATE",

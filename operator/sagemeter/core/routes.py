@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from sagemeter.api.models import ApiRoute, Authorization
 from sagemeter.core.endpoint.naming import short_hash
-from sagemeter.core.endpoint.requests import MANAGED_BY, OPERATOR, Owner
+from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, Owner
 
 __all__ = [
     "API_KEY_SECRET_KEY",
@@ -50,6 +50,7 @@ __all__ = [
     "partition",
     "resource_path",
     "rest_api_tags",
+    "route_conflict",
     "sagemaker_integration_uri",
     "split_path",
     "usage_plan_name",
@@ -281,6 +282,22 @@ def parse_route_record(operation_name: str | None) -> RouteRecord | None:
 
 
 # --------------------------------------------------------------------------- policy
+
+
+def route_conflict(method_exists: bool, holder: RouteRecord | None, uid: str) -> str | None:
+    """Who else holds a path, in words, or None when the object with `uid` may write it.
+
+    A path is free when no route method is there; it is the object's own when the method's route
+    record names its uid. Anything else (another object's record, or a method sagemeter did not
+    make) is a conflict: a path is never taken over.
+    """
+    if not method_exists:
+        return None
+    if holder is None:
+        return "a method not managed by sagemeter"
+    if holder.uid != uid:
+        return holder.describe()
+    return None
 
 
 def check_route_allowed(

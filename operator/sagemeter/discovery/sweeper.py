@@ -14,50 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from typing import Any
 
-from sagemeter.api.models import GROUP, KIND, VERSION
 from sagemeter.aws.clients import client
 from sagemeter.aws.sagemaker import SageMakerGateway
-from sagemeter.core.endpoint.naming import short_hash
-from sagemeter.core.endpoint.requests import MANAGED_BY
+from sagemeter.core.discovery import adopt_object, qualifies
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
 
 log = logging.getLogger("sagemeter")
-OPT_OUT = f"{GROUP}/opt-out"
-DISCOVERED = f"{GROUP}/discovered"
-
-
-def object_name(endpoint_name: str) -> str:
-    """A Kubernetes name for an endpoint: lowercase DNS label, unique per endpoint."""
-    readable = re.sub(r"[^a-z0-9-]+", "-", endpoint_name.lower()).strip("-")[:56].rstrip("-")
-    if readable == endpoint_name:
-        return readable
-    return f"{readable or 'endpoint'}-{short_hash(endpoint_name, 6)}"
-
-
-def adopt_object(endpoint_name: str, arn: str, namespace: str, idle_after: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "metadata": {
-            "name": object_name(endpoint_name),
-            "namespace": namespace,
-            "labels": {DISCOVERED: "true"},
-            "annotations": {f"{GROUP}/discovered-from": arn},
-        },
-        "spec": {
-            "adopt": True,
-            "endpointName": endpoint_name,
-            "idle": {"after": idle_after},
-            # The endpoint was made elsewhere: deleting the object lets it go.
-            "deletionPolicy": "Retain",
-        },
-    }
 
 
 class Discovery:
@@ -77,9 +43,7 @@ class Discovery:
         created: list[str] = []
         for name, summary in sorted(endpoints.items()):
             tags = await self._tags_of(gateway, summary.arn)
-            if tags.get(self.key) != self.value or tags.get(OPT_OUT) == "true":
-                continue
-            if tags.get(MANAGED_BY) == "sagemeter":
+            if not qualifies(tags, (self.key, self.value)):
                 continue
             body = adopt_object(
                 name, summary.arn, self.settings.adopt_namespace, self.settings.adopt_idle_after

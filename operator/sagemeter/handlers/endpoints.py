@@ -16,7 +16,6 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import CLIENT_HOOKS
-from sagemeter.aws.errors import AwsError
 from sagemeter.aws.faults import ExitAfter
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
@@ -79,7 +78,7 @@ async def run_endpoint(
             wakeup.clear()
             try:
                 with metrics.RECONCILE_SECONDS.time():
-                    delay = await reconciler.reconcile(body)
+                    delay = await reconciler.reconcile(body) or ERROR_BACKOFF
             except Exception:  # a bug must not kill the object's loop
                 log.exception("reconcile of %s failed", body.metadata.name)
                 delay = ERROR_BACKOFF
@@ -114,10 +113,6 @@ def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None
 @kopf.on.delete(*RESOURCE)
 async def delete_endpoint(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     reconciler: Reconciler = memo["reconciler"]
-    try:
-        delay = await reconciler.finalize(body)
-    except AwsError as error:
-        kopf.warn(body, reason="DeleteFailed", message=f"{error.operation}: {error.message}")
-        raise kopf.TemporaryError(str(error), delay=reconciler.settings.sync_seconds) from error
+    delay = await reconciler.reconcile(body, deleting=True)
     if delay is not None:
-        raise kopf.TemporaryError("waiting for SageMaker to delete the endpoint", delay=delay)
+        raise kopf.TemporaryError("waiting for AWS to finish the deletion", delay=delay)

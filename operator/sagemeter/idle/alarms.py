@@ -1,10 +1,13 @@
 """The idle policy's AWS side for one reconcile pass: the alarm and what it says.
 
-While an endpoint is InService for longer than `idle.gracePeriod`, its
-CloudWatch alarm exists with the settings `idle.after` asks for; its state and
-the last invocation come from the region's batched `IdleMonitor`. Parking or
-deleting the endpoint, or dropping `spec.idle`, deletes the alarm, so no alarm
-outlives what it watches.
+While an endpoint (proven the object's own) is InService for longer than
+`idle.gracePeriod`, its CloudWatch alarm exists with the settings `idle.after` asks
+for; its state and the last invocation come from the region's batched `IdleMonitor`.
+Parking or deleting the endpoint, or dropping `spec.idle`, deletes the alarm, so no
+alarm outlives what it watches.
+
+An alarm is changed or deleted only when its own tags name the object: an alarm of the
+same name that another owner left is reported (`AlarmConflict`), never taken over.
 """
 
 from __future__ import annotations
@@ -15,19 +18,23 @@ from datetime import datetime
 from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.ownership import Owner, owner_of
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_armed
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.idle.monitor import IdleMonitor, IdleSignal
+from sagemeter.runtime.context import Degraded
 
 
 @dataclass(frozen=True)
 class IdleView:
-    """What the pass learnt about idleness."""
+    """What the pass learnt about idleness, and what it changed."""
 
     idle: bool = False
     last_invocation_at: datetime | None = None
     # When the grace period ends and the alarm starts to count (None: not pending).
     armed_at: datetime | None = None
+    # The alarm was created or changed by this pass.
+    alarm_set: bool = False
 
 
 class IdleAlarms:
@@ -50,6 +57,7 @@ class IdleAlarms:
         self,
         region: str,
         endpoint_name: str,
+        owner: Owner,
         idle_after: str,
         grace: str,
         in_service_since: datetime,
@@ -65,16 +73,34 @@ class IdleAlarms:
         signal: IdleSignal = monitor.signal(endpoint_name)
         request = build_idle_alarm_request(endpoint_name, parse_duration(idle_after), tags)
         if signal.alarm is None or not alarm_matches(signal.alarm, request):
+            if signal.alarm is not None:
+                self._check_owner(region, signal.alarm, owner)
             self.gateway(region).put_alarm(request)
             monitor.invalidate(endpoint_name)
             # A new or changed alarm starts over; its old state says nothing.
-            return IdleView(last_invocation_at=signal.last_invocation_at)
+            return IdleView(last_invocation_at=signal.last_invocation_at, alarm_set=True)
         return IdleView(
             idle=signal.alarm_state == "ALARM",
             last_invocation_at=signal.last_invocation_at,
         )
 
-    def drop(self, region: str, endpoint_name: str) -> None:
-        """Delete the endpoint's alarm (idempotent) and stop watching it."""
-        self.gateway(region).delete_alarms([naming.alarm_name(endpoint_name)])
+    def drop(self, region: str, endpoint_name: str, owner: Owner) -> bool:
+        """Delete the endpoint's alarm if its tags name `owner`; stop watching it either way.
+        True when an alarm was deleted."""
+        name = naming.alarm_name(endpoint_name)
         self.monitor(region).unwatch(endpoint_name)
+        gateway = self.gateway(region)
+        alarm = gateway.describe_alarms([name]).get(name)
+        if alarm is None or not owner.owns(gateway.alarm_tags(str(alarm["AlarmArn"]))):
+            return False
+        gateway.delete_alarms([name])
+        return True
+
+    def _check_owner(self, region: str, alarm: dict[str, object], owner: Owner) -> None:
+        tags = self.gateway(region).alarm_tags(str(alarm["AlarmArn"]))
+        if not owner.owns(tags):
+            raise Degraded(
+                "AlarmConflict",
+                f"CloudWatch alarm {alarm['AlarmName']} exists and belongs to"
+                f" {owner_of(tags) or 'someone outside sagemeter'}; sagemeter leaves it alone",
+            )

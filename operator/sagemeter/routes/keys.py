@@ -19,7 +19,7 @@ from typing import Any
 
 from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.core import routes as core
-from sagemeter.core.endpoint.requests import Owner
+from sagemeter.core.endpoint.ownership import Owner
 
 __all__ = ["RouteKeys"]
 
@@ -41,8 +41,9 @@ class RouteKeys:
         api_id: str,
         owner: Owner,
         stage_ready: Callable[[], None],
-    ) -> tuple[str, str]:
-        """The owner's key ``(id, value)``, in a usage plan bound to ``api_id``'s stage.
+    ) -> tuple[str, str, bool]:
+        """The owner's key ``(id, value, created_now)``, in a usage plan bound to ``api_id``'s
+        stage.
 
         ``stage_ready`` is called before binding a plan to the stage: API Gateway refuses a
         usage plan that names a stage not deployed yet.
@@ -51,8 +52,9 @@ class RouteKeys:
         with self._lock:
             known = self._known.get(cache_key)
         if known is not None:
-            return known
+            return (*known, False)
         key = self._find_key(apigateway, owner)
+        created = key is None
         if key is None:
             key = apigateway.create_api_key(
                 core.api_key_name(owner),
@@ -77,7 +79,7 @@ class RouteKeys:
         result = (str(key["id"]), str(key["value"]))
         with self._lock:
             self._known[cache_key] = result
-        return result
+        return (*result, created)
 
     def remove(self, apigateway: ApiGatewayGateway, owner: Owner) -> bool:
         """Deletes the owner's usage plan and key, if any; True when something was deleted."""

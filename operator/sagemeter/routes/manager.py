@@ -32,7 +32,7 @@ from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
-from sagemeter.core.endpoint.requests import MANAGED_BY, OPERATOR, Owner
+from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, Owner
 from sagemeter.core.routes import MethodConfig, RouteError, RouteSpec
 from sagemeter.routes.deployments import DeploymentScheduler
 from sagemeter.routes.keys import RouteKeys
@@ -55,6 +55,9 @@ class RouteResult:
     deployed: bool
     api_key_id: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    # What this call changed in API Gateway (for Events).
+    route_written: bool = False
+    key_created: bool = False
 
 
 @dataclass
@@ -118,7 +121,8 @@ class RouteManager:
                 # About to change the API: decide on what it holds now, not on a cached view
                 # (someone may have added a method or a child resource since).
                 tree.load()
-            if self._write_route(state, gateways, tree, region, route, config):
+            written = self._write_route(state, gateways, tree, region, route, config)
+            if written:
                 state.generations[path] = self.deployments.changed(region)
             elif not state.startup_marked:
                 # Routes found complete after a restart are served, unless the previous process
@@ -126,8 +130,9 @@ class RouteManager:
                 self.deployments.changed(region)
             state.startup_marked = True
             key_id = key_value = None
+            key_created = False
             if route.authorization == Authorization.API_KEY:
-                key_id, key_value = self._keys.ensure(
+                key_id, key_value, key_created = self._keys.ensure(
                     gateways.apigateway, api_id, route.owner,
                     stage_ready=lambda: self._ensure_stage(gateways, api_id, region),
                 )  # fmt: skip
@@ -137,6 +142,8 @@ class RouteManager:
                 deployed=self.deployments.deployed(region, state.generations.get(path, 0)),
                 api_key_id=key_id,
                 api_key=key_value,
+                route_written=written,
+                key_created=key_created,
             )
 
     def remove(self, owner: Owner, region: str, path: str | None = None) -> bool:
@@ -250,13 +257,12 @@ class RouteManager:
         is checked before anything is changed, so a refused spec leaves the old route serving.
         """
         api_id, path = tree.api_id, core.resource_path(route.path)
-        holder = tree.record(path)
-        if tree.post(path) is not None and (holder is None or holder.uid != route.owner.uid):
-            raise RouteError(
-                core.ROUTE_CONFLICT,
-                f"POST {path} in REST API {api_id} ({region}) belongs to "
-                + (holder.describe() if holder else "a method not managed by sagemeter"),
-            )
+        holder = core.route_conflict(
+            tree.post(path) is not None, tree.record(path), route.owner.uid
+        )
+        if holder is not None:
+            where = f"POST {path} in REST API {api_id} ({region})"
+            raise RouteError(core.ROUTE_CONFLICT, f"{where} belongs to {holder}")
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_

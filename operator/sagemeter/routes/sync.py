@@ -2,13 +2,16 @@
 
 `spec.api` set: the route is ensured (an unchanged route costs no AWS call), and
 for `API_KEY` the key is written to a Secret in the object's namespace, owned by
-the object so it goes with it; the key never reaches status or logs. `spec.api`
-removed: the route, key and Secret go. Parking keeps the route. A route that
-cannot be made is a problem of its own and never blocks the endpoint.
+the object so it goes with it; the key never reaches status or logs. A Secret of
+that name that is not the object's own (no ownerReference with its uid) is never
+overwritten: `SecretConflict`. `spec.api` removed: the route, key and Secret go.
+Parking keeps the route. A route that cannot be made is a problem of its own and
+never blocks the endpoint. Every change in API Gateway gets an Event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
@@ -16,9 +19,11 @@ from sagemeter.core.endpoint.status import Problem
 from sagemeter.core.routes import API_KEY_SECRET_KEY
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
 from sagemeter.runtime.context import Context
-from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.kube import Kube, SecretConflict
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
+
+Event = Callable[[Context, str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,11 @@ def secret_name(ctx: Context) -> str:
 
 
 class RouteSync:
-    def __init__(self, settings: Settings, kube: Kube, workers: Workers) -> None:
+    def __init__(self, settings: Settings, kube: Kube, workers: Workers, event: Event) -> None:
         self.manager = RouteManager(settings)
         self.kube = kube
         self.workers = workers
+        self.event = event
 
     async def sync(self, ctx: Context) -> RouteOutcome:
         api = ctx.spec.api
@@ -49,37 +55,55 @@ class RouteSync:
         route = RouteSpec.from_api(
             api, ctx.endpoint_name, ctx.owner,
             async_=ctx.spec.inference_type == InferenceType.ASYNC,
-        )
+        )  # fmt: skip
         try:
             result = await self.workers.run(self.manager.ensure, route, ctx.region)
         except RouteError as error:
             return RouteOutcome(
                 ctx.status.invoke_url, ctx.status.api_key_secret,
                 Problem(error.reason, error.message),
-            )
+            )  # fmt: skip
+        if result.route_written:
+            self.event(
+                ctx, "Normal", "RouteWritten",
+                f"POST /{api.path} -> endpoint {ctx.endpoint_name} ({api.authorization})",
+            )  # fmt: skip
+        if result.key_created:
+            self.event(ctx, "Normal", "ApiKeyCreated", f"created the API key of /{api.path}")
         secret: str | None = None
         if result.api_key is not None:
             secret = secret_name(ctx)
             if (
                 ctx.status.api_key_secret != secret
                 or ctx.status.observed_generation != ctx.generation
+                or result.key_created
             ):
-                await self.workers.run(
-                    self.kube.apply_secret, ctx.namespace, secret,
-                    {API_KEY_SECRET_KEY: result.api_key}, owner_reference(ctx),
-                )
+                try:
+                    await self.workers.run(
+                        self.kube.apply_secret, ctx.namespace, secret,
+                        {API_KEY_SECRET_KEY: result.api_key}, owner_reference(ctx),
+                    )  # fmt: skip
+                except SecretConflict as conflict:
+                    return RouteOutcome(
+                        ctx.status.invoke_url, None, Problem("SecretConflict", str(conflict))
+                    )
         elif ctx.status.api_key_secret:
-            await self.workers.run(self.kube.delete_secret, ctx.namespace,
-                                   ctx.status.api_key_secret)
+            await self.workers.run(
+                self.kube.delete_secret, ctx.namespace, ctx.status.api_key_secret, ctx.uid
+            )
         # Until the change is deployed the old URL (if any) is what answers.
         url = result.invoke_url if result.deployed else ctx.status.invoke_url
         return RouteOutcome(url, secret, None, pending=not result.deployed)
 
     async def remove(self, ctx: Context) -> None:
-        await self.workers.run(self.manager.remove, ctx.owner, ctx.region)
+        """Remove the object's own route, key and Secret (proven by route record, key tags and
+        ownerReference); nothing of anyone else's."""
+        if await self.workers.run(self.manager.remove, ctx.owner, ctx.region):
+            self.event(ctx, "Normal", "RouteRemoved", "removed the API route and its key")
         if ctx.status.api_key_secret:
-            await self.workers.run(self.kube.delete_secret, ctx.namespace,
-                                   ctx.status.api_key_secret)
+            await self.workers.run(
+                self.kube.delete_secret, ctx.namespace, ctx.status.api_key_secret, ctx.uid
+            )
 
 
 def owner_reference(ctx: Context) -> dict[str, object]:

@@ -4,13 +4,13 @@ and SageMaker gateway; and `Degraded`, a problem only the operator can see."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sagemeter.api.models import ManagedEndpoint, ManagedEndpointSpec, ManagedEndpointStatus
 from sagemeter.aws.sagemaker import SageMakerGateway
-from sagemeter.core.endpoint.requests import Owner
+from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
 
 
 class EventSink(Protocol):
@@ -39,6 +39,9 @@ class Context:
     region: str
     endpoint_name: str
     gateway: SageMakerGateway
+    # What this object may adopt, and the execution role its policy gives by default.
+    grant: AdoptionGrant = field(default_factory=AdoptionGrant)
+    default_role: str | None = None
 
     @property
     def spec(self) -> ManagedEndpointSpec:
@@ -47,3 +50,7 @@ class Context:
     @property
     def status(self) -> ManagedEndpointStatus:
         return self.obj.status
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return dict(self.body["metadata"].get("labels") or {})

@@ -3,6 +3,7 @@ tag discovery, API key Secrets."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from kubernetes import client, config
@@ -18,6 +19,16 @@ def load_config() -> None:
         config.load_kube_config()
 
 
+class SecretConflict(Exception):
+    """A Secret of the wanted name exists and is not the object's own."""
+
+
+def _ownership_test(owner_uid: str) -> dict[str, str]:
+    # A JSON Patch `test`: the patch applies only to a Secret whose (first) ownerReference is the
+    # object's; sagemeter's Secrets carry exactly that one. Needs no read permission on Secrets.
+    return {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": owner_uid}
+
+
 class Kube:
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
         self._custom = client.CustomObjectsApi(api_client)
@@ -26,7 +37,12 @@ class Kube:
     def apply_secret(
         self, namespace: str, name: str, data: dict[str, str], owner: dict[str, object]
     ) -> None:
-        """Create or replace an Opaque Secret owned by `owner` (it goes with its owner)."""
+        """Create an Opaque Secret owned by `owner` (it goes with its owner), or update the one
+        that exists when its ownerReference is `owner`; `SecretConflict` otherwise.
+
+        sagemeter never reads Secrets (its RBAC has no get, list or watch on them): ownership
+        is checked by the API server itself, as a `test` operation in a JSON Patch.
+        """
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -41,17 +57,44 @@ class Kube:
         }
         try:
             self._core.create_namespaced_secret(namespace, body)
+            return
         except ApiException as error:
             if error.status != 409:
                 raise
-            self._core.replace_namespaced_secret(name, namespace, body)
-
-    def delete_secret(self, namespace: str, name: str) -> None:
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        patch = [
+            _ownership_test(str(owner["uid"])),
+            *({"op": "add", "path": f"/data/{key}", "value": value}
+              for key, value in encoded.items()),
+        ]  # fmt: skip
         try:
-            self._core.delete_namespaced_secret(name, namespace)
+            self._core.patch_namespaced_secret(name, namespace, patch)
         except ApiException as error:
-            if error.status != 404:
+            if error.status not in (409, 422):
                 raise
+            raise SecretConflict(
+                f"Secret {namespace}/{name} exists and is not this object's (its ownerReference"
+                " does not name it); sagemeter leaves it alone: delete or rename that Secret"
+            ) from error
+
+    def delete_secret(self, namespace: str, name: str, owner_uid: str) -> bool:
+        """Delete the Secret if its ownerReference is `owner_uid`; True when deleted."""
+        try:
+            # The no-op patch proves ownership and returns the exact revision that was proven.
+            proven = self._core.patch_namespaced_secret(
+                name, namespace, [_ownership_test(owner_uid)]
+            )
+            self._core.delete_namespaced_secret(
+                name, namespace,
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                    uid=proven.metadata.uid, resource_version=proven.metadata.resource_version,
+                )),
+            )  # fmt: skip
+        except ApiException as error:
+            if error.status in (404, 409, 422):
+                return False
+            raise
+        return True
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         """Merge-patch the status subresource; False when the object is gone."""

@@ -49,9 +49,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [events]
   verbs: [create]
 # API_KEY routes keep the key in a Secret owned by the ManagedEndpoint:
-# created, replaced when the spec changes, deleted with the route. Write-only:
-# the operator never reads (get/list/watch) any Secret.
+# created, updated when the key changes, deleted with the route. Write-only:
+# the operator never reads (get/list/watch) any Secret; a JSON Patch `test`
+# on the ownerReference lets the API server refuse a Secret that is not the
+# object's own.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [create, update, delete]
+  verbs: [create, patch, delete]
 {{- end -}}

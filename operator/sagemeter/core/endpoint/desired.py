@@ -11,7 +11,7 @@ itself, so the operator can sleep exactly until then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sagemeter.api.models import IdlePark, ManagedEndpointSpec, ParkedReason
@@ -61,6 +61,8 @@ class Desired:
     warn_at: datetime | None
     next_transition_at: datetime | None
     schedule_error: str | None = None
+    # The object is being deleted: the endpoint should go, whatever the meter says.
+    deleting: bool = False
 
 
 def effective_expiry(spec: ManagedEndpointSpec, created: datetime, policy: ExpiryPolicy) -> Expiry:
@@ -136,6 +138,11 @@ def desired_state(
         next_transition_at=min(instants) if instants else None,
         schedule_error=schedule_error,
     )
+
+
+def deleting_state(desired: Desired) -> Desired:
+    """What is desired once the object is being deleted: no endpoint, no reason to park."""
+    return replace(desired, running=False, reason=None, next_transition_at=None, deleting=True)
 
 
 def is_expiring_soon(desired: Desired, now: datetime) -> bool:

@@ -74,3 +74,13 @@ def alarm_name(endpoint_name: str) -> str:
 
 def is_valid_name(name: str) -> bool:
     return bool(NAME_PATTERN.fullmatch(name))
+
+
+def is_resource_of(endpoint_name: str, resource_name: str) -> bool:
+    """Whether `resource_name` has the shape of a model or config made for `endpoint_name`.
+
+    A shape is not a proof of ownership (another object may use the same endpoint name):
+    callers check the resource's owner tags before touching it.
+    """
+    prefix = re.escape(resource_prefix(endpoint_name))
+    return re.fullmatch(rf"{prefix}-[mc]-[0-9a-f]{{{HASH_LENGTH}}}", resource_name) is not None

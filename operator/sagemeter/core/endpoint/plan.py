@@ -121,3 +121,35 @@ def plan_parked(endpoint: EndpointView | None, reason: str) -> Step:
             Action.WAIT, phase, endpoint.status, f"waiting for {endpoint.status} to finish"
         )
     return Step(Action.DELETE, Phase.DELETING, reason, f"deleting the endpoint: {reason}")
+
+
+# -- around the step ------------------------------------------------------------------------
+
+
+def reuses_kept_config(recorded_config: str | None, target_config: str) -> bool:
+    """A config this object ran on before is kept while parked: resuming is then one
+    `CreateEndpoint`, with no model or config to create first."""
+    return recorded_config is not None and recorded_config == target_config
+
+
+def recreate_kept_config(kept: bool, config_missing: bool) -> bool:
+    """A kept config that vanished (deleted by hand) is made again, and the create retried."""
+    return kept and config_missing
+
+
+def dry_run_holds_back(step: Step, dry_run: bool, running: bool) -> bool:
+    """In dry run, a park is reported and never carried out."""
+    return dry_run and not running and step.action == Action.DELETE
+
+
+@dataclass(frozen=True)
+class Settle:
+    sync_tags: bool
+    collect_garbage: bool
+
+
+def settle_work(spec_changed: bool, arrived: bool, owns_config: bool) -> Settle:
+    """Once the endpoint serves the target config: tag edits after a spec change or an arrival
+    in service; models and configs superseded by the arrival are collected (only sagemeter's
+    own configs, never an existing one named by the spec or an adopted endpoint's)."""
+    return Settle(sync_tags=spec_changed or arrived, collect_garbage=owns_config and arrived)

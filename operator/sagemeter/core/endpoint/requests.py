@@ -11,52 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemeter.api.models import (
-    GROUP,
-    InferenceType,
-    ManagedEndpointSpec,
-)
+from sagemeter.api.models import InferenceType, ManagedEndpointSpec
 from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.tags import tag_list
 
-MANAGED_BY = f"{GROUP}/managed-by"
-OWNER_NAMESPACE = f"{GROUP}/namespace"
-OWNER_NAME = f"{GROUP}/name"
-OWNER_UID = f"{GROUP}/uid"
-ADOPTED = f"{GROUP}/adopted"
-OPERATOR = "sagemeter"
 VARIANT = "AllTraffic"
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The Kubernetes object that owns what sagemeter creates in AWS."""
-
-    namespace: str
-    name: str
-    uid: str
-
-    def tags(self) -> dict[str, str]:
-        return {
-            MANAGED_BY: OPERATOR,
-            OWNER_NAMESPACE: self.namespace,
-            OWNER_NAME: self.name,
-            OWNER_UID: self.uid,
-        }
-
-    def owns(self, tags: dict[str, str]) -> bool:
-        return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_UID) == self.uid
-
-
-def other_owner(tags: dict[str, str], owner: Owner) -> str | None:
-    """Describe whoever else owns a resource, or None when `owner` may touch it."""
-    if owner.owns(tags):
-        return None
-    if tags.get(MANAGED_BY) == OPERATOR:
-        return (
-            f"ManagedEndpoint {tags.get(OWNER_NAMESPACE, '?')}/{tags.get(OWNER_NAME, '?')}"
-            f" (uid {tags.get(OWNER_UID, '?')})"
-        )
-    return "a resource not managed by sagemeter"
 
 
 @dataclass(frozen=True)
@@ -207,20 +166,3 @@ def own_target(
         model_request=build_model_request(model, container, execution_role_arn, tags),
         config_request=build_endpoint_config_request(config, spec, model, tags),
     )
-
-
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
-
-
-def tag_changes(
-    current: dict[str, str], desired: dict[str, str], managed_keys: set[str]
-) -> tuple[dict[str, str], list[str]]:
-    """Tags to add or change, and keys to remove.
-
-    Only keys sagemeter put there (`managed_keys`: the ones it set before) are
-    removed, so tags others add to the resource are left alone.
-    """
-    to_add = {k: v for k, v in desired.items() if current.get(k) != v}
-    to_remove = sorted(k for k in managed_keys if k in current and k not in desired)
-    return to_add, to_remove

@@ -12,6 +12,7 @@ from datetime import datetime
 from sagemeter.api.models import (
     Condition,
     ConditionType,
+    EndpointIncarnation,
     IdlePark,
     ManagedEndpointStatus,
     ParkedReason,
@@ -60,6 +61,8 @@ def compose_status(
     hourly_cost_usd: str | None = None,
     invoke_url: str | None = None,
     api_key_secret: str | None = None,
+    incarnation: EndpointIncarnation | None = None,
+    applied_tag_keys: list[str] | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -79,6 +82,10 @@ def compose_status(
     new.hourly_cost_usd = hourly_cost_usd
     new.invoke_url = invoke_url
     new.api_key_secret = api_key_secret
+    # Only a proof made (or confirmed) by this pass for the endpoint there now is kept.
+    new.incarnation = incarnation
+    if applied_tag_keys is not None:
+        new.applied_tag_keys = applied_tag_keys or None
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
@@ -111,7 +118,9 @@ def compose_status(
         "the endpoint is serving" if ready else (step.message if step else "not reconciled yet"),
     )
     parked = new.phase == Phase.PARKED
-    if dry_run_park:
+    if desired.deleting:
+        put(ConditionType.PARKED, False, "Deleting", "the object is being deleted")
+    elif dry_run_park:
         put(
             ConditionType.PARKED,
             False,

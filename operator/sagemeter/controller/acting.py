@@ -1,0 +1,106 @@
+"""Act: the one step a pass takes on the endpoint itself (create, update or delete).
+
+Only called once the endpoint is proven the object's own (or absent). Model and EndpointConfig
+names are derived from the spec, so re-creating them after a crash is harmless; the endpoint's
+own `CreateEndpoint` never claims an endpoint that already exists (`NameTaken`): the next pass
+proves from its tags whose it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sagemeter.api.models import Phase
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.controller.observer import Observer
+from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.plan import (
+    Action,
+    Attempt,
+    Step,
+    recreate_kept_config,
+    reuses_kept_config,
+)
+from sagemeter.core.endpoint.requests import Target
+from sagemeter.core.endpoint.status import Seen
+from sagemeter.core.endpoint.tags import resource_tags
+from sagemeter.idle.alarms import IdleAlarms
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.workers import Workers
+
+Event = Callable[[Context, str, str, str], None]
+
+
+class NameTaken(Exception):
+    """CreateEndpoint found the name taken: by our own earlier attempt, or by someone else."""
+
+
+class Actor:
+    def __init__(self, workers: Workers, observer: Observer, idle: IdleAlarms, event: Event):
+        self.workers = workers
+        self.observer = observer
+        self.idle = idle
+        self.event = event
+
+    async def act(self, ctx: Context, step: Step, target: Target | None, seen: Seen) -> Seen:
+        if step.action in (Action.CREATE, Action.UPDATE):
+            assert target is not None
+            return await self._deploy(ctx, step, target, seen)
+        gw, name = ctx.gateway, ctx.endpoint_name
+        await self.workers.run(gw.delete_endpoint, name)
+        self.observer.record(ctx, "Deleting")
+        reason = "Replacing" if step.reason == "ReplacingFailed" else (
+            "Deleting" if step.reason == "Deleting" else "Parking"
+        )
+        self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}")
+        if await self.workers.run(self.idle.drop, ctx.region, name, ctx.owner):
+            self.event(
+                ctx, "Normal", "IdleAlarmDeleted", f"deleted alarm {naming.alarm_name(name)}"
+            )
+        return Seen(name, "Deleting", seen.endpoint_arn, seen.config_name, seen.model_name, None)
+
+    async def _deploy(self, ctx: Context, step: Step, target: Target, seen: Seen) -> Seen:
+        gw, name = ctx.gateway, ctx.endpoint_name
+        kept = reuses_kept_config(ctx.status.endpoint_config_name, target.config_name)
+        if not kept:
+            await self._ensure_config(ctx, target)
+        arn: str | None
+        if step.action == Action.CREATE:
+            tags = resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt)
+            try:
+                arn = await self._create(ctx, target, tags)
+            except AwsError as error:
+                if not recreate_kept_config(kept, error.kind == ErrorKind.NOT_FOUND):
+                    raise
+                await self._ensure_config(ctx, target)
+                arn = await self._create(ctx, target, tags)
+            status, verb = "Creating", "creating"
+        else:
+            await self.workers.run(gw.update_endpoint, name, target.config_name)
+            arn, status, verb = seen.endpoint_arn, "Updating", "updating"
+        self.observer.record(ctx, status)
+        resuming = step.action == Action.CREATE and ctx.status.phase == Phase.PARKED
+        message = f"{verb} endpoint {name} on {target.config_name}"
+        self.event(ctx, "Normal", "Resuming" if resuming else step.reason, message)
+        # The attempt goes into status with this pass; were that patch lost, a failed
+        # deployment would be tried once more, never in a loop.
+        return Seen(
+            name, status, arn, target.config_name, target.model_name, None,
+            attempt=Attempt(target.config_name, ctx.generation),
+        )  # fmt: skip
+
+    async def _create(self, ctx: Context, target: Target, tags: dict[str, str]) -> str:
+        try:
+            return await self.workers.run(
+                ctx.gateway.create_endpoint, ctx.endpoint_name, target.config_name, tags
+            )
+        except AwsError as error:
+            if error.kind == ErrorKind.ALREADY_EXISTS:
+                raise NameTaken(ctx.endpoint_name) from error
+            raise
+
+    async def _ensure_config(self, ctx: Context, target: Target) -> None:
+        """Create the target's Model and EndpointConfig (idempotent: names are derived)."""
+        if target.model_request is not None and target.config_request is not None:
+            await self.workers.run(ctx.gateway.create_model, target.model_request)
+            await self.workers.run(ctx.gateway.create_endpoint_config, target.config_request)

@@ -1,0 +1,113 @@
+"""Observe: what SageMaker shows for an object's endpoint, and whose it is.
+
+The sweep (`EndpointDirectory`) answers for settled endpoints; a `DescribeEndpoint` answers
+while something changes (`core.endpoint.observe.how_to_observe` decides which). Ownership is then
+proven for the incarnation seen: from the proof cached in status when it was made for this very
+incarnation, else from the endpoint's tags (`ListTags`), decided by
+`core.endpoint.ownership.decide_ownership`. Nothing here writes to AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sagemeter.api.models import EndpointIncarnation
+from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
+from sagemeter.controller.directory import EndpointDirectory
+from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
+from sagemeter.core.endpoint.ownership import (
+    Incarnation,
+    Ownership,
+    Verdict,
+    decide_ownership,
+    proof_for,
+    proof_holds,
+)
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.workers import Workers
+
+
+@dataclass(frozen=True)
+class Observation:
+    endpoint: EndpointDescription | None
+    # None when no endpoint exists under the name.
+    ownership: Ownership | None = None
+    # The proof status keeps (only for an endpoint proven ours).
+    proof: EndpointIncarnation | None = None
+
+
+def incarnation_of(endpoint: EndpointDescription) -> Incarnation | None:
+    if endpoint.creation_time is None:
+        return None
+    return Incarnation(endpoint.name, endpoint.creation_time, endpoint.last_modified_time)
+
+
+class Observer:
+    def __init__(self, workers: Workers, sync_seconds: float) -> None:
+        self.workers = workers
+        self._sync_seconds = sync_seconds
+        self._directories: dict[str, EndpointDirectory] = {}
+
+    def directory(self, gateway: SageMakerGateway) -> EndpointDirectory:
+        if gateway.region not in self._directories:
+            self._directories[gateway.region] = EndpointDirectory(
+                gateway.sweep_endpoints, self._sync_seconds
+            )
+        return self._directories[gateway.region]
+
+    def record(self, ctx: Context, status: str | None) -> None:
+        """What our own action just did (the status it leaves the endpoint in)."""
+        self.directory(ctx.gateway).record(ctx.endpoint_name, Sighting(status))
+
+    def forget(self, ctx: Context) -> None:
+        self.directory(ctx.gateway).forget(ctx.endpoint_name)
+
+    async def observe(self, ctx: Context) -> Observation:
+        directory = self.directory(ctx.gateway)
+        sighting = await self.workers.run(directory.lookup, ctx.endpoint_name)
+        source = how_to_observe(ctx.status, ctx.generation, sighting, ctx.owner)
+        if source == Source.ABSENT:
+            return Observation(None)
+        if source == Source.SWEEP:
+            endpoint = self._from_sweep(ctx, sighting)
+        else:
+            described = await self.workers.run(ctx.gateway.describe_endpoint, ctx.endpoint_name)
+            if described is None:
+                directory.record(ctx.endpoint_name, Sighting(None))
+                return Observation(None)
+            endpoint = described
+            directory.record(
+                ctx.endpoint_name,
+                Sighting(endpoint.status, incarnation_of(endpoint), endpoint.arn),
+            )
+        return await self._prove(ctx, endpoint)
+
+    def _from_sweep(self, ctx: Context, sighting: Sighting) -> EndpointDescription:
+        status, incarnation = ctx.status, sighting.incarnation
+        assert sighting.status is not None and incarnation is not None
+        assert status.endpoint_config_name is not None
+        return EndpointDescription(
+            name=ctx.endpoint_name,
+            arn=sighting.arn or status.endpoint_arn or "",
+            status=sighting.status,
+            config_name=status.endpoint_config_name,
+            failure_reason=status.failure_reason,
+            creation_time=incarnation.created,
+            last_modified_time=incarnation.last_modified,
+            production_variants=[],
+        )
+
+    async def _prove(self, ctx: Context, endpoint: EndpointDescription) -> Observation:
+        incarnation = incarnation_of(endpoint)
+        if incarnation is not None and proof_holds(ctx.status.incarnation, incarnation, ctx.owner):
+            return Observation(endpoint, Ownership(Verdict.OURS), proof_for(incarnation, ctx.owner))
+        tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
+        ownership = decide_ownership(
+            endpoint.name, tags, ctx.owner, adopt=ctx.spec.adopt, grant=ctx.grant
+        )
+        proof = (
+            proof_for(incarnation, ctx.owner)
+            if ownership.ours and incarnation is not None
+            else None
+        )
+        return Observation(endpoint, ownership, proof)

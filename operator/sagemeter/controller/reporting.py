@@ -1,0 +1,76 @@
+"""Report: Events, log lines and the status patch a pass ends with.
+
+One Event per AWS action (written by whoever acts, through `event`), and one per new problem,
+warning, dry-run verdict or park (`announce`, from the status the pass composed). The status
+patch carries only what changed and removes what the new status drops.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sagemeter.api.models import ConditionType, ManagedEndpointStatus
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.core.endpoint.status import Problem, newly
+from sagemeter.runtime.context import Context, EventSink
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.settings import Settings
+from sagemeter.runtime.workers import Workers
+
+log = logging.getLogger("sagemeter")
+
+
+class Reporter:
+    def __init__(self, events: EventSink, kube: Kube, workers: Workers) -> None:
+        self._events = events
+        self._kube = kube
+        self._workers = workers
+
+    def event(self, ctx: Context, type_: str, reason: str, message: str) -> None:
+        log.info(
+            "%s/%s %s: %s", ctx.namespace, ctx.name, reason, message,
+            extra={"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name},
+        )  # fmt: skip
+        self._events(ctx.body, type_, reason, message)
+
+    def announce(self, ctx: Context, new: ManagedEndpointStatus) -> None:
+        """One Event per new problem, warning, verdict or park."""
+        old = ctx.status
+        if (condition := newly(old, new, ConditionType.DEGRADED)) is not None:
+            self.event(ctx, "Warning", condition.reason or "Degraded", condition.message or "")
+        if (condition := newly(old, new, ConditionType.EXPIRING_SOON)) is not None:
+            self.event(ctx, "Normal", "ExpiringSoon", condition.message or "")
+        if (condition := newly(old, new, ConditionType.PARKED, "False", "WouldPark")) is not None:
+            self.event(ctx, "Normal", "WouldPark", condition.message or "")
+        if (condition := newly(old, new, ConditionType.PARKED)) is not None:
+            self.event(ctx, "Normal", "Parked", condition.message or "")
+
+    async def write_status(self, ctx: Context, new: ManagedEndpointStatus) -> None:
+        old_wire = ctx.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        new_wire = new.model_dump(by_alias=True, exclude_none=True, mode="json")
+        if old_wire == new_wire:
+            return
+        patch: dict[str, Any] = {key: None for key in old_wire if key not in new_wire}
+        patch.update(new_wire)
+        await self._workers.run(self._kube.patch_status, ctx.namespace, ctx.name, patch)
+
+
+def aws_problem(error: AwsError, settings: Settings) -> tuple[Problem, float]:
+    """The Degraded reason of a failed AWS call, and when to look again."""
+    message = f"{error.operation}: {error.message}"
+    if error.kind in (ErrorKind.RETRYABLE, ErrorKind.THROTTLED):
+        return Problem("AWSUnavailable", message), min(
+            settings.sync_seconds, settings.poll_seconds * 3
+        )
+    return Problem(_reason_for(error), message), settings.sync_seconds
+
+
+def _reason_for(error: AwsError) -> str:
+    if error.kind == ErrorKind.NOT_FOUND:
+        return "NotFound"
+    if error.code.startswith("AccessDenied"):
+        return "AccessDenied"
+    if error.code == "ResourceLimitExceeded":
+        return "ResourceLimitExceeded"
+    return "InvalidRequest"

@@ -1,0 +1,71 @@
+"""What deleting a ManagedEndpoint does in AWS, decided from what is proven.
+
+    plan_deletion(policy, dry_run, adopt, ownership, endpoint) -> DeletionPlan
+
+| policy / mode     | the endpoint is ...   | endpoint         | alarm, route, key | GC  | done |
+|-------------------|-----------------------|------------------|-------------------|-----|------|
+| Retain or dry run | ours, adopted         | released         | alarm dropped     | no  | yes  |
+| Retain or dry run | anything else         | left             | left              | no  | yes  |
+| Delete            | another's, unadopted  | left             | own route and key | own | yes  |
+| Delete            | ours, still there     | deleted / waited | later             | no  | no   |
+| Delete            | gone                  | -                | all own           | own | yes  |
+
+"Own" is always proven: models and configs by their owner tags, routes by their route record,
+keys by their tags, the alarm by its tags. An adopted endpoint's models and configs were made
+elsewhere and are never collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sagemeter.api.models import DeletionPolicy
+from sagemeter.core.endpoint.ownership import Verdict
+from sagemeter.core.endpoint.plan import Action, EndpointView, Step, plan_parked
+
+__all__ = ["DELETING", "DeletionPlan", "plan_deletion"]
+
+DELETING = "Deleting"
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    step: Step | None = None  # while the endpoint itself still has to go
+    release: bool = False  # hand an adopted endpoint back (drop ownership tags)
+    drop_alarm: bool = False
+    remove_route: bool = False  # the object's own route, key and Secret
+    collect_garbage: bool = False  # models and configs tagged as this object's
+    done: bool = False  # the finalizer may go
+    event: tuple[str, str, str] | None = None  # (type, reason, message) when done
+
+
+def plan_deletion(
+    policy: DeletionPolicy | str,
+    dry_run: bool,
+    adopt: bool,
+    verdict: Verdict | None,
+    endpoint: EndpointView | None,
+    endpoint_name: str,
+) -> DeletionPlan:
+    """`verdict` is None when no endpoint exists under the name."""
+    if policy == DeletionPolicy.RETAIN or dry_run:
+        reason = "Retained" if policy == DeletionPolicy.RETAIN else "WouldDelete"
+        release = adopt and verdict == Verdict.OURS
+        return DeletionPlan(
+            release=release, drop_alarm=release, done=True,
+            event=("Normal", reason, f"leaving endpoint {endpoint_name} in AWS"),
+        )  # fmt: skip
+    if verdict in (Verdict.FOREIGN, Verdict.ADOPTABLE):
+        return DeletionPlan(
+            remove_route=True, collect_garbage=not adopt, done=True,
+            event=("Warning", "NotDeleted",
+                   f"endpoint {endpoint_name} is not this object's; it was left as it is"),
+        )  # fmt: skip
+    if verdict == Verdict.OURS and endpoint is not None:
+        step = plan_parked(endpoint, DELETING)
+        if step.action in (Action.DELETE, Action.WAIT):
+            return DeletionPlan(step=step)
+    return DeletionPlan(
+        drop_alarm=True, remove_route=True, collect_garbage=not adopt, done=True,
+        event=("Normal", "Deleted", f"removed endpoint {endpoint_name} from AWS"),
+    )  # fmt: skip

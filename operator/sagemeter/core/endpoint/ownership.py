@@ -1,0 +1,212 @@
+"""Who owns a SageMaker endpoint: the one decision every path that writes to AWS obeys.
+
+    decide_ownership(tags, identity, adoption) -> Ownership    (Ours | Adoptable | Foreign)
+
+Ownership is proven from the tags on the endpoint *incarnation* that exists now. SageMaker
+derives ARNs from names, so an endpoint deleted and re-created under the same name has the same
+ARN: only its `CreationTime` tells the two apart. An `Incarnation` is therefore (name, creation
+time). Status may cache a proof, but only together with the incarnation it was made for
+(`status.incarnation`), and `proof_holds` accepts it only for that very incarnation: a park
+followed by someone else's create under the same name is never mistaken for ours.
+
+Adoption is a privilege (SPEC §2 "Adopt"): an endpoint made outside sagemeter may be taken under
+management only when it carries the operator's adopt tag, or its name is granted to the object's
+namespace by an EndpointPolicy (`adoption.endpointNames`). Anything else is `Foreign` with the
+reason `AdoptionNotAllowed`, and nothing in AWS is touched.
+
+Everything here is pure: tags and times come in as values, decisions come out as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Final
+
+from sagemeter.api.models import GROUP, EndpointIncarnation
+
+MANAGED_BY: Final = f"{GROUP}/managed-by"
+OWNER_NAMESPACE: Final = f"{GROUP}/namespace"
+OWNER_NAME: Final = f"{GROUP}/name"
+OWNER_UID: Final = f"{GROUP}/uid"
+ADOPTED: Final = f"{GROUP}/adopted"
+OPERATOR: Final = "sagemeter"
+
+# Degraded reasons an ownership decision can give.
+NAME_CONFLICT: Final = "EndpointNameConflict"
+ADOPTION_NOT_ALLOWED: Final = "AdoptionNotAllowed"
+
+__all__ = [
+    "ADOPTED",
+    "ADOPTION_NOT_ALLOWED",
+    "MANAGED_BY",
+    "NAME_CONFLICT",
+    "OPERATOR",
+    "OWNER_NAME",
+    "OWNER_NAMESPACE",
+    "OWNER_UID",
+    "AdoptionGrant",
+    "Incarnation",
+    "Owner",
+    "Ownership",
+    "Verdict",
+    "adoption_allowed",
+    "decide_ownership",
+    "glob_matches",
+    "owner_of",
+    "precise_time",
+    "proof_for",
+    "proof_holds",
+]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Kubernetes object that owns what sagemeter creates in AWS."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    def tags(self) -> dict[str, str]:
+        return {
+            MANAGED_BY: OPERATOR,
+            OWNER_NAMESPACE: self.namespace,
+            OWNER_NAME: self.name,
+            OWNER_UID: self.uid,
+        }
+
+    def owns(self, tags: Mapping[str, str]) -> bool:
+        return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_UID) == self.uid
+
+    def describe(self) -> str:
+        return f"ManagedEndpoint {self.namespace}/{self.name} (uid {self.uid})"
+
+
+def owner_of(tags: Mapping[str, str]) -> str | None:
+    """Who the tags say owns a resource, in words; None when sagemeter does not manage it."""
+    if tags.get(MANAGED_BY) != OPERATOR:
+        return None
+    return (
+        f"ManagedEndpoint {tags.get(OWNER_NAMESPACE, '?')}/{tags.get(OWNER_NAME, '?')}"
+        f" (uid {tags.get(OWNER_UID, '?')})"
+    )
+
+
+def precise_time(instant: datetime) -> str:
+    """An AWS timestamp as status stores it: UTC, microseconds, never rounded away."""
+    instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Incarnation:
+    """One life of an endpoint: its name and the instant SageMaker created it."""
+
+    name: str
+    created: datetime
+    last_modified: datetime | None = None
+
+
+def proof_for(incarnation: Incarnation, owner: Owner) -> EndpointIncarnation:
+    """The status record of a proof made just now, from the endpoint's own tags."""
+    return EndpointIncarnation(
+        endpoint_name=incarnation.name,
+        creation_time=precise_time(incarnation.created),
+        last_modified_time=(
+            precise_time(incarnation.last_modified) if incarnation.last_modified else None
+        ),
+        owner_uid=owner.uid,
+    )
+
+
+def proof_holds(
+    record: EndpointIncarnation | None, incarnation: Incarnation | None, owner: Owner
+) -> bool:
+    """Whether a proof cached in status covers the endpoint that exists now.
+
+    Only the exact incarnation (name and creation time) the proof was made for, and only for
+    the object that made it; nothing observed, or nothing cached, is never a proof.
+    """
+    if record is None or incarnation is None:
+        return False
+    return (
+        record.owner_uid == owner.uid
+        and record.endpoint_name == incarnation.name
+        and record.creation_time == precise_time(incarnation.created)
+    )
+
+
+class Verdict(StrEnum):
+    OURS = "Ours"
+    ADOPTABLE = "Adoptable"
+    FOREIGN = "Foreign"
+
+
+@dataclass(frozen=True)
+class Ownership:
+    verdict: Verdict
+    # For FOREIGN: who owns it (in words) and the Degraded reason to report.
+    owner: str | None = None
+    reason: str | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.verdict == Verdict.OURS
+
+
+@dataclass(frozen=True)
+class AdoptionGrant:
+    """What may be adopted: the operator's adopt tag, and name globs granted by policies."""
+
+    tag: tuple[str, str] | None = None
+    endpoint_names: Sequence[str] = ()
+
+
+def glob_matches(pattern: str, value: str) -> bool:
+    """A glob with at most a trailing `*` (the only wildcard sagemeter's policies take)."""
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def adoption_allowed(endpoint_name: str, tags: Mapping[str, str], grant: AdoptionGrant) -> bool:
+    """An endpoint made elsewhere may be adopted only when it carries the adopt tag, or a
+    policy selecting the object's namespace names it. Where the object lives is not enough."""
+    if grant.tag is not None and tags.get(grant.tag[0]) == grant.tag[1]:
+        return True
+    return any(glob_matches(pattern, endpoint_name) for pattern in grant.endpoint_names)
+
+
+def decide_ownership(
+    endpoint_name: str,
+    tags: Mapping[str, str],
+    owner: Owner,
+    *,
+    adopt: bool,
+    grant: AdoptionGrant,
+) -> Ownership:
+    """The ownership of the endpoint whose tags are `tags`, for the object `owner`.
+
+    | tags say                          | adopt | grant | verdict                         |
+    |-----------------------------------|-------|-------|---------------------------------|
+    | sagemeter, this uid               |  any  |  any  | Ours                            |
+    | sagemeter, another uid            |  any  |  any  | Foreign (EndpointNameConflict)  |
+    | not sagemeter                     |  no   |  any  | Foreign (EndpointNameConflict)  |
+    | not sagemeter                     |  yes  |  no   | Foreign (AdoptionNotAllowed)    |
+    | not sagemeter                     |  yes  |  yes  | Adoptable                       |
+    """
+    if owner.owns(tags):
+        return Ownership(Verdict.OURS)
+    other = owner_of(tags)
+    if other is not None:
+        return Ownership(Verdict.FOREIGN, other, NAME_CONFLICT)
+    if not adopt:
+        return Ownership(Verdict.FOREIGN, "a resource not managed by sagemeter", NAME_CONFLICT)
+    if not adoption_allowed(endpoint_name, tags, grant):
+        return Ownership(
+            Verdict.FOREIGN, "a resource not managed by sagemeter", ADOPTION_NOT_ALLOWED
+        )
+    return Ownership(Verdict.ADOPTABLE)

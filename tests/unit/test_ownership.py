@@ -1,0 +1,128 @@
+"""The ownership decision: who owns an endpoint, proven from the incarnation that exists now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sagemeter.core.endpoint.ownership import (
+    ADOPTION_NOT_ALLOWED,
+    MANAGED_BY,
+    NAME_CONFLICT,
+    OWNER_UID,
+    AdoptionGrant,
+    Incarnation,
+    Owner,
+    Verdict,
+    adoption_allowed,
+    decide_ownership,
+    glob_matches,
+    owner_of,
+    proof_for,
+    proof_holds,
+)
+
+OURS = Owner(namespace="team-a", name="falcon", uid="uid-a")
+THEIRS = Owner(namespace="team-b", name="falcon", uid="uid-b")
+PREDECESSOR = Owner(namespace="team-a", name="falcon", uid="uid-old")
+ADOPT_TAG = ("auto-maintain", "true")
+T0 = datetime(2026, 11, 28, 7, 0, 0, 123456, tzinfo=UTC)
+
+
+# (case, tags, adopt, grant, verdict, reason)
+TABLE = [
+    ("ours", OURS.tags(), False, AdoptionGrant(), Verdict.OURS, None),
+    ("ours, adopted", {**OURS.tags(), "sagemeter.io/adopted": "true"}, True, AdoptionGrant(),
+     Verdict.OURS, None),
+    ("another object's", THEIRS.tags(), False, AdoptionGrant(), Verdict.FOREIGN, NAME_CONFLICT),
+    ("another object's, even with adopt and the tag", {**THEIRS.tags(), "auto-maintain": "true"},
+     True, AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN, NAME_CONFLICT),
+    ("a re-created object's predecessor", PREDECESSOR.tags(), False, AdoptionGrant(),
+     Verdict.FOREIGN, NAME_CONFLICT),
+    ("not sagemeter's, no adopt", {}, False, AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN,
+     NAME_CONFLICT),
+    ("not sagemeter's, adopt without any grant", {"team": "x"}, True, AdoptionGrant(),
+     Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
+    ("not sagemeter's, adopt, tag configured but absent", {}, True, AdoptionGrant(tag=ADOPT_TAG),
+     Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
+    ("not sagemeter's, adopt, tag with another value", {"auto-maintain": "false"}, True,
+     AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
+    ("not sagemeter's, adopt, carries the adopt tag", {"auto-maintain": "true"}, True,
+     AdoptionGrant(tag=ADOPT_TAG), Verdict.ADOPTABLE, None),
+    ("not sagemeter's, adopt, name granted by a policy", {}, True,
+     AdoptionGrant(endpoint_names=["notebook-*"]), Verdict.ADOPTABLE, None),
+    ("not sagemeter's, adopt, name not granted", {}, True,
+     AdoptionGrant(endpoint_names=["other-*"]), Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
+    ("a uid without the managed-by tag is not a proof", {OWNER_UID: OURS.uid}, False,
+     AdoptionGrant(), Verdict.FOREIGN, NAME_CONFLICT),
+    ("managed-by someone else", {**OURS.tags(), MANAGED_BY: "other"}, False, AdoptionGrant(),
+     Verdict.FOREIGN, NAME_CONFLICT),
+]
+
+
+@pytest.mark.parametrize(("case", "tags", "adopt", "grant", "verdict", "reason"), TABLE,
+                         ids=[row[0] for row in TABLE])
+def test_ownership_table(
+    case: str, tags: dict[str, str], adopt: bool, grant: AdoptionGrant, verdict: Verdict,
+    reason: str | None,
+) -> None:
+    decided = decide_ownership("notebook-7", tags, OURS, adopt=adopt, grant=grant)
+    assert decided.verdict == verdict, case
+    assert decided.reason == reason, case
+    assert decided.ours == (verdict == Verdict.OURS)
+
+
+def test_foreign_owner_is_named() -> None:
+    decided = decide_ownership("x", THEIRS.tags(), OURS, adopt=False, grant=AdoptionGrant())
+    assert decided.owner is not None
+    assert "team-b/falcon" in decided.owner and "uid-b" in decided.owner
+    assert owner_of({}) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("notebook-*", "notebook-7", True),
+        ("notebook-*", "notebook-", True),
+        ("notebook-*", "prod-notebook-7", False),
+        ("exact", "exact", True),
+        ("exact", "exact-2", False),
+        ("*", "anything", True),
+    ],
+)
+def test_glob(pattern: str, value: str, matches: bool) -> None:
+    assert glob_matches(pattern, value) is matches
+
+
+def test_living_in_a_namespace_is_not_a_grant() -> None:
+    # Only the tag on the endpoint or a policy's name list count.
+    assert not adoption_allowed("prod-endpoint", {}, AdoptionGrant())
+
+
+# -- proofs cached in status -----------------------------------------------------------------
+
+
+def test_a_proof_holds_for_its_own_incarnation_only() -> None:
+    now = Incarnation("shared", T0)
+    record = proof_for(now, OURS)
+    assert proof_holds(record, now, OURS)
+    # Deleted and re-created under the same name: same ARN, another creation time.
+    assert not proof_holds(record, Incarnation("shared", T0 + timedelta(seconds=5)), OURS)
+    # A microsecond is enough to tell two incarnations apart.
+    assert not proof_holds(record, Incarnation("shared", T0 + timedelta(microseconds=1)), OURS)
+    # Another endpoint name, another object, nothing observed, nothing cached: no proof.
+    assert not proof_holds(record, Incarnation("other", T0), OURS)
+    assert not proof_holds(record, now, THEIRS)
+    assert not proof_holds(record, None, OURS)
+    assert not proof_holds(None, now, OURS)
+
+
+def test_proof_time_is_utc_with_microseconds() -> None:
+    record = proof_for(Incarnation("shared", T0), OURS)
+    assert (record.endpoint_name, record.creation_time, record.owner_uid) == (
+        "shared", "2026-11-28T07:00:00.123456Z", "uid-a"
+    )
+    # The same instant in another zone is the same incarnation.
+    other_zone = T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    assert proof_holds(record, Incarnation("shared", other_zone), OURS)
