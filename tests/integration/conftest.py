@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -55,11 +56,13 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) ->
 
 
 class Operator:
-    """`sagemeter run` as a child process, watching one namespace."""
+    """`sagemeter run` as a child process, watching its test's namespace (and any others the
+    test adds to `namespaces` before `start`)."""
 
     def __init__(self, sandbox: Sandbox, namespace: str, log_path: Path) -> None:
         self.sandbox = sandbox
         self.namespace = namespace
+        self.namespaces = [namespace]
         self.log_path = log_path
         self.metrics_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,7 +86,8 @@ class Operator:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", self.namespace],
+            [sys.executable, "-m", "sagemeter.cli.main", "run",
+             *(arg for ns in self.namespaces for arg in ("--namespace", ns))],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -212,6 +216,15 @@ class Kubectl:
 @pytest.fixture
 def kube(sandbox: Sandbox, namespace: str) -> Kubectl:
     return Kubectl(sandbox, namespace)
+
+
+@pytest.fixture
+def other_namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A second fresh namespace (another team), deleted afterwards."""
+    name = f"test-{secrets.token_hex(4)}"
+    sandbox.kubectl_run("create", "namespace", name)
+    yield name
+    sandbox.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
 
 
 def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:

@@ -277,8 +277,9 @@ def test_adopt_takes_an_endpoint_under_management_and_releases_it(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     name = f"{namespace}-notebook"
-    foreign_endpoint(sagemaker, name)
-    operator.start()
+    # Adoption is a privilege: the endpoint carries the operator's adopt tag.
+    foreign_endpoint(sagemaker, name, tags={"auto-maintain": "true"})
+    operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace)
     kube.apply({
         "apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
         "metadata": {"name": "adopted"},

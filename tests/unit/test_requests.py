@@ -44,7 +44,7 @@ def spec(**fields: Any) -> ManagedEndpointSpec:
 def target(s: ManagedEndpointSpec, role: str = ROLE, tags: dict[str, str] = TAGS) -> Target:
     container = container_from_spec(s)
     assert container is not None
-    return own_target("team-a-falcon", s, container, role, tags)
+    return own_target("team-a-falcon", s, container, role, tags, OWNER.uid)
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -174,6 +174,17 @@ def test_serverless_config_request(
 
 
 # -- targets and their names ----------------------------------------------------------------
+
+
+def test_two_owners_of_one_endpoint_name_never_share_a_model_or_config() -> None:
+    s = spec()
+    container = container_from_spec(s)
+    assert container is not None
+    mine = own_target("shared", s, container, ROLE, TAGS, "uid-a")
+    theirs = own_target("shared", s, container, ROLE, TAGS, "uid-b")
+    assert mine.model_name != theirs.model_name
+    assert mine.config_name != theirs.config_name
+    assert own_target("shared", s, container, ROLE, TAGS, "uid-a") == mine  # deterministic
 
 
 def test_own_target_ties_names_and_requests_together() -> None:

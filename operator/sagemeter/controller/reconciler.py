@@ -341,7 +341,9 @@ class Reconciler:
         """Once serving the desired config: apply tag edits, remove superseded resources."""
         work = settle_work(
             spec_changed=ctx.status.observed_generation != ctx.generation,
-            arrived=ctx.status.phase != Phase.IN_SERVICE,
+            was_serving=ctx.status.phase == Phase.IN_SERVICE,
+            recorded_config=ctx.status.endpoint_config_name,
+            target_config=target.config_name,
             owns_config=target.owns_config,
         )
         if work.sync_tags:

@@ -155,9 +155,13 @@ def own_target(
     container: ModelContainer,
     execution_role_arn: str,
     tags: dict[str, str],
+    owner_uid: str,
 ) -> Target:
-    """Model and EndpointConfig sagemeter creates, with names derived from their content."""
-    model = naming.model_name(endpoint_name, model_parts(container, execution_role_arn))
+    """Model and EndpointConfig sagemeter creates, with names derived from their content and
+    their owner: two objects that share an endpoint name never share a model or config, so
+    neither can be left depending on, or collect, the other's."""
+    parts = {**model_parts(container, execution_role_arn), "owner": owner_uid}
+    model = naming.model_name(endpoint_name, parts)
     config = naming.endpoint_config_name(endpoint_name, config_parts(spec, model))
     return Target(
         endpoint_name=endpoint_name,
