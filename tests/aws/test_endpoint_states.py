@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sagemeter.sandbox.control import FaultClient, FaultControlError
 from sagemeter.sandbox.endpoint_states import RULES, STATUSES
-from sagemeter.sandbox.faults import FaultClient, FaultControlError
 
 from .conftest import DELAY, REGION, LocalAws
 

@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call, classify
-from sagemeter.sandbox.faults import FaultClient, FaultControlError
+from sagemeter.sandbox.control import FaultClient, FaultControlError
 
 from .conftest import REGION, LocalAws
 
@@ -341,3 +341,25 @@ def test_stats_count_per_kind_and_operation_and_clear_resets(
     after = faults.stats()
     assert (after.requests, after.injected, after.rules) == (0, {}, [])
     sm.list_endpoints()
+
+
+def test_a_separate_local_aws_process_is_driven_the_same_way() -> None:
+    from .test_localaws import _start_server, _stop_server, deploy_config
+
+    process, url = _start_server()
+    try:
+        control = FaultClient(url)
+        sm = boto3.client(
+            "sagemaker", endpoint_url=url, region_name=REGION, config=ONE_ATTEMPT,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        sm.create_endpoint(EndpointName="remote", EndpointConfigName=deploy_config(sm, "remote"))
+        control.set_endpoint_status("remote", "UpdateRollbackFailed", failure_reason="mixed")
+        assert control.endpoint_status("remote")["endpointStatus"] == "UpdateRollbackFailed"
+        assert sm.describe_endpoint(EndpointName="remote")["FailureReason"] == "mixed"
+        control.throttle(service="sagemaker")
+        assert client_error(sm.list_endpoints) == ("ThrottlingException", 400)
+        assert control.clear().injected == {"throttle": 1}
+        sm.list_endpoints()
+    finally:
+        assert _stop_server(process) == 0

@@ -11,7 +11,8 @@ an endpoint into any status from a test (``force_status``, served over HTTP by `
 deploying, failing images, rolling back: ``localaws``) nor fault injection (``faults``).
 
 Forcing a status first completes a create or update the endpoint was in the middle of (so its
-variants and config are the deployed ones), then shows ``status`` with a new LastModifiedTime.
+variants and config are the deployed ones; a pending deletion is cancelled instead), then shows
+``status`` with a new LastModifiedTime.
 With ``seconds`` it moves on to ``then`` after that long (``Deleting`` without ``then``: the
 endpoint is gone, as after DeleteEndpoint). ``failureReason`` is shown while in ``status`` and
 kept in ``then`` only if that is ``Failed``/``UpdateRollbackFailed``; those two get a default

@@ -1,9 +1,9 @@
 """Fault injection for the sandbox's local AWS: a WSGI middleware around moto, driven over HTTP.
 
-Owns ``FaultInjector`` (the middleware), its rules and counters, the control API under
-``/sagemeter-api/`` and ``FaultClient``, the typed Python client for it. It does not own moto's
-behaviour (``localaws``) nor endpoint statuses (``endpoint_states``, whose control route this
-middleware serves and whose call the client wraps).
+Owns ``FaultInjector`` (the middleware), its rules and counters, and the control API under
+``/sagemeter-api/``. Not moto's behaviour (``localaws``), endpoint statuses (``endpoint_states``,
+whose control route this middleware serves), reading AWS requests and writing AWS errors
+(``protocols``), nor the Python client (``control.FaultClient``).
 
 Control API (JSON; never faulted, nor is ``/moto-api/``, so a test can always recover):
 
@@ -13,6 +13,8 @@ Control API (JSON; never faulted, nor is ``/moto-api/``, so a test can always re
   "byOperation": {"service:Operation": {kind: n}}, "rules": [... with counters]}``.
 * ``DELETE /sagemeter-api/faults``: answers the same document, then forgets rules and counters
   and restarts the random sequence from the seed. ``/moto-api/reset`` does not touch faults.
+* ``/sagemeter-api/<name>/...`` for the other ``controls`` passed in: ``localaws`` adds
+  ``endpoints`` (``endpoint_states.control``). Errors answer ``{"error": "..."}`` with a 4xx.
 
 A rule is ``{"fault": kind, "service": ..., "operation": ..., "contains": ..., "rate": 0..1}``
 plus its kind's fields; ``service``/``operation``/``contains`` (a substring of the path, query
@@ -29,16 +31,16 @@ string or body) left out match everything. Kinds:
   real outages look to a client (botocore: ``ConnectionClosedError``, which botocore retries and
   ``sagemeter.aws.errors`` classifies as retryable); ``"503"`` answers ``ServiceUnavailable``.
 * ``kill``: after the ``count``-th (default 1st) *successful* matching call, sends ``signal``
-  (default SIGKILL) to ``pid``, once. moto has fully processed the call and the response is
-  built, but it is written only after the signal, so the caller most likely dies without reading
-  it. For crash-safety that is the point: AWS did the work, the caller could act on none of it.
+  (default SIGKILL) to ``pid``, once. moto has fully processed the call and built the response,
+  which is written only after the signal: with SIGKILL the caller dies without acting on it
+  (whether its socket got the bytes does not matter). That is a crash right after AWS did the
+  work, what ``SAGEMETER_FAULT_EXIT_AFTER`` simulated from inside the operator.
 
 An injected error or outage means moto never saw the request, so its state stays consistent.
 A rule with ``rate`` below 1 draws once per matching request from one ``random.Random(seed)``
-(seed 0 unless set), in rule order, so a sequence of calls is reproducible.
-
-How a request's service (``sagemaker``, ``cloudwatch``/``monitoring``, ``apigateway``...) and
-operation are found, and how the errors look per protocol: see ``protocols``.
+(seed 0 unless set), in rule order, so a sequence of calls is reproducible. Services are the
+SigV4 scope names (``sagemaker``, ``monitoring`` alias ``cloudwatch``, ``apigateway``...),
+operations the API names; ``protocols`` says how both are read.
 """
 
 from __future__ import annotations
@@ -51,8 +53,6 @@ import socket
 import struct
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,21 +60,15 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from sagemeter.sandbox.protocols import (
-    COMMON_ERRORS,
-    AwsCall,
-    Response,
-    error_response,
-    identify,
-    read_body,
-)
+from sagemeter.sandbox import protocols
+from sagemeter.sandbox.control import CONTROL_PREFIX
+from sagemeter.sandbox.protocols import AwsCall, Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["CONTROL_PREFIX", "FaultClient", "FaultControlError", "FaultInjector", "FaultStats"]
+__all__ = ["Control", "FaultInjector", "Faults", "Rule"]
 
-CONTROL_PREFIX = "/sagemeter-api/"
 KINDS = ("throttle", "error", "latency", "outage", "kill")
 FIELDS = {"fault", "service", "operation", "contains", "rate", "status", "code", "message",
           "seconds", "mode", "pid", "signal", "count"}  # fmt: skip
@@ -163,8 +157,8 @@ class Rule:
             status = 503 if self.fault == "outage" else (self.status or 503)
             code = "ServiceUnavailable" if status == 503 else "InternalFailure"
         status, code = self.status or status, self.code or code
-        message = self.message or COMMON_ERRORS.get(code, "Rate exceeded")
-        return error_response(protocol, status, code, message)
+        message = self.message or protocols.COMMON_ERRORS.get(code, "Rate exceeded")
+        return protocols.error_response(protocol, status, code, message)
 
     def view(self) -> dict[str, Any]:
         view = {k: v for k, v in vars(self).items() if v is not None and k in SHOWN[self.fault]}
@@ -186,7 +180,11 @@ class Faults:
 
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self.seed, self._random = seed, random.Random(seed)
+        self.seed = seed
+        self._forget()
+
+    def _forget(self) -> None:
+        self._random = random.Random(self.seed)
         self.rules: list[Rule] = []
         self._next_id, self._requests = 1, 0
         self._injected: Counter[str] = Counter()
@@ -203,7 +201,7 @@ class Faults:
 
     def clear(self) -> None:
         with self._lock:
-            self.__init__(self.seed)  # type: ignore[misc]
+            self._forget()
 
     def view(self) -> dict[str, Any]:
         with self._lock:
@@ -304,7 +302,7 @@ class FaultInjector:
             return self._serve_control(environ, start_response)
         if path.startswith("/moto-api/") or not self.faults.rules:
             return self.app(environ, start_response)
-        request = identify(environ)
+        request = protocols.identify(environ)
         decision = self.faults.decide(request)
         if decision.outage is not None:
             sock = environ.get("werkzeug.socket")
@@ -327,7 +325,7 @@ class FaultInjector:
 
     def _serve_control(self, environ: WSGIEnvironment, respond: StartResponse) -> list[bytes]:
         name, *rest = environ["PATH_INFO"][len(CONTROL_PREFIX) :].strip("/").split("/")
-        control, raw = self.controls.get(name), read_body(environ)
+        control, raw = self.controls.get(name), protocols.read_body(environ)
         query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
         try:
             body = json.loads(raw) if raw.strip() else query
@@ -366,103 +364,3 @@ class FaultInjector:
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"error": str(exc)}
         return 200, {"rules": [rule.view() for rule in added]}
-
-
-# --------------------------------------------------------------------------- client
-
-
-class FaultControlError(RuntimeError):
-    """The local AWS refused a control request (HTTP status and its error text)."""
-
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(f"HTTP {status}: {error}")
-        self.status = status
-
-
-@dataclass(frozen=True)
-class FaultStats:
-    seed: int
-    requests: int  # AWS requests seen while any rule was set
-    injected: dict[str, int]  # per kind
-    by_operation: dict[str, dict[str, int]]  # "sagemaker:CreateModel" -> kind -> n
-    rules: list[dict[str, Any]]
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> FaultStats:
-        return cls(doc["seed"], doc["requests"], doc["injected"], doc["byOperation"], doc["rules"])
-
-
-class FaultClient:
-    """Drives a local AWS's faults and endpoint statuses over HTTP; rule methods return ids."""
-
-    def __init__(self, endpoint_url: str, timeout: float = 10.0) -> None:
-        self.url = endpoint_url.rstrip("/") + CONTROL_PREFIX
-        self.timeout = timeout
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise FaultControlError(exc.code, exc.read().decode(errors="replace")) from exc
-
-    def add(self, *rules: Mapping[str, Any]) -> list[int]:
-        """Adds raw rules (see the module docstring)."""
-        found = self._call("POST", "faults", [{k: v for k, v in r.items() if v is not None}
-                                             for r in rules])  # fmt: skip
-        return [rule["id"] for rule in found["rules"]]
-
-    def throttle(self, service: str | None = None, operation: str | None = None,
-                 rate: float = 1.0, *, contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "throttle", "service": service, "operation": operation,
-                         "rate": rate, "contains": contains})[0]  # fmt: skip
-
-    def error(self, status: int = 503, rate: float = 1.0, service: str | None = None,
-              operation: str | None = None, *, code: str | None = None,
-              contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "error", "status": status, "rate": rate, "code": code,
-                         "service": service, "operation": operation,
-                         "contains": contains})[0]  # fmt: skip
-
-    def latency(self, seconds: float, rate: float = 1.0, service: str | None = None,
-                operation: str | None = None, *, contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "latency", "seconds": seconds, "rate": rate, "service": service,
-                         "operation": operation, "contains": contains})[0]  # fmt: skip
-
-    def outage(self, seconds: float, mode: str = "reset", service: str | None = None) -> int:
-        return self.add({"fault": "outage", "seconds": seconds, "mode": mode,
-                         "service": service})[0]  # fmt: skip
-
-    def kill_after(self, service: str, operation: str, pid: int,
-                   signal: int = signals.SIGKILL, count: int = 1, *,
-                   contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "kill", "service": service, "operation": operation,
-                         "pid": pid, "signal": int(signal), "count": count,
-                         "contains": contains})[0]  # fmt: skip
-
-    def seed(self, value: int) -> None:
-        self._call("POST", "faults", {"seed": value, "rules": []})
-
-    def clear(self) -> FaultStats:
-        """Forgets every rule and counter; answers the stats from just before."""
-        return FaultStats.from_json(self._call("DELETE", "faults"))
-
-    def stats(self) -> FaultStats:
-        return FaultStats.from_json(self._call("GET", "faults"))
-
-    def set_endpoint_status(
-        self, name: str, status: str, *, seconds: float | None = None, then: str | None = None,
-        failure_reason: str | None = None, region: str = "us-east-1",
-        account_id: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Puts a SageMaker endpoint into ``status`` (``endpoint_states.force_status``)."""
-        body = {"status": status, "seconds": seconds, "then": then,
-                "failureReason": failure_reason, "accountId": account_id}  # fmt: skip
-        found: dict[str, Any] = self._call(
-            "POST", f"endpoints/{region}/{name}/status",
-            {k: v for k, v in body.items() if v is not None},
-        )  # fmt: skip
-        return found

@@ -3,7 +3,10 @@
 Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It serves every
 moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
 ``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
-``start_in_thread`` serves the same app inside the current process.
+``start_in_thread`` serves the same app inside the current process. Both put moto behind
+``faults.FaultInjector``, so tests drive faults (throttling, 5xx, latency, outages, a signal to a
+process after a given call) and endpoint statuses over HTTP under ``/sagemeter-api/``, with
+``control.FaultClient``.
 
 Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
 
@@ -26,8 +29,6 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
   rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
   failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
-* **Fault injection** (``faults``): throttling, 5xx, latency, outages and signals to a process
-  after a given call, configured over HTTP at ``/sagemeter-api/faults``.
 * **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
   ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
