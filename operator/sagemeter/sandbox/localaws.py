@@ -3,7 +3,10 @@
 Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It serves every
 moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
 ``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
-``start_in_thread`` serves the same app inside the current process.
+``start_in_thread`` serves the same app inside the current process. Both put moto behind
+``faults.FaultInjector``, so tests drive faults (throttling, 5xx, latency, outages, a signal to a
+process after a given call) and endpoint statuses over HTTP under ``/sagemeter-api/``, with
+``control.FaultClient``.
 
 Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
 
@@ -13,17 +16,19 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   (``ValidationException: Could not find endpoint``). moto had neither phase. Transitions are
   applied lazily before every SageMaker call, so Describe, ListEndpoints (with its StatusEquals,
   NameContains, paging) and tags always agree; no background threads.
-* **UpdateEndpoint** (moto lacks it). Both names must exist and the endpoint must be
-  ``InService`` or ``Failed``, else ``ValidationException`` ("Cannot update in-progress
-  endpoint"). ``Updating`` for ``SAGEMETER_LOCALAWS_UPDATE_SECONDS`` (default 3), then
-  ``InService`` on the new config with its variants and a new ``LastModifiedTime``.
-  DeleteEndpoint of a Creating/Updating/Deleting endpoint is refused with the same message, as
-  SageMaker does.
+* **UpdateEndpoint** (moto lacks it). Both names must exist. ``Updating`` for
+  ``SAGEMETER_LOCALAWS_UPDATE_SECONDS`` (default 3), then ``InService`` on the new config with its
+  variants and a new ``LastModifiedTime``. UpdateEndpointWeightsAndCapacities is ``Updating`` for
+  as long (moto made it instant).
+* **Every endpoint status** and which of DeleteEndpoint, UpdateEndpoint and
+  UpdateEndpointWeightsAndCapacities SageMaker accepts in it (e.g. "Cannot update in-progress
+  endpoint" while Creating, "Cannot update failed endpoint"): the rules, their sources and forcing
+  a status from a test live in ``endpoint_states``.
 * **Failure injection.** A model image tagged ``fail`` (``PrimaryContainer.Image`` or any
   ``Containers[].Image``, e.g. ``123.dkr.ecr.us-east-1.amazonaws.com/x:fail``) fails the ping
   health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
   rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
-  failed: ...", cleared by the next update. A Failed endpoint can be deleted.
+  failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
 * **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
   ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
@@ -41,7 +46,6 @@ import os
 import re
 import signal
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,13 +69,13 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import hub
+from sagemeter.sandbox import endpoint_states, faults, hub
+from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 FAIL_TAG = "fail"
-IN_PROGRESS = ("Creating", "Updating", "Deleting")
 
 
 @dataclass(frozen=True)
@@ -92,45 +96,17 @@ class Delays:
 
 
 _delays = Delays.from_env(os.environ)
-# The server is threaded; transitions and the calls that start them must not interleave.
-_lock = threading.RLock()
 # moto's originals, captured before install() replaces them.
 _moto_create_endpoint = SageMakerModelBackend.create_endpoint
 _moto_delete_endpoint = SageMakerModelBackend.delete_endpoint
+_moto_update_weights = SageMakerModelBackend.update_endpoint_weights_and_capacities
 _moto_resource_from_arn = SageMakerModelBackend._get_resource_from_arn
 _moto_response_create_model = SageMakerResponse.create_model
 _moto_response_create_endpoint_config = SageMakerResponse.create_endpoint_config
 _moto_response_create_endpoint = SageMakerResponse.create_endpoint
 
 
-# --------------------------------------------------------------------------- transitions
-
-
-def _pending(backend: SageMakerModelBackend) -> dict[str, tuple[float, Callable[[], None]]]:
-    # Kept in the backend's __dict__ so that moto's reset (which rebuilds it) forgets it too.
-    pending: dict[str, tuple[float, Callable[[], None]]]
-    pending = backend.__dict__.setdefault("_sagemeter_pending", {})
-    return pending
-
-
-def _schedule(
-    backend: SageMakerModelBackend, endpoint: FakeEndpoint, status: str, seconds: float,
-    finish: Callable[[], None],
-) -> None:  # fmt: skip
-    endpoint.endpoint_status = status
-    endpoint.last_modified_time = utcnow()
-    _pending(backend)[endpoint.endpoint_name] = (time.monotonic() + seconds, finish)
-
-
-def _settle(backend: SageMakerModelBackend) -> None:
-    """Applies every transition that is due, so reads see the status of *now*."""
-    now = time.monotonic()
-    with _lock:
-        pending = _pending(backend)
-        for name, (due, finish) in list(pending.items()):
-            if due <= now:
-                del pending[name]
-                finish()
+# --------------------------------------------------------------------------- deployments
 
 
 def _split_image(image: str) -> tuple[str, str]:
@@ -191,10 +167,6 @@ def _set(endpoint: FakeEndpoint, **fields: Any) -> None:
     vars(endpoint).update(fields)
 
 
-def _in_progress(endpoint: FakeEndpoint) -> ValidationError:
-    return ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
-
-
 # --------------------------------------------------------------------------- backend patches
 
 
@@ -202,7 +174,7 @@ def _create_endpoint(
     self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str,
     tags: list[dict[str, str]],
 ) -> FakeEndpoint:  # fmt: skip
-    with _lock:
+    with lock:
         endpoint = _moto_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
         variants, failure = _deployment(self, endpoint, config)
@@ -221,14 +193,14 @@ def _create_endpoint(
                 _set(endpoint, endpoint_status="InService", production_variants=variants)
             endpoint.last_modified_time = utcnow()
 
-        _schedule(self, endpoint, "Creating", _delays.create, finish)
+        schedule(self, endpoint, "Creating", _delays.create, finish)
         return endpoint
 
 
 def _update_endpoint(
     backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str
 ) -> FakeEndpoint:
-    with _lock:
+    with lock:
         endpoint = backend.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, backend.account_id, backend.region_name)
@@ -239,21 +211,17 @@ def _update_endpoint(
                 endpoint_config_name, backend.account_id, backend.region_name
             )
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
-        if endpoint.endpoint_status in IN_PROGRESS:
-            raise _in_progress(endpoint)
+        check(endpoint, Call.UPDATE)
         variants, failure = _deployment(backend, endpoint, config)
-        was_in_service = endpoint.endpoint_status == "InService"
         endpoint.failure_reason = None  # SageMaker clears the last failure when an update starts
 
         def finish() -> None:
-            if failure and was_in_service:  # rolled back: still serving the old config
+            if failure:  # rolled back: still serving the old config
                 _set(
                     endpoint,
                     endpoint_status="InService",
                     failure_reason=f"Update failed: {failure}",
                 )
-            elif failure:
-                _set(endpoint, endpoint_status="Failed", failure_reason=failure)
             else:
                 _set(
                     endpoint,
@@ -264,23 +232,40 @@ def _update_endpoint(
                 )
             endpoint.last_modified_time = utcnow()
 
-        _schedule(backend, endpoint, "Updating", _delays.update, finish)
+        schedule(backend, endpoint, "Updating", _delays.update, finish)
         return endpoint
 
 
 def _delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
-    with _lock:
+    with lock:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             _moto_delete_endpoint(self, endpoint_name)  # raises moto's "Could not find endpoint"
             return
-        if endpoint.endpoint_status in IN_PROGRESS:
-            raise _in_progress(endpoint)
+        check(endpoint, Call.DELETE)
 
         def finish() -> None:
             self.endpoints.pop(endpoint_name, None)
 
-        _schedule(self, endpoint, "Deleting", _delays.delete, finish)
+        schedule(self, endpoint, "Deleting", _delays.delete, finish)
+
+
+def _update_weights(
+    self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[Any]
+) -> str:
+    with lock:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None:
+            check(endpoint, Call.UPDATE_WEIGHTS)
+        arn: str = _moto_update_weights(self, endpoint_name, desired_weights_and_capacities)
+        updated = self.endpoints[endpoint_name]  # moto applied the weights and counts at once
+
+        def finish() -> None:
+            updated.endpoint_status = "InService"
+            updated.last_modified_time = utcnow()
+
+        schedule(self, updated, "Updating", _delays.update, finish)
+        return arn
 
 
 def _resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
@@ -310,7 +295,7 @@ def _validate_instance_type(self: FakeEndpointConfig, instance_type: str) -> Non
 
 def _settled_backend(self: SageMakerResponse) -> SageMakerModelBackend:
     backend = sagemaker_backends[self.current_account][self.region]
-    _settle(backend)
+    settle(backend)
     return backend
 
 
@@ -320,7 +305,7 @@ def _refuse_existing(
 ) -> Callable[[SageMakerResponse], ActionResult]:  # fmt: skip
     def guarded(self: SageMakerResponse) -> ActionResult:
         backend, name = self.sagemaker_backend, self._get_param(param)
-        with _lock:
+        with lock:
             if name in collection(backend):
                 arn = arn_formatter(kind, name, backend.account_id, backend.region_name)
                 raise ValidationError(f'Cannot create already existing {noun} "{arn}".')
@@ -355,6 +340,7 @@ def install(delays: Delays | None = None) -> None:
     patches: list[tuple[type, str, Any]] = [
         (SageMakerModelBackend, "create_endpoint", _create_endpoint),
         (SageMakerModelBackend, "delete_endpoint", _delete_endpoint),
+        (SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_weights),
         (SageMakerModelBackend, "_get_resource_from_arn", _resource_from_arn),
         (SageMakerModelBackend, "add_tags", _add_tags),
         (FakeEndpointConfig, "validate_instance_type", _validate_instance_type),
@@ -385,7 +371,10 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     """Serves all moto services on a daemon thread; ``port=0`` picks a free port
     (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
-    app = DomainDispatcherApplication(create_backend_app)
+    app = faults.FaultInjector(
+        DomainDispatcherApplication(create_backend_app),
+        controls={"endpoints": endpoint_states.control},
+    )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
     return server

@@ -1,0 +1,135 @@
+"""The client of the local AWS's control API: ``FaultClient``, for tests, benchmarks and people.
+
+Owns the typed Python side of ``/sagemeter-api/``: adding, reading and clearing fault rules
+(served by ``faults``, whose docstring describes every rule) and forcing SageMaker endpoint
+statuses (served by ``endpoint_states``). Needs only the standard library, so it can drive a
+local AWS running in another process::
+
+    faults = FaultClient("http://127.0.0.1:5000")
+    faults.throttle(service="sagemaker", operation="CreateEndpoint", rate=0.2)
+    faults.kill_after("sagemaker", "CreateModel", pid=operator_pid)
+    faults.set_endpoint_status("my-endpoint", "SystemUpdating", seconds=5, then="InService")
+    faults.stats().injected  # {"throttle": 3, "kill": 1}
+    faults.clear()
+"""
+
+from __future__ import annotations
+
+import json
+import signal as signals
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CONTROL_PREFIX", "FaultClient", "FaultControlError", "FaultStats"]
+
+CONTROL_PREFIX = "/sagemeter-api/"
+
+
+class FaultControlError(RuntimeError):
+    """The local AWS refused a control request (HTTP status and its error text)."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(f"HTTP {status}: {error}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FaultStats:
+    """``GET /sagemeter-api/faults``: the seed, counters and every rule with its own counters."""
+
+    seed: int
+    requests: int  # AWS requests seen while any rule was set
+    injected: dict[str, int]  # per kind
+    by_operation: dict[str, dict[str, int]]  # "sagemaker:CreateModel" -> kind -> n
+    rules: list[dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> FaultStats:
+        return cls(doc["seed"], doc["requests"], doc["injected"], doc["byOperation"], doc["rules"])
+
+
+class FaultClient:
+    """Drives a local AWS's faults and endpoint statuses over HTTP; rule methods return ids."""
+
+    def __init__(self, endpoint_url: str, timeout: float = 10.0) -> None:
+        self.url = endpoint_url.rstrip("/") + CONTROL_PREFIX
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise FaultControlError(exc.code, exc.read().decode(errors="replace")) from exc
+
+    def add(self, *rules: Mapping[str, Any]) -> list[int]:
+        """Adds raw rules (see the module docstring)."""
+        found = self._call("POST", "faults", [{k: v for k, v in r.items() if v is not None}
+                                             for r in rules])  # fmt: skip
+        return [rule["id"] for rule in found["rules"]]
+
+    def throttle(self, service: str | None = None, operation: str | None = None,
+                 rate: float = 1.0, *, contains: str | None = None) -> int:  # fmt: skip
+        return self.add({"fault": "throttle", "service": service, "operation": operation,
+                         "rate": rate, "contains": contains})[0]  # fmt: skip
+
+    def error(self, status: int = 503, rate: float = 1.0, service: str | None = None,
+              operation: str | None = None, *, code: str | None = None,
+              contains: str | None = None) -> int:  # fmt: skip
+        return self.add({"fault": "error", "status": status, "rate": rate, "code": code,
+                         "service": service, "operation": operation,
+                         "contains": contains})[0]  # fmt: skip
+
+    def latency(self, seconds: float, rate: float = 1.0, service: str | None = None,
+                operation: str | None = None, *, contains: str | None = None) -> int:  # fmt: skip
+        return self.add({"fault": "latency", "seconds": seconds, "rate": rate, "service": service,
+                         "operation": operation, "contains": contains})[0]  # fmt: skip
+
+    def outage(self, seconds: float, mode: str = "reset", service: str | None = None) -> int:
+        return self.add({"fault": "outage", "seconds": seconds, "mode": mode,
+                         "service": service})[0]  # fmt: skip
+
+    def kill_after(self, service: str, operation: str, pid: int,
+                   signal: int = signals.SIGKILL, count: int = 1, *,
+                   contains: str | None = None) -> int:  # fmt: skip
+        return self.add({"fault": "kill", "service": service, "operation": operation,
+                         "pid": pid, "signal": int(signal), "count": count,
+                         "contains": contains})[0]  # fmt: skip
+
+    def seed(self, value: int) -> None:
+        self._call("POST", "faults", {"seed": value, "rules": []})
+
+    def clear(self) -> FaultStats:
+        """Forgets every rule and counter; answers the stats from just before."""
+        return FaultStats.from_json(self._call("DELETE", "faults"))
+
+    def stats(self) -> FaultStats:
+        return FaultStats.from_json(self._call("GET", "faults"))
+
+    def endpoint_status(
+        self, name: str, *, region: str = "us-east-1", account_id: str | None = None
+    ) -> dict[str, Any]:
+        """A SageMaker endpoint's status and failure reason, as the next call would see them."""
+        query = f"?accountId={account_id}" if account_id else ""
+        found: dict[str, Any] = self._call("GET", f"endpoints/{region}/{name}/status{query}")
+        return found
+
+    def set_endpoint_status(
+        self, name: str, status: str, *, seconds: float | None = None, then: str | None = None,
+        failure_reason: str | None = None, region: str = "us-east-1",
+        account_id: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Puts a SageMaker endpoint into ``status`` (``endpoint_states.force_status``)."""
+        body = {"status": status, "seconds": seconds, "then": then,
+                "failureReason": failure_reason, "accountId": account_id}  # fmt: skip
+        found: dict[str, Any] = self._call(
+            "POST", f"endpoints/{region}/{name}/status",
+            {k: v for k, v in body.items() if v is not None},
+        )  # fmt: skip
+        return found
