@@ -31,6 +31,9 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   same key; tag calls on an unknown ARN are a ``ValidationException`` (moto: HTTP 500);
   DescribeEndpoint shows ``ProductionVariants`` (with ``DeployedImages``) only once deployed,
   ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
+  answers a JSON echo (``sagemeter.sandbox.runtime``); routes answer real HTTP requests at
+  ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter.sandbox.dataplane``).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import hub
+from sagemeter.sandbox import dataplane, hub, runtime
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
@@ -369,6 +372,7 @@ def install(delays: Delays | None = None) -> None:
             _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
             lambda b: b.endpoints)),
         *hub.response_patches(),
+        *runtime.response_patches(_settle),  # InvokeEndpoint as a real endpoint answers it
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]  # fmt: skip
     for owner, name, value in patches:
@@ -385,7 +389,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     """Serves all moto services on a daemon thread; ``port=0`` picks a free port
     (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
-    app = DomainDispatcherApplication(create_backend_app)
+    app = dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
     return server
