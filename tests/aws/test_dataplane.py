@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from click.testing import CliRunner
 
 from sagemeter.api.models import Authorization
@@ -34,65 +29,38 @@ from sagemeter.sandbox.dataplane import user_request_url
 from sagemeter.settings import Settings
 
 from .conftest import REGION, LocalAws
+from .dataplane_calls import ROLE, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
-ROLE = "arn:aws:iam::123456789012:role/apigw-invokes-sagemaker"
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1"
 OWNER = Owner("team-a", "falcon", "uid-falcon")
 MISSING_TOKEN = {"message": "Missing Authentication Token"}
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        return next(iter(self.values(name)), None)
-
-    def values(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-
-def send(url: str, body: bytes = b"{}", headers: dict[str, str] | None = None,
-         method: str = "POST") -> Answer:  # fmt: skip
-    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, list(response.headers.items()), response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, list(error.headers.items()), error.read())
-
-
-def signed(url: str, body: bytes, key: str = "testing", secret: str = "testing",
-           token: str | None = None, service: str = "execute-api", region: str = REGION,
-           headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
-    """POST ``url`` signed with SigV4 the way botocore (and the docs' Python example) does."""
-    request = AWSRequest("POST", url, data=body, headers={"Content-Type": "application/json",
-                                                          **(headers or {})})  # fmt: skip
-    SigV4Auth(Credentials(key, secret, token), service, region).add_auth(request)
-    return send(url, body, dict(request.headers))
-
-
 def create_endpoint(name: str, async_: bool = False, wait: bool = True) -> None:
     sm = client("sagemaker", REGION)
-    sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=EXECUTION_ROLE,
-                    PrimaryContainer={"Image": IMAGE})  # fmt: skip
+    sm.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn=EXECUTION_ROLE,
+        PrimaryContainer={"Image": IMAGE},
+    )
     extra: dict[str, Any] = {}
     if async_:
         extra["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": "s3://out/falcon"}}
     sm.create_endpoint_config(
         EndpointConfigName=f"{name}-config",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-model",
-                             "InstanceType": "ml.g5.2xlarge", "InitialInstanceCount": 1}],
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.g5.2xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
         **extra,
-    )  # fmt: skip
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
     if wait:
         wait_for_status(name, "InService")
@@ -102,8 +70,11 @@ def wait_for_status(name: str, status: str | None) -> None:
     sm = client("sagemaker", REGION)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        found = [e for e in sm.list_endpoints(NameContains=name)["Endpoints"]
-                 if e["EndpointName"] == name]  # fmt: skip
+        found = [
+            e
+            for e in sm.list_endpoints(NameContains=name)["Endpoints"]
+            if e["EndpointName"] == name
+        ]
         if (found[0]["EndpointStatus"] if found else None) == status:
             return
         time.sleep(0.05)
@@ -114,17 +85,20 @@ def wait_for_status(name: str, status: str | None) -> None:
 def manager() -> Iterator[RouteManager]:
     routes = RouteManager(
         Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-        quiet_seconds=0.05, max_delay_seconds=1.0,
-    )  # fmt: skip
+        quiet_seconds=0.05,
+        max_delay_seconds=1.0,
+    )
     yield routes
     routes.close()
 
 
-def route(manager: RouteManager, local_aws: LocalAws, endpoint: str, path: str,
-          **changes: Any) -> tuple[RouteResult, str]:  # fmt: skip
+def route(
+    manager: RouteManager, local_aws: LocalAws, endpoint: str, path: str, **changes: Any
+) -> tuple[RouteResult, str]:
     """Writes and deploys the route; its result and its local data-plane URL."""
-    result = manager.ensure(RouteSpec(path=path, endpoint_name=endpoint, owner=OWNER, **changes),
-                            REGION)  # fmt: skip
+    result = manager.ensure(
+        RouteSpec(path=path, endpoint_name=endpoint, owner=OWNER, **changes), REGION
+    )
     manager.flush(REGION)
     return result, user_request_url(local_aws.url, result.rest_api_id, "prod", path)
 
@@ -142,8 +116,9 @@ def test_api_key_route_serves_the_model_only_with_its_key(
     manager: RouteManager, local_aws: LocalAws
 ) -> None:
     create_endpoint("falcon")
-    result, url = route(manager, local_aws, "falcon", "team-a/falcon",
-                        authorization=Authorization.API_KEY)  # fmt: skip
+    result, url = route(
+        manager, local_aws, "falcon", "team-a/falcon", authorization=Authorization.API_KEY
+    )
     assert result.api_key
     body = b'{"inputs": "What is a parking meter?"}'
 
@@ -160,8 +135,10 @@ def test_api_key_route_serves_the_model_only_with_its_key(
         assert refused.header("x-amzn-ErrorType") == "ForbiddenException"
 
     apigw = client("apigateway", REGION)
-    apigw.update_api_key(apiKey=result.api_key_id, patchOperations=[
-        {"op": "replace", "path": "/enabled", "value": "false"}])  # fmt: skip
+    apigw.update_api_key(
+        apiKey=result.api_key_id,
+        patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
+    )
     assert send(url, body, {"x-api-key": result.api_key}).status == 403
 
 
@@ -182,7 +159,8 @@ def test_iam_route_checks_signatures_and_permissions(
     )
     assert wrong.header("x-amzn-ErrorType") == "InvalidSignatureException"
     assert signed(url, body, service="sagemaker").json() == {
-        "message": "Credential should be scoped to correct service: 'execute-api'. "}  # fmt: skip
+        "message": "Credential should be scoped to correct service: 'execute-api'. "
+    }
     assert signed(url, body, region="eu-west-1").status == 403
     unknown = signed(url, body, key="AKIAUNKNOWNKEY000000")
     assert unknown.json() == {"message": "The security token included in the request is invalid."}
@@ -198,22 +176,60 @@ def test_iam_route_checks_signatures_and_permissions(
         "execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:123456789012:"
     )
     assert denied.json()["Message"].endswith("/prod/POST/team-a/llama")
-    iam.put_user_policy(UserName="caller", PolicyName="invoke", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
-        "Resource": "arn:aws:execute-api:us-east-1:123456789012:*/prod/POST/team-a/*"}]}))  # fmt: skip
+    iam.put_user_policy(
+        UserName="caller",
+        PolicyName="invoke",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:Invoke",
+                        "Resource": f"arn:aws:execute-api:{REGION}:*:*/prod/POST/team-a/*",
+                    }
+                ],
+            }
+        ),
+    )
     assert signed(url, body, key["AccessKeyId"], key["SecretAccessKey"]).status == 200
     assert signed(url, body, key["AccessKeyId"], "wrong").status == 403
 
     # Temporary credentials of an assumed role: the session token must match.
-    iam.create_role(RoleName="invoker", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))  # fmt: skip
-    policy = iam.create_policy(PolicyName="invoke-all", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:*",
-        "Resource": "arn:aws:execute-api:*:*:*"}]}))["Policy"]["Arn"]  # fmt: skip
+    iam.create_role(
+        RoleName="invoker",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    }
+                ],
+            }
+        ),
+    )
+    policy = iam.create_policy(
+        PolicyName="invoke-all",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:*",
+                        "Resource": "arn:aws:execute-api:*:*:*",
+                    }
+                ],
+            }
+        ),
+    )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="invoker", PolicyArn=policy)
     session = client("sts", REGION).assume_role(
-        RoleArn="arn:aws:iam::123456789012:role/invoker", RoleSessionName="demo")["Credentials"]
+        RoleArn="arn:aws:iam::123456789012:role/invoker", RoleSessionName="demo"
+    )["Credentials"]
     temporary = (session["AccessKeyId"], session["SecretAccessKey"])
     assert signed(url, body, *temporary, token=session["SessionToken"]).status == 200
     assert signed(url, body, *temporary, token="forged").status == 403
@@ -239,9 +255,14 @@ def test_async_route_answers_202_with_the_output_location(
 ) -> None:
     create_endpoint("batch", async_=True)
     _, url = route(manager, local_aws, "batch", "team-a/batch", async_=True)
-    answer = signed(url, b"", headers={
-        "X-Amzn-SageMaker-InputLocation": "s3://in/batch/input.json",
-        "X-Amzn-SageMaker-Content-Type": "application/json"})  # fmt: skip
+    answer = signed(
+        url,
+        b"",
+        headers={
+            "X-Amzn-SageMaker-InputLocation": "s3://in/batch/input.json",
+            "X-Amzn-SageMaker-Content-Type": "application/json",
+        },
+    )
     assert answer.status == 202, answer.body
     assert (answer.header("X-Amzn-SageMaker-OutputLocation") or "").startswith("s3://")
     assert (answer.header("X-Amzn-SageMaker-FailureLocation") or "").startswith("s3://")
@@ -269,23 +290,27 @@ def test_parked_or_creating_endpoint_answers_400_with_sagemaker_message(
 # --------------------------------------------------------------------------- routing
 
 
-def test_unknown_api_stage_path_or_method_and_undeployed_changes(
-    local_aws: LocalAws
-) -> None:
-    lazy = RouteManager(Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-                        quiet_seconds=60, max_delay_seconds=120)  # fmt: skip
+def test_unknown_api_stage_path_or_method_and_undeployed_changes(local_aws: LocalAws) -> None:
+    lazy = RouteManager(
+        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
+        quiet_seconds=60,
+        max_delay_seconds=120,
+    )
     try:
         create_endpoint("routed")
-        result = lazy.ensure(RouteSpec(path="routed", endpoint_name="routed", owner=OWNER),
-                             REGION)  # fmt: skip
+        result = lazy.ensure(RouteSpec(path="routed", endpoint_name="routed", owner=OWNER), REGION)
         url = user_request_url(local_aws.url, result.rest_api_id, "prod", "routed")
         assert (signed(url, b"{}").status, signed(url, b"{}").json()) == (403, MISSING_TOKEN)
         lazy.flush(REGION)  # the stage exists from here on
         assert signed(url, b"{}").status == 200
 
         # A route written after the deployment is not served until the next one.
-        lazy.ensure(RouteSpec(path="later", endpoint_name="routed",
-                              owner=Owner("team-a", "later", "uid-later")), REGION)  # fmt: skip
+        lazy.ensure(
+            RouteSpec(
+                path="later", endpoint_name="routed", owner=Owner("team-a", "later", "uid-later")
+            ),
+            REGION,
+        )
         later = user_request_url(local_aws.url, result.rest_api_id, "prod", "later")
         assert signed(later, b"{}").json() == MISSING_TOKEN
         lazy.flush(REGION)
@@ -317,7 +342,9 @@ def test_requests_are_logged_until_reset(manager: RouteManager, local_aws: Local
     refused = send(url, b"{}")
     records = requests_seen(local_aws)
     assert [(r["method"], r["path"], r["status"]) for r in records] == [
-        ("POST", "/team-a/logged", 200), ("POST", "/team-a/logged", 403)]  # fmt: skip
+        ("POST", "/team-a/logged", 200),
+        ("POST", "/team-a/logged", 403),
+    ]
     assert records[0]["requestId"] == served.header("x-amzn-RequestId")
     assert records[1]["requestId"] == refused.header("x-amzn-RequestId")
     assert all(r["latencyMs"] >= 0 and r["resourcePath"] == "/team-a/logged" for r in records)
@@ -343,14 +370,20 @@ def test_sandbox_up_prints_where_the_data_plane_listens(monkeypatch: pytest.Monk
             return False
 
         def env(self) -> dict[str, str]:
-            return {name: "x" for name in ("KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                           "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}  # fmt: skip
+            return {
+                name: "x"
+                for name in (
+                    "KUBECONFIG",
+                    "AWS_ENDPOINT_URL",
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_DEFAULT_REGION",
+                )
+            }
 
     monkeypatch.setattr(sandbox_cli, "_sandbox", lambda state_dir: Running())
     result = CliRunner().invoke(sandbox_cli.sandbox, ["up"])
     assert result.exit_code == 0, result.output
-    assert (
-        "http://127.0.0.1:5123/restapis/<apiId>/<stage>/_user_request_/<path>" in result.stderr
-    )
+    assert "http://127.0.0.1:5123/restapis/<apiId>/<stage>/_user_request_/<path>" in result.stderr
     assert "http://127.0.0.1:5123/sagemeter-api/dataplane/requests" in result.stderr
     assert all(line.startswith("export ") for line in result.stdout.splitlines())

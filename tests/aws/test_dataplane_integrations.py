@@ -19,10 +19,9 @@ from sagemeter.core.requests import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes import RouteManager
 from sagemeter.sandbox.dataplane import user_request_url
-from sagemeter.sandbox.dataplane.vtl import TemplateError, TemplateInput, render
 
 from .conftest import REGION, LocalAws
-from .test_dataplane import ROLE, send, signed
+from .dataplane_calls import ROLE, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
@@ -43,44 +42,68 @@ def handle(event, context):
     if token == "Bearer broken":
         raise Exception("Unauthorized")
     effect = "Allow" if token == "Bearer good" else "Deny"
+    statement = {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}
     return {"principalId": "user-7", "context": {"team": "a"},
-            "policyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}
+            "policyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
 """
 
 
-def function(name: str, source: str, runtime: str = "python3.12", handler: str = "app.handle",
-             timeout: int = 10) -> str:  # fmt: skip
+def function(
+    name: str,
+    source: str,
+    runtime: str = "python3.12",
+    handler: str = "app.handle",
+    timeout: int = 10,
+) -> str:
     role = client("iam", REGION).create_role(
         RoleName=f"{name}-role",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}),
-    )["Role"]["Arn"]  # fmt: skip
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", source)
-    return str(client("lambda", REGION).create_function(
-        FunctionName=name, Runtime=runtime, Role=role, Handler=handler, Timeout=timeout,
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"])  # fmt: skip
+    return str(
+        client("lambda", REGION).create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=role,
+            Handler=handler,
+            Timeout=timeout,
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+    )
 
 
 @pytest.fixture
 def manager() -> Iterator[RouteManager]:
     from sagemeter.settings import Settings
 
-    routes = RouteManager(Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-                          quiet_seconds=0.05, max_delay_seconds=1.0)  # fmt: skip
+    routes = RouteManager(
+        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
+        quiet_seconds=0.05,
+        max_delay_seconds=1.0,
+    )
     yield routes
     routes.close()
 
 
-def lambda_route(manager: RouteManager, local_aws: LocalAws, arn: str, path: str,
-                 **changes: Any) -> tuple[str, str]:  # fmt: skip
+def lambda_route(
+    manager: RouteManager, local_aws: LocalAws, arn: str, path: str, **changes: Any
+) -> tuple[str, str]:
     result = manager.ensure(
-        RouteSpec(path=path, endpoint_name="unused", owner=OWNER, lambda_arn=arn, **changes),
-        REGION)  # fmt: skip
+        RouteSpec(path=path, endpoint_name="unused", owner=OWNER, lambda_arn=arn, **changes), REGION
+    )
     manager.flush(REGION)
     return result.rest_api_id, user_request_url(local_aws.url, result.rest_api_id, "prod", path)
 
@@ -93,8 +116,7 @@ def test_lambda_proxy_route_runs_the_python_function(
 ) -> None:
     arn = function("front", ECHO_EVENT)
     api_id, url = lambda_route(manager, local_aws, arn, "team-a/front")
-    answer = signed(url + "?verbose=1&verbose=2", b'{"inputs": "Hi"}',
-                    headers={"X-Custom": "kept"})  # fmt: skip
+    answer = signed(url + "?verbose=1&verbose=2", b'{"inputs": "Hi"}', headers={"X-Custom": "kept"})
     assert answer.status == 201, answer.body
     assert answer.header("X-From") == "lambda"
     assert answer.values("X-Multi") == ["a", "b"]
@@ -102,7 +124,10 @@ def test_lambda_proxy_route_runs_the_python_function(
     assert document["function"] == "front"
     event = document["event"]
     assert (event["httpMethod"], event["path"], event["resource"]) == (
-        "POST", "/team-a/front", "/team-a/front")  # fmt: skip
+        "POST",
+        "/team-a/front",
+        "/team-a/front",
+    )
     assert event["body"] == '{"inputs": "Hi"}' and event["isBase64Encoded"] is False
     assert event["headers"]["X-Custom"] == "kept"  # a proxy sees every header
     assert event["queryStringParameters"] == {"verbose": "2"}
@@ -116,29 +141,47 @@ def test_lambda_proxy_route_runs_the_python_function(
     # Without the permission sagemeter added, API Gateway may not invoke the function.
     statement = json.loads(client("lambda", REGION).get_policy(FunctionName=arn)["Policy"])
     client("lambda", REGION).remove_permission(
-        FunctionName=arn, StatementId=statement["Statement"][0]["Sid"])
+        FunctionName=arn, StatementId=statement["Statement"][0]["Sid"]
+    )
     refused = signed(url, b"{}")
     assert (refused.status, refused.json()) == (500, {"message": "Internal server error"})
     assert "Invalid permissions on Lambda function" in (
-        refused.header("x-sagemeter-dataplane-error") or "")
+        refused.header("x-sagemeter-dataplane-error") or ""
+    )
 
 
 @pytest.mark.parametrize(
     ("source", "runtime", "status", "message"),
     [
-        ("def handle(event, context):\n    raise ValueError('boom')\n", "python3.12", 502,
-         "Internal server error"),
-        ("def handle(event, context):\n    return {'body': 'no status'}\n", "python3.12", 502,
-         "Internal server error"),
-        ("exports.handle = async () => ({statusCode: 200})", "nodejs20.x", 502,
-         "local data plane: the sandbox runs only Python zip functions without Docker"),
+        (
+            "def handle(event, context):\n    raise ValueError('boom')\n",
+            "python3.12",
+            502,
+            "Internal server error",
+        ),
+        (
+            "def handle(event, context):\n    return {'body': 'no status'}\n",
+            "python3.12",
+            502,
+            "Internal server error",
+        ),
+        (
+            "exports.handle = async () => ({statusCode: 200})",
+            "nodejs20.x",
+            502,
+            "local data plane: the sandbox runs only Python zip functions without Docker",
+        ),
     ],
     ids=["raises", "malformed", "node"],
-)  # fmt: skip
+)
 def test_lambda_failures_are_502(
-    manager: RouteManager, local_aws: LocalAws, source: str, runtime: str, status: int,
+    manager: RouteManager,
+    local_aws: LocalAws,
+    source: str,
+    runtime: str,
+    status: int,
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     arn = function("failing", source, runtime)
     _, url = lambda_route(manager, local_aws, arn, "failing")
     answer = signed(url, b"{}")
@@ -155,28 +198,42 @@ def test_custom_authorizer_lambda_decides(manager: RouteManager, local_aws: Loca
     authorizer_arn = function("gatekeeper", AUTHORIZER)
     apigw = client("apigateway", REGION)
     authorizer = apigw.create_authorizer(
-        restApiId=api_id, name="tokens", type="TOKEN",
+        restApiId=api_id,
+        name="tokens",
+        type="TOKEN",
         identitySource="method.request.header.Authorization",
         authorizerUri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
-                      f"{authorizer_arn}/invocations",
-    )["id"]  # fmt: skip
-    _, url = lambda_route(manager, local_aws, backend, "guarded",
-                          authorization=Authorization.CUSTOM, authorizer_id=authorizer)  # fmt: skip
+        f"{authorizer_arn}/invocations",
+    )["id"]
+    _, url = lambda_route(
+        manager,
+        local_aws,
+        backend,
+        "guarded",
+        authorization=Authorization.CUSTOM,
+        authorizer_id=authorizer,
+    )
     # API Gateway may call the authorizer only once the function allows it.
     assert send(url, headers={"Authorization": "Bearer good"}).status == 500
     client("lambda", REGION).add_permission(
-        FunctionName=authorizer_arn, StatementId="apigw", Action="lambda:InvokeFunction",
+        FunctionName=authorizer_arn,
+        StatementId="apigw",
+        Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/authorizers/{authorizer}",
-    )  # fmt: skip
+    )
 
     allowed = send(url, headers={"Authorization": "Bearer good"})
     assert allowed.status == 201, allowed.body
     assert allowed.json()["event"]["requestContext"]["authorizer"] == {
-        "principalId": "user-7", "team": "a"}  # fmt: skip
+        "principalId": "user-7",
+        "team": "a",
+    }
     denied = send(url, headers={"Authorization": "Bearer other"})
     assert (denied.status, denied.json()) == (
-        403, {"Message": "User is not authorized to access this resource with an explicit deny"})
+        403,
+        {"Message": "User is not authorized to access this resource with an explicit deny"},
+    )
     for headers in ({}, {"Authorization": "Bearer broken"}):
         unauthorized = send(url, headers=headers)
         assert (unauthorized.status, unauthorized.json()) == (401, {"message": "Unauthorized"})
@@ -185,8 +242,9 @@ def test_custom_authorizer_lambda_decides(manager: RouteManager, local_aws: Loca
 # --------------------------------------------------------------------------- MOCK and SQS
 
 
-def write_method(api_id: str, path: str, integration: dict[str, Any],
-                 responses: list[dict[str, Any]]) -> None:  # fmt: skip
+def write_method(
+    api_id: str, path: str, integration: dict[str, Any], responses: list[dict[str, Any]]
+) -> None:
     """A POST method with no authorization at ``/<path>`` and its integration responses."""
     apigw = client("apigateway", REGION)
     root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
@@ -195,43 +253,65 @@ def write_method(api_id: str, path: str, integration: dict[str, Any],
     apigw.put_method(**ids, authorizationType="NONE")
     apigw.put_integration(**ids, **integration)
     for response in responses:
-        headers = {k.replace("method.response.header.", "method.response.header."): False
-                   for k in response.get("responseParameters", {})}  # fmt: skip
-        apigw.put_method_response(**ids, statusCode=response["statusCode"],
-                                  responseParameters=headers)  # fmt: skip
+        headers = {
+            k.replace("method.response.header.", "method.response.header."): False
+            for k in response.get("responseParameters", {})
+        }
+        apigw.put_method_response(
+            **ids, statusCode=response["statusCode"], responseParameters=headers
+        )
         apigw.put_integration_response(**ids, **response)
 
 
 WAKING = {
-    "responseParameters": {"method.response.header.Retry-After": "'120'",
-                           "method.response.header.Sagemeter-State": "'waking'"},
-    "responseTemplates": {"application/json":
-                          '{"state": "waking", "reason": "Idle", "request": "$context.requestId"}'},
-}  # fmt: skip
+    "responseParameters": {
+        "method.response.header.Retry-After": "'120'",
+        "method.response.header.Sagemeter-State": "'waking'",
+    },
+    "responseTemplates": {
+        "application/json": '{"state": "waking", "reason": "Idle", "request": "$context.requestId"}'
+    },
+}
 
 
 def test_mock_integration_answers_from_its_integration_response(local_aws: LocalAws) -> None:
     apigw = client("apigateway", REGION)
     api_id = apigw.create_rest_api(name="mocks")["id"]
-    write_method(api_id, "parked", {
-        "type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 503}'}}, [
-        {"statusCode": "503", "selectionPattern": r"5\d{2}", **WAKING},
-        {"statusCode": "200", "responseTemplates": {"application/json": '{"ok": true}'}},
-    ])  # fmt: skip
-    write_method(api_id, "broken", {
-        "type": "MOCK", "requestTemplates": {"application/json": '#set($x = 1){"statusCode": 200}'}},
-        [{"statusCode": "200"}])  # fmt: skip
+    write_method(
+        api_id,
+        "parked",
+        {"type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 503}'}},
+        [
+            {"statusCode": "503", "selectionPattern": r"5\d{2}", **WAKING},
+            {"statusCode": "200", "responseTemplates": {"application/json": '{"ok": true}'}},
+        ],
+    )
+    write_method(
+        api_id,
+        "broken",
+        {
+            "type": "MOCK",
+            "requestTemplates": {"application/json": '#set($x = 1){"statusCode": 200}'},
+        },
+        [{"statusCode": "200"}],
+    )
     apigw.create_deployment(restApiId=api_id, stageName="prod")
     url = user_request_url(local_aws.url, api_id, "prod", "parked")
 
     answer = send(url, b'{"inputs": "anything"}', {"Content-Type": "application/json"})
     assert answer.status == 503
     assert (answer.header("Retry-After"), answer.header("Sagemeter-State")) == ("120", "waking")
-    assert answer.json() == {"state": "waking", "reason": "Idle",
-                             "request": answer.header("x-amzn-RequestId")}  # fmt: skip
+    assert answer.json() == {
+        "state": "waking",
+        "reason": "Idle",
+        "request": answer.header("x-amzn-RequestId"),
+    }
 
-    broken = send(user_request_url(local_aws.url, api_id, "prod", "broken"), b"{}",
-                  {"Content-Type": "application/json"})
+    broken = send(
+        user_request_url(local_aws.url, api_id, "prod", "broken"),
+        b"{}",
+        {"Content-Type": "application/json"},
+    )
     assert broken.status == 500
     assert "VTL directives and comments are not supported" in broken.json()["message"]
 
@@ -241,19 +321,32 @@ def test_sqs_integration_sends_the_wake_message(local_aws: LocalAws) -> None:
     queue = sqs.create_queue(QueueName="sagemeter-wake")["QueueUrl"]
     apigw = client("apigateway", REGION)
     api_id = apigw.create_rest_api(name="wake")["id"]
-    body = ('Action=SendMessage&MessageBody=$util.urlEncode("{""uid"":""uid-1"",""request"":'
-            '""$context.requestId"",""at"":$context.requestTimeEpoch}")')  # fmt: skip
-    write_method(api_id, "idle", {
-        "type": "AWS", "integrationHttpMethod": "POST",
-        "uri": f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/sagemeter-wake",
-        "credentials": ROLE, "passthroughBehavior": "NEVER",
-        "requestParameters": {
-            "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
-        "requestTemplates": {"application/json": body},
-    }, [
-        {"statusCode": "503", "selectionPattern": r"2\d{2}", **WAKING},
-        {"statusCode": "502", "responseTemplates": {"application/json": '{"state": "unknown"}'}},
-    ])  # fmt: skip
+    body = (
+        'Action=SendMessage&MessageBody=$util.urlEncode("{""uid"":""uid-1"",""request"":'
+        '""$context.requestId"",""at"":$context.requestTimeEpoch}")'
+    )
+    write_method(
+        api_id,
+        "idle",
+        {
+            "type": "AWS",
+            "integrationHttpMethod": "POST",
+            "uri": f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/sagemeter-wake",
+            "credentials": ROLE,
+            "passthroughBehavior": "NEVER",
+            "requestParameters": {
+                "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
+            },
+            "requestTemplates": {"application/json": body},
+        },
+        [
+            {"statusCode": "503", "selectionPattern": r"2\d{2}", **WAKING},
+            {
+                "statusCode": "502",
+                "responseTemplates": {"application/json": '{"state": "unknown"}'},
+            },
+        ],
+    )
     apigw.create_deployment(restApiId=api_id, stageName="prod")
     url = user_request_url(local_aws.url, api_id, "prod", "idle")
 
@@ -271,35 +364,3 @@ def test_sqs_integration_sends_the_wake_message(local_aws: LocalAws) -> None:
     sqs.delete_queue(QueueUrl=queue)
     failed = send(url, b"{}", {"Content-Type": "application/json"})
     assert (failed.status, failed.json()) == (502, {"state": "unknown"})
-
-
-# --------------------------------------------------------------------------- templates
-
-
-def test_template_subset() -> None:
-    given = TemplateInput(body='{"a": "x y", "b": [1, 2]}', context={
-        "requestId": "r-1", "requestTimeEpoch": 1700000000000, "stage": "prod",
-        "resourcePath": "/team-a/falcon", "identity.sourceIp": "127.0.0.1"})  # fmt: skip
-    cases = {
-        "plain # text $ 5 $": "plain # text $ 5 $",
-        "$input.body": '{"a": "x y", "b": [1, 2]}',
-        "$input.json('$')": '{"a":"x y","b":[1,2]}',
-        "${context.stage}/$!context.resourcePath": "prod//team-a/falcon",
-        "$context.requestId@$context.requestTimeEpoch from $context.identity.sourceIp":
-            "r-1@1700000000000 from 127.0.0.1",
-        "$util.urlEncode($input.body)": "%7B%22a%22%3A+%22x+y%22%2C+%22b%22%3A+%5B1%2C+2%5D%7D",
-        "$util.urlEncode('a~b*c')": "a%7Eb*c",
-        "$util.escapeJavaScript($input.body)": '{\\"a\\": \\"x y\\", \\"b\\": [1, 2]}',
-        "$util.escapeJavaScript(\"it's $context.stage\")": "it\\'s prod",
-        '$util.urlEncode("{""s"":""$context.stage""}")': "%7B%22s%22%3A%22prod%22%7D",
-    }  # fmt: skip
-    for template, expected in cases.items():
-        assert render(template, given) == expected, template
-    for unsupported in ("#set($a = 1)", "## comment", "$input.params('x')", "$input.path('$')",
-                        "$input.json('$.a')", "$stageVariables.x", "$context.authorizer.x",
-                        "$util.base64Encode($input.body)", "$util.urlEncode(5)"):  # fmt: skip
-        with pytest.raises(TemplateError):
-            render(unsupported, given)
-    with pytest.raises(TemplateError) as caught:
-        render("$input.json('$')", TemplateInput("not json", {}))
-    assert caught.value.status == 400

@@ -60,8 +60,11 @@ def _serving(response: SageMakerRuntimeResponse, settle: Settle) -> FakeEndpoint
 
 
 def _echo(response: SageMakerRuntimeResponse, endpoint: FakeEndpoint) -> TYPE_RESPONSE:
-    body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else str(
-        response.body or "")  # fmt: skip
+    body = (
+        response.body.decode("utf-8", "replace")
+        if isinstance(response.body, bytes)
+        else str(response.body or "")
+    )
     try:
         given: Any = json.loads(body)
     except ValueError:

@@ -55,7 +55,8 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 def user_request_url(aws_endpoint_url: str, api_id: str, stage: str, path: str) -> str:
     """Where the local data plane serves ``POST /<stage>/<path>`` of REST API ``api_id``."""
-    return f"{aws_endpoint_url.rstrip('/')}/restapis/{api_id}/{stage}/{_USER_REQUEST}/{path.strip('/')}"  # fmt: skip
+    base = aws_endpoint_url.rstrip("/")
+    return f"{base}/restapis/{api_id}/{stage}/{_USER_REQUEST}/{path.strip('/')}"
 
 
 class RequestLog:
@@ -124,11 +125,15 @@ class DataPlane:
         reply.headers["x-amzn-RequestId"] = call.request_id
         record: dict[str, Any] = {
             "time": datetime.fromtimestamp(call.time_epoch_ms / 1000, UTC).isoformat(),
-            "method": call.method, "path": call.path, "apiId": api_id, "stage": stage,
-            "resourcePath": route.resource_path if route else None, "status": reply.status,
+            "method": call.method,
+            "path": call.path,
+            "apiId": api_id,
+            "stage": stage,
+            "resourcePath": route.resource_path if route else None,
+            "status": reply.status,
             "latencyMs": round((time.perf_counter() - started) * 1000, 1),
             "requestId": call.request_id,
-        }  # fmt: skip
+        }
         if error:
             record["error"] = error
         self.requests.add(record)
@@ -143,13 +148,20 @@ def _call(request: Request, api_id: str, stage: str) -> Call:
     host = request.headers.get("Host") or request.host
     endpoint = f"{request.scheme}://{host}"
     return Call(
-        method=request.method, path="/" + route_path.lstrip("/") if route_path else "/",
-        query=query, headers=Headers(list(request.headers.items())), body=request.get_data(),
-        url=f"{endpoint}{raw_path}" + (f"?{query}" if query else ""), raw_path=raw_path,
-        source_ip=request.remote_addr or "127.0.0.1", request_id=str(uuid.uuid4()),
-        time_epoch_ms=int(time.time() * 1000), api_id=api_id, stage=stage,
+        method=request.method,
+        path="/" + route_path.lstrip("/") if route_path else "/",
+        query=query,
+        headers=Headers(list(request.headers.items())),
+        body=request.get_data(),
+        url=f"{endpoint}{raw_path}" + (f"?{query}" if query else ""),
+        raw_path=raw_path,
+        source_ip=request.remote_addr or "127.0.0.1",
+        request_id=str(uuid.uuid4()),
+        time_epoch_ms=int(time.time() * 1000),
+        api_id=api_id,
+        stage=stage,
         endpoint_url=endpoint,
-    )  # fmt: skip
+    )
 
 
 def _json(status: int, document: Any) -> Response:

@@ -36,7 +36,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from moto.apigateway.models import apigateway_backends
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.sts.models import sts_backends
@@ -44,8 +44,8 @@ from moto.sts.models import sts_backends
 from sagemeter.sandbox import AWS_CREDENTIALS
 
 from . import lambdas
-from .exchange import Call, Caller, GatewayError, Route, configuration_error
 from .events import request_event
+from .exchange import Call, Caller, GatewayError, Route, configuration_error
 
 __all__ = ["authorize"]
 
@@ -54,7 +54,6 @@ MOTO_SESSION_KEY = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAM
 SANDBOX_KEY = (AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"], AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 MAX_SKEW = timedelta(minutes=5)
 INVOKE = "execute-api:Invoke"
-_LAMBDA_URI = re.compile(r"^arn:[a-z-]+:apigateway:[a-z0-9-]+:lambda:path/[^/]+/functions/(.+)/invocations$")  # fmt: skip
 
 
 def authorize(call: Call, route: Route) -> Caller:
@@ -82,15 +81,23 @@ def _api_key(call: Call, route: Route, caller: Caller) -> dict[str, str]:
         value = call.header("x-api-key")
     backend = apigateway_backends[route.account][route.region]
     key = next((k for k in list(backend.keys.values()) if value and k.value == value), None)
-    bound = key is not None and str(key.enabled).lower() == "true" and any(
-        {"apiId": route.api_id, "stage": route.stage} in plan.api_stages
-        and key.id in backend.usage_plan_keys.get(plan.id, {})
-        for plan in list(backend.usage_plans.values())
-    )  # fmt: skip
+    bound = (
+        key is not None
+        and str(key.enabled).lower() == "true"
+        and any(
+            {"apiId": route.api_id, "stage": route.stage} in plan.api_stages
+            and key.id in backend.usage_plan_keys.get(plan.id, {})
+            for plan in list(backend.usage_plans.values())
+        )
+    )
     if not bound or key is None:
         why = "no x-api-key header" if not value else "the key is unknown, disabled or in no "
-        raise GatewayError(403, "Forbidden", "ForbiddenException", detail=why + (
-            "" if not value else f"usage plan bound to {route.api_id}/{route.stage}"))
+        raise GatewayError(
+            403,
+            "Forbidden",
+            "ForbiddenException",
+            detail=why + ("" if not value else f"usage plan bound to {route.api_id}/{route.stage}"),
+        )
     return {"apiKey": key.value, "apiKeyId": key.id}
 
 
@@ -104,19 +111,29 @@ def _denied(message: str, error_type: str = "InvalidSignatureException") -> Gate
 def _iam(call: Call, route: Route) -> dict[str, Any]:
     header = call.header("Authorization")
     if not header:
-        raise GatewayError(403, "Missing Authentication Token",
-                           "MissingAuthenticationTokenException", detail="the request is unsigned")  # fmt: skip
+        raise GatewayError(
+            403,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+            detail="the request is unsigned",
+        )
     fields = dict(re.findall(r"(Credential|SignedHeaders|Signature)=([^,\s]+)", header))
     amz_date = call.header("X-Amz-Date")
-    missing = [f"Authorization header requires '{name}' parameter."
-               for name in ("Credential", "Signature", "SignedHeaders") if name not in fields]
+    missing = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in fields
+    ]
     if not amz_date:
-        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or"
-                       " a 'Date' header.")  # fmt: skip
+        missing.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
     scope = fields.get("Credential", "").split("/")
     if not header.startswith("AWS4-HMAC-SHA256 ") or missing or len(scope) != 5:
-        raise _denied(" ".join(missing or ["Invalid authorization header."])
-                      + f" Authorization={header}", "IncompleteSignatureException")  # fmt: skip
+        raise _denied(
+            " ".join(missing or ["Invalid authorization header."]) + f" Authorization={header}",
+            "IncompleteSignatureException",
+        )
     assert amz_date is not None
     key_id, day, region, service, _ = scope
     if service != "execute-api":
@@ -129,9 +146,11 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
     signer = SigV4Auth(Credentials(key_id, secret, token), "execute-api", region)
     signed = fields["SignedHeaders"].split(";")
     request = AWSRequest(
-        method=call.method, url=call.url, data=call.body,
+        method=call.method,
+        url=call.url,
+        data=call.body,
         headers={name: call.header(name) or "" for name in signed},
-    )  # fmt: skip
+    )
     request.context["timestamp"] = amz_date
     canonical = signer.canonical_request(request)
     to_sign = signer.string_to_sign(request, canonical)
@@ -145,8 +164,13 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
     if policies is not None:
         _check_invoke(principal, policies, route.execute_api_arn(call))
     account = principal.split(":")[4]
-    return {"accessKey": key_id, "accountId": account, "caller": key_id, "user": key_id,
-            "userArn": principal}  # fmt: skip
+    return {
+        "accessKey": key_id,
+        "accountId": account,
+        "caller": key_id,
+        "user": key_id,
+        "userArn": principal,
+    }
 
 
 def _check_clock(amz_date: str, day: str) -> None:
@@ -162,18 +186,23 @@ def _check_clock(amz_date: str, day: str) -> None:
     now = datetime.now(UTC)
     stamp = "%Y%m%dT%H%M%SZ"
     if signed_at < now - MAX_SKEW:
-        raise _denied(f"Signature expired: {amz_date} is now earlier than "
-                      f"{(now - MAX_SKEW):{stamp}} ({now:{stamp}} - 5 min.)")  # fmt: skip
+        raise _denied(
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{(now - MAX_SKEW):{stamp}} ({now:{stamp}} - 5 min.)"
+        )
     if signed_at > now + MAX_SKEW:
-        raise _denied(f"Signature not yet current: {amz_date} is still later than "
-                      f"{(now + MAX_SKEW):{stamp}} ({now:{stamp}} + 5 min.)")  # fmt: skip
+        raise _denied(
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{(now + MAX_SKEW):{stamp}} ({now:{stamp}} + 5 min.)"
+        )
 
 
 def _principal(key_id: str, token: str | None) -> tuple[str, str, list[Any] | None]:
     """The secret, the principal's ARN and its policies (None: the account root, allowed
     everything) for an access key moto knows; ``GatewayError`` for any other key."""
-    invalid = _denied("The security token included in the request is invalid.",
-                      "UnrecognizedClientException")  # fmt: skip
+    invalid = _denied(
+        "The security token included in the request is invalid.", "UnrecognizedClientException"
+    )
     if key_id in (SANDBOX_KEY[0], MOTO_SESSION_KEY[0]):
         secret = SANDBOX_KEY[1] if key_id == SANDBOX_KEY[0] else MOTO_SESSION_KEY[1]
         return secret, f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root", None
@@ -189,8 +218,9 @@ def _principal(key_id: str, token: str | None) -> tuple[str, str, list[Any] | No
     if access_key.role_arn:
         role = sts_backends[account]["aws"].get_assumed_role_from_access_key(key_id)
         if role is None or role.expiration < datetime.now(UTC).replace(tzinfo=None):
-            raise _denied("The security token included in the request is expired",
-                          "ExpiredTokenException")  # fmt: skip
+            raise _denied(
+                "The security token included in the request is expired", "ExpiredTokenException"
+            )
     try:
         policies = list(principal.collect_policies())
     except Exception:  # moto: an assumed role that does not exist in IAM has no policies
@@ -204,9 +234,12 @@ def _check_invoke(principal: str, policies: list[Any], resource: str) -> None:
         return
     explicit = " with an explicit deny" if PermissionResult.DENIED in results else ""
     raise GatewayError(
-        403, f"User: {principal} is not authorized to perform: {INVOKE} on resource: "
-        f"{resource}{explicit}", "AccessDeniedException", key="Message",
-    )  # fmt: skip
+        403,
+        f"User: {principal} is not authorized to perform: {INVOKE} on resource: "
+        f"{resource}{explicit}",
+        "AccessDeniedException",
+        key="Message",
+    )
 
 
 # --------------------------------------------------------------------------- CUSTOM
@@ -217,8 +250,7 @@ def _unauthorized(detail: str) -> GatewayError:
 
 
 def _authorizer_failed(detail: str) -> GatewayError:
-    return GatewayError(500, None, "AuthorizerConfigurationException", detail=detail,
-                        headers={"x-sagemeter-dataplane-error": " ".join(detail.split())[:500]})  # fmt: skip
+    return configuration_error(detail, None, "AuthorizerConfigurationException")
 
 
 def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
@@ -236,8 +268,11 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
         pattern = authorizer.identity_validation_expression
         if pattern and not re.fullmatch(pattern, token):
             raise _unauthorized("the token fails the identity validation expression")
-        event: dict[str, Any] = {"type": "TOKEN", "authorizationToken": token,
-                                 "methodArn": method_arn}  # fmt: skip
+        event: dict[str, Any] = {
+            "type": "TOKEN",
+            "authorizationToken": token,
+            "methodArn": method_arn,
+        }
     elif kind == "REQUEST":
         query = call.query_params()
         for source in sources:
@@ -245,20 +280,20 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
             present = call.header(name) if where == "header" else query.get(name)
             if not present:
                 raise _unauthorized(f"no {source}")
-        event = {"type": "REQUEST", "methodArn": method_arn,
-                 **request_event(call, route, caller)}  # fmt: skip
+        event = {"type": "REQUEST", "methodArn": method_arn, **request_event(call, route, caller)}
     else:
         raise _authorizer_failed(f"the local data plane does not support {kind} authorizers")
-    match = _LAMBDA_URI.match(authorizer.authorizer_uri or "")
-    function = lambdas.find_function(match.group(1)) if match else None
+    arn = lambdas.function_arn_from_uri(authorizer.authorizer_uri)
+    function = lambdas.find_function(arn) if arn else None
     if function is None:
         raise _authorizer_failed(f"authorizer Lambda {authorizer.authorizer_uri} not found")
     source_arn = method_arn.rsplit(":", 1)[0] + f":{route.api_id}/authorizers/{authorizer.id}"
     if not authorizer.authorizer_credentials and not lambdas.permits_apigateway(
         function, source_arn
     ):
-        raise _authorizer_failed(f"{function.function_arn} does not let API Gateway invoke it "
-                                 f"from {source_arn}")  # fmt: skip
+        raise _authorizer_failed(
+            f"{function.function_arn} does not let API Gateway invoke it from {source_arn}"
+        )
     try:
         result = lambdas.invoke(function, event, call.request_id, call.endpoint_url, 30)
     except (lambdas.LambdaUnsupported, TimeoutError) as error:
@@ -272,8 +307,10 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
 
 def _policy_decision(answer: Any, method_arn: str) -> dict[str, Any]:
     """The authorizer context when the answer's policy allows ``method_arn``."""
-    if not isinstance(answer, dict) or "principalId" not in answer or not isinstance(
-        answer.get("policyDocument"), dict
+    if (
+        not isinstance(answer, dict)
+        or "principalId" not in answer
+        or not isinstance(answer.get("policyDocument"), dict)
     ):
         raise _authorizer_failed(f"the authorizer's answer is not a policy: {answer!r:.300}")
     statements = answer["policyDocument"].get("Statement") or []
@@ -284,12 +321,22 @@ def _policy_decision(answer: Any, method_arn: str) -> dict[str, Any]:
             effects.add(str(statement.get("Effect", "")).capitalize())
     if "Deny" in effects or "Allow" not in effects:
         explicit = " with an explicit deny" if "Deny" in effects else ""
-        raise GatewayError(403, f"User is not authorized to access this resource{explicit}",
-                           "AccessDeniedException", key="Message")  # fmt: skip
+        raise GatewayError(
+            403,
+            f"User is not authorized to access this resource{explicit}",
+            "AccessDeniedException",
+            key="Message",
+        )
     context = answer.get("context") or {}
-    return {"principalId": answer["principalId"], **context,
-            **({"usageIdentifierKey": answer["usageIdentifierKey"]}
-               if "usageIdentifierKey" in answer else {})}  # fmt: skip
+    return {
+        "principalId": answer["principalId"],
+        **context,
+        **(
+            {"usageIdentifierKey": answer["usageIdentifierKey"]}
+            if "usageIdentifierKey" in answer
+            else {}
+        ),
+    }
 
 
 def _matches_any(patterns: Any, value: str) -> bool:

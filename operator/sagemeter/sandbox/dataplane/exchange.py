@@ -96,9 +96,15 @@ class GatewayError(Exception):
     body (like AWS's) does not say."""
 
     def __init__(
-        self, status: int, message: str | None, error_type: str, *, key: str = "message",
-        detail: str | None = None, headers: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        status: int,
+        message: str | None,
+        error_type: str,
+        *,
+        key: str = "message",
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or message or error_type)
         self.status = status
         self.message = message
@@ -109,19 +115,22 @@ class GatewayError(Exception):
 
     def reply(self) -> Reply:
         return Reply.json(
-            self.status, {self.key: self.message},
+            self.status,
+            {self.key: self.message},
             {"x-amzn-ErrorType": self.error_type, **self.headers},
-        )  # fmt: skip
+        )
 
 
-def configuration_error(detail: str) -> GatewayError:
+def configuration_error(
+    detail: str,
+    message: str | None = "Internal server error",
+    error_type: str = "InternalServerErrorException",
+) -> GatewayError:
     """What API Gateway answers when the API itself is wrong (a missing Lambda permission, no
-    matching integration response): ``500 {"message": "Internal server error"}``; the reason
-    goes to the request log and the ``x-sagemeter-dataplane-error`` header."""
-    return GatewayError(
-        500, "Internal server error", "InternalServerErrorException", detail=detail,
-        headers={"x-sagemeter-dataplane-error": " ".join(detail.split())[:500]},
-    )  # fmt: skip
+    matching integration response): ``500 {"message": "Internal server error"}`` by default.
+    The reason goes to the request log and the ``x-sagemeter-dataplane-error`` header."""
+    header = {"x-sagemeter-dataplane-error": " ".join(detail.split())[:500]}
+    return GatewayError(500, message, error_type, detail=detail, headers=header)
 
 
 def _partition(region: str) -> str:

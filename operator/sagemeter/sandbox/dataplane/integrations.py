@@ -58,7 +58,6 @@ _AWS_URI = re.compile(
     r"^arn:[a-z-]+:apigateway:(?P<region>[a-z0-9-]+):(?P<service>[a-z0-9.-]+):"
     r"(?P<style>path|action)/(?P<rest>.*)$"
 )
-_LAMBDA_URI = re.compile(r"^arn:[a-z-]+:apigateway:[a-z0-9-]+:lambda:path/[^/]+/functions/(.+)/invocations$")  # fmt: skip
 _PROXY_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 
 
@@ -76,14 +75,15 @@ def integrate(call: Call, route: Route, caller: Caller, moto_app: WsgiApp) -> Re
         try:
             status = int(json.loads(rendered).get("statusCode", 200))
         except (ValueError, AttributeError) as error:
-            raise configuration_error(f"MOCK request template gave no statusCode: {rendered!r}"
-                                      ) from error  # fmt: skip
+            raise configuration_error(
+                f"MOCK request template gave no statusCode: {rendered!r}"
+            ) from error
         return _respond(call, integration, status, Headers(), b"", context)
     if kind == "AWS":
         match = _AWS_URI.match(integration.uri or "")
         if match is None or match["service"] == "lambda":
             raise configuration_error(
-                f"the local data plane supports AWS service integrations only (not {integration.uri})"
+                f"the local data plane makes AWS service integrations only, not {integration.uri}"
             )
         status, headers, body = _service_call(call, route, integration, match, moto_app, context)
         return _respond(call, integration, status, headers, body, context)
@@ -106,8 +106,12 @@ def _request_body(call: Call, integration: Any, context: Mapping[str, Any]) -> b
     behaviour = (integration.passthrough_behaviour or "WHEN_NO_MATCH").upper()
     if behaviour == "WHEN_NO_MATCH" or (behaviour == "WHEN_NO_TEMPLATES" and not templates):
         return call.body
-    raise GatewayError(415, "Unsupported Media Type", "UnsupportedMediaTypeException",
-                       detail=f"no request template for {wanted} ({behaviour})")  # fmt: skip
+    raise GatewayError(
+        415,
+        "Unsupported Media Type",
+        "UnsupportedMediaTypeException",
+        detail=f"no request template for {wanted} ({behaviour})",
+    )
 
 
 def _request_value(source: str, call: Call, route: Route, context: Mapping[str, Any]) -> str | None:
@@ -127,8 +131,14 @@ def _request_value(source: str, call: Call, route: Route, context: Mapping[str, 
     raise TemplateError(f"requestParameters: unsupported source {source!r}")
 
 
-def _service_call(call: Call, route: Route, integration: Any, uri: re.Match[str],
-                  moto_app: WsgiApp, context: Mapping[str, Any]) -> tuple[int, Headers, bytes]:  # fmt: skip
+def _service_call(
+    call: Call,
+    route: Route,
+    integration: Any,
+    uri: re.Match[str],
+    moto_app: WsgiApp,
+    context: Mapping[str, Any],
+) -> tuple[int, Headers, bytes]:
     """Sends the integration request to moto in-process; its status, headers and body."""
     headers: dict[str, str] = {}
     query: list[tuple[str, str]] = [("Action", uri["rest"])] if uri["style"] == "action" else []
@@ -150,8 +160,9 @@ def _service_call(call: Call, route: Route, integration: Any, uri: re.Match[str]
     body = _request_body(call, integration, context)
     host = f"{uri['service']}.{uri['region']}.amazonaws.com"
     url = f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
-    request = AWSRequest(method=integration.http_method or "POST", url=url, data=body,
-                         headers=headers)  # fmt: skip
+    request = AWSRequest(
+        method=integration.http_method or "POST", url=url, data=body, headers=headers
+    )
     # moto's server picks the service and region from the signature's credential scope.
     SigV4Auth(Credentials(*SANDBOX_KEY), uri["service"].split(".")[-1], uri["region"]).add_auth(
         request
@@ -159,24 +170,37 @@ def _service_call(call: Call, route: Route, integration: Any, uri: re.Match[str]
     sent = Headers([(k, str(v)) for k, v in request.headers.items()])
     sent["x-moto-account-id"] = route.account
     response = Client(moto_app).open(
-        path, base_url=f"https://{host}", method=request.method, headers=sent, data=body,
+        path,
+        base_url=f"https://{host}",
+        method=request.method,
+        headers=sent,
+        data=body,
         query_string=urlencode(query),
-    )  # fmt: skip
+    )
     return response.status_code, Headers(response.headers), response.get_data()
 
 
 # --------------------------------------------------------------------------- responses
 
 
-def _respond(call: Call, integration: Any, status: int, headers: Headers, body: bytes,
-             context: Mapping[str, Any]) -> Reply:  # fmt: skip
+def _respond(
+    call: Call,
+    integration: Any,
+    status: int,
+    headers: Headers,
+    body: bytes,
+    context: Mapping[str, Any],
+) -> Reply:
     responses = list((integration.integration_responses or {}).values())
     status_text = str(status)
     chosen = next(
-        (r for r in responses if r.selection_pattern
-         and re.fullmatch(r.selection_pattern, status_text, re.S)),
+        (
+            r
+            for r in responses
+            if r.selection_pattern and re.fullmatch(r.selection_pattern, status_text, re.S)
+        ),
         None,
-    ) or next((r for r in responses if not r.selection_pattern), None)  # fmt: skip
+    ) or next((r for r in responses if not r.selection_pattern), None)
     if chosen is None:
         raise configuration_error(
             "No match for output mapping and no default output mapping configured. "
@@ -200,7 +224,9 @@ def _respond(call: Call, integration: Any, status: int, headers: Headers, body: 
     return reply
 
 
-def _response_template(templates: dict[str, str | None], accept: str | None) -> tuple[str, str | None]:  # fmt: skip
+def _response_template(
+    templates: dict[str, str | None], accept: str | None
+) -> tuple[str, str | None]:
     if not templates:
         return "application/json", None
     for wanted in (_content_type(part) for part in (accept or "").split(",") if part.strip()):
@@ -212,7 +238,9 @@ def _response_template(templates: dict[str, str | None], accept: str | None) -> 
     return next(iter(templates.items()))
 
 
-def _response_value(source: str, headers: Headers, body: bytes, context: Mapping[str, Any]) -> str | None:  # fmt: skip
+def _response_value(
+    source: str, headers: Headers, body: bytes, context: Mapping[str, Any]
+) -> str | None:
     if len(source) >= 2 and source[0] == source[-1] == "'":
         return source[1:-1]
     if source.startswith("integration.response.header."):
@@ -232,17 +260,18 @@ def _text(body: bytes) -> str:
 
 
 def _internal(detail: str, status: int = 502) -> GatewayError:
-    return GatewayError(status, "Internal server error", "InternalServerErrorException",
-                        detail=detail)  # fmt: skip
+    return GatewayError(
+        status, "Internal server error", "InternalServerErrorException", detail=detail
+    )
 
 
 def _lambda_proxy(call: Call, route: Route, caller: Caller, integration: Any) -> Reply:
-    match = _LAMBDA_URI.match(integration.uri or "")
-    if match is None:
+    arn = lambdas.function_arn_from_uri(integration.uri)
+    if arn is None:
         raise configuration_error(f"AWS_PROXY to {integration.uri}: only Lambda is supported")
-    function = lambdas.find_function(match.group(1))
+    function = lambdas.find_function(arn)
     if function is None:
-        raise configuration_error(f"Lambda function {match.group(1)} does not exist")
+        raise configuration_error(f"Lambda function {arn} does not exist")
     source_arn = route.execute_api_arn(call)
     if not integration.credentials and not lambdas.permits_apigateway(function, source_arn):
         raise configuration_error(
@@ -252,15 +281,18 @@ def _lambda_proxy(call: Call, route: Route, caller: Caller, integration: Any) ->
         )
     event = proxy_event(call, route, caller)
     try:
-        result = lambdas.invoke(function, event, call.request_id, call.endpoint_url,
-                                INTEGRATION_TIMEOUT_SECONDS)  # fmt: skip
+        result = lambdas.invoke(
+            function, event, call.request_id, call.endpoint_url, INTEGRATION_TIMEOUT_SECONDS
+        )
     except lambdas.LambdaUnsupported as error:
-        raise GatewayError(502, f"local data plane: {error}", "InternalServerErrorException"
-                           ) from error  # fmt: skip
+        raise GatewayError(
+            502, f"local data plane: {error}", "InternalServerErrorException"
+        ) from error
     except TimeoutError as error:
         if float(function.timeout or 3) > INTEGRATION_TIMEOUT_SECONDS:
-            raise GatewayError(504, "Endpoint request timed out", "InternalServerErrorException"
-                               ) from error  # fmt: skip
+            raise GatewayError(
+                504, "Endpoint request timed out", "InternalServerErrorException"
+            ) from error
         raise _internal(f"{function.function_arn}: {error}") from error
     if result.error:
         raise _internal(f"{function.function_arn} failed: {result.payload}")
@@ -271,13 +303,22 @@ def _proxy_reply(answer: Any, arn: str) -> Reply:
     malformed = _internal(f"Malformed Lambda proxy response from {arn}: {answer!r:.300}")
     if not isinstance(answer, dict) or not set(answer) <= _PROXY_KEYS or "statusCode" not in answer:
         raise malformed
-    body, headers, multi = answer.get("body"), answer.get("headers"), answer.get("multiValueHeaders")
-    if (not isinstance(body, str | None) or not isinstance(headers, dict | None)
-            or not isinstance(multi, dict | None)):  # fmt: skip
+    body, headers, multi = (
+        answer.get("body"),
+        answer.get("headers"),
+        answer.get("multiValueHeaders"),
+    )
+    if (
+        not isinstance(body, str | None)
+        or not isinstance(headers, dict | None)
+        or not isinstance(multi, dict | None)
+    ):
         raise malformed
     try:
         reply = Reply(int(answer["statusCode"]))
-        data = base64.b64decode(body or "") if answer.get("isBase64Encoded") else (body or "").encode()
+        data = (
+            base64.b64decode(body or "") if answer.get("isBase64Encoded") else (body or "").encode()
+        )
     except (TypeError, ValueError) as error:
         raise malformed from error
     reply.body = data

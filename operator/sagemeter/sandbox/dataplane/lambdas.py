@@ -36,7 +36,15 @@ from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from sagemeter.sandbox import AWS_CREDENTIALS
 
-__all__ = ["Invocation", "LambdaUnsupported", "find_function", "invoke", "permits_apigateway", "wildcard"]
+__all__ = [
+    "Invocation",
+    "LambdaUnsupported",
+    "find_function",
+    "function_arn_from_uri",
+    "invoke",
+    "permits_apigateway",
+    "wildcard",
+]
 
 # Imports the handler and calls it; the result (or Lambda's error shape) goes to the real stdout.
 _BOOTSTRAP = r"""
@@ -65,6 +73,9 @@ except Exception as error:
 result_out.write(json.dumps(payload))
 """
 
+_LAMBDA_URI = re.compile(
+    r"^arn:[a-z-]+:apigateway:[a-z0-9-]+:lambda:path/[^/]+/functions/(.+)/invocations$"
+)
 _code_dirs: dict[str, Path] = {}
 _code_lock = threading.Lock()
 
@@ -81,6 +92,12 @@ class Invocation:
     payload: Any
     error: bool
     log: str
+
+
+def function_arn_from_uri(uri: str | None) -> str | None:
+    """The function an API Gateway Lambda URI (``.../functions/<arn>/invocations``) names."""
+    match = _LAMBDA_URI.match(uri or "")
+    return match.group(1) if match else None
 
 
 def find_function(arn: str) -> LambdaFunction | None:
@@ -109,8 +126,13 @@ def _code_dir(function: LambdaFunction) -> Path:
         return _code_dirs[digest]
 
 
-def invoke(function: LambdaFunction, event: Any, request_id: str, endpoint_url: str,
-           max_seconds: float | None = None) -> Invocation:  # fmt: skip
+def invoke(
+    function: LambdaFunction,
+    event: Any,
+    request_id: str,
+    endpoint_url: str,
+    max_seconds: float | None = None,
+) -> Invocation:
     """Runs ``function`` on ``event``. Raises ``LambdaUnsupported`` for what this runner cannot
     run and ``TimeoutError`` after ``min(Timeout, max_seconds)``."""
     runtime = str(function.run_time or "")
@@ -142,14 +164,26 @@ def invoke(function: LambdaFunction, event: Any, request_id: str, endpoint_url: 
         **{str(k): str(v) for k, v in (function.environment_vars or {}).items()},
     }
     argv = [
-        sys.executable, "-c", _BOOTSTRAP, str(function.handler), str(timeout),
-        function.function_name, function.function_arn, request_id, str(function.memory_size),
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        _BOOTSTRAP,
+        str(function.handler),
+        str(timeout),
+        function.function_name,
+        function.function_arn,
+        request_id,
+        str(function.memory_size),
+    ]
     try:
         done = subprocess.run(
-            argv, input=json.dumps(event), capture_output=True, text=True, timeout=timeout,
-            cwd=code, env=env,
-        )  # fmt: skip
+            argv,
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=code,
+            env=env,
+        )
     except subprocess.TimeoutExpired as expired:
         raise TimeoutError(f"Task timed out after {timeout:.2f} seconds") from expired
     try:
@@ -158,11 +192,14 @@ def invoke(function: LambdaFunction, event: Any, request_id: str, endpoint_url: 
         # The process died before writing a result (a crash, sys.exit, a syntax error at import
         # outside the handler's try): Lambda reports Runtime.ExitError.
         return Invocation(
-            {"errorType": "Runtime.ExitError",
-             "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                             f"exit status {done.returncode}"},
-            error=True, log=done.stderr,
-        )  # fmt: skip
+            {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                f"exit status {done.returncode}",
+            },
+            error=True,
+            log=done.stderr,
+        )
     if "error" in outcome:
         return Invocation(outcome["error"], error=True, log=done.stderr)
     return Invocation(outcome.get("result"), error=False, log=done.stderr)
@@ -170,8 +207,9 @@ def invoke(function: LambdaFunction, event: Any, request_id: str, endpoint_url: 
 
 def wildcard(pattern: str) -> re.Pattern[str]:
     """An IAM-style pattern (``*`` any run of characters, ``?`` one) as a regex."""
-    return re.compile("".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))  # fmt: skip
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    )
 
 
 def permits_apigateway(function: LambdaFunction, source_arn: str) -> bool:
@@ -184,10 +222,13 @@ def permits_apigateway(function: LambdaFunction, source_arn: str) -> bool:
         actions = actions if isinstance(actions, list) else [actions]
         conditions = statement.get("Condition") or {}
         source = (conditions.get("ArnLike") or conditions.get("ArnEquals") or {}).get(
-            "AWS:SourceArn", "*")
-        if (statement.get("Effect", "Allow") == "Allow"
-                and service in ("apigateway.amazonaws.com", "*")
-                and any(wildcard(a).fullmatch("lambda:InvokeFunction") for a in actions)
-                and wildcard(str(source)).fullmatch(source_arn)):
+            "AWS:SourceArn", "*"
+        )
+        if (
+            statement.get("Effect", "Allow") == "Allow"
+            and service in ("apigateway.amazonaws.com", "*")
+            and any(wildcard(a).fullmatch("lambda:InvokeFunction") for a in actions)
+            and wildcard(str(source)).fullmatch(source_arn)
+        ):
             return True
     return False

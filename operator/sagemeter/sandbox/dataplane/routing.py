@@ -74,11 +74,15 @@ def find_route(api_id: str, stage_name: str, method: str, path: str) -> Route:
     """The deployed method serving ``method path`` on the stage; raises ``GatewayError``."""
     found = next(_apis(api_id), None)
     if found is None:
-        raise GatewayError(403, "Forbidden", "ForbiddenException",
-                           detail=f"no REST API {api_id} in any account or region")  # fmt: skip
+        raise GatewayError(
+            403,
+            "Forbidden",
+            "ForbiddenException",
+            detail=f"no REST API {api_id} in any account or region",
+        )
     account, region, api = found
     stage = api.stages.get(stage_name)
-    deployment = api.deployments.get(stage.deployment_id) if stage else None
+    deployment = api.deployments.get(stage.deployment_id or "") if stage else None
     if stage is None or deployment is None:
         raise _missing(f"REST API {api_id} has no stage {stage_name!r} (or it was never deployed)")
     snapshot = vars(deployment).get(_SNAPSHOT) or _snapshot(api)
@@ -98,10 +102,17 @@ def find_route(api_id: str, stage_name: str, method: str, path: str) -> Route:
     if chosen is None:
         raise _missing(f"{template} has no {method} method in stage {stage_name} of {api_id}")
     return Route(
-        account=account, region=region, api_id=api_id, stage=stage_name,
-        resource_id=resource_id, resource_path=template, method=chosen, path_params=params,
-        authorizers=snapshot["authorizers"], api_key_source=api.api_key_source or "HEADER",
-    )  # fmt: skip
+        account=account,
+        region=region,
+        api_id=api_id,
+        stage=stage_name,
+        resource_id=resource_id,
+        resource_path=template,
+        method=chosen,
+        path_params=params,
+        authorizers=snapshot["authorizers"],
+        api_key_source=api.api_key_source or "HEADER",
+    )
 
 
 def _missing(detail: str) -> GatewayError:

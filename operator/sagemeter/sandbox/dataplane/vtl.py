@@ -29,9 +29,17 @@ from urllib.parse import quote_plus
 __all__ = ["CONTEXT_NAMES", "TemplateError", "TemplateInput", "escape_javascript", "render"]
 
 CONTEXT_NAMES = (
-    "requestId", "requestTimeEpoch", "stage", "resourcePath", "identity.sourceIp",
-    "httpMethod", "path", "apiId", "accountId", "resourceId",
-)  # fmt: skip
+    "requestId",
+    "requestTimeEpoch",
+    "stage",
+    "resourcePath",
+    "identity.sourceIp",
+    "httpMethod",
+    "path",
+    "apiId",
+    "accountId",
+    "resourceId",
+)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _DIRECTIVE = re.compile(r"#(?:[A-Za-z{]|#|\*)")
 
