@@ -1,11 +1,11 @@
 """The local API Gateway data plane (``sagemeter.sandbox.dataplane``) serving routes that
 sagemeter's own ``RouteManager`` writes, called over real HTTP: API keys, IAM signatures,
 custom attributes, async invocations, parked endpoints, unknown routes and undeployed
-changes, the request log, and what ``sagemeter sandbox up`` prints about it.
+changes, and the request log.
 
 The SageMaker endpoints behind the routes are the local AWS's (InvokeEndpoint answers a JSON
 echo of the request). Lambda, custom authorizer, MOCK and SQS integrations are in
-``test_dataplane_integrations.py``.
+``test_dataplane_integrations.py``; the docs' commands in ``test_dataplane_usage.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from sagemeter.api.models import Authorization
 from sagemeter.aws.clients import client
-from sagemeter.cli import sandbox as sandbox_cli
 from sagemeter.core.requests import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes import RouteManager, RouteResult
@@ -358,32 +356,3 @@ def test_requests_are_logged_until_reset(manager: RouteManager, local_aws: Local
     assert len(requests_seen(local_aws)) == 1
     local_aws.reset()  # moto's own reset clears the log too
     assert requests_seen(local_aws) == []
-
-
-def test_sandbox_up_prints_where_the_data_plane_listens(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Running:
-        timeout = 60.0
-        bin_dir = "/sandbox/bin"
-        aws_endpoint_url = "http://127.0.0.1:5123"
-
-        def up(self) -> bool:
-            return False
-
-        def env(self) -> dict[str, str]:
-            return {
-                name: "x"
-                for name in (
-                    "KUBECONFIG",
-                    "AWS_ENDPOINT_URL",
-                    "AWS_ACCESS_KEY_ID",
-                    "AWS_SECRET_ACCESS_KEY",
-                    "AWS_DEFAULT_REGION",
-                )
-            }
-
-    monkeypatch.setattr(sandbox_cli, "_sandbox", lambda state_dir: Running())
-    result = CliRunner().invoke(sandbox_cli.sandbox, ["up"])
-    assert result.exit_code == 0, result.output
-    assert "http://127.0.0.1:5123/restapis/<apiId>/<stage>/_user_request_/<path>" in result.stderr
-    assert "http://127.0.0.1:5123/sagemeter-api/dataplane/requests" in result.stderr
-    assert all(line.startswith("export ") for line in result.stdout.splitlines())
