@@ -13,7 +13,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .conftest import REGION
+from .conftest import REGION, LocalAws
 
 # The role sagemeter's direct routes name (API Gateway would assume it; the sandbox does not).
 ROLE = "arn:aws:iam::123456789012:role/apigw-invokes-sagemaker"
@@ -62,3 +62,9 @@ def signed(
     )
     SigV4Auth(Credentials(key, secret, token), service, region).add_auth(request)
     return send(url, body, dict(request.headers))
+
+
+def requests_seen(local_aws: LocalAws) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{local_aws.url}/sagemeter-api/dataplane/requests") as response:
+        records: list[dict[str, Any]] = json.loads(response.read())["requests"]
+        return records

@@ -27,7 +27,7 @@ from sagemeter.sandbox.dataplane import user_request_url
 from sagemeter.settings import Settings
 
 from .conftest import REGION, LocalAws
-from .dataplane_calls import ROLE, send, signed
+from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
@@ -99,12 +99,6 @@ def route(
     )
     manager.flush(REGION)
     return result, user_request_url(local_aws.url, result.rest_api_id, "prod", path)
-
-
-def requests_seen(local_aws: LocalAws) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{local_aws.url}/sagemeter-api/dataplane/requests") as response:
-        records: list[dict[str, Any]] = json.loads(response.read())["requests"]
-        return records
 
 
 # --------------------------------------------------------------------------- authorization

@@ -21,7 +21,7 @@ from sagemeter.routes import RouteManager
 from sagemeter.sandbox.dataplane import user_request_url
 
 from .conftest import REGION, LocalAws
-from .dataplane_calls import ROLE, send, signed
+from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
@@ -137,6 +137,8 @@ def test_lambda_proxy_route_runs_the_python_function(
     assert context["path"] == "/prod/team-a/front"
     assert context["requestId"] == answer.header("x-amzn-RequestId")
     assert context["identity"]["userArn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    logs = client("logs", REGION).filter_log_events(logGroupName="/aws/lambda/front")["events"]
+    assert "seen /team-a/front" in [event["message"] for event in logs]
 
     # Without the permission sagemeter added, API Gateway may not invoke the function.
     statement = json.loads(client("lambda", REGION).get_policy(FunctionName=arn)["Policy"])
@@ -150,43 +152,44 @@ def test_lambda_proxy_route_runs_the_python_function(
     )
 
 
+RAISES = "def handle(event, context):\n    raise ValueError('boom')\n"
+MALFORMED = "def handle(event, context):\n    return {'body': 'no statusCode'}\n"
+SLOW = "import time\ndef handle(event, context):\n    time.sleep(10)\n"
+NODE = "exports.handle = async () => ({statusCode: 200})"
+INTERNAL = "Internal server error"
+
+
 @pytest.mark.parametrize(
-    ("source", "runtime", "status", "message"),
+    ("source", "runtime", "timeout", "message", "why"),
     [
+        (RAISES, "python3.12", 10, INTERNAL, "'errorMessage': 'boom'"),
+        (MALFORMED, "python3.12", 10, INTERNAL, "Malformed Lambda proxy response"),
+        (SLOW, "python3.12", 1, INTERNAL, "Task timed out after 1.00 seconds"),
         (
-            "def handle(event, context):\n    raise ValueError('boom')\n",
-            "python3.12",
-            502,
-            "Internal server error",
-        ),
-        (
-            "def handle(event, context):\n    return {'body': 'no status'}\n",
-            "python3.12",
-            502,
-            "Internal server error",
-        ),
-        (
-            "exports.handle = async () => ({statusCode: 200})",
+            NODE,
             "nodejs20.x",
-            502,
-            "local data plane: the sandbox runs only Python zip functions without Docker",
+            10,
+            "local data plane: the sandbox runs only Python zip",
+            "Zip nodejs",
         ),
     ],
-    ids=["raises", "malformed", "node"],
+    ids=["raises", "malformed", "times-out", "node"],
 )
 def test_lambda_failures_are_502(
     manager: RouteManager,
     local_aws: LocalAws,
     source: str,
     runtime: str,
-    status: int,
+    timeout: int,
     message: str,
+    why: str,
 ) -> None:
-    arn = function("failing", source, runtime)
+    arn = function("failing", source, runtime, timeout=timeout)
     _, url = lambda_route(manager, local_aws, arn, "failing")
     answer = signed(url, b"{}")
-    assert answer.status == status
+    assert answer.status == 502
     assert answer.json()["message"].startswith(message)
+    assert why in requests_seen(local_aws)[-1]["error"]
 
 
 # --------------------------------------------------------------------------- custom authorizer

@@ -154,7 +154,6 @@ def _call(request: Request, api_id: str, stage: str) -> Call:
         headers=Headers(list(request.headers.items())),
         body=request.get_data(),
         url=f"{endpoint}{raw_path}" + (f"?{query}" if query else ""),
-        raw_path=raw_path,
         source_ip=request.remote_addr or "127.0.0.1",
         request_id=str(uuid.uuid4()),
         time_epoch_ms=int(time.time() * 1000),

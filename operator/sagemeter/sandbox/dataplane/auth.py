@@ -91,13 +91,9 @@ def _api_key(call: Call, route: Route, caller: Caller) -> dict[str, str]:
         )
     )
     if not bound or key is None:
-        why = "no x-api-key header" if not value else "the key is unknown, disabled or in no "
-        raise GatewayError(
-            403,
-            "Forbidden",
-            "ForbiddenException",
-            detail=why + ("" if not value else f"usage plan bound to {route.api_id}/{route.stage}"),
-        )
+        where = f"{route.api_id}/{route.stage}"
+        why = f"the key is unknown, disabled or in no usage plan of {where}" if value else None
+        raise GatewayError(403, "Forbidden", "ForbiddenException", detail=why or "no API key")
     return {"apiKey": key.value, "apiKeyId": key.id}
 
 
@@ -162,7 +158,7 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
             f"been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
         )
     if policies is not None:
-        _check_invoke(principal, policies, route.execute_api_arn(call))
+        _check_invoke(principal, policies, route.method_arn(call))
     account = principal.split(":")[4]
     return {
         "accessKey": key_id,
@@ -258,7 +254,7 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
     if authorizer is None:
         raise configuration_error(f"authorizer {route.method.authorizer_id} is not deployed")
     kind = (authorizer.type or "").upper()
-    method_arn = route.execute_api_arn(call)
+    method_arn = route.method_arn(call)
     sources = [s.strip() for s in (authorizer.identity_source or "").split(",") if s.strip()]
     if kind == "TOKEN":
         source = sources[0] if sources else "method.request.header.Authorization"
@@ -277,8 +273,9 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
         query = call.query_params()
         for source in sources:
             where, _, name = source.removeprefix("method.request.").partition(".")
-            present = call.header(name) if where == "header" else query.get(name)
-            if not present:
+            if where not in ("header", "querystring"):
+                raise _authorizer_failed(f"identity source {source} is not supported locally")
+            if not (call.header(name) if where == "header" else query.get(name)):
                 raise _unauthorized(f"no {source}")
         event = {"type": "REQUEST", "methodArn": method_arn, **request_event(call, route, caller)}
     else:
@@ -287,7 +284,7 @@ def _custom(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
     function = lambdas.find_function(arn) if arn else None
     if function is None:
         raise _authorizer_failed(f"authorizer Lambda {authorizer.authorizer_uri} not found")
-    source_arn = method_arn.rsplit(":", 1)[0] + f":{route.api_id}/authorizers/{authorizer.id}"
+    source_arn = route.execute_api_arn(f"authorizers/{authorizer.id}")
     if not authorizer.authorizer_credentials and not lambdas.permits_apigateway(
         function, source_arn
     ):
@@ -327,16 +324,10 @@ def _policy_decision(answer: Any, method_arn: str) -> dict[str, Any]:
             "AccessDeniedException",
             key="Message",
         )
-    context = answer.get("context") or {}
-    return {
-        "principalId": answer["principalId"],
-        **context,
-        **(
-            {"usageIdentifierKey": answer["usageIdentifierKey"]}
-            if "usageIdentifierKey" in answer
-            else {}
-        ),
-    }
+    decision = {"principalId": answer["principalId"], **(answer.get("context") or {})}
+    if "usageIdentifierKey" in answer:  # the API key of an AUTHORIZER key source
+        decision["usageIdentifierKey"] = answer["usageIdentifierKey"]
+    return decision
 
 
 def _matches_any(patterns: Any, value: str) -> bool:

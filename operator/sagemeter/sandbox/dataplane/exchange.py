@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from werkzeug.datastructures import Headers
 
@@ -19,7 +20,7 @@ __all__ = ["Call", "Caller", "GatewayError", "Reply", "Route", "configuration_er
 @dataclass(frozen=True)
 class Call:
     """The client's request: ``path`` is what follows ``_user_request_`` (``/team-a/falcon``),
-    ``url`` the whole URL as the client sent it (SigV4 signs it), ``raw_path`` undecoded."""
+    decoded; ``url`` the whole URL exactly as the client sent it (SigV4 signs it)."""
 
     method: str
     path: str
@@ -27,7 +28,6 @@ class Call:
     headers: Headers
     body: bytes
     url: str
-    raw_path: str
     source_ip: str
     request_id: str
     time_epoch_ms: int
@@ -39,8 +39,6 @@ class Call:
         return self.headers.get(name)
 
     def query_params(self) -> dict[str, list[str]]:
-        from urllib.parse import parse_qs
-
         return parse_qs(self.query, keep_blank_values=True)
 
 
@@ -59,13 +57,16 @@ class Route:
     authorizers: dict[str, Any]  # moto Authorizer objects of the same deployment
     api_key_source: str = "HEADER"
 
-    def execute_api_arn(self, call: Call) -> str:
-        """The ARN IAM and authorizer policies name: ``arn:aws:execute-api:<region>:<account>:
-        <api>/<stage>/<METHOD>/<path>``."""
+    def execute_api_arn(self, resource: str) -> str:
+        """``arn:aws:execute-api:<region>:<account>:<api>/<resource>``, what policies name."""
         return (
             f"arn:{_partition(self.region)}:execute-api:{self.region}:{self.account}:"
-            f"{self.api_id}/{self.stage}/{call.method}{call.path}"
+            f"{self.api_id}/{resource}"
         )
+
+    def method_arn(self, call: Call) -> str:
+        """The ARN of this method as called: ``...:<api>/<stage>/<METHOD>/<path>``."""
+        return self.execute_api_arn(f"{self.stage}/{call.method}{call.path}")
 
 
 @dataclass

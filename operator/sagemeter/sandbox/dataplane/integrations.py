@@ -272,7 +272,7 @@ def _lambda_proxy(call: Call, route: Route, caller: Caller, integration: Any) ->
     function = lambdas.find_function(arn)
     if function is None:
         raise configuration_error(f"Lambda function {arn} does not exist")
-    source_arn = route.execute_api_arn(call)
+    source_arn = route.method_arn(call)
     if not integration.credentials and not lambdas.permits_apigateway(function, source_arn):
         raise configuration_error(
             "Execution failed due to configuration error: Invalid permissions on Lambda "

@@ -3,12 +3,13 @@ which the sandbox does not have).
 
 Only ``python*`` runtimes with ``PackageType`` Zip: the function's zip (moto keeps it as
 ``code_bytes``) is extracted once per code version into a temporary directory, and each
-invocation runs the handler in a fresh ``python`` subprocess of this interpreter (so ``boto3``
-is importable, as in Lambda): the event as JSON on stdin, the handler's return value as JSON on
-stdout (the handler's own prints go to stderr, which stands in for CloudWatch Logs), killed
-after the function's ``Timeout``. The environment is the function's variables plus what Lambda
-sets (``AWS_REGION``, ``AWS_LAMBDA_FUNCTION_NAME``, ...), with the sandbox's credentials and
-``AWS_ENDPOINT_URL`` aimed at the local AWS that served the request.
+invocation runs the handler in a fresh subprocess of the sandbox's own Python, whichever
+``python3.x`` the function names (so ``boto3`` is importable, as in Lambda): the event as JSON
+on stdin, the handler's return value as JSON on stdout, killed after the function's
+``Timeout``. What the handler prints goes to moto's CloudWatch Logs, group
+``/aws/lambda/<name>``, as Lambda's would. The environment is the function's variables plus
+what Lambda sets (``AWS_REGION``, ``AWS_LAMBDA_FUNCTION_NAME``, ...), with the sandbox's
+credentials and ``AWS_ENDPOINT_URL`` aimed at the local AWS that served the request.
 
 Not supported (``LambdaUnsupported``): other runtimes, container images, layers, aliases'
 routing, concurrency limits, a warm process between invocations.
@@ -91,7 +92,6 @@ class Invocation:
 
     payload: Any
     error: bool
-    log: str
 
 
 def function_arn_from_uri(uri: str | None) -> str | None:
@@ -185,24 +185,25 @@ def invoke(
             env=env,
         )
     except subprocess.TimeoutExpired as expired:
+        _save_logs(function, request_id, f"Task timed out after {timeout:.2f} seconds\n")
         raise TimeoutError(f"Task timed out after {timeout:.2f} seconds") from expired
+    _save_logs(function, request_id, done.stderr)
     try:
         outcome = json.loads(done.stdout)
     except ValueError:
         # The process died before writing a result (a crash, sys.exit, a syntax error at import
         # outside the handler's try): Lambda reports Runtime.ExitError.
-        return Invocation(
-            {
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"exit status {done.returncode}",
-            },
-            error=True,
-            log=done.stderr,
-        )
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status "
+        exited = {"errorType": "Runtime.ExitError", "errorMessage": message + str(done.returncode)}
+        return Invocation(exited, error=True)
     if "error" in outcome:
-        return Invocation(outcome["error"], error=True, log=done.stderr)
-    return Invocation(outcome.get("result"), error=False, log=done.stderr)
+        return Invocation(outcome["error"], error=True)
+    return Invocation(outcome.get("result"), error=False)
+
+
+def _save_logs(function: LambdaFunction, request_id: str, output: str) -> None:
+    function.logs_backend.ensure_log_group(function.logs_group_name)
+    function.save_logs(f"START RequestId: {request_id}\n{output}END RequestId: {request_id}")
 
 
 def wildcard(pattern: str) -> re.Pattern[str]:
