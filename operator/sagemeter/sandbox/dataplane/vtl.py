@@ -125,8 +125,8 @@ class _Renderer:
         return "".join(out)
 
     def _starts_reference(self) -> bool:
-        rest = self.src[self.pos + 1 : self.pos + 3]
-        return bool(rest) and (rest[0].isalpha() or rest[0] == "{" or rest[:1] == "!")
+        after = self.src[self.pos + 1 : self.pos + 2]
+        return after.isalpha() or after in ("{", "!")
 
     def reference(self) -> str:
         self.pos += 1  # '$'
