@@ -4,8 +4,10 @@
 #   lua5.1  the Argo CD health check and actions are run by a real Lua 5.1
 #           interpreter in tests/unit/test_argocd_lua.py (Argo CD runs gopher-lua,
 #           a Lua 5.1 implementation)
+#   curl    the docs' curl commands (SigV4 signing included) are run against the sandbox's
+#           local data plane in tests/aws/test_dataplane_usage.py
 set -euo pipefail
-packages=(lua5.1)
+packages=(lua5.1 curl)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -51,6 +51,13 @@ def up(state_dir: Path | None, timeout: float) -> None:
         raise click.ClickException(str(error)) from error
     if fresh:
         click.echo(f"sandbox: up in {time.monotonic() - started:.1f}s", err=True)
+    aws = box.aws_endpoint_url
+    click.echo(
+        "sandbox: API Gateway routes answer at "
+        f"{aws}/restapis/<apiId>/<stage>/_user_request_/<path>\n"
+        f"sandbox: requests they served: GET {aws}/sagemeter-api/dataplane/requests",
+        err=True,
+    )
     env = box.env()
     for name in ("KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
                  "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):  # fmt: skip

@@ -299,7 +299,11 @@ class FaultInjector:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
-            return self._serve_control(environ, start_response)
+            name = path[len(CONTROL_PREFIX) :].strip("/").split("/")[0]
+            if name in self.controls:
+                return self._serve_control(environ, start_response)
+            # Another layer's control (the data plane's): never faulted, served inside.
+            return self.app(environ, start_response)
         if path.startswith("/moto-api/") or not self.faults.rules:
             return self.app(environ, start_response)
         request = protocols.identify(environ)

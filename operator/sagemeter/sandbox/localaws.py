@@ -36,6 +36,9 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   same key; tag calls on an unknown ARN are a ``ValidationException`` (moto: HTTP 500);
   DescribeEndpoint shows ``ProductionVariants`` (with ``DeployedImages``) only once deployed,
   ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
+  answers a JSON echo (``sagemeter.sandbox.runtime``); routes answer real HTTP requests at
+  ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter.sandbox.dataplane``).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import endpoint_states, faults, hub
+from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, runtime
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -355,6 +358,7 @@ def install(delays: Delays | None = None) -> None:
             _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
             lambda b: b.endpoints)),
         *hub.response_patches(),
+        *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]  # fmt: skip
     for owner, name, value in patches:
@@ -371,8 +375,9 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     """Serves all moto services on a daemon thread; ``port=0`` picks a free port
     (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
+    # Faults apply to everything a client sends, the data plane's requests included.
     app = faults.FaultInjector(
-        DomainDispatcherApplication(create_backend_app),
+        dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)),
         controls={"endpoints": endpoint_states.control},
     )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -1,0 +1,102 @@
+"""The local AWS's SageMaker runtime: InvokeEndpoint and InvokeEndpointAsync answer like a real
+endpoint's, which moto 5.2.5's do not (it answers any name, any status, with static data).
+
+``response_patches(settle)`` replaces both operations of moto's ``SageMakerRuntimeResponse``
+(``settle`` is ``localaws``'s: it applies due lifecycle transitions first):
+
+* The endpoint must exist in the local SageMaker and be serving: ``InService``, or ``Updating``
+  / ``SystemUpdating`` / ``RollingBack``, during which SageMaker keeps serving the old
+  configuration. Otherwise (unknown, ``Creating``, ``Deleting``, ``Failed``, deleted) the call
+  fails like SageMaker's: ``400 ValidationError`` "Endpoint <name> of account <account> not
+  found."
+* InvokeEndpoint answers a deterministic echo, ``{"endpoint": "<name>", "input": <request
+  body as JSON, or as text>}`` (``Content-Type: application/json``), from the endpoint's first
+  variant (``X-Amzn-Invoked-Production-Variant``), with the request's
+  ``X-Amzn-SageMaker-Custom-Attributes`` echoed back. Results queued through moto's
+  ``POST /moto-api/static/sagemaker/endpoint-results`` still win: moto answers those.
+* InvokeEndpointAsync answers ``202`` (moto: 200) with moto's output and failure locations.
+
+Not checked: whether an async call targets an async endpoint, payload limits, the model's own
+errors (``ModelError``, 424).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import ServiceException
+from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+__all__ = ["SERVING", "EndpointNotFound", "response_patches"]
+
+SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+_moto_invoke_endpoint = SageMakerRuntimeResponse.invoke_endpoint
+_moto_invoke_endpoint_async = SageMakerRuntimeResponse.invoke_endpoint_async
+
+Settle = Callable[[SageMakerModelBackend], None]
+
+
+class EndpointNotFound(ServiceException):
+    """SageMaker runtime's answer for an endpoint that is not serving (HTTP 400)."""
+
+    code = "ValidationError"
+
+
+def _serving(response: SageMakerRuntimeResponse, settle: Settle) -> FakeEndpoint:
+    name = unquote(response.path.split("/")[2])
+    account = response.current_account
+    backend = sagemaker_backends[account][response.region]
+    settle(backend)
+    endpoint: FakeEndpoint | None = backend.endpoints.get(name)
+    if endpoint is None or endpoint.endpoint_status not in SERVING:
+        raise EndpointNotFound(f"Endpoint {name} of account {account} not found.")
+    return endpoint
+
+
+def _echo(response: SageMakerRuntimeResponse, endpoint: FakeEndpoint) -> TYPE_RESPONSE:
+    body = (
+        response.body.decode("utf-8", "replace")
+        if isinstance(response.body, bytes)
+        else str(response.body or "")
+    )
+    try:
+        given: Any = json.loads(body)
+    except ValueError:
+        given = body
+    variants = endpoint.production_variants or [{}]
+    headers = {
+        "Content-Type": "application/json",
+        "X-Amzn-Invoked-Production-Variant": variants[0].get("VariantName", "AllTraffic"),
+    }
+    attributes = response.headers.get(CUSTOM_ATTRIBUTES)
+    if attributes:
+        headers[CUSTOM_ATTRIBUTES] = attributes
+    return 200, headers, json.dumps({"endpoint": endpoint.endpoint_name, "input": given})
+
+
+def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
+    """``(class, attribute, value)`` triples for ``localaws.install``."""
+
+    def invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
+        endpoint = _serving(self, settle)
+        results = self.sagemakerruntime_backend
+        if results.results_queue or results.results.get(endpoint.endpoint_name):
+            return _moto_invoke_endpoint(self)  # results configured through moto's API
+        return _echo(self, endpoint)
+
+    def invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
+        _serving(self, settle)
+        _, headers, body = _moto_invoke_endpoint_async(self)
+        # moto takes a tuple's status from its "status" header, not from the tuple.
+        return 202, {**headers, "status": 202}, body
+
+    return [
+        (SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint),
+        (SageMakerRuntimeResponse, "invoke_endpoint_async", invoke_endpoint_async),
+    ]

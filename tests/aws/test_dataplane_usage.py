@@ -1,0 +1,115 @@
+"""How people reach the local data plane: what ``sagemeter sandbox up`` prints, and the curl
+commands of ``docs/calling-endpoints.md`` ("In the sandbox") run as written against routes
+sagemeter made (curl signs with its own SigV4 code, not botocore's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sagemeter.api.models import Authorization
+from sagemeter.cli import sandbox as sandbox_cli
+from sagemeter.core.endpoint.ownership import Owner
+from sagemeter.core.routes import RouteSpec
+from sagemeter.routes.manager import RouteManager
+from sagemeter.runtime.settings import Settings
+
+from .conftest import REGION, LocalAws
+from .dataplane_calls import ROLE
+from .test_dataplane import create_endpoint
+
+DOC = Path(__file__).parents[2] / "docs" / "calling-endpoints.md"
+FENCE = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+
+
+def sandbox_blocks() -> list[str]:
+    section = DOC.read_text().split("## In the sandbox", 1)[1].split("\n## ", 1)[0]
+    return FENCE.findall(section)
+
+
+@pytest.fixture
+def manager() -> Iterator[RouteManager]:
+    routes = RouteManager(
+        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
+        quiet_seconds=0.05,
+        max_delay_seconds=1.0,
+    )
+    yield routes
+    routes.close()
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_docs_curl_commands_reach_the_model(manager: RouteManager, local_aws: LocalAws) -> None:
+    url_block, key_block, sigv4_block, log_block = sandbox_blocks()
+    assert "x-api-key" in key_block and "--aws-sigv4" in sigv4_block
+    create_endpoint("falcon-dev")
+    keyed = manager.ensure(
+        RouteSpec("team-a/falcon", "falcon-dev", Owner("team-a", "falcon", "uid-1"),
+                  authorization=Authorization.API_KEY),
+        REGION,
+    )  # fmt: skip
+    signed = manager.ensure(
+        RouteSpec("team-a/falcon-iam", "falcon-dev", Owner("team-a", "falcon-iam", "uid-2")),
+        REGION,
+    )
+    manager.flush(REGION)
+    env = {
+        **os.environ, "AWS_ENDPOINT_URL": local_aws.url, "REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    }  # fmt: skip
+
+    def run(url: str, *blocks: str, **extra: str) -> str:
+        script = "\n".join(["set -euo pipefail", *blocks])
+        done = subprocess.run(["bash", "-c", script], env={**env, "URL": url, **extra},
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    expected = {"endpoint": "falcon-dev", "input": {"inputs": "What is a parking meter?"}}
+    printed = run(keyed.invoke_url, url_block, key_block, API_KEY=keyed.api_key or "")
+    local_url, answer = printed.splitlines()
+    assert (
+        local_url
+        == f"{local_aws.url}/restapis/{keyed.rest_api_id}/prod/_user_request_/team-a/falcon"
+    )
+    assert json.loads(answer) == expected
+    assert json.loads(run(signed.invoke_url, url_block, sigv4_block).splitlines()[1]) == expected
+    seen = json.loads(run(signed.invoke_url, log_block))["requests"]
+    assert [(r["path"], r["status"]) for r in seen] == [
+        ("/team-a/falcon", 200), ("/team-a/falcon-iam", 200)]  # fmt: skip
+
+
+def test_sandbox_up_prints_where_the_data_plane_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Running:
+        timeout = 60.0
+        bin_dir = "/sandbox/bin"
+        aws_endpoint_url = "http://127.0.0.1:5123"
+
+        def up(self) -> bool:
+            return False
+
+        def env(self) -> dict[str, str]:
+            return {
+                name: "x"
+                for name in (
+                    "KUBECONFIG",
+                    "AWS_ENDPOINT_URL",
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_DEFAULT_REGION",
+                )
+            }
+
+    monkeypatch.setattr(sandbox_cli, "_sandbox", lambda state_dir: Running())
+    result = CliRunner().invoke(sandbox_cli.sandbox, ["up"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5123/restapis/<apiId>/<stage>/_user_request_/<path>" in result.stderr
+    assert "http://127.0.0.1:5123/sagemeter-api/dataplane/requests" in result.stderr
+    assert all(line.startswith("export ") for line in result.stdout.splitlines())

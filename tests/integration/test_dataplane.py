@@ -1,0 +1,60 @@
+"""A ManagedEndpoint's route called over HTTP through the sandbox's local data plane, with the
+operator running: the model answers through the route once it is deployed, and a parked
+endpoint's route answers SageMaker's 400 while the route stays in place."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from sagemeter.sandbox.dataplane import user_request_url
+
+from .conftest import Kubectl, Operator, endpoint_object, wait_for
+from .test_lifecycle import endpoint_name
+
+pytestmark = pytest.mark.cluster
+
+
+def post(url: str, key: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=b'{"inputs": "Hi"}', method="POST",
+        headers={"x-api-key": key, "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_route_serves_the_endpoint_and_a_parked_one_answers_400(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    operator.start()
+    path = f"{namespace}/served"
+    kube.apply(endpoint_object("served", api={"path": path, "authorization": "API_KEY"}))
+    kube.wait_phase("served", "InService")
+    status = wait_for("the route and its key",
+                      lambda: (s := kube.status("served")).get("apiKeySecret") and s)  # fmt: skip
+    secret = kube.get(status["apiKeySecret"], kind="secret")
+    assert secret is not None
+    key = base64.b64decode(secret["data"]["apiKey"]).decode()
+    api_id = status["invokeUrl"].split("//")[1].split(".")[0]
+    url = user_request_url(sandbox.aws_endpoint_url, api_id, "prod", path)
+    name = endpoint_name(namespace, "served")
+
+    # Served once the operator's coalesced deployment includes the route.
+    served = wait_for("the deployed route", lambda: (a := post(url, key))[0] == 200 and a)
+    assert served[1] == {"endpoint": name, "input": {"inputs": "Hi"}}
+
+    kube.patch("served", {"spec": {"suspend": True}})
+    kube.wait_phase("served", "Parked")
+    parked = post(url, key)
+    assert parked[0] == 400
+    assert f"Endpoint {name} of account 123456789012 not found." in json.dumps(parked[1])
+    assert kube.status("served")["invokeUrl"] == status["invokeUrl"]  # the route stays
