@@ -38,6 +38,17 @@ class IdlePark(ApiModel):
     )
 
 
+class AwsPlacement(ApiModel):
+    """Where an object lives in AWS, recorded at its first create; it never moves."""
+
+    account_id: str | None = Field(default=None, description="AWS account id.")
+    role_arn: str | None = Field(
+        default=None,
+        description="IAM role assumed for its AWS calls (unset: the operator's own identity).",
+    )
+    region: str | None = Field(default=None, description="AWS region.")
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -88,6 +99,12 @@ class ManagedEndpointStatus(ApiModel):
         default=None,
         description=(
             "Spec generation of that deployment; a failed one is retried only after a spec change."
+        ),
+    )
+    aws: AwsPlacement | None = Field(
+        default=None,
+        description=(
+            "The account, role and region the endpoint lives in, recorded at its first create."
         ),
     )
     idle_park: IdlePark | None = Field(
