@@ -42,7 +42,7 @@ def crd(kind_name: str) -> None:
 @cli.command("admission-policy")
 def admission_policy() -> None:
     """Print the ValidatingAdmissionPolicy that checks EndpointPolicy guardrails at admission."""
-    from sagemeter.api.admission import render_admission_policy_yaml
+    from sagemeter.api.render import render_admission_policy_yaml
 
     click.echo(render_admission_policy_yaml(), nl=False)
 
