@@ -35,6 +35,9 @@ from sagemeter.api.status import Condition
 
 # ------------------------------------------------------------------------------ patterns
 
+# Kubernetes label syntax: an optional DNS-subdomain prefix and "/", then a name of at
+# most 63 characters. The prefix's own 253-character limit is approximated by the key's
+# maxLength (317 = 253 + 1 + 63); the API server checks namespace labels exactly.
 LABEL_KEY_PATTERN: Final = (
     r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
