@@ -24,10 +24,17 @@ controlplane:
 tools:
 	bash hack/build-tools.sh
 
+# The CRDs and the ValidatingAdmissionPolicy, generated from operator/sagemeter/api/;
+# kustomize and Helm cannot reach crds/, so the files are copied next to them.
 crds: install
-	$(BIN)/sagemeter crd > crds/managedendpoints.sagemeter.io.yaml
+	$(BIN)/sagemeter crd --kind managedendpoints > crds/managedendpoints.sagemeter.io.yaml
+	$(BIN)/sagemeter crd --kind endpointpolicies > crds/endpointpolicies.sagemeter.io.yaml
+	$(BIN)/sagemeter admission-policy > deploy/base/admission-policy.yaml
 	cp crds/managedendpoints.sagemeter.io.yaml deploy/base/crd.yaml
-	cp crds/managedendpoints.sagemeter.io.yaml deploy/helm/sagemeter/crds/
+	cp crds/endpointpolicies.sagemeter.io.yaml deploy/base/crd-endpointpolicies.yaml
+	cp crds/managedendpoints.sagemeter.io.yaml crds/endpointpolicies.sagemeter.io.yaml \
+	  deploy/helm/sagemeter/crds/
+	cp deploy/base/admission-policy.yaml deploy/helm/sagemeter/templates/admission-policy.yaml
 
 argocd: install
 	$(BIN)/python deploy/argocd/generate.py > deploy/argocd/argocd-cm-patch.yaml

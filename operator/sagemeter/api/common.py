@@ -1,4 +1,4 @@
-"""Shared pieces of the ManagedEndpoint API: names, patterns, enums, the CEL helpers."""
+"""Shared pieces of the sagemeter API: names, patterns, enums, the CEL helpers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ PLURAL = "managedendpoints"
 SINGULAR = "managedendpoint"
 SHORT_NAMES = ["mep"]
 CATEGORIES = ["sagemeter"]
+
+# The cluster-scoped tenancy resource (SPEC §5).
+POLICY_KIND = "EndpointPolicy"
+POLICY_PLURAL = "endpointpolicies"
+POLICY_SINGULAR = "endpointpolicy"
+POLICY_SHORT_NAMES = ["mepol"]
 
 # SageMaker's own rule for endpoint, config and model names.
 SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -119,6 +125,7 @@ class ParkedReason(StrEnum):
     EXPIRED = "Expired"
     SCHEDULE = "Schedule"
     IDLE = "Idle"
+    OVER_BUDGET = "OverBudget"
 
 
 class ConditionType(StrEnum):

@@ -1,4 +1,8 @@
-"""Generates the ManagedEndpoint CRD from the pydantic models in `sagemeter.api.models`.
+"""Generates the CRDs (ManagedEndpoint, EndpointPolicy) from the pydantic models.
+
+Each kind is described once (`Kind`: names, scope, spec and status models,
+printer columns); `crd(kind)` builds its CustomResourceDefinition and
+`render_crd_yaml(kind)` the committed file `crds/<plural>.sagemeter.io.yaml`.
 
 pydantic emits JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema.
 The conversion here inlines every `$ref`, drops `title`, turns `anyOf [X, null]`
@@ -14,11 +18,13 @@ null checks.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from sagemeter.api import models as m
+from sagemeter.api import policy as p
 
 JsonSchema = dict[str, Any]
 
@@ -36,6 +42,69 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "URL", "type": "string", "jsonPath": ".status.invokeUrl", "priority": 1},
     {"name": "Cost/h", "type": "string", "jsonPath": ".status.hourlyCostUSD", "priority": 1},
 ]
+
+POLICY_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Namespaces", "type": "integer", "jsonPath": ".status.namespaces"},
+    {"name": "Budget", "type": "string", "jsonPath": ".spec.budget.usdPerHour"},
+    {"name": "Spend", "type": "string", "jsonPath": ".status.usdPerHour"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Role", "type": "string", "jsonPath": ".spec.aws.roleArn", "priority": 1},
+    {"name": "Waiting", "type": "integer", "jsonPath": ".status.waiting", "priority": 1},
+]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One custom resource: its names, scope, models and columns."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    namespaced: bool
+    spec: type[m.ApiModel]
+    status: type[m.ApiModel]
+    description: str
+    columns: tuple[dict[str, Any], ...]
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{m.GROUP}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.crd_name}.yaml"
+
+
+MANAGED_ENDPOINT = Kind(
+    kind=m.KIND,
+    plural=m.PLURAL,
+    singular=m.SINGULAR,
+    short_names=tuple(m.SHORT_NAMES),
+    namespaced=True,
+    spec=m.ManagedEndpointSpec,
+    status=m.ManagedEndpointStatus,
+    description=(
+        "A SageMaker inference endpoint run by sagemeter, with an expiry, an idle policy,"
+        " an optional schedule and an optional API Gateway route."
+    ),
+    columns=tuple(PRINTER_COLUMNS),
+)
+ENDPOINT_POLICY = Kind(
+    kind=m.POLICY_KIND,
+    plural=m.POLICY_PLURAL,
+    singular=m.POLICY_SINGULAR,
+    short_names=tuple(m.POLICY_SHORT_NAMES),
+    namespaced=False,
+    spec=p.EndpointPolicySpec,
+    status=p.EndpointPolicyStatus,
+    description=(
+        "A platform team's policy for the namespaces it selects: the AWS role their"
+        " ManagedEndpoints use, guardrails on what they may ask for, and a cost budget."
+    ),
+    columns=tuple(POLICY_PRINTER_COLUMNS),
+)
+KINDS: tuple[Kind, ...] = (MANAGED_ENDPOINT, ENDPOINT_POLICY)
 
 _DROPPED_KEYS = {"title"}
 _VALIDATIONS = "x-kubernetes-validations"
@@ -87,8 +156,8 @@ def _structural(node: Any) -> Any:
     # Kubernetes has neither propertyNames nor patternProperties: map keys are
     # checked by a CEL rule instead.
     key_patterns: list[str] = []
-    key_schema = node.pop("propertyNames", None)
-    if key_schema and "pattern" in key_schema:
+    key_schema = node.pop("propertyNames", None) or {}
+    if "pattern" in key_schema:
         key_patterns.append(key_schema["pattern"])
     pattern_properties = node.pop("patternProperties", None)
     if pattern_properties:
@@ -97,9 +166,11 @@ def _structural(node: Any) -> Any:
             raise ValueError("only one key pattern per map can be expressed")
         key_patterns.append(key_pattern)
         node["additionalProperties"] = value_schema
+    said = key_schema.get(m.PATTERN_MESSAGE)
     for pattern in key_patterns:
         quoted = pattern.replace("\\", "\\\\")
-        rule = m.cel(f"self.all(k, k.matches('{quoted}'))", f"keys must match {pattern}")
+        message = f"keys {said}" if said else f"keys must match {pattern}"
+        rule = m.cel(f"self.all(k, k.matches('{quoted}'))", message)
         node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), rule]
     message = node.pop(m.PATTERN_MESSAGE, None)
     if message is not None:
@@ -135,17 +206,18 @@ def model_schema(model: type[m.ApiModel]) -> JsonSchema:
     return dict(_structural(_resolve(raw, defs)))
 
 
-def openapi_schema() -> JsonSchema:
-    spec = model_schema(m.ManagedEndpointSpec)
-    status = _strip_defaults(model_schema(m.ManagedEndpointStatus))
-    spec["description"] = m.ManagedEndpointSpec.__doc__.strip()  # type: ignore[union-attr]
-    status["description"] = m.ManagedEndpointStatus.__doc__.strip()  # type: ignore[union-attr]
+def _description(model: type[m.ApiModel]) -> str:
+    return (model.__doc__ or "").strip()
+
+
+def openapi_schema(kind: Kind = MANAGED_ENDPOINT) -> JsonSchema:
+    spec = model_schema(kind.spec)
+    status = _strip_defaults(model_schema(kind.status))
+    spec["description"] = _description(kind.spec)
+    status["description"] = _description(kind.status)
     return {
         "type": "object",
-        "description": (
-            "A SageMaker inference endpoint run by sagemeter, with an expiry, an idle policy,"
-            " an optional schedule and an optional API Gateway route."
-        ),
+        "description": kind.description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
@@ -157,24 +229,24 @@ def openapi_schema() -> JsonSchema:
     }
 
 
-def crd() -> JsonSchema:
+def crd(kind: Kind = MANAGED_ENDPOINT) -> JsonSchema:
     """The whole CustomResourceDefinition object."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": CRD_NAME,
+            "name": kind.crd_name,
             "labels": {"app.kubernetes.io/name": "sagemeter"},
         },
         "spec": {
             "group": m.GROUP,
-            "scope": "Namespaced",
+            "scope": "Namespaced" if kind.namespaced else "Cluster",
             "names": {
-                "kind": m.KIND,
-                "listKind": f"{m.KIND}List",
-                "plural": m.PLURAL,
-                "singular": m.SINGULAR,
-                "shortNames": list(m.SHORT_NAMES),
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": list(kind.short_names),
                 "categories": list(m.CATEGORIES),
             },
             "versions": [
@@ -183,20 +255,37 @@ def crd() -> JsonSchema:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "additionalPrinterColumns": list(kind.columns),
+                    "schema": {"openAPIV3Schema": openapi_schema(kind)},
                 }
             ],
         },
     }
 
 
-HEADER = (
-    "# Generated by `sagemeter crd` (make crds) from operator/sagemeter/api/models.py.\n"
-    "# Do not edit by hand: tests fail when this file and the models disagree.\n"
-)
+SOURCES = {
+    MANAGED_ENDPOINT.kind: "operator/sagemeter/api/models.py",
+    ENDPOINT_POLICY.kind: "operator/sagemeter/api/policy.py",
+}
 
 
-def render_crd_yaml() -> str:
-    body = yaml.safe_dump(crd(), sort_keys=False, width=100, allow_unicode=True)
-    return HEADER + body
+def header(kind: Kind) -> str:
+    return (
+        f"# Generated by `sagemeter crd --kind {kind.plural}` (make crds)"
+        f" from {SOURCES[kind.kind]}.\n"
+        "# Do not edit by hand: tests fail when this file and the models disagree.\n"
+    )
+
+
+def render_crd_yaml(kind: Kind = MANAGED_ENDPOINT) -> str:
+    body = yaml.safe_dump(crd(kind), sort_keys=False, width=100, allow_unicode=True)
+    return header(kind) + body
+
+
+def kind_named(name: str) -> Kind:
+    """The kind whose kind, plural, singular or short name is `name` (case-insensitive)."""
+    wanted = name.lower()
+    for kind in KINDS:
+        if wanted in {kind.kind.lower(), kind.plural, kind.singular, *kind.short_names}:
+            return kind
+    raise KeyError(name)

@@ -8,7 +8,8 @@ apply` with a message naming the field. The operator parses the same objects
 with these models, so what admission accepts is what the code reads.
 
 The definitions live in `common` (names, patterns, enums), `spec` and
-`status`; this module is the import surface for the rest of sagemeter.
+`status`; this module is the import surface for the rest of sagemeter. The
+cluster-scoped EndpointPolicy kind has its own module, `sagemeter.api.policy`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from sagemeter.api.common import (
     MODEL_PACKAGE_ARN_PATTERN,
     PATTERN_MESSAGE,
     PLURAL,
+    POLICY_KIND,
+    POLICY_PLURAL,
+    POLICY_SHORT_NAMES,
+    POLICY_SINGULAR,
     REGION_PATTERN,
     RESERVED_TAG_PREFIXES,
     ROLE_ARN_PATTERN,
@@ -64,6 +69,7 @@ from sagemeter.api.spec import (
     ServerlessConfig,
 )
 from sagemeter.api.status import (
+    AwsPlacement,
     Condition,
     EndpointIncarnation,
     IdlePark,
@@ -83,6 +89,10 @@ __all__ = [
     "MODEL_PACKAGE_ARN_PATTERN",
     "PATTERN_MESSAGE",
     "PLURAL",
+    "POLICY_KIND",
+    "POLICY_PLURAL",
+    "POLICY_SHORT_NAMES",
+    "POLICY_SINGULAR",
     "REGION_PATTERN",
     "RESERVED_TAG_PREFIXES",
     "ROLE_ARN_PATTERN",
@@ -97,6 +107,7 @@ __all__ = [
     "ApiRoute",
     "AsyncConfig",
     "Authorization",
+    "AwsPlacement",
     "Condition",
     "ConditionType",
     "ContainerModel",

@@ -260,6 +260,16 @@ class ApiRoute(ApiModel):
         max_length=256,
         description="Proxy through this Lambda function instead of a direct integration.",
     )
+    wake_on_request: bool = Field(
+        default=False,
+        description=(
+            "While the endpoint is parked because it was idle, a request to the route wakes it"
+            " (needs spec.idle and an authorization other than NONE)."
+        ),
+    )
+    max_wakes_per_day: int = Field(
+        default=24, ge=1, le=1440, description="At most this many wakes by request per day."
+    )
 
 
 _ADOPT = "(has(self.adopt) && self.adopt)"
@@ -334,6 +344,14 @@ SPEC_RULES = [
         f"{_ADOPT} == (has(oldSelf.adopt) && oldSelf.adopt)",
         "spec.adopt is immutable",
         ".adopt",
+    ),
+    # On the spec, not on `api`: the rule spans `api` and `idle`.
+    cel(
+        "!has(self.api) || !has(self.api.wakeOnRequest) || !self.api.wakeOnRequest"
+        " || (has(self.idle)"
+        " && (!has(self.api.authorization) || self.api.authorization != 'NONE'))",
+        "spec.api.wakeOnRequest needs spec.idle and a spec.api.authorization other than NONE",
+        ".api.wakeOnRequest",
     ),
 ]
 

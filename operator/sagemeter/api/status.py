@@ -53,6 +53,17 @@ class EndpointIncarnation(ApiModel):
     owner_uid: str = Field(description="The uid of the object the endpoint's tags name.")
 
 
+class AwsPlacement(ApiModel):
+    """Where an object lives in AWS, recorded at its first create; it never moves."""
+
+    account_id: str | None = Field(default=None, description="AWS account id.")
+    role_arn: str | None = Field(
+        default=None,
+        description="IAM role assumed for its AWS calls (unset: the operator's own identity).",
+    )
+    region: str | None = Field(default=None, description="AWS region.")
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -113,6 +124,12 @@ class ManagedEndpointStatus(ApiModel):
         default=None,
         max_length=50,
         description="Keys of spec.tags sagemeter set on the endpoint; only these are ever removed.",
+    )
+    aws: AwsPlacement | None = Field(
+        default=None,
+        description=(
+            "The account, role and region the endpoint lives in, recorded at its first create."
+        ),
     )
     idle_park: IdlePark | None = Field(
         default=None, description="Set while the endpoint is parked for lack of invocations."

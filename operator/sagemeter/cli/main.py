@@ -1,4 +1,4 @@
-"""The `sagemeter` command: the operator, the CRD generator and the local sandbox."""
+"""The `sagemeter` command: the operator, the CRD and admission-policy generators, the sandbox."""
 
 from __future__ import annotations
 
@@ -14,11 +14,37 @@ def cli() -> None:
 
 
 @cli.command()
-def crd() -> None:
-    """Print the ManagedEndpoint CustomResourceDefinition generated from the API models."""
-    from sagemeter.api.crd import render_crd_yaml
+@click.option(
+    "--kind",
+    "kind_name",
+    default="managedendpoints",
+    show_default=True,
+    help="Which CRD: managedendpoints, endpointpolicies (or a kind, singular or short name),"
+    " or all (a multi-document stream).",
+)
+def crd(kind_name: str) -> None:
+    """Print a CustomResourceDefinition generated from the API models."""
+    from sagemeter.api.crd import KINDS, kind_named, render_crd_yaml
 
-    click.echo(render_crd_yaml(), nl=False)
+    if kind_name == "all":
+        click.echo("---\n".join(render_crd_yaml(kind) for kind in KINDS), nl=False)
+        return
+    try:
+        kind = kind_named(kind_name)
+    except KeyError:
+        raise click.BadParameter(
+            f"unknown kind {kind_name!r}; one of {', '.join(k.plural for k in KINDS)}, all",
+            param_hint="--kind",
+        ) from None
+    click.echo(render_crd_yaml(kind), nl=False)
+
+
+@cli.command("admission-policy")
+def admission_policy() -> None:
+    """Print the ValidatingAdmissionPolicy that checks EndpointPolicy guardrails at admission."""
+    from sagemeter.api.render import render_admission_policy_yaml
+
+    click.echo(render_admission_policy_yaml(), nl=False)
 
 
 @cli.command("config-reference")

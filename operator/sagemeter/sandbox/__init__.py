@@ -3,8 +3,9 @@ AWS (a moto server with SageMaker extensions, :mod:`.localaws`) in one state
 directory.
 
 This module owns the composition: port choice, ``state.json`` (so ``status``,
-``down`` and a repeated ``up`` find a running sandbox), CRD installation, and
-the environment that points kubectl, kopf and boto3 at the sandbox.
+``down`` and a repeated ``up`` find a running sandbox), CRD and admission-policy
+installation, and the environment that points kubectl, kopf and boto3 at the
+sandbox.
 """
 
 from __future__ import annotations
@@ -215,6 +216,18 @@ class Sandbox:
             done = self.kubectl_run(*args, check=False)
             if done.returncode != 0:
                 raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{done.stderr.strip()}")
+        self._install_admission_policy()
+
+    def _install_admission_policy(self) -> None:
+        """The shipped ValidatingAdmissionPolicy (EndpointPolicy guardrails); inert until a
+        binding refers to it, as the operator's are."""
+        policy = repo_root() / "deploy" / "base" / "admission-policy.yaml"
+        if not policy.exists():
+            return
+        self.log(f"installing {policy.name}")
+        done = self.kubectl_run("apply", "--server-side", "-f", str(policy), check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"kubectl apply -f {policy} failed:\n{done.stderr.strip()}")
 
     def down(self) -> list[str]:
         """Stops this sandbox's processes (and only those); returns their names."""

@@ -57,3 +57,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [secrets]
   verbs: [create, patch, delete]
 {{- end -}}
+
+{{/* Tenancy: cluster-scoped in every mode (EndpointPolicies, namespaces, bindings). */}}
+{{- define "sagemeter.tenancyRules" -}}
+# EndpointPolicies are read cluster-wide (get also lets the operator create
+# bindings that name them as params); sagemeter writes their status.
+- apiGroups: [sagemeter.io]
+  resources: [endpointpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [sagemeter.io]
+  resources: [endpointpolicies/status]
+  verbs: [patch]
+# Which policies select a namespace depends on its name and labels.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+# One or two ValidatingAdmissionPolicyBindings per EndpointPolicy, kept by
+# sagemeter (owned by the policy).
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingadmissionpolicybindings]
+  verbs: [get, list, watch, create, update, patch, delete]
+{{- end -}}

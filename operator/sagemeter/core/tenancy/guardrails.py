@@ -1,0 +1,229 @@
+"""Guardrails: what a ManagedEndpoint asks for that its effective policy does not allow.
+
+    violations(spec, effective, defaults, existing=()) -> list[Violation]
+
+Every guardrail of SPEC §5, including what admission cannot know: the
+operator's default region and execution role stand in for unset fields, and
+`existing` carries the capacity of an EndpointConfig the object uses as is (or
+of an adopted endpoint), which only the operator can read from AWS. Each
+violation names the policy and the rule (`sagemeter.api.admission.Rule`), and
+says whether admission could have refused it (`at_admission`): the shipped
+ValidatingAdmissionPolicy refuses an object exactly when this function returns
+a violation with `at_admission` true, with the same message.
+
+`maxLifetime` is not a refusal but a cap on the effective expiry
+(`lifetime_cap`), applied like the operator-wide maximum lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sagemeter.api.admission import DEFAULT_AUTHORIZATION, Rule
+from sagemeter.api.globs import matches_any
+from sagemeter.api.models import ManagedEndpointSpec
+from sagemeter.core.endpoint.desired import ExpiryPolicy
+from sagemeter.core.tenancy.effective import AllowList, EffectivePolicy
+
+
+@dataclass(frozen=True)
+class OperatorDefaults:
+    """What the operator uses where an object and its policies say nothing."""
+
+    region: str | None = None
+    execution_role_arn: str | None = None
+    account_id: str | None = None  # the operator's own account (its identity without a role)
+    require_policy: bool = False
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Instances of an endpoint configuration sagemeter did not write (one per variant)."""
+
+    instance_type: str | None
+    instance_count: int = 1
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    rule: Rule
+    message: str
+    at_admission: bool = True
+
+
+@dataclass(frozen=True)
+class LifetimeCap:
+    """The smallest maximum lifetime in force, and the policy that set it (None: the operator)."""
+
+    limit: timedelta
+    policy: str | None = None
+
+
+def _refusal(policy: str, rule: Rule, complaint: str, at_admission: bool) -> Violation:
+    return Violation(policy, rule, f"EndpointPolicy {policy} ({rule}): {complaint}", at_admission)
+
+
+def _not_allowed(
+    allow: AllowList, rule: Rule, what: str, value: str, at_admission: bool, *, globs: bool = True
+) -> list[Violation]:
+    """`value` (described as `what`) against every policy's list."""
+    found = []
+    for opinion in allow:
+        allowed = matches_any(opinion.value, value) if globs else value in opinion.value
+        if not allowed:
+            complaint = f"{what} {value} is not one of {', '.join(opinion.value)}"
+            found.append(_refusal(opinion.policy, rule, complaint, at_admission))
+    return found
+
+
+def _region(
+    spec: ManagedEndpointSpec, effective: EffectivePolicy, defaults: OperatorDefaults
+) -> list[Violation]:
+    if spec.region is not None:
+        return _not_allowed(
+            effective.regions, Rule.REGIONS, "spec.region", spec.region, True, globs=False
+        )
+    if defaults.region is None:
+        return []
+    what = "the operator's default region (spec.region is unset)"
+    return _not_allowed(effective.regions, Rule.REGIONS, what, defaults.region, False, globs=False)
+
+
+def _execution_role(
+    spec: ManagedEndpointSpec, effective: EffectivePolicy, defaults: OperatorDefaults
+) -> list[Violation]:
+    model = spec.model
+    # An existing EndpointConfig, or an adopted endpoint, brings its own model and role.
+    if model is None or model.endpoint_config_name is not None:
+        return []
+    rule = Rule.EXECUTION_ROLES
+    if model.execution_role_arn is not None:
+        role = model.execution_role_arn
+        return _not_allowed(
+            effective.execution_roles, rule, "spec.model.executionRoleArn", role, True
+        )
+    if effective.execution_role_default is not None:
+        source = effective.execution_role_default
+        what = (
+            f"the default execution role of EndpointPolicy {source.policy}"
+            " (spec.model.executionRoleArn is unset)"
+        )
+        return _not_allowed(effective.execution_roles, rule, what, source.value, False)
+    if defaults.execution_role_arn is None:
+        return []
+    what = "the operator's default execution role (spec.model.executionRoleArn is unset)"
+    return _not_allowed(effective.execution_roles, rule, what, defaults.execution_role_arn, False)
+
+
+def _capacity(
+    spec: ManagedEndpointSpec, effective: EffectivePolicy, existing: Sequence[Capacity]
+) -> list[Violation]:
+    if spec.instance_type is not None:
+        fleets = [(Capacity(spec.instance_type, spec.instance_count), True)]
+        type_field, count_field = "spec.instanceType", "spec.instanceCount"
+    else:
+        fleets = [(c, False) for c in existing]
+        type_field = "the instance type of the existing endpoint configuration"
+        count_field = "the instance count of the existing endpoint configuration"
+    found: list[Violation] = []
+    cap = effective.max_instance_count
+    for fleet, explicit in fleets:
+        if fleet.instance_type is None:  # a serverless variant
+            continue
+        found += _not_allowed(
+            effective.instance_types, Rule.INSTANCE_TYPES, type_field, fleet.instance_type, explicit
+        )
+        if cap is not None and fleet.instance_count > cap.value:
+            complaint = f"{count_field} {fleet.instance_count} is more than {cap.value}"
+            found.append(_refusal(cap.policy, Rule.MAX_INSTANCE_COUNT, complaint, explicit))
+    return found
+
+
+def _route(spec: ManagedEndpointSpec, effective: EffectivePolicy) -> list[Violation]:
+    route = spec.api
+    if route is None:
+        return []
+    authorization = str(route.authorization or DEFAULT_AUTHORIZATION)
+    found = _not_allowed(
+        effective.authorizations,
+        Rule.ROUTE_AUTHORIZATIONS,
+        "spec.api.authorization",
+        authorization,
+        True,
+        globs=False,
+    )
+    for prefix in effective.path_prefixes:
+        if not route.path.startswith(prefix.value):
+            complaint = f"spec.api.path {route.path} does not start with {prefix.value}"
+            found.append(_refusal(prefix.policy, Rule.ROUTE_PATH_PREFIX, complaint, True))
+    if route.lambda_arn is not None:
+        found += _not_allowed(
+            effective.lambda_arns,
+            Rule.ROUTE_LAMBDA_ARNS,
+            "spec.api.lambdaArn",
+            route.lambda_arn,
+            True,
+        )
+    return found
+
+
+def _adoption(spec: ManagedEndpointSpec, effective: EffectivePolicy) -> list[Violation]:
+    if not spec.adopt:
+        return []
+    name = spec.endpoint_name or "(unset)"
+    found = []
+    for opinion in effective.adoption:
+        if spec.endpoint_name is None or not matches_any(opinion.value, spec.endpoint_name):
+            complaint = (
+                f"spec.endpointName {name} may not be adopted here:"
+                f" not one of {', '.join(opinion.value)}"
+            )
+            found.append(_refusal(opinion.policy, Rule.ADOPTION, complaint, True))
+    return found
+
+
+def violations(
+    spec: ManagedEndpointSpec,
+    effective: EffectivePolicy,
+    defaults: OperatorDefaults,
+    existing: Sequence[Capacity] = (),
+) -> list[Violation]:
+    """Every guardrail `spec` breaks, in the order of `Rule`, then by policy name."""
+    found = [
+        *_region(spec, effective, defaults),
+        *_execution_role(spec, effective, defaults),
+        *_capacity(spec, effective, existing),
+        *_route(spec, effective),
+        *_adoption(spec, effective),
+    ]
+    order = list(Rule)
+    return sorted(found, key=lambda v: (order.index(v.rule), v.policy, v.message))
+
+
+def adoption_allowed(endpoint_name: str, effective: EffectivePolicy, has_adopt_tag: bool) -> bool:
+    """May an object in this namespace adopt `endpoint_name` (SPEC §2 "Adopt")?
+
+    Granted by the operator's adopt tag on the endpoint, or by a selecting policy's
+    `adoption.endpointNames`; refused whenever a selecting policy that lists names does
+    not list this one (the lists intersect like every allow-list), tag or not.
+    """
+    if any(not matches_any(o.value, endpoint_name) for o in effective.adoption):
+        return False
+    return has_adopt_tag or bool(effective.adoption)
+
+
+def lifetime_cap(effective: EffectivePolicy, operator_max: timedelta | None) -> LifetimeCap | None:
+    """The smallest of the policies' `maxLifetime` and the operator's maximum lifetime."""
+    caps = [LifetimeCap(operator_max)] if operator_max is not None else []
+    if effective.max_lifetime is not None:
+        caps.append(LifetimeCap(effective.max_lifetime.value, effective.max_lifetime.policy))
+    return min(caps, key=lambda c: c.limit) if caps else None
+
+
+def expiry_policy(base: ExpiryPolicy, effective: EffectivePolicy) -> ExpiryPolicy:
+    """`base` (the operator's expiry settings) with the policies' lifetime cap folded in."""
+    cap = lifetime_cap(effective, base.max_lifetime)
+    return ExpiryPolicy(default_ttl=base.default_ttl, max_lifetime=cap.limit if cap else None)

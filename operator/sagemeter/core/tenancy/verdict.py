@@ -1,0 +1,79 @@
+"""One object's tenancy verdict: may the operator act in AWS for it, and as whom?
+
+    tenancy_verdict(spec, namespace, labels, policies, defaults, recorded) -> Verdict
+
+Composes the other tenancy decisions in the order the operator reports them
+(the first that applies is the `Degraded` reason; nothing happens in AWS):
+
+1. `NoPolicy` — no policy selects the namespace and `SAGEMETER_REQUIRE_POLICY` is on;
+2. `PolicyConflict` — the selecting policies name different roles (`effective`);
+3. `AccountChanged` — the object would move to another account or region (`placement`);
+4. `PolicyViolation` — a guardrail is broken (`guardrails`), e.g. by an object
+   created before its policy was tightened.
+
+Budgets are decided across objects (`sagemeter.core.tenancy.budget`), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
+from sagemeter.core.tenancy.effective import EffectivePolicy, PolicyConflict, effective_policy
+from sagemeter.core.tenancy.guardrails import Capacity, OperatorDefaults, Violation, violations
+from sagemeter.core.tenancy.placement import ACCOUNT_CHANGED, moved, placement
+from sagemeter.core.tenancy.selection import Policy, policies_selecting
+
+NO_POLICY: Final = "NoPolicy"
+POLICY_VIOLATION: Final = "PolicyViolation"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`reason` is None when the operator may act; `placement` is where it acts then."""
+
+    policies: tuple[str, ...]
+    effective: EffectivePolicy | None = None
+    placement: AwsPlacement | None = None
+    violations: tuple[Violation, ...] = ()
+    reason: str | None = None
+    message: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is None
+
+
+def tenancy_verdict(
+    spec: ManagedEndpointSpec,
+    namespace: str,
+    labels: Mapping[str, str],
+    policies: Iterable[Policy],
+    defaults: OperatorDefaults,
+    recorded: AwsPlacement | None,
+    existing: Sequence[Capacity] = (),
+) -> Verdict:
+    """Everything tenancy says about one object; `recorded` is its `status.aws`."""
+    selecting = policies_selecting(policies, namespace, labels)
+    names = tuple(p.name for p in selecting)
+    if not selecting and defaults.require_policy:
+        return Verdict(
+            names,
+            reason=NO_POLICY,
+            message=f"no EndpointPolicy selects namespace {namespace}, and one is required",
+        )
+    effective = effective_policy(selecting)
+    if isinstance(effective, PolicyConflict):
+        return Verdict(names, reason=effective.reason, message=effective.message)
+    where = placement(spec, effective, defaults)
+    found = tuple(violations(spec, effective, defaults, existing))
+    move = moved(recorded, where)
+    if move is not None:
+        return Verdict(names, effective, where, found, ACCOUNT_CHANGED, move)
+    if found:
+        return Verdict(
+            names, effective, where, found, POLICY_VIOLATION, "; ".join(v.message for v in found)
+        )
+    return Verdict(names, effective, where)

@@ -1,0 +1,260 @@
+"""Guardrails, lifetime caps, placement and the per-object verdict (sagemeter.core.tenancy)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sagemeter.api.admission import Rule
+from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
+from sagemeter.api.policy import EndpointPolicySpec
+from sagemeter.core.endpoint.desired import ExpiryPolicy
+from sagemeter.core.tenancy.effective import EffectivePolicy, effective_policy
+from sagemeter.core.tenancy.guardrails import (
+    Capacity,
+    OperatorDefaults,
+    adoption_allowed,
+    expiry_policy,
+    lifetime_cap,
+    violations,
+)
+from sagemeter.core.tenancy.placement import account_of, moved, placement
+from sagemeter.core.tenancy.selection import Policy
+from sagemeter.core.tenancy.verdict import tenancy_verdict
+from tests.unit.tenancy_cases import (
+    CASES,
+    OPERATOR_DEFAULTS,
+    POLICIES,
+    ROLE,
+    Case,
+    adopted,
+    endpoint,
+    role,
+)
+
+SELECT_ALL = {"namespaceSelector": {"labelSelector": {}}}
+
+
+def policy(name: str, **spec: Any) -> Policy:
+    return Policy(
+        name, EndpointPolicySpec.model_validate({**SELECT_ALL, **spec}), uid=f"uid-{name}"
+    )
+
+
+def effective(*policies: Policy) -> EffectivePolicy:
+    result = effective_policy(policies)
+    assert isinstance(result, EffectivePolicy), result
+    return result
+
+
+def me(spec: dict[str, Any]) -> ManagedEndpointSpec:
+    return ManagedEndpointSpec.model_validate(spec)
+
+
+# -- the table shared with the admission test ------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_admission_refusals(case: Case) -> None:
+    found = violations(me(case.spec), effective(policy(case.policy, **POLICIES[case.policy])),
+                       OPERATOR_DEFAULTS)  # fmt: skip
+    assert {v.rule for v in found if v.at_admission} == case.refused
+    for violation in found:
+        assert violation.policy == case.policy
+        assert violation.message.startswith(f"EndpointPolicy {case.policy} ({violation.rule}): ")
+
+
+def test_the_shared_table_covers_every_admission_rule() -> None:
+    refused = {rule for case in CASES for rule in case.refused}
+    assert refused == set(Rule) - {Rule.MAX_LIFETIME}
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+# -- what only the operator knows -----------------------------------------------------------
+
+REGIONS = policy("regions", aws={"regions": ["us-east-1"]})
+ROLES = policy("roles", executionRoles={"allowed": [f"{ROLE}/sm-*"]})
+ROLE_DEFAULT = policy("default", executionRoles={"default": f"{ROLE}/other"})
+TYPES = policy("types", instanceTypes=["ml.g5.*"], maxInstanceCount=1)
+
+
+@pytest.mark.parametrize(
+    ("case", "policies", "spec", "defaults", "expected"),
+    [
+        ("default-region-allowed", [REGIONS], endpoint(),
+         OperatorDefaults(region="us-east-1"), []),
+        ("default-region-refused", [REGIONS], endpoint(),
+         OperatorDefaults(region="eu-west-1"), [("regions", Rule.REGIONS)]),
+        ("no-default-region-known", [REGIONS], endpoint(), OperatorDefaults(), []),
+        ("operator-role-refused", [ROLES], endpoint(),
+         OperatorDefaults(execution_role_arn=f"{ROLE}/operator"),
+         [("roles", Rule.EXECUTION_ROLES)]),
+        ("operator-role-allowed", [ROLES], endpoint(),
+         OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"), []),
+        ("another-policy-default-refused", [ROLES, ROLE_DEFAULT], endpoint(),
+         OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"), [("roles", Rule.EXECUTION_ROLES)]),
+        ("explicit-role-wins-over-defaults", [ROLES, ROLE_DEFAULT],
+         endpoint(model=role(f"{ROLE}/sm-1")), OperatorDefaults(), []),
+        ("adopted-has-no-role-to-check", [ROLES], adopted("nb"),
+         OperatorDefaults(execution_role_arn=f"{ROLE}/operator"), []),
+    ],
+)  # fmt: skip
+def test_defaults_are_checked_by_the_operator_only(
+    case: str,
+    policies: list[Policy],
+    spec: dict[str, Any],
+    defaults: OperatorDefaults,
+    expected: list[tuple[str, Rule]],
+) -> None:
+    found = violations(me(spec), effective(*policies), defaults)
+    assert [(v.policy, v.rule) for v in found] == expected
+    assert not any(v.at_admission for v in found)
+    for v in found:
+        assert "unset" in v.message, v.message
+
+
+def test_existing_configuration_capacity_is_checked() -> None:
+    spec = me(endpoint(instanceType=None, model={"endpointConfigName": "cfg"}))
+    found = violations(spec, effective(TYPES), OperatorDefaults(),
+                       existing=[Capacity("ml.p4d.24xlarge", 2), Capacity(None, 1)])  # fmt: skip
+    assert [(v.rule, v.at_admission) for v in found] == [
+        (Rule.INSTANCE_TYPES, False),
+        (Rule.MAX_INSTANCE_COUNT, False),
+    ]
+    assert "existing endpoint configuration" in found[0].message
+    # An explicit instance type is what counts, whatever was there before.
+    assert violations(me(endpoint()), effective(TYPES), OperatorDefaults(),
+                      existing=[Capacity("ml.p4d.24xlarge", 9)]) == []  # fmt: skip
+
+
+def test_allow_lists_intersect_and_each_refusal_names_its_policy() -> None:
+    wide = policy("wide", instanceTypes=["ml.*"], maxInstanceCount=4)
+    narrow = policy("narrow", instanceTypes=["ml.g5.*"], maxInstanceCount=2)
+    found = violations(me(endpoint(instanceType="ml.m5.large", instanceCount=3)),
+                       effective(wide, narrow), OperatorDefaults())  # fmt: skip
+    assert [(v.policy, v.rule) for v in found] == [
+        ("narrow", Rule.INSTANCE_TYPES),
+        ("narrow", Rule.MAX_INSTANCE_COUNT),
+    ]
+    assert violations(me(endpoint(instanceCount=2)), effective(wide, narrow),
+                      OperatorDefaults()) == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policies", "name", "tagged", "allowed"),
+    [
+        ([], "nb-1", False, False),  # adoption is a privilege, never a default
+        ([], "nb-1", True, True),  # the operator's adopt tag
+        ([policy("p")], "nb-1", False, False),  # a policy without adoption grants nothing
+        ([policy("p")], "nb-1", True, True),
+        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "nb-1", False, True),
+        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", False, False),
+        # A policy listing names restricts the tag too.
+        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", True, False),
+        ([policy("a", adoption={"endpointNames": ["nb-*"]}),
+          policy("b", adoption={"endpointNames": ["nb-1"]})], "nb-1", False, True),
+        ([policy("a", adoption={"endpointNames": ["nb-*"]}),
+          policy("b", adoption={"endpointNames": ["nb-1"]})], "nb-2", False, False),
+    ],
+)  # fmt: skip
+def test_adoption_allowed(policies: list[Policy], name: str, tagged: bool, allowed: bool) -> None:
+    assert adoption_allowed(name, effective(*policies), tagged) is allowed
+
+
+@pytest.mark.parametrize(
+    ("lifetimes", "operator_max", "expected"),
+    [
+        ([], None, None),
+        ([], timedelta(hours=4), (timedelta(hours=4), None)),
+        (["8h"], None, (timedelta(hours=8), "p0")),
+        (["8h", "2h"], timedelta(hours=4), (timedelta(hours=2), "p1")),
+        (["8h"], timedelta(hours=4), (timedelta(hours=4), None)),
+        (["1d", "24h"], None, (timedelta(days=1), "p0")),  # a tie: first by name
+    ],
+)
+def test_lifetime_cap_takes_the_smallest(
+    lifetimes: list[str], operator_max: timedelta | None, expected: tuple[Any, ...] | None
+) -> None:
+    policies = [policy(f"p{i}", maxLifetime=text) for i, text in enumerate(lifetimes)]
+    cap = lifetime_cap(effective(*policies), operator_max)
+    assert (None if cap is None else (cap.limit, cap.policy)) == expected
+    folded = expiry_policy(ExpiryPolicy(default_ttl=timedelta(hours=1), max_lifetime=operator_max),
+                           effective(*policies))  # fmt: skip
+    assert folded.default_ttl == timedelta(hours=1)
+    assert folded.max_lifetime == (None if expected is None else expected[0])
+
+
+# -- placement and the verdict ----------------------------------------------------------------
+
+TENANT = policy("tenant", aws={"roleArn": "arn:aws:iam::111111111111:role/t"})
+OTHER_ACCOUNT = policy("other", aws={"roleArn": "arn:aws:iam::222222222222:role/t"})
+OPERATOR = OperatorDefaults(region="us-east-1", account_id="999999999999")
+
+
+def test_placement_follows_the_role_or_the_operator() -> None:
+    assert account_of("arn:aws-us-gov:iam::123456789012:role/x") == "123456789012"
+    assert account_of("not-an-arn") is None
+    assert placement(me(endpoint()), effective(TENANT), OPERATOR) == AwsPlacement(
+        account_id="111111111111", role_arn="arn:aws:iam::111111111111:role/t", region="us-east-1"
+    )
+    assert placement(me(endpoint(region="eu-west-1")), effective(), OPERATOR) == AwsPlacement(
+        account_id="999999999999", role_arn=None, region="eu-west-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "current", "moves"),
+    [
+        (None, AwsPlacement(account_id="1", region="r"), False),  # the first create
+        (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="1", region="r"), False),
+        (AwsPlacement(account_id="1", role_arn="a", region="r"),
+         AwsPlacement(account_id="1", role_arn="b", region="r"), False),  # a new role, same place
+        (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="2", region="r"), True),
+        (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="1", region="s"), True),
+        (AwsPlacement(region="r"), AwsPlacement(account_id="2", region="r"), False),  # unknown
+    ],
+)  # fmt: skip
+def test_an_object_never_moves(
+    recorded: AwsPlacement | None, current: AwsPlacement, moves: bool
+) -> None:
+    reason = moved(recorded, current)
+    assert (reason is not None) is moves
+    if reason:
+        assert "re-created" in reason
+
+
+def verdict(policies: list[Policy], spec: dict[str, Any] | None = None, **kw: Any) -> Any:
+    defaults = kw.pop("defaults", OPERATOR)
+    return tenancy_verdict(me(spec or endpoint()), "team-a", {"tenant": "a"}, policies,
+                           defaults, kw.pop("recorded", None), **kw)  # fmt: skip
+
+
+def test_verdict_reasons_in_order() -> None:
+    required = OperatorDefaults(region="us-east-1", require_policy=True)
+    assert verdict([], defaults=required).reason == "NoPolicy"
+    assert verdict([]).allowed and verdict([]).placement.account_id == "999999999999"
+
+    conflict = verdict([TENANT, OTHER_ACCOUNT])
+    assert conflict.reason == "PolicyConflict"
+    assert "other" in conflict.message and "tenant" in conflict.message
+
+    recorded = AwsPlacement(account_id="999999999999", region="us-east-1")
+    assert verdict([TENANT], recorded=recorded).reason == "AccountChanged"
+
+    narrow = policy("narrow", instanceTypes=["ml.m5.*"])
+    violation = verdict([TENANT, narrow], endpoint())
+    assert violation.reason == "PolicyViolation" and violation.policies == ("narrow", "tenant")
+    assert "EndpointPolicy narrow (instanceTypes)" in violation.message
+
+    fine = verdict([TENANT, narrow], endpoint(instanceType="ml.m5.large"))
+    assert fine.allowed and fine.placement.account_id == "111111111111"
+    assert fine.effective is not None and fine.effective.policies == ("narrow", "tenant")
+
+
+def test_a_policy_that_does_not_select_the_namespace_does_not_count() -> None:
+    elsewhere = Policy("elsewhere", EndpointPolicySpec.model_validate(
+        {"namespaceSelector": {"names": ["team-b"]}, "instanceTypes": ["ml.m5.*"]}))  # fmt: skip
+    assert verdict([elsewhere]).allowed
+    assert verdict([elsewhere]).policies == ()
