@@ -48,7 +48,7 @@ _KNOWN_SERVICES = {*IAM_PREFIX, "s3", "iam", "ec2", "logs", "pricing"}
 # Calls AWS never refuses (no IAM permission exists for them).
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 # Modules that call AWS through a client they are handed instead of one they create.
-MODULE_SERVICES = {"sagemeter.aws.jumpstart": {"sagemaker"}}
+MODULE_SERVICES = {"sagemeter.aws.jumpstart": {"sagemaker"}, "sagemeter.aws.credentials": {"sts"}}
 # Code that is not part of the running operator.
 EXCLUDED = ("sagemeter.sandbox",)
 # Gateway methods the operator never calls (tests and demos drive them): operation -> method.
@@ -64,6 +64,8 @@ IMPLIED: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
     ("sagemaker", "CreateEndpointConfig"): [("sagemaker:AddTags", {})],
     ("sagemaker", "CreateEndpoint"): [("sagemaker:AddTags", {})],
     ("cloudwatch", "PutMetricAlarm"): [("cloudwatch:TagResource", {})],
+    # Session tags (sagemeter.io/namespace) need sts:TagSession on the role assumed.
+    ("sts", "AssumeRole"): [("sts:TagSession", {})],
     ("apigateway", "PutIntegration"): [
         ("iam:PassRole", {"iam:PassedToService": "apigateway.amazonaws.com"})
     ],

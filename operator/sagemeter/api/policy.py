@@ -228,6 +228,14 @@ class AwsAccess(ApiModel):
         description="Allowed spec.region values (an unset spec.region means the operator's).",
         json_schema_extra=_SET,
     )
+    api_invoke_role_arn: RoleArn | None = Field(
+        default=None,
+        description=(
+            "Role API Gateway assumes to invoke SageMaker for these namespaces' routes; it lives"
+            " in roleArn's account. Unset: the operator's SAGEMETER_API_INVOKE_ROLE_ARN when"
+            " roleArn is unset, else routes report InvokeRoleNotConfigured."
+        ),
+    )
 
 
 class ExecutionRoles(ApiModel):

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.clients import client as shared_client
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
 from sagemeter.aws.gateway import Gateway
@@ -27,8 +28,11 @@ class ApiGatewayGateway(Gateway):
 
     SERVICE = "apigateway"
 
-    def __init__(self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE):
-        super().__init__(region, client)
+    def __init__(
+        self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE,
+        identity: Identity | None = None,
+    ):  # fmt: skip
+        super().__init__(region, client, identity)
         self._page_size = page_size
 
     def _items(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -189,10 +193,15 @@ class ApiGatewayGateway(Gateway):
 class LambdaGateway:
     """Lambda resource policies in one region: who may invoke a function."""
 
-    def __init__(self, region: str, client: Any | None = None, sts_client: Any | None = None):
+    def __init__(
+        self, region: str, client: Any | None = None, sts_client: Any | None = None,
+        identity: Identity | None = None,
+    ):  # fmt: skip
         self.region = region
-        self._client = client if client is not None else shared_client("lambda", region)
-        self._sts = sts_client if sts_client is not None else shared_client("sts", region)
+        self._client = client if client is not None else shared_client("lambda", region, identity)
+        self._sts = (
+            sts_client if sts_client is not None else shared_client("sts", region, identity)
+        )
         self._account: str | None = None
 
     def caller_account(self) -> str:
@@ -250,5 +259,7 @@ class RouteGateways:
     lambda_: LambdaGateway
 
     @classmethod
-    def for_region(cls, region: str) -> RouteGateways:
-        return cls(ApiGatewayGateway(region), LambdaGateway(region))
+    def for_region(cls, region: str, identity: Identity | None = None) -> RouteGateways:
+        return cls(
+            ApiGatewayGateway(region, identity=identity), LambdaGateway(region, identity=identity)
+        )

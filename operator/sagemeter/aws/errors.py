@@ -44,6 +44,8 @@ _ALREADY_EXISTS_CODES = frozenset({
     "ResourceAlreadyExistsException", "AlreadyExistsException", "EntityAlreadyExists",
 })  # fmt: skip
 _RETRYABLE_CODES = frozenset({
+    # Credentials that ran out: renewed and tried again.
+    "ExpiredToken", "ExpiredTokenException", "RequestExpired",
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "InternalServerError", "InternalServerException", "RequestTimeout",
     "RequestTimeoutException",

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.clients import client as shared_client
+from sagemeter.aws.credentials import EXPIRED_TOKEN_CODES, expire
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
 
 
@@ -15,13 +17,25 @@ class Gateway:
 
     SERVICE: ClassVar[str]
 
-    def __init__(self, region: str, client: Any | None = None) -> None:
+    def __init__(
+        self, region: str, client: Any | None = None, identity: Identity | None = None
+    ) -> None:
         self.region = region
-        self._client = client if client is not None else shared_client(self.SERVICE, region)
+        self.identity = identity
+        self._client = (
+            client if client is not None else shared_client(self.SERVICE, region, identity)
+        )
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One call; botocore failures come out as classified ``AwsError``s."""
-        result: dict[str, Any] = checked_call(self._client, operation, **params)
+        """One call; botocore failures come out as classified ``AwsError``s. Credentials AWS
+        refuses as expired are renewed once and the call is tried again."""
+        try:
+            result: dict[str, Any] = checked_call(self._client, operation, **params)
+        except AwsError as exc:
+            if self.identity is None or exc.code not in EXPIRED_TOKEN_CODES:
+                raise
+            expire(self.identity)
+            result = checked_call(self._client, operation, **params)
         return {k: v for k, v in result.items() if k != "ResponseMetadata"}
 
     def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.gateway import Gateway
 from sagemeter.core.endpoint.plan import EndpointView
@@ -73,8 +74,11 @@ class SageMakerGateway(Gateway):
 
     SERVICE = "sagemaker"
 
-    def __init__(self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE):
-        super().__init__(region, client)
+    def __init__(
+        self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE,
+        identity: Identity | None = None,
+    ):  # fmt: skip
+        super().__init__(region, client, identity)
         self._page_size = page_size
 
     def _created(

@@ -53,7 +53,7 @@ class Actor:
             "Deleting" if step.reason == "Deleting" else "Parking"
         )
         self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}")
-        if await self.workers.run(self.idle.drop, ctx.region, name, ctx.owner):
+        if await self.workers.run(self.idle.drop, ctx):
             self.event(
                 ctx, "Normal", "IdleAlarmDeleted", f"deleted alarm {naming.alarm_name(name)}"
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
-from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
+from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.directory import EndpointDirectory
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
 from sagemeter.core.endpoint.ownership import (
@@ -46,24 +46,26 @@ class Observer:
     def __init__(self, workers: Workers, sync_seconds: float) -> None:
         self.workers = workers
         self._sync_seconds = sync_seconds
-        self._directories: dict[str, EndpointDirectory] = {}
+        self._directories: dict[tuple[str, str], EndpointDirectory] = {}
 
-    def directory(self, gateway: SageMakerGateway) -> EndpointDirectory:
-        if gateway.region not in self._directories:
-            self._directories[gateway.region] = EndpointDirectory(
-                gateway.sweep_endpoints, self._sync_seconds
+    def directory(self, ctx: Context) -> EndpointDirectory:
+        """One sweep per (account, region), whichever object asks first."""
+        key = (ctx.scope, ctx.region)
+        if key not in self._directories:
+            self._directories[key] = EndpointDirectory(
+                ctx.gateway.sweep_endpoints, self._sync_seconds
             )
-        return self._directories[gateway.region]
+        return self._directories[key]
 
     def record(self, ctx: Context, status: str | None) -> None:
         """What our own action just did (the status it leaves the endpoint in)."""
-        self.directory(ctx.gateway).record(ctx.endpoint_name, Sighting(status))
+        self.directory(ctx).record(ctx.endpoint_name, Sighting(status))
 
     def forget(self, ctx: Context) -> None:
-        self.directory(ctx.gateway).forget(ctx.endpoint_name)
+        self.directory(ctx).forget(ctx.endpoint_name)
 
     async def observe(self, ctx: Context) -> Observation:
-        directory = self.directory(ctx.gateway)
+        directory = self.directory(ctx)
         sighting = await self.workers.run(directory.lookup, ctx.endpoint_name)
         source = how_to_observe(ctx.status, ctx.generation, sighting, ctx.owner)
         if source == Source.ABSENT:

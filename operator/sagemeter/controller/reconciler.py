@@ -22,16 +22,16 @@ from pydantic import ValidationError
 
 from sagemeter.api.models import (
     WAKE_ANNOTATION,
+    AwsPlacement,
     EndpointIncarnation,
-    ManagedEndpoint,
     Phase,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
-from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError
-from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
+from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.cleanup import Cleanup
+from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
@@ -45,7 +45,7 @@ from sagemeter.core.endpoint.desired import (
     idle_record,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner, Verdict, proof_for
+from sagemeter.core.endpoint.ownership import Verdict, proof_for
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -58,8 +58,10 @@ from sagemeter.core.endpoint.plan import (
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
 from sagemeter.core.endpoint.tags import resource_tags, spec_tag_keys
-from sagemeter.core.meter.pricing import format_usd
+from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
 from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
+from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
 from sagemeter.idle.alarms import IdleAlarms, IdleView
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
@@ -68,6 +70,9 @@ from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
+from sagemeter.tenancy.accounting import count, hold
+from sagemeter.tenancy.book import BudgetBook
+from sagemeter.tenancy.registry import Tenancy
 
 log = logging.getLogger("sagemeter")
 # While a route change waits for its coalesced deployment.
@@ -89,6 +94,7 @@ class _Pass:
     applied_tag_keys: list[str] | None = None
     # What the route may do this pass: "sync", "remove" (a conflict) or "skip" (unproven).
     route: str = "skip"
+    created: bool = False
 
 
 class Reconciler:
@@ -99,12 +105,15 @@ class Reconciler:
         events: EventSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         threads: int = 32,
+        tenancy: Tenancy | None = None,
+        book: BudgetBook | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.clock = clock
         self.workers = Workers(threads)
-        self._gateways: dict[str, SageMakerGateway] = {}
+        self.contexts = Contexts(settings, tenancy)
+        self.book = book
         self.reporter = Reporter(events, kube, self.workers)
         self.observer = Observer(self.workers, settings.sync_seconds)
         self.idle = IdleAlarms(settings.sync_seconds)
@@ -113,48 +122,19 @@ class Reconciler:
         self.cleanup = Cleanup(self.workers, self.reporter.event)
         self.actor = Actor(self.workers, self.observer, self.idle, self.reporter.event)
         self.route_sync = RouteSync(settings, kube, self.workers, self.reporter.event)
-        tag = settings.adopt_tag.partition("=") if settings.adopt_tag else None
-        self._grant = AdoptionGrant(tag=(tag[0], tag[2]) if tag else None)
-
-    def gateway(self, region: str) -> SageMakerGateway:
-        if region not in self._gateways:
-            self._gateways[region] = SageMakerGateway(region, client("sagemaker", region))
-        return self._gateways[region]
-
-    def _context(self, body: Mapping[str, Any]) -> Context:
-        meta = body["metadata"]
-        obj = ManagedEndpoint.model_validate(
-            {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
-        )
-        region = obj.spec.region or self.settings.region
-        namespace, name = meta["namespace"], meta["name"]
-        return Context(
-            body=body,
-            namespace=namespace,
-            name=name,
-            uid=meta["uid"],
-            generation=int(meta.get("generation") or 1),
-            created=parse_time(meta["creationTimestamp"]),
-            obj=obj,
-            owner=Owner(namespace, name, meta["uid"]),
-            region=region,
-            endpoint_name=obj.spec.endpoint_name or naming.default_endpoint_name(namespace, name),
-            gateway=self.gateway(region),
-            grant=self._grant,
-        )
 
     # ------------------------------------------------------------------ the pass
 
     async def reconcile(self, body: Mapping[str, Any], *, deleting: bool = False) -> float | None:
         """One pass; seconds until the next one is due, or None once a deletion is complete."""
         try:
-            ctx = self._context(body)
+            ctx = self.contexts.read(body)
         except ValidationError as error:
             log.error("cannot read %s: %s", body.get("metadata", {}).get("name"), error)
             return self.settings.sync_seconds
         AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
         now = self.clock()
-        policy = self.settings.expiry_policy
+        policy = ctx.expiry_policy
         wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
         expiry = desired_state(ctx.spec, ctx.created, now, policy).expiry
         idle_parked = still_idle_parked(ctx.status.idle_park, expiry, wake_token)
@@ -162,11 +142,21 @@ class Reconciler:
         if deleting:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
+        verdict = ctx.tenancy
         try:
+            if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
+                # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
+                # (AccountChanged): nothing happens in AWS for this object.
+                if deleting:
+                    self._leave(ctx, verdict.reason, verdict.message)
+                    return None
+                raise Degraded(str(verdict.reason), str(verdict.message))
             observation = await self.observer.observe(ctx)
             if deleting:
                 if await self._delete(ctx, observation, run):
                     FLEET.forget(ctx.uid)
+                    if self.book is not None:
+                        self.book.report(None, ctx.uid)
                     return None
             else:
                 await self._run(ctx, observation, run, now)
@@ -178,6 +168,9 @@ class Reconciler:
             run.wake = self.settings.poll_seconds
         except AwsError as error:
             run.problem, run.wake = aws_problem(error, self.settings)
+        if verdict is not None and verdict.reason == POLICY_VIOLATION:
+            run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
+            run.route = "skip"
         route = await self._route(ctx, run)
         if route.pending:
             run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
@@ -186,7 +179,7 @@ class Reconciler:
             problem = Problem("InvalidSchedule", run.desired.schedule_error)
         if run.idle.armed_at is not None:
             run.wake = min(run.wake, max((run.idle.armed_at - now).total_seconds(), 0.0))
-        hourly = self.prices.hourly(ctx.spec.instance_type, ctx.spec.instance_count)
+        hourly = endpoint_hourly(ctx.spec, self.prices)
         new = compose_status(
             ctx.status,
             desired=run.desired,
@@ -206,7 +199,10 @@ class Reconciler:
             api_key_secret=route.api_key_secret,
             incarnation=run.proof,
             applied_tag_keys=run.applied_tag_keys,
+            aws=ctx.status.aws or (_placed(verdict) if run.proof or run.created else None),
         )  # fmt: skip
+        if self.book is not None:
+            count(self.book, ctx, run.desired, new.phase, now, hourly)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
         await self.reporter.write_status(ctx, new)
@@ -233,8 +229,15 @@ class Reconciler:
         if desired.running and endpoint is not None and endpoint.status == "InService":
             run.idle = await self._idle(ctx, now)
             if run.idle.idle:
-                policy = self.settings.expiry_policy
-                run.desired = desired = desired_state(ctx.spec, ctx.created, now, policy, idle=True)
+                run.desired = desired = desired_state(
+                    ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
+                )
+        if desired.running and ctx.budgets and self.book is not None:
+            waits = hold(self.book, ctx, now, endpoint_hourly(ctx.spec, self.prices))
+            if waits is not None:
+                run.desired = desired = desired_state(
+                    ctx.spec, ctx.created, now, ctx.expiry_policy, over_budget=waits
+                )
         target: Target | None = None
         view = endpoint.view() if endpoint else None
         if desired.running:
@@ -248,12 +251,17 @@ class Reconciler:
         # A route goes with a proven endpoint, or stays with a parked one; a brand-new endpoint
         # gets it once the next pass has proven the create was ours.
         run.route = "skip" if step.action == Action.CREATE else "sync"
+        blocked = ctx.tenancy is not None and ctx.tenancy.reason == POLICY_VIOLATION
+        if blocked and step.action in (Action.CREATE, Action.UPDATE):
+            # A violation stops whatever would start or change spending; parks still happen.
+            raise Degraded(POLICY_VIOLATION, str(ctx.tenancy.message) if ctx.tenancy else "")
         if dry_run_holds_back(step, self.settings.dry_run, desired.running):
             run.dry_run_park = True
         elif step.acts:
             run.seen = await self.actor.act(ctx, step, target, run.seen)
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
+                run.created = True
         elif step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None:
             await self._settle(ctx, endpoint, target, run)
         if step.acts or step.action == Action.WAIT:
@@ -292,6 +300,18 @@ class Reconciler:
             self.reporter.event(ctx, *plan.event)
         return True
 
+    def _leave(self, ctx: Context, reason: str | None, message: str | None) -> None:
+        """Deletion of an object sagemeter may not act for: nothing in AWS is touched."""
+        where = ctx.status.aws
+        left = (
+            f"; endpoint {ctx.endpoint_name} is left in account {where.account_id} region"
+            f" {where.region}" if where is not None and ctx.status.endpoint_arn else ""
+        )
+        self.reporter.event(ctx, "Warning", "NotDeleted", f"{reason}: {message}{left}")
+        FLEET.forget(ctx.uid)
+        if self.book is not None:
+            self.book.report(None, ctx.uid)
+
     async def _route(self, ctx: Context, run: _Pass) -> RouteOutcome:
         kept = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret)
         try:
@@ -316,7 +336,7 @@ class Reconciler:
             else now
         )
         view = await self.workers.run(
-            self.idle.keep, ctx.region, ctx.endpoint_name, ctx.owner, ctx.spec.idle.after,
+            self.idle.keep, ctx, ctx.spec.idle.after,
             ctx.spec.idle.grace_period, since, now,
             resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt),
         )  # fmt: skip
@@ -329,7 +349,7 @@ class Reconciler:
         return view
 
     async def _drop_alarm(self, ctx: Context) -> None:
-        if await self.workers.run(self.idle.drop, ctx.region, ctx.endpoint_name, ctx.owner):
+        if await self.workers.run(self.idle.drop, ctx):
             self.reporter.event(
                 ctx, "Normal", "IdleAlarmDeleted",
                 f"deleted alarm {naming.alarm_name(ctx.endpoint_name)}",
@@ -355,6 +375,10 @@ class Reconciler:
             await self.cleanup.collect_garbage(
                 ctx, keep={target.config_name, target.model_name or ""}
             )
+
+
+def _placed(verdict: TenancyVerdict | None) -> AwsPlacement | None:
+    return verdict.placement if verdict is not None else None
 
 
 def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:

@@ -27,7 +27,7 @@ class Targets:
     def __init__(self, settings: Settings, workers: Workers) -> None:
         self.settings = settings
         self.workers = workers
-        self._targets: dict[tuple[str, int], Target] = {}
+        self._targets: dict[tuple[str, int, str | None], Target] = {}
         self._models: dict[tuple[str, str, str, str | None, bool], ModelContainer] = {}
 
     async def resolve(self, ctx: Context, endpoint: EndpointDescription | None) -> Target:
@@ -48,7 +48,7 @@ class Targets:
             raise Degraded("InvalidSpec", "spec.model is required unless spec.adopt is true")
         if model.endpoint_config_name:
             return Target(ctx.endpoint_name, model.endpoint_config_name)
-        key = (ctx.uid, ctx.generation)
+        key = (ctx.uid, ctx.generation, ctx.default_role)
         if key not in self._targets:
             role = execution_role(
                 model.execution_role_arn, ctx.default_role, self.settings.execution_role_arn
@@ -74,7 +74,7 @@ class Targets:
             try:
                 resolved = await self.workers.run(
                     resolve_jumpstart,
-                    client("sagemaker", ctx.region),
+                    client("sagemaker", ctx.region, ctx.identity),
                     js.model_id,
                     js.version,
                     ctx.region,

@@ -15,13 +15,15 @@ from typing import Any
 import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
-from sagemeter.aws.clients import CLIENT_HOOKS
+from sagemeter.aws.clients import CLIENT_HOOKS, set_assumed_role_seconds
 from sagemeter.aws.faults import ExitAfter
+from sagemeter.aws.identity import own_account
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
 from sagemeter.runtime.kube import Kube, load_config
 from sagemeter.runtime.settings import Settings
+from sagemeter.tenancy.service import TenancyService
 
 log = logging.getLogger("sagemeter")
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -51,10 +53,31 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         CLIENT_HOOKS.append(ExitAfter(config.fault_exit_after).attach)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    reconciler = Reconciler(config, Kube(), post_event)
-    memo["reconciler"] = reconciler
+    set_assumed_role_seconds(config.assume_role_seconds)
     memo["wakeups"] = {}
+    memo["namespaces"] = {}
     memo["seen"] = {}
+    kube = Kube()
+    loop = asyncio.get_running_loop()
+
+    def wake(uid: str) -> None:  # from any thread
+        event = memo["wakeups"].get(uid)
+        if event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+    def wake_namespaces(namespaces: set[str]) -> None:
+        for uid, namespace in list(memo["namespaces"].items()):
+            if namespace in namespaces:
+                wake(uid)
+
+    account = await asyncio.to_thread(own_account, config.region)
+    tenancy = TenancyService(config, kube, account, wake, wake_namespaces)
+    tenancy.start()
+    memo["tenancy"] = tenancy
+    reconciler = Reconciler(
+        config, kube, post_event, tenancy=tenancy.tenancy, book=tenancy.book
+    )
+    memo["reconciler"] = reconciler
     if config.adopt_tag:
         discovery = Discovery(config, reconciler.kube, reconciler.workers)
         memo["discovery"] = asyncio.create_task(discovery.run_forever(config.region))
@@ -65,6 +88,9 @@ async def stop_discovery(memo: kopf.Memo, **_: Any) -> None:
     task = memo.get("discovery")
     if task is not None:
         task.cancel()
+    tenancy = memo.get("tenancy")
+    if tenancy is not None:
+        tenancy.stop()
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
@@ -73,6 +99,7 @@ async def run_endpoint(
 ) -> None:
     reconciler: Reconciler = memo["reconciler"]
     wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
+    memo["namespaces"][uid] = body.metadata.namespace
     try:
         while not stopped:
             wakeup.clear()
@@ -85,6 +112,7 @@ async def run_endpoint(
             await _sleep(wakeup, stopped, delay)
     finally:
         memo["wakeups"].pop(uid, None)
+        memo["namespaces"].pop(uid, None)
         memo["seen"].pop(uid, None)
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sagemeter.aws.clients import client
+from sagemeter.aws.clients import Identity, client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import Owner, owner_of
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_armed
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.idle.monitor import IdleMonitor, IdleSignal
-from sagemeter.runtime.context import Degraded
+from sagemeter.runtime.context import Context, Degraded
 
 
 @dataclass(frozen=True)
@@ -38,26 +38,31 @@ class IdleView:
 
 
 class IdleAlarms:
+    """Alarms and batched idle signals per (account, region): the monitor of an account is fed
+    by whichever identity asks first, and batches every endpoint of that account and region."""
+
     def __init__(self, max_age: float) -> None:
         self._max_age = max_age
-        self._gateways: dict[str, CloudWatchGateway] = {}
-        self._monitors: dict[str, IdleMonitor] = {}
+        self._gateways: dict[tuple[str, Identity | None], CloudWatchGateway] = {}
+        self._monitors: dict[tuple[str, str], IdleMonitor] = {}
 
-    def gateway(self, region: str) -> CloudWatchGateway:
-        if region not in self._gateways:
-            self._gateways[region] = CloudWatchGateway(region, client("cloudwatch", region))
-        return self._gateways[region]
+    def gateway(self, ctx: Context) -> CloudWatchGateway:
+        key = (ctx.region, ctx.identity)
+        if key not in self._gateways:
+            self._gateways[key] = CloudWatchGateway(
+                ctx.region, client("cloudwatch", ctx.region, ctx.identity)
+            )
+        return self._gateways[key]
 
-    def monitor(self, region: str) -> IdleMonitor:
-        if region not in self._monitors:
-            self._monitors[region] = IdleMonitor(self.gateway(region), self._max_age)
-        return self._monitors[region]
+    def monitor(self, ctx: Context) -> IdleMonitor:
+        key = (ctx.scope, ctx.region)
+        if key not in self._monitors:
+            self._monitors[key] = IdleMonitor(self.gateway(ctx), self._max_age)
+        return self._monitors[key]
 
     def keep(
         self,
-        region: str,
-        endpoint_name: str,
-        owner: Owner,
+        ctx: Context,
         idle_after: str,
         grace: str,
         in_service_since: datetime,
@@ -65,17 +70,18 @@ class IdleAlarms:
         tags: dict[str, str],
     ) -> IdleView:
         """For an InService endpoint with an idle policy: arm, update and read its alarm."""
+        endpoint_name, owner = ctx.endpoint_name, ctx.owner
         armed_at = in_service_since + parse_duration(grace)
         if not idle_armed(in_service_since, parse_duration(grace), now):
             return IdleView(armed_at=armed_at)
-        monitor = self.monitor(region)
+        monitor = self.monitor(ctx)
         monitor.watch(endpoint_name)
         signal: IdleSignal = monitor.signal(endpoint_name)
         request = build_idle_alarm_request(endpoint_name, parse_duration(idle_after), tags)
         if signal.alarm is None or not alarm_matches(signal.alarm, request):
             if signal.alarm is not None:
-                self._check_owner(region, signal.alarm, owner)
-            self.gateway(region).put_alarm(request)
+                self._check_owner(ctx, signal.alarm, owner)
+            self.gateway(ctx).put_alarm(request)
             monitor.invalidate(endpoint_name)
             # A new or changed alarm starts over; its old state says nothing.
             return IdleView(last_invocation_at=signal.last_invocation_at, alarm_set=True)
@@ -84,20 +90,20 @@ class IdleAlarms:
             last_invocation_at=signal.last_invocation_at,
         )
 
-    def drop(self, region: str, endpoint_name: str, owner: Owner) -> bool:
-        """Delete the endpoint's alarm if its tags name `owner`; stop watching it either way.
+    def drop(self, ctx: Context) -> bool:
+        """Delete the endpoint's alarm if its tags name the object; stop watching it either way.
         True when an alarm was deleted."""
-        name = naming.alarm_name(endpoint_name)
-        self.monitor(region).unwatch(endpoint_name)
-        gateway = self.gateway(region)
+        owner, name = ctx.owner, naming.alarm_name(ctx.endpoint_name)
+        self.monitor(ctx).unwatch(ctx.endpoint_name)
+        gateway = self.gateway(ctx)
         alarm = gateway.describe_alarms([name]).get(name)
         if alarm is None or not owner.owns(gateway.alarm_tags(str(alarm["AlarmArn"]))):
             return False
         gateway.delete_alarms([name])
         return True
 
-    def _check_owner(self, region: str, alarm: dict[str, object], owner: Owner) -> None:
-        tags = self.gateway(region).alarm_tags(str(alarm["AlarmArn"]))
+    def _check_owner(self, ctx: Context, alarm: dict[str, object], owner: Owner) -> None:
+        tags = self.gateway(ctx).alarm_tags(str(alarm["AlarmArn"]))
         if not owner.owns(tags):
             raise Degraded(
                 "AlarmConflict",

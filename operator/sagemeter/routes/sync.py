@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
+from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.core.endpoint.status import Problem
 from sagemeter.core.routes import API_KEY_SECRET_KEY
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
@@ -40,11 +41,32 @@ def secret_name(ctx: Context) -> str:
 
 
 class RouteSync:
+    """Routes per account: the operator's own account keeps the configured REST API and invoke
+    role; a tenant account (an EndpointPolicy's role) gets a REST API of its own there, with the
+    invoke role its policy names, and its own coalesced deployments."""
+
     def __init__(self, settings: Settings, kube: Kube, workers: Workers, event: Event) -> None:
-        self.manager = RouteManager(settings)
+        self.settings = settings
         self.kube = kube
         self.workers = workers
         self.event = event
+        self._managers: dict[tuple[str, str | None], RouteManager] = {}
+
+    def manager(self, ctx: Context) -> RouteManager:
+        key = (ctx.scope, ctx.invoke_role)
+        if key not in self._managers:
+            if ctx.identity is None:
+                settings = self.settings.model_copy(update={"api_invoke_role_arn": ctx.invoke_role})
+                self._managers[key] = RouteManager(settings)
+            else:
+                identity = ctx.identity
+                settings = self.settings.model_copy(update={
+                    "api_invoke_role_arn": ctx.invoke_role, "api_rest_api_id": None,
+                })  # fmt: skip
+                self._managers[key] = RouteManager(
+                    settings, lambda region: RouteGateways.for_region(region, identity)
+                )
+        return self._managers[key]
 
     async def sync(self, ctx: Context) -> RouteOutcome:
         api = ctx.spec.api
@@ -57,7 +79,7 @@ class RouteSync:
             async_=ctx.spec.inference_type == InferenceType.ASYNC,
         )  # fmt: skip
         try:
-            result = await self.workers.run(self.manager.ensure, route, ctx.region)
+            result = await self.workers.run(self.manager(ctx).ensure, route, ctx.region)
         except RouteError as error:
             return RouteOutcome(
                 ctx.status.invoke_url, ctx.status.api_key_secret,
@@ -98,7 +120,7 @@ class RouteSync:
     async def remove(self, ctx: Context) -> None:
         """Remove the object's own route, key and Secret (proven by route record, key tags and
         ownerReference); nothing of anyone else's."""
-        if await self.workers.run(self.manager.remove, ctx.owner, ctx.region):
+        if await self.workers.run(self.manager(ctx).remove, ctx.owner, ctx.region):
             self.event(ctx, "Normal", "RouteRemoved", "removed the API route and its key")
         if ctx.status.api_key_secret:
             await self.workers.run(

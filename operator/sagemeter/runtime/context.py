@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sagemeter.api.models import ManagedEndpoint, ManagedEndpointSpec, ManagedEndpointStatus
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
+from sagemeter.core.tenancy.verdict import Verdict
 
 
 class EventSink(Protocol):
@@ -42,6 +45,15 @@ class Context:
     # What this object may adopt, and the execution role its policy gives by default.
     grant: AdoptionGrant = field(default_factory=AdoptionGrant)
     default_role: str | None = None
+    # As whom AWS is called (None: the operator itself), and the account it lands in
+    # ("self": the operator's own): sweeps, idle batches and REST APIs are per (scope, region).
+    identity: Identity | None = None
+    scope: str = "self"
+    # What the object's EndpointPolicies say (None: tenancy is not in use).
+    tenancy: Verdict | None = None
+    expiry_policy: ExpiryPolicy = field(default_factory=ExpiryPolicy)
+    invoke_role: str | None = None
+    budgets: frozenset[str] = frozenset()
 
     @property
     def spec(self) -> ManagedEndpointSpec:

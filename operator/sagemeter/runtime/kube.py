@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from sagemeter.api.models import GROUP, PLURAL, VERSION
+from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
 
 
 def load_config() -> None:
@@ -107,6 +107,28 @@ class Kube:
                 return False
             raise
         return True
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        """Every ManagedEndpoint the operator may see (cluster-wide)."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self._custom.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, limit=500, **({"_continue": token} if token else {})
+            )
+            found.extend(page.get("items", []))
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return found
+
+    def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
+        try:
+            self._custom.patch_cluster_custom_object_status(
+                GROUP, VERSION, POLICY_PLURAL, name, {"status": status}
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     def create(self, body: dict[str, Any]) -> bool:
         """Create a ManagedEndpoint; False when one of that name already exists."""

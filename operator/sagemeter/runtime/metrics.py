@@ -116,6 +116,32 @@ class AwsCallCollector(Collector):
         yield errors
 
 
+class Budgets(Collector):
+    """Each EndpointPolicy budget and the spend counted against it (set by tenancy)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[str, tuple[Decimal, Decimal]]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self.source() if self.source is not None else {}
+        budget = GaugeMetricFamily(
+            "sagemeter_budget_usd_per_hour", "EndpointPolicy budgets, USD per hour.",
+            labels=["policy"],
+        )  # fmt: skip
+        spend = GaugeMetricFamily(
+            "sagemeter_spend_usd_per_hour",
+            "What runs under each EndpointPolicy budget, USD per hour.", labels=["policy"],
+        )  # fmt: skip
+        for name, (limit, used) in sorted(figures.items()):
+            budget.add_metric([name], float(limit))
+            spend.add_metric([name], float(used))
+        yield budget
+        yield spend
+
+
+BUDGETS = Budgets()
+
+
 class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from FLEET.collect()
@@ -129,5 +155,6 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
     if not _registered:
         REGISTRY.register(AwsCallCollector())
         REGISTRY.register(FleetCollector())
+        REGISTRY.register(BUDGETS)
         _registered = True
     start_http_server(port, addr=address)

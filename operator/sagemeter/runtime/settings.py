@@ -77,6 +77,22 @@ class Settings(BaseSettings):
             " (service:Operation), to prove crash safety."
         ),
     )
+    require_policy: bool = Field(
+        default=False,
+        description=(
+            "Refuse objects in namespaces no EndpointPolicy selects (Degraded NoPolicy);"
+            " recommended for shared clusters."
+        ),
+    )
+    assume_role_seconds: int = Field(
+        default=3600,
+        ge=900,
+        le=43200,
+        description=(
+            "Lifetime asked for the credentials of roles EndpointPolicies name (refreshed"
+            " before they expire; a role chained from IRSA or Pod Identity allows at most 3600)."
+        ),
+    )
     metrics_port: int | None = Field(
         default=8080, description="Port of the Prometheus /metrics endpoint; 0 disables it."
     )

@@ -120,6 +120,11 @@ class FaultClient:
         found: dict[str, Any] = self._call("GET", f"endpoints/{region}/{name}/status{query}")
         return found
 
+    def expire_credentials(self, role_arn: str) -> int:
+        """Expires now every credential `sts:AssumeRole` issued for `role_arn`; how many."""
+        answer = self._call("POST", "credentials/expire", {"roleArn": role_arn})
+        return int(answer["expired"])
+
     def set_endpoint_status(
         self, name: str, status: str, *, seconds: float | None = None, then: str | None = None,
         failure_reason: str | None = None, region: str = "us-east-1",

@@ -72,7 +72,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, runtime
+from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, runtime, tokens
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -377,8 +377,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
     app = faults.FaultInjector(
-        dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)),
-        controls={"endpoints": endpoint_states.control},
+        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))),
+        controls={"endpoints": endpoint_states.control, "credentials": tokens.control},
     )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()

@@ -61,6 +61,8 @@ class Desired:
     warn_at: datetime | None
     next_transition_at: datetime | None
     schedule_error: str | None = None
+    # Why the endpoint waits for budget (reason OverBudget).
+    budget_message: str | None = None
     # The object is being deleted: the endpoint should go, whatever the meter says.
     deleting: bool = False
 
@@ -104,6 +106,7 @@ def desired_state(
     policy: ExpiryPolicy,
     *,
     idle: bool = False,
+    over_budget: str | None = None,
 ) -> Desired:
     expiry = effective_expiry(spec, created, policy)
     warn_at = earlier(expiry.at, warn_before(spec)) if expiry.at is not None else None
@@ -125,6 +128,8 @@ def desired_state(
         reason = ParkedReason.SCHEDULE
     elif idle:
         reason = ParkedReason.IDLE
+    elif over_budget is not None:
+        reason = ParkedReason.OVER_BUDGET
 
     instants = [t for t in (expiry.at, warn_at) if t is not None and t > now]
     edge = next_edge(windows, now) if windows else None
@@ -137,6 +142,7 @@ def desired_state(
         warn_at=warn_at,
         next_transition_at=min(instants) if instants else None,
         schedule_error=schedule_error,
+        budget_message=over_budget if reason == ParkedReason.OVER_BUDGET else None,
     )
 
 

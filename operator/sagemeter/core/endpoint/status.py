@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sagemeter.api.models import (
+    AwsPlacement,
     Condition,
     ConditionType,
     EndpointIncarnation,
@@ -63,6 +64,7 @@ def compose_status(
     api_key_secret: str | None = None,
     incarnation: EndpointIncarnation | None = None,
     applied_tag_keys: list[str] | None = None,
+    aws: AwsPlacement | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -86,6 +88,7 @@ def compose_status(
     new.incarnation = incarnation
     if applied_tag_keys is not None:
         new.applied_tag_keys = applied_tag_keys or None
+    new.aws = aws
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
@@ -161,6 +164,8 @@ def _parked_message(desired: Desired, reason: ParkedReason | None) -> str:
         return "spec.suspend is true"
     if reason == ParkedReason.IDLE:
         return "no invocations for spec.idle.after; extend the expiry or set sagemeter.io/wake"
+    if reason == ParkedReason.OVER_BUDGET:
+        return desired.budget_message or "waiting for room in an EndpointPolicy budget"
     return "parked"
 
 

@@ -107,7 +107,8 @@ def _single(
     return (opinions[0] if opinions else None), None
 
 
-def _budget(policy: Policy) -> BudgetLimit | None:
+def budget_limit(policy: Policy) -> BudgetLimit | None:
+    """A policy's budget, parsed; None when it sets none."""
     budget = policy.spec.budget
     if budget is None:
         return None
@@ -154,7 +155,7 @@ def effective_policy(policies: Sequence[Policy]) -> EffectivePolicy | PolicyConf
         # Caps: the smallest; a tie goes to the policy first by name (min() is stable).
         max_instance_count=min(counts, key=lambda o: o.value) if counts else None,
         max_lifetime=min(lifetimes, key=lambda o: o.value) if lifetimes else None,
-        budgets=tuple(b for p in ordered if (b := _budget(p)) is not None),
+        budgets=tuple(b for p in ordered if (b := budget_limit(p)) is not None),
         adoption=_allow_list(ordered, lambda s: s.adoption.endpoint_names if s.adoption else None),
         authorizations=_allow_list(
             ordered, lambda s: s.routes.authorizations if s.routes else None

@@ -1,0 +1,97 @@
+"""What a pass works with, read from the object and from the EndpointPolicies over it: the
+parsed object, its owner identity, where in AWS it lives and as whom sagemeter acts there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sagemeter.api.models import ManagedEndpoint
+from sagemeter.aws.clients import Identity
+from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
+from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.guardrails import expiry_policy
+from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.settings import Settings
+from sagemeter.tenancy.registry import Tenancy
+
+
+class Contexts:
+    def __init__(self, settings: Settings, tenancy: Tenancy | None) -> None:
+        self.settings = settings
+        self.tenancy = tenancy
+        self._gateways: dict[tuple[str, Identity | None], SageMakerGateway] = {}
+        tag = settings.adopt_tag.partition("=") if settings.adopt_tag else None
+        self._adopt_tag = (tag[0], tag[2]) if tag else None
+
+    def gateway(self, region: str, identity: Identity | None = None) -> SageMakerGateway:
+        key = (region, identity)
+        if key not in self._gateways:
+            self._gateways[key] = SageMakerGateway(region, identity=identity)
+        return self._gateways[key]
+
+    def read(self, body: Mapping[str, Any]) -> Context:
+        settings = self.settings
+        meta = body["metadata"]
+        obj = ManagedEndpoint.model_validate(
+            {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
+        )
+        namespace, name = meta["namespace"], meta["name"]
+        verdict = (
+            self.tenancy.verdict(obj.spec, namespace, obj.status.aws)
+            if self.tenancy is not None
+            else None
+        )
+        effective = verdict.effective if verdict is not None else None
+        placement = verdict.placement if verdict is not None else None
+        region = (placement.region if placement else None) or obj.spec.region or settings.region
+        # No identity where sagemeter may not act (NoPolicy, PolicyConflict, AccountChanged).
+        acting = verdict is None or verdict.allowed or verdict.reason == POLICY_VIOLATION
+        role = placement.role_arn if placement and acting else None
+        identity = Identity(role, namespace, settings.region) if role else None
+        names: list[str] = []
+        if effective is not None:
+            names = [n for opinion in effective.adoption for n in opinion.value]
+        return Context(
+            body=body,
+            namespace=namespace,
+            name=name,
+            uid=meta["uid"],
+            generation=int(meta.get("generation") or 1),
+            created=parse_time(meta["creationTimestamp"]),
+            obj=obj,
+            owner=Owner(namespace, name, meta["uid"]),
+            region=region,
+            endpoint_name=obj.spec.endpoint_name or naming.default_endpoint_name(namespace, name),
+            gateway=self.gateway(region, identity),
+            grant=AdoptionGrant(tag=self._adopt_tag, endpoint_names=names),
+            default_role=(
+                effective.execution_role_default.value
+                if effective is not None and effective.execution_role_default is not None
+                else None
+            ),
+            identity=identity,
+            scope=(placement.account_id if placement and role else None) or "self",
+            tenancy=verdict,
+            expiry_policy=(
+                expiry_policy(settings.expiry_policy, effective)
+                if effective is not None
+                else settings.expiry_policy
+            ),
+            invoke_role=self._invoke_role(namespace, role),
+            budgets=frozenset(b.policy for b in effective.budgets) if effective else frozenset(),
+        )
+
+    def _invoke_role(self, namespace: str, role: str | None) -> str | None:
+        """The role API Gateway assumes for this object's routes: its policies' when they name a
+        role of their own, else the operator's."""
+        if role is None or self.tenancy is None:
+            return self.settings.api_invoke_role_arn
+        for policy in self.tenancy.policies_for(namespace):
+            aws = policy.spec.aws
+            if aws is not None and aws.api_invoke_role_arn:
+                return aws.api_invoke_role_arn
+        return None

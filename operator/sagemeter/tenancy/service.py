@@ -1,0 +1,153 @@
+"""Tenancy wired into the running operator: the watcher, the bindings, the budget book, and
+what each EndpointPolicy's status says.
+
+Started by the kopf start-up handler. Policy and namespace changes wake the objects of the
+namespaces they concern (`wake_namespaces`); the book wakes waiting objects when room appears
+(`wake`). Every `REPORT_SECONDS` each policy's status gets the namespaces it selects, the spend
+it sees and how many endpoints wait for it (patched only when that changed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from sagemeter.api.models import ManagedEndpointSpec, ManagedEndpointStatus
+from sagemeter.core.meter.pricing import format_usd
+from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.budget import Activity, Candidate, activity_for
+from sagemeter.core.tenancy.guardrails import OperatorDefaults
+from sagemeter.runtime import metrics
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.settings import Settings
+from sagemeter.tenancy.bindings import BindingKeeper
+from sagemeter.tenancy.book import BudgetBook
+from sagemeter.tenancy.registry import Tenancy
+from sagemeter.tenancy.watcher import PolicyWatcher
+
+log = logging.getLogger("sagemeter.tenancy")
+REPORT_SECONDS = 2.0
+READY_TIMEOUT = 30.0
+
+
+class TenancyService:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube,
+        account_id: str | None,
+        wake: Callable[[str], None],
+        wake_namespaces: Callable[[set[str]], None],
+    ) -> None:
+        self.kube = kube
+        self.tenancy = Tenancy(OperatorDefaults(
+            region=settings.region, execution_role_arn=settings.execution_role_arn,
+            account_id=account_id, require_policy=settings.require_policy,
+        ))  # fmt: skip
+        self.book = BudgetBook(wake)
+        self.bindings = BindingKeeper()
+        self._wake_namespaces = wake_namespaces
+        self.watcher = PolicyWatcher(self.tenancy, self._changed, self._policy)
+        self._stop = threading.Event()
+        self._reported: dict[str, dict[str, Any]] = {}
+        metrics.BUDGETS.source = self._budget_metrics
+
+    def start(self) -> None:
+        self.watcher.start()
+        threading.Thread(target=self._run, name="sagemeter-tenancy", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.watcher.stop()
+
+    # ------------------------------------------------------------------ changes
+
+    def _changed(self, namespaces: set[str]) -> None:
+        self.book.set_budgets(self.tenancy.budgets())
+        if namespaces:
+            self._wake_namespaces(namespaces)
+
+    def _policy(self, item: dict[str, Any] | None, name: str) -> None:
+        if item is None:
+            self._reported.pop(name, None)
+            return  # its bindings go with it (ownerReference)
+        try:
+            self.bindings.keep(item)
+        except ApiException as error:
+            log.warning("cannot keep the admission bindings of EndpointPolicy %s: %s", name,
+                        error.reason)  # fmt: skip
+
+    # ------------------------------------------------------------------ the book's first count
+
+    def _run(self) -> None:
+        if not self.watcher.wait_ready(READY_TIMEOUT):
+            log.warning("EndpointPolicies not listed after %.0fs; budgets wait", READY_TIMEOUT)
+            self.watcher.wait_ready(float("inf"))
+        self.book.set_budgets(self.tenancy.budgets())
+        self._seed()
+        while not self._stop.wait(REPORT_SECONDS):
+            try:
+                self._report()
+            except Exception:  # reporting must never stop
+                log.exception("reporting EndpointPolicy status failed")
+
+    def _seed(self) -> None:
+        """Count what runs now under each budget, before any waiter may start."""
+        runners: list[Candidate] = []
+        for item in self.kube.list_endpoints():
+            try:
+                spec = ManagedEndpointSpec.model_validate(item.get("spec") or {})
+                status = ManagedEndpointStatus.model_validate(item.get("status") or {})
+            except ValidationError:
+                continue
+            meta = item["metadata"]
+            verdict = self.tenancy.verdict(spec, meta["namespace"], status.aws)
+            activity = activity_for(status.phase)
+            effective = verdict.effective
+            if effective is None or not effective.budgets or activity == Activity.WAITING:
+                continue
+            hourly = Decimal(status.hourly_cost_usd) if status.hourly_cost_usd else None
+            runners.append(Candidate(
+                meta["uid"], frozenset(b.policy for b in effective.budgets), hourly,
+                activity, parse_time(meta["creationTimestamp"]), meta["namespace"],
+            ))  # fmt: skip
+        self.book.seed(runners)
+        log.info("budgets: %d running endpoints counted", len(runners))
+
+    # ------------------------------------------------------------------ policy status
+
+    def _report(self) -> None:
+        spend = self.book.spend()
+        now = datetime.now(UTC)
+        for policy in self.tenancy.policies():
+            used, waiting = spend.get(policy.name, (Decimal(0), 0))
+            wanted = {
+                "namespaces": len(self.tenancy.namespaces_of(policy.name)),
+                "usdPerHour": format_usd(used) if policy.spec.budget else None,
+                "waiting": waiting if policy.spec.budget else None,
+            }
+            if self._reported.get(policy.name) == wanted:
+                continue
+            self.kube.patch_policy_status(policy.name, {
+                **wanted,
+                "conditions": [{
+                    "type": "Ready", "status": "True", "reason": "Applied",
+                    "message": f"selects {wanted['namespaces']} namespace(s)",
+                    "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }],
+            })  # fmt: skip
+            self._reported[policy.name] = wanted
+
+    def _budget_metrics(self) -> dict[str, tuple[Decimal, Decimal]]:
+        spend = self.book.spend()
+        return {
+            name: (Decimal(limit.usd_per_hour), spend.get(name, (Decimal(0), 0))[0])
+            for name, limit in self.tenancy.budgets().items()
+        }

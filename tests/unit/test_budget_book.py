@@ -1,0 +1,75 @@
+"""The budget book the operator keeps: one decision for every pass, waiters keep their place,
+room wakes the waiters, and nothing starts before what runs was counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sagemeter.core.tenancy.budget import Activity, Candidate
+from sagemeter.core.tenancy.effective import BudgetLimit
+from sagemeter.tenancy.book import BudgetBook
+
+T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+BUDGET = {"team": BudgetLimit("team", Decimal("0.30"))}
+
+
+def endpoint(uid: str, activity: Activity, seconds: float = 0) -> Candidate:
+    return Candidate(uid, frozenset({"team"}), Decimal("0.12"), activity,
+                     T0 + timedelta(seconds=seconds))  # fmt: skip
+
+
+def book(woken: list[str]) -> BudgetBook:
+    found = BudgetBook(woken.append)
+    found.set_budgets(BUDGET)
+    return found
+
+
+def test_nothing_starts_before_what_runs_is_counted() -> None:
+    woken: list[str] = []
+    ledger = book(woken)
+    ledger.report(endpoint("new", Activity.WAITING), "new")
+    assert not ledger.verdict("new").runs
+    ledger.seed([endpoint("a", Activity.RUNNING), endpoint("b", Activity.RUNNING)])
+    assert woken == ["new"]  # seeding wakes the waiters
+    assert ledger.verdict("new").runs is False  # 0.24 + 0.12 > 0.30
+    assert "0.24" in (ledger.verdict("new").message or "")
+
+
+def test_waiters_keep_the_place_they_first_reported() -> None:
+    ledger = book([])
+    ledger.seed([endpoint("a", Activity.RUNNING), endpoint("b", Activity.RUNNING)])
+    ledger.report(endpoint("first", Activity.WAITING, seconds=1.2), "first")
+    ledger.report(endpoint("second", Activity.WAITING, seconds=1.7), "second")
+    # A later pass reports the waiter with a coarser time (a condition, to the second), or
+    # a later one: it keeps its place all the same.
+    ledger.report(endpoint("second", Activity.WAITING, seconds=1.0), "second")
+    ledger.report(None, "a")  # room for one
+    assert ledger.verdict("first").runs
+    assert not ledger.verdict("second").runs
+
+
+def test_freed_room_and_a_raised_budget_wake_the_waiters() -> None:
+    woken: list[str] = []
+    ledger = book(woken)
+    ledger.seed([endpoint("a", Activity.RUNNING), endpoint("b", Activity.RUNNING)])
+    ledger.report(endpoint("w", Activity.WAITING), "w")
+    woken.clear()
+    ledger.report(endpoint("b", Activity.RUNNING), "b")  # unchanged: no wake
+    assert woken == []
+    ledger.report(None, "b")
+    assert woken == ["w"]
+    woken.clear()
+    ledger.set_budgets({"team": BudgetLimit("team", Decimal("0.29"))})  # lowered: no wake
+    assert woken == []
+    ledger.set_budgets({"team": BudgetLimit("team", Decimal("1.00"))})
+    assert woken == ["w"]
+
+
+def test_a_budget_whose_policy_went_no_longer_counts() -> None:
+    ledger = book([])
+    ledger.seed([endpoint("a", Activity.RUNNING), endpoint("b", Activity.RUNNING)])
+    ledger.report(endpoint("w", Activity.WAITING), "w")
+    assert not ledger.verdict("w").runs
+    ledger.set_budgets({})
+    assert ledger.verdict("w").runs
