@@ -43,8 +43,12 @@ IAM_PREFIX = {
     "apigateway": "apigateway",
     "lambda": "lambda",
     "sts": "sts",
+    "sqs": "sqs",
+    "events": "events",
 }
-_KNOWN_SERVICES = {*IAM_PREFIX, "s3", "iam", "ec2", "logs", "pricing"}
+# Every service botocore knows: a client or gateway of any of them is seen by the scan (and
+# then must be in IAM_PREFIX), never silently skipped.
+_KNOWN_SERVICES = set(botocore.session.get_session().get_available_services())
 # Calls AWS never refuses (no IAM permission exists for them).
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 # Modules that call AWS through a client they are handed instead of one they create.

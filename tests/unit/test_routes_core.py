@@ -7,6 +7,7 @@ import pytest
 
 from sagemeter.api.models import ApiRoute, Authorization
 from sagemeter.core.endpoint.ownership import Owner
+from sagemeter.core.route_methods import build_method_config, method_complete
 from sagemeter.core.routes import (
     ASYNC_REQUEST_HEADERS,
     AUTHORIZER_NOT_FOUND,
@@ -17,7 +18,6 @@ from sagemeter.core.routes import (
     RouteError,
     RouteRecord,
     RouteSpec,
-    build_method_config,
     check_route_allowed,
     encode_route_record,
     invoke_url,
@@ -25,7 +25,6 @@ from sagemeter.core.routes import (
     lambda_integration_uri,
     lambda_source_arn,
     lambda_statement_id,
-    method_complete,
     parse_route_record,
     resource_path,
     sagemaker_integration_uri,

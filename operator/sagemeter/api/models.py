@@ -74,6 +74,7 @@ from sagemeter.api.status import (
     EndpointIncarnation,
     IdlePark,
     ManagedEndpointStatus,
+    WakeCount,
 )
 
 __all__ = [
@@ -129,6 +130,7 @@ __all__ = [
     "Schedule",
     "ServerlessConfig",
     "ServerlessMemorySize",
+    "WakeCount",
     "cel",
     "validations",
 ]

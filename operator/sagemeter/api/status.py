@@ -64,6 +64,13 @@ class AwsPlacement(ApiModel):
     region: str | None = Field(default=None, description="AWS region.")
 
 
+class WakeCount(ApiModel):
+    """Wakes by request on one day (UTC), against spec.api.maxWakesPerDay."""
+
+    date: str = Field(description="The day (YYYY-MM-DD, UTC).")
+    count: int = Field(ge=0, description="Wakes by request that day.")
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -133,6 +140,18 @@ class ManagedEndpointStatus(ApiModel):
     )
     idle_park: IdlePark | None = Field(
         default=None, description="Set while the endpoint is parked for lack of invocations."
+    )
+    wakes: int | None = Field(
+        default=None, ge=0, description="How often a request woke the endpoint (all time)."
+    )
+    wakes_today: WakeCount | None = Field(
+        default=None, description="Wakes by request today (UTC), for spec.api.maxWakesPerDay."
+    )
+    last_create_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="How long the last create took until InService (what a waking route"
+        " tells callers to wait).",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."

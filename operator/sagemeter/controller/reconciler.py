@@ -25,6 +25,7 @@ from sagemeter.api.models import (
     AwsPlacement,
     EndpointIncarnation,
     Phase,
+    WakeCount,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.errors import AwsError
@@ -35,6 +36,7 @@ from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
+from sagemeter.controller.waking import Waking
 from sagemeter.core.discovery import DISCOVERED
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.deletion import plan_deletion
@@ -62,6 +64,7 @@ from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
 from sagemeter.core.meter.times import parse_time
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
+from sagemeter.core.wake import HoldKind, RouteHold
 from sagemeter.idle.alarms import IdleAlarms, IdleView
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
@@ -95,6 +98,7 @@ class _Pass:
     # What the route may do this pass: "sync", "remove" (a conflict) or "skip" (unproven).
     route: str = "skip"
     created: bool = False
+    woken: bool = False
 
 
 class Reconciler:
@@ -107,6 +111,8 @@ class Reconciler:
         threads: int = 32,
         tenancy: Tenancy | None = None,
         book: BudgetBook | None = None,
+        wake: Callable[[str], None] = lambda uid: None,
+        account: str | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -122,6 +128,10 @@ class Reconciler:
         self.cleanup = Cleanup(self.workers, self.reporter.event)
         self.actor = Actor(self.workers, self.observer, self.idle, self.reporter.event)
         self.route_sync = RouteSync(settings, kube, self.workers, self.reporter.event)
+        self.waking = Waking(
+            settings.event_queue, account, self.observer, self.idle, kube, self.workers,
+            self.route_sync, wake,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ the pass
 
@@ -142,6 +152,7 @@ class Reconciler:
         if deleting:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
+        run.woken = not deleting and self.waking.woken_by_request(ctx)
         verdict = ctx.tenancy
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
@@ -155,6 +166,7 @@ class Reconciler:
             if deleting:
                 if await self._delete(ctx, observation, run):
                     FLEET.forget(ctx.uid)
+                    self.waking.forget(ctx.uid)
                     if self.book is not None:
                         self.book.report(None, ctx.uid)
                     return None
@@ -171,7 +183,11 @@ class Reconciler:
         if verdict is not None and verdict.reason == POLICY_VIOLATION:
             run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
             run.route = "skip"
-        route = await self._route(ctx, run)
+        wakes, wakes_today = self.waking.counts(ctx, run.woken, now)
+        if run.woken:
+            self.reporter.event(ctx, "Normal", "WokenByRequest",
+                                "a request through the route woke the endpoint")  # fmt: skip
+        route = await self._route(ctx, run, now, wakes_today)
         if route.pending:
             run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
         problem = run.problem or route.problem
@@ -200,7 +216,11 @@ class Reconciler:
             incarnation=run.proof,
             applied_tag_keys=run.applied_tag_keys,
             aws=ctx.status.aws or (_placed(verdict) if run.proof or run.created else None),
+            wakes=wakes,
+            wakes_today=wakes_today,
+            woken=run.woken,
         )  # fmt: skip
+        self.waking.remember(ctx, new, now)
         if self.book is not None:
             count(self.book, ctx, run.desired, new.phase, now, hourly)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
@@ -312,11 +332,19 @@ class Reconciler:
         if self.book is not None:
             self.book.report(None, ctx.uid)
 
-    async def _route(self, ctx: Context, run: _Pass) -> RouteOutcome:
+    async def _route(
+        self, ctx: Context, run: _Pass, now: datetime, today: WakeCount | None
+    ) -> RouteOutcome:
         kept = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret)
         try:
             if run.route == "sync":
-                return await self.route_sync.sync(ctx)
+                queue = await self.waking.ensure(ctx)
+                phase = run.step.phase if run.step else ctx.status.phase
+                hold = self.waking.hold(ctx, run.desired, phase, now, run.woken, today)
+                if hold is not None and hold.kind == HoldKind.WAKING and queue is None:
+                    hold = RouteHold(HoldKind.PARKED, hold.reason, hold.retry_after)
+                target = (queue.account, self.settings.event_queue) if queue else None
+                return await self.route_sync.sync(ctx, hold, target)
             if run.route == "remove" and (ctx.status.invoke_url or ctx.status.api_key_secret):
                 await self.route_sync.remove(ctx)
                 return RouteOutcome()

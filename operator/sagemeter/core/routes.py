@@ -21,23 +21,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sagemeter.api.models import ApiRoute, Authorization
 from sagemeter.core.endpoint.naming import short_hash
 from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, Owner
+from sagemeter.core.wake import RouteHold
 
 __all__ = [
     "API_KEY_SECRET_KEY",
     "ASYNC_REQUEST_HEADERS",
     "REALTIME_REQUEST_HEADERS",
     "ROUTE_METHOD",
-    "MethodConfig",
     "RouteError",
     "RouteRecord",
     "RouteSpec",
     "api_key_name",
-    "build_method_config",
     "check_route_allowed",
     "encode_route_record",
     "invoke_url",
@@ -45,7 +44,6 @@ __all__ = [
     "lambda_integration_uri",
     "lambda_source_arn",
     "lambda_statement_id",
-    "method_complete",
     "parse_route_record",
     "partition",
     "resource_path",
@@ -134,11 +132,16 @@ class RouteSpec:
     authorizer_id: str | None = None
     lambda_arn: str | None = None
     async_: bool = False
+    # While the endpoint does not serve: what the route answers instead (core.wake).
+    hold: RouteHold | None = None
+    # Where a waking route sends its wake request: (account id, queue name).
+    queue: tuple[str, str] | None = None
 
     @classmethod
     def from_api(
-        cls, api: ApiRoute, endpoint_name: str, owner: Owner, async_: bool = False
-    ) -> RouteSpec:
+        cls, api: ApiRoute, endpoint_name: str, owner: Owner, async_: bool = False,
+        hold: RouteHold | None = None, queue: tuple[str, str] | None = None,
+    ) -> RouteSpec:  # fmt: skip
         return cls(
             path=api.path.strip("/"),
             endpoint_name=endpoint_name,
@@ -148,6 +151,8 @@ class RouteSpec:
             authorizer_id=api.authorizer_id,
             lambda_arn=api.lambda_arn,
             async_=async_,
+            hold=hold,
+            queue=queue,
         )
 
 
@@ -162,19 +167,6 @@ class RouteRecord:
 
     def describe(self) -> str:
         return f"ManagedEndpoint {self.namespace or '?'}/{self.name or '?'} (uid {self.uid})"
-
-
-@dataclass(frozen=True)
-class MethodConfig:
-    """The four kinds of API Gateway calls that make one route, without the ids
-    (``restApiId``, ``resourceId``, ``httpMethod``) the gateway adds."""
-
-    method: dict[str, Any]
-    integration: dict[str, Any]
-    method_responses: tuple[dict[str, Any], ...]
-    integration_responses: tuple[dict[str, Any], ...]
-    fingerprint: str
-    proxy: bool
 
 
 # --------------------------------------------------------------------------- paths and ARNs
@@ -320,103 +312,3 @@ def check_route_allowed(
             "a direct SageMaker route needs the role API Gateway assumes to call SageMaker:"
             " set SAGEMETER_API_INVOKE_ROLE_ARN (or use spec.api.lambdaArn)",
         )
-
-
-# --------------------------------------------------------------------------- method config
-
-
-def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any]:
-    method: dict[str, Any] = {"authorizationType": "AWS_IAM", "apiKeyRequired": False}
-    if route.authorization == Authorization.API_KEY:
-        method.update(authorizationType="NONE", apiKeyRequired=True)
-    elif route.authorization == Authorization.CUSTOM:
-        method.update(authorizationType="CUSTOM", authorizerId=route.authorizer_id)
-    elif route.authorization == Authorization.NONE:
-        method["authorizationType"] = "NONE"
-    if request_headers:
-        # Declared, not required: SageMaker has defaults for all but InputLocation, and
-        # SageMaker's own error is clearer than API Gateway's "missing parameter".
-        method["requestParameters"] = {
-            f"method.request.header.{header}": False for header in request_headers
-        }
-    return method
-
-
-def _header_map(side: str, headers: tuple[str, ...]) -> dict[str, str]:
-    return {f"{side}.header.{h}": f"method.request.header.{h}" for h in headers}
-
-
-def _response_map(headers: tuple[str, ...]) -> dict[str, str]:
-    return {f"method.response.header.{h}": f"integration.response.header.{h}" for h in headers}
-
-
-def build_method_config(route: RouteSpec, region: str, invoke_role_arn: str | None) -> MethodConfig:
-    """Every parameter of the route's POST method, integration and responses."""
-    if route.lambda_arn:
-        # Lambda proxy: the function sees the whole request (headers included) and shapes
-        # the whole response, so nothing is mapped and no responses are declared.
-        method = _method(route, ())
-        integration: dict[str, Any] = {
-            "type": "AWS_PROXY",
-            "integrationHttpMethod": "POST",
-            "uri": lambda_integration_uri(region, route.lambda_arn),
-        }
-        method_responses: tuple[dict[str, Any], ...] = ()
-        integration_responses: tuple[dict[str, Any], ...] = ()
-    else:
-        request_headers = ASYNC_REQUEST_HEADERS if route.async_ else REALTIME_REQUEST_HEADERS
-        response_headers = ASYNC_RESPONSE_HEADERS if route.async_ else REALTIME_RESPONSE_HEADERS
-        method = _method(route, request_headers)
-        integration = {
-            "type": "AWS",
-            "integrationHttpMethod": "POST",
-            "uri": sagemaker_integration_uri(region, route.endpoint_name, route.async_),
-            "credentials": invoke_role_arn,
-            "requestParameters": _header_map("integration.request", request_headers),
-            # The body goes to SageMaker as sent: no mapping templates.
-            "passthroughBehavior": "WHEN_NO_MATCH",
-        }
-        success = "202" if route.async_ else "200"
-        declared = {f"method.response.header.{h}": False for h in response_headers}
-        method_responses = tuple(
-            {"statusCode": status, "responseParameters": dict(declared)}
-            for status in (success, *(status for status, _ in ERROR_RESPONSES))
-        )
-        # The default (pattern-less) response last: the gateway writes it last, so its
-        # presence proves a route was completely written.
-        integration_responses = (
-            *(
-                {
-                    "statusCode": status,
-                    "selectionPattern": pattern,
-                    "responseParameters": _response_map(("Content-Type",)),
-                }
-                for status, pattern in ERROR_RESPONSES
-            ),
-            {"statusCode": success, "responseParameters": _response_map(response_headers)},
-        )
-    fingerprint = short_hash(
-        [method, integration, method_responses, integration_responses], FINGERPRINT_LENGTH
-    )
-    method = {**method, "operationName": encode_route_record(route.owner, fingerprint)}
-    return MethodConfig(
-        method=method,
-        integration=integration,
-        method_responses=method_responses,
-        integration_responses=integration_responses,
-        fingerprint=fingerprint,
-        proxy=route.lambda_arn is not None,
-    )
-
-
-def method_complete(config_proxy: bool, method: dict[str, Any]) -> bool:
-    """Whether a method (as GetMethod or embedded GetResources shows it) was fully written:
-    an integration and, for non-proxy routes, the default integration response, written last.
-    """
-    integration = method.get("methodIntegration") or {}
-    if not integration:
-        return False
-    if config_proxy:
-        return True
-    responses = integration.get("integrationResponses") or {}
-    return any(not r.get("selectionPattern") for r in responses.values())

@@ -75,7 +75,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
-        config, kube, post_event, tenancy=tenancy.tenancy, book=tenancy.book
+        config, kube, post_event, tenancy=tenancy.tenancy, book=tenancy.book, wake=wake,
+        account=account,
     )
     memo["reconciler"] = reconciler
     if config.adopt_tag:
@@ -91,6 +92,9 @@ async def stop_discovery(memo: kopf.Memo, **_: Any) -> None:
     tenancy = memo.get("tenancy")
     if tenancy is not None:
         tenancy.stop()
+    reconciler = memo.get("reconciler")
+    if reconciler is not None:
+        reconciler.waking.stop()
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)

@@ -60,6 +60,11 @@ class IdleAlarms:
             self._monitors[key] = IdleMonitor(self.gateway(ctx), self._max_age)
         return self._monitors[key]
 
+    def note(self, scope: str, region: str, endpoint_name: str, state: str) -> bool:
+        """An alarm state change EventBridge reported (no call to CloudWatch)."""
+        monitor = self._monitors.get((scope, region))
+        return monitor is not None and monitor.note(endpoint_name, state)
+
     def keep(
         self,
         ctx: Context,

@@ -111,6 +111,22 @@ class IdleMonitor:
             self._pending.discard(endpoint_name)
             self._signals.pop(endpoint_name, None)
 
+    def note(self, endpoint_name: str, state: str) -> bool:
+        """An alarm state change EventBridge reported: it holds until the next batch (which
+        reads every alarm anyway). True when the endpoint is watched."""
+        with self._lock:
+            if endpoint_name not in self._watched:
+                return False
+            signal = self._signals.get(endpoint_name)
+            alarm = dict(signal.alarm or {}) if signal is not None else {}
+            if alarm:
+                alarm["StateValue"] = state
+            self._signals[endpoint_name] = IdleSignal(
+                state, alarm or None, signal.last_invocation_at if signal else None
+            )
+            self._pending.discard(endpoint_name)
+            return True
+
     def invalidate(self, endpoint_name: str) -> None:
         """Re-reads the endpoint on its next ``signal`` (after its alarm was put or deleted)."""
         with self._lock:

@@ -33,7 +33,8 @@ from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
 from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, Owner
-from sagemeter.core.routes import MethodConfig, RouteError, RouteSpec
+from sagemeter.core.route_methods import MethodConfig, build_method_config, method_complete
+from sagemeter.core.routes import RouteError, RouteRecord, RouteSpec
 from sagemeter.routes.deployments import DeploymentScheduler
 from sagemeter.routes.keys import RouteKeys
 from sagemeter.routes.tree import ResourceTree
@@ -109,7 +110,7 @@ class RouteManager:
         core.check_route_allowed(
             route, settings.allow_unauthenticated_routes, settings.api_invoke_role_arn
         )
-        config = core.build_method_config(route, region, settings.api_invoke_role_arn)
+        config = build_method_config(route, region, settings.api_invoke_role_arn)
         state = self._state(region)
         with state.lock:
             gateways = self._gateways_for(region)
@@ -168,6 +169,18 @@ class RouteManager:
                 if owned - targets:
                     return removed  # the owner still has a route here: it keeps its key
             return self._keys.remove(gateways.apigateway, owner) or removed
+
+    def holder(self, region: str, path: str) -> RouteRecord | None:
+        """Whose route the API has at ``path``, as far as the cached tree shows (read once if
+        never read): the route registry a wake request is checked against."""
+        state = self._state(region)
+        with state.lock:
+            gateways = self._gateways_for(region)
+            api_id = self._rest_api(state, gateways, region, create=False)
+            if api_id is None:
+                return None
+            tree, _ = self._tree(state, gateways, api_id)
+            return tree.record(core.resource_path(path))
 
     def flush(self, region: str | None = None) -> None:
         """Deploys now whatever changed (one region, or all)."""
@@ -359,7 +372,7 @@ def _up_to_date(tree: ResourceTree, route: RouteSpec, config: MethodConfig) -> b
         and record is not None
         and record.uid == route.owner.uid
         and record.fingerprint == config.fingerprint
-        and core.method_complete(config.proxy, post)
+        and method_complete(config.proxy, post)
         and tree.owned_paths(route.owner.uid) == {path}
     )
 

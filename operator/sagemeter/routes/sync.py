@@ -18,6 +18,7 @@ from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
 from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.core.endpoint.status import Problem
 from sagemeter.core.routes import API_KEY_SECRET_KEY
+from sagemeter.core.wake import RouteHold
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube, SecretConflict
@@ -68,7 +69,11 @@ class RouteSync:
                 )
         return self._managers[key]
 
-    async def sync(self, ctx: Context) -> RouteOutcome:
+    async def sync(
+        self, ctx: Context, hold: RouteHold | None = None, queue: tuple[str, str] | None = None
+    ) -> RouteOutcome:
+        """Keep the route; `hold` is what it answers while the endpoint does not serve, and
+        `queue` (account, queue name) where a waking route sends its wake request."""
         api = ctx.spec.api
         if api is None:
             if ctx.status.invoke_url or ctx.status.api_key_secret:
@@ -76,7 +81,7 @@ class RouteSync:
             return RouteOutcome()
         route = RouteSpec.from_api(
             api, ctx.endpoint_name, ctx.owner,
-            async_=ctx.spec.inference_type == InferenceType.ASYNC,
+            async_=ctx.spec.inference_type == InferenceType.ASYNC, hold=hold, queue=queue,
         )  # fmt: skip
         try:
             result = await self.workers.run(self.manager(ctx).ensure, route, ctx.region)
@@ -86,9 +91,13 @@ class RouteSync:
                 Problem(error.reason, error.message),
             )  # fmt: skip
         if result.route_written:
+            target = (
+                f"endpoint {ctx.endpoint_name}" if hold is None
+                else f"503 {hold.kind} ({hold.reason}) while the endpoint does not serve"
+            )  # fmt: skip
             self.event(
                 ctx, "Normal", "RouteWritten",
-                f"POST /{api.path} -> endpoint {ctx.endpoint_name} ({api.authorization})",
+                f"POST /{api.path} -> {target} ({api.authorization})",
             )  # fmt: skip
         if result.key_created:
             self.event(ctx, "Normal", "ApiKeyCreated", f"created the API key of /{api.path}")

@@ -17,7 +17,8 @@ from typing import Any
 from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
-from sagemeter.core.routes import ROUTE_METHOD, MethodConfig, RouteRecord
+from sagemeter.core.route_methods import MethodConfig
+from sagemeter.core.routes import ROUTE_METHOD, RouteRecord
 
 __all__ = ["ResourceTree"]
 

@@ -130,6 +130,19 @@ class Kube:
             if error.status != 404:
                 raise
 
+    def set_annotation(self, namespace: str, name: str, key: str, value: str) -> bool:
+        """Merge-patch one annotation of a ManagedEndpoint; False when the object is gone."""
+        try:
+            self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name,
+                {"metadata": {"annotations": {key: value}}},
+            )  # fmt: skip
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def create(self, body: dict[str, Any]) -> bool:
         """Create a ManagedEndpoint; False when one of that name already exists."""
         namespace = body["metadata"]["namespace"]

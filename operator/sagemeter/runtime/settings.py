@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             " (service:Operation), to prove crash safety."
         ),
     )
+    event_queue: str = Field(
+        default="sagemeter-events",
+        pattern=r"^[A-Za-z0-9_-]{1,60}$",
+        description=(
+            "Name of the SQS queue (and prefix of the EventBridge rules) per account and region"
+            " that carries wake requests and AWS events; operators sharing an AWS account each"
+            " need their own."
+        ),
+    )
     require_policy: bool = Field(
         default=False,
         description=(

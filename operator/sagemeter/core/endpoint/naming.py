@@ -72,6 +72,14 @@ def alarm_name(endpoint_name: str) -> str:
     return f"sagemeter-{endpoint_name}-idle"
 
 
+def endpoint_of_alarm(alarm: str) -> str | None:
+    """The endpoint an idle alarm watches (`alarm_name` reversed); None for other alarms."""
+    if alarm.startswith("sagemeter-") and alarm.endswith("-idle"):
+        name = alarm[len("sagemeter-") : -len("-idle")]
+        return name if is_valid_name(name) else None
+    return None
+
+
 def is_valid_name(name: str) -> bool:
     return bool(NAME_PATTERN.fullmatch(name))
 

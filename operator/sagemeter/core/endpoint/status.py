@@ -18,11 +18,14 @@ from sagemeter.api.models import (
     ManagedEndpointStatus,
     ParkedReason,
     Phase,
+    WakeCount,
 )
 from sagemeter.core.conditions import get_condition, set_condition
 from sagemeter.core.endpoint.desired import Desired, is_expiring_soon
 from sagemeter.core.endpoint.plan import Action, Attempt, Step
-from sagemeter.core.meter.times import format_time
+from sagemeter.core.meter.times import format_time, parse_time
+
+WOKEN_BY_REQUEST = "WokenByRequest"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,9 @@ def compose_status(
     incarnation: EndpointIncarnation | None = None,
     applied_tag_keys: list[str] | None = None,
     aws: AwsPlacement | None = None,
+    wakes: int | None = None,
+    wakes_today: WakeCount | None = None,
+    woken: bool = False,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -89,6 +95,15 @@ def compose_status(
     if applied_tag_keys is not None:
         new.applied_tag_keys = applied_tag_keys or None
     new.aws = aws
+    new.wakes = wakes
+    new.wakes_today = wakes_today
+    if (
+        new.phase == Phase.IN_SERVICE
+        and old.phase == Phase.CREATING
+        and new.incarnation is not None
+    ):
+        took = now - parse_time(new.incarnation.creation_time)
+        new.last_create_seconds = max(0, int(took.total_seconds()))
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
@@ -132,11 +147,18 @@ def compose_status(
             " dry run, nothing was deleted",
         )
     else:
+        # Woken by a request: said until the endpoint serves again.
+        old_parked = get_condition(old.conditions, ConditionType.PARKED)
+        waking = desired.running and not ready and (
+            woken or (old_parked is not None and old_parked.reason == WOKEN_BY_REQUEST)
+        )  # fmt: skip
+        running = WOKEN_BY_REQUEST if waking else "Running"
         put(
             ConditionType.PARKED,
             parked,
-            (parked_reason or "Parked") if parked else "Running" if desired.running else "Parking",
-            _parked_message(desired, parked_reason) if not desired.running else "not parked",
+            (parked_reason or "Parked") if parked else running if desired.running else "Parking",
+            _parked_message(desired, parked_reason) if not desired.running
+            else "woken by a request; starting" if waking else "not parked",
         )
     if problem is not None:
         put(ConditionType.DEGRADED, True, problem.reason, problem.message)

@@ -1,0 +1,138 @@
+"""What arrives on the event queues, carried into the operator: wake requests from routes, idle
+alarm and endpoint state changes from EventBridge.
+
+Runs on the queues' listener threads. Alarm and endpoint changes update what the next pass
+reads (the idle monitor, the sweep directory) and wake the object whose endpoint it is. A wake
+request is acted on only when everything a real request through the object's route implies
+holds: the object exists under that uid, namespace and name; its route at that path is in the
+route registry under the same uid; `wakeOnRequest` is on; it is parked because it was idle now,
+with wakes left today. Then its `sagemeter.io/wake` annotation is set to a value derived from
+that park, so the same request twice, a forged copy, or a restart while the message waits,
+wakes it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sagemeter.api.models import WAKE_ANNOTATION
+from sagemeter.controller.observer import Observer
+from sagemeter.core.endpoint.naming import endpoint_of_alarm
+from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
+from sagemeter.idle.alarms import IdleAlarms
+from sagemeter.routes.manager import RouteManager
+from sagemeter.runtime.kube import Kube
+from sagemeter.wake.listener import Message
+from sagemeter.wake.queues import Queue
+
+log = logging.getLogger("sagemeter.wake")
+# After a start, a wake request for an object not seen yet waits (its pass may simply not have
+# run yet); after this long an unknown uid is dropped.
+STARTUP_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Known:
+    """An object as its last pass left it, as much as events need."""
+
+    uid: str
+    namespace: str
+    name: str
+    scope: str
+    region: str
+    endpoint_name: str
+    path: str | None
+    wake_on_request: bool
+    idle_parked_at: str | None  # set while parked because it was idle
+    wakes_left: bool
+    wake: str | None  # the sagemeter.io/wake annotation now
+    routes: RouteManager | None
+
+
+class EventDispatcher:
+    def __init__(
+        self, observer: Observer, idle: IdleAlarms, kube: Kube, wake: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.observer = observer
+        self.idle = idle
+        self.kube = kube
+        self._wake = wake
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._objects: dict[str, Known] = {}
+        self._endpoints: dict[tuple[str, str, str], str] = {}
+
+    def remember(self, known: Known) -> None:
+        with self._lock:
+            self._objects[known.uid] = known
+            self._endpoints[(known.scope, known.region, known.endpoint_name)] = known.uid
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            known = self._objects.pop(uid, None)
+            if known is not None:
+                self._endpoints.pop((known.scope, known.region, known.endpoint_name), None)
+
+    def handle(self, queue: Queue, message: Message) -> bool:
+        """True when the message is done with (delete it), False to see it again later."""
+        if isinstance(message, AlarmChange):
+            endpoint = endpoint_of_alarm(message.alarm_name)
+            if endpoint is not None:
+                self.idle.note(queue.scope, queue.region, endpoint, message.state)
+                self._wake_endpoint(queue, endpoint)
+            return True
+        if isinstance(message, EndpointChange):
+            self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status)
+            self._wake_endpoint(queue, message.endpoint_name)
+            return True
+        return self._wake_request(queue, message)
+
+    def _wake_endpoint(self, queue: Queue, endpoint_name: str) -> None:
+        with self._lock:
+            uid = self._endpoints.get((queue.scope, queue.region, endpoint_name))
+        if uid is not None:
+            self._wake(uid)
+
+    def _wake_request(self, queue: Queue, request: WakeRequest) -> bool:
+        with self._lock:
+            known = self._objects.get(request.uid)
+        if known is None:
+            # Not seen since the start (yet): wait a little, then drop.
+            return self._clock() - self._started > STARTUP_GRACE_SECONDS
+        refused = _refused(known, queue, request)
+        if refused is not None:
+            log.warning("wake request for %s/%s refused: %s", request.namespace, request.name,
+                        refused)  # fmt: skip
+            return True
+        assert known.idle_parked_at is not None
+        token = wake_token(known.idle_parked_at)
+        if known.wake != token:
+            if not self.kube.set_annotation(known.namespace, known.name, WAKE_ANNOTATION, token):
+                return True
+            log.info("woken by a request: %s/%s (request %s)", known.namespace, known.name,
+                     request.request_id or "-")  # fmt: skip
+        return True
+
+
+def _refused(known: Known, queue: Queue, request: WakeRequest) -> str | None:
+    """Why a wake request does not match what a real request through the route implies."""
+    if (known.namespace, known.name) != (request.namespace, request.name):
+        return "the message names another object for this uid"
+    if (known.scope, known.region) != (queue.scope, queue.region):
+        return "the message came through another account's or region's queue"
+    if not known.wake_on_request or known.path is None or known.path != request.path:
+        return "the object's route does not wake on request at this path"
+    if known.idle_parked_at is None:
+        return "the endpoint is not parked for being idle"
+    if not known.wakes_left:
+        return "no wakes left today"
+    holder = known.routes.holder(known.region, known.path) if known.routes else None
+    if holder is None or holder.uid != known.uid:
+        return "the route registry does not list this object at that path"
+    return None

@@ -1,0 +1,118 @@
+"""Wake on request and events from AWS, as one reconcile pass sees them.
+
+`Waking` owns the event queues (one per account and region, made on the first pass that needs
+one), their listeners, and the dispatcher that carries their messages into the operator. A pass
+asks it: was this object just woken by a request (`woken_by_request`), what its route answers
+while the endpoint does not serve (`hold`), and tells it what the object is now (`remember`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sagemeter.api.models import WAKE_ANNOTATION, ManagedEndpointStatus, ParkedReason, WakeCount
+from sagemeter.controller.events import EventDispatcher, Known
+from sagemeter.controller.observer import Observer
+from sagemeter.core.endpoint.desired import Desired
+from sagemeter.core.wake import RouteHold, route_hold, wake_token, wakes_today
+from sagemeter.idle.alarms import IdleAlarms
+from sagemeter.routes.sync import RouteSync
+from sagemeter.runtime.context import Context
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.workers import Workers
+from sagemeter.wake.listener import QueueListener
+from sagemeter.wake.queues import EventQueues, Queue
+
+log = logging.getLogger("sagemeter.wake")
+
+
+class Waking:
+    def __init__(
+        self, queue_name: str, account: str | None, observer: Observer, idle: IdleAlarms,
+        kube: Kube, workers: Workers, routes: RouteSync, wake: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        self.account = account
+        self.workers = workers
+        self.routes = routes
+        self.dispatcher = EventDispatcher(observer, idle, kube, wake)
+        self.queues = EventQueues(queue_name, self._listen)
+        self.listeners: list[QueueListener] = []
+
+    def _listen(self, queue: Queue) -> None:
+        listener = QueueListener(queue, self.dispatcher.handle)
+        listener.start()
+        self.listeners.append(listener)
+
+    def stop(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
+
+    async def ensure(self, ctx: Context) -> Queue | None:
+        """The queue of the object's account and region (made on first use); None when the
+        operator cannot tell its own account."""
+        account = ctx.scope if ctx.scope != "self" else self.account
+        if account is None:
+            return None
+        wakes = ctx.spec.api is not None and ctx.spec.api.wake_on_request
+        sender = ctx.invoke_role if wakes else None
+        return await self.workers.run(
+            self.queues.ensure, ctx.scope, ctx.region, account, ctx.identity, sender
+        )
+
+    @staticmethod
+    def woken_by_request(ctx: Context) -> bool:
+        """This pass ends an idle park because a request asked (see `EventDispatcher`)."""
+        record = ctx.status.idle_park
+        token = (ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
+        return record is not None and token == wake_token(record.parked_at) != record.wake
+
+    @staticmethod
+    def counts(ctx: Context, woken: bool, now: datetime) -> tuple[int | None, WakeCount | None]:
+        status = ctx.status
+        today = status.wakes_today
+        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        if not woken:
+            return status.wakes, today if count else None
+        return (status.wakes or 0) + 1, WakeCount(date=now.date().isoformat(), count=count + 1)
+
+    def hold(
+        self, ctx: Context, desired: Desired, phase: str | None, now: datetime,
+        woken: bool, today: WakeCount | None,
+    ) -> RouteHold | None:  # fmt: skip
+        api = ctx.spec.api
+        if api is None:
+            return None
+        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        next_in = (
+            int((desired.next_transition_at - now).total_seconds())
+            if desired.next_transition_at is not None
+            else None
+        )
+        parked = next((c for c in ctx.status.conditions if c.type == "Parked"), None)
+        return route_hold(
+            running=desired.running, reason=desired.reason, phase=phase,
+            wake_on_request=api.wake_on_request, wakes_left=count < api.max_wakes_per_day,
+            woken=woken or (parked is not None and parked.reason == "WokenByRequest"),
+            create_seconds=ctx.status.last_create_seconds, next_transition_in=next_in,
+        )  # fmt: skip
+
+    def remember(self, ctx: Context, new: ManagedEndpointStatus, now: datetime) -> None:
+        api = ctx.spec.api
+        today = new.wakes_today
+        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        idle = new.parked_reason == ParkedReason.IDLE and new.idle_park is not None
+        self.dispatcher.remember(Known(
+            uid=ctx.uid, namespace=ctx.namespace, name=ctx.name, scope=ctx.scope,
+            region=ctx.region, endpoint_name=ctx.endpoint_name,
+            path=api.path.strip("/") if api else None,
+            wake_on_request=bool(api and api.wake_on_request),
+            idle_parked_at=new.idle_park.parked_at if idle and new.idle_park else None,
+            wakes_left=api is not None and count < api.max_wakes_per_day,
+            wake=(ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION),
+            routes=self.routes.manager(ctx) if api else None,
+        ))  # fmt: skip
+
+    def forget(self, uid: str) -> None:
+        self.dispatcher.forget(uid)

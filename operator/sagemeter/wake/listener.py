@@ -1,0 +1,76 @@
+"""Long-poll an event queue and hand each message over: one daemon thread per queue.
+
+`ReceiveMessage` waits up to 20 s for messages, so a quiet queue costs three calls a minute
+and a message arrives within about a second. Each message goes to `handle(queue, message, age)`;
+it is deleted when `handle` says it is done with it, or when it is older than 60 s (a stale
+wake request, an old event), or when it cannot be read. A message `handle` could not act on yet
+stays and comes back after its visibility timeout (a restarted operator sees it again).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sagemeter.aws.errors import AwsError
+from sagemeter.aws.queues import QueueGateway
+from sagemeter.core.wake import (
+    MAX_MESSAGE_AGE_SECONDS,
+    AlarmChange,
+    EndpointChange,
+    WakeRequest,
+    message_age_seconds,
+    parse_message,
+)
+from sagemeter.wake.queues import Queue
+
+log = logging.getLogger("sagemeter.wake")
+Message = WakeRequest | AlarmChange | EndpointChange
+Handle = Callable[[Queue, Message], bool]
+BACKOFF = 5.0
+
+
+class QueueListener:
+    def __init__(self, queue: Queue, handle: Handle, wait: int = 20) -> None:
+        self.queue = queue
+        self._handle = handle
+        self._wait = wait
+        self._stop = threading.Event()
+        self._gateway = QueueGateway(queue.region, identity=queue.identity)
+        self.received = 0
+
+    def start(self) -> None:
+        name = f"sagemeter-queue-{self.queue.account}-{self.queue.region}"
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._gateway.receive(self.queue.url, self._wait)
+            except AwsError as error:
+                log.warning("receiving from %s failed: %s", self.queue.url, error)
+                self._stop.wait(BACKOFF)
+                continue
+            for message in messages:
+                self.received += 1
+                try:
+                    if self._done(message):
+                        self._gateway.delete(self.queue.url, message["ReceiptHandle"])
+                except Exception:  # one bad message must not stop the queue
+                    log.exception("handling a message from %s failed", self.queue.url)
+
+    def _done(self, message: dict[str, object]) -> bool:
+        attributes = message.get("Attributes") or {}
+        sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+        age = message_age_seconds(str(sent) if sent else None, datetime.now(UTC))
+        if age is not None and age > MAX_MESSAGE_AGE_SECONDS:
+            return True
+        parsed = parse_message(str(message.get("Body") or ""))
+        if parsed is None:
+            return True
+        return self._handle(self.queue, parsed)

@@ -1,0 +1,108 @@
+"""One event queue per (account, region), with the EventBridge rules that feed it.
+
+`EventQueues.ensure(...)` creates (or finds) the queue (`SAGEMETER_EVENT_QUEUE`, default
+`sagemeter-events`; server-side encrypted, tagged), sets its policy (only the API's invoke
+roles and sagemeter's own EventBridge rules may send), and puts the two rules (idle alarm state
+changes of `sagemeter-*` alarms, SageMaker endpoint state changes) with the queue as their
+target. Where the operator's role may not create the rules (a tenant account the platform
+provisions), it logs what is missing; the periodic sweeps remain. Results are cached per
+(account, region); a new invoke role re-sets the policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sagemeter.aws.clients import Identity
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.queues import EventsGateway, QueueGateway
+from sagemeter.core.wake import (
+    ALARM_RULE,
+    ENDPOINT_RULE,
+    QUEUE_TAGS,
+    alarm_rule_pattern,
+    endpoint_rule_pattern,
+    queue_policy,
+)
+
+log = logging.getLogger("sagemeter.wake")
+
+
+@dataclass
+class Queue:
+    scope: str
+    region: str
+    account: str
+    url: str
+    arn: str
+    identity: Identity | None
+    senders: set[str] = field(default_factory=set)
+    rule_arns: list[str] = field(default_factory=list)
+
+
+class EventQueues:
+    def __init__(self, name: str, on_new: Callable[[Queue], None]) -> None:
+        self.name = name
+        self._on_new = on_new
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, str], Queue] = {}
+
+    def get(self, scope: str, region: str) -> Queue | None:
+        with self._lock:
+            return self._queues.get((scope, region))
+
+    def ensure(
+        self, scope: str, region: str, account: str, identity: Identity | None,
+        sender: str | None,
+    ) -> Queue:  # fmt: skip
+        """The queue of (scope, region); `sender` (an invoke role) may send to it."""
+        key = (scope, region)
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is not None and (sender is None or sender in queue.senders):
+                return queue
+            sqs = QueueGateway(region, identity=identity)
+            events = EventsGateway(region, identity=identity)
+            if queue is None:
+                queue = self._create(sqs, events, scope, region, account, identity)
+                self._queues[key] = queue
+                fresh = True
+            else:
+                fresh = False
+            if sender is not None:
+                queue.senders.add(sender)
+            self._set_policy(sqs, queue)
+        if fresh:
+            self._on_new(queue)
+        return queue
+
+    def _create(
+        self, sqs: QueueGateway, events: EventsGateway, scope: str, region: str, account: str,
+        identity: Identity | None,
+    ) -> Queue:  # fmt: skip
+        arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
+        url = sqs.ensure_queue(self.name, queue_policy(arn, [], []), QUEUE_TAGS)
+        arn = sqs.queue_arn(url)
+        queue = Queue(scope, region, account, url, arn, identity)
+        rules = ((f"{self.name}-{ALARM_RULE}", alarm_rule_pattern()),
+                 (f"{self.name}-{ENDPOINT_RULE}", endpoint_rule_pattern()))  # fmt: skip
+        for name, pattern in rules:
+            try:
+                queue.rule_arns.append(events.ensure_rule(name, pattern, arn, QUEUE_TAGS))
+            except AwsError as error:
+                if error.kind is not ErrorKind.TERMINAL:
+                    raise
+                log.warning(
+                    "cannot put the EventBridge rule %s in %s/%s (%s): events from AWS reach"
+                    " sagemeter only through its periodic sweeps there", name, account, region,
+                    error.message,
+                )  # fmt: skip
+        log.info("event queue %s ready in %s/%s", url, account, region)
+        return queue
+
+    def _set_policy(self, sqs: QueueGateway, queue: Queue) -> None:
+        policy = queue_policy(queue.arn, sorted(queue.senders), queue.rule_arns)
+        sqs.ensure_queue(self.name, policy, QUEUE_TAGS)
