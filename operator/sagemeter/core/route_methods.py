@@ -184,7 +184,9 @@ def _held(
         account, queue = route.queue
         message = wake_message(route.owner.uid, route.owner.namespace, route.owner.name,
                                route.path)  # fmt: skip
-        send = f"Action=SendMessage&MessageBody=$util.urlEncode('{message}')"
+        # A double-quoted Velocity string renders $context.requestId; its quotes are doubled.
+        quoted = message.replace('"', '""')
+        send = f'Action=SendMessage&MessageBody=$util.urlEncode("{quoted}")'
         integration: dict[str, Any] = {
             "type": "AWS",
             "integrationHttpMethod": "POST",

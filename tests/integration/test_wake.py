@@ -1,0 +1,185 @@
+"""Wake on request, end to end: requests over HTTP through the local API Gateway data plane,
+the operator as a process, the event queue in the local AWS.
+
+An idle-parked endpoint's route answers 503 "waking" and the request wakes it (a CreateEndpoint
+within seconds, then 200 once InService); a route parked for another reason says why and wakes
+nothing; a message forged into the queue wakes nothing a real request could not; a wake message
+waiting in the queue across an operator restart wakes exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from sagemeter.core.endpoint import naming
+from sagemeter.sandbox.dataplane import user_request_url
+
+from .conftest import Kubectl, Operator, endpoint_object, wait_for
+from .test_dataplane import call
+
+pytestmark = pytest.mark.cluster
+
+IDLE = {"after": "1m", "gracePeriod": "0s"}
+
+
+def aws(sandbox: Any, service: str) -> Any:
+    return boto3.client(
+        service, region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+
+
+def routed(kube: Kubectl, sandbox: Any, name: str, path: str) -> tuple[str, str]:
+    """The data-plane URL of the object's route and its API key, once both exist."""
+    status = wait_for(f"{name}'s route and key",
+                      lambda: (s := kube.status(name)).get("apiKeySecret") and s.get("invokeUrl")
+                      and s)  # fmt: skip
+    secret = kube.get(status["apiKeySecret"], kind="secret")
+    assert secret is not None
+    api_id = status["invokeUrl"].split("//")[1].split(".")[0]
+    url = user_request_url(sandbox.aws_endpoint_url, api_id, "prod", path)
+    return url, base64.b64decode(secret["data"]["apiKey"]).decode()
+
+
+def idle_park(kube: Kubectl, sandbox: Any, name: str, endpoint: str) -> None:
+    """Let the idle alarm fire (moto never evaluates alarms; CloudWatch would)."""
+    cloudwatch = aws(sandbox, "cloudwatch")
+    alarm = naming.alarm_name(endpoint)
+    wait_for("the idle alarm", lambda: cloudwatch.describe_alarms(AlarmNames=[alarm])[
+        "MetricAlarms"])  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: idle")
+    assert kube.wait_phase(name, "Parked", timeout=60)["parkedReason"] == "Idle"
+
+
+def waking(url: str, key: str) -> Any:
+    answer = call(url, key)
+    return answer if answer[0] == 503 and answer[1].get("state") == "waking" else None
+
+
+def test_a_request_wakes_an_idle_endpoint_and_then_it_serves(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    operator.start()
+    path = f"{namespace}/sleepy"
+    kube.apply(endpoint_object("sleepy", idle=IDLE, api={
+        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+    kube.wait_phase("sleepy", "InService")
+    url, key = routed(kube, sandbox, "sleepy", path)
+    assert wait_for("the model's answer", lambda: call(url, key)[0] == 200)
+    endpoint = kube.status("sleepy")["endpointName"]
+    idle_park(kube, sandbox, "sleepy", endpoint)
+    creates = operator.aws_calls().get("sagemaker:CreateEndpoint", 0)
+
+    answer = wait_for("a waking answer", lambda: waking(url, key), timeout=60)
+    sent = time.monotonic()
+    assert answer[1] == {"state": "waking", "reason": "Idle"}
+    assert answer[2].get("Sagemeter-State") == "waking"
+    assert int(answer[2]["Retry-After"]) > 0
+    wait_for("the CreateEndpoint", lambda: operator.aws_calls().get(
+        "sagemaker:CreateEndpoint", 0) > creates, timeout=30)  # fmt: skip
+    woke_in = time.monotonic() - sent
+    parked = kube.condition("sleepy", "Parked")
+    assert parked["status"] == "False" and parked["reason"] == "WokenByRequest"
+    kube.wait_phase("sleepy", "InService", timeout=60)
+    served = wait_for("the model's answer again", lambda: (a := call(url, key))[0] == 200 and a)
+    assert served[1]["endpoint"] == endpoint
+    status = kube.status("sleepy")
+    assert status["wakes"] == 1 and status["wakesToday"]["count"] == 1
+    assert "WokenByRequest" in [e["reason"] for e in kube.events("sleepy")]
+    # One wake per park: the requests sent while it was starting woke nothing more.
+    assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == creates + 1
+    print(f"\nrequest -> CreateEndpoint: {woke_in:.2f} s")
+    assert woke_in < 10
+
+
+@pytest.mark.parametrize("park", ["suspend", "expire"])
+def test_a_route_parked_for_another_reason_says_why_and_wakes_nothing(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str, park: str
+) -> None:
+    operator.start()
+    path = f"{namespace}/{park}"
+    kube.apply(endpoint_object(park, idle=IDLE, api={
+        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+    kube.wait_phase(park, "InService")
+    url, key = routed(kube, sandbox, park, path)
+    change = ({"suspend": True} if park == "suspend"
+              else {"expiry": {"expiresAt": "2020-01-01T00:00:00Z"}})  # fmt: skip
+    kube.patch(park, {"spec": change})
+    reason = "Suspended" if park == "suspend" else "Expired"
+    kube.wait_phase(park, "Parked")
+    answer = wait_for("the parked answer", lambda: (a := call(url, key))[0] == 503 and a)
+    assert answer[1] == {"state": "parked", "reason": reason}
+    creates = operator.aws_calls().get("sagemeter:CreateEndpoint", 0)
+    for _ in range(3):
+        assert call(url, key)[0] == 503
+    wait_for("a queue poll", lambda: True)
+    assert operator.aws_calls().get("sagemeter:CreateEndpoint", 0) == creates
+    assert kube.status(park)["phase"] == "Parked"
+
+
+def test_a_forged_wake_message_wakes_nothing_a_request_could_not(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    operator.start()
+    # "quiet" has no wakeOnRequest; "sleepy" does but is not idle-parked.
+    for name, wakes in (("quiet", False), ("sleepy", True)):
+        kube.apply(endpoint_object(name, idle=IDLE, api={
+            "path": f"{namespace}/{name}", "authorization": "API_KEY",
+            "wakeOnRequest": wakes}))  # fmt: skip
+        kube.wait_phase(name, "InService")
+    kube.patch("quiet", {"spec": {"suspend": True}})
+    kube.wait_phase("quiet", "Parked")
+    sqs = aws(sandbox, "sqs")
+    queue = wait_for("the event queue", lambda: sqs.get_queue_url(QueueName="sagemeter-events")[
+        "QueueUrl"])  # fmt: skip
+    uid = kube.get("quiet")["metadata"]["uid"]  # type: ignore[index]
+    creates = operator.aws_calls().get("sagemaker:CreateEndpoint", 0)
+    forged = [
+        {"kind": "sagemeter.wake", "uid": uid, "namespace": namespace, "name": "quiet",
+         "path": f"{namespace}/quiet"},  # no wakeOnRequest, and not idle-parked
+        {"kind": "sagemeter.wake", "uid": uid, "namespace": namespace, "name": "sleepy",
+         "path": f"{namespace}/sleepy"},  # another object's name on this uid
+    ]  # fmt: skip
+    for message in forged:
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(message))
+    wait_for("the forged messages to be consumed", lambda: int(sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+        "ApproximateNumberOfMessages"]) == 0)  # fmt: skip
+    assert kube.status("quiet")["phase"] == "Parked"
+    annotations = kube.get("quiet")["metadata"].get("annotations") or {}  # type: ignore[index]
+    assert "sagemeter.io/wake" not in annotations
+    assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == creates
+
+
+def test_a_wake_waiting_in_the_queue_across_a_restart_happens_once(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    operator.start()
+    path = f"{namespace}/restart"
+    kube.apply(endpoint_object("restart", idle=IDLE, api={
+        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+    kube.wait_phase("restart", "InService")
+    url, key = routed(kube, sandbox, "restart", path)
+    idle_park(kube, sandbox, "restart", kube.status("restart")["endpointName"])
+
+    def switched_and_deployed() -> bool:
+        # Without sending a request (which the running operator would act on at once): the
+        # waking route was written, and a deployment of the REST API followed.
+        logs = operator.logs()
+        written = logs.rfind("503 waking (Idle)")
+        return written >= 0 and logs.find("deployed REST API", written) > written
+
+    wait_for("the waking route to be deployed", switched_and_deployed, timeout=60)
+    operator.kill()  # a crash: whatever arrives now waits in the queue
+    answer = waking(url, key)
+    assert answer and answer[1] == {"state": "waking", "reason": "Idle"}
+    assert waking(url, key)  # a second request for the same park
+    operator.start()
+    kube.wait_phase("restart", "InService", timeout=60)
+    assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == 1
+    assert kube.status("restart")["wakes"] == 1
