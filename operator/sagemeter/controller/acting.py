@@ -42,7 +42,11 @@ class Actor:
         self.idle = idle
         self.event = event
 
-    async def act(self, ctx: Context, step: Step, target: Target | None, seen: Seen) -> Seen:
+    async def act(
+        self, ctx: Context, step: Step, target: Target | None, seen: Seen,
+        waited: float | None = None,
+    ) -> Seen:  # fmt: skip
+        """`waited`: how long a park had to wait for SageMaker to allow the delete (billed)."""
         if step.action in (Action.CREATE, Action.UPDATE):
             assert target is not None
             return await self._deploy(ctx, step, target, seen)
@@ -52,7 +56,11 @@ class Actor:
         reason = "Replacing" if step.reason == "ReplacingFailed" else (
             "Deleting" if step.reason == "Deleting" else "Parking"
         )
-        self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}")
+        billed = (
+            f"; SageMaker allowed it only after {waited:.0f} s, billed meanwhile"
+            if waited is not None else ""
+        )  # fmt: skip
+        self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}{billed}")
         if await self.workers.run(self.idle.drop, ctx):
             self.event(
                 ctx, "Normal", "IdleAlarmDeleted", f"deleted alarm {naming.alarm_name(name)}"

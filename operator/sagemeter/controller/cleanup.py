@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from sagemeter.api.models import Phase
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.discovery import OPT_OUT
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import ADOPTED, Owner
-from sagemeter.core.endpoint.tags import released_keys, tag_changes
+from sagemeter.core.endpoint.plan import settle_work
+from sagemeter.core.endpoint.requests import Target
+from sagemeter.core.endpoint.tags import released_keys, resource_tags, spec_tag_keys, tag_changes
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.workers import Workers
 
@@ -39,6 +42,27 @@ class Cleanup:
                 ctx, "Normal", "TagsUpdated",
                 f"tags on {ctx.endpoint_name}: set {sorted(to_add)}, removed {to_remove}",
             )  # fmt: skip
+
+    async def settle(
+        self, ctx: Context, arn: str, target: Target, recorded_phase: Phase | None
+    ) -> list[str] | None:
+        """Once serving the target config: tag edits, superseded models and configs removed.
+        The spec tag keys now set, when tags were synced (None: untouched)."""
+        work = settle_work(
+            spec_changed=ctx.status.observed_generation != ctx.generation,
+            was_serving=recorded_phase == Phase.IN_SERVICE,
+            recorded_config=ctx.status.endpoint_config_name,
+            target_config=target.config_name,
+            owns_config=target.owns_config,
+        )
+        applied = None
+        if work.sync_tags:
+            desired = resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt)
+            await self.sync_tags(ctx, arn, desired, ctx.status.applied_tag_keys or [])
+            applied = spec_tag_keys(ctx.spec.tags)
+        if work.collect_garbage:
+            await self.collect_garbage(ctx, keep={target.config_name, target.model_name or ""})
+        return applied
 
     async def adopt(self, ctx: Context, arn: str, tags: Mapping[str, str]) -> None:
         await self.workers.run(ctx.gateway.add_tags, arn, {**tags, ADOPTED: "true"})

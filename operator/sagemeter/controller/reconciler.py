@@ -31,15 +31,14 @@ from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
+from sagemeter.controller.alarms import Alarms
 from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.contexts import Contexts
+from sagemeter.controller.deleting import Deleter
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
 from sagemeter.controller.waking import Waking
-from sagemeter.core.discovery import DISCOVERED
-from sagemeter.core.endpoint import naming
-from sagemeter.core.endpoint.deletion import plan_deletion
 from sagemeter.core.endpoint.desired import (
     Desired,
     deleting_state,
@@ -55,13 +54,11 @@ from sagemeter.core.endpoint.plan import (
     dry_run_holds_back,
     plan_parked,
     plan_running,
-    settle_work,
 )
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
 from sagemeter.core.endpoint.tags import resource_tags, spec_tag_keys
 from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
-from sagemeter.core.meter.times import parse_time
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
 from sagemeter.core.wake import HoldKind, RouteHold
@@ -126,8 +123,14 @@ class Reconciler:
         self.prices = load_prices(settings.price_file)
         self.targets = Targets(settings, self.workers)
         self.cleanup = Cleanup(self.workers, self.reporter.event)
+        # When a park first had to wait for SageMaker (Creating, Updating, ...), per object.
+        self._park_waits: dict[str, datetime] = {}
         self.actor = Actor(self.workers, self.observer, self.idle, self.reporter.event)
         self.route_sync = RouteSync(settings, kube, self.workers, self.reporter.event)
+        self.alarms = Alarms(self.idle, self.workers, self.reporter)
+        self.deleter = Deleter(
+            settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
+        )
         self.waking = Waking(
             settings.event_queue, account, self.observer, self.idle, kube, self.workers,
             self.route_sync, wake,
@@ -159,16 +162,14 @@ class Reconciler:
                 # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
                 # (AccountChanged): nothing happens in AWS for this object.
                 if deleting:
-                    self._leave(ctx, verdict.reason, verdict.message)
+                    self.deleter.leave(ctx, verdict.reason, verdict.message)
+                    self._gone(ctx)
                     return None
                 raise Degraded(str(verdict.reason), str(verdict.message))
             observation = await self.observer.observe(ctx)
             if deleting:
-                if await self._delete(ctx, observation, run):
-                    FLEET.forget(ctx.uid)
-                    self.waking.forget(ctx.uid)
-                    if self.book is not None:
-                        self.book.report(None, ctx.uid)
+                if await self._delete(ctx, observation, run, now):
+                    self._gone(ctx)
                     return None
             else:
                 await self._run(ctx, observation, run, now)
@@ -247,7 +248,7 @@ class Reconciler:
         run.seen = _seen(ctx, endpoint, None)
         desired = run.desired
         if desired.running and endpoint is not None and endpoint.status == "InService":
-            run.idle = await self._idle(ctx, now)
+            run.idle = await self.alarms.keep(ctx, now)
             if run.idle.idle:
                 run.desired = desired = desired_state(
                     ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
@@ -275,60 +276,43 @@ class Reconciler:
         if blocked and step.action in (Action.CREATE, Action.UPDATE):
             # A violation stops whatever would start or change spending; parks still happen.
             raise Degraded(POLICY_VIOLATION, str(ctx.tenancy.message) if ctx.tenancy else "")
+        if not desired.running and step.action == Action.WAIT:
+            self._park_waits.setdefault(ctx.uid, now)
+        waited = self._park_waits.pop(ctx.uid, None) if step.action == Action.DELETE else None
         if dry_run_holds_back(step, self.settings.dry_run, desired.running):
             run.dry_run_park = True
         elif step.acts:
-            run.seen = await self.actor.act(ctx, step, target, run.seen)
+            billed = (now - waited).total_seconds() if waited is not None else None
+            run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
         elif step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None:
-            await self._settle(ctx, endpoint, target, run)
+            applied = await self.cleanup.settle(ctx, endpoint.arn, target, ctx.status.phase)
+            run.applied_tag_keys = applied if applied is not None else run.applied_tag_keys
         if step.acts or step.action == Action.WAIT:
             run.wake = self.settings.poll_seconds
         elif ctx.spec.idle is None and ctx.generation != ctx.status.observed_generation:
-            await self._drop_alarm(ctx)
+            await self.alarms.drop(ctx)
 
-    async def _delete(self, ctx: Context, observation: Observation, run: _Pass) -> bool:
+    async def _delete(
+        self, ctx: Context, observation: Observation, run: _Pass, now: datetime
+    ) -> bool:
         """The pass of an object being deleted; True once nothing is left to do in AWS."""
-        endpoint, ownership = observation.endpoint, observation.ownership
-        plan = plan_deletion(
-            ctx.spec.deletion_policy, self.settings.dry_run, ctx.spec.adopt,
-            ownership.verdict if ownership else None,
-            endpoint.view() if endpoint else None, ctx.endpoint_name,
-        )  # fmt: skip
-        if plan.step is not None:
-            run.step = plan.step
-            run.proof = observation.proof
-            run.seen = _seen(ctx, endpoint, None)
-            if plan.step.action == Action.DELETE:
-                run.seen = await self.actor.act(ctx, plan.step, None, run.seen)
-            run.wake = self.settings.poll_seconds
-            return False
-        if plan.release and endpoint is not None:
-            discovered = ctx.labels.get(DISCOVERED) == "true"
-            await self.cleanup.release(ctx, endpoint.arn, discovered)
-        if plan.drop_alarm:
-            await self._drop_alarm(ctx)
-        if plan.remove_route and (
-            ctx.spec.api is not None or ctx.status.invoke_url or ctx.status.api_key_secret
-        ):
-            await self.route_sync.remove(ctx)
-        if plan.collect_garbage:
-            await self.cleanup.collect_garbage(ctx, keep=set())
-        if plan.event is not None:
-            self.reporter.event(ctx, *plan.event)
-        return True
-
-    def _leave(self, ctx: Context, reason: str | None, message: str | None) -> None:
-        """Deletion of an object sagemeter may not act for: nothing in AWS is touched."""
-        where = ctx.status.aws
-        left = (
-            f"; endpoint {ctx.endpoint_name} is left in account {where.account_id} region"
-            f" {where.region}" if where is not None and ctx.status.endpoint_arn else ""
+        step, seen = await self.deleter.delete(
+            ctx, observation, lambda: _seen(ctx, observation.endpoint, None)
         )
-        self.reporter.event(ctx, "Warning", "NotDeleted", f"{reason}: {message}{left}")
+        if step is None:
+            return True
+        run.step, run.proof, run.seen = step, observation.proof, seen or run.seen
+        run.wake = self.settings.poll_seconds
+        return False
+
+    def _gone(self, ctx: Context) -> None:
+        """The object is deleted: it counts nowhere any more."""
         FLEET.forget(ctx.uid)
+        self.waking.forget(ctx.uid)
+        self._park_waits.pop(ctx.uid, None)
         if self.book is not None:
             self.book.report(None, ctx.uid)
 
@@ -352,57 +336,6 @@ class Reconciler:
             problem, _ = aws_problem(error, self.settings)
             return RouteOutcome(kept.invoke_url, kept.api_key_secret, problem)
         return RouteOutcome() if run.route == "remove" else kept
-
-    async def _idle(self, ctx: Context, now: datetime) -> IdleView:
-        """Keep the idle alarm of an InService endpoint (proven ours); is it idle?"""
-        if ctx.spec.idle is None:
-            return IdleView()
-        ready = next((c for c in ctx.status.conditions if c.type == "Ready"), None)
-        since = (
-            parse_time(ready.last_transition_time)
-            if ready is not None and ready.status == "True" and ready.last_transition_time
-            else now
-        )
-        view = await self.workers.run(
-            self.idle.keep, ctx, ctx.spec.idle.after,
-            ctx.spec.idle.grace_period, since, now,
-            resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt),
-        )  # fmt: skip
-        if view.alarm_set:
-            self.reporter.event(
-                ctx, "Normal", "IdleAlarmSet",
-                f"alarm {naming.alarm_name(ctx.endpoint_name)} parks the endpoint after"
-                f" {ctx.spec.idle.after} without invocations",
-            )  # fmt: skip
-        return view
-
-    async def _drop_alarm(self, ctx: Context) -> None:
-        if await self.workers.run(self.idle.drop, ctx):
-            self.reporter.event(
-                ctx, "Normal", "IdleAlarmDeleted",
-                f"deleted alarm {naming.alarm_name(ctx.endpoint_name)}",
-            )  # fmt: skip
-
-    async def _settle(
-        self, ctx: Context, endpoint: EndpointDescription, target: Target, run: _Pass
-    ) -> None:
-        """Once serving the desired config: apply tag edits, remove superseded resources."""
-        work = settle_work(
-            spec_changed=ctx.status.observed_generation != ctx.generation,
-            was_serving=ctx.status.phase == Phase.IN_SERVICE,
-            recorded_config=ctx.status.endpoint_config_name,
-            target_config=target.config_name,
-            owns_config=target.owns_config,
-        )
-        if work.sync_tags:
-            desired = resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt)
-            previously_set = ctx.status.applied_tag_keys or []
-            await self.cleanup.sync_tags(ctx, endpoint.arn, desired, previously_set)
-            run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
-        if work.collect_garbage:
-            await self.cleanup.collect_garbage(
-                ctx, keep={target.config_name, target.model_name or ""}
-            )
 
 
 def _placed(verdict: TenancyVerdict | None) -> AwsPlacement | None:

@@ -12,7 +12,10 @@ from enum import StrEnum
 
 from sagemeter.api.models import Phase
 
-# SageMaker endpoint statuses that end by themselves: wait, never act.
+# Every EndpointStatus SageMaker has, and what SageMaker accepts in it (DeleteEndpoint,
+# UpdateEndpoint), as the local AWS's rule table (`sagemeter.sandbox.endpoint_states`) has it
+# from the API reference and the AWS controllers: in-progress statuses take neither, Failed
+# takes only a delete, OutOfService neither (it is SageMaker's to recover).
 IN_PROGRESS = {
     "Creating": Phase.CREATING,
     "Updating": Phase.UPDATING,
@@ -20,7 +23,10 @@ IN_PROGRESS = {
     "RollingBack": Phase.UPDATING,
     "Deleting": Phase.DELETING,
 }
-SERVING = {"InService", "OutOfService"}
+SERVING = {"InService"}
+ALL_STATUSES = (
+    *IN_PROGRESS, "InService", "OutOfService", "Failed", "UpdateRollbackFailed",
+)  # fmt: skip
 
 
 class Action(StrEnum):
@@ -65,61 +71,84 @@ class Step:
 def plan_running(
     config_name: str, endpoint: EndpointView | None, attempt: Attempt, generation: int
 ) -> Step:
-    """The endpoint should run on `config_name`."""
+    """The endpoint should run on `config_name`.
+
+    | SageMaker shows                          | step                                       |
+    |------------------------------------------|--------------------------------------------|
+    | nothing                                  | Create                                     |
+    | Creating, Updating, SystemUpdating,      | Wait (SageMaker takes no call meanwhile)   |
+    | RollingBack, Deleting                    |                                            |
+    | OutOfService                             | Wait, reported (not Ready): SageMaker's to |
+    |                                          | recover; it takes no update or delete      |
+    | InService on the target config           | nothing                                    |
+    | InService elsewhere, target tried and    | nothing, reported UpdateFailed             |
+    | rolled back (a FailureReason)            |                                            |
+    | InService elsewhere otherwise (a new     | Update                                     |
+    | target, or an update made behind         |                                            |
+    | sagemeter's back)                        |                                            |
+    | Failed on the target config, tried       | nothing, reported EndpointFailed           |
+    | Failed otherwise                         | Delete, to create it again                 |
+    | UpdateRollbackFailed, target tried       | nothing, reported                          |
+    | UpdateRollbackFailed, a new target       | Update (SageMaker accepts it there)        |
+    | a status SageMaker may add               | nothing, reported                          |
+
+    A deployment that failed is tried again only when the target configuration changes,
+    never because the spec's generation moved (an expiry top-up changes nothing to deploy).
+    """
+    del generation  # the attempt is judged by its configuration alone
+    tried = attempt.config_name == config_name
     if endpoint is None:
         return Step(Action.CREATE, Phase.CREATING, "Creating", f"creating on {config_name}")
-    if endpoint.status in IN_PROGRESS:
-        phase = IN_PROGRESS[endpoint.status]
-        return Step(Action.WAIT, phase, endpoint.status, f"SageMaker is {endpoint.status}")
-    tried_now = attempt.generation is None or attempt.generation == generation
-    if endpoint.status == "Failed":
-        if endpoint.config_name == config_name and tried_now:
+    status = endpoint.status
+    if status in IN_PROGRESS:
+        return Step(Action.WAIT, IN_PROGRESS[status], status, f"SageMaker is {status}")
+    if status == "OutOfService":
+        return Step(
+            Action.WAIT, Phase.PENDING, "OutOfService",
+            endpoint.failure_reason or "SageMaker reports the endpoint out of service;"
+            " waiting for it to recover", failed=True,
+        )  # fmt: skip
+    if status in SERVING:
+        if endpoint.config_name == config_name:
+            return Step(Action.NOTHING, Phase.IN_SERVICE, "InService", "serving")
+        if tried and endpoint.failure_reason:
             return Step(
-                Action.NOTHING,
-                Phase.FAILED,
-                "EndpointFailed",
-                endpoint.failure_reason or "the endpoint failed",
+                Action.NOTHING, Phase.IN_SERVICE, "UpdateFailed",
+                f"update to {config_name} failed: {endpoint.failure_reason}; still serving"
+                f" {endpoint.config_name}; a change of the configuration tries again",
                 failed=True,
-            )
+            )  # fmt: skip
+        return Step(Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}")
+    if status == "Failed":
+        if endpoint.config_name == config_name and tried:
+            return Step(
+                Action.NOTHING, Phase.FAILED, "EndpointFailed",
+                endpoint.failure_reason or "the endpoint failed", failed=True,
+            )  # fmt: skip
         return Step(
             Action.DELETE, Phase.DELETING, "ReplacingFailed", "replacing the failed endpoint"
         )
-    if endpoint.status in SERVING:
-        if endpoint.config_name == config_name:
-            return Step(Action.NOTHING, Phase.IN_SERVICE, "InService", "serving")
-        if attempt.config_name == config_name and tried_now:
-            return Step(
-                Action.NOTHING,
-                Phase.IN_SERVICE,
-                "UpdateFailed",
-                f"update to {config_name} failed: {endpoint.failure_reason or 'rolled back'};"
-                " still serving "
-                f"{endpoint.config_name}; the next spec change tries again",
-                failed=True,
-            )
-        return Step(
-            Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}"
-        )
-    # UpdateRollbackFailed and statuses SageMaker may add: report, do not guess.
+    if status == "UpdateRollbackFailed" and not tried:
+        return Step(Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}")
     return Step(
-        Action.NOTHING,
-        Phase.FAILED,
-        endpoint.status,
-        endpoint.failure_reason or f"SageMaker reports {endpoint.status}",
-        failed=True,
-    )
+        Action.NOTHING, Phase.FAILED, status,
+        endpoint.failure_reason or f"SageMaker reports {status}", failed=True,
+    )  # fmt: skip
 
 
 def plan_parked(endpoint: EndpointView | None, reason: str) -> Step:
-    """The endpoint should not exist (parked, or the object is going away)."""
+    """The endpoint should not exist (parked, or the object is going away).
+
+    Nothing there: done. InService, Failed, UpdateRollbackFailed: Delete. Any status SageMaker
+    refuses a delete in (the in-progress ones, OutOfService): Wait, and delete as soon as it
+    allows.
+    """
     if endpoint is None:
         return Step(Action.NOTHING, Phase.PARKED, reason, f"parked: {reason}")
-    if endpoint.status in IN_PROGRESS:
-        # SageMaker refuses to delete an endpoint that is being created or updated.
-        phase = IN_PROGRESS[endpoint.status]
-        return Step(
-            Action.WAIT, phase, endpoint.status, f"waiting for {endpoint.status} to finish"
-        )
+    status = endpoint.status
+    if status in IN_PROGRESS or status == "OutOfService":
+        phase = IN_PROGRESS.get(status, Phase.PENDING)
+        return Step(Action.WAIT, phase, status, f"waiting for {status} to finish")
     return Step(Action.DELETE, Phase.DELETING, reason, f"deleting the endpoint: {reason}")
 
 
