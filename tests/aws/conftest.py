@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
 from sagemeter.sandbox import localaws
@@ -60,6 +61,7 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     local_aws.reset()
     reset_clients()
     CALLS.reset()
+    BACKOFFS.reset()  # an account's backoff from another test must not hold this one
     try:
         yield local_aws
     finally:

@@ -135,3 +135,23 @@ def test_checked_call_translates_botocore_errors_only() -> None:
     assert isinstance(throttled.value.__cause__, ClientError)
     with pytest.raises(KeyError):  # programming errors stay what they are
         checked_call(fake, "DescribeEndpoint", EndpointName="bug")
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "status", "trouble"),
+    [
+        (ErrorKind.THROTTLED, "ThrottlingException", 400, True),
+        (ErrorKind.RETRYABLE, "ServiceUnavailable", 503, True),
+        (ErrorKind.RETRYABLE, "InternalFailure", 500, True),
+        (ErrorKind.RETRYABLE, "EndpointConnectionError", 0, True),
+        # One endpoint busy in a transition, or credentials to renew: not the account's trouble.
+        (ErrorKind.RETRYABLE, "ValidationException", 400, False),
+        (ErrorKind.RETRYABLE, "ExpiredTokenException", 400, False),
+        (ErrorKind.NOT_FOUND, "ResourceNotFound", 404, False),
+        (ErrorKind.TERMINAL, "AccessDeniedException", 400, False),
+    ],
+)
+def test_only_service_trouble_opens_the_accounts_backoff(
+    kind: ErrorKind, code: str, status: int, trouble: bool
+) -> None:
+    assert AwsError(kind, code, "m", "Op", status).service_trouble is trouble

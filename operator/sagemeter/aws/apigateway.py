@@ -144,6 +144,10 @@ class ApiGatewayGateway(Gateway):
             if key.get("name") == name
         ]
 
+    def all_api_keys(self) -> list[dict[str, Any]]:
+        """Every API key of the account and region, values and tags included (paged)."""
+        return list(self._items("GetApiKeys", includeValues=True))
+
     def create_api_key(
         self, name: str, description: str, tags: Mapping[str, str]
     ) -> dict[str, Any]:

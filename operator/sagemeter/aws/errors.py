@@ -109,23 +109,44 @@ def classify(exc: BaseException) -> ErrorKind:
     return ErrorKind.TERMINAL
 
 
+_TRANSPORT_ERRORS = frozenset({
+    "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectionError",
+    "HTTPClientError", "ConnectTimeoutError",
+})  # fmt: skip
+
+
 class AwsError(Exception):
     """A failed AWS call, classified. ``operation`` is the API name, e.g. ``CreateEndpoint``."""
 
-    def __init__(self, kind: ErrorKind, code: str, message: str, operation: str = "") -> None:
+    def __init__(
+        self, kind: ErrorKind, code: str, message: str, operation: str = "", status: int = 0
+    ) -> None:
         super().__init__(f"{operation or 'AWS'}: {code}: {message}")
         self.kind = kind
         self.code = code
         self.message = message
         self.operation = operation
+        self.status = status
+
+    @property
+    def service_trouble(self) -> bool:
+        """AWS throttles, fails (5xx) or cannot be reached: trouble of the account and region,
+        not of one resource (an endpoint busy in a transition is retried on its own)."""
+        return (
+            self.kind is ErrorKind.THROTTLED
+            or self.status >= 500
+            or self.code in _RETRYABLE_CODES - {"ExpiredToken", "ExpiredTokenException",
+                                                "RequestExpired"}
+            or self.code in _TRANSPORT_ERRORS
+        )  # fmt: skip
 
     @classmethod
     def from_exception(cls, exc: BaseException, operation: str = "") -> AwsError:
         if isinstance(exc, AwsError):
             return exc
         if isinstance(exc, ClientError):
-            code, message, _ = _client_error_parts(exc)
-            return cls(classify(exc), code, message, operation or exc.operation_name)
+            code, message, status = _client_error_parts(exc)
+            return cls(classify(exc), code, message, operation or exc.operation_name, status)
         return cls(classify(exc), type(exc).__name__, str(exc), operation)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.clients import client as shared_client
 from sagemeter.aws.credentials import EXPIRED_TOKEN_CODES, expire
@@ -26,9 +27,34 @@ class Gateway:
             client if client is not None else shared_client(self.SERVICE, region, identity)
         )
 
+    @property
+    def scope(self) -> str:
+        """The account calls go to: the assumed role's, or "self" (the operator's own)."""
+        if self.identity is None:
+            return "self"
+        return self.identity.role_arn.split(":")[4] or "self"
+
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One call; botocore failures come out as classified ``AwsError``s. Credentials AWS
-        refuses as expired are renewed once and the call is tried again."""
+        refuses as expired are renewed once and the call is tried again. While the account's
+        backoff is open (``aws.backoff``) the call is refused here, without a request."""
+        waiting = BACKOFFS.remaining(self.scope, self.region)
+        if waiting > 0:
+            raise AwsError(
+                ErrorKind.THROTTLED, "BackingOff",
+                f"AWS throttled or failed in this account and region; calls resume in"
+                f" {waiting:.0f} s", operation,
+            )  # fmt: skip
+        try:
+            result: dict[str, Any] = self._send(operation, params)
+        except AwsError as exc:
+            if exc.service_trouble:
+                BACKOFFS.failed(self.scope, self.region)
+            raise
+        BACKOFFS.succeeded(self.scope, self.region)
+        return {k: v for k, v in result.items() if k != "ResponseMetadata"}
+
+    def _send(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             result: dict[str, Any] = checked_call(self._client, operation, **params)
         except AwsError as exc:
@@ -36,7 +62,7 @@ class Gateway:
                 raise
             expire(self.identity)
             result = checked_call(self._client, operation, **params)
-        return {k: v for k, v in result.items() if k != "ResponseMetadata"}
+        return result
 
     def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Follows ``NextToken`` to the last page (same parameters, as the APIs require)."""

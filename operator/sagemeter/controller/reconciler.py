@@ -28,6 +28,7 @@ from sagemeter.api.models import (
     WakeCount,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
+from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
@@ -181,6 +182,11 @@ class Reconciler:
             run.wake = self.settings.poll_seconds
         except AwsError as error:
             run.problem, run.wake = aws_problem(error, self.settings)
+            backing_off = BACKOFFS.remaining(ctx.gateway.scope, ctx.region)
+            if backing_off > 0:
+                # Everyone in this account and region waits for the same backoff, each with
+                # a little jitter so they do not all come back at once.
+                run.wake = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
         if verdict is not None and verdict.reason == POLICY_VIOLATION:
             run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
             run.route = "skip"

@@ -34,6 +34,10 @@ class RouteKeys:
         self._stage = stage
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, str]] = {}  # (region, uid) -> (id, value)
+        # Every key and plan of a region, listed once (then kept current by our own changes):
+        # a restart with a thousand API_KEY routes costs two paged listings, not a thousand.
+        self._keys: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        self._plans: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     def ensure(
         self,
@@ -61,6 +65,7 @@ class RouteKeys:
                 f"sagemeter: API key of ManagedEndpoint {owner.namespace}/{owner.name}",
                 owner.tags(),
             )
+            self._listed_keys(apigateway).setdefault(str(key["name"]), []).append(key)
             log.info("created API key %s for %s/%s", key["id"], owner.namespace, owner.name)
         plan = self._find_plan(apigateway, owner)
         wanted = {"apiId": api_id, "stage": self._stage}
@@ -71,6 +76,7 @@ class RouteKeys:
                 f"sagemeter: usage plan of ManagedEndpoint {owner.namespace}/{owner.name}",
                 api_id, self._stage, owner.tags(),
             )  # fmt: skip
+            self._listed_plans(apigateway).setdefault(str(plan["name"]), []).append(plan)
         elif wanted not in _stages(plan):
             stage_ready()
             apigateway.add_usage_plan_stage(str(plan["id"]), api_id, self._stage)
@@ -92,27 +98,56 @@ class RouteKeys:
             for stage in _stages(plan):
                 apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
             removed = apigateway.delete_usage_plan(str(plan["id"])) or removed
+            self._drop(self._listed_plans(apigateway), plan)
         key = self._find_key(apigateway, owner)
         if key is not None:
             removed = apigateway.delete_api_key(str(key["id"])) or removed
+            self._drop(self._listed_keys(apigateway), key)
         if removed:
             log.info("deleted API key and usage plan of %s/%s", owner.namespace, owner.name)
         return removed
 
-    @staticmethod
-    def _find_key(apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
-        for key in apigateway.api_keys(core.api_key_name(owner)):
+    def _listed_keys(self, apigateway: ApiGatewayGateway) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            listed = self._keys.get(apigateway.region)
+        if listed is None:
+            listed = _by_name(apigateway.all_api_keys())
+            with self._lock:
+                listed = self._keys.setdefault(apigateway.region, listed)
+        return listed
+
+    def _listed_plans(self, apigateway: ApiGatewayGateway) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            listed = self._plans.get(apigateway.region)
+        if listed is None:
+            listed = _by_name(apigateway.usage_plans())
+            with self._lock:
+                listed = self._plans.setdefault(apigateway.region, listed)
+        return listed
+
+    def _drop(self, listed: dict[str, list[dict[str, Any]]], item: dict[str, Any]) -> None:
+        with self._lock:
+            same = listed.get(str(item.get("name")), [])
+            listed[str(item.get("name"))] = [i for i in same if i.get("id") != item.get("id")]
+
+    def _find_key(self, apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
+        for key in self._listed_keys(apigateway).get(core.api_key_name(owner), []):
             if owner.owns(dict(key.get("tags") or {})):
                 return key
         return None
 
-    @staticmethod
-    def _find_plan(apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
-        name = core.usage_plan_name(owner)
-        for plan in apigateway.usage_plans():
-            if plan.get("name") == name and owner.owns(dict(plan.get("tags") or {})):
+    def _find_plan(self, apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
+        for plan in self._listed_plans(apigateway).get(core.usage_plan_name(owner), []):
+            if owner.owns(dict(plan.get("tags") or {})):
                 return plan
         return None
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        found.setdefault(str(item.get("name")), []).append(item)
+    return found
 
 
 def _stages(plan: dict[str, Any]) -> list[dict[str, str]]:
