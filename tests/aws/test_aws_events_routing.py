@@ -6,15 +6,17 @@ path, the resource-policy check, and the ``/sagemeter-api/events`` control."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sagemeter.sandbox.aws_events.policy import Request, decide
-from sagemeter.sandbox.control import FaultClient, FaultControlError
+from sagemeter.sandbox.control import FaultClient
 
-from .conftest import LocalAws
+from .conftest import REGION, LocalAws
 from .eventbridge import (
     ALARM_RULE,
     client,
@@ -232,9 +234,12 @@ def test_the_events_control(local_aws: LocalAws, cloudwatch: Any, control: Fault
     assert [e["event"]["detail"]["state"]["value"] for e in control.events(limit=1)] == ["ALARM"]
     assert control.events(source="aws.sagemaker") == []
     assert len(control.events(account_id="123456789012", origin="localaws")) == 3
+    assert len(control.events(detail_type="CloudWatch Alarm State Change", region=REGION)) == 3
     assert control.clear_events() == 3
     assert control.events() == []
-    with pytest.raises(FaultControlError, match="unknown parameters"):
-        control._call("GET", "events?colour=red")
-    with pytest.raises(FaultControlError, match="HTTP 404"):
-        control._call("POST", "events")
+    for method, path, status in (("GET", "events?colour=red", 400), ("GET", "events?limit=x", 400),
+                                 ("POST", "events", 404), ("GET", "events/x", 404)):
+        request = urllib.request.Request(f"{local_aws.url}/sagemeter-api/{path}", method=method)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == status

@@ -13,8 +13,8 @@ The package owns that path end to end; each module says what it changes in moto:
 * ``shapes``  the events, pure builders with their documented sources;
 * ``sources`` when an event is due: CloudWatch alarm states (new alarms start INSUFFICIENT_DATA,
   an updated alarm keeps its state), SageMaker endpoint statuses (an ``endpoint_states``
-  observer), and the ``Ticker`` that settles due endpoint transitions every 0.2 s so their
-  events arrive without a SageMaker call;
+  observer), and the ``Ticker`` that settles due endpoint transitions (when they fall due, at
+  least every 0.2 s) so their events arrive without a SageMaker call;
 * ``bus``     routing through buses, rules (enabled ones with a pattern; arrays of objects
   matched) and targets, with the journal;
 * ``targets`` a target's input (``Input``, ``InputPath``, ``InputTransformer``) and the SQS
@@ -33,8 +33,12 @@ faulted; ``control.FaultClient.events``/``clear_events``):
   oldest first, the newest ``limit`` of the last 1000;
 * ``DELETE /sagemeter-api/events``: forgets them all, answers ``{"cleared": n}``.
 
-Order and ids: events of one endpoint or alarm are emitted in the order the changes happen (under
-the lock of the change); each has a fresh UUID ``id``, shared by every target that receives it.
+Order, ids, duplicates: events of one endpoint or alarm are emitted in the order the changes
+happen (under the lock of the change), and one per change; AWS guarantees neither order nor
+uniqueness (SageMaker "may send multiple events ... for each state change"), so consumers must
+not rely on either. Each event has a fresh UUID ``id``, shared by every target that receives it.
+Delivery is synchronous: the message is in the queue before the call that caused it answers.
+``/moto-api/reset`` forgets moto's state but not the journal.
 """
 
 from __future__ import annotations

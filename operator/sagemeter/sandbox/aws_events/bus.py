@@ -13,14 +13,18 @@ What changes from moto 5.2.5:
   rules with an event pattern see events; moto also delivered through disabled rules and
   schedule-only rules (an empty pattern matched everything).
 * **Arrays of objects.** A pattern field matches when any element of an array of objects on the
-  way matches (``{"detail": {"configuration": {"metrics": {"id": ["m1"]}}}}``), as EventBridge
-  flattens arrays; moto compared the whole array and never matched. The rest of moto's matcher
+  way matches (``{"detail": {"configuration": {"metrics": {"id": ["m1"]}}}}``): EventBridge's
+  matcher "crushes out" arrays, treating contained objects "as if they are the value of the
+  parent field" (aws/event-ruler README, "JSON Array Matching"); moto compared the whole array
+  and never matched. Unlike event-ruler's ``rulesForJSONEvent``, two fields of one pattern may
+  match in different elements of the same array. The rest of moto's matcher
   (exact values, ``prefix``, ``suffix``, ``anything-but`` with lists and nested ``prefix``,
   ``equals-ignore-case``, ``numeric``, ``exists``, ``wildcard``, ``cidr``, ``$or``) is kept; tests
   pin ``prefix`` and ``anything-but``.
-* **SQS targets** get the whole event (moto dropped ``account`` and ``version`` ordering), or the
+* **SQS targets** get the whole event (moto's default template left out ``account``), or the
   target's ``Input``/``InputPath``/``InputTransformer`` (moto honoured only the transformer), and
-  only where the queue's policy (and key) allow it (``targets``).
+  only where the queue's policy (and key) allow it (``targets``). Cross-account delivery goes to
+  the queue the ARN names.
 * **Event-bus targets** forward the event unchanged (moto rebuilt it without ``resources``,
   ``time`` or the original ``account``), once: an event forwarded already is not forwarded
   again. The target bus's resource policy is not checked.
@@ -34,7 +38,9 @@ recorded in the journal and not retried.
 The journal (``GET /sagemeter-api/events``) keeps the last ``JOURNAL_SIZE`` events by id, each
 with ``origin`` (``localaws`` for events this sandbox emitted, ``PutEvents`` for the ones clients
 sent, ``replay``), ``emittedAt`` and one delivery per matched target: ``{rule, targetId,
-targetArn, outcome: "delivered" | "failed", reason?, messageId?}``.
+targetArn, outcome: "delivered" | "failed", reason?, messageId?}``. A ``PutEvents`` event
+appears once some rule matched it. ``/moto-api/reset`` leaves the journal alone (``DELETE``
+clears it).
 """
 
 from __future__ import annotations
@@ -124,26 +130,29 @@ JOURNAL = Journal()
 # --------------------------------------------------------------------------- routing
 
 
+def _leaves(value: Any, path: str, result: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _leaves(inner, f"{path}.{key}" if path else key, result)
+    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        for item in value:  # the array is crushed out: each element's leaves join the parent's
+            found: dict[str, Any] = {}
+            _leaves(item, path, found)
+            for leaf, leaf_value in found.items():
+                listed = result.setdefault(leaf, [])
+                if not isinstance(listed, list):
+                    listed = result[leaf] = [listed]
+                listed.extend(leaf_value if isinstance(leaf_value, list) else [leaf_value])
+    else:
+        result[path] = value
+
+
 def _flatten(node: Any, prefix: str = "", result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """moto's ``EventPattern._flatten_dict``, descending into arrays of objects too: a leaf
-    reached through one collects the values of every element in a list."""
+    """moto's ``EventPattern._flatten_dict`` (dotted path -> value), descending into arrays of
+    objects too: a leaf reached through an array collects every element's values in a list."""
     result = {} if result is None else result
-    if not isinstance(node, dict):
-        return result
-    for key, value in node.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and value:
-            _flatten(value, path, result)
-        elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
-            for item in value:
-                found = _flatten(item, path, {}) if isinstance(item, dict) else {path: item}
-                for leaf, leaf_value in found.items():
-                    listed = result.setdefault(leaf, [])
-                    if not isinstance(listed, list):
-                        listed = result[leaf] = [listed]
-                    listed.extend(leaf_value if isinstance(leaf_value, list) else [leaf_value])
-        else:
-            result[path] = value
+    if isinstance(node, dict):
+        _leaves(node, prefix, result)
     return result
 
 

@@ -50,7 +50,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
 ALARM_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 ENDPOINT_CHANGE = ("aws.sagemaker", "SageMaker Endpoint State Change")
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc(when: datetime) -> datetime:
@@ -86,7 +87,8 @@ def _alarm_timestamp(when: datetime) -> str:
 
 
 def _epoch_millis(when: datetime) -> float:
-    return float(round(_utc(when).timestamp() * 1000))
+    # Whole milliseconds, truncated as DescribeEndpoint truncates them.
+    return float((_utc(when) - _EPOCH) // timedelta(milliseconds=1))
 
 
 def envelope(
