@@ -19,6 +19,7 @@ from sagemeter.sandbox.control import FaultClient
 from .conftest import REGION, LocalAws
 from .eventbridge import (
     ALARM_RULE,
+    assumed,
     client,
     put_idle_alarm,
     queue_policy,
@@ -27,6 +28,7 @@ from .eventbridge import (
 
 QUIET = 1.0
 ALARM = "sagemeter-r-idle"
+TENANT = "111111111111"
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
@@ -187,6 +189,25 @@ def test_put_events_takes_the_same_path(local_aws: LocalAws, control: FaultClien
     assert disabled.receive(timeout=QUIET) == []
     [entry] = control.events(origin="PutEvents")
     assert [d["outcome"] for d in entry["deliveries"]] == ["delivered"]
+
+
+def test_bus_and_log_targets(local_aws: LocalAws, cloudwatch: Any, control: FaultClient) -> None:
+    tenant = assumed(local_aws, TENANT)
+    forwarded = subscribe(local_aws, "from-home", ALARM_RULE, credentials=tenant)
+    events, logs = client(local_aws, "events"), client(local_aws, "logs")
+    logs.create_log_group(logGroupName="/events/alarms")
+    events.put_rule(Name="elsewhere", EventPattern=json.dumps(ALARM_RULE))
+    events.put_targets(Rule="elsewhere", Targets=[
+        {"Id": "bus", "Arn": f"arn:aws:events:us-east-1:{TENANT}:event-bus/default"},
+        {"Id": "log", "Arn": "arn:aws:logs:us-east-1:123456789012:log-group:/events/alarms"},
+    ])  # fmt: skip
+    alarm(cloudwatch)
+    [body] = forwarded.receive()  # the tenant's rule saw the home account's event, unchanged
+    assert (body["account"], body["detail"]["alarmName"]) == ("123456789012", ALARM)
+    [logged] = logs.filter_log_events(logGroupName="/events/alarms")["events"]
+    assert json.loads(logged["message"])["id"] == body["id"]
+    [entry] = control.events()
+    assert sorted(d["outcome"] for d in entry["deliveries"]) == ["delivered"] * 3
 
 
 # --------------------------------------------------------------------------- policy, control
