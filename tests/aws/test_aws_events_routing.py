@@ -16,11 +16,13 @@ import pytest
 from sagemeter.sandbox.aws_events.policy import Request, decide
 from sagemeter.sandbox.control import FaultClient
 
-from .conftest import REGION, LocalAws
+from .conftest import DELAY, REGION, LocalAws
 from .eventbridge import (
     ALARM_RULE,
+    ENDPOINT_RULE,
     assumed,
     client,
+    deploy_config,
     put_idle_alarm,
     queue_policy,
     subscribe,
@@ -77,6 +79,16 @@ def test_pattern_features_select_as_eventbridge_does(local_aws: LocalAws, cloudw
     assert len(by_metric.receive(2)) == 2  # a field inside an array of objects
     assert len(no_data.receive(2)) == 2
     assert other_metric.receive(timeout=0) == other_prefix.receive(timeout=0) == []
+
+
+def test_one_rule_with_or_carries_both_kinds(local_aws: LocalAws, cloudwatch: Any) -> None:
+    """The SPEC's one rule per account and region, for alarms and endpoints alike."""
+    queue = subscribe(local_aws, "sagemeter", {"$or": [ALARM_RULE, ENDPOINT_RULE]})
+    alarm(cloudwatch)
+    sm = client(local_aws, "sagemaker")
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName=deploy_config(sm, "ep"))
+    kinds = [body["detail-type"] for body in queue.receive(3, timeout=DELAY + 2)]
+    assert kinds == ["CloudWatch Alarm State Change"] + ["SageMaker Endpoint State Change"] * 2
 
 
 def test_disabled_and_schedule_rules_see_nothing(local_aws: LocalAws, cloudwatch: Any) -> None:
