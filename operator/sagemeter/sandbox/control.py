@@ -1,15 +1,17 @@
 """The client of the local AWS's control API: ``FaultClient``, for tests, benchmarks and people.
 
 Owns the typed Python side of ``/sagemeter-api/``: adding, reading and clearing fault rules
-(served by ``faults``, whose docstring describes every rule) and forcing SageMaker endpoint
-statuses (served by ``endpoint_states``). Needs only the standard library, so it can drive a
-local AWS running in another process::
+(served by ``faults``, whose docstring describes every rule), forcing SageMaker endpoint
+statuses (served by ``endpoint_states``) and reading the EventBridge events the local AWS
+emitted (served by ``aws_events``). Needs only the standard library, so it can drive a local AWS
+running in another process::
 
     faults = FaultClient("http://127.0.0.1:5000")
     faults.throttle(service="sagemaker", operation="CreateEndpoint", rate=0.2)
     faults.kill_after("sagemaker", "CreateModel", pid=operator_pid)
     faults.set_endpoint_status("my-endpoint", "SystemUpdating", seconds=5, then="InService")
     faults.stats().injected  # {"throttle": 3, "kill": 1}
+    faults.events(source="aws.sagemaker")  # [{"event": {...}, "deliveries": [...]}, ...]
     faults.clear()
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import signal as signals
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,3 +141,20 @@ class FaultClient:
             {k: v for k, v in body.items() if v is not None},
         )  # fmt: skip
         return found
+
+    def events(
+        self, *, limit: int = 100, source: str | None = None, detail_type: str | None = None,
+        account_id: str | None = None, region: str | None = None, origin: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The EventBridge events the local AWS routed, oldest first, each ``{"origin",
+        "emittedAt", "event", "deliveries"}`` (``aws_events``)."""
+        query = {"limit": limit, "source": source, "detailType": detail_type,
+                 "account": account_id, "region": region, "origin": origin}  # fmt: skip
+        text = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        found: list[dict[str, Any]] = self._call("GET", f"events?{text}")["events"]
+        return found
+
+    def clear_events(self) -> int:
+        """Forgets the events routed so far; answers how many there were."""
+        cleared: int = self._call("DELETE", "events")["cleared"]
+        return cleared

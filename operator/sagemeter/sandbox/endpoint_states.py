@@ -3,11 +3,13 @@
 Owns the nine ``EndpointStatus`` values, the rule table ``RULES`` (which of DeleteEndpoint,
 UpdateEndpoint and UpdateEndpointWeightsAndCapacities SageMaker accepts in each status, and the
 error it answers otherwise), the lazy transitions between statuses (``schedule``/``settle``,
-applied before every SageMaker call so Describe and ListEndpoints agree; no threads), and forcing
+applied before every SageMaker call so Describe and ListEndpoints agree, and by the event ticker
+of ``aws_events`` through ``settle_all``; this module starts no thread), and forcing
 an endpoint into any status from a test (``force_status``, served over HTTP by ``control``:
 ``POST /sagemeter-api/endpoints/<region>/<name>/status`` with ``{"status": "SystemUpdating",
 "seconds": 5, "then": "InService", "failureReason": "...", "accountId": "123456789012"}``;
-``GET`` on the same path reads the status). It does not own what the calls do (creating,
+``GET`` on the same path reads the status), and telling ``observers`` about every status it shows
+(``aws_events`` turns that into EventBridge events). It does not own what the calls do (creating,
 deploying, failing images, rolling back: ``localaws``) nor fault injection (``faults``).
 
 Forcing a status first completes a create or update the endpoint was in the middle of (so its
@@ -96,8 +98,10 @@ __all__ = [
     "control",
     "force_status",
     "lock",
+    "observers",
     "schedule",
     "settle",
+    "settle_all",
 ]
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -109,6 +113,10 @@ FAILURE_STATUSES = ("Failed", "UpdateRollbackFailed")
 
 # The server is threaded; transitions and the calls that start them must not interleave.
 lock = threading.RLock()
+# Each is called as observer(backend, endpoint name), under ``lock``, after this module showed a
+# status (a call started a transition, a due one finished, a status was forced) or an endpoint
+# went away; it reads the endpoint itself. Observers must not raise.
+observers: list[Callable[[SageMakerModelBackend, str], None]] = []
 
 
 class Call(StrEnum):
@@ -180,6 +188,11 @@ def check(endpoint: FakeEndpoint, call: Call) -> None:
 # --------------------------------------------------------------------------- transitions
 
 
+def _changed(backend: SageMakerModelBackend, name: str) -> None:
+    for observer in observers:
+        observer(backend, name)
+
+
 def _pending(backend: SageMakerModelBackend) -> dict[str, tuple[float, Callable[[], None]]]:
     # Kept in the backend's __dict__ so that moto's reset (which rebuilds it) forgets it too.
     pending: dict[str, tuple[float, Callable[[], None]]]
@@ -196,6 +209,7 @@ def schedule(
     endpoint.endpoint_status = status
     endpoint.last_modified_time = utcnow()
     _pending(backend)[endpoint.endpoint_name] = (time.monotonic() + seconds, finish)
+    _changed(backend, endpoint.endpoint_name)
 
 
 def settle(backend: SageMakerModelBackend) -> None:
@@ -207,6 +221,20 @@ def settle(backend: SageMakerModelBackend) -> None:
             if due <= now:
                 del pending[name]
                 finish()
+                _changed(backend, name)
+
+
+def settle_all() -> float | None:
+    """``settle`` for every backend with a transition pending: what a background ticker calls so
+    that transitions land (and observers hear of them) without a SageMaker call. Answers when
+    the next pending transition falls due (``time.monotonic``), None when none is pending."""
+    due: list[float] = []
+    for regions in list(sagemaker_backends.values()):
+        for backend in list(regions.values()):
+            if backend.__dict__.get("_sagemeter_pending"):
+                settle(backend)
+                due.extend(when for when, _ in list(_pending(backend).values()))
+    return min(due, default=None)
 
 
 # --------------------------------------------------------------------------- forcing
@@ -241,7 +269,9 @@ def force_status(
         work = _pending(backend).pop(name, None)
         if work is not None and endpoint.endpoint_status != "Deleting":
             work[1]()  # the deployment SageMaker was doing lands first
+            _changed(backend, name)
         _show(endpoint, status, failure_reason)
+        _changed(backend, name)
         if seconds is not None:
 
             def finish() -> None:

@@ -14,7 +14,8 @@ Control API (JSON; never faulted, nor is ``/moto-api/``, so a test can always re
 * ``DELETE /sagemeter-api/faults``: answers the same document, then forgets rules and counters
   and restarts the random sequence from the seed. ``/moto-api/reset`` does not touch faults.
 * ``/sagemeter-api/<name>/...`` for the other ``controls`` passed in: ``localaws`` adds
-  ``endpoints`` (``endpoint_states.control``). Errors answer ``{"error": "..."}`` with a 4xx.
+  ``endpoints`` (``endpoint_states.control``) and ``events`` (``aws_events.control``). Errors
+  answer ``{"error": "..."}`` with a 4xx.
 
 A rule is ``{"fault": kind, "service": ..., "operation": ..., "contains": ..., "rate": 0..1}``
 plus its kind's fields; ``service``/``operation``/``contains`` (a substring of the path, query

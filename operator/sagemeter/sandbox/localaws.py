@@ -15,7 +15,7 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   ``Deleting`` for ``SAGEMETER_LOCALAWS_DELETE_SECONDS`` (default 1), then it is gone
   (``ValidationException: Could not find endpoint``). moto had neither phase. Transitions are
   applied lazily before every SageMaker call, so Describe, ListEndpoints (with its StatusEquals,
-  NameContains, paging) and tags always agree; no background threads.
+  NameContains, paging) and tags always agree, and by a 0.2 s ticker while serving.
 * **UpdateEndpoint** (moto lacks it). Both names must exist. ``Updating`` for
   ``SAGEMETER_LOCALAWS_UPDATE_SECONDS`` (default 3), then ``InService`` on the new config with its
   variants and a new ``LastModifiedTime``. UpdateEndpointWeightsAndCapacities is ``Updating`` for
@@ -36,6 +36,9 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   same key; tag calls on an unknown ARN are a ``ValidationException`` (moto: HTTP 500);
   DescribeEndpoint shows ``ProductionVariants`` (with ``DeployedImages``) only once deployed,
   ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
+  Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
+  start INSUFFICIENT_DATA (``sagemeter.sandbox.aws_events``, ``GET /sagemeter-api/events``).
 * **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
   answers a JSON echo (``sagemeter.sandbox.runtime``); routes answer real HTTP requests at
   ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter.sandbox.dataplane``).
@@ -72,7 +75,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, runtime, tokens
+from sagemeter.sandbox import aws_events, dataplane, endpoint_states, faults, hub, runtime, tokens
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -359,10 +362,12 @@ def install(delays: Delays | None = None) -> None:
             lambda b: b.endpoints)),
         *hub.response_patches(),
         *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
+        *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]  # fmt: skip
     for owner, name, value in patches:
         setattr(owner, name, value)
+    aws_events.install()
 
 
 install()
@@ -378,9 +383,14 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     # Faults apply to everything a client sends, the data plane's requests included.
     app = faults.FaultInjector(
         tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))),
-        controls={"endpoints": endpoint_states.control, "credentials": tokens.control},
+        controls={
+            "endpoints": endpoint_states.control,
+            "credentials": tokens.control,
+            "events": aws_events.control,
+        },
     )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    aws_events.start_ticker()  # due endpoint transitions land, and send their events, unasked
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
     return server
 
