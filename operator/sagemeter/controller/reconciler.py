@@ -237,6 +237,7 @@ class Reconciler:
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
         """The pass of a live object: prove, decide, act once."""
+        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         endpoint, ownership = observation.endpoint, observation.ownership
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sagemeter.api.models import WAKE_ANNOTATION, ManagedEndpointStatus, ParkedReason, WakeCount
+from sagemeter.aws.errors import AwsError
 from sagemeter.controller.events import EventDispatcher, Known
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.desired import Desired
@@ -51,15 +52,20 @@ class Waking:
 
     async def ensure(self, ctx: Context) -> Queue | None:
         """The queue of the object's account and region (made on first use); None when the
-        operator cannot tell its own account."""
+        operator cannot tell its own account, or AWS would not make it (the periodic sweeps
+        and batches carry on without it)."""
         account = ctx.scope if ctx.scope != "self" else self.account
         if account is None:
             return None
         wakes = ctx.spec.api is not None and ctx.spec.api.wake_on_request
         sender = ctx.invoke_role if wakes else None
-        return await self.workers.run(
-            self.queues.ensure, ctx.scope, ctx.region, account, ctx.identity, sender
-        )
+        try:
+            return await self.workers.run(
+                self.queues.ensure, ctx.scope, ctx.region, account, ctx.identity, sender
+            )
+        except AwsError as error:
+            log.warning("no event queue in %s/%s: %s", account, ctx.region, error)
+            return None
 
     @staticmethod
     def woken_by_request(ctx: Context) -> bool:

@@ -118,13 +118,12 @@ class IdleMonitor:
             if endpoint_name not in self._watched:
                 return False
             signal = self._signals.get(endpoint_name)
-            alarm = dict(signal.alarm or {}) if signal is not None else {}
-            if alarm:
-                alarm["StateValue"] = state
-            self._signals[endpoint_name] = IdleSignal(
-                state, alarm or None, signal.last_invocation_at if signal else None
-            )
-            self._pending.discard(endpoint_name)
+            if signal is None or signal.alarm is None or endpoint_name in self._pending:
+                # What the alarm is like is not known yet: read it on the next signal.
+                self._pending.add(endpoint_name)
+                return True
+            alarm = {**signal.alarm, "StateValue": state}
+            self._signals[endpoint_name] = IdleSignal(state, alarm, signal.last_invocation_at)
             return True
 
     def invalidate(self, endpoint_name: str) -> None:
