@@ -268,3 +268,24 @@ def foreign_endpoint(
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return config
+
+
+@pytest.fixture
+def policies(sandbox: Any) -> Iterator[Callable[..., str]]:
+    """Make EndpointPolicies (cluster-scoped) for the test; all are deleted afterwards."""
+    made: list[str] = []
+
+    def make(name: str, namespaces: list[str], **spec: Any) -> str:
+        body = {
+            "apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
+            "metadata": {"name": name},
+            "spec": {"namespaceSelector": {"names": namespaces}, **spec},
+        }  # fmt: skip
+        sandbox.kubectl_run("apply", "-f", "-", input=json.dumps(body))
+        if name not in made:
+            made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        sandbox.kubectl_run("delete", "endpointpolicy", name, "--wait=false", check=False)

@@ -4,6 +4,7 @@ the local AWS. Assertions read both the Kubernetes status and SageMaker through 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -274,12 +275,14 @@ def test_delete_honours_the_deletion_policy(
 
 
 def test_adopt_takes_an_endpoint_under_management_and_releases_it(
-    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
-) -> None:
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str,
+    policies: Callable[..., str],
+) -> None:  # fmt: skip
     name = f"{namespace}-notebook"
-    # Adoption is a privilege: the endpoint carries the operator's adopt tag.
-    foreign_endpoint(sagemaker, name, tags={"auto-maintain": "true"})
-    operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace)
+    # Adoption is a privilege: an EndpointPolicy over this namespace names the endpoint.
+    foreign_endpoint(sagemaker, name)
+    policies(f"{namespace}-adopt", [namespace], adoption={"endpointNames": [f"{namespace}-*"]})
+    operator.start()
     kube.apply({
         "apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
         "metadata": {"name": "adopted"},

@@ -33,14 +33,15 @@ def test_cost_in_status_and_metrics(
     operator.start(SAGEMETER_PRICE_FILE=str(prices))
     kube.apply(endpoint_object("gpu", instanceType="ml.g5.2xlarge", instanceCount=2))
     kube.apply(endpoint_object("custom", instanceType="ml.g6.xlarge"))
-    kube.apply(endpoint_object("nocost", instanceType=None, inferenceType="Serverless"))
+    kube.apply(endpoint_object("serverless", instanceType=None, inferenceType="Serverless"))
     assert kube.wait_phase("gpu", "InService")["hourlyCostUSD"] == "3.03"
     assert kube.wait_phase("custom", "InService")["hourlyCostUSD"] == "2.50"
-    assert "hourlyCostUSD" not in kube.wait_phase("nocost", "InService")
+    # Serverless: maxConcurrency (5) x 2 GB at the serverless rate, every slot busy all hour.
+    assert kube.wait_phase("serverless", "InService")["hourlyCostUSD"] == "0.72"
 
     metrics = scrape(operator)
     assert metrics['sagemeter_endpoints{phase="InService",reason=""}'] == 3
-    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(5.53)
+    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(5.53 + 0.72)
     assert metrics['sagemeter_aws_calls_total{operation="CreateEndpoint",service="sagemaker"}'] == 3
     assert any(key.startswith("sagemeter_reconcile_duration_seconds_count") for key in metrics)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -40,27 +40,6 @@ def aws_as(sandbox: Any, service: str, role: str | None = None) -> Any:
         aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
         **base,
     )  # fmt: skip
-
-
-@pytest.fixture
-def policies(sandbox: Any) -> Iterator[Callable[..., str]]:
-    """Make EndpointPolicies (cluster-scoped) for the test; all are deleted afterwards."""
-    made: list[str] = []
-
-    def make(name: str, namespaces: list[str], **spec: Any) -> str:
-        body = {
-            "apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
-            "metadata": {"name": name},
-            "spec": {"namespaceSelector": {"names": namespaces}, **spec},
-        }  # fmt: skip
-        sandbox.kubectl_run("apply", "-f", "-", input=json.dumps(body))
-        if name not in made:
-            made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        sandbox.kubectl_run("delete", "endpointpolicy", name, "--wait=false", check=False)
 
 
 def reason(kube: Kubectl, name: str) -> str | None:
