@@ -195,3 +195,21 @@ def test_wake_note_says_when_wake_is_not_enough() -> None:
     assert "outside its uptime schedule" in note
     assert "2026-11-23T09:00:00Z" in note
     assert wake_note(_object(), "falcon", NOW) is None
+
+
+def test_budget_lines_show_spend_of_each_budget() -> None:
+    from sagemeter.cli.table import budget_lines
+
+    policies = [
+        {"metadata": {"name": "team-b"}, "spec": {"budget": {"usdPerHour": "10.00"}},
+         "status": {"usdPerHour": "9.50", "waiting": 2}},
+        {"metadata": {"name": "team-a"}, "spec": {"budget": {"usdPerHour": "25.00"}},
+         "status": {"usdPerHour": "12.40"}},
+        {"metadata": {"name": "no-budget"}, "spec": {}},
+        {"metadata": {"name": "new"}, "spec": {"budget": {"usdPerHour": "5"}}},
+    ]  # fmt: skip
+    assert budget_lines(policies) == [
+        "budget new: 0.00 of 5 USD/h",
+        "budget team-a: 12.40 of 25.00 USD/h",
+        "budget team-b: 9.50 of 10.00 USD/h, 2 waiting",
+    ]

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
-import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
-from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION, ManagedEndpointSpec
+from sagemeter.api.models import (
+    WAKE_ANNOTATION,
+    ManagedEndpointSpec,
+)
+from sagemeter.cli.access import Conflict, Endpoints, PluginError, Target, utcnow
 from sagemeter.cli.table import (
+    budget_lines,
     current_expiry,
     endpoint_row,
     expiry_or_none,
@@ -37,115 +38,7 @@ from sagemeter.core.meter.schedule import in_any_window, next_edge
 from sagemeter.core.meter.times import format_time
 
 CONFLICT_RETRIES = 3
-REQUEST_TIMEOUT = 30.0
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class PluginError(click.ClickException):
-    """A failure told to the user in one line (exit code 1)."""
-
-
-class Conflict(Exception):
-    """The object changed since it was read (HTTP 409)."""
-
-
-def utcnow() -> datetime:
-    """The current time in whole seconds, as Kubernetes writes times."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-# ------------------------------------------------------------------ the API server
-
-
-@dataclass
-class Target:
-    """Where to talk to: kubectl's --kubeconfig, --context and --namespace."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    namespace: str | None = None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-class Endpoints:
-    """ManagedEndpoint objects, read and patched with the user's kubeconfig."""
-
-    def __init__(self, target: Target) -> None:
-        configuration = client.Configuration()
-        try:
-            config.load_kube_config(
-                config_file=target.kubeconfig,
-                context=target.context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-            contexts, active = config.list_kube_config_contexts(config_file=target.kubeconfig)
-        except Exception as error:  # any broken kubeconfig is the user's to fix: say why
-            raise PluginError(f"cannot load the kubeconfig: {_one_line(str(error))}") from None
-        configuration.retries = 1  # an unreachable server fails fast instead of 3 backoffs
-        self._api = client.CustomObjectsApi(client.ApiClient(configuration))
-        context = next(
-            (c for c in contexts if c["name"] == (target.context or active["name"])), active
-        )
-        self.namespace: str = (
-            target.namespace or (context.get("context") or {}).get("namespace") or "default"
-        )
-
-    def list(self, all_namespaces: bool) -> dict[str, Any]:
-        if all_namespaces:
-            return self._call(None, self._api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
-        return self._call(
-            None, self._api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL
-        )
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self._call(
-            name, self._api.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
-            name,
-        )  # fmt: skip
-
-    def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """JSON merge patch; raises Conflict when `metadata.resourceVersion` is stale."""
-        return self._call(
-            name, self._api.patch_namespaced_custom_object, GROUP, VERSION, self.namespace,
-            PLURAL, name, body,
-        )  # fmt: skip
-
-    def _call(self, name: str | None, method: Callable[..., Any], *args: Any) -> dict[str, Any]:
-        """One API call; errors become Conflict or a one-line PluginError."""
-        try:
-            result: dict[str, Any] = method(*args, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as error:
-            if error.status == 409:
-                raise Conflict(name) from None
-            raise self._api_error(error, name) from None
-        except urllib3.exceptions.HTTPError as error:
-            cause = getattr(error, "reason", None) or error
-            raise PluginError(
-                f"cannot reach the Kubernetes API server: {_one_line(str(cause))}"
-            ) from None
-        return result
-
-    def _api_error(self, error: ApiException, name: str | None) -> PluginError:
-        try:
-            body = json.loads(error.body or "{}")
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        details = body.get("details") or {}
-        if error.status == 404 and name is not None and details.get("name") == name:
-            return PluginError(
-                f'managedendpoint "{name}" not found in namespace "{self.namespace}"'
-            )
-        if error.status == 404 and not details.get("name"):
-            return PluginError(
-                f"the server does not know {PLURAL}.{GROUP}: is the sagemeter CRD installed?"
-            )
-        message = body.get("message") or error.reason or "no message"
-        return PluginError(f"{_one_line(str(message))} (HTTP {error.status})")
 
 
 # ------------------------------------------------------------------ options
@@ -240,7 +133,8 @@ def list_endpoints(all_namespaces: bool, output: str) -> None:
     Columns: NAMESPACE (with -A), NAME, PHASE, REASON (why it is parked,
     and the Degraded reason if it is degraded), TIME LEFT until it expires
     ("1h23m", "expired 5m ago", "-" for never), INSTANCE, COST/H (USD while
-    running, "-" when unknown).
+    running, "-" when unknown). Then one line per EndpointPolicy budget the
+    user may read: what runs under it and how many endpoints wait for room.
 
     \b
     Examples:
@@ -265,6 +159,8 @@ def list_endpoints(all_namespaces: bool, output: str) -> None:
         endpoint_row(obj, expiry_or_none(obj), now, with_namespace=all_namespaces) for obj in items
     ]
     click.echo(render_table(table_headers(with_namespace=all_namespaces), rows), nl=False)
+    for line in budget_lines(endpoints.policies()):
+        click.echo(line)
 
 
 @cli.command(short_help="Top up the meter (an expired endpoint from now).")

@@ -134,3 +134,19 @@ def endpoint_row(
 def table_headers(*, with_namespace: bool) -> list[str]:
     headers = ["NAME", "PHASE", "REASON", "TIME LEFT", "INSTANCE", "COST/H"]
     return ["NAMESPACE", *headers] if with_namespace else headers
+
+
+def budget_lines(policies: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`budget team-a: 12.40 of 25.00 USD/h, 2 waiting` for each EndpointPolicy with a budget."""
+    lines = []
+    for policy in sorted(policies, key=lambda p: str(p.get("metadata", {}).get("name", ""))):
+        budget = (policy.get("spec") or {}).get("budget")
+        if not budget:
+            continue
+        status = policy.get("status") or {}
+        waiting = status.get("waiting") or 0
+        lines.append(
+            f"budget {policy['metadata']['name']}: {status.get('usdPerHour') or '0.00'} of"
+            f" {budget['usdPerHour']} USD/h" + (f", {waiting} waiting" if waiting else "")
+        )
+    return lines
