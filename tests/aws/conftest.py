@@ -18,6 +18,7 @@ import pytest
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
+from sagemeter.routes.manager import RouteManager
 from sagemeter.sandbox import localaws
 
 DELAY = 0.3
@@ -66,3 +67,19 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
         yield local_aws
     finally:
         reset_clients()  # later tests must not reuse clients aimed at this server
+
+
+@pytest.fixture
+def manager() -> Iterator[RouteManager]:
+    """Routes of the test's objects, deployed at once (the data plane serves deployed routes)."""
+    from sagemeter.runtime.settings import Settings
+
+    from .dataplane_calls import ROLE
+
+    routes = RouteManager(
+        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
+        quiet_seconds=0.05,
+        max_delay_seconds=1.0,
+    )
+    yield routes
+    routes.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -79,16 +78,6 @@ def wait_for_status(name: str, status: str | None) -> None:
         time.sleep(0.05)
     raise AssertionError(f"{name} never reached {status}")
 
-
-@pytest.fixture
-def manager() -> Iterator[RouteManager]:
-    routes = RouteManager(
-        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-        quiet_seconds=0.05,
-        max_delay_seconds=1.0,
-    )
-    yield routes
-    routes.close()
 
 
 def route(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -84,18 +83,6 @@ def function(
         )["FunctionArn"]
     )
 
-
-@pytest.fixture
-def manager() -> Iterator[RouteManager]:
-    from sagemeter.runtime.settings import Settings
-
-    routes = RouteManager(
-        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-        quiet_seconds=0.05,
-        max_delay_seconds=1.0,
-    )
-    yield routes
-    routes.close()
 
 
 def lambda_route(

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,8 @@ from sagemeter.cli import sandbox as sandbox_cli
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
-from sagemeter.runtime.settings import Settings
 
 from .conftest import REGION, LocalAws
-from .dataplane_calls import ROLE
 from .test_dataplane import create_endpoint
 
 DOC = Path(__file__).parents[2] / "docs" / "calling-endpoints.md"
@@ -33,16 +30,6 @@ def sandbox_blocks() -> list[str]:
     section = DOC.read_text().split("## In the sandbox", 1)[1].split("\n## ", 1)[0]
     return FENCE.findall(section)
 
-
-@pytest.fixture
-def manager() -> Iterator[RouteManager]:
-    routes = RouteManager(
-        Settings(region=REGION, api_invoke_role_arn=ROLE, api_stage="prod"),
-        quiet_seconds=0.05,
-        max_delay_seconds=1.0,
-    )
-    yield routes
-    routes.close()
 
 
 @pytest.mark.usefixtures("aws_env")
