@@ -130,7 +130,9 @@ class Demo:
 
     def request(self, name: str, how: str, refused: bool = False, **credentials: Any) -> None:
         """POST through `name`'s route to the local data plane and show the answer."""
-        status = self.status(name)
+        objects = self.watch(f"{name}'s route deployed", lambda objs: bool(
+            (objs[name].get("status") or {}).get("invokeUrl")), timeout=30)  # fmt: skip
+        status = objects[name]["status"]
         url = local_url(self.sandbox.aws_endpoint_url, status["invokeUrl"])
         shell(f"curl {how}{url} -d '{json.dumps(QUESTION)}'")
         deadline = time.monotonic() + 30

@@ -74,6 +74,9 @@ def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
     assert sagemaker.describe_endpoint_config(EndpointConfigName=status["endpointConfigName"])
     warned = [e for e in kube.events("meter") if e["reason"] == "ExpiringSoon"]
     assert len(warned) == 1
+    # At warnBefore (10 s) ahead of the expiry, not earlier; Event times may be whole seconds.
+    warned_at = parse_time(warned[0].get("eventTime") or warned[0]["firstTimestamp"])
+    assert expires - timedelta(seconds=11) <= warned_at <= expires, warned[0]
 
     kube.patch("meter", {"spec": {"expiry": {"expiresAt": in_seconds(3600)}}})
     resumed = kube.wait_phase("meter", "InService", timeout=30)
