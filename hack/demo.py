@@ -1,42 +1,61 @@
 """`make demo`: sagemeter's main job on the local sandbox, with a live view.
 
-Brings the sandbox up (real kube-apiserver, etcd, kube-controller-manager and a
-local AWS), runs the operator, applies every example and walks through the
-lifecycle: Creating -> InService, a spec change rolling through Updating, the
-meter parking an endpoint at its expiry and `kubectl sagemeter extend` bringing
-it back, an idle park driven by the CloudWatch alarm, and a delete that cleans
-up AWS. Set DEMO_KEEP=1 to leave everything running afterwards.
+Brings the sandbox up (real kube-apiserver, etcd, kube-controller-manager and a local AWS),
+makes what the examples expect to exist (a pipeline's EndpointConfig, a notebook's endpoint
+carrying the adopt tag, the platform team's REST API with a Lambda token authorizer), runs the
+operator, applies every example and walks through the lifecycle: Creating -> InService, a
+spec change rolling through Updating, requests through the routes (SigV4, an API key, a
+bearer token), the meter parking an endpoint at its expiry and `kubectl sagemeter extend`
+bringing it back, an idle park driven by the CloudWatch alarm, and a delete that cleans up
+AWS. Every object's conditions are checked at every refresh: a Degraded condition that the
+step is not about stops the demo.
+
+On a terminal the table redraws in place, like `watch`; otherwise (a log, a pipe) it is
+printed once per step (hack/demo_view.py). Set DEMO_KEEP=1 to leave everything running
+afterwards.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
+from demo_view import NAMESPACE, Objects, View, console, say, shell  # beside this script
 
+from sagemeter.core.meter.times import format_time, parse_time
 from sagemeter.sandbox import Sandbox
+from sagemeter.sandbox.examples import (
+    TOKEN,
+    Prerequisites,
+    call_route,
+    expected_state,
+    local_url,
+    prepare,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMESPACE = "demo"
-TTY = sys.stdout.isatty()
-
-
-def say(text: str) -> None:
-    print(f"\n\033[1m==> {text}\033[0m" if TTY else f"\n==> {text}", flush=True)
+ADOPT_NAMESPACE = "sagemeter-adopted"  # where tag discovery puts what it finds (not watched)
+QUESTION = {"inputs": "What is a parking meter?", "parameters": {"max_new_tokens": 64}}
 
 
 class Demo:
     def __init__(self) -> None:
         self.sandbox = Sandbox()
         self.operator: subprocess.Popen[bytes] | None = None
-        self._last_table = ""
+        self.view = View()
+
+    def say(self, text: str) -> None:
+        say(text, self.view)
 
     @property
     def env(self) -> dict[str, str]:
@@ -45,52 +64,57 @@ class Demo:
         env["PATH"] = f"{self.sandbox.bin_dir}{os.pathsep}{bin_dir}{os.pathsep}{env['PATH']}"
         return env
 
-    def kubectl(self, *args: str, check: bool = True, quiet: bool = False) -> str:
-        result = subprocess.run(
-            ["kubectl", *args], env=self.env, capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
+    def kubectl(self, *args: str, show: bool = False, stdin: str | None = None) -> str:
+        if show:
+            shell(shlex.join(("kubectl", *args)))
+        result = subprocess.run(["kubectl", *args], env=self.env, capture_output=True,
+                                text=True, input=stdin, check=False)  # fmt: skip
+        if result.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-        if not quiet and result.stdout.strip():
-            print(result.stdout.rstrip())
+        if show and result.stdout.strip():
+            console.print(result.stdout.rstrip(), markup=False, style="dim")
         return result.stdout
 
-    def aws(self, service: str) -> object:
+    def aws(self, service: str) -> Any:
         return boto3.client(
-            service,
-            region_name="us-east-1",
-            endpoint_url=self.sandbox.aws_endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+            service, region_name="us-east-1", endpoint_url=self.sandbox.aws_endpoint_url,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
 
-    def show(self) -> None:
-        table = self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "wide", quiet=True)
-        if table != self._last_table:
-            stamp = datetime.now(UTC).strftime("%H:%M:%S")
-            print(f"--- {stamp}\n{table.rstrip()}", flush=True)
-            self._last_table = table
+    def objects(self) -> Objects:
+        listing = json.loads(self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "json"))
+        return {item["metadata"]["name"]: item for item in listing["items"]}
 
     def watch(
-        self, what: str, done: Callable[[dict[str, dict]], bool], timeout: float = 90
-    ) -> None:
-        """Refresh the table until `done(objects by name)` holds."""
+        self, step: str, done: Callable[[Objects], bool], allow: frozenset[str] = frozenset(),
+        timeout: float = 90,
+    ) -> Objects:  # fmt: skip
+        """Refresh the view until `done(objects)` holds. A Degraded condition (or Failed)
+        whose reason is not in `allow` stops the demo: no step hides a problem."""
+        self.view.step = step
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.show()
-            items = json.loads(
-                self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "json", quiet=True)
-            )["items"]
-            if done({item["metadata"]["name"]: item.get("status") or {} for item in items}):
-                self.show()
-                return
+        while True:
+            objects = self.objects()
+            self.view.show(objects)
+            problem = unhealthy(objects, allow)
+            if problem is None and done(objects):
+                return objects
+            if problem is None and time.monotonic() > deadline:
+                problem = f"timed out waiting for: {step}"
+            if problem is not None:
+                self.view.step_done()
+                raise SystemExit(problem)
             time.sleep(1)
-        raise SystemExit(f"timed out waiting for {what}")
 
-    def start_operator(self) -> None:
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.objects()[name].get("status") or {})
+
+    def start_operator(self, prerequisites: Prerequisites) -> None:
         log = (self.sandbox.state_dir / "operator.log").open("ab")
         env = {
             **self.env,
+            **prerequisites.operator_env(),
+            "SAGEMETER_ADOPT_NAMESPACE": ADOPT_NAMESPACE,
             "SAGEMETER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemeter-execution",
             "SAGEMETER_API_INVOKE_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemeter-apigateway",
             "SAGEMETER_SYNC_INTERVAL": "5s",
@@ -99,176 +123,192 @@ class Demo:
         }
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", NAMESPACE],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        print(f"operator running (pid {self.operator.pid}); log: {log.name}")
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        console.print(f"operator running (pid {self.operator.pid}), watching namespace "
+                      f"{NAMESPACE}; log: {log.name}")  # fmt: skip
 
-    def prepare_aws(self) -> None:
-        """What exists before sagemeter: a pipeline's config and a notebook's endpoint."""
-        sagemaker = self.aws("sagemaker")
-        image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pipeline-model:7"
-        role = "arn:aws:iam::123456789012:role/pipeline"
-        for model, config in (
-            ("fraud-scorer-model-v7", "fraud-scorer-config-v7"),
-            ("notebook-model", "notebook-config"),
+    def request(self, name: str, how: str, refused: bool = False, **credentials: Any) -> None:
+        """POST through `name`'s route to the local data plane and show the answer."""
+        objects = self.watch(f"{name}'s route deployed", lambda objs: bool(
+            (objs[name].get("status") or {}).get("invokeUrl")), timeout=30)  # fmt: skip
+        status = objects[name]["status"]
+        url = local_url(self.sandbox.aws_endpoint_url, status["invokeUrl"])
+        shell(f"curl {how}{url} -d '{json.dumps(QUESTION)}'")
+        deadline = time.monotonic() + 30
+        # A new route is served once the operator's coalesced deployment includes it.
+        while (answer := call_route(url, QUESTION, **credentials)).status in (401, 403):
+            if refused or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        console.print(f"HTTP {answer.status}  {answer.body.decode()}", markup=False)
+        if refused != (answer.status in (401, 403)) or (
+            not refused and status.get("phase") == "InService" and answer.status != 200
         ):
-            sagemaker.create_model(
-                ModelName=model,
-                PrimaryContainer={"Image": image},  # type: ignore[attr-defined]
-                ExecutionRoleArn=role,
-            )
-            sagemaker.create_endpoint_config(  # type: ignore[attr-defined]
-                EndpointConfigName=config,
-                ProductionVariants=[
-                    {
-                        "VariantName": "AllTraffic",
-                        "ModelName": model,
-                        "InstanceType": "ml.g5.xlarge",
-                        "InitialInstanceCount": 1,
-                    }
-                ],
-            )
-        sagemaker.create_endpoint(
-            EndpointName="notebook-endpoint-2026-11-20",  # type: ignore[attr-defined]
-            EndpointConfigName="notebook-config",
-        )
+            raise SystemExit(f"{name}'s route answered {answer.status}")
 
     def run(self) -> None:
-        say(
-            "Bringing up the sandbox: real kube-apiserver, etcd, kube-controller-manager, local AWS"
-        )
+        self.say("Bringing up the sandbox: real kube-apiserver, etcd, kube-controller-manager, "
+            "local AWS")  # fmt: skip
         started = time.monotonic()
         self.sandbox.down()  # a clean slate, also after an earlier DEMO_KEEP=1 run
         self.sandbox.up()
-        print(f"sandbox ready in {time.monotonic() - started:.1f}s")
-        self.kubectl("create", "namespace", NAMESPACE, check=False, quiet=True)
-        self.prepare_aws()
-        self.start_operator()
+        console.print(f"sandbox ready in {time.monotonic() - started:.1f}s")
+        for namespace in (NAMESPACE, ADOPT_NAMESPACE):
+            self.kubectl("create", "namespace", namespace)
 
-        say("Applying every example: kubectl apply -n demo -f examples/")
-        self.kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples"))
-        self.watch(
-            "the examples to settle",
-            lambda objs: (
-                len(objs) == 7
-                and all(s.get("phase") in ("InService", "Parked") for s in objs.values())
-            ),
-        )
+        self.say("What exists in AWS before sagemeter")
+        prerequisites = prepare(self.sandbox.aws_endpoint_url)
+        console.print(
+            "  a pipeline's EndpointConfig fraud-scorer-config-v7\n"
+            f"  a notebook's endpoint notebook-endpoint-2026-11-20, tagged "
+            f"{prerequisites.adopt_tag} (the tag the operator may adopt)\n"
+            f"  the platform team's REST API {prerequisites.rest_api_id} with a Lambda token "
+            f"authorizer {prerequisites.authorizer_id}"
+        )  # fmt: skip
+        self.start_operator(prerequisites)
+        self.view.start()
+        self.apply_examples(prerequisites)
+        self.update_and_call()
+        self.meter()
+        self.idle()
+        # ---------------------------------------------------------------------------------
+        # Next step (spec.api.wakeOnRequest, being built): idle-park one endpoint, then wake
+        # it with a request. Set wakeOnRequest on an endpoint with an idle policy and a route,
+        # park it through its idle alarm as `idle()` does, then POST to its route: the answer
+        # is 503 with `Sagemeter-State: waking` and Retry-After, the view shows Creating ->
+        # InService with condition reason WokenByRequest, and the same request is answered 200.
+        # ---------------------------------------------------------------------------------
+        self.delete()
+        self.view.stop()
+        self.say("kubectl sagemeter ls")
+        self.kubectl("sagemeter", "ls", "-n", NAMESPACE, show=True)
+        self.say("Events of falcon")
+        self.kubectl("get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp",
+                     "--field-selector", "involvedObject.name=falcon", show=True)  # fmt: skip
 
-        say("A spec change rolls through Updating: falcon moves to ml.g5.4xlarge")
-        self.kubectl(
-            "patch",
-            "mep",
-            "falcon",
-            "-n",
-            NAMESPACE,
-            "--type=merge",
-            "-p",
-            '{"spec":{"instanceType":"ml.g5.4xlarge"}}',
-        )
-        self.watch("the update", lambda objs: objs["falcon"].get("phase") == "Updating")
-        self.watch(
-            "the update to finish",
-            lambda objs: (
-                objs["falcon"].get("phase") == "InService"
-                and objs["falcon"].get("observedGeneration") == 2
-            ),
-        )
+    def apply_examples(self, prerequisites: Prerequisites) -> None:
+        self.say("Applying every example (office-hours.yaml names the platform's authorizer)")
+        manifests = "\n---\n".join(prerequisites.manifest(p)
+                                   for p in sorted((ROOT / "examples").glob("*.yaml")))  # fmt: skip
+        self.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests, show=True)
+        self.watch("every example where its meter and schedule say it should be", settled)
 
-        say("The meter: sentiment expires in 15 seconds and is parked at the deadline")
-        expires = (datetime.now(UTC) + timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.kubectl(
-            "patch",
-            "mep",
-            "sentiment",
-            "-n",
-            NAMESPACE,
-            "--type=merge",
-            "-p",
-            json.dumps({"spec": {"expiry": {"expiresAt": expires}}}),
-        )
-        self.watch("the expiry", lambda objs: objs["sentiment"].get("phase") == "Parked")
-        print(f"expiresAt {expires}, parked at {datetime.now(UTC):%H:%M:%S}")
+    def update_and_call(self) -> None:
+        self.say("A spec change rolls through Updating: falcon moves to ml.g5.4xlarge")
+        patch = '{"spec":{"instanceType":"ml.g5.4xlarge"}}'
+        self.kubectl("patch", "mep", "falcon", "-n", NAMESPACE, "--type=merge", "-p", patch,
+                     show=True)  # fmt: skip
+        self.watch("falcon serving the new config", lambda objs: (
+            phase(objs, "falcon") == "InService" and generation_seen(objs["falcon"])))
 
-        say("Topping up: kubectl sagemeter extend sentiment 1h")
-        self.kubectl("sagemeter", "extend", "sentiment", "1h", "-n", NAMESPACE)
-        self.watch("the resume", lambda objs: objs["sentiment"].get("phase") == "InService")
+        self.say("A request through falcon's route, signed with SigV4 (authorization AWS_IAM)")
+        self.request("falcon", "--aws-sigv4 aws:amz:us-east-1:execute-api --user testing:testing ",
+                     sigv4_region="us-east-1")  # fmt: skip
+        self.say("support-assistant's route asks the platform's Lambda authorizer for a token")
+        self.request("support-assistant", "", refused=True)
+        self.request("support-assistant", f"-H 'Authorization: Bearer {TOKEN}' ", token=TOKEN)
+        if self.status("support-assistant").get("phase") == "Parked":
+            console.print("(outside office hours the endpoint is parked; the route stays)")
 
-        say("Idle: notebook-endpoint's grace period shortened to 2s so its alarm appears now")
-        self.kubectl(
-            "patch",
-            "mep",
-            "notebook-endpoint",
-            "-n",
-            NAMESPACE,
-            "--type=merge",
-            "-p",
-            '{"spec":{"idle":{"gracePeriod":"2s"}}}',
-        )
-        say("CloudWatch says nobody called notebook-endpoint (alarm set to ALARM)")
-        self.watch("the idle alarm", lambda objs: self._alarm_exists(), timeout=60)
-        self.aws("cloudwatch").set_alarm_state(  # type: ignore[attr-defined]
-            AlarmName="sagemeter-notebook-endpoint-2026-11-20-idle",
-            StateValue="ALARM",
-            StateReason="no invocations in the demo",
-        )
-        self.watch(
-            "the idle park",
-            lambda objs: (
-                objs["notebook-endpoint"].get("parkedReason") == "Idle"
-                and objs["notebook-endpoint"].get("phase") == "Parked"
-            ),
-        )
-        say("kubectl sagemeter wake notebook-endpoint")
-        self.kubectl("sagemeter", "wake", "notebook-endpoint", "-n", NAMESPACE)
-        self.watch("the wake", lambda objs: objs["notebook-endpoint"].get("phase") == "InService")
+    def meter(self) -> None:
+        self.say("The meter: sentiment expires in 15 seconds and is parked at the deadline")
+        expires = format_time(datetime.now(UTC) + timedelta(seconds=15))
+        patch = json.dumps({"spec": {"expiry": {"expiresAt": expires}}})
+        self.kubectl("patch", "mep", "sentiment", "-n", NAMESPACE, "--type=merge", "-p", patch,
+                     show=True)  # fmt: skip
+        self.watch("sentiment parked at its expiry", lambda objs: (
+            phase(objs, "sentiment") == "Parked"))  # fmt: skip
+        console.print(f"expiresAt {expires}, parked at {datetime.now(UTC):%H:%M:%S}")
 
-        url = (
-            json.loads(
-                self.kubectl("get", "mep", "falcon", "-n", NAMESPACE, "-o", "json", quiet=True)
-            )
-            .get("status", {})
-            .get("invokeUrl")
-        )
-        if url:
-            say(f"falcon is reachable at {url}")
+        self.say("Topping up: sentiment for an hour, and llama-on-demand (it starts parked)")
+        self.kubectl("sagemeter", "extend", "sentiment", "1h", "-n", NAMESPACE, show=True)
+        self.kubectl("sagemeter", "extend", "llama-on-demand", "2h", "-n", NAMESPACE, show=True)
+        self.watch("both back in service", lambda objs: all(
+            phase(objs, n) == "InService" for n in ("sentiment", "llama-on-demand")))
 
-        say("Deleting whisper-batch: endpoint, config and model go with it")
-        self.kubectl("delete", "mep", "whisper-batch", "-n", NAMESPACE, "--wait=false")
-        self.watch("the delete", lambda objs: "whisper-batch" not in objs)
-        say("kubectl sagemeter ls")
-        self.kubectl("sagemeter", "ls", "-n", NAMESPACE)
-        say("Events of falcon")
-        self.kubectl(
-            "get",
-            "events",
-            "-n",
-            NAMESPACE,
-            "--field-selector",
-            "involvedObject.name=falcon",
-            "--sort-by=.lastTimestamp",
-        )
+        self.say("A request through llama-on-demand's route with its API key (from its Secret)")
+        secret = self.status("llama-on-demand")["apiKeySecret"]
+        shell(f"API_KEY=$(kubectl get secret {secret} -n {NAMESPACE} "
+              "-o jsonpath='{.data.apiKey}' | base64 -d)")  # fmt: skip
+        encoded = self.kubectl("get", "secret", secret, "-n", NAMESPACE,
+                               "-o", "jsonpath={.data.apiKey}")  # fmt: skip
+        key = base64.b64decode(encoded).decode()
+        self.request("llama-on-demand", '-H "x-api-key: $API_KEY" ', api_key=key)
 
-    def _alarm_exists(self) -> bool:
-        alarms = self.aws("cloudwatch").describe_alarms(  # type: ignore[attr-defined]
-            AlarmNames=["sagemeter-notebook-endpoint-2026-11-20-idle"]
-        )
-        return bool(alarms["MetricAlarms"])
+    def idle(self) -> None:
+        alarm = "sagemeter-notebook-endpoint-2026-11-20-idle"
+        self.say("Idle: notebook-endpoint's grace period shortened to 2s so its alarm appears now")
+        patch = '{"spec":{"idle":{"gracePeriod":"2s"}}}'
+        self.kubectl("patch", "mep", "notebook-endpoint", "-n", NAMESPACE, "--type=merge", "-p",
+                     patch, show=True)  # fmt: skip
+        cloudwatch = self.aws("cloudwatch")
+        self.watch("the idle alarm", lambda objs: bool(
+            cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]), timeout=60)
+        self.say("CloudWatch says nobody called notebook-endpoint (its alarm goes to ALARM)")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
+                                   StateReason="no invocations in the demo")  # fmt: skip
+        self.watch("notebook-endpoint parked as idle", lambda objs: (
+            phase(objs, "notebook-endpoint") == "Parked"
+            and objs["notebook-endpoint"]["status"].get("parkedReason") == "Idle"))
+        self.say("Waking it: kubectl sagemeter wake")
+        self.kubectl("sagemeter", "wake", "notebook-endpoint", "-n", NAMESPACE, show=True)
+        self.watch("notebook-endpoint back", lambda objs: (
+            phase(objs, "notebook-endpoint") == "InService"))  # fmt: skip
+
+    def delete(self) -> None:
+        self.say("Deleting whisper-batch: its endpoint, config and model go with it")
+        self.kubectl("delete", "mep", "whisper-batch", "-n", NAMESPACE, "--wait=false", show=True)
+        self.watch("whisper-batch gone", lambda objs: "whisper-batch" not in objs)
+        left = self.aws("sagemaker").list_endpoints(NameContains="whisper-batch")["Endpoints"]
+        console.print(f"SageMaker endpoints named like whisper-batch: {len(left)}")
 
     def close(self) -> None:
+        self.view.stop()
         if os.environ.get("DEMO_KEEP"):
-            say(
-                "Left running. Try: "
-                + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH")
-            )
-            print("Stop with: make sandbox-down (and kill the operator)")
+            self.say("Left running. Try: "
+                + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH"))
+            pid = self.operator.pid if self.operator else "?"
+            console.print(f"Stop with: make sandbox-down; kill {pid} (the operator)")
             return
         if self.operator is not None:
             self.operator.terminate()
             self.operator.wait(20)
         self.sandbox.down()
+
+
+def phase(objects: Objects, name: str) -> str | None:
+    return (objects.get(name, {}).get("status") or {}).get("phase")
+
+
+def generation_seen(obj: dict[str, Any]) -> bool:
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    return bool(observed == obj["metadata"]["generation"])
+
+
+def settled(objects: Objects) -> bool:
+    """Every example where its meter and schedule say it should be right now."""
+    now = datetime.now(UTC)
+    for obj in objects.values():
+        status = obj.get("status") or {}
+        created = parse_time(obj["metadata"]["creationTimestamp"])
+        expected = expected_state(obj["spec"], created, now)
+        if (status.get("phase"), status.get("parkedReason")) != (expected.phase, expected.reason):
+            return False
+    return len(objects) == len(list((ROOT / "examples").glob("*.yaml")))
+
+
+def unhealthy(objects: Objects, allow: frozenset[str]) -> str | None:
+    """What is wrong: a Degraded condition whose reason is not in `allow`, or a Failed phase."""
+    for name, obj in sorted(objects.items()):
+        status = obj.get("status") or {}
+        for condition in status.get("conditions", []):
+            if (condition["type"] == "Degraded" and condition["status"] == "True"
+                    and condition["reason"] not in allow):  # fmt: skip
+                return f"{name} is Degraded ({condition['reason']}): {condition.get('message')}"
+        if status.get("phase") == "Failed":
+            return f"{name} failed: {status.get('failureReason', '')}"
+    return None
 
 
 def main() -> None:

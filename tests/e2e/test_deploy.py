@@ -5,8 +5,7 @@
 * The operator runs with the ServiceAccount token of deploy/base's RBAC (not admin)
   through create -> park -> resume -> delete, and never meets a 403: the ClusterRole is
   sufficient, and it holds no wildcard.
-* Two replicas with ``--peering=sagemeter``: one acts, the other stands by and takes over
-  when the active one stops (gracefully, or killed).
+* Two replicas with peering: test_peering.py (the shared operator fixtures: conftest.py).
 * The runtime dependencies alone (requirements.lock, what the image holds) run the operator.
 
 helm comes from hack/build-tools.sh ($SAGEMETER_TOOLS_DIR, else the script: minutes the
@@ -16,57 +15,41 @@ first time), kubectl (with its built-in kustomize) from the sandbox.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from sagemeter.runtime.settings import Settings
 from sagemeter.sandbox import Sandbox
-from tests.integration.conftest import (
-    Kubectl,
-    Operator,
-    endpoint_object,
-    foreign_endpoint,
-    free_port,
-    wait_for,
+from tests.integration.conftest import Kubectl, endpoint_object, foreign_endpoint, wait_for
+
+from .conftest import (
+    BASE,
+    ROOT,
+    SYSTEM_NAMESPACE,
+    DeployedOperator,
+    docs,
+    kubectl,
+    of_kind,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "managedendpoints.sagemeter.io.yaml"
-BASE = ROOT / "deploy" / "base"
 DRY_RUN_OVERLAY = ROOT / "deploy" / "overlays" / "dry-run"
 CHART = ROOT / "deploy" / "helm" / "sagemeter"
-SYSTEM_NAMESPACE = "sagemeter-system"
-SERVICE_ACCOUNT = "sagemeter"
 TESTING_ONLY_SETTINGS = {"fault_exit_after"}
-FORBIDDEN = re.compile(r"forbidden|\b403\b|not enough permissions", re.IGNORECASE)
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")  # 03:24:52,403 is no 403
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def docs(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def of_kind(manifests: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
-    return [m for m in manifests if m["kind"] in kinds]
 
 
 def rules_of(manifests: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -79,12 +62,6 @@ def rules_of(manifests: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
         for resource in rule.get("resources", [])
         for verb in rule.get("verbs", [])
     }
-
-
-def kubectl(sandbox: Sandbox, *args: str, input: str | None = None) -> str:
-    done = sandbox.kubectl_run(*args, input=input, check=False)
-    assert done.returncode == 0, f"kubectl {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(scope="session")
@@ -109,26 +86,6 @@ def helm_template(helm: Path, *values: str, namespace: str = SYSTEM_NAMESPACE) -
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-@pytest.fixture(scope="module")
-def base(sandbox: Sandbox) -> list[dict[str, Any]]:
-    return docs(kubectl(sandbox, "kustomize", str(BASE)))
-
-
-@pytest.fixture(scope="module")
-def installed(sandbox: Sandbox, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """deploy/base's namespace, kopf peering CRDs and object, ServiceAccount and RBAC, applied
-    for real (the Deployment cannot run here: the sandbox has no nodes)."""
-    crds = of_kind(base, "CustomResourceDefinition")
-    crds = [crd for crd in crds if crd["spec"]["group"] == "kopf.dev"]
-    kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump_all(crds))
-    kubectl(sandbox, "wait", "--for=condition=Established", "--timeout=60s",
-            *(f"crd/{c['metadata']['name']}" for c in crds))  # fmt: skip
-    kinds = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-             "ClusterKopfPeering", "ConfigMap")  # fmt: skip
-    kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump_all(of_kind(base, *kinds)))
-    return base
 
 
 def server_dry_run(sandbox: Sandbox, manifests: str) -> str:
@@ -215,101 +172,6 @@ def test_cluster_roles_hold_no_wildcard_and_agree(
 # ----------------------------------------------------------------------------- the operator
 
 
-class DeployedOperator(Operator):
-    """`sagemeter run` as the Deployment runs it: cluster-wide, with peering and liveness,
-    authenticated as deploy/base's ServiceAccount (``kubeconfig``), not as admin."""
-
-    def __init__(self, sandbox: Sandbox, log_path: Path, kubeconfig: Path) -> None:
-        super().__init__(sandbox, namespace="", log_path=log_path)
-        self.kubeconfig = kubeconfig
-        self.liveness_port = free_port()
-        self.log_mark = 0
-        self.runs = 0
-        self.identity = ""
-
-    def start(self, **env: str) -> DeployedOperator:
-        assert self.process is None or self.process.poll() is not None, "already running"
-        self.metrics_port = free_port()
-        self.log_mark = len(self.logs())  # this run's log starts here
-        self.runs += 1
-        # kopf's peer identity, as the Deployment sets it (to the pod name).
-        self.identity = f"{self.log_path.stem}-run{self.runs}"
-        full_env = {
-            **os.environ, **self.sandbox.env(), **self.env, **env,
-            "KUBECONFIG": str(self.kubeconfig), "POD_ID": self.identity,
-            "SAGEMETER_METRICS_PORT": str(self.metrics_port),
-        }  # fmt: skip
-        args = ["--peering=sagemeter", f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sagemeter.cli.main", "run", *args],
-                env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
-        return self
-
-    def run_logs(self) -> str:
-        """The log of the current (or last) run."""
-        return self.logs()[self.log_mark :]
-
-    def forbidden(self) -> list[str]:
-        """Permission denials. A namespace being deleted refuses new Events with a 403 too
-        (other tests' namespaces go while this cluster-wide operator runs): not RBAC."""
-        lines = self.logs().splitlines()
-        return [
-            line for line in lines
-            if FORBIDDEN.search(TIMESTAMP.sub("", line)) and "NamespaceTerminating" not in line
-        ]  # fmt: skip
-
-    def paused(self) -> bool:
-        """kopf peering holds this run: with peering, kopf starts paused and logs only
-        when it resumes ("Resuming operations") or pauses again ("Pausing operations")."""
-        logs = self.run_logs()
-        return logs.rfind("Resuming operations") <= logs.rfind("Pausing operations")
-
-
-@pytest.fixture(scope="module")
-def service_account_kubeconfig(
-    sandbox: Sandbox, installed: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A kubeconfig for the sandbox's server and CA with a token of the ServiceAccount."""
-    token = kubectl(sandbox, "create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE,
-                    "--duration=2h").strip()  # fmt: skip
-    admin = yaml.safe_load(sandbox.kubeconfig.read_text())
-    cluster = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [{"name": SERVICE_ACCOUNT,
-                      "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT}}],
-        "current-context": SERVICE_ACCOUNT,
-    }  # fmt: skip
-    path = tmp_path_factory.mktemp("service-account") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture
-def new_operator(
-    sandbox: Sandbox, service_account_kubeconfig: Path, tmp_path: Path
-) -> Iterator[Callable[[], DeployedOperator]]:
-    """Makes operator processes (not started); stops them all afterwards."""
-    made: list[DeployedOperator] = []
-
-    def new() -> DeployedOperator:
-        log_path = tmp_path / f"operator-{len(made)}.log"
-        made.append(DeployedOperator(sandbox, log_path, service_account_kubeconfig))
-        return made[-1]
-
-    yield new
-    for op in made:
-        op.stop()
-        if os.environ.get("SAGEMETER_TEST_SHOW_LOGS"):
-            print(op.logs(), file=sys.stderr)
-
-
 @pytest.mark.cluster
 def test_service_account_is_not_admin(sandbox: Sandbox, service_account_kubeconfig: Path) -> None:
     env = {**os.environ, **sandbox.env(), "KUBECONFIG": str(service_account_kubeconfig)}
@@ -372,96 +234,6 @@ def test_operator_runs_with_the_deployed_rbac(
     events = {e["reason"] for e in kube.events("falcon")}
     assert {"Creating", "Parking", "Deleted"} <= events, events
     assert not op.forbidden(), "the operator met 403s:\n" + "\n".join(op.forbidden())
-
-
-# ----------------------------------------------------------------------------- peering
-
-
-def _peer_priorities(sandbox: Sandbox) -> dict[str, int]:
-    peering = json.loads(kubectl(sandbox, "get", "clusterkopfpeering", "sagemeter", "-o", "json"))
-    return {peer: info["priority"] for peer, info in (peering.get("status") or {}).items()}
-
-
-def _active_and_standby(
-    sandbox: Sandbox, first: DeployedOperator, second: DeployedOperator
-) -> tuple[DeployedOperator, DeployedOperator]:
-    """The replica with the higher priority in the ClusterKopfPeering acts; kopf starts a
-    peered operator paused and resumes the one that finds no peer above it."""
-    priorities = wait_for(
-        "both replicas in the peering",
-        lambda: {first.identity, second.identity} <= (p := _peer_priorities(sandbox)).keys() and p,
-        timeout=30,
-    )
-    assert priorities[first.identity] != priorities[second.identity], priorities
-    active, standby = sorted((first, second), key=lambda op: -priorities[op.identity])
-    wait_for("the active replica to resume", lambda: not active.paused(), timeout=30)
-    time.sleep(2)  # and the standby stays paused
-    assert standby.paused() and not active.paused(), "the replicas did not settle"
-    return active, standby
-
-
-def _takeover(
-    kube: Kubectl, standby: DeployedOperator, name: str, since: float, log_mark: int
-) -> tuple[float, float]:
-    """Seconds from ``since`` until the standby resumes, and until it acted on ``name``."""
-    resumed = wait_for(
-        "the standby to resume",
-        lambda: "Resuming operations" in standby.logs()[log_mark:] and time.monotonic(),
-        timeout=120,
-    )
-    acted = wait_for(
-        f"{name} to be created by the standby",
-        lambda: kube.status(name).get("phase") in ("Creating", "InService") and time.monotonic(),
-        timeout=120,
-    )
-    return resumed - since, acted - since
-
-
-@pytest.mark.cluster
-def test_peering_one_replica_acts_and_the_other_takes_over(
-    new_operator: Callable[[], DeployedOperator], sandbox: Sandbox, namespace: str
-) -> None:
-    kube = Kubectl(sandbox, namespace)
-    first, second = new_operator().start(), new_operator().start()
-    active, standby = _active_and_standby(sandbox, first, second)
-
-    kube.apply(endpoint_object("one"))
-    kube.wait_phase("one", "InService", timeout=90)
-    assert f"{namespace}/one" in active.run_logs()
-    assert f"{namespace}/one" not in standby.run_logs(), "the standby acted on an object"
-
-    # A rolling update: SIGTERM, kopf leaves the peering, the standby takes over at once.
-    mark, since = len(standby.logs()), time.monotonic()
-    active.stop(signal.SIGTERM)
-    kube.apply(endpoint_object("two"))
-    graceful = _takeover(kube, standby, "two", since, mark)
-
-    # The stopped replica comes back (a new priority) and the two settle again.
-    active.start()
-    active, standby = _active_and_standby(sandbox, active, standby)
-    kube.wait_phase("two", "InService", timeout=90)
-
-    # A crash: SIGKILL; the standby waits for the dead replica's keep-alive to expire.
-    mark, since = len(standby.logs()), time.monotonic()
-    active.kill()
-    kube.apply(endpoint_object("three"))
-    killed = _takeover(kube, standby, "three", since, mark)
-
-    report = textwrap.dedent(f"""\
-        peering takeover (resume / first action on a new object):
-          graceful stop: {graceful[0]:.1f}s / {graceful[1]:.1f}s
-          killed:        {killed[0]:.1f}s / {killed[1]:.1f}s""")  # fmt: skip
-    print(report, file=sys.stderr)
-    (Path(os.environ.get("SAGEMETER_TAKEOVER_REPORT", os.devnull))).write_text(report + "\n")
-    assert graceful[1] < 20
-    assert killed[1] < 90  # kopf's peering lifetime is 60 s
-
-    for name in ("one", "two", "three"):
-        kube.delete(name)
-    for name in ("one", "two", "three"):
-        wait_for(f"{name} to be gone", lambda n=name: kube.get(n) is None, timeout=60)
-    for op in (first, second):
-        assert not op.forbidden(), "403s:\n" + "\n".join(op.forbidden())
 
 
 # ----------------------------------------------------------------------------- the image

@@ -124,20 +124,47 @@ class Operator:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def aws_calls(self) -> dict[str, int]:
-        """`sagemeter_aws_calls_total` by "service:Operation", scraped from /metrics."""
+    def aws_action_times(self, obj: str, operation: str) -> list[float]:
+        """When (epoch seconds) the operator made AWS call `operation` ("sagemaker:DeleteEndpoint")
+        for `obj` ("namespace/name"), from its JSON log: start it with SAGEMETER_LOG_FORMAT=json.
+        The line is written when AWS has answered, so it is never earlier than the decision."""
+        entries = [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
+        return [float(e["ts"]) for e in entries
+                if e.get("object") == obj and e.get("operation") == operation]  # fmt: skip
+
+    def metrics(self) -> dict[str, float]:
+        """Every `sagemeter_*` sample of /metrics, keyed by name and labels as printed."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         text = urllib.request.urlopen(url, timeout=5).read().decode()
-        calls: dict[str, int] = {}
+        samples: dict[str, float] = {}
         for line in text.splitlines():
-            if line.startswith("sagemeter_aws_calls_total{"):
-                labels, value = line.rsplit(" ", 1)
-                parts = dict(
-                    item.split("=", 1) for item in labels[labels.index("{") + 1 : -1].split(",")
+            if line.startswith("sagemeter_") and " " in line:
+                key, value = line.rsplit(" ", 1)
+                samples[key] = float(value)
+        return samples
+
+    def aws_calls(self) -> dict[str, int]:
+        """`sagemeter_aws_calls_total` by "service:Operation", scraped from /metrics."""
+        calls: dict[str, int] = {}
+        for key, value in self.metrics().items():
+            if key.startswith("sagemeter_aws_calls_total{"):
+                parts = dict(item.split("=", 1) for item in key[key.index("{") + 1 : -1].split(","))
+                calls[f"{parts['service'].strip(chr(34))}:{parts['operation'].strip(chr(34))}"] = (
+                    int(value)
                 )
-                key = f"{parts['service'].strip(chr(34))}:{parts['operation'].strip(chr(34))}"
-                calls[key] = int(float(value))
         return calls
+
+    def reconcile_passes(self) -> int:
+        """Reconcile passes finished so far (`sagemeter_reconcile_duration_seconds_count`)."""
+        return int(self.metrics().get("sagemeter_reconcile_duration_seconds_count", 0))
+
+    def wait_passes(self, count: int, timeout: float = 30) -> None:
+        """Until `count` more reconcile passes have finished: every object this operator
+        watches had that many chances to act (one object per test: that many of its own).
+        Proves "nothing happened" by a condition rather than by a sleep."""
+        target = self.reconcile_passes() + count
+        wait_for(f"{count} more reconcile passes", lambda: self.reconcile_passes() >= target,
+                 timeout)  # fmt: skip
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ duplicate and no leaked AWS resource."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -97,7 +96,9 @@ def test_sigkill_while_creating_resumes(
     kube.apply(endpoint_object("killed"))
     kube.wait_phase("killed", "Creating", timeout=30)
     operator.kill()
-    time.sleep(3)  # SageMaker finishes creating while nobody watches
+    wait_for("SageMaker to finish creating while nobody watches",
+             lambda: (describe(sagemaker, endpoint_name(namespace, "killed")) or {})
+             .get("EndpointStatus") == "InService")  # fmt: skip
 
     operator.start()
     status = kube.wait_phase("killed", "InService", timeout=60)

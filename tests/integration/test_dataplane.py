@@ -47,8 +47,9 @@ def test_route_serves_the_endpoint_and_a_parked_one_answers_503(
     path = f"{namespace}/served"
     kube.apply(endpoint_object("served", api={"path": path, "authorization": "API_KEY"}))
     kube.wait_phase("served", "InService")
-    status = wait_for("the route and its key", lambda: (s := kube.status("served")).get(
-        "apiKeySecret") and s.get("invokeUrl") and s)  # fmt: skip
+    # The key's Secret can be reported before the route's deployment (and its URL).
+    status = wait_for("the route and its key", lambda: (s := kube.status("served"))
+                      .get("apiKeySecret") and s.get("invokeUrl") and s)  # fmt: skip
     secret = kube.get(status["apiKeySecret"], kind="secret")
     assert secret is not None
     key = base64.b64decode(secret["data"]["apiKey"]).decode()

@@ -3,7 +3,6 @@ the local AWS. Assertions read both the Kubernetes status and SageMaker through 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -204,7 +203,7 @@ def test_failed_create_is_reported_once_and_replaced_on_spec_change(
     degraded = kube.condition("broken", "Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "EndpointFailed"
 
-    time.sleep(4)  # longer than the poll and the sync interval: no retry loop
+    operator.wait_passes(2)  # two more looks at the failed endpoint: no retry loop
     calls = operator.aws_calls()
     assert calls.get("sagemaker:CreateEndpoint") == 1
     assert calls.get("sagemaker:DeleteEndpoint", 0) == 0
@@ -238,7 +237,7 @@ def test_failed_update_is_not_retried_until_the_spec_changes(
     status = kube.status("badupdate")
     assert status["phase"] == "InService"  # still serving the old config
     assert status["endpointConfigName"] == good["endpointConfigName"]
-    time.sleep(4)
+    operator.wait_passes(2)  # two more looks at the failed update: it is not re-applied
     assert operator.aws_calls()["sagemaker:UpdateEndpoint"] == 1
 
     kube.patch("badupdate", {"spec": {"instanceType": "ml.m5.xlarge",
@@ -365,9 +364,9 @@ def test_steady_state_lists_instead_of_describing(
         kube.apply(endpoint_object(f"steady-{index}"))
     for index in range(3):
         kube.wait_phase(f"steady-{index}", "InService")
-    time.sleep(2)
+    operator.wait_passes(3)  # whatever followed InService (a last describe) is done
     before = operator.aws_calls()
-    time.sleep(10)  # about three sync intervals
+    operator.wait_passes(9)  # about three passes of each object, three sync intervals
     after = operator.aws_calls()
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert delta.get("sagemaker:DescribeEndpoint", 0) == 0, delta
@@ -401,12 +400,19 @@ def test_jumpstart_models_resolve_through_the_hub(
     assert "no-such-model-anywhere" in kube.condition("unknown", "Degraded")["message"]
     assert "acceptEula" in kube.condition("gated", "Degraded")["message"]
     assert describe(sagemaker, endpoint_name(namespace, "unknown")) is None
+    assert operator.aws_calls()["sagemaker:CreateModel"] == 1  # falcon's: nothing for the two
 
     kube.patch("gated", {"spec": {"model": {"jumpStart": {"acceptEula": True}}}})
     gated = kube.wait_phase("gated", "InService")
     model = sagemaker.describe_model(ModelName=gated["modelName"])["PrimaryContainer"]
-    source = model.get("ModelDataSource", {}).get("S3DataSource", {})
-    if source:  # uncompressed artifacts carry the license acceptance with them
-        assert source["ModelAccessConfig"] == {"AcceptEula": True}
+    # Llama's artifacts are uncompressed (an S3 prefix): the license acceptance travels
+    # with them, and only with them, since a model.tar.gz has nowhere to carry it.
+    assert "ModelDataUrl" not in model
+    source = model["ModelDataSource"]["S3DataSource"]
+    assert source["ModelAccessConfig"] == {"AcceptEula": True}
+    assert source["S3DataType"] == "S3Prefix" and source["CompressionType"] == "None"
+    assert source["S3Uri"].endswith(
+        "/meta-textgeneration-llama-3-8b-instruct/artifacts/inference-prepack/v1.0.0/"
+    )
     warnings = [e for e in kube.events("unknown") if e["reason"] == "ModelNotFound"]
     assert len(warnings) == 1

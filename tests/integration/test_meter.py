@@ -3,7 +3,6 @@ CloudWatch alarm, schedules, tag discovery and dry run — the operator as a pro
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,9 @@ import pytest
 
 from sagemeter.core.endpoint import naming
 from sagemeter.core.meter.times import format_time, parse_time
+from sagemeter.sandbox.control import FaultClient
 
+from ..clock import window_opening_soon
 from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_lifecycle import describe, endpoint_name, tags_of
 
@@ -41,22 +42,29 @@ def in_seconds(seconds: float) -> str:
     return format_time(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
+def assert_parked_on_time(operator: Operator, obj: str, expires: datetime) -> None:
+    """The meter parks at the deadline: DeleteEndpoint not before it (that would cut short
+    what was paid for) and within seconds after it (the tests' sync interval is 10 minutes,
+    so only the deadline timer is that quick)."""
+    deletes = operator.aws_action_times(obj, "sagemaker:DeleteEndpoint")
+    assert len(deletes) == 1, deletes
+    lag = deletes[0] - expires.timestamp()
+    assert 0 <= lag < 8.0, f"DeleteEndpoint {lag:+.2f}s after the expiry"
+
+
 def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     # A sync interval far longer than the test: only the deadline timer can park in time.
-    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
     kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(15),
                                                 "warnBefore": "10s"}))
     status = kube.wait_phase("meter", "InService")
     expires = parse_time(status["expiresAt"])
     assert status["nextTransitionAt"] <= status["expiresAt"]
 
-    parked = wait_for("the park", lambda: kube.status("meter").get("phase") in
-                      ("Deleting", "Parked"), timeout=40)
-    lag = (datetime.now(UTC) - expires).total_seconds()
-    assert parked and lag < 8.0, f"parked {lag:.2f}s after the expiry"  # sync is 10m
-    status = kube.wait_phase("meter", "Parked")
+    status = kube.wait_phase("meter", "Parked", timeout=40)
+    assert_parked_on_time(operator, f"{namespace}/meter", expires)
     assert status["parkedReason"] == "Expired"
     condition = kube.condition("meter", "Parked")
     assert condition["status"] == "True" and condition["reason"] == "Expired"
@@ -66,6 +74,9 @@ def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
     assert sagemaker.describe_endpoint_config(EndpointConfigName=status["endpointConfigName"])
     warned = [e for e in kube.events("meter") if e["reason"] == "ExpiringSoon"]
     assert len(warned) == 1
+    # At warnBefore (10 s) ahead of the expiry, not earlier; Event times may be whole seconds.
+    warned_at = parse_time(warned[0].get("eventTime") or warned[0]["firstTimestamp"])
+    assert expires - timedelta(seconds=11) <= warned_at <= expires, warned[0]
 
     kube.patch("meter", {"spec": {"expiry": {"expiresAt": in_seconds(3600)}}})
     resumed = kube.wait_phase("meter", "InService", timeout=30)
@@ -81,7 +92,7 @@ def test_ttl_zero_starts_parked_and_costs_nothing(
     kube.apply(endpoint_object("dormant", expiry={"ttl": "0s"}))
     status = kube.wait_phase("dormant", "Parked")
     assert status["parkedReason"] == "Expired"
-    time.sleep(2)
+    operator.wait_passes(2)  # two more looks at it: still nothing to pay for
     calls = operator.aws_calls()
     assert calls.get("sagemaker:CreateEndpoint", 0) == 0
     assert calls.get("sagemaker:CreateModel", 0) == 0
@@ -107,15 +118,14 @@ def test_suspend_parks_and_clearing_it_resumes(
 def test_restart_before_the_deadline_still_parks_on_time(
     operator: Operator, kube: Kubectl, namespace: str
 ) -> None:
-    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
     kube.apply(endpoint_object("restarted", expiry={"expiresAt": in_seconds(14)}))
     status = kube.wait_phase("restarted", "InService")
     operator.stop()
-    operator.start(SAGEMETER_SYNC_INTERVAL="10m")
+    operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
     expires = parse_time(status["expiresAt"])
-    wait_for("the park", lambda: kube.status("restarted").get("phase") in
-             ("Deleting", "Parked"), timeout=40)
-    assert (datetime.now(UTC) - expires).total_seconds() < 8.0  # sync is 10m
+    kube.wait_phase("restarted", "Parked", timeout=40)
+    assert_parked_on_time(operator, f"{namespace}/restarted", expires)
 
 
 def test_idle_alarm_parks_and_wake_resumes(
@@ -141,8 +151,10 @@ def test_idle_alarm_parks_and_wake_resumes(
     assert status["parkedReason"] == "Idle"
     assert status["idlePark"]["parkedAt"]
     assert alarms(cloudwatch, name) == []  # no orphaned alarm
-    time.sleep(4)  # longer than the sync interval: an idle park holds
+    creates = operator.aws_calls()["sagemaker:CreateEndpoint"]
+    operator.wait_passes(2)  # two more looks, sweeps included: an idle park holds
     assert kube.status("sleepy")["phase"] == "Parked"
+    assert operator.aws_calls()["sagemaker:CreateEndpoint"] == creates
 
     kube.sandbox.kubectl_run("annotate", "mep", "sleepy", "-n", namespace,
                              f"sagemeter.io/wake={datetime.now(UTC).isoformat()}")
@@ -157,24 +169,23 @@ def test_idle_alarm_parks_and_wake_resumes(
 def test_schedule_parks_outside_windows_and_resumes_when_one_opens(
     operator: Operator, kube: Kubectl, namespace: str
 ) -> None:
-    now = datetime.now(UTC)
-    start = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    if (start - now).total_seconds() < 8:
-        start += timedelta(minutes=1)
-    end = start + timedelta(minutes=2)
-    day = start.strftime("%a")
-    window = f"{day} {start:%H:%M}-{end:%H:%M} UTC"
-    if end.date() != start.date():
-        pytest.fail("the test window crosses midnight; run it again in a minute")
-    operator.start()
-    kube.apply(endpoint_object("office", schedule={"uptime": [window]}))
+    # Opens within about a minute and never crosses midnight (tests/clock.py, unit-tested
+    # with clocks around midnight): this test runs at any time of day.
+    window = window_opening_soon(datetime.now(UTC))
+    operator.start(SAGEMETER_LOG_FORMAT="json")
+    kube.apply(endpoint_object("office", schedule={"uptime": [window.text]}))
     status = kube.wait_phase("office", "Parked")
     assert status["parkedReason"] == "Schedule"
-    assert parse_time(status["nextTransitionAt"]) == start
+    assert parse_time(status["nextTransitionAt"]) == window.start
 
-    kube.wait_phase("office", "InService", timeout=(start - now).total_seconds() + 30)
-    assert (datetime.now(UTC) - start).total_seconds() < 15
-    assert parse_time(kube.status("office")["nextTransitionAt"]) == end
+    wait = (window.start - datetime.now(UTC)).total_seconds()
+    kube.wait_phase("office", "InService", timeout=wait + 30)
+    creates = operator.aws_action_times(f"{namespace}/office", "sagemaker:CreateEndpoint")
+    assert len(creates) == 1, creates
+    lag = creates[0] - window.start.timestamp()
+    # Not before the window opens (that costs money), and within seconds after it.
+    assert 0 <= lag < 15, f"CreateEndpoint {lag:+.2f}s after the window opened"
+    assert parse_time(kube.status("office")["nextTransitionAt"]) == window.end
 
 
 def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
@@ -200,9 +211,31 @@ def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
     tags = tags_of(sagemaker, arn)
     assert tags["sagemeter.io/opt-out"] == "true"
     assert "sagemeter.io/uid" not in tags
-    time.sleep(7)  # two discovery sweeps
+
+    # A restarted operator has forgotten everything (discovery caches tags for ten sync
+    # intervals, so a running one might not have looked again yet): only the tag stops it.
+    operator.stop()
+    faults = FaultClient(kube.sandbox.aws_endpoint_url)
+    # A 1 ms delay: a rule that counts the ListTags calls reading this endpoint's tags.
+    rule = faults.latency(0.001, service="sagemaker", operation="ListTags", contains=f'"{arn}"')
+    try:
+        operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true",
+                       SAGEMETER_ADOPT_NAMESPACE=namespace)  # fmt: skip
+        wait_for("discovery to read the opted-out endpoint's tags",
+                 lambda: _matched(faults, rule) >= 1)  # fmt: skip
+        listed = operator.aws_calls()["sagemaker:ListEndpoints"]
+        # The next sweep starts only once this one has decided about every endpoint.
+        wait_for("the next discovery sweep",
+                 lambda: operator.aws_calls()["sagemaker:ListEndpoints"] > listed)  # fmt: skip
+    finally:
+        faults.clear()
     assert kube.get(name) is None
+    assert operator.aws_calls().get("sagemaker:AddTags", 0) == 0  # nothing adopted
     assert describe(sagemaker, name) is not None  # Retain: the endpoint is left running
+
+
+def _matched(faults: FaultClient, rule: int) -> int:
+    return int(next(r["matched"] for r in faults.stats().rules if r["id"] == rule))
 
 
 def test_dry_run_reports_and_never_deletes(
@@ -213,7 +246,7 @@ def test_dry_run_reports_and_never_deletes(
     kube.wait_phase("cautious", "InService")
     wait_for("the verdict", lambda: kube.condition("cautious", "Parked").get("reason")
              == "WouldPark", timeout=30)
-    time.sleep(4)
+    operator.wait_passes(2)  # two more passes past the expiry: still only a report
     status = kube.status("cautious")
     assert status["phase"] == "InService"
     assert describe(sagemaker, endpoint_name(namespace, "cautious")) is not None
