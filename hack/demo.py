@@ -172,13 +172,7 @@ class Demo:
         self.update_and_call()
         self.meter()
         self.idle()
-        # ---------------------------------------------------------------------------------
-        # Next step (spec.api.wakeOnRequest, being built): idle-park one endpoint, then wake
-        # it with a request. Set wakeOnRequest on an endpoint with an idle policy and a route,
-        # park it through its idle alarm as `idle()` does, then POST to its route: the answer
-        # is 503 with `Sagemeter-State: waking` and Retry-After, the view shows Creating ->
-        # InService with condition reason WokenByRequest, and the same request is answered 200.
-        # ---------------------------------------------------------------------------------
+        self.wake_on_request()
         self.delete()
         self.view.stop()
         self.say("kubectl sagemeter ls")
@@ -255,6 +249,43 @@ class Demo:
         self.kubectl("sagemeter", "wake", "notebook-endpoint", "-n", NAMESPACE, show=True)
         self.watch("notebook-endpoint back", lambda objs: (
             phase(objs, "notebook-endpoint") == "InService"))  # fmt: skip
+
+    def wake_on_request(self) -> None:
+        name = "llama-on-demand"
+        self.say(f"Wake on request: {name} is parked as idle, then a request wakes it")
+        patch = '{"spec":{"idle":{"gracePeriod":"2s"}}}'
+        self.kubectl("patch", "mep", name, "-n", NAMESPACE, "--type=merge", "-p", patch,
+                     show=True)  # fmt: skip
+        alarm = f"sagemeter-{self.status(name)['endpointName']}-idle"
+        cloudwatch = self.aws("cloudwatch")
+        self.watch("its idle alarm", lambda objs: bool(
+            cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]), timeout=60)
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
+                                   StateReason="no invocations in the demo")  # fmt: skip
+        self.watch(f"{name} parked as idle (the alarm event arrives through the queue)",
+                   lambda objs: objs[name]["status"].get("parkedReason") == "Idle")  # fmt: skip
+        secret = self.status(name)["apiKeySecret"]
+        encoded = self.kubectl("get", "secret", secret, "-n", NAMESPACE,
+                               "-o", "jsonpath={.data.apiKey}")  # fmt: skip
+        key = base64.b64decode(encoded).decode()
+        url = local_url(self.sandbox.aws_endpoint_url, self.status(name)["invokeUrl"])
+        shell(f"curl -i -H \"x-api-key: $API_KEY\" {url} -d '{json.dumps(QUESTION)}'")
+        deadline = time.monotonic() + 60
+        # Until the route's switch to "waking" is deployed, the answer says "parked".
+        while (answer := call_route(url, QUESTION, api_key=key)).status == 503:
+            if b"waking" in answer.body or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        headers = {k: v for k, v in answer.headers.items()
+                   if k.lower() in ("retry-after", "sagemeter-state")}  # fmt: skip
+        console.print(f"HTTP {answer.status} {headers} {answer.body.decode()}", markup=False)
+        if answer.status != 503 or b"waking" not in answer.body:
+            raise SystemExit(f"{name}'s route did not answer 503 waking: {answer.status}")
+        self.watch(f"{name} woken by the request and back in service", lambda objs: (
+            phase(objs, name) == "InService"), timeout=90)  # fmt: skip
+        self.request(name, '-H "x-api-key: $API_KEY" ', api_key=key)
+        self.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
+                     f"involvedObject.name={name},reason=WokenByRequest", show=True)  # fmt: skip
 
     def delete(self) -> None:
         self.say("Deleting whisper-batch: its endpoint, config and model go with it")

@@ -22,7 +22,7 @@ import json
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,7 @@ def expected_state(spec: dict[str, Any], created: datetime, now: datetime) -> Ex
 class Answer:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -240,6 +241,6 @@ def call_route(
     sent = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(sent, timeout=30) as response:
-            return Answer(response.status, response.read())
+            return Answer(response.status, response.read(), dict(response.headers))
     except urllib.error.HTTPError as error:
-        return Answer(error.code, error.read())
+        return Answer(error.code, error.read(), dict(error.headers))
