@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from sagemeter.core.endpoint import naming
+from sagemeter.sandbox.control import FaultClient
 
 from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_lifecycle import describe, tags_of
@@ -327,3 +328,27 @@ def test_a_retained_endpoint_is_not_taken_over(
     wait_for("the newcomer to go", lambda: newcomer.get("kept") is None)
     assert aws.state(kept) == before
     assert no_mutations(operator.aws_calls(), calls) == {}
+
+
+def test_deleting_a_conflicting_object_while_the_victim_is_creating(
+    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, sandbox: Any,
+    namespace: str, other_namespace: str,
+) -> None:  # fmt: skip
+    shared = f"{namespace}-busy"
+    operator.namespaces.append(other_namespace)
+    operator.start()
+    kube.apply(endpoint_object("victim", endpointName=shared, idle={"after": "30m"}))
+    kube.wait_phase("victim", "Creating")
+    # Held in Creating for as long as the attack takes (SageMaker refuses deletes meanwhile).
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    faults.set_endpoint_status(shared, "Creating")
+    victim_uid = kube.get("victim")["metadata"]["uid"]  # type: ignore[index]
+    before, calls = aws.state(shared, owner=victim_uid), operator.aws_calls()
+    attacker.apply(endpoint_object("thief", endpointName=shared))
+    wait_reason(attacker, "thief", "EndpointNameConflict")
+    attacker.delete("thief")
+    wait_for("the attacker to go", lambda: attacker.get("thief") is None)
+    assert aws.state(shared, owner=victim_uid) == before
+    assert no_mutations(operator.aws_calls(), calls) == {}
+    faults.set_endpoint_status(shared, "InService")
+    kube.wait_phase("victim", "InService")

@@ -221,12 +221,13 @@ def call_route(
     api_key: str | None = None,
     token: str | None = None,
     sigv4_region: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     """POST ``payload`` as JSON the way a client of the route would: with an API key
     (``x-api-key``), a bearer token (``Authorization``), or signed with SigV4 for
     ``execute-api`` (the sandbox's credentials)."""
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if api_key is not None:
         headers["x-api-key"] = api_key
     if token is not None:

@@ -1,0 +1,71 @@
+"""Every state SageMaker can show, through the operator: a park asked for while SageMaker is
+creating waits until it may delete (and says what that cost), an endpoint out of service is
+not Ready, and an update made behind sagemeter's back is noticed from the sweep alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sagemeter.sandbox.control import FaultClient
+
+from .conftest import Kubectl, Operator, endpoint_object, foreign_config, wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def test_a_park_while_creating_waits_for_sagemaker_and_reports_the_cost(
+    operator: Operator, kube: Kubectl, sandbox: Any
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object("slow"))
+    kube.wait_phase("slow", "Creating")
+    name = kube.status("slow")["endpointName"]
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    faults.set_endpoint_status(name, "Creating", seconds=6, then="InService")
+    kube.patch("slow", {"spec": {"suspend": True}})
+    # SageMaker refuses DeleteEndpoint while Creating: sagemeter waits, without trying.
+    wait_for("a pass that waits", lambda: kube.status("slow").get("observedGeneration") == 2)
+    assert operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) == 0
+    assert kube.status("slow")["phase"] == "Creating"
+    kube.wait_phase("slow", "Parked", timeout=60)
+    parking = [e["message"] for e in kube.events("slow") if e["reason"] == "Parking"]
+    assert parking and "billed meanwhile" in parking[-1]
+    assert operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) == 1  # once, when allowed
+
+
+def test_out_of_service_is_not_ready_and_recovers(
+    operator: Operator, kube: Kubectl, sandbox: Any
+) -> None:
+    operator.start()
+    kube.apply(endpoint_object("flaky"))
+    kube.wait_phase("flaky", "InService")
+    name = kube.status("flaky")["endpointName"]
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    faults.set_endpoint_status(name, "OutOfService", seconds=8, then="InService")
+    wait_for("not Ready", lambda: kube.condition("flaky", "Ready").get("status") == "False",
+             timeout=30)  # fmt: skip
+    assert kube.condition("flaky", "Degraded").get("reason") == "OutOfService"
+    calls = operator.aws_calls()
+    assert calls.get("sagemaker:UpdateEndpoint", 0) == calls.get("sagemaker:DeleteEndpoint", 0) == 0
+    kube.wait_phase("flaky", "InService", timeout=60)
+    assert kube.condition("flaky", "Degraded").get("status") == "False"
+
+
+def test_an_update_behind_sagemeters_back_is_undone(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    # Sweeps every 3 s (the fixture); nothing in the spec changes, only the endpoint does.
+    operator.start()
+    kube.apply(endpoint_object("drift"))
+    status = kube.wait_phase("drift", "InService")
+    ours = status["endpointConfigName"]
+    theirs = foreign_config(sagemaker, f"{namespace}-drift")
+    sagemaker.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName=theirs)
+    wait_for("the drift to be undone", lambda: (
+        (s := kube.status("drift")).get("endpointConfigName") == ours
+        and s.get("phase") == "InService"
+        and sagemaker.describe_endpoint(EndpointName=s["endpointName"])[
+            "EndpointConfigName"] == ours), timeout=90)  # fmt: skip
+    assert operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 1
