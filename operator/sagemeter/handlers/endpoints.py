@@ -15,8 +15,6 @@ from typing import Any
 import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
-from sagemeter.aws.clients import CLIENT_HOOKS
-from sagemeter.aws.faults import ExitAfter
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
@@ -47,8 +45,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.lifetime = 20
     config: Settings = memo.get("settings") or Settings()
     load_config()
-    if config.fault_exit_after:
-        CLIENT_HOOKS.append(ExitAfter(config.fault_exit_after).attach)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     reconciler = Reconciler(config, Kube(), post_event)

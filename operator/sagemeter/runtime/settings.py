@@ -70,13 +70,6 @@ class Settings(BaseSettings):
             " the shipped us-east-1 table is used for the rest."
         ),
     )
-    fault_exit_after: str | None = Field(
-        default=None,
-        description=(
-            "Testing only: exit the process right after this AWS call succeeds"
-            " (service:Operation), to prove crash safety."
-        ),
-    )
     metrics_port: int | None = Field(
         default=8080, description="Port of the Prometheus /metrics endpoint; 0 disables it."
     )
