@@ -58,7 +58,7 @@ class ControlPlaneFaults:
         plane, deadline = self.sandbox.controlplane, time.monotonic() + self.ready_timeout
         while plane.get("/readyz") != 200:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"kube-apiserver not ready {self.ready_timeout:.0f}s after a fault")
+                raise TimeoutError(f"kube-apiserver not ready {self.ready_timeout:.0f}s later")
             time.sleep(0.1)
 
     def restart_apiserver(self, down_seconds: float = 0.0) -> float:

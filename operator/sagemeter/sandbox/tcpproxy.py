@@ -1,9 +1,9 @@
 """A loopback TCP proxy that can cut every connection through it: a broken watch stream on demand.
 
 ``TcpProxy(port)`` listens on a free 127.0.0.1 port and forwards each connection to
-``127.0.0.1:<port>`` byte for byte (TLS passes through untouched, so the apiserver's certificate,
-issued for 127.0.0.1, still verifies). A client pointed at the proxy (``disruption.ControlPlaneFaults.proxy``) sees
-the real apiserver until a test calls:
+``127.0.0.1:<port>`` byte for byte (TLS passes through untouched, so the apiserver's
+certificate, issued for 127.0.0.1, still verifies). A client pointed at the proxy (see
+``disruption.ControlPlaneFaults.proxy``) sees the real apiserver until a test calls:
 
 * ``cut()``: every open connection is reset at once (RST, no goodbye), as a load balancer or a
   NAT table that forgets them would; new connections work at once. kopf's watch streams, the
@@ -17,6 +17,7 @@ It runs on daemon threads of the calling process; ``close()`` stops it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -28,10 +29,8 @@ _LINGER_RESET = struct.pack("ii", 1, 0)  # close() sends RST instead of FIN
 
 
 def _reset(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    except OSError:
-        pass
     sock.close()
 
 
