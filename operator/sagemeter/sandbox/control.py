@@ -11,6 +11,7 @@ local AWS running in another process::
     faults.set_endpoint_status("my-endpoint", "SystemUpdating", seconds=5, then="InService")
     faults.stats().injected  # {"throttle": 3, "kill": 1}
     faults.clear()
+    faults.requests(call="sagemaker:DeleteEndpoint")  # what reached AWS, when (``requestlog``)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import signal as signals
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,6 +113,20 @@ class FaultClient:
 
     def stats(self) -> FaultStats:
         return FaultStats.from_json(self._call("GET", "faults"))
+
+    def requests(
+        self, call: str | None = None, *, since: float | None = None, contains: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Calls that reached the local AWS (``requestlog``): ``ts``, ``ms``, ``call``,
+        ``status``, ``name``; ``call`` is "service:Operation", several joined by commas."""
+        query = {"call": call, "since": since, "contains": contains}
+        text = "&".join(f"{k}={urllib.parse.quote(str(v))}" for k, v in query.items() if v)
+        found: list[dict[str, Any]] = self._call("GET", f"requests?{text}")["requests"]
+        return found
+
+    def clear_requests(self) -> int:
+        """Forgets the request log; answers how many entries it had."""
+        return int(self._call("DELETE", "requests")["total"])
 
     def endpoint_status(
         self, name: str, *, region: str = "us-east-1", account_id: str | None = None

@@ -4,9 +4,10 @@ Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It se
 moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
 ``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
 ``start_in_thread`` serves the same app inside the current process. Both put moto behind
-``faults.FaultInjector``, so tests drive faults (throttling, 5xx, latency, outages, a signal to a
-process after a given call) and endpoint statuses over HTTP under ``/sagemeter-api/``, with
-``control.FaultClient``.
+``faults.FaultInjector`` and ``requestlog.RequestLog`` (every call that reached moto, with
+its arrival time, at ``/sagemeter-api/requests``), so tests drive faults (throttling, 5xx,
+latency, outages, a signal to a process after a given call) and endpoint statuses over HTTP
+under ``/sagemeter-api/``, with ``control.FaultClient``.
 
 Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
 
@@ -72,7 +73,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, runtime
+from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, requestlog, runtime
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -376,9 +377,12 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
+    # The request log sits inside: it records what reached AWS, never an injected fault.
+    log = requestlog.RequestLog(
+        dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
+    )
     app = faults.FaultInjector(
-        dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)),
-        controls={"endpoints": endpoint_states.control},
+        log, controls={"endpoints": endpoint_states.control, "requests": log.control}
     )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
