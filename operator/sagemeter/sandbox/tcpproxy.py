@@ -31,6 +31,9 @@ _LINGER_RESET = struct.pack("ii", 1, 0)  # close() sends RST instead of FIN
 def _reset(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        # close() alone would wait for the pump thread blocked in recv() on this socket, and
+        # the peer would hear nothing: shutdown() wakes that thread and ends the stream now.
+        sock.shutdown(socket.SHUT_RDWR)
     sock.close()
 
 
