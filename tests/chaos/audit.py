@@ -67,6 +67,8 @@ class AwsAudit:
         sm, found = self.sagemaker, {}
         for item in _pages(sm.list_endpoints, "Endpoints", NameContains=self.namespace,
                            MaxResults=100):  # fmt: skip
+            if self.namespace not in item["EndpointName"]:
+                continue
             try:
                 described = sm.describe_endpoint(EndpointName=item["EndpointName"])
                 tags = {t["Key"]: t["Value"]
@@ -80,15 +82,18 @@ class AwsAudit:
             }
         return found
 
+    # NameContains is filtered again here: moto's ListModels ignores it (and paging).
     def configs(self) -> list[str]:
-        return sorted(c["EndpointConfigName"] for c in _pages(
+        names = (c["EndpointConfigName"] for c in _pages(
             self.sagemaker.list_endpoint_configs, "EndpointConfigs",
             NameContains=self.namespace, MaxResults=100))  # fmt: skip
+        return sorted(n for n in names if self.namespace in n)
 
     def models(self) -> list[str]:
-        return sorted(m["ModelName"] for m in _pages(
+        names = (m["ModelName"] for m in _pages(
             self.sagemaker.list_models, "Models", NameContains=self.namespace,
             MaxResults=100))  # fmt: skip
+        return sorted(n for n in names if self.namespace in n)
 
     def alarms(self) -> list[str]:
         return sorted(a["AlarmName"] for a in _pages(
