@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,14 +77,29 @@ class Fleet:
         list(self.pool.map(lambda n: self.api.delete_namespaced_custom_object(
             GROUP, VERSION, self.ns, PLURAL, n), names))  # fmt: skip
 
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, name)
+        return found
+
     def count_phase(self, phase: str) -> int:
         return sum((i.get("status") or {}).get("phase") == phase for i in self.items().values())
 
 
+def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Like ``wait_for``, but every 2 s: listing 1,000 objects costs the apiserver and this
+    process real CPU, which the operator being measured would lose."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(2.0)
+
+
 def create_latencies(aws: FaultClient, fleet: Fleet, created: dict[str, float],
                      since: float) -> list[float]:  # fmt: skip
-    endpoint_of = {n: (i.get("status") or {}).get("endpointName")
-                   for n, i in fleet.items().items()}  # fmt: skip
+    items = fleet.items() if len(created) > 1 else {n: fleet.get(n) for n in created}
+    endpoint_of = {n: (i.get("status") or {}).get("endpointName") for n, i in items.items()}
     arrivals: dict[str, float] = {}
     for entry in aws.requests("sagemaker:CreateEndpoint", since=since, contains=fleet.ns):
         if entry["status"] == 200:
@@ -111,7 +127,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     began = time.time()
     created = fleet.create(names)
     applied = time.time()
-    wait_for("all InService", lambda: fleet.count_phase("InService") == COUNT, timeout=900)
+    wait_fleet("all InService", lambda: fleet.count_phase("InService") == COUNT, timeout=900)
     all_in_service = time.time() - began
     details["profile_burst"] = profiler.stop()
     cpu = sampler.cpu_between(began, time.time())
@@ -158,7 +174,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     names += [f"single-{index}" for index in range(10)]
     rows.append(Row("apply -> CreateEndpoint p95, single object (s)",
                     round(percentile(singles, .95), 2), "<= 1"))  # fmt: skip
-    wait_for("singles InService", lambda: fleet.count_phase("InService") == len(names), 120)
+    wait_fleet("singles InService", lambda: fleet.count_phase("InService") == len(names), 120)
 
     # --- restart with unchanged objects
     operator.stop()
@@ -190,7 +206,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     since = time.time()
     fleet.patch({n: {"spec": {"expiry": {"expiresAt": t.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
                  for n, t in expiries.items()})  # fmt: skip
-    wait_for("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=600)
+    wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=600)
     endpoint_of = {(i.get("status") or {}).get("endpointName"): n
                    for n, i in fleet.items().items()}  # fmt: skip
     lags = [entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
@@ -203,7 +219,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     # --- delete everything
     began = time.time()
     fleet.delete(names)
-    wait_for("every finalizer released", lambda: not fleet.items(), timeout=900)
+    wait_fleet("every finalizer released", lambda: not fleet.items(), timeout=900)
     released = time.time() - began
     leaks = AwsAudit(sandbox.aws_endpoint_url, namespace).inventory().leaks()
     rows += [Row("delete all: every finalizer released (s)", round(released, 1)),
