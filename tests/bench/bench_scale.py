@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,6 +86,11 @@ class Fleet:
         return sum((i.get("status") or {}).get("phase") == phase for i in self.items().values())
 
 
+def diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    found = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
 def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
     """Like ``wait_for``, but every 2 s: listing 1,000 objects costs the apiserver and this
     process real CPU, which the operator being measured would lose."""
@@ -124,6 +129,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
 
     # --- burst
     profiler = Profiler(operator.process.pid, ROOT / ".bench" / f"profile-burst-{stamp}.txt")
+    kube_before = apiserver_requests(sandbox)
     began = time.time()
     created = fleet.create(names)
     applied = time.time()
@@ -134,9 +140,17 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     peak = memory_mb(operator.process.pid)["VmHWM"]
     burst = create_latencies(aws, fleet, created, began)
     assert len(burst) == COUNT
+    burst_calls = operator.aws_calls()
+    kube = diff(apiserver_requests(sandbox), kube_before)
     rows += [
         Row("creates accepted by the apiserver (s)", round(applied - began, 1)),
         Row("burst: all InService (s)", round(all_in_service, 1), "<= 60"),
+        Row("burst: all InService after the last create (s)",
+            round(all_in_service - (applied - began), 1)),
+        Row("burst: AWS calls per object", {k: round(v / COUNT, 2) for k, v in
+                                            sorted(burst_calls.items())}),
+        Row("burst: Kubernetes requests per object (all clients)",
+            {k: round(v / COUNT, 2) for k, v in kube.items() if v >= COUNT / 2}),
         Row("apply -> CreateEndpoint p50 under burst (s)", round(percentile(burst, .5), 2)),
         Row("apply -> CreateEndpoint p95 under burst (s)", round(percentile(burst, .95), 2)),
         Row("operator CPU s per 1,000 objects (burst)",
@@ -189,15 +203,14 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     calls = operator.aws_calls()
     kube_after = apiserver_requests(sandbox)
     details["profile_restart"] = profiler.stop()
-    kube = {k: kube_after[k] - kube_before.get(k, 0) for k in kube_after
-            if kube_after[k] - kube_before.get(k, 0)}  # fmt: skip
+    kube = diff(kube_after, kube_before)
     rows += [
         Row("restart: every object re-confirmed (s)", round(reconfirmed, 1)),
         Row("restart: AWS calls", sum(calls.values()), "sweep pages + O(1)"),
         Row("restart: AWS calls by operation", calls),
         Row("restart: Kubernetes requests (all clients)", sum(kube.values())),
         Row("restart: Kubernetes requests by verb/resource",
-            dict(sorted(kube.items(), key=lambda kv: -kv[1])[:8])),
+            dict(list(kube.items())[:8])),
     ]
 
     # --- expiry with every timer armed

@@ -30,6 +30,7 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
   rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
   failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
+* **ListModels** filters by ``NameContains`` and pages (``listing``; moto answered all).
 * **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
   ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
@@ -73,7 +74,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, requestlog, runtime
+from sagemeter.sandbox import dataplane, endpoint_states, faults, hub, listing, requestlog, runtime
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -359,6 +360,7 @@ def install(delays: Delays | None = None) -> None:
             _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
             lambda b: b.endpoints)),
         *hub.response_patches(),
+        *listing.response_patches(),  # ListModels filters and pages
         *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]  # fmt: skip
