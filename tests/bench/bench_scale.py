@@ -59,7 +59,14 @@ class Fleet:
         self.pool = ThreadPoolExecutor(8)
 
     def items(self) -> dict[str, dict[str, Any]]:
-        found = self.api.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+        for attempt in range(5):  # a loaded apiserver answers a big LIST with 504 at times
+            try:
+                found = self.api.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+                break
+            except k8s.ApiException as error:
+                if error.status < 500 or attempt == 4:
+                    raise
+                time.sleep(2)
         return {item["metadata"]["name"]: item for item in found["items"]}
 
     def create(self, names: list[str]) -> dict[str, float]:
