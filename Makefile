@@ -70,6 +70,7 @@ demo: install controlplane
 	$(BIN)/python hack/demo.py
 
 bench: install controlplane
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
 	  $(BIN)/pytest tests/bench -o python_files='bench_*.py' -s -p no:cacheprovider
 

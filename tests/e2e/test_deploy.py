@@ -46,7 +46,6 @@ from .conftest import (
 CRD = ROOT / "crds" / "managedendpoints.sagemeter.io.yaml"
 DRY_RUN_OVERLAY = ROOT / "deploy" / "overlays" / "dry-run"
 CHART = ROOT / "deploy" / "helm" / "sagemeter"
-TESTING_ONLY_SETTINGS = {"fault_exit_after"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -109,8 +108,6 @@ def test_every_setting_can_be_set_from_the_manifests() -> None:
     chart = (CHART / "templates" / "configmap.yaml").read_text()
     env_file = (BASE / "config.env").read_text()
     for name in Settings.model_fields:
-        if name in TESTING_ONLY_SETTINGS:
-            continue
         variable = f"SAGEMETER_{name.upper()}"
         assert variable in chart, f"{variable}: no Helm value"
         assert variable in env_file, f"{variable}: not in deploy/base/config.env"

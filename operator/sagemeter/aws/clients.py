@@ -31,7 +31,7 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
 )
 
-# Called with every new client.
+# Called with every new client, after the call counter and the audit log are attached.
 CLIENT_HOOKS: list[Callable[[Any], None]] = []
 
 # boto3 Sessions are not thread-safe, clients are: create under the lock, use without it.

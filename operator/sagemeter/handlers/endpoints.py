@@ -15,8 +15,7 @@ from typing import Any
 import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
-from sagemeter.aws.clients import CLIENT_HOOKS, set_assumed_role_seconds
-from sagemeter.aws.faults import ExitAfter
+from sagemeter.aws.clients import set_assumed_role_seconds
 from sagemeter.aws.identity import own_account
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
@@ -49,8 +48,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.lifetime = 20
     config: Settings = memo.get("settings") or Settings()
     load_config()
-    if config.fault_exit_after:
-        CLIENT_HOOKS.append(ExitAfter(config.fault_exit_after).attach)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)

@@ -70,13 +70,6 @@ class Settings(BaseSettings):
             " the shipped us-east-1 table is used for the rest."
         ),
     )
-    fault_exit_after: str | None = Field(
-        default=None,
-        description=(
-            "Testing only: exit the process right after this AWS call succeeds"
-            " (service:Operation), to prove crash safety."
-        ),
-    )
     event_queue: str = Field(
         default="sagemeter-events",
         pattern=r"^[A-Za-z0-9_-]{1,60}$",

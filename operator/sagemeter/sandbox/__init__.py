@@ -114,6 +114,11 @@ class Sandbox:
         return self.bin_dir / "kubectl"
 
     @property
+    def controlplane(self) -> ControlPlane:
+        """The running control plane (its processes, ``ready``, admin ``get``)."""
+        return self._controlplane(self._require_state())
+
+    @property
     def apiserver_url(self) -> str:
         return self._controlplane(self._require_state()).server
 

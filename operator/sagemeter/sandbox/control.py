@@ -13,6 +13,7 @@ running in another process::
     faults.stats().injected  # {"throttle": 3, "kill": 1}
     faults.events(source="aws.sagemaker")  # [{"event": {...}, "deliveries": [...]}, ...]
     faults.clear()
+    faults.requests(call="sagemaker:DeleteEndpoint")  # what reached AWS, when (``requestlog``)
 """
 
 from __future__ import annotations
@@ -114,6 +115,20 @@ class FaultClient:
 
     def stats(self) -> FaultStats:
         return FaultStats.from_json(self._call("GET", "faults"))
+
+    def requests(
+        self, call: str | None = None, *, since: float | None = None, contains: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Calls that reached the local AWS (``requestlog``): ``ts``, ``ms``, ``call``,
+        ``status``, ``name``; ``call`` is "service:Operation", several joined by commas."""
+        query = {"call": call, "since": since, "contains": contains}
+        text = "&".join(f"{k}={urllib.parse.quote(str(v))}" for k, v in query.items() if v)
+        found: list[dict[str, Any]] = self._call("GET", f"requests?{text}")["requests"]
+        return found
+
+    def clear_requests(self) -> int:
+        """Forgets the request log; answers how many entries it had."""
+        return int(self._call("DELETE", "requests")["total"])
 
     def endpoint_status(
         self, name: str, *, region: str = "us-east-1", account_id: str | None = None

@@ -162,6 +162,26 @@ class ManagedProcess:
         self.pidfile.unlink(missing_ok=True)
         return pid is not None
 
+    def kill(self, timeout: float = 10.0) -> bool:
+        """SIGKILL, as a crash: no cleanup. Keeps the pid file, whose argv ``restart`` reuses."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        child, deadline = _children.pop(pid, None), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (child.poll() is not None) if child is not None else _cmdline(pid) is None:
+                return True
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.name} (pid {pid}) survived SIGKILL for {timeout:.0f}s")
+
+    def restart(self, die_with_us: bool = False) -> int:
+        """Starts the argv of the last start again (same ports, certificates, data)."""
+        if self.pid() is not None:
+            raise RuntimeError(f"{self.name} is running; kill or stop it first")
+        argv = json.loads(self.pidfile.read_text())["argv"]
+        return self.start(argv, die_with_us=die_with_us)
+
     def _signal_and_wait(self, pid: int, timeout: float) -> None:
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             try:

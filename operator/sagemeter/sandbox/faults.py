@@ -35,7 +35,7 @@ string or body) left out match everything. Kinds:
   (default SIGKILL) to ``pid``, once. moto has fully processed the call and built the response,
   which is written only after the signal: with SIGKILL the caller dies without acting on it
   (whether its socket got the bytes does not matter). That is a crash right after AWS did the
-  work, what ``SAGEMETER_FAULT_EXIT_AFTER`` simulated from inside the operator.
+  work: the crash tests stop the operator at exact points this way, from outside.
 
 An injected error or outage means moto never saw the request, so its state stays consistent.
 A rule with ``rate`` below 1 draws once per matching request from one ``random.Random(seed)``

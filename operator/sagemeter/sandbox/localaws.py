@@ -4,9 +4,10 @@ Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It se
 moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
 ``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
 ``start_in_thread`` serves the same app inside the current process. Both put moto behind
-``faults.FaultInjector``, so tests drive faults (throttling, 5xx, latency, outages, a signal to a
-process after a given call) and endpoint statuses over HTTP under ``/sagemeter-api/``, with
-``control.FaultClient``.
+``faults.FaultInjector`` and ``requestlog.RequestLog`` (every call that reached moto, with
+its arrival time, at ``/sagemeter-api/requests``), so tests drive faults (throttling, 5xx,
+latency, outages, a signal to a process after a given call) and endpoint statuses over HTTP
+under ``/sagemeter-api/``, with ``control.FaultClient``.
 
 Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
 
@@ -29,6 +30,7 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
   rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
   failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
+* **ListModels** filters by ``NameContains`` and pages (``listing``; moto answered all).
 * **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
   ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
@@ -75,7 +77,17 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import aws_events, dataplane, endpoint_states, faults, hub, runtime, tokens
+from sagemeter.sandbox import (
+    aws_events,
+    dataplane,
+    endpoint_states,
+    faults,
+    hub,
+    listing,
+    requestlog,
+    runtime,
+    tokens,
+)
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -361,6 +373,7 @@ def install(delays: Delays | None = None) -> None:
             _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
             lambda b: b.endpoints)),
         *hub.response_patches(),
+        *listing.response_patches(),  # ListModels filters and pages
         *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
         *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
         (SageMakerResponse, "_sagemeter_localaws", True),
@@ -381,12 +394,17 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     (``server.server_port``). Stop with ``server.shutdown()``. A port that cannot be bound
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
+    # The request log sits inside: it records what reached AWS, never an injected fault.
+    log = requestlog.RequestLog(
+        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)))
+    )
     app = faults.FaultInjector(
-        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))),
+        log,
         controls={
             "endpoints": endpoint_states.control,
             "credentials": tokens.control,
             "events": aws_events.control,
+            "requests": log.control,
         },
     )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)

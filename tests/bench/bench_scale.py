@@ -1,0 +1,272 @@
+"""The scale benchmark (``make bench``): 1,000 ManagedEndpoints on one operator, with
+SageMaker's Creating phase at 2 s. One table on stdout, JSON and CSV under ``.bench/``, and
+py-spy profiles of the burst and of the restart (collapsed stacks, ``.bench/profile-*.txt``).
+
+Figures and how each is taken:
+
+* **burst → all InService**: from the first create until every object's phase is InService.
+* **apply → CreateEndpoint**: the apiserver's answer to each create (its time here) against
+  the arrival of that endpoint's first successful CreateEndpoint in the local AWS's request log
+  (``sandbox.requestlog``, stamped on arrival in the moto process, same host clock), so nothing
+  relies on the operator's own logs. Idle p95: ten objects created one at a time, 3 s apart, on
+  the settled operator holding the whole fleet.
+* **RSS and CPU**: ``/proc/<pid>/status`` VmHWM (peak) and VmRSS (steady), ``/proc/<pid>/stat``
+  utime+stime over the burst, also for the local AWS, kube-apiserver and etcd.
+* **steady calls**: ``sagemeter_aws_calls_total`` over a window with a 60 s sync interval.
+* **restart**: SIGTERM, then a new process; re-confirmed when the reconcile-pass counter
+  (``sagemeter_reconcile_duration_seconds_count``) reaches the object count; AWS calls from the
+  new process's counter, Kubernetes requests from the apiserver's ``apiserver_request_total``.
+* **expiry lag**: every object gets an ``expiresAt`` (50 per second over ~20 s); the lag is
+  that endpoint's DeleteEndpoint arrival minus its expiry.
+* **delete**: every object deleted at once; until none is left, then AWS is audited directly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from sagemeter.sandbox import Sandbox
+from sagemeter.sandbox.control import FaultClient
+from sagemeter.sandbox.controlplane import ManagedProcess
+
+from ..chaos.audit import AwsAudit
+from ..chaos.report import ROOT, Row, print_table, save
+from ..integration.conftest import Operator, endpoint_object, wait_for
+from .scale import Profiler, Sampler, apiserver_requests, memory_mb, operator_metric, percentile
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
+
+COUNT = int(os.environ.get("SAGEMETER_BENCH_OBJECTS", "1000"))
+GROUP, VERSION, PLURAL = "sagemeter.io", "v1alpha1", "managedendpoints"
+STEADY_WINDOW = 120.0
+ARMED_BEFORE = 15.0
+
+
+class Fleet:
+    def __init__(self, sandbox: Sandbox, namespace: str) -> None:
+        self.ns = namespace
+        self.api = k8s.CustomObjectsApi(
+            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
+        self.pool = ThreadPoolExecutor(8)
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        for attempt in range(5):  # a loaded apiserver answers a big LIST with 504 at times
+            try:
+                found = self.api.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+                break
+            except k8s.ApiException as error:
+                if error.status < 500 or attempt == 4:
+                    raise
+                time.sleep(2)
+        return {item["metadata"]["name"]: item for item in found["items"]}
+
+    def create(self, names: list[str]) -> dict[str, float]:
+        def one(name: str) -> tuple[str, float]:
+            self.api.create_namespaced_custom_object(
+                GROUP, VERSION, self.ns, PLURAL, endpoint_object(name))
+            return name, time.time()
+
+        return dict(self.pool.map(one, names))
+
+    def patch(self, patches: dict[str, dict[str, Any]]) -> dict[str, float]:
+        """Merge-patches each object; answers when the apiserver accepted each."""
+        def one(name: str) -> tuple[str, float]:
+            self.api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.ns, PLURAL, name, patches[name])
+            return name, time.time()
+
+        return dict(self.pool.map(one, patches))
+
+    def delete(self, names: list[str]) -> None:
+        list(self.pool.map(lambda n: self.api.delete_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, n), names))  # fmt: skip
+
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, name)
+        return found
+
+    def count_phase(self, phase: str) -> int:
+        return sum((i.get("status") or {}).get("phase") == phase for i in self.items().values())
+
+
+def diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    found = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Like ``wait_for``, but every 2 s: listing 1,000 objects costs the apiserver and this
+    process real CPU, which the operator being measured would lose."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(2.0)
+
+
+def create_latencies(aws: FaultClient, fleet: Fleet, created: dict[str, float],
+                     since: float) -> list[float]:  # fmt: skip
+    items = fleet.items() if len(created) > 1 else {n: fleet.get(n) for n in created}
+    endpoint_of = {n: (i.get("status") or {}).get("endpointName") for n, i in items.items()}
+    arrivals: dict[str, float] = {}
+    for entry in aws.requests("sagemaker:CreateEndpoint", since=since, contains=fleet.ns):
+        if entry["status"] == 200:
+            arrivals.setdefault(entry["name"], entry["ts"])
+    return [arrivals[endpoint_of[n]] - t for n, t in created.items()
+            if endpoint_of.get(n) in arrivals]  # fmt: skip
+
+
+def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
+    rows: list[Row] = []
+    details: dict[str, Any] = {"objects": COUNT, "load_at_start": os.getloadavg()}
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (ROOT / ".bench").mkdir(exist_ok=True)
+    aws, fleet = FaultClient(sandbox.aws_endpoint_url), Fleet(sandbox, namespace)
+    # The apiserver's own pace, with no operator watching: the floor under every burst figure.
+    baseline = Fleet(sandbox, f"{namespace}-baseline")
+    sandbox.kubectl_run("create", "namespace", baseline.ns)
+    began = time.time()
+    baseline.create([f"b{i:04d}" for i in range(COUNT)])
+    rows.append(Row("apiserver alone: creates accepted (s)", round(time.time() - began, 1)))
+    sandbox.kubectl_run("delete", "namespace", baseline.ns, "--wait=true", "--timeout=300s")
+    operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
+    assert operator.process is not None
+    pids = {"operator": operator.process.pid,
+            "localaws": ManagedProcess("localaws", sandbox.state_dir).pid() or 0,
+            **{p.name: p.pid() or 0 for p in sandbox.controlplane.processes}}  # fmt: skip
+    sampler = Sampler(pids).start()
+    names = [f"s{i:04d}" for i in range(COUNT)]
+
+    # --- burst
+    profiler = Profiler(operator.process.pid, ROOT / ".bench" / f"profile-burst-{stamp}.txt")
+    kube_before = apiserver_requests(sandbox)
+    began = time.time()
+    created = fleet.create(names)
+    applied = time.time()
+    wait_fleet("all InService", lambda: fleet.count_phase("InService") == COUNT, timeout=900)
+    all_in_service = time.time() - began
+    details["profile_burst"] = profiler.stop()
+    cpu = sampler.cpu_between(began, time.time())
+    peak = memory_mb(operator.process.pid)["VmHWM"]
+    burst = create_latencies(aws, fleet, created, began)
+    assert len(burst) == COUNT
+    burst_calls = operator.aws_calls()
+    kube = diff(apiserver_requests(sandbox), kube_before)
+    rows += [
+        Row("creates accepted by the apiserver (s)", round(applied - began, 1)),
+        Row("burst: all InService (s)", round(all_in_service, 1), "<= 60"),
+        Row("burst: all InService after the last create (s)",
+            round(all_in_service - (applied - began), 1)),
+        Row("burst: AWS calls per object", {k: round(v / COUNT, 2) for k, v in
+                                            sorted(burst_calls.items())}),
+        Row("burst: Kubernetes requests per object (all clients)",
+            {k: round(v / COUNT, 2) for k, v in kube.items() if v >= COUNT / 2}),
+        Row("apply -> CreateEndpoint p50 under burst (s)", round(percentile(burst, .5), 2)),
+        Row("apply -> CreateEndpoint p95 under burst (s)", round(percentile(burst, .95), 2)),
+        Row("operator CPU s per 1,000 objects (burst)",
+            round(cpu.get("operator", 0) * 1000 / COUNT, 1)),
+        Row("CPU s during burst by process", cpu),
+    ]
+
+    # --- steady state
+    time.sleep(20)
+    before, window_start = operator.aws_calls(), time.time()
+    time.sleep(STEADY_WINDOW)
+    after = operator.aws_calls()
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    per_hour = sum(delta.values()) * 3600 / STEADY_WINDOW / COUNT
+    steady = memory_mb(operator.process.pid)
+    rows += [
+        Row("operator peak RSS (MB, VmHWM)", round(peak, 1), "<= 150"),
+        Row("operator steady RSS (MB, VmRSS)", round(steady["VmRSS"], 1)),
+        Row("steady AWS calls per endpoint-hour (sync 60s)", round(per_hour, 3), "< 1"),
+        Row("steady calls in window", delta),
+        Row("steady operator CPU s per minute",
+            round(sampler.cpu_between(window_start, time.time()).get("operator", 0)
+                  * 60 / STEADY_WINDOW, 2)),
+    ]
+
+    # --- one object at a time on the settled operator
+    singles: list[float] = []
+    for index in range(10):
+        since = time.time()
+        one = fleet.create([f"single-{index}"])
+        wait_for("its CreateEndpoint", lambda o=one, s=since: create_latencies(aws, fleet, o, s),
+                 timeout=60)  # fmt: skip
+        singles += create_latencies(aws, fleet, one, since)
+        time.sleep(3)
+    names += [f"single-{index}" for index in range(10)]
+    rows.append(Row("apply -> CreateEndpoint p95, single object (s)",
+                    round(percentile(singles, .95), 2), "<= 1"))  # fmt: skip
+    wait_fleet("singles InService", lambda: fleet.count_phase("InService") == len(names), 120)
+
+    # --- restart with unchanged objects
+    operator.stop()
+    kube_before = apiserver_requests(sandbox)
+    restarted = time.time()
+    operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
+    profiler = Profiler(operator.process.pid, ROOT / ".bench" / f"profile-restart-{stamp}.txt")
+    wait_for("a pass for every object", lambda: operator_metric(
+        operator.metrics_port, "sagemeter_reconcile_duration_seconds_count") >= len(names),
+        timeout=600)  # fmt: skip
+    reconfirmed = time.time() - restarted
+    calls = operator.aws_calls()
+    kube_after = apiserver_requests(sandbox)
+    details["profile_restart"] = profiler.stop()
+    kube = diff(kube_after, kube_before)
+    rows += [
+        Row("restart: every object re-confirmed (s)", round(reconfirmed, 1)),
+        Row("restart: AWS calls", sum(calls.values()), "sweep pages + O(1)"),
+        Row("restart: AWS calls by operation", calls),
+        Row("restart: Kubernetes requests (all clients)", sum(kube.values())),
+        Row("restart: Kubernetes requests by verb/resource",
+            dict(list(kube.items())[:8])),
+    ]
+
+    # --- expiry with every timer armed
+    # Far enough ahead that every patch lands (and its pass arms the timer) well before its
+    # expiry; objects whose patch was accepted less than ARMED_BEFORE ahead are left out.
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60 + len(names) // 10)
+    expiries = {n: base + timedelta(seconds=i // 50) for i, n in enumerate(names)}
+    since = time.time()
+    accepted = fleet.patch({n: {"spec": {"expiry": {"expiresAt": t.strftime(
+        "%Y-%m-%dT%H:%M:%SZ")}}} for n, t in expiries.items()})  # fmt: skip
+    armed = {n for n, t in accepted.items() if expiries[n].timestamp() - t >= ARMED_BEFORE}
+    wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=600)
+    endpoint_of = {(i.get("status") or {}).get("endpointName"): n
+                   for n, i in fleet.items().items()}  # fmt: skip
+    lags = [entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
+            for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=namespace)
+            if entry["status"] == 200 and entry["name"] in endpoint_of
+            and endpoint_of[entry["name"]] in armed]  # fmt: skip
+    rows += [Row("expiry: timers armed >= 15 s ahead (objects measured)", len(armed)),
+             Row("expiry: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
+             Row("expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, .5), 2)),
+             Row("expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, .95), 2), "<= 2"),
+             Row("expiry -> DeleteEndpoint max (s)", round(max(lags), 2))]  # fmt: skip
+
+    # --- delete everything
+    began = time.time()
+    fleet.delete(names)
+    wait_fleet("every finalizer released", lambda: not fleet.items(), timeout=900)
+    released = time.time() - began
+    leaks = AwsAudit(sandbox.aws_endpoint_url, namespace).inventory().leaks()
+    rows += [Row("delete all: every finalizer released (s)", round(released, 1)),
+             Row("left in AWS after delete", leaks, "all 0")]  # fmt: skip
+    sampler.stop()
+    details["load_at_end"] = os.getloadavg()
+    print_table(f"scale: {COUNT} ManagedEndpoints (Creating 2 s)", rows)
+    for name in ("profile_burst", "profile_restart"):
+        print(f"\n{name}: {details[name]}", flush=True)
+    save("scale", rows, details)
+    assert not any(leaks.values()), leaks
