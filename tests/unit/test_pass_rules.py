@@ -248,3 +248,11 @@ def test_discovered_objects_retain_their_endpoint() -> None:
     assert body["spec"] == {"adopt": True, "endpointName": "Notebook_7",
                             "idle": {"after": "1h"}, "deletionPolicy": "Retain"}  # fmt: skip
     assert object_name("Notebook_7") != object_name("notebook-7")
+
+
+def test_a_collection_aws_refused_is_tried_again_on_the_next_pass() -> None:
+    # Serving the target already (no arrival), but the last collection failed.
+    assert settle_work(False, True, "c-new", "c-new", True, cleanup_pending=True).collect_garbage
+    assert not settle_work(False, True, "c-new", "c-new", True).collect_garbage
+    # Never for a config sagemeter did not make.
+    assert not settle_work(False, True, "c-new", "c-new", False, cleanup_pending=True).collect_garbage

@@ -147,6 +147,10 @@ class ManagedEndpointStatus(ApiModel):
     wakes_today: WakeCount | None = Field(
         default=None, description="Wakes by request today (UTC), for spec.api.maxWakesPerDay."
     )
+    cleanup_pending: bool | None = Field(
+        default=None,
+        description="Superseded models and configs are still to be deleted (AWS refused once).",
+    )
     last_create_seconds: int | None = Field(
         default=None,
         ge=0,

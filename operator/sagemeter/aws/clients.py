@@ -29,6 +29,9 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=30,
+    # As many connections as worker threads (runtime.workers): a smaller pool makes threads
+    # open and close connections for every call under load.
+    max_pool_connections=48,
 )
 
 # Called with every new client, after the call counter and the audit log are attached.

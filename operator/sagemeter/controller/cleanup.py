@@ -54,6 +54,7 @@ class Cleanup:
             recorded_config=ctx.status.endpoint_config_name,
             target_config=target.config_name,
             owns_config=target.owns_config,
+            cleanup_pending=bool(ctx.status.cleanup_pending),
         )
         applied = None
         if work.sync_tags:

@@ -97,6 +97,8 @@ class _Pass:
     route: str = "skip"
     created: bool = False
     woken: bool = False
+    # Superseded models and configs still to collect (a collection AWS refused).
+    cleanup_pending: bool | None = None
 
 
 class Reconciler:
@@ -226,6 +228,7 @@ class Reconciler:
             wakes=wakes,
             wakes_today=wakes_today,
             woken=run.woken,
+            cleanup_pending=run.cleanup_pending,
         )  # fmt: skip
         self.waking.remember(ctx, new, now)
         if self.book is not None:
@@ -295,11 +298,14 @@ class Reconciler:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
         elif step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None:
+            run.cleanup_pending = True  # until the settling below has gone through
             applied = await self.cleanup.settle(ctx, endpoint.arn, target, ctx.status.phase)
             run.applied_tag_keys = applied if applied is not None else run.applied_tag_keys
+            run.cleanup_pending = False
         if step.acts or step.action == Action.WAIT:
             run.wake = self.settings.poll_seconds
-        elif ctx.spec.idle is None and ctx.generation != ctx.status.observed_generation:
+        elif ctx.spec.idle is None and ctx.status.observed_generation not in (None, ctx.generation):
+            # The idle policy may have been removed by this change (a first pass never had one).
             await self.alarms.drop(ctx)
 
     async def _delete(

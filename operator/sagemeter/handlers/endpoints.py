@@ -26,7 +26,11 @@ from sagemeter.tenancy.service import TenancyService
 
 log = logging.getLogger("sagemeter")
 RESOURCE = (GROUP, VERSION, PLURAL)
-ERROR_BACKOFF = 30.0
+# After a pass that failed outright (a bug, or the apiserver refusing the status patch): retry
+# soon, then less often, so a short apiserver outage costs seconds and a lasting one is not
+# hammered.
+ERROR_BACKOFF_FIRST = 2.0
+ERROR_BACKOFF_MAX = 30.0
 
 
 def post_event(body: Any, type_: str, reason: str, message: str) -> None:
@@ -101,15 +105,19 @@ async def run_endpoint(
     reconciler: Reconciler = memo["reconciler"]
     wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
     memo["namespaces"][uid] = body.metadata.namespace
+    failures = 0
     try:
         while not stopped:
             wakeup.clear()
             try:
                 with metrics.RECONCILE_SECONDS.time():
-                    delay = await reconciler.reconcile(body) or ERROR_BACKOFF
+                    next_pass = await reconciler.reconcile(body)
+                delay = next_pass if next_pass is not None else ERROR_BACKOFF_MAX
+                failures = 0
             except Exception:  # a bug must not kill the object's loop
                 log.exception("reconcile of %s failed", body.metadata.name)
-                delay = ERROR_BACKOFF
+                delay = min(ERROR_BACKOFF_MAX, ERROR_BACKOFF_FIRST * 2**failures)
+                failures += 1
             await _sleep(wakeup, stopped, delay)
     finally:
         memo["wakeups"].pop(uid, None)

@@ -183,12 +183,17 @@ def settle_work(
     recorded_config: str | None,
     target_config: str,
     owns_config: bool,
+    cleanup_pending: bool = False,
 ) -> Settle:
     """Once the endpoint serves the target config: tag edits after a spec change or an arrival
     in service; models and configs superseded by the arrival are collected (only sagemeter's
     own configs, never an existing one named by the spec or an adopted endpoint's).
 
     An arrival is a first InService, or serving a config status did not record yet (a status
-    patch lost to a crash right after an update is an arrival all the same)."""
+    patch lost to a crash right after an update is an arrival all the same). A collection that
+    failed (AWS throttled it) is tried again on every pass until it succeeds."""
     arrived = not was_serving or recorded_config != target_config
-    return Settle(sync_tags=spec_changed or arrived, collect_garbage=owns_config and arrived)
+    return Settle(
+        sync_tags=spec_changed or arrived,
+        collect_garbage=owns_config and (arrived or cleanup_pending),
+    )

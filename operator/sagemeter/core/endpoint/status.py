@@ -71,6 +71,7 @@ def compose_status(
     wakes: int | None = None,
     wakes_today: WakeCount | None = None,
     woken: bool = False,
+    cleanup_pending: bool | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -97,6 +98,8 @@ def compose_status(
     new.aws = aws
     new.wakes = wakes
     new.wakes_today = wakes_today
+    if cleanup_pending is not None:
+        new.cleanup_pending = cleanup_pending or None
     if (
         new.phase == Phase.IN_SERVICE
         and old.phase == Phase.CREATING
