@@ -255,4 +255,5 @@ def test_a_collection_aws_refused_is_tried_again_on_the_next_pass() -> None:
     assert settle_work(False, True, "c-new", "c-new", True, cleanup_pending=True).collect_garbage
     assert not settle_work(False, True, "c-new", "c-new", True).collect_garbage
     # Never for a config sagemeter did not make.
-    assert not settle_work(False, True, "c-new", "c-new", False, cleanup_pending=True).collect_garbage
+    not_ours = settle_work(False, True, "c-new", "c-new", False, cleanup_pending=True)
+    assert not not_ours.collect_garbage
