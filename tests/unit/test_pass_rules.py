@@ -141,7 +141,7 @@ def test_deletion_of_someone_elses_endpoint_warns() -> None:
     [
         (False, True, "c-new", True, False, False),  # steady state: nothing
         (True, True, "c-new", True, True, False),  # a spec change with no redeploy: tags
-        (False, False, "c-new", True, True, True),  # arrived in service on our config: both
+        (False, False, "c-new", True, True, False),  # a first create supersedes nothing
         (False, True, "c-old", True, True, True),  # arrived, the status patch was lost: both
         (False, False, "c-new", False, True, False),  # a config named by the spec: never GC
         (True, False, None, False, True, False),

@@ -293,6 +293,8 @@ class Reconciler:
             run.dry_run_park = True
         elif step.acts:
             billed = (now - waited).total_seconds() if waited is not None else None
+            if step.action == Action.UPDATE or step.reason == "ReplacingFailed":
+                run.cleanup_pending = True  # the config it ran on is superseded
             run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
@@ -325,6 +327,7 @@ class Reconciler:
         """The object is deleted: it counts nowhere any more."""
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
+        self.observer.forget_proof(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:
             self.book.report(None, ctx.uid)

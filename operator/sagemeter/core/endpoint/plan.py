@@ -190,10 +190,10 @@ def settle_work(
     own configs, never an existing one named by the spec or an adopted endpoint's).
 
     An arrival is a first InService, or serving a config status did not record yet (a status
-    patch lost to a crash right after an update is an arrival all the same). A collection that
-    failed (AWS throttled it) is tried again on every pass until it succeeds."""
+    patch lost to a crash right after an update is an arrival all the same). Models and
+    configs are collected when something was superseded: an update or a replaced endpoint
+    left `cleanup_pending` (also when a collection AWS refused is still to be done), or the
+    recorded config is not the one served now; a first create supersedes nothing."""
     arrived = not was_serving or recorded_config != target_config
-    return Settle(
-        sync_tags=spec_changed or arrived,
-        collect_garbage=owns_config and (arrived or cleanup_pending),
-    )
+    superseded = cleanup_pending or recorded_config != target_config
+    return Settle(sync_tags=spec_changed or arrived, collect_garbage=owns_config and superseded)
