@@ -44,7 +44,7 @@ def test_cost_in_status_and_metrics(
         lambda: (m := scrape(operator))["sagemeter_cost_avoided_usd_total"] > 0 and m,
     )
     assert metrics['sagemeter_endpoints{phase="Parked",reason="Suspended"}'] == 1
-    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(2.5)
+    assert metrics["sagemeter_running_cost_usd_per_hour"] == pytest.approx(2.5 + 0.72)
     wide = kube.sandbox.kubectl_run("get", "mep", "custom", "-n", namespace, "-o", "wide")
     assert wide.stdout.splitlines()[1].split()[-1] == "2.50"
 
