@@ -63,6 +63,10 @@ def test_an_update_behind_sagemeters_back_is_undone(
     ours = status["endpointConfigName"]
     theirs = foreign_config(sagemaker, f"{namespace}-drift")
     sagemaker.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName=theirs)
+    # First the drift lands (SageMaker serves their config), then sagemeter undoes it.
+    wait_for("the drift", lambda: (d := sagemaker.describe_endpoint(
+        EndpointName=status["endpointName"]))["EndpointConfigName"] == theirs
+        or operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 1 and d)  # fmt: skip
     wait_for("the drift to be undone", lambda: (
         (s := kube.status("drift")).get("endpointConfigName") == ours
         and s.get("phase") == "InService"

@@ -91,17 +91,13 @@ class Waking:
         if api is None:
             return None
         count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
-        next_in = (
-            int((desired.next_transition_at - now).total_seconds())
-            if desired.next_transition_at is not None
-            else None
-        )
         parked = next((c for c in ctx.status.conditions if c.type == "Parked"), None)
         return route_hold(
             running=desired.running, reason=desired.reason, phase=phase,
             wake_on_request=api.wake_on_request, wakes_left=count < api.max_wakes_per_day,
             woken=woken or (parked is not None and parked.reason == "WokenByRequest"),
-            create_seconds=ctx.status.last_create_seconds, next_transition_in=next_in,
+            create_seconds=ctx.status.last_create_seconds,
+            next_transition_at=desired.next_transition_at,
         )  # fmt: skip
 
     def remember(self, ctx: Context, new: ManagedEndpointStatus, now: datetime) -> None:

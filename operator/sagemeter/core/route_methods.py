@@ -166,7 +166,7 @@ def _quoted(value: str) -> str:
 def _held_headers(hold: RouteHold) -> dict[str, str]:
     headers = {"method.response.header.Sagemeter-State": _quoted(hold.kind.value)}
     if hold.retry_after is not None:
-        headers["method.response.header.Retry-After"] = _quoted(str(hold.retry_after))
+        headers["method.response.header.Retry-After"] = _quoted(hold.retry_after)
     return headers
 
 

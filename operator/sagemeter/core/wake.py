@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -64,11 +65,13 @@ class HoldKind(StrEnum):
 
 @dataclass(frozen=True)
 class RouteHold:
-    """What the route answers instead of the endpoint's own answer."""
+    """What the route answers instead of the endpoint's own answer. `retry_after` is the
+    `Retry-After` header's value: seconds, or an HTTP date; it never changes from one pass to
+    the next (the route is rewritten, and redeployed, only when what it says changes)."""
 
     kind: HoldKind
     reason: str
-    retry_after: int | None = None
+    retry_after: str | None = None
 
 
 def wakes_today(day: str | None, count: int, today: date) -> int:
@@ -85,7 +88,7 @@ def route_hold(
     wakes_left: bool,
     woken: bool,
     create_seconds: int | None,
-    next_transition_in: int | None,
+    next_transition_at: datetime | None,
 ) -> RouteHold | None:
     """None when the route serves the endpoint; else what it answers meanwhile.
 
@@ -94,7 +97,7 @@ def route_hold(
     """
     if running and phase in SERVING:
         return None
-    retry = create_seconds or DEFAULT_RETRY_SECONDS
+    retry = str(create_seconds or DEFAULT_RETRY_SECONDS)
     if running:
         kind = HoldKind.WAKING if woken else HoldKind.PARKED
         return RouteHold(kind, "Idle" if woken else "Starting", retry)
@@ -102,7 +105,11 @@ def route_hold(
         if wakes_left:
             return RouteHold(HoldKind.WAKING, "Idle", retry)
         return RouteHold(HoldKind.PARKED, "WakeLimit")
-    retry_after = next_transition_in if reason == ParkedReason.SCHEDULE else None
+    retry_after = (
+        format_datetime(next_transition_at.astimezone(UTC), usegmt=True)
+        if reason == ParkedReason.SCHEDULE and next_transition_at is not None
+        else None
+    )
     return RouteHold(HoldKind.PARKED, reason or "Parked", retry_after)
 
 
