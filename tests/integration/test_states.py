@@ -64,9 +64,12 @@ def test_an_update_behind_sagemeters_back_is_undone(
     theirs = foreign_config(sagemaker, f"{namespace}-drift")
     sagemaker.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName=theirs)
     # First the drift lands (SageMaker serves their config), then sagemeter undoes it.
-    wait_for("the drift", lambda: (d := sagemaker.describe_endpoint(
-        EndpointName=status["endpointName"]))["EndpointConfigName"] == theirs
-        or operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 1 and d)  # fmt: skip
+    def drifted() -> bool:
+        served = sagemaker.describe_endpoint(EndpointName=status["endpointName"])
+        undoing = operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 1
+        return served["EndpointConfigName"] == theirs or undoing
+
+    wait_for("the drift", drifted)
     wait_for("the drift to be undone", lambda: (
         (s := kube.status("drift")).get("endpointConfigName") == ours
         and s.get("phase") == "InService"
