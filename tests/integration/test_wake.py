@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from sagemeter.core.endpoint import naming
+from sagemeter.sandbox.control import FaultClient
 from sagemeter.sandbox.dataplane import user_request_url
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
@@ -114,11 +115,11 @@ def test_a_route_parked_for_another_reason_says_why_and_wakes_nothing(
     kube.wait_phase(park, "Parked")
     answer = wait_for("the parked answer", lambda: (a := call(url, key))[0] == 503 and a)
     assert answer[1] == {"state": "parked", "reason": reason}
-    creates = operator.aws_calls().get("sagemeter:CreateEndpoint", 0)
+    creates = operator.aws_calls().get("sagemaker:CreateEndpoint", 0)
     for _ in range(3):
         assert call(url, key)[0] == 503
-    wait_for("a queue poll", lambda: True)
-    assert operator.aws_calls().get("sagemeter:CreateEndpoint", 0) == creates
+    operator.wait_passes(3)
+    assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == creates
     assert kube.status(park)["phase"] == "Parked"
 
 
@@ -183,3 +184,38 @@ def test_a_wake_waiting_in_the_queue_across_a_restart_happens_once(
     kube.wait_phase("restart", "InService", timeout=60)
     assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == 1
     assert kube.status("restart")["wakes"] == 1
+
+
+def test_a_queue_the_platform_provisioned_is_used_as_it_is(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    # The platform made the queue with its own policy; the operator's role may neither change
+    # that policy nor put EventBridge rules. Requests still wake; sweeps still see the rest.
+    sqs = aws(sandbox, "sqs")
+    theirs = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "Platform", "Effect": "Allow", "Principal": {"AWS": "*"},
+        "Action": "sqs:SendMessage", "Resource": "*"}]})  # fmt: skip
+    queue = sqs.create_queue(QueueName="sagemeter-events")["QueueUrl"]  # or finds it
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": theirs})
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    try:
+        for service, action in (("sqs", "SetQueueAttributes"), ("events", "PutRule")):
+            faults.error(403, service=service, operation=action, code="AccessDenied")
+        operator.start()
+        path = f"{namespace}/provisioned"
+        kube.apply(endpoint_object("provisioned", idle=IDLE, api={
+            "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+        kube.wait_phase("provisioned", "InService")
+        url, key = routed(kube, sandbox, "provisioned", path)
+        idle_park(kube, sandbox, "provisioned", kube.status("provisioned")["endpointName"])
+        assert wait_for("a waking answer", lambda: waking(url, key), timeout=60)
+        kube.wait_phase("provisioned", "InService", timeout=60)
+        assert kube.status("provisioned")["wakes"] == 1
+        stats = faults.stats()
+    finally:
+        faults.clear()
+    policy = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]
+    assert json.loads(policy["Policy"]) == json.loads(theirs)
+    assert stats.by_operation.get("sqs:SetQueueAttributes", {}).get("error", 0) >= 1
+    assert "cannot set the policy" in operator.logs()
+    assert "cannot put the EventBridge rule" in operator.logs()

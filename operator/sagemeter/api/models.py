@@ -55,18 +55,20 @@ from sagemeter.api.common import (
     cel,
     validations,
 )
+from sagemeter.api.model_source import (
+    AsyncConfig,
+    ContainerModel,
+    JumpStartModel,
+    ModelSource,
+    ServerlessConfig,
+)
 from sagemeter.api.spec import (
     SPEC_RULES,
     ApiRoute,
-    AsyncConfig,
-    ContainerModel,
     Expiry,
     IdlePolicy,
-    JumpStartModel,
     ManagedEndpointSpec,
-    ModelSource,
     Schedule,
-    ServerlessConfig,
 )
 from sagemeter.api.status import (
     AwsPlacement,

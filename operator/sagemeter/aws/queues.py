@@ -27,21 +27,23 @@ class QueueGateway(Gateway):
         super().__init__(region, client, identity)
 
     def ensure_queue(self, name: str, policy: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-        """The queue's URL; created (server-side encrypted, tagged) when missing, its policy
-        set either way (`SetQueueAttributes` is idempotent)."""
+        """The queue's URL; created (server-side encrypted, tagged, with `policy`) when
+        missing. An existing queue is left as it is: `set_policy` changes its policy."""
         # A message nobody could act on yet (its object not seen since a restart) comes back
         # after a few seconds, not after SQS's default 30.
         attributes = {"SqsManagedSseEnabled": "true", "Policy": json.dumps(policy),
                       "MessageRetentionPeriod": "3600", "VisibilityTimeout": "5"}  # fmt: skip
         try:
-            url = str(self._call("GetQueueUrl", QueueName=name)["QueueUrl"])
+            return str(self._call("GetQueueUrl", QueueName=name)["QueueUrl"])
         except AwsError as exc:
             if exc.kind is not ErrorKind.NOT_FOUND and "NonExistentQueue" not in exc.code:
                 raise
-            return str(self._call("CreateQueue", QueueName=name, Attributes=attributes,
-                                  tags=dict(tags))["QueueUrl"])  # fmt: skip
+        return str(self._call("CreateQueue", QueueName=name, Attributes=attributes,
+                              tags=dict(tags))["QueueUrl"])  # fmt: skip
+
+    def set_policy(self, url: str, policy: Mapping[str, Any]) -> None:
+        """`SetQueueAttributes` is idempotent: the same policy twice changes nothing."""
         self._call("SetQueueAttributes", QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-        return url
 
     def queue_arn(self, url: str) -> str:
         found = self._call("GetQueueAttributes", QueueUrl=url, AttributeNames=["QueueArn"])

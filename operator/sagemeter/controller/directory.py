@@ -6,7 +6,8 @@ Each row carries the endpoint's incarnation (creation and modification times), s
 pass can tell from the sweep alone whether the endpoint is still the one its status
 describes. Entries learnt from a `DescribeEndpoint` or from our own action in between
 are kept until the next sweep, so an endpoint created a moment ago is not mistaken
-for a missing one.
+for a missing one. A sweep that failed is not tried again for a few seconds: the objects
+waiting on it share its error instead of each sending the same failing call.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from sagemeter.aws.sagemaker import EndpointSummary
 from sagemeter.core.endpoint.observe import Sighting
 from sagemeter.core.endpoint.ownership import Incarnation
+
+
+FAILED_SWEEP_PAUSE = 5.0  # seconds before a failed sweep is tried again
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,22 @@ class EndpointDirectory:
         self._lock = threading.Lock()
         self._swept_at: float | None = None
         self._entries: dict[str, _Entry] = {}
+        self._failure: tuple[float, Exception] | None = None
 
     def lookup(self, name: str) -> Sighting:
         """The endpoint as of the latest sweep or describe (sweeping when stale)."""
         with self._lock:
             now = self._clock()
             if self._swept_at is None or now - self._swept_at >= self._max_age:
-                swept = self._sweep()
+                if self._failure is not None and now - self._failure[0] < min(
+                        FAILED_SWEEP_PAUSE, self._max_age):  # fmt: skip
+                    raise self._failure[1].with_traceback(None)
+                try:
+                    swept = self._sweep()
+                except Exception as error:
+                    self._failure = (self._clock(), error)
+                    raise
+                self._failure = None
                 self._swept_at = self._clock()
                 fresh = {n: _Entry(sighting_of(s), self._swept_at) for n, s in swept.items()}
                 # Keep describes that are newer than this sweep's start.

@@ -5,7 +5,8 @@
 roles and sagemeter's own EventBridge rules may send), and puts the two rules (idle alarm state
 changes of `sagemeter-*` alarms, SageMaker endpoint state changes) with the queue as their
 target. Where the operator's role may not create the rules (a tenant account the platform
-provisions), it logs what is missing; the periodic sweeps remain. Results are cached per
+provisions), it logs what is missing; the periodic sweeps remain. A provisioned queue
+whose policy the role may not set is used as it is. Results are cached per
 (account, region); a new invoke role re-sets the policy.
 """
 
@@ -105,4 +106,14 @@ class EventQueues:
 
     def _set_policy(self, sqs: QueueGateway, queue: Queue) -> None:
         policy = queue_policy(queue.arn, sorted(queue.senders), queue.rule_arns)
-        sqs.ensure_queue(self.name, policy, QUEUE_TAGS)
+        try:
+            sqs.set_policy(queue.url, policy)
+        except AwsError as error:
+            if error.kind is not ErrorKind.TERMINAL:
+                raise
+            # A queue the platform provisioned, with a policy the operator may not change:
+            # used as it is; requests reach it only if that policy lets the invoke roles send.
+            log.warning(
+                "cannot set the policy of %s (%s): the queue's own policy decides who may"
+                " send to it", queue.url, error.message,
+            )  # fmt: skip

@@ -1,0 +1,78 @@
+"""The endpoint directory sweeps once per interval for every object of a region, and a failed
+sweep is shared by the objects waiting on it for a few seconds instead of repeated by each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.sagemaker import EndpointSummary
+from sagemeter.controller.directory import FAILED_SWEEP_PAUSE, EndpointDirectory
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Sweeps:
+    """A region's `ListEndpoints` as a script: each call answers the next entry."""
+
+    def __init__(self, *answers: dict[str, EndpointSummary] | Exception) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self) -> dict[str, EndpointSummary]:
+        self.calls += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def row(name: str, status: str = "InService") -> dict[str, EndpointSummary]:
+    return {name: EndpointSummary(name, f"arn:{name}", status, T0, T0)}
+
+
+def denied() -> AwsError:
+    return AwsError(ErrorKind.TERMINAL, "AccessDenied", "not allowed", "ListEndpoints")
+
+
+def test_one_sweep_serves_every_object_until_it_is_stale() -> None:
+    now = [0.0]
+    sweeps = Sweeps(row("a") | row("b"), row("a"))
+    directory = EndpointDirectory(sweeps, max_age=60, clock=lambda: now[0])
+    assert directory.lookup("a").status == "InService"
+    assert directory.lookup("b").status == "InService"
+    assert directory.lookup("c").status is None
+    assert sweeps.calls == 1
+    now[0] = 60
+    assert directory.lookup("b").status is None
+    assert sweeps.calls == 2
+
+
+def test_a_failed_sweep_is_shared_then_tried_again() -> None:
+    now = [0.0]
+    sweeps = Sweeps(denied(), row("a"))
+    directory = EndpointDirectory(sweeps, max_age=60, clock=lambda: now[0])
+    for name in ("a", "b", "c"):
+        with pytest.raises(AwsError) as raised:
+            directory.lookup(name)
+        assert raised.value.code == "AccessDenied"
+    assert sweeps.calls == 1
+    now[0] = FAILED_SWEEP_PAUSE - 0.1
+    with pytest.raises(AwsError):
+        directory.lookup("a")
+    assert sweeps.calls == 1
+    now[0] = FAILED_SWEEP_PAUSE
+    assert directory.lookup("a").status == "InService"
+    assert sweeps.calls == 2
+
+
+def test_a_short_interval_bounds_the_pause() -> None:
+    now = [0.0]
+    sweeps = Sweeps(denied(), row("a"))
+    directory = EndpointDirectory(sweeps, max_age=1, clock=lambda: now[0])
+    with pytest.raises(AwsError):
+        directory.lookup("a")
+    now[0] = 1
+    assert directory.lookup("a").status == "InService"
