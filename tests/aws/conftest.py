@@ -20,6 +20,7 @@ from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
 from sagemeter.routes.manager import RouteManager
 from sagemeter.sandbox import localaws
+from sagemeter.sandbox.control import FaultClient
 
 DELAY = 0.3
 REGION = "us-east-1"
@@ -83,3 +84,15 @@ def manager() -> Iterator[RouteManager]:
     )
     yield routes
     routes.close()
+
+
+@pytest.fixture
+def control(local_aws: LocalAws) -> Iterator[FaultClient]:
+    """The local AWS's control API, with no faults, recorded events or logged requests left
+    from an earlier test, and no faults left for a later one."""
+    client = FaultClient(local_aws.url)
+    client.clear()
+    client.clear_events()
+    client.clear_requests()
+    yield client
+    client.clear()

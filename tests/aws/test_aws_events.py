@@ -10,7 +10,6 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
@@ -41,14 +40,6 @@ ALARM_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 QUIET = 1.0
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
-
-
-@pytest.fixture
-def control(local_aws: LocalAws) -> Iterator[FaultClient]:
-    faults = FaultClient(local_aws.url)
-    faults.clear_events()
-    yield faults
-    faults.clear()
 
 
 def _envelope(body: dict[str, Any], source: str, detail_type: str, resource: str,

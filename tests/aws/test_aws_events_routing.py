@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,14 +32,6 @@ ALARM = "sagemeter-r-idle"
 TENANT = "111111111111"
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
-
-
-@pytest.fixture
-def control(local_aws: LocalAws) -> Iterator[FaultClient]:
-    faults = FaultClient(local_aws.url)
-    faults.clear_events()
-    yield faults
-    faults.clear()
 
 
 @pytest.fixture

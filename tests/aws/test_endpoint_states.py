@@ -51,11 +51,6 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture
-def control(local_aws: LocalAws) -> FaultClient:
-    return FaultClient(local_aws.url)
-
-
-@pytest.fixture
 def sm(local_aws: LocalAws) -> Any:
     return boto3.client(
         "sagemaker", endpoint_url=local_aws.url, region_name=REGION,

@@ -31,14 +31,6 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture
-def faults(local_aws: LocalAws) -> Iterator[FaultClient]:
-    client = FaultClient(local_aws.url)
-    client.clear()
-    yield client
-    client.clear()
-
-
-@pytest.fixture
 def aws(local_aws: LocalAws) -> Callable[[str], Any]:
     def make(service: str) -> Any:
         return boto3.client(
@@ -86,10 +78,10 @@ def model_exists(sm: Any, name: str) -> bool:
     ],
 )
 def test_throttling_at_rate_one_is_the_services_throttling_error(
-    faults: FaultClient, aws: Callable[[str], Any], service: str,
+    control: FaultClient, aws: Callable[[str], Any], service: str,
     call: Callable[[Any], Any], code: str, status: int,
 ) -> None:  # fmt: skip
-    faults.throttle(service=service)
+    control.throttle(service=service)
     error = failure(lambda: call(aws(service)))
     assert isinstance(error, ClientError)
     assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) \
@@ -99,23 +91,23 @@ def test_throttling_at_rate_one_is_the_services_throttling_error(
 
 
 def test_the_gateway_layer_sees_throttling_as_throttled(
-    faults: FaultClient, aws: Callable[[str], Any]
+    control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
-    faults.throttle(service="sagemaker", operation="DescribeEndpoint")
+    control.throttle(service="sagemaker", operation="DescribeEndpoint")
     with pytest.raises(AwsError) as caught:
         checked_call(aws("sagemaker"), "DescribeEndpoint", EndpointName="x")
     assert (caught.value.kind, caught.value.code) == (ErrorKind.THROTTLED, "ThrottlingException")
 
 
 def test_rate_is_seeded_so_the_count_is_exact_and_reproducible(
-    faults: FaultClient, aws: Callable[[str], Any]
+    control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
     sm = aws("sagemaker")
 
     def run() -> list[bool]:
-        faults.clear()
-        faults.seed(SEED)
-        faults.throttle(service="sagemaker", operation="ListEndpoints", rate=RATE)
+        control.clear()
+        control.seed(SEED)
+        control.throttle(service="sagemaker", operation="ListEndpoints", rate=RATE)
         throttled = []
         for _ in range(CALLS):
             try:
@@ -129,7 +121,7 @@ def test_rate_is_seeded_so_the_count_is_exact_and_reproducible(
     first = run()
     assert sum(first) == EXPECTED_THROTTLED
     assert 0.1 * CALLS <= sum(first) <= 0.3 * CALLS
-    stats = faults.stats()
+    stats = control.stats()
     assert stats.seed == SEED and stats.requests == CALLS
     assert stats.injected == {"throttle": EXPECTED_THROTTLED}
     assert stats.rules[0]["matched"] == CALLS
@@ -140,9 +132,9 @@ def test_rate_is_seeded_so_the_count_is_exact_and_reproducible(
     ("status", "code"), [(503, "ServiceUnavailable"), (500, "InternalFailure")]
 )
 def test_server_errors_are_retryable(
-    faults: FaultClient, aws: Callable[[str], Any], status: int, code: str
+    control: FaultClient, aws: Callable[[str], Any], status: int, code: str
 ) -> None:
-    faults.error(status=status, service="sagemaker")
+    control.error(status=status, service="sagemaker")
     error = failure(aws("sagemaker").list_endpoints)
     assert isinstance(error, ClientError)
     assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) \
@@ -151,12 +143,12 @@ def test_server_errors_are_retryable(
 
 
 def test_an_injected_error_never_reaches_moto(
-    faults: FaultClient, aws: Callable[[str], Any]
+    control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
     sm = aws("sagemaker")
-    faults.error(status=503, service="sagemaker", operation="CreateModel")
+    control.error(status=503, service="sagemaker", operation="CreateModel")
     assert client_error(lambda: create_model(sm, "m-1")) == ("ServiceUnavailable", 503)
-    faults.clear()
+    control.clear()
     assert not model_exists(sm, "m-1")
     create_model(sm, "m-1")  # not "already existing": the first one never happened
 
@@ -165,10 +157,10 @@ def test_an_injected_error_never_reaches_moto(
 
 
 def test_latency_adds_the_configured_delay_to_matching_calls_only(
-    faults: FaultClient, aws: Callable[[str], Any]
+    control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
     sm, cw = aws("sagemaker"), aws("cloudwatch")
-    faults.latency(0.5, service="sagemaker", operation="ListEndpoints")
+    control.latency(0.5, service="sagemaker", operation="ListEndpoints")
     started = time.monotonic()
     sm.list_endpoints()
     took = time.monotonic() - started
@@ -177,14 +169,14 @@ def test_latency_adds_the_configured_delay_to_matching_calls_only(
     cw.list_metrics()
     sm.list_models()
     assert time.monotonic() - started < 0.45
-    assert faults.stats().injected == {"latency": 1}
+    assert control.stats().injected == {"latency": 1}
 
 
 def test_outage_fails_every_call_then_recovers_and_control_stays_reachable(
-    faults: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
+    control: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
 ) -> None:
     sm, sts = aws("sagemaker"), aws("sts")
-    faults.outage(1.5)
+    control.outage(1.5)
     started = time.monotonic()
     for call in (sm.list_endpoints, lambda: create_model(sm, "m-out"), sts.get_caller_identity):
         error = failure(call)
@@ -192,7 +184,7 @@ def test_outage_fails_every_call_then_recovers_and_control_stays_reachable(
         assert classify(error) is ErrorKind.RETRYABLE
     with urllib.request.urlopen(f"{local_aws.url}/moto-api/", timeout=5) as response:
         assert response.status == 200
-    stats = faults.stats()
+    stats = control.stats()
     assert stats.injected == {"outage": 3} and 0 < stats.rules[0]["remaining"] <= 1.5
     assert time.monotonic() - started < 1.5, "too slow to observe the outage"
     time.sleep(1.5 - (time.monotonic() - started) + 0.05)
@@ -201,8 +193,8 @@ def test_outage_fails_every_call_then_recovers_and_control_stays_reachable(
     assert not model_exists(sm, "m-out")
 
 
-def test_an_outage_can_answer_503_instead(faults: FaultClient, aws: Callable[[str], Any]) -> None:
-    faults.outage(5, mode="503", service="sagemaker")
+def test_an_outage_can_answer_503_instead(control: FaultClient, aws: Callable[[str], Any]) -> None:
+    control.outage(5, mode="503", service="sagemaker")
     assert client_error(aws("sagemaker").list_endpoints) == ("ServiceUnavailable", 503)
     aws("cloudwatch").list_metrics()  # only SageMaker is out
 
@@ -211,12 +203,12 @@ def test_an_outage_can_answer_503_instead(faults: FaultClient, aws: Callable[[st
 
 
 def test_rules_match_by_service_operation_and_content(
-    faults: FaultClient, aws: Callable[[str], Any]
+    control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
     sm, cw, apigw = aws("sagemaker"), aws("cloudwatch"), aws("apigateway")
-    faults.throttle(service="sagemaker", operation="CreateModel", contains="m-noisy")
-    faults.throttle(service="monitoring", operation="PutMetricAlarm")  # CloudWatch's scope
-    faults.throttle(service="apigateway", operation="GetRestApis")
+    control.throttle(service="sagemaker", operation="CreateModel", contains="m-noisy")
+    control.throttle(service="monitoring", operation="PutMetricAlarm")  # CloudWatch's scope
+    control.throttle(service="apigateway", operation="GetRestApis")
     create_model(sm, "m-quiet")
     assert client_error(lambda: create_model(sm, "m-noisy")) == ("ThrottlingException", 400)
     sm.list_endpoints()
@@ -228,14 +220,14 @@ def test_rules_match_by_service_operation_and_content(
     api = apigw.create_rest_api(name="api")["id"]
     apigw.get_rest_api(restApiId=api)
     assert client_error(apigw.get_rest_apis) == ("TooManyRequestsException", 429)
-    assert faults.stats().by_operation == {
+    assert control.stats().by_operation == {
         "sagemaker:CreateModel": {"throttle": 1},
         "cloudwatch:PutMetricAlarm": {"throttle": 1},
         "apigateway:GetRestApis": {"throttle": 1},
     }
 
 
-def test_rules_are_validated(faults: FaultClient) -> None:
+def test_rules_are_validated(control: FaultClient) -> None:
     for rule in (
         {"fault": "flood"},
         {"fault": "throttle", "rate": 1.5},
@@ -245,9 +237,9 @@ def test_rules_are_validated(faults: FaultClient) -> None:
         {"fault": "throttle", "colour": "red"},
     ):
         with pytest.raises(FaultControlError) as caught:
-            faults.add(rule)
+            control.add(rule)
         assert caught.value.status == 400
-    assert faults.stats().rules == []
+    assert control.stats().rules == []
 
 
 # ------------------------------------------------------------------ kill_after
@@ -263,10 +255,10 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_kill_after_signals_right_after_the_nth_successful_call(
-    faults: FaultClient, aws: Callable[[str], Any], victim: subprocess.Popen[bytes]
+    control: FaultClient, aws: Callable[[str], Any], victim: subprocess.Popen[bytes]
 ) -> None:
     sm = aws("sagemaker")
-    faults.kill_after("sagemaker", "CreateModel", victim.pid, count=2)
+    control.kill_after("sagemaker", "CreateModel", victim.pid, count=2)
     create_model(sm, "m-1")
     assert victim.poll() is None  # the first call is not the second
     assert client_error(lambda: create_model(sm, "m-1"))[0] == "ValidationException"
@@ -276,9 +268,9 @@ def test_kill_after_signals_right_after_the_nth_successful_call(
     assert victim.wait(timeout=5) == -signal.SIGKILL
     assert model_exists(sm, "m-2")  # moto had done the work before the signal
     create_model(sm, "m-3")  # spent: nothing more happens
-    [rule] = faults.stats().rules
+    [rule] = control.stats().rules
     assert (rule["successes"], rule["outcome"], rule["injected"]) == (2, "signalled", 1)
-    assert faults.stats().injected == {"kill": 1}
+    assert control.stats().injected == {"kill": 1}
 
 
 # On SIGTERM it asks the local AWS for the model: it must exist by the time the signal lands.
@@ -300,14 +292,14 @@ time.sleep(60)
 
 
 def test_kill_after_sends_the_chosen_signal_once_moto_has_done_the_work(
-    faults: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
+    control: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
 ) -> None:
     witness = subprocess.Popen(
         [sys.executable, "-c", WITNESS, local_aws.url, "m-seen"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert witness.stdout is not None and witness.stdout.readline().strip() == "ready"
-        faults.kill_after("sagemaker", "CreateModel", witness.pid, signal=signal.SIGTERM)
+        control.kill_after("sagemaker", "CreateModel", witness.pid, signal=signal.SIGTERM)
         create_model(aws("sagemaker"), "m-seen")
         assert witness.stdout.readline().strip() == "exists"
         assert witness.wait(timeout=10) == 0
@@ -320,17 +312,17 @@ def test_kill_after_sends_the_chosen_signal_once_moto_has_done_the_work(
 
 
 def test_stats_count_per_kind_and_operation_and_clear_resets(
-    faults: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
+    control: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
 ) -> None:
     sm = aws("sagemaker")
-    faults.throttle(service="sagemaker", operation="ListEndpoints")
-    faults.error(status=500, service="sagemaker", operation="ListModels")
+    control.throttle(service="sagemaker", operation="ListEndpoints")
+    control.error(status=500, service="sagemaker", operation="ListModels")
     for _ in range(3):
         client_error(sm.list_endpoints)
     client_error(sm.list_models)
     sm.list_endpoint_configs()
     local_aws.reset()  # moto's reset leaves faults alone
-    stats = faults.clear()
+    stats = control.clear()
     assert stats.requests == 5
     assert stats.injected == {"throttle": 3, "error": 1}
     assert stats.by_operation == {
@@ -338,7 +330,7 @@ def test_stats_count_per_kind_and_operation_and_clear_resets(
         "sagemaker:ListModels": {"error": 1},
     }
     assert [(r["id"], r["matched"], r["injected"]) for r in stats.rules] == [(1, 3, 3), (2, 1, 1)]
-    after = faults.stats()
+    after = control.stats()
     assert (after.requests, after.injected, after.rules) == (0, {}, [])
     sm.list_endpoints()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -16,15 +15,6 @@ from sagemeter.sandbox.control import FaultClient
 from .conftest import REGION, LocalAws
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
-
-
-@pytest.fixture
-def control(local_aws: LocalAws) -> Iterator[FaultClient]:
-    client = FaultClient(local_aws.url)
-    client.clear()
-    client.clear_requests()
-    yield client
-    client.clear()
 
 
 @pytest.fixture
