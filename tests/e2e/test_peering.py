@@ -41,6 +41,11 @@ def _active_and_standby(
     assert priorities[first.identity] != priorities[second.identity], priorities
     active, standby = sorted((first, second), key=lambda op: -priorities[op.identity])
     wait_for("the active replica to resume", lambda: not active.paused(), timeout=30)
+    # A replica can act for a moment before it sees a peer above it; what it started then
+    # (a route deployment) it finishes, and then it is quiet.
+    wait_for("the standby to pause and finish what it started", lambda: standby.paused()
+             and standby.metrics().get("sagemeter_route_deployments_pending") == 0,
+             timeout=60)  # fmt: skip
     return active, standby
 
 

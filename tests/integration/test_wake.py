@@ -47,6 +47,15 @@ def routed(kube: Kubectl, sandbox: Any, name: str, path: str) -> tuple[str, str]
     return url, base64.b64decode(secret["data"]["apiKey"]).decode()
 
 
+def serving(kube: Kubectl, sandbox: Any, namespace: str, name: str) -> tuple[str, str]:
+    """An idle-parkable object with a wake-on-request route, InService: its URL and API key."""
+    path = f"{namespace}/{name}"
+    kube.apply(endpoint_object(name, idle=IDLE, api={
+        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+    kube.wait_phase(name, "InService")
+    return routed(kube, sandbox, name, path)
+
+
 def idle_park(kube: Kubectl, sandbox: Any, name: str, endpoint: str) -> None:
     """Let the idle alarm fire (moto never evaluates alarms; CloudWatch would)."""
     cloudwatch = aws(sandbox, "cloudwatch")
@@ -66,11 +75,7 @@ def test_a_request_wakes_an_idle_endpoint_and_then_it_serves(
     operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
 ) -> None:
     operator.start()
-    path = f"{namespace}/sleepy"
-    kube.apply(endpoint_object("sleepy", idle=IDLE, api={
-        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
-    kube.wait_phase("sleepy", "InService")
-    url, key = routed(kube, sandbox, "sleepy", path)
+    url, key = serving(kube, sandbox, namespace, "sleepy")
     assert wait_for("the model's answer", lambda: call(url, key)[0] == 200)
     endpoint = kube.status("sleepy")["endpointName"]
     idle_park(kube, sandbox, "sleepy", endpoint)
@@ -103,11 +108,7 @@ def test_a_route_parked_for_another_reason_says_why_and_wakes_nothing(
     operator: Operator, kube: Kubectl, sandbox: Any, namespace: str, park: str
 ) -> None:
     operator.start()
-    path = f"{namespace}/{park}"
-    kube.apply(endpoint_object(park, idle=IDLE, api={
-        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
-    kube.wait_phase(park, "InService")
-    url, key = routed(kube, sandbox, park, path)
+    url, key = serving(kube, sandbox, namespace, park)
     change = ({"suspend": True} if park == "suspend"
               else {"expiry": {"expiresAt": "2020-01-01T00:00:00Z"}})  # fmt: skip
     kube.patch(park, {"spec": change})
@@ -161,11 +162,7 @@ def test_a_wake_waiting_in_the_queue_across_a_restart_happens_once(
     operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
 ) -> None:
     operator.start()
-    path = f"{namespace}/restart"
-    kube.apply(endpoint_object("restart", idle=IDLE, api={
-        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
-    kube.wait_phase("restart", "InService")
-    url, key = routed(kube, sandbox, "restart", path)
+    url, key = serving(kube, sandbox, namespace, "restart")
     idle_park(kube, sandbox, "restart", kube.status("restart")["endpointName"])
 
     def switched_and_deployed() -> bool:
@@ -202,11 +199,7 @@ def test_a_queue_the_platform_provisioned_is_used_as_it_is(
         for service, action in (("sqs", "SetQueueAttributes"), ("events", "PutRule")):
             faults.error(403, service=service, operation=action, code="AccessDenied")
         operator.start()
-        path = f"{namespace}/provisioned"
-        kube.apply(endpoint_object("provisioned", idle=IDLE, api={
-            "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
-        kube.wait_phase("provisioned", "InService")
-        url, key = routed(kube, sandbox, "provisioned", path)
+        url, key = serving(kube, sandbox, namespace, "provisioned")
         idle_park(kube, sandbox, "provisioned", kube.status("provisioned")["endpointName"])
         assert wait_for("a waking answer", lambda: waking(url, key), timeout=60)
         kube.wait_phase("provisioned", "InService", timeout=60)

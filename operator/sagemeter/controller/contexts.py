@@ -1,12 +1,22 @@
 """What a pass works with, read from the object and from the EndpointPolicies over it: the
-parsed object, its owner identity, where in AWS it lives and as whom sagemeter acts there."""
+parsed object, its owner identity, where in AWS it lives and as whom sagemeter acts there.
+
+The status a pass starts from is the newest one: the object's, or the one this process last
+wrote when the watch has not brought that write back yet. A pass that began from an older
+status would decide from it (an update it had just started looks never tried) and its merge
+patch would undo the newer fields. Only the operator writes this status; a written one is
+kept until the object's resourceVersion reaches the write's, or for `WRITTEN_KEPT` seconds
+at most (another replica may have written since).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sagemeter.api.models import ManagedEndpoint
+from sagemeter.api.models import ManagedEndpoint, ManagedEndpointStatus
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.endpoint import naming
@@ -18,10 +28,33 @@ from sagemeter.runtime.context import Context
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.registry import Tenancy
 
+WRITTEN_KEPT = 60.0
+
+
+@dataclass(frozen=True)
+class _Written:
+    status: ManagedEndpointStatus
+    version: int | None
+    at: float
+
+
+def _version(value: Any) -> int | None:
+    # resourceVersions are opaque to clients; the apiserver's are etcd revisions, which only
+    # grow. When one does not read as a number, the written status is kept for its time.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
 
 class Contexts:
-    def __init__(self, settings: Settings, tenancy: Tenancy | None) -> None:
+    def __init__(
+        self, settings: Settings, tenancy: Tenancy | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.settings = settings
+        self._clock = clock
+        self._written: dict[str, _Written] = {}
         self.tenancy = tenancy
         self._gateways: dict[tuple[str, Identity | None], SageMakerGateway] = {}
         tag = settings.adopt_tag.partition("=") if settings.adopt_tag else None
@@ -40,6 +73,9 @@ class Contexts:
             {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
         )
         namespace, name = meta["namespace"], meta["name"]
+        newer = self._newer_than(meta)
+        if newer is not None:
+            obj = obj.model_copy(update={"status": newer})
         verdict = (
             self.tenancy.verdict(obj.spec, namespace, obj.status.aws)
             if self.tenancy is not None
@@ -95,3 +131,23 @@ class Contexts:
             if aws is not None and aws.api_invoke_role_arn:
                 return aws.api_invoke_role_arn
         return None
+
+    def wrote(self, uid: str, status: ManagedEndpointStatus, version: str | None) -> None:
+        """A pass wrote `status`; the object reached resourceVersion `version` with it."""
+        if version is not None:
+            self._written[uid] = _Written(status, _version(version), self._clock())
+
+    def forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+
+    def _newer_than(self, meta: Mapping[str, Any]) -> ManagedEndpointStatus | None:
+        """The status this process wrote, while the object does not show it yet."""
+        written = self._written.get(meta["uid"])
+        if written is None:
+            return None
+        seen = _version(meta.get("resourceVersion"))
+        caught_up = written.version is not None and seen is not None and seen >= written.version
+        if caught_up or self._clock() - written.at > WRITTEN_KEPT:
+            del self._written[meta["uid"]]
+            return None
+        return written.status

@@ -21,7 +21,6 @@ from sagemeter.aws.sagemaker import EndpointSummary
 from sagemeter.core.endpoint.observe import Sighting
 from sagemeter.core.endpoint.ownership import Incarnation
 
-
 FAILED_SWEEP_PAUSE = 5.0  # seconds before a failed sweep is tried again
 
 

@@ -47,9 +47,6 @@ class Observer:
         self.workers = workers
         self._sync_seconds = sync_seconds
         self._directories: dict[tuple[str, str], EndpointDirectory] = {}
-        # Proofs made by this process, per object: the status carrying one may not have come
-        # back through the watch yet when the next pass starts.
-        self._proofs: dict[str, EndpointIncarnation] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:
         """One sweep per (account, region), whichever object asks first."""
@@ -108,17 +105,10 @@ class Observer:
             production_variants=[],
         )
 
-    def forget_proof(self, uid: str) -> None:
-        self._proofs.pop(uid, None)
-
     async def _prove(self, ctx: Context, endpoint: EndpointDescription) -> Observation:
         incarnation = incarnation_of(endpoint)
-        if incarnation is not None and any(
-            proof_holds(record, incarnation, ctx.owner)
-            for record in (ctx.status.incarnation, self._proofs.get(ctx.uid))
-        ):
+        if incarnation is not None and proof_holds(ctx.status.incarnation, incarnation, ctx.owner):
             held = proof_for(incarnation, ctx.owner)
-            self._proofs[ctx.uid] = held
             return Observation(endpoint, Ownership(Verdict.OURS), held)
         tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
         ownership = decide_ownership(
@@ -129,6 +119,4 @@ class Observer:
             if ownership.ours and incarnation is not None
             else None
         )
-        if proof is not None:
-            self._proofs[ctx.uid] = proof
         return Observation(endpoint, ownership, proof)

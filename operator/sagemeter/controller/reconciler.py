@@ -113,6 +113,7 @@ class Reconciler:
         book: BudgetBook | None = None,
         wake: Callable[[str], None] = lambda uid: None,
         account: str | None = None,
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -136,7 +137,7 @@ class Reconciler:
         )
         self.waking = Waking(
             settings.event_queue, account, self.observer, self.idle, kube, self.workers,
-            self.route_sync, wake,
+            self.route_sync, wake, active,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ the pass
@@ -235,7 +236,8 @@ class Reconciler:
             count(self.book, ctx, run.desired, new.phase, now, hourly)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
-        await self.reporter.write_status(ctx, new)
+        version = await self.reporter.write_status(ctx, new)
+        self.contexts.wrote(ctx.uid, new, version)
         return _next_wake(run.wake, run.desired, now)
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
@@ -327,7 +329,7 @@ class Reconciler:
         """The object is deleted: it counts nowhere any more."""
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
-        self.observer.forget_proof(ctx.uid)
+        self.contexts.forget(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:
             self.book.report(None, ctx.uid)

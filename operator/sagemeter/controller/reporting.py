@@ -46,14 +46,15 @@ class Reporter:
         if (condition := newly(old, new, ConditionType.PARKED)) is not None:
             self.event(ctx, "Normal", "Parked", condition.message or "")
 
-    async def write_status(self, ctx: Context, new: ManagedEndpointStatus) -> None:
+    async def write_status(self, ctx: Context, new: ManagedEndpointStatus) -> str | None:
+        """The object's resourceVersion once `new` is written (None: nothing was written)."""
         old_wire = ctx.status.model_dump(by_alias=True, exclude_none=True, mode="json")
         new_wire = new.model_dump(by_alias=True, exclude_none=True, mode="json")
         if old_wire == new_wire:
-            return
+            return None
         patch: dict[str, Any] = {key: None for key in old_wire if key not in new_wire}
         patch.update(new_wire)
-        await self._workers.run(self._kube.patch_status, ctx.namespace, ctx.name, patch)
+        return await self._workers.run(self._kube.patch_status, ctx.namespace, ctx.name, patch)
 
 
 def aws_problem(error: AwsError, settings: Settings) -> tuple[Problem, float]:

@@ -33,8 +33,10 @@ class Waking:
     def __init__(
         self, queue_name: str, account: str | None, observer: Observer, idle: IdleAlarms,
         kube: Kube, workers: Workers, routes: RouteSync, wake: Callable[[str], None],
+        active: Callable[[], bool] = lambda: True,
     ) -> None:  # fmt: skip
         self.account = account
+        self._active = active
         self.workers = workers
         self.routes = routes
         self.dispatcher = EventDispatcher(observer, idle, kube, wake)
@@ -42,7 +44,7 @@ class Waking:
         self.listeners: list[QueueListener] = []
 
     def _listen(self, queue: Queue) -> None:
-        listener = QueueListener(queue, self.dispatcher.handle)
+        listener = QueueListener(queue, self.dispatcher.handle, active=self._active)
         listener.start()
         self.listeners.append(listener)
 

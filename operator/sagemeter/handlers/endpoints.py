@@ -78,6 +78,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     reconciler = Reconciler(
         config, kube, post_event, tenancy=tenancy.tenancy, book=tenancy.book, wake=wake,
         account=account,
+        # Object loops run only while peering lets this replica act (kopf stops them on a
+        # pause): no loop, no background receiving either.
+        active=lambda: bool(memo["wakeups"]),
     )
     memo["reconciler"] = reconciler
     if config.adopt_tag:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from sagemeter.runtime.metrics import ROUTE_DEPLOYMENTS_PENDING
+
 __all__ = ["DeploymentScheduler"]
 
 log = logging.getLogger("sagemeter.routes")
@@ -82,6 +84,7 @@ class DeploymentScheduler:
             now = self._clock()
             if not state.dirty:
                 state.first_change_at = now
+                ROUTE_DEPLOYMENTS_PENDING.inc()
             state.changed += 1
             state.last_change_at = now
             self._start()
@@ -123,11 +126,14 @@ class DeploymentScheduler:
                     return
             self._deploy(region)
             with self._cond:
+                was_dirty = state.dirty
                 state.deployed = max(state.deployed, target)
                 state.failures = 0
                 state.not_before = 0.0
                 if not state.dirty:
                     state.first_change_at = 0.0
+                    if was_dirty:
+                        ROUTE_DEPLOYMENTS_PENDING.dec()
         if self._on_deployed is not None:
             self._on_deployed(region)
 

@@ -96,17 +96,18 @@ class Kube:
             raise
         return True
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
-        """Merge-patch the status subresource; False when the object is gone."""
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> str | None:
+        """Merge-patch the status subresource: the object's new resourceVersion, or None when
+        the object is gone."""
         try:
-            self._custom.patch_namespaced_custom_object_status(
+            patched = self._custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, {"status": status}
             )
         except ApiException as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return True
+        return str(patched.get("metadata", {}).get("resourceVersion") or "") or None
 
     def list_endpoints(self) -> list[dict[str, Any]]:
         """Every ManagedEndpoint the operator may see (cluster-wide)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from prometheus_client import REGISTRY, Histogram, start_http_server
+from prometheus_client import REGISTRY, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -24,6 +24,10 @@ RECONCILE_SECONDS = Histogram(
     "sagemeter_reconcile_duration_seconds",
     "Duration of one reconcile pass.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ROUTE_DEPLOYMENTS_PENDING = Gauge(
+    "sagemeter_route_deployments_pending",
+    "Regions whose route changes API Gateway does not serve yet (a deployment is due).",
 )
 RUNNING_PHASES = {"Creating", "InService", "Updating"}
 

@@ -5,6 +5,8 @@ and a message arrives within about a second. Each message goes to `handle(queue,
 it is deleted when `handle` says it is done with it, or when it is older than 60 s (a stale
 wake request, an old event), or when it cannot be read. A message `handle` could not act on yet
 stays and comes back after its visibility timeout (a restarted operator sees it again).
+While the process runs no object (a replica that peering paused) it does not receive: the
+messages are the active replica's.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ log = logging.getLogger("sagemeter.wake")
 Message = WakeRequest | AlarmChange | EndpointChange
 Handle = Callable[[Queue, Message], bool]
 BACKOFF = 5.0
+PAUSED_CHECK = 1.0
 
 
 class QueueListener:
-    def __init__(self, queue: Queue, handle: Handle, wait: int = 20) -> None:
+    def __init__(
+        self, queue: Queue, handle: Handle, wait: int = 20,
+        active: Callable[[], bool] = lambda: True,
+    ) -> None:  # fmt: skip
         self.queue = queue
         self._handle = handle
+        self._active = active
         self._wait = wait
         self._stop = threading.Event()
         self._gateway = QueueGateway(queue.region, identity=queue.identity)
@@ -50,6 +57,10 @@ class QueueListener:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._active():
+                # A paused replica (peering) leaves the queue to the active one.
+                self._stop.wait(PAUSED_CHECK)
+                continue
             try:
                 messages = self._gateway.receive(self.queue.url, self._wait)
             except AwsError as error:
