@@ -239,6 +239,10 @@ def test_failed_update_is_not_retried_until_the_spec_changes(
     assert status["endpointConfigName"] == good["endpointConfigName"]
     operator.wait_passes(2)  # two more looks at the failed update: it is not re-applied
     assert operator.aws_calls()["sagemaker:UpdateEndpoint"] == 1
+    # What the endpoint still serves is kept: its config and model are not "superseded".
+    served = sagemaker.describe_endpoint_config(EndpointConfigName=good["endpointConfigName"])
+    sagemaker.describe_model(ModelName=served["ProductionVariants"][0]["ModelName"])
+    assert operator.aws_calls().get("sagemaker:DeleteEndpointConfig", 0) == 0
 
     kube.patch("badupdate", {"spec": {"instanceType": "ml.m5.xlarge",
                                       "model": {"container": {"image": IMAGE}}}})

@@ -301,7 +301,12 @@ class Reconciler:
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
-        elif step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None:
+        elif (
+            step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None
+            and endpoint.config_name == target.config_name
+        ):  # fmt: skip
+            # Serving the target: what it superseded can go. (A failed update's rollback
+            # serves the config before it, which stays; so does the superseded flag.)
             run.cleanup_pending = True  # until the settling below has gone through
             applied = await self.cleanup.settle(ctx, endpoint.arn, target, ctx.status.phase)
             run.applied_tag_keys = applied if applied is not None else run.applied_tag_keys
