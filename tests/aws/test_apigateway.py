@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -56,10 +56,23 @@ def spec(path: str, owner: Owner = ALICE, **changes: Any) -> RouteSpec:
 
 
 @pytest.fixture
-def manager() -> Iterator[RouteManager]:
-    routes = RouteManager(settings(), quiet_seconds=0.3, max_delay_seconds=2.0)
-    yield routes
-    routes.close()
+def managers() -> Iterator[Callable[..., RouteManager]]:
+    """Makes RouteManagers that are all closed when the test ends, so no deployment thread
+    outlives its test and writes into the next one's AWS."""
+    made: list[RouteManager] = []
+
+    def make(routes_settings: Settings | None = None, **timing: float) -> RouteManager:
+        made.append(RouteManager(routes_settings or settings(), **timing))
+        return made[-1]
+
+    yield make
+    for routes in made:
+        routes.close()
+
+
+@pytest.fixture
+def manager(managers: Callable[..., RouteManager]) -> RouteManager:
+    return managers(quiet_seconds=0.3, max_delay_seconds=2.0)
 
 
 @pytest.fixture
@@ -168,27 +181,23 @@ def test_custom_authorizer_must_exist(manager: RouteManager, apigw: Any) -> None
     assert method["authorizerId"] == authorizer
 
 
-def test_none_is_refused_unless_allowed(apigw: Any) -> None:
-    strict = RouteManager(settings())
-    open_ = RouteManager(settings(allow_unauthenticated_routes=True))
-    try:
-        with pytest.raises(RouteError) as refused:
-            strict.ensure(spec("open", authorization=Authorization.NONE), REGION)
-        assert refused.value.reason == "UnauthenticatedRouteRefused"
-        assert apigw.get_rest_apis()["items"] == []  # refused before any AWS call
-        api_id = open_.ensure(spec("open", authorization=Authorization.NONE), REGION).rest_api_id
-        method, _ = post(apigw, api_id, "/open")
-        assert (method["authorizationType"], method["apiKeyRequired"]) == ("NONE", False)
-    finally:
-        strict.close()
-        open_.close()
+def test_none_is_refused_unless_allowed(managers: Callable[..., RouteManager], apigw: Any) -> None:
+    strict = managers()
+    open_ = managers(settings(allow_unauthenticated_routes=True))
+    with pytest.raises(RouteError) as refused:
+        strict.ensure(spec("open", authorization=Authorization.NONE), REGION)
+    assert refused.value.reason == "UnauthenticatedRouteRefused"
+    assert apigw.get_rest_apis()["items"] == []  # refused before any AWS call
+    api_id = open_.ensure(spec("open", authorization=Authorization.NONE), REGION).rest_api_id
+    method, _ = post(apigw, api_id, "/open")
+    assert (method["authorizationType"], method["apiKeyRequired"]) == ("NONE", False)
 
 
 # --------------------------------------------------------------------------- API keys
 
 
 def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
-    manager: RouteManager, apigw: Any
+    managers: Callable[..., RouteManager], manager: RouteManager, apigw: Any
 ) -> None:
     result = manager.ensure(spec("keyed", authorization=Authorization.API_KEY), REGION)
     api_id = result.rest_api_id
@@ -208,8 +217,7 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     keys = apigw.get_usage_plan_keys(usagePlanId=plans[0]["id"])["items"]
     assert [k["id"] for k in keys] == [result.api_key_id]
 
-    again = RouteManager(settings()).ensure(spec("keyed", authorization=Authorization.API_KEY),
-                                            REGION)  # fmt: skip
+    again = managers().ensure(spec("keyed", authorization=Authorization.API_KEY), REGION)
     assert (again.api_key_id, again.api_key) == (result.api_key_id, result.api_key)
     assert len(apigw.get_api_keys()["items"]) == 1
 
@@ -286,7 +294,9 @@ def test_missing_lambda_is_reported(manager: RouteManager, apigw: Any) -> None:
 # --------------------------------------------------------------------------- ownership
 
 
-def test_route_conflict_leaves_the_owner_untouched(manager: RouteManager, apigw: Any) -> None:
+def test_route_conflict_leaves_the_owner_untouched(
+    managers: Callable[..., RouteManager], manager: RouteManager, apigw: Any
+) -> None:
     api_id = manager.ensure(spec("shared"), REGION).rest_api_id
     before, before_integration = post(apigw, api_id, "/shared")
     with pytest.raises(RouteError) as conflict:
@@ -294,7 +304,7 @@ def test_route_conflict_leaves_the_owner_untouched(manager: RouteManager, apigw:
     assert conflict.value.reason == "RouteConflict"
     assert "team-a/falcon" in conflict.value.message
     # A fresh manager (no cache) refuses too, and removing Bob's routes leaves Alice's.
-    other = RouteManager(settings())
+    other = managers()
     with pytest.raises(RouteError):
         other.ensure(spec("shared", BOB), REGION)
     assert not other.remove(BOB, REGION, "shared")
@@ -344,54 +354,47 @@ def test_changed_spec_rewrites_the_route(manager: RouteManager, apigw: Any) -> N
 # --------------------------------------------------------------------------- restarts and drift
 
 
-def test_restart_finds_the_same_api_and_changes_nothing(apigw: Any) -> None:
-    first = RouteManager(settings())
+def test_restart_finds_the_same_api_and_changes_nothing(
+    managers: Callable[..., RouteManager], apigw: Any
+) -> None:
+    first = managers()
     api_id = first.ensure(spec("falcon"), REGION).rest_api_id
     first.flush(REGION)
     first.close()
     CALLS.reset()
-    restarted = RouteManager(settings())
-    try:
-        result = restarted.ensure(spec("falcon"), REGION)
-        assert result.rest_api_id == api_id
-        assert len(apigw.get_rest_apis()["items"]) == 1
-        writes = {k: v for k, v in CALLS.snapshot().items() if ":Put" in k or ":Create" in k}
-        assert writes == {}  # found complete from one GetResources
-        assert calls("GetResources") == 1
-        # One deployment heals a change the previous process may not have deployed.
-        restarted.flush(REGION)
-        assert calls("CreateDeployment") == 1
-        CALLS.reset()
-        restarted.ensure(spec("falcon"), REGION)
-        assert CALLS.total() == 0  # steady state: no call at all
-    finally:
-        restarted.close()
+    restarted = managers()
+    result = restarted.ensure(spec("falcon"), REGION)
+    assert result.rest_api_id == api_id
+    assert len(apigw.get_rest_apis()["items"]) == 1
+    writes = {k: v for k, v in CALLS.snapshot().items() if ":Put" in k or ":Create" in k}
+    assert writes == {}  # found complete from one GetResources
+    assert calls("GetResources") == 1
+    # One deployment heals a change the previous process may not have deployed.
+    restarted.flush(REGION)
+    assert calls("CreateDeployment") == 1
+    CALLS.reset()
+    restarted.ensure(spec("falcon"), REGION)
+    assert CALLS.total() == 0  # steady state: no call at all
 
 
-def test_configured_rest_api_is_used(apigw: Any) -> None:
+def test_configured_rest_api_is_used(managers: Callable[..., RouteManager], apigw: Any) -> None:
     api_id = apigw.create_rest_api(name="company-api")["id"]
-    routes = RouteManager(settings(api_rest_api_id=api_id))
-    try:
-        assert routes.ensure(spec("falcon"), REGION).rest_api_id == api_id
-        assert len(apigw.get_rest_apis()["items"]) == 1
-    finally:
-        routes.close()
+    routes = managers(settings(api_rest_api_id=api_id))
+    assert routes.ensure(spec("falcon"), REGION).rest_api_id == api_id
+    assert len(apigw.get_rest_apis()["items"]) == 1
     with pytest.raises(RouteError) as missing:
-        RouteManager(settings(api_rest_api_id="nope")).ensure(spec("falcon"), REGION)
+        managers(settings(api_rest_api_id="nope")).ensure(spec("falcon"), REGION)
     assert missing.value.reason == "RestApiNotFound"
 
 
-def test_route_deleted_behind_our_back_is_recreated(apigw: Any) -> None:
-    routes = RouteManager(settings(), verify_seconds=0)
-    try:
-        api_id = routes.ensure(spec("falcon"), REGION).rest_api_id
-        apigw.delete_resource(
-            restApiId=api_id, resourceId=resources(apigw, api_id)["/falcon"]["id"]
-        )
-        routes.ensure(spec("falcon"), REGION)
-        assert "POST" in resources(apigw, api_id)["/falcon"]["resourceMethods"]
-    finally:
-        routes.close()
+def test_route_deleted_behind_our_back_is_recreated(
+    managers: Callable[..., RouteManager], apigw: Any
+) -> None:
+    routes = managers(verify_seconds=0)
+    api_id = routes.ensure(spec("falcon"), REGION).rest_api_id
+    apigw.delete_resource(restApiId=api_id, resourceId=resources(apigw, api_id)["/falcon"]["id"])
+    routes.ensure(spec("falcon"), REGION)
+    assert "POST" in resources(apigw, api_id)["/falcon"]["resourceMethods"]
 
 
 def test_last_route_removed_deletes_the_stage(manager: RouteManager, apigw: Any) -> None:
@@ -405,8 +408,10 @@ def test_last_route_removed_deletes_the_stage(manager: RouteManager, apigw: Any)
 # --------------------------------------------------------------------------- deployments
 
 
-def test_burst_of_30_routes_from_8_threads_is_deployed_a_few_times() -> None:
-    routes = RouteManager(settings(), quiet_seconds=0.5, max_delay_seconds=3.0)
+def test_burst_of_30_routes_from_8_threads_is_deployed_a_few_times(
+    managers: Callable[..., RouteManager],
+) -> None:
+    routes = managers(quiet_seconds=0.5, max_delay_seconds=3.0)
     owners = [Owner(f"ns-{i % 5}", f"model-{i}", f"uid-{i}") for i in range(30)]
     results: list[RouteResult] = []
     lock = threading.Lock()
@@ -416,21 +421,18 @@ def test_burst_of_30_routes_from_8_threads_is_deployed_a_few_times() -> None:
         with lock:
             results.append(result)
 
-    try:
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(make, owners))
-        wait_deployed(routes, [f"{o.namespace}/{o.name}" for o in owners])
-        elapsed = time.monotonic() - started
-        deployments = calls("CreateDeployment")
-        print(f"30 routes from 8 threads: {deployments} deployments in {elapsed:.1f}s")
-        assert 1 <= deployments <= 5
-        assert len({r.rest_api_id for r in results}) == 1
-        assert calls("CreateRestApi") == 1
-        assert all(routes.ensure(spec(f"{o.namespace}/{o.name}", o), REGION).deployed
-                   for o in owners)  # fmt: skip
-    finally:
-        routes.close()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(make, owners))
+    wait_deployed(routes, [f"{o.namespace}/{o.name}" for o in owners])
+    elapsed = time.monotonic() - started
+    deployments = calls("CreateDeployment")
+    print(f"30 routes from 8 threads: {deployments} deployments in {elapsed:.1f}s")
+    assert 1 <= deployments <= 5
+    assert len({r.rest_api_id for r in results}) == 1
+    assert calls("CreateRestApi") == 1
+    assert all(routes.ensure(spec(f"{o.namespace}/{o.name}", o), REGION).deployed
+               for o in owners)  # fmt: skip
 
 
 class PagedClient:

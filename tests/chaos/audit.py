@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 UID_TAG = "sagemeter.io/uid"
 NAMESPACE_TAG = "sagemeter.io/namespace"
@@ -45,6 +46,11 @@ class Inventory:
                 "usage_plans": len(self.usage_plans)}  # fmt: skip
 
 
+# The audit reads while the chaos run throttles a share of all calls; it retries until a call
+# goes through instead of failing the run it observes.
+PATIENT = Config(retries={"max_attempts": 15, "mode": "standard"})
+
+
 class AwsAudit:
     def __init__(self, endpoint_url: str, namespace: str, region: str = "us-east-1") -> None:
         self.namespace = namespace
@@ -52,7 +58,7 @@ class AwsAudit:
         def make(service: str) -> Any:
             return boto3.client(
                 service, endpoint_url=endpoint_url, region_name=region,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
+                aws_access_key_id="testing", aws_secret_access_key="testing", config=PATIENT,
             )  # fmt: skip
 
         self.sagemaker, self.cloudwatch, self.apigateway = (

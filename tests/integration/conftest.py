@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from sagemeter.sandbox import Sandbox
+from sagemeter.sandbox.control import FaultClient
 
 T = TypeVar("T")
 
@@ -174,6 +175,9 @@ def operator(sandbox: Sandbox, namespace: str, tmp_path: Path) -> Iterator[Opera
         yield op
     finally:
         op.stop()
+        # A test that fails while it injects AWS faults (throttles, outages, kills) must not
+        # hand them to the next test.
+        FaultClient(sandbox.aws_endpoint_url).clear()
         if os.environ.get("SAGEMETER_TEST_SHOW_LOGS"):
             print(op.logs(), file=sys.stderr)
 
