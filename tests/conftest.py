@@ -7,7 +7,6 @@ ports and never touches the CLI's ``.sandbox``.
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ import pytest
 from sagemeter.sandbox import Sandbox
 
 # The operator-process fixtures serve integration, e2e and bench tests alike.
-from tests.integration.conftest import kube, operator, sagemaker  # noqa: F401
+from tests.integration.conftest import fresh_namespace, kube, operator, sagemaker  # noqa: F401
 
 
 def _log(message: str) -> None:
@@ -43,8 +42,5 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def namespace(sandbox: Sandbox) -> Iterator[str]:
-    """A fresh namespace, deleted afterwards without waiting for its finalizers."""
-    name = f"test-{secrets.token_hex(4)}"
-    sandbox.kubectl_run("create", "namespace", name)
-    yield name
-    sandbox.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+    """A fresh namespace, deleted afterwards."""
+    yield from fresh_namespace(sandbox)

@@ -43,9 +43,12 @@ def _active_and_standby(
     wait_for("the active replica to resume", lambda: not active.paused(), timeout=30)
     # A replica can act for a moment before it sees a peer above it; what it started then
     # (a route deployment) it finishes, and then it is quiet.
-    wait_for("the standby to pause and finish what it started", lambda: standby.paused()
-             and standby.metrics().get("sagemeter_route_deployments_pending") == 0,
-             timeout=60)  # fmt: skip
+    def quiet() -> bool:
+        metrics = standby.metrics()
+        return (standby.paused() and metrics.get("sagemeter_route_deployments_pending") == 0
+                and metrics.get("sagemeter_event_queues_receiving") == 0)  # fmt: skip
+
+    wait_for("the standby to pause and finish what it started", quiet, timeout=60)
     return active, standby
 
 

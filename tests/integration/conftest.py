@@ -249,13 +249,18 @@ def kube(sandbox: Sandbox, namespace: str) -> Kubectl:
     return Kubectl(sandbox, namespace)
 
 
-@pytest.fixture
-def other_namespace(sandbox: Sandbox) -> Iterator[str]:
-    """A second fresh namespace (another team), deleted afterwards."""
+def fresh_namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A new namespace for one test, deleted afterwards without waiting for its finalizers."""
     name = f"test-{secrets.token_hex(4)}"
     sandbox.kubectl_run("create", "namespace", name)
     yield name
     sandbox.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def other_namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A second fresh namespace (another team)."""
+    yield from fresh_namespace(sandbox)
 
 
 def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:

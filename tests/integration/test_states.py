@@ -15,15 +15,23 @@ from .conftest import Kubectl, Operator, endpoint_object, foreign_config, wait_f
 pytestmark = pytest.mark.cluster
 
 
+def held(kube: Kubectl, sandbox: Any, name: str, phase: str, status: str, seconds: float) -> str:
+    """A new object which, once in `phase`, SageMaker shows as `status` for `seconds` (then
+    InService): its endpoint's name."""
+    kube.apply(endpoint_object(name))
+    kube.wait_phase(name, phase)
+    endpoint: str = kube.status(name)["endpointName"]
+    FaultClient(sandbox.aws_endpoint_url).set_endpoint_status(
+        endpoint, status, seconds=seconds, then="InService"
+    )
+    return endpoint
+
+
 def test_a_park_while_creating_waits_for_sagemaker_and_reports_the_cost(
     operator: Operator, kube: Kubectl, sandbox: Any
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object("slow"))
-    kube.wait_phase("slow", "Creating")
-    name = kube.status("slow")["endpointName"]
-    faults = FaultClient(sandbox.aws_endpoint_url)
-    faults.set_endpoint_status(name, "Creating", seconds=6, then="InService")
+    held(kube, sandbox, "slow", "Creating", "Creating", seconds=6)
     kube.patch("slow", {"spec": {"suspend": True}})
     # SageMaker refuses DeleteEndpoint while Creating: sagemeter waits, without trying.
     wait_for("a pass that waits", lambda: kube.status("slow").get("observedGeneration") == 2)
@@ -39,11 +47,7 @@ def test_out_of_service_is_not_ready_and_recovers(
     operator: Operator, kube: Kubectl, sandbox: Any
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object("flaky"))
-    kube.wait_phase("flaky", "InService")
-    name = kube.status("flaky")["endpointName"]
-    faults = FaultClient(sandbox.aws_endpoint_url)
-    faults.set_endpoint_status(name, "OutOfService", seconds=8, then="InService")
+    held(kube, sandbox, "flaky", "InService", "OutOfService", seconds=8)
     wait_for("not Ready", lambda: kube.condition("flaky", "Ready").get("status") == "False",
              timeout=30)  # fmt: skip
     assert kube.condition("flaky", "Degraded").get("reason") == "OutOfService"

@@ -29,6 +29,10 @@ ROUTE_DEPLOYMENTS_PENDING = Gauge(
     "sagemeter_route_deployments_pending",
     "Regions whose route changes API Gateway does not serve yet (a deployment is due).",
 )
+EVENT_QUEUES_RECEIVING = Gauge(
+    "sagemeter_event_queues_receiving",
+    "Event queues this replica receives from (none while peering pauses it).",
+)
 RUNNING_PHASES = {"Creating", "InService", "Updating"}
 
 

@@ -25,11 +25,11 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   UpdateEndpointWeightsAndCapacities SageMaker accepts in it (e.g. "Cannot update in-progress
   endpoint" while Creating, "Cannot update failed endpoint"): the rules, their sources and forcing
   a status from a test live in ``endpoint_states``.
-* **Failure injection.** A model image tagged ``fail`` (``PrimaryContainer.Image`` or any
-  ``Containers[].Image``, e.g. ``123.dkr.ecr.us-east-1.amazonaws.com/x:fail``) fails the ping
-  health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a config
-  rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason`` "Update
-  failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
+* **Failure injection** (``variants``). A model image tagged ``fail`` (``PrimaryContainer.Image``
+  or any ``Containers[].Image``, e.g. ``123.dkr.ecr.us-east-1.amazonaws.com/x:fail``) fails the
+  ping health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a
+  config rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason``
+  "Update failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
 * **ListModels** filters by ``NameContains`` and pages (``listing``; moto answered all).
 * **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
@@ -49,7 +49,6 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import signal
@@ -69,7 +68,6 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import (
     FakeEndpoint,
     FakeEndpointConfig,
-    Model,
     SageMakerModelBackend,
     sagemaker_backends,
 )
@@ -89,11 +87,11 @@ from sagemeter.sandbox import (
     tokens,
 )
 from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
+from sagemeter.sandbox.variants import deployment
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-FAIL_TAG = "fail"
 
 
 @dataclass(frozen=True)
@@ -124,61 +122,6 @@ _moto_response_create_endpoint_config = SageMakerResponse.create_endpoint_config
 _moto_response_create_endpoint = SageMakerResponse.create_endpoint
 
 
-# --------------------------------------------------------------------------- deployments
-
-
-def _split_image(image: str) -> tuple[str, str]:
-    """Repository and tag of an image reference (a registry port is not a tag)."""
-    reference = image.split("@", 1)[0]
-    if ":" in reference.rsplit("/", 1)[-1]:
-        repository, tag = reference.rsplit(":", 1)
-        return repository, tag
-    return reference, "latest"
-
-
-def _resolved(image: str) -> str:
-    # A stable fake digest, so that the same image always resolves the same way.
-    return f"{_split_image(image)[0]}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
-
-
-def _model_images(model: Model | None) -> list[str]:
-    if model is None:
-        return []
-    containers = [model.primary_container or {}, *(model.containers or [])]
-    return [c["Image"] for c in containers if c.get("Image")]
-
-
-def _deployment(
-    backend: SageMakerModelBackend, endpoint: FakeEndpoint, config: FakeEndpointConfig
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The variants DescribeEndpoint shows once ``config`` is deployed, and why it would fail.
-
-    Taken when the call is made: SageMaker reads the models then, so deleting them later
-    changes nothing.
-    """
-    variants = endpoint._process_production_variants(config.production_variants)
-    failure = None
-    resolved_at = utcnow()
-    for variant, spec in zip(variants, config.production_variants, strict=True):
-        images = _model_images(backend._models.get(spec["ModelName"]))
-        if failure is None and any(_split_image(i)[1] == FAIL_TAG for i in images):
-            failure = (
-                f"The primary container for production variant {variant['VariantName']} did "
-                "not pass the ping health check. Please check CloudWatch logs for this endpoint."
-            )
-        variant["DeployedImages"] = [
-            {
-                "SpecifiedImage": image,
-                "ResolvedImage": _resolved(image),
-                "ResolutionTime": resolved_at,
-            }
-            for image in images
-        ]
-        variant.setdefault("CurrentWeight", 1.0)  # SageMaker's default InitialVariantWeight
-        variant.setdefault("DesiredWeight", 1.0)
-    return variants, failure
-
-
 def _set(endpoint: FakeEndpoint, **fields: Any) -> None:
     # DescribeEndpoint serializes the object's attributes; moto types failure_reason as None and
     # has no async_inference_config, hence vars() rather than attribute assignment.
@@ -195,7 +138,7 @@ def _create_endpoint(
     with lock:
         endpoint = _moto_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
-        variants, failure = _deployment(self, endpoint, config)
+        variants, failure = deployment(self, endpoint, config)
         # SageMaker shows no variants until they are deployed, nor unset optional blocks.
         _set(
             endpoint,
@@ -230,7 +173,7 @@ def _update_endpoint(
             )
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
         check(endpoint, Call.UPDATE)
-        variants, failure = _deployment(backend, endpoint, config)
+        variants, failure = deployment(backend, endpoint, config)
         endpoint.failure_reason = None  # SageMaker clears the last failure when an update starts
 
         def finish() -> None:

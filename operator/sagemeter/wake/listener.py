@@ -5,8 +5,9 @@ and a message arrives within about a second. Each message goes to `handle(queue,
 it is deleted when `handle` says it is done with it, or when it is older than 60 s (a stale
 wake request, an old event), or when it cannot be read. A message `handle` could not act on yet
 stays and comes back after its visibility timeout (a restarted operator sees it again).
-While the process runs no object (a replica that peering paused) it does not receive: the
-messages are the active replica's.
+While the process runs no object (a replica that peering paused) it does not receive, and
+what a long poll brings back after the pause it leaves alone: the messages are the active
+replica's (they are visible again after the queue's visibility timeout).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sagemeter.core.wake import (
     message_age_seconds,
     parse_message,
 )
+from sagemeter.runtime.metrics import EVENT_QUEUES_RECEIVING
 from sagemeter.wake.queues import Queue
 
 log = logging.getLogger("sagemeter.wake")
@@ -56,24 +58,40 @@ class QueueListener:
         self._stop.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            if not self._active():
-                # A paused replica (peering) leaves the queue to the active one.
-                self._stop.wait(PAUSED_CHECK)
-                continue
+        receiving = False
+        try:
+            while not self._stop.is_set():
+                if not self._active():
+                    # A paused replica (peering) leaves the queue to the active one.
+                    if receiving:
+                        EVENT_QUEUES_RECEIVING.dec()
+                        receiving = False
+                    self._stop.wait(PAUSED_CHECK)
+                    continue
+                if not receiving:
+                    EVENT_QUEUES_RECEIVING.inc()
+                    receiving = True
+                self._receive()
+        finally:
+            if receiving:
+                EVENT_QUEUES_RECEIVING.dec()
+
+    def _receive(self) -> None:
+        try:
+            messages = self._gateway.receive(self.queue.url, self._wait)
+        except AwsError as error:
+            log.warning("receiving from %s failed: %s", self.queue.url, error)
+            self._stop.wait(BACKOFF)
+            return
+        if not self._active():
+            return  # paused during the long poll: the messages come back to the active replica
+        for message in messages:
+            self.received += 1
             try:
-                messages = self._gateway.receive(self.queue.url, self._wait)
-            except AwsError as error:
-                log.warning("receiving from %s failed: %s", self.queue.url, error)
-                self._stop.wait(BACKOFF)
-                continue
-            for message in messages:
-                self.received += 1
-                try:
-                    if self._done(message):
-                        self._gateway.delete(self.queue.url, message["ReceiptHandle"])
-                except Exception:  # one bad message must not stop the queue
-                    log.exception("handling a message from %s failed", self.queue.url)
+                if self._done(message):
+                    self._gateway.delete(self.queue.url, message["ReceiptHandle"])
+            except Exception:  # one bad message must not stop the queue
+                log.exception("handling a message from %s failed", self.queue.url)
 
     def _done(self, message: dict[str, object]) -> bool:
         attributes = message.get("Attributes") or {}
