@@ -136,8 +136,11 @@ class Demo:
         url = local_url(self.sandbox.aws_endpoint_url, status["invokeUrl"])
         shell(f"curl {how}{url} -d '{json.dumps(QUESTION)}'")
         deadline = time.monotonic() + 30
-        # A new route is served once the operator's coalesced deployment includes it.
-        while (answer := call_route(url, QUESTION, **credentials)).status in (401, 403):
+        # A new route, or a route switched back from "parked" to the model once the endpoint is
+        # InService again, is served once the operator's coalesced deployment includes it.
+        running = status.get("phase") == "InService"
+        waiting = (401, 403, 503) if running else (401, 403)
+        while (answer := call_route(url, QUESTION, **credentials)).status in waiting:
             if refused or time.monotonic() > deadline:
                 break
             time.sleep(1)
@@ -263,7 +266,8 @@ class Demo:
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
                                    StateReason="no invocations in the demo")  # fmt: skip
         self.watch(f"{name} parked as idle (the alarm event arrives through the queue)",
-                   lambda objs: objs[name]["status"].get("parkedReason") == "Idle")  # fmt: skip
+                   lambda objs: phase(objs, name) == "Parked"
+                   and objs[name]["status"].get("parkedReason") == "Idle")  # fmt: skip
         secret = self.status(name)["apiKeySecret"]
         encoded = self.kubectl("get", "secret", secret, "-n", NAMESPACE,
                                "-o", "jsonpath={.data.apiKey}")  # fmt: skip
@@ -271,9 +275,12 @@ class Demo:
         url = local_url(self.sandbox.aws_endpoint_url, self.status(name)["invokeUrl"])
         shell(f"curl -i -H \"x-api-key: $API_KEY\" {url} -d '{json.dumps(QUESTION)}'")
         deadline = time.monotonic() + 60
-        # Until the route's switch to "waking" is deployed, the answer says "parked".
-        while (answer := call_route(url, QUESTION, api_key=key)).status == 503:
-            if b"waking" in answer.body or time.monotonic() > deadline:
+        # Until the route's switch to "waking" is deployed, the route still leads to the
+        # deleted endpoint (an error from SageMaker) or says "parked".
+        while (answer := call_route(url, QUESTION, api_key=key)).status != 503 or (
+            b"waking" not in answer.body
+        ):
+            if time.monotonic() > deadline:
                 break
             time.sleep(1)
         headers = {k: v for k, v in answer.headers.items()
