@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError
 
 from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import ApiGatewayGateway, LambdaGateway
+from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import client
+from sagemeter.aws.errors import AwsError
 from sagemeter.core.endpoint.ownership import MANAGED_BY, Owner
 from sagemeter.core.routes import (
     ASYNC_REQUEST_HEADERS,
@@ -34,6 +36,7 @@ from sagemeter.core.routes import (
 )
 from sagemeter.routes.manager import RouteManager, RouteResult
 from sagemeter.runtime.settings import Settings
+from sagemeter.sandbox.control import FaultClient
 
 from .conftest import REGION
 
@@ -234,6 +237,25 @@ def test_switching_away_from_api_key_deletes_the_key(manager: RouteManager, apig
     assert apigw.get_api_keys()["items"] == [] and apigw.get_usage_plans()["items"] == []
     method, _ = post(apigw, result.rest_api_id, "/keyed")
     assert (method["authorizationType"], method["apiKeyRequired"]) == ("AWS_IAM", False)
+
+
+def test_key_removal_interrupted_after_unbinding_the_plan_finishes_on_retry(
+    manager: RouteManager, apigw: Any, control: FaultClient
+) -> None:
+    manager.ensure(spec("keyed", authorization=Authorization.API_KEY), REGION)
+    control.throttle("apigateway", "DeleteUsagePlan")
+    with pytest.raises(AwsError):
+        manager.remove(ALICE, REGION)
+    [plan] = apigw.get_usage_plans()["items"]
+    assert plan.get("apiStages", []) == []  # unbound before the refused delete
+    control.clear()
+    BACKOFFS.reset()  # the throttle opened the account's backoff
+    # The retry knows the plan is unbound already and goes straight to the delete.
+    assert manager.remove(ALICE, REGION)
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_api_keys()["items"] == []
+    assert [r["call"] for r in control.requests("apigateway:UpdateUsagePlan")] == [
+        "apigateway:UpdateUsagePlan"
+    ]
 
 
 # --------------------------------------------------------------------------- Lambda proxy

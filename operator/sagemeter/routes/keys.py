@@ -80,6 +80,8 @@ class RouteKeys:
         elif wanted not in _stages(plan):
             stage_ready()
             apigateway.add_usage_plan_stage(str(plan["id"]), api_id, self._stage)
+            with self._lock:
+                plan["apiStages"] = [*_stages(plan), wanted]
         if str(key["id"]) not in apigateway.usage_plan_key_ids(str(plan["id"])):
             apigateway.create_usage_plan_key(str(plan["id"]), str(key["id"]))
         result = (str(key["id"]), str(key["value"]))
@@ -95,8 +97,12 @@ class RouteKeys:
         plan = self._find_plan(apigateway, owner)
         if plan is not None:
             # Unbind the stages first: API Gateway refuses to delete a plan still bound.
+            # The listed plan learns each unbinding, so a retry after a refused delete does not
+            # unbind again what AWS no longer has.
             for stage in _stages(plan):
                 apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
+                with self._lock:
+                    plan["apiStages"] = [s for s in _stages(plan) if s != stage]
             removed = apigateway.delete_usage_plan(str(plan["id"])) or removed
             self._drop(self._listed_plans(apigateway), plan)
         key = self._find_key(apigateway, owner)
