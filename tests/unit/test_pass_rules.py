@@ -1,7 +1,7 @@
 """The rules a reconcile pass follows around its step, each a pure function in `core/`:
 how to observe, what deletion does, when tags and garbage are settled, when a kept config is
-reused, what dry run holds back, what a spec deploys on, who may hold a route path, and which
-endpoints discovery adopts."""
+reused, when a create resumes a park, what dry run holds back, what a spec deploys on, who may
+hold a route path, and which endpoints discovery adopts."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sagemeter.core.endpoint.plan import (
     Step,
     dry_run_holds_back,
     recreate_kept_config,
+    resumes,
     reuses_kept_config,
     settle_work,
 )
@@ -179,6 +180,24 @@ def test_dry_run_holds_back_parks_only(
 ) -> None:
     step = Step(action, Phase.DELETING, "Expired", "x")
     assert dry_run_holds_back(step, dry_run, running) is held
+
+
+@pytest.mark.parametrize(
+    ("action", "phase", "parked_reason", "resuming"),
+    [
+        (Action.CREATE, Phase.PARKED, "Idle", True),
+        # A wake right after the park's delete: the status still says Deleting.
+        (Action.CREATE, Phase.DELETING, "Idle", True),
+        (Action.CREATE, None, None, False),  # a first create
+        (Action.CREATE, Phase.FAILED, None, False),  # a failed endpoint replaced
+        (Action.UPDATE, Phase.PARKED, "Expired", False),
+        (Action.DELETE, Phase.DELETING, "Idle", False),
+    ],
+)
+def test_a_create_resumes_a_parked_endpoint(
+    action: Action, phase: Phase | None, parked_reason: str | None, resuming: bool
+) -> None:
+    assert resumes(action, phase, parked_reason) is resuming
 
 
 # -- targets ---------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sagemeter.api.models import Phase
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint import naming
@@ -19,6 +18,7 @@ from sagemeter.core.endpoint.plan import (
     Attempt,
     Step,
     recreate_kept_config,
+    resumes,
     reuses_kept_config,
 )
 from sagemeter.core.endpoint.requests import Target
@@ -87,7 +87,7 @@ class Actor:
             await self.workers.run(gw.update_endpoint, name, target.config_name)
             arn, status, verb = seen.endpoint_arn, "Updating", "updating"
         self.observer.record(ctx, status)
-        resuming = step.action == Action.CREATE and ctx.status.phase == Phase.PARKED
+        resuming = resumes(step.action, ctx.status.phase, ctx.status.parked_reason)
         message = f"{verb} endpoint {name} on {target.config_name}"
         self.event(ctx, "Normal", "Resuming" if resuming else step.reason, message)
         # The attempt goes into status with this pass; were that patch lost, a failed

@@ -166,6 +166,12 @@ def recreate_kept_config(kept: bool, config_missing: bool) -> bool:
     return kept and config_missing
 
 
+def resumes(action: Action, phase: Phase | None, parked_reason: str | None) -> bool:
+    """A create brings back a parked endpoint (Event "Resuming"), also when it comes right after
+    the park's delete, before the status has said Parked."""
+    return action == Action.CREATE and (phase == Phase.PARKED or parked_reason is not None)
+
+
 def dry_run_holds_back(step: Step, dry_run: bool, running: bool) -> bool:
     """In dry run, a park is reported and never carried out."""
     return dry_run and not running and step.action == Action.DELETE
