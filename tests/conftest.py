@@ -15,7 +15,13 @@ import pytest
 from sagemeter.sandbox import Sandbox
 
 # The operator-process fixtures serve integration, e2e and bench tests alike.
-from tests.integration.conftest import fresh_namespace, kube, operator, sagemaker  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    fresh_namespace,
+    kube,
+    operator,
+    policies,
+    sagemaker,
+)
 
 
 def _log(message: str) -> None:
