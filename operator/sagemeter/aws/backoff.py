@@ -3,8 +3,10 @@
 When AWS throttles an account or fails (5xx, connection errors, an outage), the first calls
 that see it open the account's backoff: until it ends, calls there are refused locally (an
 ``AwsError`` of the same kind, no request sent), so a thousand objects do not each run their own
-retry loop against an account that is already throttled. Each failure doubles the wait (with
-jitter, from ``BASE`` up to ``CAP`` seconds); the first success closes it. The reconciler sleeps
+retry loop against an account that is already throttled. A failure once the wait is over doubles
+it (with jitter, from ``BASE`` up to ``CAP`` seconds); failures of calls that were already in
+flight when it opened do not, so a burst of concurrent failures counts once, and the account is
+tried again within seconds of an outage ending. The first success closes it. The reconciler sleeps
 the objects until the backoff ends (`remaining`), each with its own jitter, so they do not all
 come back in the same instant.
 """
@@ -48,10 +50,13 @@ class Backoffs:
         """A call there was throttled or failed; the wait from now."""
         with self._lock:
             state = self._states.setdefault((scope, region), _State())
+            now = self._clock()
+            if now < state.until:  # in flight when the backoff opened: already counted
+                return state.until - now
             state.failures += 1
             wait: float = min(CAP, BASE * 2.0 ** (state.failures - 1))
             wait *= 0.5 + self._random.random() / 2  # "equal jitter"
-            state.until = max(state.until, self._clock() + wait)
+            state.until = now + wait
             return wait
 
     def succeeded(self, scope: str, region: str) -> None:
