@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -102,6 +103,18 @@ class Fleet:
 def diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
     found = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def queued_events(sandbox: Sandbox) -> int:
+    """Messages in sagemeter's event queues, visible or being handled."""
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    total = 0
+    for url in sqs.list_queues(QueueNamePrefix="sagemeter-").get("QueueUrls", []):
+        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])  # fmt: skip
+        total += sum(int(v) for v in found["Attributes"].values())
+    return total
 
 
 def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
@@ -178,7 +191,11 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
         Row("CPU s during burst by process", cpu),
     ]
 
-    # --- steady state
+    # --- steady state, once the burst's events (Creating, InService per endpoint) are handled
+    drained_from = time.time()
+    wait_fleet("the event queue drained", lambda: queued_events(sandbox) == 0, 300)
+    rows.append(Row("burst events handled after all InService (s)",
+                    round(time.time() - drained_from, 1)))  # fmt: skip
     time.sleep(20)
     before, window_start = operator.aws_calls(), time.time()
     time.sleep(STEADY_WINDOW)

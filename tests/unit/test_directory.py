@@ -1,5 +1,6 @@
-"""The endpoint directory sweeps once per interval for every object of a region, and a failed
-sweep is shared by the objects waiting on it for a few seconds instead of repeated by each."""
+"""The endpoint directory sweeps once per interval for every object of a region, a failed
+sweep is shared by the objects waiting on it for a few seconds instead of repeated by each, and
+an event repeating a settled status costs no describe."""
 
 from __future__ import annotations
 
@@ -76,3 +77,21 @@ def test_a_short_interval_bounds_the_pause() -> None:
         directory.lookup("a")
     now[0] = 1
     assert directory.lookup("a").status == "InService"
+
+
+def test_an_event_repeating_a_settled_status_changes_nothing() -> None:
+    sweeps = Sweeps(row("a") | row("b", "Creating"))
+    directory = EndpointDirectory(sweeps, max_age=60, clock=lambda: 0.0)
+    swept = directory.lookup("a")
+    assert swept.incarnation is not None
+    # InService again (a repeated event, or one our own describe came before): nothing new,
+    # and the sweep's incarnation stays, so the next pass needs no describe.
+    assert not directory.note("a", "InService")
+    assert directory.lookup("a") == swept
+    # A transition, or a status not settled yet, is news: the next pass describes.
+    assert directory.note("a", "Updating")
+    assert directory.lookup("a").status == "Updating" and directory.lookup("a").incarnation is None
+    assert directory.note("b", "InService")
+    assert directory.note("b", "Creating") and directory.note("b", "Creating")
+    assert directory.note("unknown", "InService")
+    assert sweeps.calls == 1

@@ -74,6 +74,8 @@ IMPLIED: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
         ("iam:PassRole", {"iam:PassedToService": "apigateway.amazonaws.com"})
     ],
 }
+# Batch calls are authorized by the single call's action.
+ACTION_OF = {("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage"}
 MANAGED_BY = "sagemeter.io/managed-by"
 DESTRUCTIVE_SAGEMAKER = {
     "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig",
@@ -227,7 +229,7 @@ def needs_for(call: Call) -> list[Need]:
         resource = f"arn:aws:apigateway:us-east-1::{_sample_path(http['requestUri'])}"
         needs = [Need(f"apigateway:{http['method']}", resource)]
     else:
-        needs = [Need(f"{prefix}:{call.operation}")]
+        needs = [Need(ACTION_OF.get((call.service, call.operation), f"{prefix}:{call.operation}"))]
     for action, context in IMPLIED.get((call.service, call.operation), []):
         needs.append(Need(action, None, context))
     return needs

@@ -56,8 +56,16 @@ class QueueGateway(Gateway):
         )  # fmt: skip
         return list(found.get("Messages", []))
 
-    def delete(self, url: str, receipt: str) -> None:
-        self._call("DeleteMessage", QueueUrl=url, ReceiptHandle=receipt)
+    def delete(self, url: str, receipts: list[str]) -> int:
+        """Deletes up to 10 received messages in one call (IAM: `sqs:DeleteMessage`); answers
+        how many SQS could not delete (they come back after the visibility timeout)."""
+        if not receipts:
+            return 0
+        found = self._call(
+            "DeleteMessageBatch", QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)],
+        )  # fmt: skip
+        return len(found.get("Failed") or [])
 
 
 class EventsGateway(Gateway):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sagemeter.aws.sagemaker import EndpointSummary
-from sagemeter.core.endpoint.observe import Sighting
+from sagemeter.core.endpoint.observe import SETTLED, Sighting
 from sagemeter.core.endpoint.ownership import Incarnation
 
 FAILED_SWEEP_PAUSE = 5.0  # seconds before a failed sweep is tried again
@@ -81,6 +81,17 @@ class EndpointDirectory:
         """Remember what a describe (or our own action) just showed."""
         with self._lock:
             self._entries[name] = _Entry(sighting, self._clock())
+
+    def note(self, name: str, status: str) -> bool:
+        """An endpoint state change event: True when it tells something new. An event
+        repeating the settled status already known (EventBridge may send one twice; our own
+        describe may have come first) leaves the entry, incarnation and all, as it is."""
+        with self._lock:
+            found = self._entries.get(name)
+            if found is not None and found.sighting.status == status and status in SETTLED:
+                return False
+            self._entries[name] = _Entry(Sighting(status), self._clock())
+            return True
 
     def forget(self, name: str) -> None:
         """Drop what is known of `name`: the next pass describes it."""

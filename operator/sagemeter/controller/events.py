@@ -88,8 +88,9 @@ class EventDispatcher:
                 self._wake_endpoint(queue, endpoint)
             return True
         if isinstance(message, EndpointChange):
-            self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status)
-            self._wake_endpoint(queue, message.endpoint_name)
+            if self.observer.note(queue.scope, queue.region, message.endpoint_name,
+                                  message.status):  # fmt: skip
+                self._wake_endpoint(queue, message.endpoint_name)
             return True
         return self._wake_request(queue, message)
 

@@ -61,11 +61,11 @@ class Observer:
         """What our own action just did (the status it leaves the endpoint in)."""
         self.directory(ctx).record(ctx.endpoint_name, Sighting(status))
 
-    def note(self, scope: str, region: str, endpoint_name: str, status: str) -> None:
-        """An endpoint state change EventBridge reported: the next pass describes it."""
+    def note(self, scope: str, region: str, endpoint_name: str, status: str) -> bool:
+        """An endpoint state change EventBridge reported; True when the object's next pass
+        has something to learn from it (then it describes the endpoint)."""
         directory = self._directories.get((scope, region))
-        if directory is not None:
-            directory.record(endpoint_name, Sighting(status))
+        return directory is None or directory.note(endpoint_name, status)
 
     def forget(self, ctx: Context) -> None:
         self.directory(ctx).forget(ctx.endpoint_name)

@@ -85,13 +85,20 @@ class QueueListener:
             return
         if not self._active():
             return  # paused during the long poll: the messages come back to the active replica
+        done: list[str] = []
         for message in messages:
             self.received += 1
             try:
                 if self._done(message):
-                    self._gateway.delete(self.queue.url, message["ReceiptHandle"])
+                    done.append(str(message["ReceiptHandle"]))
             except Exception:  # one bad message must not stop the queue
                 log.exception("handling a message from %s failed", self.queue.url)
+        try:
+            if failed := self._gateway.delete(self.queue.url, done):
+                log.warning("%d handled messages not deleted from %s; they come back",
+                            failed, self.queue.url)  # fmt: skip
+        except AwsError as error:
+            log.warning("deleting handled messages from %s failed: %s", self.queue.url, error)
 
     def _done(self, message: dict[str, object]) -> bool:
         attributes = message.get("Attributes") or {}
