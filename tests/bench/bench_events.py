@@ -54,9 +54,11 @@ def fire(sandbox: Any, endpoint: str) -> float:
     return sent
 
 
-def first_call_after(operator: Operator, name: str, message: str, since: float) -> float | None:
+def first_call_after(operator: Operator, name: str, call: str, since: float) -> float | None:
+    """When the operator's first `call` ("sagemaker:CreateEndpoint") for object `name`
+    (namespace/name) after `since` went through, from its log."""
     for entry in log_entries(operator):
-        if entry["ts"] >= since and entry["message"].startswith(f"{name} {message}"):
+        if entry["ts"] >= since and entry["message"].startswith(f"aws {call} ok ({name},"):
             return float(entry["ts"])
     return None
 
@@ -77,7 +79,7 @@ def test_wake_and_idle_latencies(operator: Operator, kube: Kubectl, sandbox: Any
         endpoint = kube.status("bench")["endpointName"]
         sent = fire(sandbox, endpoint)
         deleted = wait_for("the park", lambda sent=sent: first_call_after(
-            operator, name, "Parking", sent), timeout=120)  # fmt: skip
+            operator, name, "sagemaker:DeleteEndpoint", sent), timeout=120)  # fmt: skip
         parks.append(deleted - sent)
         def probe() -> float | None:
             sent_at = time.time()
@@ -86,7 +88,7 @@ def test_wake_and_idle_latencies(operator: Operator, kube: Kubectl, sandbox: Any
         # The first request answered "waking" is the one that wakes it.
         requested = wait_for("a waking answer", probe, timeout=60)
         created = wait_for("the wake", lambda since=requested - 1: first_call_after(
-            operator, name, "Resuming", since), timeout=60)  # fmt: skip
+            operator, name, "sagemaker:CreateEndpoint", since), timeout=60)  # fmt: skip
         wakes.append(max(0.0, created - requested))
         kube.wait_phase("bench", "InService", timeout=60)
     report("idle alarm ALARM -> DeleteEndpoint (s), default settings", percentiles(parks))
@@ -146,7 +148,8 @@ def test_tenancy_costs(
         kube.patch(victim, {"spec": {"suspend": True}})
         freed = time.time()
         started = wait_for("the waiter to start", lambda who=extra, since=freed - 1: (
-            first_call_after(operator, f"{kube.namespace}/{who}", "Resuming", since)),
+            first_call_after(operator, f"{kube.namespace}/{who}", "sagemaker:CreateEndpoint",
+                             since)),
             timeout=60)  # fmt: skip
         waits.append(max(0.0, started - freed))
     report("OverBudget -> CreateEndpoint after room appears (s)", percentiles(waits))

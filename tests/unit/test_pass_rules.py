@@ -188,6 +188,8 @@ def test_dry_run_holds_back_parks_only(
         (Action.CREATE, Phase.PARKED, "Idle", True),
         # A wake right after the park's delete: the status still says Deleting.
         (Action.CREATE, Phase.DELETING, "Idle", True),
+        # ... or woken while SageMaker was still deleting it: desired running, no reason.
+        (Action.CREATE, Phase.DELETING, None, True),
         (Action.CREATE, None, None, False),  # a first create
         (Action.CREATE, Phase.FAILED, None, False),  # a failed endpoint replaced
         (Action.UPDATE, Phase.PARKED, "Expired", False),

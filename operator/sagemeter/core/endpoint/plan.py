@@ -168,8 +168,10 @@ def recreate_kept_config(kept: bool, config_missing: bool) -> bool:
 
 def resumes(action: Action, phase: Phase | None, parked_reason: str | None) -> bool:
     """A create brings back a parked endpoint (Event "Resuming"), also when it comes right after
-    the park's delete, before the status has said Parked."""
-    return action == Action.CREATE and (phase == Phase.PARKED or parked_reason is not None)
+    the park's delete, before the status has said Parked (a create follows a delete only after
+    a park: a failed endpoint is never replaced by a new one)."""
+    parked = phase in (Phase.PARKED, Phase.DELETING) or parked_reason is not None
+    return action == Action.CREATE and parked
 
 
 def dry_run_holds_back(step: Step, dry_run: bool, running: bool) -> bool:
