@@ -105,10 +105,8 @@ def diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
-def queued_events(sandbox: Sandbox) -> int:
+def queued_events(sqs: Any) -> int:
     """Messages in sagemeter's event queues, visible or being handled."""
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     total = 0
     for url in sqs.list_queues(QueueNamePrefix="sagemeter-").get("QueueUrls", []):
         found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
@@ -193,7 +191,9 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
 
     # --- steady state, once the burst's events (Creating, InService per endpoint) are handled
     drained_from = time.time()
-    wait_fleet("the event queue drained", lambda: queued_events(sandbox) == 0, 300)
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    wait_fleet("the event queue drained", lambda: queued_events(sqs) == 0, 300)
     rows.append(Row("burst events handled after all InService (s)",
                     round(time.time() - drained_from, 1)))  # fmt: skip
     time.sleep(20)

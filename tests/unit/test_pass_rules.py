@@ -183,23 +183,21 @@ def test_dry_run_holds_back_parks_only(
 
 
 @pytest.mark.parametrize(
-    ("action", "phase", "parked_reason", "resuming"),
+    ("action", "phase", "resuming"),
     [
-        (Action.CREATE, Phase.PARKED, "Idle", True),
-        # A wake right after the park's delete: the status still says Deleting.
-        (Action.CREATE, Phase.DELETING, "Idle", True),
-        # ... or woken while SageMaker was still deleting it: desired running, no reason.
-        (Action.CREATE, Phase.DELETING, None, True),
-        (Action.CREATE, None, None, False),  # a first create
-        (Action.CREATE, Phase.FAILED, None, False),  # a failed endpoint replaced
-        (Action.UPDATE, Phase.PARKED, "Expired", False),
-        (Action.DELETE, Phase.DELETING, "Idle", False),
+        (Action.CREATE, Phase.PARKED, True),
+        # A wake right after the park's delete (or during it): the status still says Deleting.
+        (Action.CREATE, Phase.DELETING, True),
+        (Action.CREATE, None, False),  # a first create
+        (Action.CREATE, Phase.FAILED, False),  # a failed endpoint replaced
+        (Action.UPDATE, Phase.PARKED, False),
+        (Action.DELETE, Phase.DELETING, False),
     ],
 )
 def test_a_create_resumes_a_parked_endpoint(
-    action: Action, phase: Phase | None, parked_reason: str | None, resuming: bool
+    action: Action, phase: Phase | None, resuming: bool
 ) -> None:
-    assert resumes(action, phase, parked_reason) is resuming
+    assert resumes(action, phase) is resuming
 
 
 # -- targets ---------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class Actor:
             await self.workers.run(gw.update_endpoint, name, target.config_name)
             arn, status, verb = seen.endpoint_arn, "Updating", "updating"
         self.observer.record(ctx, status)
-        resuming = resumes(step.action, ctx.status.phase, ctx.status.parked_reason)
+        resuming = resumes(step.action, ctx.status.phase)
         message = f"{verb} endpoint {name} on {target.config_name}"
         self.event(ctx, "Normal", "Resuming" if resuming else step.reason, message)
         # The attempt goes into status with this pass; were that patch lost, a failed

@@ -166,12 +166,11 @@ def recreate_kept_config(kept: bool, config_missing: bool) -> bool:
     return kept and config_missing
 
 
-def resumes(action: Action, phase: Phase | None, parked_reason: str | None) -> bool:
+def resumes(action: Action, phase: Phase | None) -> bool:
     """A create brings back a parked endpoint (Event "Resuming"), also when it comes right after
     the park's delete, before the status has said Parked (a create follows a delete only after
     a park: a failed endpoint is never replaced by a new one)."""
-    parked = phase in (Phase.PARKED, Phase.DELETING) or parked_reason is not None
-    return action == Action.CREATE and parked
+    return action == Action.CREATE and phase in (Phase.PARKED, Phase.DELETING)
 
 
 def dry_run_holds_back(step: Step, dry_run: bool, running: bool) -> bool:
