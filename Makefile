@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install controlplane tools crds argocd lock lint typecheck test test-unit demo bench sandbox-up sandbox-down clean
 
-$(STAMP): pyproject.toml
+# The operator (with its test and demo tools) and the sandbox, its own distribution.
+$(STAMP): pyproject.toml operator/sagemeter_sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,demo]'
+	$(BIN)/pip install --quiet -e '.[test,demo]' -e operator/sagemeter_sandbox
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -46,6 +47,7 @@ lock: install
 
 lint: install
 	$(BIN)/ruff check operator tests hack deploy
+	$(BIN)/ruff format --check operator tests hack deploy
 	$(BIN)/lint-imports
 
 typecheck: install

@@ -33,8 +33,8 @@ import boto3
 from demo_view import NAMESPACE, Objects, View, console, say, shell  # beside this script
 
 from sagemeter.core.meter.times import format_time, parse_time
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.examples import (
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.examples import (
     TOKEN,
     Prerequisites,
     call_route,
@@ -67,8 +67,14 @@ class Demo:
     def kubectl(self, *args: str, show: bool = False, stdin: str | None = None) -> str:
         if show:
             shell(shlex.join(("kubectl", *args)))
-        result = subprocess.run(["kubectl", *args], env=self.env, capture_output=True,
-                                text=True, input=stdin, check=False)  # fmt: skip
+        result = subprocess.run(
+            ["kubectl", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            check=False,
+        )
         if result.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         if show and result.stdout.strip():
@@ -77,18 +83,24 @@ class Demo:
 
     def aws(self, service: str) -> Any:
         return boto3.client(
-            service, region_name="us-east-1", endpoint_url=self.sandbox.aws_endpoint_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            service,
+            region_name="us-east-1",
+            endpoint_url=self.sandbox.aws_endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def objects(self) -> Objects:
         listing = json.loads(self.kubectl("get", "mep", "-n", NAMESPACE, "-o", "json"))
         return {item["metadata"]["name"]: item for item in listing["items"]}
 
     def watch(
-        self, step: str, done: Callable[[Objects], bool], allow: frozenset[str] = frozenset(),
+        self,
+        step: str,
+        done: Callable[[Objects], bool],
+        allow: frozenset[str] = frozenset(),
         timeout: float = 90,
-    ) -> Objects:  # fmt: skip
+    ) -> Objects:
         """Refresh the view until `done(objects)` holds. A Degraded condition (or Failed)
         whose reason is not in `allow` stops the demo: no step hides a problem."""
         self.view.step = step
@@ -123,15 +135,22 @@ class Demo:
         }
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", NAMESPACE],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        console.print(f"operator running (pid {self.operator.pid}), watching namespace "
-                      f"{NAMESPACE}; log: {log.name}")  # fmt: skip
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        console.print(
+            f"operator running (pid {self.operator.pid}), watching namespace "
+            f"{NAMESPACE}; log: {log.name}"
+        )
 
     def request(self, name: str, how: str, refused: bool = False, **credentials: Any) -> None:
         """POST through `name`'s route to the local data plane and show the answer."""
-        objects = self.watch(f"{name}'s route deployed", lambda objs: bool(
-            (objs[name].get("status") or {}).get("invokeUrl")), timeout=30)  # fmt: skip
+        objects = self.watch(
+            f"{name}'s route deployed",
+            lambda objs: bool((objs[name].get("status") or {}).get("invokeUrl")),
+            timeout=30,
+        )
         status = objects[name]["status"]
         url = local_url(self.sandbox.aws_endpoint_url, status["invokeUrl"])
         shell(f"curl {how}{url} -d '{json.dumps(QUESTION)}'")
@@ -151,8 +170,9 @@ class Demo:
             raise SystemExit(f"{name}'s route answered {answer.status}")
 
     def run(self) -> None:
-        self.say("Bringing up the sandbox: real kube-apiserver, etcd, kube-controller-manager, "
-            "local AWS")  # fmt: skip
+        self.say(
+            "Bringing up the sandbox: real kube-apiserver, etcd, kube-controller-manager, local AWS"
+        )
         started = time.monotonic()
         self.sandbox.down()  # a clean slate, also after an earlier DEMO_KEEP=1 run
         self.sandbox.up()
@@ -168,7 +188,7 @@ class Demo:
             f"{prerequisites.adopt_tag} (the tag the operator may adopt)\n"
             f"  the platform team's REST API {prerequisites.rest_api_id} with a Lambda token "
             f"authorizer {prerequisites.authorizer_id}"
-        )  # fmt: skip
+        )
         self.start_operator(prerequisites)
         self.view.start()
         self.apply_examples(prerequisites)
@@ -181,27 +201,42 @@ class Demo:
         self.say("kubectl sagemeter ls")
         self.kubectl("sagemeter", "ls", "-n", NAMESPACE, show=True)
         self.say("Events of falcon")
-        self.kubectl("get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp",
-                     "--field-selector", "involvedObject.name=falcon", show=True)  # fmt: skip
+        self.kubectl(
+            "get",
+            "events",
+            "-n",
+            NAMESPACE,
+            "--sort-by=.lastTimestamp",
+            "--field-selector",
+            "involvedObject.name=falcon",
+            show=True,
+        )
 
     def apply_examples(self, prerequisites: Prerequisites) -> None:
         self.say("Applying every example (office-hours.yaml names the platform's authorizer)")
-        manifests = "\n---\n".join(prerequisites.manifest(p)
-                                   for p in sorted((ROOT / "examples").glob("*.yaml")))  # fmt: skip
+        manifests = "\n---\n".join(
+            prerequisites.manifest(p) for p in sorted((ROOT / "examples").glob("*.yaml"))
+        )
         self.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests, show=True)
         self.watch("every example where its meter and schedule say it should be", settled)
 
     def update_and_call(self) -> None:
         self.say("A spec change rolls through Updating: falcon moves to ml.g5.4xlarge")
         patch = '{"spec":{"instanceType":"ml.g5.4xlarge"}}'
-        self.kubectl("patch", "mep", "falcon", "-n", NAMESPACE, "--type=merge", "-p", patch,
-                     show=True)  # fmt: skip
-        self.watch("falcon serving the new config", lambda objs: (
-            phase(objs, "falcon") == "InService" and generation_seen(objs["falcon"])))
+        self.kubectl(
+            "patch", "mep", "falcon", "-n", NAMESPACE, "--type=merge", "-p", patch, show=True
+        )
+        self.watch(
+            "falcon serving the new config",
+            lambda objs: phase(objs, "falcon") == "InService" and generation_seen(objs["falcon"]),
+        )
 
         self.say("A request through falcon's route, signed with SigV4 (authorization AWS_IAM)")
-        self.request("falcon", "--aws-sigv4 aws:amz:us-east-1:execute-api --user testing:testing ",
-                     sigv4_region="us-east-1")  # fmt: skip
+        self.request(
+            "falcon",
+            "--aws-sigv4 aws:amz:us-east-1:execute-api --user testing:testing ",
+            sigv4_region="us-east-1",
+        )
         self.say("support-assistant's route asks the platform's Lambda authorizer for a token")
         self.request("support-assistant", "", refused=True)
         self.request("support-assistant", f"-H 'Authorization: Bearer {TOKEN}' ", token=TOKEN)
@@ -212,24 +247,33 @@ class Demo:
         self.say("The meter: sentiment expires in 15 seconds and is parked at the deadline")
         expires = format_time(datetime.now(UTC) + timedelta(seconds=15))
         patch = json.dumps({"spec": {"expiry": {"expiresAt": expires}}})
-        self.kubectl("patch", "mep", "sentiment", "-n", NAMESPACE, "--type=merge", "-p", patch,
-                     show=True)  # fmt: skip
-        self.watch("sentiment parked at its expiry", lambda objs: (
-            phase(objs, "sentiment") == "Parked"))  # fmt: skip
+        self.kubectl(
+            "patch", "mep", "sentiment", "-n", NAMESPACE, "--type=merge", "-p", patch, show=True
+        )
+        self.watch(
+            "sentiment parked at its expiry", lambda objs: phase(objs, "sentiment") == "Parked"
+        )
         console.print(f"expiresAt {expires}, parked at {datetime.now(UTC):%H:%M:%S}")
 
         self.say("Topping up: sentiment for an hour, and llama-on-demand (it starts parked)")
         self.kubectl("sagemeter", "extend", "sentiment", "1h", "-n", NAMESPACE, show=True)
         self.kubectl("sagemeter", "extend", "llama-on-demand", "2h", "-n", NAMESPACE, show=True)
-        self.watch("both back in service", lambda objs: all(
-            phase(objs, n) == "InService" for n in ("sentiment", "llama-on-demand")))
+        self.watch(
+            "both back in service",
+            lambda objs: all(
+                phase(objs, n) == "InService" for n in ("sentiment", "llama-on-demand")
+            ),
+        )
 
         self.say("A request through llama-on-demand's route with its API key (from its Secret)")
         secret = self.status("llama-on-demand")["apiKeySecret"]
-        shell(f"API_KEY=$(kubectl get secret {secret} -n {NAMESPACE} "
-              "-o jsonpath='{.data.apiKey}' | base64 -d)")  # fmt: skip
-        encoded = self.kubectl("get", "secret", secret, "-n", NAMESPACE,
-                               "-o", "jsonpath={.data.apiKey}")  # fmt: skip
+        shell(
+            f"API_KEY=$(kubectl get secret {secret} -n {NAMESPACE} "
+            "-o jsonpath='{.data.apiKey}' | base64 -d)"
+        )
+        encoded = self.kubectl(
+            "get", "secret", secret, "-n", NAMESPACE, "-o", "jsonpath={.data.apiKey}"
+        )
         key = base64.b64decode(encoded).decode()
         self.request("llama-on-demand", '-H "x-api-key: $API_KEY" ', api_key=key)
 
@@ -237,40 +281,65 @@ class Demo:
         alarm = "sagemeter-notebook-endpoint-2026-11-20-idle"
         self.say("Idle: notebook-endpoint's grace period shortened to 2s so its alarm appears now")
         patch = '{"spec":{"idle":{"gracePeriod":"2s"}}}'
-        self.kubectl("patch", "mep", "notebook-endpoint", "-n", NAMESPACE, "--type=merge", "-p",
-                     patch, show=True)  # fmt: skip
+        self.kubectl(
+            "patch",
+            "mep",
+            "notebook-endpoint",
+            "-n",
+            NAMESPACE,
+            "--type=merge",
+            "-p",
+            patch,
+            show=True,
+        )
         cloudwatch = self.aws("cloudwatch")
-        self.watch("the idle alarm", lambda objs: bool(
-            cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]), timeout=60)
+        self.watch(
+            "the idle alarm",
+            lambda objs: bool(cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]),
+            timeout=60,
+        )
         self.say("CloudWatch says nobody called notebook-endpoint (its alarm goes to ALARM)")
-        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
-                                   StateReason="no invocations in the demo")  # fmt: skip
-        self.watch("notebook-endpoint parked as idle", lambda objs: (
-            phase(objs, "notebook-endpoint") == "Parked"
-            and objs["notebook-endpoint"]["status"].get("parkedReason") == "Idle"))
+        cloudwatch.set_alarm_state(
+            AlarmName=alarm, StateValue="ALARM", StateReason="no invocations in the demo"
+        )
+        self.watch(
+            "notebook-endpoint parked as idle",
+            lambda objs: (
+                phase(objs, "notebook-endpoint") == "Parked"
+                and objs["notebook-endpoint"]["status"].get("parkedReason") == "Idle"
+            ),
+        )
         self.say("Waking it: kubectl sagemeter wake")
         self.kubectl("sagemeter", "wake", "notebook-endpoint", "-n", NAMESPACE, show=True)
-        self.watch("notebook-endpoint back", lambda objs: (
-            phase(objs, "notebook-endpoint") == "InService"))  # fmt: skip
+        self.watch(
+            "notebook-endpoint back", lambda objs: phase(objs, "notebook-endpoint") == "InService"
+        )
 
     def wake_on_request(self) -> None:
         name = "llama-on-demand"
         self.say(f"Wake on request: {name} is parked as idle, then a request wakes it")
         patch = '{"spec":{"idle":{"gracePeriod":"2s"}}}'
-        self.kubectl("patch", "mep", name, "-n", NAMESPACE, "--type=merge", "-p", patch,
-                     show=True)  # fmt: skip
+        self.kubectl("patch", "mep", name, "-n", NAMESPACE, "--type=merge", "-p", patch, show=True)
         alarm = f"sagemeter-{self.status(name)['endpointName']}-idle"
         cloudwatch = self.aws("cloudwatch")
-        self.watch("its idle alarm", lambda objs: bool(
-            cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]), timeout=60)
-        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
-                                   StateReason="no invocations in the demo")  # fmt: skip
-        self.watch(f"{name} parked as idle (the alarm event arrives through the queue)",
-                   lambda objs: phase(objs, name) == "Parked"
-                   and objs[name]["status"].get("parkedReason") == "Idle")  # fmt: skip
+        self.watch(
+            "its idle alarm",
+            lambda objs: bool(cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]),
+            timeout=60,
+        )
+        cloudwatch.set_alarm_state(
+            AlarmName=alarm, StateValue="ALARM", StateReason="no invocations in the demo"
+        )
+        self.watch(
+            f"{name} parked as idle (the alarm event arrives through the queue)",
+            lambda objs: (
+                phase(objs, name) == "Parked" and objs[name]["status"].get("parkedReason") == "Idle"
+            ),
+        )
         secret = self.status(name)["apiKeySecret"]
-        encoded = self.kubectl("get", "secret", secret, "-n", NAMESPACE,
-                               "-o", "jsonpath={.data.apiKey}")  # fmt: skip
+        encoded = self.kubectl(
+            "get", "secret", secret, "-n", NAMESPACE, "-o", "jsonpath={.data.apiKey}"
+        )
         key = base64.b64decode(encoded).decode()
         url = local_url(self.sandbox.aws_endpoint_url, self.status(name)["invokeUrl"])
         shell(f"curl -i -H \"x-api-key: $API_KEY\" {url} -d '{json.dumps(QUESTION)}'")
@@ -283,16 +352,29 @@ class Demo:
             if time.monotonic() > deadline:
                 break
             time.sleep(1)
-        headers = {k: v for k, v in answer.headers.items()
-                   if k.lower() in ("retry-after", "sagemeter-state")}  # fmt: skip
+        headers = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() in ("retry-after", "sagemeter-state")
+        }
         console.print(f"HTTP {answer.status} {headers} {answer.body.decode()}", markup=False)
         if answer.status != 503 or b"waking" not in answer.body:
             raise SystemExit(f"{name}'s route did not answer 503 waking: {answer.status}")
-        self.watch(f"{name} woken by the request and back in service", lambda objs: (
-            phase(objs, name) == "InService"), timeout=90)  # fmt: skip
+        self.watch(
+            f"{name} woken by the request and back in service",
+            lambda objs: phase(objs, name) == "InService",
+            timeout=90,
+        )
         self.request(name, '-H "x-api-key: $API_KEY" ', api_key=key)
-        self.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
-                     f"involvedObject.name={name},reason=WokenByRequest", show=True)  # fmt: skip
+        self.kubectl(
+            "get",
+            "events",
+            "-n",
+            NAMESPACE,
+            "--field-selector",
+            f"involvedObject.name={name},reason=WokenByRequest",
+            show=True,
+        )
 
     def delete(self) -> None:
         self.say("Deleting whisper-batch: its endpoint, config and model go with it")
@@ -304,8 +386,10 @@ class Demo:
     def close(self) -> None:
         self.view.stop()
         if os.environ.get("DEMO_KEEP"):
-            self.say("Left running. Try: "
-                + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH"))
+            self.say(
+                "Left running. Try: "
+                + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH")
+            )
             pid = self.operator.pid if self.operator else "?"
             console.print(f"Stop with: make sandbox-down; kill {pid} (the operator)")
             return
@@ -341,8 +425,11 @@ def unhealthy(objects: Objects, allow: frozenset[str]) -> str | None:
     for name, obj in sorted(objects.items()):
         status = obj.get("status") or {}
         for condition in status.get("conditions", []):
-            if (condition["type"] == "Degraded" and condition["status"] == "True"
-                    and condition["reason"] not in allow):  # fmt: skip
+            if (
+                condition["type"] == "Degraded"
+                and condition["status"] == "True"
+                and condition["reason"] not in allow
+            ):
                 return f"{name} is Degraded ({condition['reason']}): {condition.get('message')}"
         if status.get("phase") == "Failed":
             return f"{name} failed: {status.get('failureReason', '')}"

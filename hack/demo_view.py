@@ -67,8 +67,10 @@ class View:
             if now and self.phases.get(name) != f"{now} {reason}":
                 self.phases[name] = f"{now} {reason}"
                 style = PHASE_STYLE.get(now, "cyan")
-                console.print(f"  [dim]{datetime.now(UTC):%H:%M:%S}[/] {name} [{style}]{now}[/] "
-                              f"{reason}".rstrip())  # fmt: skip
+                console.print(
+                    f"  [dim]{datetime.now(UTC):%H:%M:%S}[/] {name} [{style}]{now}[/] "
+                    f"{reason}".rstrip()
+                )
         self.objects = objects
         if self.live is not None:
             self.live.update(self.table(), refresh=True)
@@ -86,9 +88,12 @@ class View:
     def table(self) -> Table:
         now = datetime.now(UTC)
         table = Table(
-            box=box.SIMPLE_HEAD, title=f"kubectl get mep -n {NAMESPACE}   {now:%H:%M:%S}",
-            title_justify="left", caption=self.step, caption_justify="left",
-        )  # fmt: skip
+            box=box.SIMPLE_HEAD,
+            title=f"kubectl get mep -n {NAMESPACE}   {now:%H:%M:%S}",
+            title_justify="left",
+            caption=self.step,
+            caption_justify="left",
+        )
         for header in ("NAME", "PHASE", "REASON", "INSTANCE", "TIME LEFT", "COST/H", "ROUTE"):
             table.add_column(header, no_wrap=True)
         table.add_column("CONDITIONS")

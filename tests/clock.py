@@ -2,7 +2,7 @@
 
 Cluster tests run against the real clock, so a schedule window they derive from `now` must
 be right at 23:59:30 UTC as much as at noon. This takes `now` as a parameter;
-tests/unit/test_clock.py runs it (and `sagemeter.sandbox.examples.expected_state`, what the
+tests/unit/test_clock.py runs it (and `sagemeter_sandbox.examples.expected_state`, what the
 examples test expects) with clocks around midnight.
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 # The operator-process fixtures serve integration, e2e and bench tests alike.
 from tests.integration.conftest import (  # noqa: F401

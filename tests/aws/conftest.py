@@ -1,6 +1,6 @@
 """Gateway tests run against a moto server in this process.
 
-The server is the sandbox's local AWS (``sagemeter.sandbox.localaws``: endpoint lifecycle,
+The server is the sandbox's local AWS (``sagemeter_sandbox.localaws``: endpoint lifecycle,
 UpdateEndpoint, SageMaker's error texts) with transitions shortened to ``DELAY`` seconds.
 ``aws_env`` points boto3 at it for one test, with dummy credentials and fresh moto state.
 """
@@ -19,8 +19,8 @@ from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
 from sagemeter.routes.manager import RouteManager
-from sagemeter.sandbox import localaws
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox import localaws
+from sagemeter_sandbox.control import FaultClient
 
 DELAY = 0.3
 REGION = "us-east-1"

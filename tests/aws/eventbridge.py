@@ -34,11 +34,14 @@ class Credentials:
 
 def client(local_aws: LocalAws, service: str, credentials: Credentials = Credentials()) -> Any:
     return boto3.client(
-        service, endpoint_url=local_aws.url, region_name=REGION,
-        aws_access_key_id=credentials.key, aws_secret_access_key=credentials.secret,
+        service,
+        endpoint_url=local_aws.url,
+        region_name=REGION,
+        aws_access_key_id=credentials.key,
+        aws_secret_access_key=credentials.secret,
         aws_session_token=credentials.token,
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )  # fmt: skip
+    )
 
 
 def assumed(local_aws: LocalAws, account: str) -> Credentials:
@@ -50,11 +53,21 @@ def assumed(local_aws: LocalAws, account: str) -> Credentials:
 
 
 def queue_policy(queue_arn: str, rule_arn: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "events", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sqs:SendMessage", "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-    }]})  # fmt: skip
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "events",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+    )
 
 
 @dataclass
@@ -75,28 +88,36 @@ class Subscription:
         while len(bodies) < count:
             wait = int(min(20, max(0, deadline - time.monotonic())))
             found = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, count - len(bodies)),
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, count - len(bodies)),
                 WaitTimeSeconds=wait,
-            ).get("Messages", [])  # fmt: skip
+            ).get("Messages", [])
             for message in found:
                 bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url,
-                                        ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
             if not found and time.monotonic() >= deadline:
                 break
         return bodies
 
     def raw(self, timeout: int = 2) -> list[str]:
-        found = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                         WaitTimeSeconds=timeout).get("Messages", [])  # fmt: skip
+        found = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=timeout
+        ).get("Messages", [])
         return [m["Body"] for m in found]
 
 
 def subscribe(
-    local_aws: LocalAws, name: str, pattern: Mapping[str, Any], *,
-    credentials: Credentials = Credentials(), policy: bool = True,
-    target: Mapping[str, Any] | None = None, queue_attributes: Mapping[str, str] | None = None,
-) -> Subscription:  # fmt: skip
+    local_aws: LocalAws,
+    name: str,
+    pattern: Mapping[str, Any],
+    *,
+    credentials: Credentials = Credentials(),
+    policy: bool = True,
+    target: Mapping[str, Any] | None = None,
+    queue_attributes: Mapping[str, str] | None = None,
+) -> Subscription:
     """Queue ``name`` (with the policy EventBridge needs unless ``policy`` is False) as the
     target of rule ``name`` with ``pattern``; ``target`` adds fields (``Input``, ...)."""
     sqs, events = client(local_aws, "sqs", credentials), client(local_aws, "events", credentials)
@@ -115,22 +136,40 @@ def put_idle_alarm(cloudwatch: Any, name: str, description: str | None = None) -
     """An alarm shaped like sagemeter's idle alarm (``core.idle``)."""
     extra = {"AlarmDescription": description} if description else {}
     cloudwatch.put_metric_alarm(
-        AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocations",
-        Dimensions=[{"Name": "EndpointName", "Value": name}, {"Name": "VariantName",
-                                                              "Value": "AllTraffic"}],
-        Statistic="Sum", Period=60, EvaluationPeriods=15, DatapointsToAlarm=15, Threshold=1.0,
-        ComparisonOperator="LessThanThreshold", TreatMissingData="breaching",
-        ActionsEnabled=False, **extra,
-    )  # fmt: skip
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocations",
+        Dimensions=[
+            {"Name": "EndpointName", "Value": name},
+            {"Name": "VariantName", "Value": "AllTraffic"},
+        ],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=15,
+        DatapointsToAlarm=15,
+        Threshold=1.0,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching",
+        ActionsEnabled=False,
+        **extra,
+    )
 
 
 def deploy_config(sm: Any, name: str, tag: str = "2.1") -> str:
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": f"{IMAGE}:{tag}"})  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.g5.xlarge",
-        "InitialInstanceCount": 1,
-    }])  # fmt: skip
+    sm.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": f"{IMAGE}:{tag}"}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     return name
 
 

@@ -36,7 +36,7 @@ from sagemeter.core.routes import (
 )
 from sagemeter.routes.manager import RouteManager, RouteResult
 from sagemeter.runtime.settings import Settings
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import REGION
 
@@ -166,16 +166,19 @@ def test_async_route_passes_input_location(manager: RouteManager, apigw: Any) ->
 def test_custom_authorizer_must_exist(manager: RouteManager, apigw: Any) -> None:
     api_id = manager.ensure(spec("first"), REGION).rest_api_id
     with pytest.raises(RouteError) as missing:
-        manager.ensure(spec("guarded", BOB, authorization=Authorization.CUSTOM,
-                            authorizer_id="nope12"), REGION)  # fmt: skip
+        manager.ensure(
+            spec("guarded", BOB, authorization=Authorization.CUSTOM, authorizer_id="nope12"), REGION
+        )
     assert missing.value.reason == "AuthorizerNotFound"
     assert "/guarded" not in resources(apigw, api_id)  # nothing half-made
 
     authorizer = apigw.create_authorizer(
-        restApiId=api_id, name="token", type="TOKEN",
+        restApiId=api_id,
+        name="token",
+        type="TOKEN",
         authorizerUri=lambda_integration_uri(REGION, AUTHORIZER_LAMBDA),
         identitySource="method.request.header.Authorization",
-    )["id"]  # fmt: skip
+    )["id"]
     manager.ensure(
         spec("guarded", BOB, authorization=Authorization.CUSTOM, authorizer_id=authorizer), REGION
     )
@@ -265,17 +268,31 @@ def lambda_function(name: str) -> str:
     """A function in the local AWS (created only: invoking would need Docker)."""
     role = client("iam", REGION).create_role(
         RoleName=f"{name}-role",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}),
-    )["Role"]["Arn"]  # fmt: skip
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handle(event, context):\n    return {}\n")
-    return str(client("lambda", REGION).create_function(
-        FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"])  # fmt: skip
+    return str(
+        client("lambda", REGION).create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="handler.handle",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+    )
 
 
 def test_lambda_proxy_route_and_permission(manager: RouteManager, apigw: Any) -> None:
@@ -338,8 +355,13 @@ def test_method_not_made_by_sagemeter_is_a_conflict(manager: RouteManager, apigw
     api_id = manager.ensure(spec("mine"), REGION).rest_api_id
     root = resources(apigw, api_id)["/"]["id"]
     theirs = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="theirs")["id"]
-    apigw.put_method(restApiId=api_id, resourceId=theirs, httpMethod="POST",
-                     authorizationType="NONE", operationName="CreatePet")  # fmt: skip
+    apigw.put_method(
+        restApiId=api_id,
+        resourceId=theirs,
+        httpMethod="POST",
+        authorizationType="NONE",
+        operationName="CreatePet",
+    )
     with pytest.raises(RouteError, match="not managed by sagemeter"):
         manager.ensure(spec("theirs", BOB), REGION)
 
@@ -453,8 +475,7 @@ def test_burst_of_30_routes_from_8_threads_is_deployed_a_few_times(
     assert 1 <= deployments <= 5
     assert len({r.rest_api_id for r in results}) == 1
     assert calls("CreateRestApi") == 1
-    assert all(routes.ensure(spec(f"{o.namespace}/{o.name}", o), REGION).deployed
-               for o in owners)  # fmt: skip
+    assert all(routes.ensure(spec(f"{o.namespace}/{o.name}", o), REGION).deployed for o in owners)
 
 
 class PagedClient:
@@ -484,11 +505,15 @@ def test_gateway_follows_position_through_every_page() -> None:
 class ConflictingLambda:
     def add_permission(self, **params: Any) -> None:
         raise ClientError(
-            {"Error": {"Code": "ResourceConflictException",
-                       "Message": "The statement id (x) provided already exists."},
-             "ResponseMetadata": {"HTTPStatusCode": 409}},
+            {
+                "Error": {
+                    "Code": "ResourceConflictException",
+                    "Message": "The statement id (x) provided already exists.",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 409},
+            },
             "AddPermission",
-        )  # fmt: skip
+        )
 
 
 def test_add_permission_is_idempotent_on_resource_conflict() -> None:

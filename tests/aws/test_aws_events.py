@@ -1,4 +1,4 @@
-"""The local AWS emits the EventBridge events AWS emits (``sagemeter.sandbox.aws_events``):
+"""The local AWS emits the EventBridge events AWS emits (``sagemeter_sandbox.aws_events``):
 CloudWatch alarm state changes and SageMaker endpoint status changes reach an SQS queue through
 a rule, in the documented shape, within about a second, in the account they belong to, whatever
 fault rules are set."""
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import DELAY, REGION, LocalAws
 from .eventbridge import (
@@ -32,8 +32,17 @@ from .eventbridge import (
 
 ACCOUNT = "123456789012"
 TENANT = "111111111111"
-ENVELOPE = ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
-            "detail"]  # fmt: skip
+ENVELOPE = [
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+]
 EVENT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ALARM_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 # Nothing more arrives: how long a test waits to be sure.
@@ -42,8 +51,9 @@ QUIET = 1.0
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
-def _envelope(body: dict[str, Any], source: str, detail_type: str, resource: str,
-              account: str = ACCOUNT) -> None:  # fmt: skip
+def _envelope(
+    body: dict[str, Any], source: str, detail_type: str, resource: str, account: str = ACCOUNT
+) -> None:
     assert list(body) == ENVELOPE
     assert body["version"] == "0"
     uuid.UUID(body["id"])
@@ -63,8 +73,12 @@ def test_an_alarm_state_change_reaches_the_queue_in_the_documented_shape(
     put_idle_alarm(cloudwatch, "sagemeter-x-idle", "no invocations for 15 minutes")
     put_idle_alarm(cloudwatch, "notebook-idle")  # not sagemeter's: the prefix leaves it out
     reason_data = json.dumps({"version": "1.0", "recentDatapoints": []})
-    cloudwatch.set_alarm_state(AlarmName="sagemeter-x-idle", StateValue="ALARM",
-                               StateReason="Threshold Crossed", StateReasonData=reason_data)
+    cloudwatch.set_alarm_state(
+        AlarmName="sagemeter-x-idle",
+        StateValue="ALARM",
+        StateReason="Threshold Crossed",
+        StateReasonData=reason_data,
+    )
     cloudwatch.set_alarm_state(AlarmName="notebook-idle", StateValue="ALARM", StateReason="t")
 
     [body] = queue.receive(count=2, timeout=QUIET)
@@ -74,26 +88,41 @@ def test_an_alarm_state_change_reaches_the_queue_in_the_documented_shape(
     assert sorted(detail) == ["alarmName", "configuration", "previousState", "state"]
     assert detail["alarmName"] == "sagemeter-x-idle"
     assert detail["state"] == {
-        "reason": "Threshold Crossed", "reasonData": reason_data, "value": "ALARM",
-        "timestamp": alarm["StateUpdatedTimestamp"].astimezone(UTC).strftime(
-            "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
-    }  # fmt: skip
+        "reason": "Threshold Crossed",
+        "reasonData": reason_data,
+        "value": "ALARM",
+        "timestamp": alarm["StateUpdatedTimestamp"]
+        .astimezone(UTC)
+        .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        + "+0000",
+    }
     previous = detail["previousState"]
     assert {k: v for k, v in previous.items() if k != "timestamp"} == {
-        "reason": "Unchecked: Initial alarm creation", "value": "INSUFFICIENT_DATA"}  # fmt: skip
+        "reason": "Unchecked: Initial alarm creation",
+        "value": "INSUFFICIENT_DATA",
+    }
     assert ALARM_TIME.fullmatch(previous["timestamp"])
     configuration = dict(detail["configuration"])
     [metric] = [dict(m) for m in configuration.pop("metrics")]
     assert configuration == {"description": "no invocations for 15 minutes"}
     uuid.UUID(metric.pop("id"))
-    assert metric == {"metricStat": {"metric": {
-        "dimensions": {"EndpointName": "sagemeter-x-idle", "VariantName": "AllTraffic"},
-        "name": "Invocations", "namespace": "AWS/SageMaker"}, "period": 60, "stat": "Sum"},
-        "returnData": True}  # fmt: skip
+    assert metric == {
+        "metricStat": {
+            "metric": {
+                "dimensions": {"EndpointName": "sagemeter-x-idle", "VariantName": "AllTraffic"},
+                "name": "Invocations",
+                "namespace": "AWS/SageMaker",
+            },
+            "period": 60,
+            "stat": "Sum",
+        },
+        "returnData": True,
+    }
 
     # The journal saw both events, and delivered only the one the rule selects.
-    entries = {e["event"]["detail"]["alarmName"]: e
-               for e in control.events(source="aws.cloudwatch")}  # fmt: skip
+    entries = {
+        e["event"]["detail"]["alarmName"]: e for e in control.events(source="aws.cloudwatch")
+    }
     assert entries["sagemeter-x-idle"]["event"] == body
     [delivery] = entries["sagemeter-x-idle"]["deliveries"]
     assert (delivery["targetArn"], delivery["outcome"]) == (queue.queue_arn, "delivered")
@@ -104,7 +133,9 @@ def test_an_alarm_state_change_reaches_the_queue_in_the_documented_shape(
     cloudwatch.set_alarm_state(AlarmName="sagemeter-x-idle", StateValue="OK", StateReason="ok")
     [back] = queue.receive(count=2, timeout=QUIET)
     assert (back["detail"]["previousState"]["value"], back["detail"]["state"]["value"]) == (
-        "ALARM", "OK")  # fmt: skip
+        "ALARM",
+        "OK",
+    )
     assert "reasonData" not in back["detail"]["state"]
     assert back["id"] != body["id"]
 
@@ -116,7 +147,9 @@ def test_a_new_alarm_starts_insufficient_data_and_an_update_keeps_its_state(
     put_idle_alarm(cloudwatch, "sagemeter-y-idle")
     [alarm] = cloudwatch.describe_alarms(AlarmNames=["sagemeter-y-idle"])["MetricAlarms"]
     assert (alarm["StateValue"], alarm["StateReason"]) == (
-        "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation")  # fmt: skip
+        "INSUFFICIENT_DATA",
+        "Unchecked: Initial alarm creation",
+    )
     assert "StateReasonData" not in alarm
     cloudwatch.set_alarm_state(AlarmName="sagemeter-y-idle", StateValue="ALARM", StateReason="r")
     put_idle_alarm(cloudwatch, "sagemeter-y-idle", "now with a description")
@@ -136,8 +169,9 @@ def test_endpoint_lifecycle_events_arrive_without_further_calls(
     deploy_config(sm, "v1")
     deploy_config(sm, "v2")
     started = time.monotonic()
-    arn = sm.create_endpoint(EndpointName="ep", EndpointConfigName="v1",
-                             Tags=[{"Key": "team", "Value": "a"}])["EndpointArn"]  # fmt: skip
+    arn = sm.create_endpoint(
+        EndpointName="ep", EndpointConfigName="v1", Tags=[{"Key": "team", "Value": "a"}]
+    )["EndpointArn"]
     [creating] = queue.receive()
     [in_service] = queue.receive(timeout=DELAY + 2)  # no SageMaker call in between
     arrived = time.monotonic() - started
@@ -147,18 +181,29 @@ def test_endpoint_lifecycle_events_arrive_without_further_calls(
     for body, status in ((creating, "CREATING"), (in_service, "IN_SERVICE")):
         _envelope(body, "aws.sagemaker", "SageMaker Endpoint State Change", arn)
         detail = body["detail"]
-        assert list(detail) == ["EndpointName", "EndpointArn", "EndpointConfigName",
-                                "ProductionVariants", "EndpointStatus", "CreationTime",
-                                "LastModifiedTime", "Tags"]  # fmt: skip
+        assert list(detail) == [
+            "EndpointName",
+            "EndpointArn",
+            "EndpointConfigName",
+            "ProductionVariants",
+            "EndpointStatus",
+            "CreationTime",
+            "LastModifiedTime",
+            "Tags",
+        ]
         assert (detail["EndpointName"], detail["EndpointArn"], detail["EndpointStatus"]) == (
-            "ep", arn, status)  # fmt: skip
+            "ep",
+            arn,
+            status,
+        )
         assert detail["EndpointConfigName"] == "v1"
         assert detail["ProductionVariants"] == [{"DesiredWeight": 1.0, "DesiredInstanceCount": 1.0}]
         assert detail["Tags"] == {"team": "a"}
         assert isinstance(detail["CreationTime"], float)
     described = sm.describe_endpoint(EndpointName="ep")
     assert in_service["detail"]["CreationTime"] == round(
-        described["CreationTime"].timestamp() * 1000)  # fmt: skip
+        described["CreationTime"].timestamp() * 1000
+    )
     assert in_service["detail"]["LastModifiedTime"] > creating["detail"]["LastModifiedTime"]
 
     sm.update_endpoint(EndpointName="ep", EndpointConfigName="v2")
@@ -261,13 +306,16 @@ def test_alarm_event_latency(local_aws: LocalAws) -> None:
     for i in range(20):
         state = "ALARM" if i % 2 == 0 else "OK"
         started = time.monotonic()
-        cloudwatch.set_alarm_state(AlarmName="sagemeter-l-idle", StateValue=state,
-                                   StateReason=f"change {i}")  # fmt: skip
+        cloudwatch.set_alarm_state(
+            AlarmName="sagemeter-l-idle", StateValue=state, StateReason=f"change {i}"
+        )
         [body] = queue.receive(timeout=5)
         latencies.append(time.monotonic() - started)
         assert body["detail"]["state"]["value"] == state
     p95 = statistics.quantiles(latencies, n=20)[-1]
-    print(f"\nalarm event latency over {len(latencies)} changes (SetAlarmState -> received): "
-          f"median {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
-          f"max {max(latencies) * 1000:.1f} ms")  # fmt: skip
+    print(
+        f"\nalarm event latency over {len(latencies)} changes (SetAlarmState -> received): "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
     assert p95 < 2.0

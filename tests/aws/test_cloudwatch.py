@@ -134,10 +134,12 @@ class RefusingMissingNames:
         existing = self._real.describe_alarms(AlarmNames=AlarmNames)["MetricAlarms"]
         if len(existing) < len(AlarmNames):
             raise ClientError(
-                {"Error": {"Code": "ResourceNotFound", "Message": "alarm not found"},
-                 "ResponseMetadata": {"HTTPStatusCode": 404}},
+                {
+                    "Error": {"Code": "ResourceNotFound", "Message": "alarm not found"},
+                    "ResponseMetadata": {"HTTPStatusCode": 404},
+                },
                 "DeleteAlarms",
-            )  # fmt: skip
+            )
         return dict(self._real.delete_alarms(AlarmNames=AlarmNames))
 
 
@@ -207,11 +209,14 @@ def test_last_invocations_600_endpoints_in_2_calls(gateway: CloudWatchGateway) -
     }
     for name, last in busy.items():
         # Older traffic, the latest busy minute, then idle minutes that publish zeros.
-        put_invocations(name, [
-            (last - timedelta(minutes=20), 4.0),
-            (last, 3.0),
-            (last + timedelta(minutes=1), 0.0),
-        ])  # fmt: skip
+        put_invocations(
+            name,
+            [
+                (last - timedelta(minutes=20), 4.0),
+                (last, 3.0),
+                (last + timedelta(minutes=1), 0.0),
+            ],
+        )
     # Same endpoint name, other variant: not the one queried.
     put_invocations(endpoint(10), [(now - timedelta(minutes=1), 5.0)], variant="Blue")
 

@@ -1,4 +1,4 @@
-"""The local API Gateway data plane (``sagemeter.sandbox.dataplane``) serving routes that
+"""The local API Gateway data plane (``sagemeter_sandbox.dataplane``) serving routes that
 sagemeter's own ``RouteManager`` writes, called over real HTTP: API keys, IAM signatures,
 custom attributes, async invocations, parked endpoints, unknown routes and undeployed
 changes, and the request log.
@@ -23,8 +23,8 @@ from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager, RouteResult
 from sagemeter.runtime.settings import Settings
-from sagemeter.sandbox.control import FaultClient
-from sagemeter.sandbox.dataplane import user_request_url
+from sagemeter_sandbox.control import FaultClient
+from sagemeter_sandbox.dataplane import user_request_url
 
 from .conftest import REGION, LocalAws
 from .dataplane_calls import ROLE, requests_seen, send, signed
@@ -77,7 +77,6 @@ def wait_for_status(name: str, status: str | None) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name} never reached {status}")
-
 
 
 def route(

@@ -17,7 +17,7 @@ from sagemeter.aws.clients import client
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
-from sagemeter.sandbox.dataplane import user_request_url
+from sagemeter_sandbox.dataplane import user_request_url
 
 from .conftest import REGION, LocalAws
 from .dataplane_calls import ROLE, requests_seen, send, signed
@@ -82,7 +82,6 @@ def function(
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
     )
-
 
 
 def lambda_route(

@@ -1,12 +1,12 @@
 """The mapping-template subset the local data plane renders
-(``sagemeter.sandbox.dataplane.vtl``): each supported construct, and the constructs it refuses
+(``sagemeter_sandbox.dataplane.vtl``): each supported construct, and the constructs it refuses
 rather than render wrongly."""
 
 from __future__ import annotations
 
 import pytest
 
-from sagemeter.sandbox.dataplane.vtl import (
+from sagemeter_sandbox.dataplane.vtl import (
     TemplateError,
     TemplateInput,
     escape_javascript,

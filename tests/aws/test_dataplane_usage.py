@@ -31,31 +31,42 @@ def sandbox_blocks() -> list[str]:
     return FENCE.findall(section)
 
 
-
 @pytest.mark.usefixtures("aws_env")
 def test_docs_curl_commands_reach_the_model(manager: RouteManager, local_aws: LocalAws) -> None:
     url_block, key_block, sigv4_block, log_block = sandbox_blocks()
     assert "x-api-key" in key_block and "--aws-sigv4" in sigv4_block
     create_endpoint("falcon-dev")
     keyed = manager.ensure(
-        RouteSpec("team-a/falcon", "falcon-dev", Owner("team-a", "falcon", "uid-1"),
-                  authorization=Authorization.API_KEY),
+        RouteSpec(
+            "team-a/falcon",
+            "falcon-dev",
+            Owner("team-a", "falcon", "uid-1"),
+            authorization=Authorization.API_KEY,
+        ),
         REGION,
-    )  # fmt: skip
+    )
     signed = manager.ensure(
         RouteSpec("team-a/falcon-iam", "falcon-dev", Owner("team-a", "falcon-iam", "uid-2")),
         REGION,
     )
     manager.flush(REGION)
     env = {
-        **os.environ, "AWS_ENDPOINT_URL": local_aws.url, "REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    }  # fmt: skip
+        **os.environ,
+        "AWS_ENDPOINT_URL": local_aws.url,
+        "REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
 
     def run(url: str, *blocks: str, **extra: str) -> str:
         script = "\n".join(["set -euo pipefail", *blocks])
-        done = subprocess.run(["bash", "-c", script], env={**env, "URL": url, **extra},
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env={**env, "URL": url, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
         return done.stdout
 
@@ -70,7 +81,9 @@ def test_docs_curl_commands_reach_the_model(manager: RouteManager, local_aws: Lo
     assert json.loads(run(signed.invoke_url, url_block, sigv4_block).splitlines()[1]) == expected
     seen = json.loads(run(signed.invoke_url, log_block))["requests"]
     assert [(r["path"], r["status"]) for r in seen] == [
-        ("/team-a/falcon", 200), ("/team-a/falcon-iam", 200)]  # fmt: skip
+        ("/team-a/falcon", 200),
+        ("/team-a/falcon-iam", 200),
+    ]
 
 
 def test_sandbox_up_prints_where_the_data_plane_listens(monkeypatch: pytest.MonkeyPatch) -> None:

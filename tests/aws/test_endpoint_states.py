@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sagemeter.sandbox.control import FaultClient, FaultControlError
-from sagemeter.sandbox.endpoint_states import RULES, STATUSES
+from sagemeter_sandbox.control import FaultClient, FaultControlError
+from sagemeter_sandbox.endpoint_states import RULES, STATUSES
 
 from .conftest import DELAY, REGION, LocalAws
 
@@ -44,8 +44,11 @@ EXPECTED: dict[str, tuple[str | None, str | None, str | None]] = {
     "UpdateRollbackFailed": (OK, OK, ROLLBACK_FAILED),
 }
 # The status an accepted call leaves the endpoint in.
-AFTER = {"DeleteEndpoint": "Deleting", "UpdateEndpoint": "Updating",
-         "UpdateEndpointWeightsAndCapacities": "Updating"}  # fmt: skip
+AFTER = {
+    "DeleteEndpoint": "Deleting",
+    "UpdateEndpoint": "Updating",
+    "UpdateEndpointWeightsAndCapacities": "Updating",
+}
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
@@ -53,18 +56,28 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 @pytest.fixture
 def sm(local_aws: LocalAws) -> Any:
     return boto3.client(
-        "sagemaker", endpoint_url=local_aws.url, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "sagemaker",
+        endpoint_url=local_aws.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )  # fmt: skip
+    )
 
 
 def deploy_config(sm: Any, name: str) -> str:
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.g5.xlarge",
-        "InitialInstanceCount": 1,
-    }])  # fmt: skip
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     return name
 
 
@@ -84,8 +97,9 @@ def describe(sm: Any, name: str) -> dict[str, Any]:
 
 
 def listed(sm: Any, name: str) -> str | None:
-    found = [e["EndpointStatus"] for e in sm.list_endpoints()["Endpoints"]
-             if e["EndpointName"] == name]  # fmt: skip
+    found = [
+        e["EndpointStatus"] for e in sm.list_endpoints()["Endpoints"] if e["EndpointName"] == name
+    ]
     return found[0] if found else None
 
 
@@ -182,8 +196,9 @@ def test_a_timed_status_moves_on_lazily_and_reads_agree(
 
 
 def test_a_timed_failure_keeps_its_reason(sm: Any, control: FaultClient, endpoint: str) -> None:
-    control.set_endpoint_status(endpoint, "RollingBack", seconds=DELAY, then="Failed",
-                                failure_reason="capacity")  # fmt: skip
+    control.set_endpoint_status(
+        endpoint, "RollingBack", seconds=DELAY, then="Failed", failure_reason="capacity"
+    )
     wait_for(sm, endpoint, "Failed")
     assert describe(sm, endpoint)["FailureReason"] == "capacity"
 

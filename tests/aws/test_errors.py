@@ -17,10 +17,12 @@ from sagemeter.aws.errors import AwsError, ErrorKind, checked_call, classify
 
 def client_error(code: str, message: str = "", status: int = 400, op: str = "Op") -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": message},
-         "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         op,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,9 +112,11 @@ def test_aws_error_carries_the_parts() -> None:
         client_error("ValidationException", "Could not find endpoint x", op="DescribeEndpoint")
     )
     assert (error.kind, error.code, error.message, error.operation) == (
-        ErrorKind.NOT_FOUND, "ValidationException", "Could not find endpoint x",
+        ErrorKind.NOT_FOUND,
+        "ValidationException",
+        "Could not find endpoint x",
         "DescribeEndpoint",
-    )  # fmt: skip
+    )
     assert str(error) == "DescribeEndpoint: ValidationException: Could not find endpoint x"
     assert classify(error) is ErrorKind.NOT_FOUND
     assert AwsError.from_exception(error) is error

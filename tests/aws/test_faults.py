@@ -1,4 +1,4 @@
-"""Fault injection in the local AWS (``sagemeter.sandbox.faults``), driven with ``FaultClient``
+"""Fault injection in the local AWS (``sagemeter_sandbox.faults``), driven with ``FaultClient``
 and observed with real boto3 clients that make exactly one attempt per call."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call, classify
-from sagemeter.sandbox.control import FaultClient, FaultControlError
+from sagemeter_sandbox.control import FaultClient, FaultControlError
 
 from .conftest import REGION, LocalAws
 
@@ -34,9 +34,13 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 def aws(local_aws: LocalAws) -> Callable[[str], Any]:
     def make(service: str) -> Any:
         return boto3.client(
-            service, endpoint_url=local_aws.url, region_name=REGION, config=ONE_ATTEMPT,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            service,
+            endpoint_url=local_aws.url,
+            region_name=REGION,
+            config=ONE_ATTEMPT,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     return make
 
@@ -78,14 +82,20 @@ def model_exists(sm: Any, name: str) -> bool:
     ],
 )
 def test_throttling_at_rate_one_is_the_services_throttling_error(
-    control: FaultClient, aws: Callable[[str], Any], service: str,
-    call: Callable[[Any], Any], code: str, status: int,
-) -> None:  # fmt: skip
+    control: FaultClient,
+    aws: Callable[[str], Any],
+    service: str,
+    call: Callable[[Any], Any],
+    code: str,
+    status: int,
+) -> None:
     control.throttle(service=service)
     error = failure(lambda: call(aws(service)))
     assert isinstance(error, ClientError)
-    assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) \
-        == (code, status)  # fmt: skip
+    assert (
+        error.response["Error"]["Code"],
+        error.response["ResponseMetadata"]["HTTPStatusCode"],
+    ) == (code, status)
     assert error.response["Error"]["Message"] == "Rate exceeded"
     assert classify(error) is ErrorKind.THROTTLED
 
@@ -137,8 +147,10 @@ def test_server_errors_are_retryable(
     control.error(status=status, service="sagemaker")
     error = failure(aws("sagemaker").list_endpoints)
     assert isinstance(error, ClientError)
-    assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) \
-        == (code, status)  # fmt: skip
+    assert (
+        error.response["Error"]["Code"],
+        error.response["ResponseMetadata"]["HTTPStatusCode"],
+    ) == (code, status)
     assert classify(error) is ErrorKind.RETRYABLE
 
 
@@ -213,10 +225,18 @@ def test_rules_match_by_service_operation_and_content(
     assert client_error(lambda: create_model(sm, "m-noisy")) == ("ThrottlingException", 400)
     sm.list_endpoints()
     cw.list_metrics()
-    assert client_error(lambda: cw.put_metric_alarm(
-        AlarmName="a", MetricName="m", Namespace="n", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-    )) == ("ThrottlingException", 400)  # fmt: skip
+    assert client_error(
+        lambda: cw.put_metric_alarm(
+            AlarmName="a",
+            MetricName="m",
+            Namespace="n",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    ) == ("ThrottlingException", 400)
     api = apigw.create_rest_api(name="api")["id"]
     apigw.get_rest_api(restApiId=api)
     assert client_error(apigw.get_rest_apis) == ("TooManyRequestsException", 429)
@@ -342,9 +362,13 @@ def test_a_separate_local_aws_process_is_driven_the_same_way() -> None:
     try:
         control = FaultClient(url)
         sm = boto3.client(
-            "sagemaker", endpoint_url=url, region_name=REGION, config=ONE_ATTEMPT,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            "sagemaker",
+            endpoint_url=url,
+            region_name=REGION,
+            config=ONE_ATTEMPT,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         sm.create_endpoint(EndpointName="remote", EndpointConfigName=deploy_config(sm, "remote"))
         control.set_endpoint_status("remote", "UpdateRollbackFailed", failure_reason="mixed")
         assert control.endpoint_status("remote")["endpointStatus"] == "UpdateRollbackFailed"

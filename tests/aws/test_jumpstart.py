@@ -5,7 +5,7 @@ checks requests and responses against the real API model. The fixtures in
 ``tests/fixtures/jumpstart/`` have the shape the API returns (``HubContentDocument`` is a JSON
 string) with document fields as the SageMaker Python SDK's hub parser reads them; see
 ``sagemeter.aws.jumpstart``. The last tests serve the same data from the sandbox's hub
-(``sagemeter.sandbox.hub``) through the local moto server.
+(``sagemeter_sandbox.hub``) through the local moto server.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from botocore.stub import Stubber
 from sagemeter.aws.calls import CallCounter
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.jumpstart import PUBLIC_HUB, ResolvedModel, resolve_document, resolve_jumpstart
-from sagemeter.sandbox import hub
+from sagemeter_sandbox import hub
 
 from .conftest import REGION, LocalAws
 
@@ -70,11 +70,14 @@ def test_falcon_on_g5_resolves_image_artifact_and_env(sagemaker: Any, stub: Stub
     model = resolve(sagemaker, FALCON, "*", "ml.g5.2xlarge")
     assert model.image == TGI  # the g5 variant's "$gpu_ecr_uri_1", through the aliases
     assert model.model_data_url is None
-    assert model.model_data_source == {"S3DataSource": {
-        "S3Uri": "s3://jumpstart-cache-prod-us-east-1/huggingface-llm/"
-                 f"{FALCON}/artifacts/inference/v1.0.0/",
-        "S3DataType": "S3Prefix", "CompressionType": "None",
-    }}  # fmt: skip
+    assert model.model_data_source == {
+        "S3DataSource": {
+            "S3Uri": "s3://jumpstart-cache-prod-us-east-1/huggingface-llm/"
+            f"{FALCON}/artifacts/inference/v1.0.0/",
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+        }
+    }
     assert model.environment == {
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -89,8 +92,7 @@ def test_falcon_on_g5_resolves_image_artifact_and_env(sagemaker: Any, stub: Stub
         "SM_NUM_GPUS": "1",
         "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
     }
-    assert (model.version, model.enable_network_isolation, model.eula_uri) == (
-        "2.1.0", True, None)  # fmt: skip
+    assert (model.version, model.enable_network_isolation, model.eula_uri) == ("2.1.0", True, None)
 
 
 def test_instance_type_variant_overrides_the_family(sagemaker: Any, stub: Stubber) -> None:
@@ -137,14 +139,18 @@ def test_instance_type_picks_the_config_that_supports_it(sagemaker: Any, stub: S
 
 def test_unknown_model_is_not_found(sagemaker: Any, stub: Stubber) -> None:
     stub.add_client_error(
-        "describe_hub_content", service_error_code="ResourceNotFound",
-        service_message="Hub content with name nope does not exist.", http_status_code=400,
+        "describe_hub_content",
+        service_error_code="ResourceNotFound",
+        service_message="Hub content with name nope does not exist.",
+        http_status_code=400,
         expected_params=hub_params("nope"),
-    )  # fmt: skip
+    )
     with pytest.raises(AwsError) as missing:
         resolve(sagemaker, "nope", "*", "ml.g5.2xlarge")
     assert (missing.value.kind, missing.value.operation) == (
-        ErrorKind.NOT_FOUND, "DescribeHubContent")  # fmt: skip
+        ErrorKind.NOT_FOUND,
+        "DescribeHubContent",
+    )
 
 
 @pytest.mark.parametrize(("version", "pinned"), [("2", "2.0.0"), ("2.1", "2.1.0")])
@@ -161,28 +167,44 @@ def test_partial_versions_are_padded(
 
 def test_wildcard_version_takes_the_highest_match(sagemaker: Any, stub: Stubber) -> None:
     def page(*versions: str, token: str | None = None) -> dict[str, Any]:
-        summaries = [{
-            "HubContentName": FALCON, "HubContentVersion": v, "HubContentType": "Model",
-            "HubContentArn": f"arn:aws:sagemaker:{REGION}:aws:hub-content/{PUBLIC_HUB}/Model/"
-                             f"{FALCON}/{v}",
-            "DocumentSchemaVersion": "2.3.0", "HubContentStatus": "Available",
-            "CreationTime": "2024-05-16T21:06:46Z",
-        } for v in versions]  # fmt: skip
+        summaries = [
+            {
+                "HubContentName": FALCON,
+                "HubContentVersion": v,
+                "HubContentType": "Model",
+                "HubContentArn": f"arn:aws:sagemaker:{REGION}:aws:hub-content/{PUBLIC_HUB}/Model/"
+                f"{FALCON}/{v}",
+                "DocumentSchemaVersion": "2.3.0",
+                "HubContentStatus": "Available",
+                "CreationTime": "2024-05-16T21:06:46Z",
+            }
+            for v in versions
+        ]
         return {"HubContentSummaries": summaries, **({"NextToken": token} if token else {})}
 
     listing = {**hub_params(FALCON), "MaxResults": 100}
-    stub.add_response("list_hub_content_versions", page("1.9.0", "2.0.0", "2.9.1", token="t"),
-                      listing)  # fmt: skip
-    stub.add_response("list_hub_content_versions", page("2.10.0", "3.0.0", "20.0.0"),
-                      {**listing, "NextToken": "t"})  # fmt: skip
-    stub.add_response("describe_hub_content", recorded(FALCON, HubContentVersion="2.10.0"),
-                      hub_params(FALCON, "2.10.0"))  # fmt: skip
+    stub.add_response(
+        "list_hub_content_versions", page("1.9.0", "2.0.0", "2.9.1", token="t"), listing
+    )
+    stub.add_response(
+        "list_hub_content_versions",
+        page("2.10.0", "3.0.0", "20.0.0"),
+        {**listing, "NextToken": "t"},
+    )
+    stub.add_response(
+        "describe_hub_content",
+        recorded(FALCON, HubContentVersion="2.10.0"),
+        hub_params(FALCON, "2.10.0"),
+    )
     assert resolve(sagemaker, FALCON, "2.*", "ml.g5.2xlarge").version == "2.10.0"
 
 
 def test_wildcard_without_a_match_is_not_found(sagemaker: Any, stub: Stubber) -> None:
-    stub.add_response("list_hub_content_versions", {"HubContentSummaries": []},
-                      {**hub_params(FALCON), "MaxResults": 100})  # fmt: skip
+    stub.add_response(
+        "list_hub_content_versions",
+        {"HubContentSummaries": []},
+        {**hub_params(FALCON), "MaxResults": 100},
+    )
     with pytest.raises(AwsError) as missing:
         resolve(sagemaker, FALCON, "9.*", "ml.g5.2xlarge")
     assert missing.value.kind is ErrorKind.NOT_FOUND
@@ -215,17 +237,27 @@ def doc(**fields: Any) -> dict[str, Any]:
 
 
 def test_family_image_wins_over_the_default_image() -> None:
-    variants = {"Aliases": {"inf": "img:neuron"},
-                "Variants": {"inf2": {"Properties": {"ImageUri": "$inf"}}}}  # fmt: skip
-    assert resolve_document(doc(HostingInstanceTypeVariants=variants), "1.0.0",
-                            "ml.inf2.xlarge").image == "img:neuron"  # fmt: skip
-    assert resolve_document(doc(HostingInstanceTypeVariants=variants), "1.0.0",
-                            "ml.g5.xlarge").image == "img:default"  # fmt: skip
+    variants = {
+        "Aliases": {"inf": "img:neuron"},
+        "Variants": {"inf2": {"Properties": {"ImageUri": "$inf"}}},
+    }
+    assert (
+        resolve_document(doc(HostingInstanceTypeVariants=variants), "1.0.0", "ml.inf2.xlarge").image
+        == "img:neuron"
+    )
+    assert (
+        resolve_document(doc(HostingInstanceTypeVariants=variants), "1.0.0", "ml.g5.xlarge").image
+        == "img:default"
+    )
 
 
 def test_snake_case_variants_parse_too() -> None:
-    variants = {"aliases": {"a": "img:a"}, "variants": {"g5": {"properties": {
-        "image_uri": "$a", "environment_variables": {"SM_NUM_GPUS": "1"}}}}}  # fmt: skip
+    variants = {
+        "aliases": {"a": "img:a"},
+        "variants": {
+            "g5": {"properties": {"image_uri": "$a", "environment_variables": {"SM_NUM_GPUS": "1"}}}
+        },
+    }
     model = resolve_document(doc(HostingInstanceTypeVariants=variants), "1.0.0", "ml.g5.xlarge")
     assert (model.image, model.environment) == ("img:a", {"SM_NUM_GPUS": "1"})
 
@@ -234,27 +266,35 @@ def test_artifact_forms() -> None:
     tarball = resolve_document(doc(HostingArtifactUri="s3://b/model.tar.gz"), "1.0.0", None)
     assert (tarball.model_data_url, tarball.model_data_source) == ("s3://b/model.tar.gz", None)
     prefix = resolve_document(doc(HostingArtifactUri="s3://b/p/"), "1.0.0", None)
-    assert prefix.model_data_source == {"S3DataSource": {
-        "S3Uri": "s3://b/p/", "S3DataType": "S3Prefix", "CompressionType": "None"}}  # fmt: skip
+    assert prefix.model_data_source == {
+        "S3DataSource": {"S3Uri": "s3://b/p/", "S3DataType": "S3Prefix", "CompressionType": "None"}
+    }
     none = resolve_document(doc(), "1.0.0", None)
     assert (none.model_data_url, none.model_data_source) == (None, None)
 
 
 def test_script_mode_models_need_a_prepacked_artifact() -> None:
-    script_mode = doc(HostingUseScriptUri=True, HostingArtifactUri="s3://b/raw.tar.gz",
-                      HostingScriptUri="s3://b/sourcedir.tar.gz")  # fmt: skip
+    script_mode = doc(
+        HostingUseScriptUri=True,
+        HostingArtifactUri="s3://b/raw.tar.gz",
+        HostingScriptUri="s3://b/sourcedir.tar.gz",
+    )
     with pytest.raises(AwsError) as unusable:
         resolve_document(script_mode, "1.0.0", None)
     assert unusable.value.kind is ErrorKind.TERMINAL
-    prepacked = resolve_document({**script_mode, "HostingPrepackedArtifactUri": "s3://b/pp.tar.gz"},
-                                 "1.0.0", None)  # fmt: skip
+    prepacked = resolve_document(
+        {**script_mode, "HostingPrepackedArtifactUri": "s3://b/pp.tar.gz"}, "1.0.0", None
+    )
     assert prepacked.model_data_url == "s3://b/pp.tar.gz"
 
 
 def test_model_package_documents_are_refused() -> None:
     with pytest.raises(AwsError, match="modelPackageArn"):
-        resolve_document({"HostingModelPackageArn": "arn:aws:sagemaker:...:model-package/x"},
-                         "1.0.0", "ml.g5.xlarge")  # fmt: skip
+        resolve_document(
+            {"HostingModelPackageArn": "arn:aws:sagemaker:...:model-package/x"},
+            "1.0.0",
+            "ml.g5.xlarge",
+        )
 
 
 # ------------------------------------------------------------------ the sandbox's hub

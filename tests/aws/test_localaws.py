@@ -1,4 +1,4 @@
-"""The sandbox's local AWS (``sagemeter.sandbox.localaws``) run as the sandbox runs it: a
+"""The sandbox's local AWS (``sagemeter_sandbox.localaws``) run as the sandbox runs it: a
 subprocess on a free port, driven with boto3. Lifecycle delays are shortened to DELAY seconds.
 
 ``SAGEMETER_RECORD_FIXTURES=1`` rewrites ``tests/fixtures/describe_endpoint/<Status>.json``
@@ -48,7 +48,7 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
         "SAGEMETER_LOCALAWS_UPDATE_SECONDS": str(DELAY),
         "SAGEMETER_LOCALAWS_DELETE_SECONDS": str(DELAY),
     }
-    cmd = [sys.executable, "-m", "sagemeter.sandbox.localaws", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "sagemeter_sandbox.localaws", "--host", "127.0.0.1"]
     proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -308,8 +308,11 @@ def test_list_endpoints_pages(sm: Any) -> None:
     assert [len(page) for page in pages] == [3, 3, 1]
     assert {name for page in pages for name in page} == names
     paginator = sm.get_paginator("list_endpoints")
-    listed = [e for p in paginator.paginate(NameContains="page-", PaginationConfig={"PageSize": 3})
-              for e in p["Endpoints"]]  # fmt: skip
+    listed = [
+        e
+        for p in paginator.paginate(NameContains="page-", PaginationConfig={"PageSize": 3})
+        for e in p["Endpoints"]
+    ]
     assert {e["EndpointName"] for e in listed} == names
     for summary in listed:
         assert summary["EndpointStatus"] == describe(sm, summary["EndpointName"])["EndpointStatus"]
@@ -325,14 +328,18 @@ def test_serverless_and_async_configs(sm: Any) -> None:
     sm.create_endpoint_config(
         EndpointConfigName="async-config",
         ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": "async-model",
-             "InstanceType": "ml.g6.xlarge", "InitialInstanceCount": 1}
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "async-model",
+                "InstanceType": "ml.g6.xlarge",
+                "InitialInstanceCount": 1,
+            }
         ],
         AsyncInferenceConfig={
             "OutputConfig": {"S3OutputPath": "s3://b/out", "S3FailurePath": "s3://b/err"},
             "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4},
         },
-    )  # fmt: skip
+    )
     sm.create_endpoint(EndpointName="sls", EndpointConfigName=serverless)
     sm.create_endpoint(EndpointName="async", EndpointConfigName="async-config")
     sls = wait_for(sm, "sls", "InService")
@@ -347,9 +354,18 @@ def test_serverless_and_async_configs(sm: Any) -> None:
 
 @pytest.mark.parametrize(
     "instance_type",
-    ["ml.g6e.xlarge", "ml.g5.48xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge",
-     "ml.trn1.2xlarge", "ml.c7i.large", "ml.m7i.xlarge", "ml.r7i.2xlarge"],
-)  # fmt: skip
+    [
+        "ml.g6e.xlarge",
+        "ml.g5.48xlarge",
+        "ml.p4d.24xlarge",
+        "ml.p5.48xlarge",
+        "ml.inf2.xlarge",
+        "ml.trn1.2xlarge",
+        "ml.c7i.large",
+        "ml.m7i.xlarge",
+        "ml.r7i.2xlarge",
+    ],
+)
 def test_current_instance_types_are_accepted(sm: Any, instance_type: str) -> None:
     name = "it-" + instance_type.replace(".", "-")
     deploy_config(sm, name, InstanceType=instance_type, InitialInstanceCount=1)
@@ -369,11 +385,17 @@ def test_existing_names_are_refused(sm: Any) -> None:
         ),
         "endpoint configuration": lambda: sm.create_endpoint_config(
             EndpointConfigName=config,
-            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "twice-model",
-                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "twice-model",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            ],
         ),
         "endpoint": lambda: sm.create_endpoint(EndpointName="twice", EndpointConfigName=config),
-    }  # fmt: skip
+    }
     for noun, call in calls.items():
         code, message = error_of(call)
         assert code == "ValidationException"

@@ -1,4 +1,4 @@
-"""The local AWS's request log (``sagemeter.sandbox.requestlog``): what reached moto, when."""
+"""The local AWS's request log (``sagemeter_sandbox.requestlog``): what reached moto, when."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import REGION, LocalAws
 
@@ -20,18 +20,24 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
 @pytest.fixture
 def sagemaker(local_aws: LocalAws) -> Any:
     return boto3.client(
-        "sagemaker", endpoint_url=local_aws.url, region_name=REGION,
+        "sagemaker",
+        endpoint_url=local_aws.url,
+        region_name=REGION,
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def test_records_calls_that_reached_aws_with_time_outcome_and_name(
     control: FaultClient, sagemaker: Any
 ) -> None:
     before = time.time()
-    sagemaker.create_model(ModelName="logged", PrimaryContainer={"Image": "img:1"},
-                           ExecutionRoleArn="arn:aws:iam::123456789012:role/r")  # fmt: skip
+    sagemaker.create_model(
+        ModelName="logged",
+        PrimaryContainer={"Image": "img:1"},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+    )
     with pytest.raises(ClientError):
         sagemaker.describe_endpoint(EndpointName="missing")
     control.throttle("sagemaker", "DeleteModel")
@@ -49,17 +55,23 @@ def test_records_calls_that_reached_aws_with_time_outcome_and_name(
 
 def test_filters_by_call_time_and_name_and_clears(control: FaultClient, sagemaker: Any) -> None:
     for name in ("alpha-1", "beta-1", "alpha-2"):
-        sagemaker.create_model(ModelName=name, PrimaryContainer={"Image": "img:1"},
-                               ExecutionRoleArn="arn:aws:iam::123456789012:role/r")  # fmt: skip
+        sagemaker.create_model(
+            ModelName=name,
+            PrimaryContainer={"Image": "img:1"},
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        )
     middle = control.requests(contains="beta")[0]["ts"]
     sagemaker.delete_model(ModelName="alpha-1")
 
     assert [e["name"] for e in control.requests(contains="alpha")] == [
-        "alpha-1", "alpha-2", "alpha-1",
+        "alpha-1",
+        "alpha-2",
+        "alpha-1",
     ]
     assert [e["name"] for e in control.requests("sagemaker:DeleteModel")] == ["alpha-1"]
-    assert [e["name"] for e in control.requests(
-        "sagemaker:CreateModel,sagemaker:DeleteModel", since=middle
-    )] == ["beta-1", "alpha-2", "alpha-1"]
+    assert [
+        e["name"]
+        for e in control.requests("sagemaker:CreateModel,sagemaker:DeleteModel", since=middle)
+    ] == ["beta-1", "alpha-2", "alpha-1"]
     assert control.clear_requests() == 4
     assert control.requests() == []

@@ -39,12 +39,16 @@ def model_request(name: str) -> dict[str, Any]:
 def config_request(name: str, model: str) -> dict[str, Any]:
     return {
         "EndpointConfigName": name,
-        "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": model,
-            # In plain moto's list of instance types (localaws accepts any ml.*).
-            "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1,
-        }],
-    }  # fmt: skip
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                # In plain moto's list of instance types (localaws accepts any ml.*).
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    }
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
@@ -248,8 +252,10 @@ def test_empty_tag_changes_make_no_call(gateway: SageMakerGateway, config: str) 
 
 def test_tag_conversion_round_trips() -> None:
     tags = {"a": "1", "sagemeter.io/name": "falcon"}
-    assert tag_list(tags) == [{"Key": "a", "Value": "1"},
-                              {"Key": "sagemeter.io/name", "Value": "falcon"}]  # fmt: skip
+    assert tag_list(tags) == [
+        {"Key": "a", "Value": "1"},
+        {"Key": "sagemeter.io/name", "Value": "falcon"},
+    ]
     assert tag_dict(tag_list(tags)) == tags
 
 
@@ -259,11 +265,19 @@ def test_tag_conversion_round_trips() -> None:
 def test_real_moto_errors_are_classified(gateway: SageMakerGateway) -> None:
     with pytest.raises(AwsError) as bad_instance:
         gateway.create_model(model_request("m-1"))
-        gateway.create_endpoint_config({
-            **config_request("c-1", "m-1"),
-            "ProductionVariants": [{"VariantName": "v", "ModelName": "m-1",
-                                    "InstanceType": "gpu-large", "InitialInstanceCount": 1}],
-        })  # fmt: skip
+        gateway.create_endpoint_config(
+            {
+                **config_request("c-1", "m-1"),
+                "ProductionVariants": [
+                    {
+                        "VariantName": "v",
+                        "ModelName": "m-1",
+                        "InstanceType": "gpu-large",
+                        "InitialInstanceCount": 1,
+                    }
+                ],
+            }
+        )
     assert bad_instance.value.kind is ErrorKind.TERMINAL
     with pytest.raises(AwsError) as no_config:
         gateway.create_endpoint("ep-1", "nope", {})
@@ -295,9 +309,11 @@ def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
     counter = CallCounter()
     with socket_bound_but_closed() as url:
         unreachable = boto3.client(
-            "sagemaker", region_name=REGION, endpoint_url=url,
+            "sagemaker",
+            region_name=REGION,
+            endpoint_url=url,
             config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1),
-        )  # fmt: skip
+        )
         counter.attach(unreachable)
         counter.attach(unreachable)  # twice: still counted once
         with pytest.raises(AwsError) as down:
@@ -323,8 +339,9 @@ def socket_bound_but_closed() -> Iterator[str]:
 
 def test_clients_are_shared_per_service_and_region(aws_env: LocalAws) -> None:
     made: list[Any] = []
-    threads = [threading.Thread(target=lambda: made.append(client("sagemaker", REGION)))
-               for _ in range(8)]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda: made.append(client("sagemaker", REGION))) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 from ..chaos.driver import ChaosPlan, ChaosRun
 from ..chaos.report import print_table, save
@@ -17,8 +17,16 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 
 def test_long_chaos_run(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
-    plan = ChaosPlan(objects=200, throttle_rate=0.2, kills=2, apiserver_restarts=1,
-                     outage_seconds=60, step_timeout=600, stuck_after=300, label="chaos-long")
+    plan = ChaosPlan(
+        objects=200,
+        throttle_rate=0.2,
+        kills=2,
+        apiserver_restarts=1,
+        outage_seconds=60,
+        step_timeout=600,
+        stuck_after=300,
+        label="chaos-long",
+    )
     rows, details = ChaosRun(plan, sandbox, operator, namespace).run()
     print_table("chaos (long)", rows)
     save(plan.label, rows, details)

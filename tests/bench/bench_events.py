@@ -26,22 +26,31 @@ from .bench_meter import all_phase, log_entries, report
 pytestmark = pytest.mark.cluster
 
 IDLE = {"after": "1m", "gracePeriod": "0s"}
-DEFAULTS = {"SAGEMETER_SYNC_INTERVAL": "5m", "SAGEMETER_POLL_INTERVAL": "10s",
-            "SAGEMETER_LOG_FORMAT": "json"}  # fmt: skip
+DEFAULTS = {
+    "SAGEMETER_SYNC_INTERVAL": "5m",
+    "SAGEMETER_POLL_INTERVAL": "10s",
+    "SAGEMETER_LOG_FORMAT": "json",
+}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     values = sorted(values)
-    return {"n": len(values), "p50": round(statistics.median(values), 3),
-            "p95": round(values[int(0.95 * (len(values) - 1))], 3),
-            "max": round(values[-1], 3)}  # fmt: skip
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(values), 3),
+        "p95": round(values[int(0.95 * (len(values) - 1))], 3),
+        "max": round(values[-1], 3),
+    }
 
 
 def cloudwatch(sandbox: Any) -> Any:
     return boto3.client(
-        "cloudwatch", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def fire(sandbox: Any, endpoint: str) -> float:
@@ -67,9 +76,18 @@ def test_wake_and_idle_latencies(operator: Operator, kube: Kubectl, sandbox: Any
     count = 20
     operator.start(**DEFAULTS)
     path = f"{kube.namespace}/bench"
-    kube.apply(endpoint_object("bench", idle=IDLE, api={
-        "path": path, "authorization": "API_KEY", "wakeOnRequest": True,
-        "maxWakesPerDay": 100}))  # fmt: skip
+    kube.apply(
+        endpoint_object(
+            "bench",
+            idle=IDLE,
+            api={
+                "path": path,
+                "authorization": "API_KEY",
+                "wakeOnRequest": True,
+                "maxWakesPerDay": 100,
+            },
+        )
+    )
     kube.wait_phase("bench", "InService", timeout=60)
     url, key = routed(kube, sandbox, "bench", path)
     name = f"{kube.namespace}/bench"
@@ -78,8 +96,11 @@ def test_wake_and_idle_latencies(operator: Operator, kube: Kubectl, sandbox: Any
     for _ in range(count):
         endpoint = kube.status("bench")["endpointName"]
         sent = fire(sandbox, endpoint)
-        deleted = wait_for("the park", lambda sent=sent: first_call_after(
-            operator, name, "sagemaker:DeleteEndpoint", sent), timeout=120)  # fmt: skip
+        deleted = wait_for(
+            "the park",
+            lambda sent=sent: first_call_after(operator, name, "sagemaker:DeleteEndpoint", sent),
+            timeout=120,
+        )
         parks.append(deleted - sent)
         # The request comes once SageMaker has finished deleting: a request during the delete
         # is taken at once too, but its CreateEndpoint waits for the delete to end.
@@ -91,8 +112,13 @@ def test_wake_and_idle_latencies(operator: Operator, kube: Kubectl, sandbox: Any
 
         # The first request answered "waking" is the one that wakes it.
         requested = wait_for("a waking answer", probe, timeout=60)
-        created = wait_for("the wake", lambda since=requested - 1: first_call_after(
-            operator, name, "sagemaker:CreateEndpoint", since), timeout=60)  # fmt: skip
+        created = wait_for(
+            "the wake",
+            lambda since=requested - 1: first_call_after(
+                operator, name, "sagemaker:CreateEndpoint", since
+            ),
+            timeout=60,
+        )
         wakes.append(max(0.0, created - requested))
         kube.wait_phase("bench", "InService", timeout=60)
     report("idle alarm ALARM -> DeleteEndpoint (s), default settings", percentiles(parks))
@@ -108,10 +134,13 @@ def test_event_queue_cost_at_rest(operator: Operator, kube: Kubectl) -> None:
     before = operator.aws_calls()
     time.sleep(window)
     after = operator.aws_calls()
-    queue = {k: after.get(k, 0) - before.get(k, 0) for k in after
-             if k.startswith(("sqs:", "events:"))}  # fmt: skip
-    report("event queue at rest, per (account, region) per hour", {
-        k: round(v * 3600 / window) for k, v in queue.items() if v})
+    queue = {
+        k: after.get(k, 0) - before.get(k, 0) for k in after if k.startswith(("sqs:", "events:"))
+    }
+    report(
+        "event queue at rest, per (account, region) per hour",
+        {k: round(v * 3600 / window) for k, v in queue.items() if v},
+    )
 
 
 def test_tenancy_costs(
@@ -119,13 +148,29 @@ def test_tenancy_costs(
 ) -> None:
     count, window = 100, 120.0
     role = "arn:aws:iam::111111111111:role/sagemeter-bench"
-    name = policies(f"{kube.namespace}-bench", [kube.namespace], aws={"roleArn": role},
-                    budget={"usdPerHour": f"{0.115 * count + 1:.2f}"})  # fmt: skip
+    name = policies(
+        f"{kube.namespace}-bench",
+        [kube.namespace],
+        aws={"roleArn": role},
+        budget={"usdPerHour": f"{0.115 * count + 1:.2f}"},
+    )
     operator.start(**{**DEFAULTS, "SAGEMETER_SYNC_INTERVAL": "30s"})
-    kube.apply({"apiVersion": "v1", "kind": "List", "items": [
-        endpoint_object(f"t-{i:03d}", model={"container": {"image": "repo/m:1"},
-                        "executionRoleArn": "arn:aws:iam::111111111111:role/sm"})
-        for i in range(count)]})  # fmt: skip
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                endpoint_object(
+                    f"t-{i:03d}",
+                    model={
+                        "container": {"image": "repo/m:1"},
+                        "executionRoleArn": "arn:aws:iam::111111111111:role/sm",
+                    },
+                )
+                for i in range(count)
+            ],
+        }
+    )
     wait_for("all InService", lambda: all_phase(kube, "InService", count), timeout=600)
     time.sleep(10)
     before = operator.aws_calls()
@@ -133,27 +178,42 @@ def test_tenancy_costs(
     after = operator.aws_calls()
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     per_hour = {k: round(v * 3600 / window) for k, v in delta.items() if v}
-    report(f"policy with a role and {count} objects, sync 30s", {
-        "calls per hour": per_hour,
-        "AssumeRole per hour (credentials last 3600 s, renewed 15 min early)":
-            round(3600 / (3600 - 900), 2),
-        "ListEndpoints pages per hour at the default 5m sync": round(12 * (count / 100 + 1)),
-    })
+    report(
+        f"policy with a role and {count} objects, sync 30s",
+        {
+            "calls per hour": per_hour,
+            "AssumeRole per hour (credentials last 3600 s, renewed 15 min early)": round(
+                3600 / (3600 - 900), 2
+            ),
+            "ListEndpoints pages per hour at the default 5m sync": round(12 * (count / 100 + 1)),
+        },
+    )
     # OverBudget wait once room appears: a budget exactly full, one more waits, one parks.
-    policies(name, [kube.namespace], aws={"roleArn": role},
-             budget={"usdPerHour": f"{0.115 * count:.2f}"})  # fmt: skip
+    policies(
+        name, [kube.namespace], aws={"roleArn": role}, budget={"usdPerHour": f"{0.115 * count:.2f}"}
+    )
     waits: list[float] = []
     for round_ in range(5):
         extra = f"w-{round_}"
-        kube.apply(endpoint_object(extra, model={"container": {"image": "repo/m:1"},
-                   "executionRoleArn": "arn:aws:iam::111111111111:role/sm"}))  # fmt: skip
+        kube.apply(
+            endpoint_object(
+                extra,
+                model={
+                    "container": {"image": "repo/m:1"},
+                    "executionRoleArn": "arn:aws:iam::111111111111:role/sm",
+                },
+            )
+        )
         assert kube.wait_phase(extra, "Parked", timeout=60)["parkedReason"] == "OverBudget"
         victim = f"t-{round_:03d}"
         kube.patch(victim, {"spec": {"suspend": True}})
         freed = time.time()
-        started = wait_for("the waiter to start", lambda who=extra, since=freed - 1: (
-            first_call_after(operator, f"{kube.namespace}/{who}", "sagemaker:CreateEndpoint",
-                             since)),
-            timeout=60)  # fmt: skip
+        started = wait_for(
+            "the waiter to start",
+            lambda who=extra, since=freed - 1: first_call_after(
+                operator, f"{kube.namespace}/{who}", "sagemaker:CreateEndpoint", since
+            ),
+            timeout=60,
+        )
         waits.append(max(0.0, started - freed))
     report("OverBudget -> CreateEndpoint after room appears (s)", percentiles(waits))

@@ -35,9 +35,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.control import FaultClient
-from sagemeter.sandbox.controlplane import ManagedProcess
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.control import FaultClient
+from sagemeter_sandbox.controlplane import ManagedProcess
 
 from ..chaos.audit import AwsAudit
 from ..chaos.report import ROOT, Row, print_table, save
@@ -56,7 +56,8 @@ class Fleet:
     def __init__(self, sandbox: Sandbox, namespace: str) -> None:
         self.ns = namespace
         self.api = k8s.CustomObjectsApi(
-            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
+            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+        )
         self.pool = ThreadPoolExecutor(8)
 
     def items(self) -> dict[str, dict[str, Any]]:
@@ -73,27 +74,37 @@ class Fleet:
     def create(self, names: list[str]) -> dict[str, float]:
         def one(name: str) -> tuple[str, float]:
             self.api.create_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, endpoint_object(name))
+                GROUP, VERSION, self.ns, PLURAL, endpoint_object(name)
+            )
             return name, time.time()
 
         return dict(self.pool.map(one, names))
 
     def patch(self, patches: dict[str, dict[str, Any]]) -> dict[str, float]:
         """Merge-patches each object; answers when the apiserver accepted each."""
+
         def one(name: str) -> tuple[str, float]:
             self.api.patch_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, name, patches[name])
+                GROUP, VERSION, self.ns, PLURAL, name, patches[name]
+            )
             return name, time.time()
 
         return dict(self.pool.map(one, patches))
 
     def delete(self, names: list[str]) -> None:
-        list(self.pool.map(lambda n: self.api.delete_namespaced_custom_object(
-            GROUP, VERSION, self.ns, PLURAL, n), names))  # fmt: skip
+        list(
+            self.pool.map(
+                lambda n: self.api.delete_namespaced_custom_object(
+                    GROUP, VERSION, self.ns, PLURAL, n
+                ),
+                names,
+            )
+        )
 
     def get(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = self.api.get_namespaced_custom_object(
-            GROUP, VERSION, self.ns, PLURAL, name)
+            GROUP, VERSION, self.ns, PLURAL, name
+        )
         return found
 
     def count_phase(self, phase: str) -> int:
@@ -109,8 +120,10 @@ def queued_events(sqs: Any) -> int:
     """Messages in sagemeter's event queues, visible or being handled."""
     total = 0
     for url in sqs.list_queues(QueueNamePrefix="sagemeter-").get("QueueUrls", []):
-        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])  # fmt: skip
+        found = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
         total += sum(int(v) for v in found["Attributes"].values())
     return total
 
@@ -125,16 +138,18 @@ def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
         time.sleep(2.0)
 
 
-def create_latencies(aws: FaultClient, fleet: Fleet, created: dict[str, float],
-                     since: float) -> list[float]:  # fmt: skip
+def create_latencies(
+    aws: FaultClient, fleet: Fleet, created: dict[str, float], since: float
+) -> list[float]:
     items = fleet.items() if len(created) > 1 else {n: fleet.get(n) for n in created}
     endpoint_of = {n: (i.get("status") or {}).get("endpointName") for n, i in items.items()}
     arrivals: dict[str, float] = {}
     for entry in aws.requests("sagemaker:CreateEndpoint", since=since, contains=fleet.ns):
         if entry["status"] == 200:
             arrivals.setdefault(entry["name"], entry["ts"])
-    return [arrivals[endpoint_of[n]] - t for n, t in created.items()
-            if endpoint_of.get(n) in arrivals]  # fmt: skip
+    return [
+        arrivals[endpoint_of[n]] - t for n, t in created.items() if endpoint_of.get(n) in arrivals
+    ]
 
 
 def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
@@ -152,9 +167,11 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     sandbox.kubectl_run("delete", "namespace", baseline.ns, "--wait=true", "--timeout=300s")
     operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
     assert operator.process is not None
-    pids = {"operator": operator.process.pid,
-            "localaws": ManagedProcess("localaws", sandbox.state_dir).pid() or 0,
-            **{p.name: p.pid() or 0 for p in sandbox.controlplane.processes}}  # fmt: skip
+    pids = {
+        "operator": operator.process.pid,
+        "localaws": ManagedProcess("localaws", sandbox.state_dir).pid() or 0,
+        **{p.name: p.pid() or 0 for p in sandbox.controlplane.processes},
+    }
     sampler = Sampler(pids).start()
     names = [f"s{i:04d}" for i in range(COUNT)]
 
@@ -176,26 +193,40 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     rows += [
         Row("creates accepted by the apiserver (s)", round(applied - began, 1)),
         Row("burst: all InService (s)", round(all_in_service, 1), "<= 60"),
-        Row("burst: all InService after the last create (s)",
-            round(all_in_service - (applied - began), 1)),
-        Row("burst: AWS calls per object", {k: round(v / COUNT, 2) for k, v in
-                                            sorted(burst_calls.items())}),
-        Row("burst: Kubernetes requests per object (all clients)",
-            {k: round(v / COUNT, 2) for k, v in kube.items() if v >= COUNT / 2}),
-        Row("apply -> CreateEndpoint p50 under burst (s)", round(percentile(burst, .5), 2)),
-        Row("apply -> CreateEndpoint p95 under burst (s)", round(percentile(burst, .95), 2)),
-        Row("operator CPU s per 1,000 objects (burst)",
-            round(cpu.get("operator", 0) * 1000 / COUNT, 1)),
+        Row(
+            "burst: all InService after the last create (s)",
+            round(all_in_service - (applied - began), 1),
+        ),
+        Row(
+            "burst: AWS calls per object",
+            {k: round(v / COUNT, 2) for k, v in sorted(burst_calls.items())},
+        ),
+        Row(
+            "burst: Kubernetes requests per object (all clients)",
+            {k: round(v / COUNT, 2) for k, v in kube.items() if v >= COUNT / 2},
+        ),
+        Row("apply -> CreateEndpoint p50 under burst (s)", round(percentile(burst, 0.5), 2)),
+        Row("apply -> CreateEndpoint p95 under burst (s)", round(percentile(burst, 0.95), 2)),
+        Row(
+            "operator CPU s per 1,000 objects (burst)",
+            round(cpu.get("operator", 0) * 1000 / COUNT, 1),
+        ),
         Row("CPU s during burst by process", cpu),
     ]
 
     # --- steady state, once the burst's events (Creating, InService per endpoint) are handled
     drained_from = time.time()
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     wait_fleet("the event queue drained", lambda: queued_events(sqs) == 0, 300)
-    rows.append(Row("burst events handled after all InService (s)",
-                    round(time.time() - drained_from, 1)))  # fmt: skip
+    rows.append(
+        Row("burst events handled after all InService (s)", round(time.time() - drained_from, 1))
+    )
     time.sleep(20)
     before, window_start = operator.aws_calls(), time.time()
     time.sleep(STEADY_WINDOW)
@@ -208,9 +239,15 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
         Row("operator steady RSS (MB, VmRSS)", round(steady["VmRSS"], 1)),
         Row("steady AWS calls per endpoint-hour (sync 60s)", round(per_hour, 3), "< 1"),
         Row("steady calls in window", delta),
-        Row("steady operator CPU s per minute",
-            round(sampler.cpu_between(window_start, time.time()).get("operator", 0)
-                  * 60 / STEADY_WINDOW, 2)),
+        Row(
+            "steady operator CPU s per minute",
+            round(
+                sampler.cpu_between(window_start, time.time()).get("operator", 0)
+                * 60
+                / STEADY_WINDOW,
+                2,
+            ),
+        ),
     ]
 
     # --- one object at a time on the settled operator
@@ -218,13 +255,21 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     for index in range(10):
         since = time.time()
         one = fleet.create([f"single-{index}"])
-        wait_for("its CreateEndpoint", lambda o=one, s=since: create_latencies(aws, fleet, o, s),
-                 timeout=60)  # fmt: skip
+        wait_for(
+            "its CreateEndpoint",
+            lambda o=one, s=since: create_latencies(aws, fleet, o, s),
+            timeout=60,
+        )
         singles += create_latencies(aws, fleet, one, since)
         time.sleep(3)
     names += [f"single-{index}" for index in range(10)]
-    rows.append(Row("apply -> CreateEndpoint p95, single object (s)",
-                    round(percentile(singles, .95), 2), "<= 1"))  # fmt: skip
+    rows.append(
+        Row(
+            "apply -> CreateEndpoint p95, single object (s)",
+            round(percentile(singles, 0.95), 2),
+            "<= 1",
+        )
+    )
     wait_fleet("singles InService", lambda: fleet.count_phase("InService") == len(names), 120)
 
     # --- restart with unchanged objects
@@ -233,9 +278,14 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     restarted = time.time()
     operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
     profiler = Profiler(operator.process.pid, ROOT / ".bench" / f"profile-restart-{stamp}.txt")
-    wait_for("a pass for every object", lambda: operator_metric(
-        operator.metrics_port, "sagemeter_reconcile_duration_seconds_count") >= len(names),
-        timeout=600)  # fmt: skip
+    wait_for(
+        "a pass for every object",
+        lambda: (
+            operator_metric(operator.metrics_port, "sagemeter_reconcile_duration_seconds_count")
+            >= len(names)
+        ),
+        timeout=600,
+    )
     reconfirmed = time.time() - restarted
     calls = operator.aws_calls()
     kube_after = apiserver_requests(sandbox)
@@ -246,8 +296,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
         Row("restart: AWS calls", sum(calls.values()), "sweep pages + O(1)"),
         Row("restart: AWS calls by operation", calls),
         Row("restart: Kubernetes requests (all clients)", sum(kube.values())),
-        Row("restart: Kubernetes requests by verb/resource",
-            dict(list(kube.items())[:8])),
+        Row("restart: Kubernetes requests by verb/resource", dict(list(kube.items())[:8])),
     ]
 
     # --- expiry with every timer armed
@@ -256,21 +305,29 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60 + len(names) // 10)
     expiries = {n: base + timedelta(seconds=i // 50) for i, n in enumerate(names)}
     since = time.time()
-    accepted = fleet.patch({n: {"spec": {"expiry": {"expiresAt": t.strftime(
-        "%Y-%m-%dT%H:%M:%SZ")}}} for n, t in expiries.items()})  # fmt: skip
+    accepted = fleet.patch(
+        {
+            n: {"spec": {"expiry": {"expiresAt": t.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+            for n, t in expiries.items()
+        }
+    )
     armed = {n for n, t in accepted.items() if expiries[n].timestamp() - t >= ARMED_BEFORE}
     wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=600)
-    endpoint_of = {(i.get("status") or {}).get("endpointName"): n
-                   for n, i in fleet.items().items()}  # fmt: skip
-    lags = [entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
-            for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=namespace)
-            if entry["status"] == 200 and entry["name"] in endpoint_of
-            and endpoint_of[entry["name"]] in armed]  # fmt: skip
-    rows += [Row("expiry: timers armed >= 15 s ahead (objects measured)", len(armed)),
-             Row("expiry: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
-             Row("expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, .5), 2)),
-             Row("expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, .95), 2), "<= 2"),
-             Row("expiry -> DeleteEndpoint max (s)", round(max(lags), 2))]  # fmt: skip
+    endpoint_of = {(i.get("status") or {}).get("endpointName"): n for n, i in fleet.items().items()}
+    lags = [
+        entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
+        for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=namespace)
+        if entry["status"] == 200
+        and entry["name"] in endpoint_of
+        and endpoint_of[entry["name"]] in armed
+    ]
+    rows += [
+        Row("expiry: timers armed >= 15 s ahead (objects measured)", len(armed)),
+        Row("expiry: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
+        Row("expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, 0.5), 2)),
+        Row("expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, 0.95), 2), "<= 2"),
+        Row("expiry -> DeleteEndpoint max (s)", round(max(lags), 2)),
+    ]
 
     # --- delete everything
     began = time.time()
@@ -278,8 +335,10 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     wait_fleet("every finalizer released", lambda: not fleet.items(), timeout=900)
     released = time.time() - began
     leaks = AwsAudit(sandbox.aws_endpoint_url, namespace).inventory().leaks()
-    rows += [Row("delete all: every finalizer released (s)", round(released, 1)),
-             Row("left in AWS after delete", leaks, "all 0")]  # fmt: skip
+    rows += [
+        Row("delete all: every finalizer released (s)", round(released, 1)),
+        Row("left in AWS after delete", leaks, "all 0"),
+    ]
     sampler.stop()
     details["load_at_end"] = os.getloadavg()
     print_table(f"scale: {COUNT} ManagedEndpoints (Creating 2 s)", rows)

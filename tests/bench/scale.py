@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
@@ -120,18 +120,24 @@ class Sampler:
 
 # What a sampled stack is spending its time on, first match wins (frames are "func (file:line)").
 CATEGORIES: list[tuple[str, Callable[[str], bool]]] = [
-    ("status patches / kube client (kubernetes, urllib3)",
-     lambda s: "kubernetes/client" in s or "sagemeter/runtime/kube.py" in s),
+    (
+        "status patches / kube client (kubernetes, urllib3)",
+        lambda s: "kubernetes/client" in s or "sagemeter/runtime/kube.py" in s,
+    ),
     ("AWS calls (botocore, in the thread pool)", lambda s: "botocore" in s or "boto3" in s),
-    ("thread pool plumbing (concurrent.futures)",
-     lambda s: "concurrent/futures" in s and "botocore" not in s),
+    (
+        "thread pool plumbing (concurrent.futures)",
+        lambda s: "concurrent/futures" in s and "botocore" not in s,
+    ),
     ("kopf watch/event handling", lambda s: "kopf/_cogs" in s or "kopf/_core" in s),
-    ("sagemeter pass logic (controller/core)",
-     lambda s: "sagemeter/controller" in s or "sagemeter/core" in s),
+    (
+        "sagemeter pass logic (controller/core)",
+        lambda s: "sagemeter/controller" in s or "sagemeter/core" in s,
+    ),
     ("pydantic validation", lambda s: "pydantic" in s),
     ("logging", lambda s: "logging/__init__" in s or "sagemeter/runtime/logs" in s),
     ("asyncio event loop", lambda s: "asyncio" in s),
-]  # fmt: skip
+]
 
 
 class Profiler:
@@ -141,10 +147,22 @@ class Profiler:
         self.output = output
         binary = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
         self.process = subprocess.Popen(
-            [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-             "--nonblocking", "--output", str(output)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                binary,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                str(rate),
+                "--nonblocking",
+                "--output",
+                str(output),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def stop(self) -> dict[str, object]:
         self.process.send_signal(2)  # SIGINT: py-spy writes what it has and exits

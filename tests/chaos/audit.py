@@ -40,10 +40,15 @@ class Inventory:
     usage_plans: list[str]
 
     def leaks(self) -> dict[str, int]:
-        return {"endpoints": len(self.endpoints), "configs": len(self.configs),
-                "models": len(self.models), "alarms": len(self.alarms),
-                "routes": len(self.routes), "api_keys": len(self.api_keys),
-                "usage_plans": len(self.usage_plans)}  # fmt: skip
+        return {
+            "endpoints": len(self.endpoints),
+            "configs": len(self.configs),
+            "models": len(self.models),
+            "alarms": len(self.alarms),
+            "routes": len(self.routes),
+            "api_keys": len(self.api_keys),
+            "usage_plans": len(self.usage_plans),
+        }
 
 
 # The audit reads while the chaos run throttles a share of all calls; it retries until a call
@@ -57,28 +62,43 @@ class AwsAudit:
 
         def make(service: str) -> Any:
             return boto3.client(
-                service, endpoint_url=endpoint_url, region_name=region,
-                aws_access_key_id="testing", aws_secret_access_key="testing", config=PATIENT,
-            )  # fmt: skip
+                service,
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                config=PATIENT,
+            )
 
         self.sagemaker, self.cloudwatch, self.apigateway = (
-            make("sagemaker"), make("cloudwatch"), make("apigateway"),
-        )  # fmt: skip
+            make("sagemaker"),
+            make("cloudwatch"),
+            make("apigateway"),
+        )
 
     def inventory(self) -> Inventory:
-        return Inventory(self.endpoints(), self.configs(), self.models(), self.alarms(),
-                         self.routes(), *self.keys_and_plans())  # fmt: skip
+        return Inventory(
+            self.endpoints(),
+            self.configs(),
+            self.models(),
+            self.alarms(),
+            self.routes(),
+            *self.keys_and_plans(),
+        )
 
     def endpoints(self) -> dict[str, dict[str, str]]:
         sm, found = self.sagemaker, {}
-        for item in _pages(sm.list_endpoints, "Endpoints", NameContains=self.namespace,
-                           MaxResults=100):  # fmt: skip
+        for item in _pages(
+            sm.list_endpoints, "Endpoints", NameContains=self.namespace, MaxResults=100
+        ):
             if self.namespace not in item["EndpointName"]:
                 continue
             try:
                 described = sm.describe_endpoint(EndpointName=item["EndpointName"])
-                tags = {t["Key"]: t["Value"]
-                        for t in sm.list_tags(ResourceArn=item["EndpointArn"])["Tags"]}
+                tags = {
+                    t["Key"]: t["Value"]
+                    for t in sm.list_tags(ResourceArn=item["EndpointArn"])["Tags"]
+                }
             except sm.exceptions.ClientError:  # deleted between the list and the describe
                 continue
             found[item["EndpointName"]] = {
@@ -90,27 +110,47 @@ class AwsAudit:
 
     # NameContains is filtered again here: moto's ListModels ignores it (and paging).
     def configs(self) -> list[str]:
-        names = (c["EndpointConfigName"] for c in _pages(
-            self.sagemaker.list_endpoint_configs, "EndpointConfigs",
-            NameContains=self.namespace, MaxResults=100))  # fmt: skip
+        names = (
+            c["EndpointConfigName"]
+            for c in _pages(
+                self.sagemaker.list_endpoint_configs,
+                "EndpointConfigs",
+                NameContains=self.namespace,
+                MaxResults=100,
+            )
+        )
         return sorted(n for n in names if self.namespace in n)
 
     def models(self) -> list[str]:
-        names = (m["ModelName"] for m in _pages(
-            self.sagemaker.list_models, "Models", NameContains=self.namespace,
-            MaxResults=100))  # fmt: skip
+        names = (
+            m["ModelName"]
+            for m in _pages(
+                self.sagemaker.list_models, "Models", NameContains=self.namespace, MaxResults=100
+            )
+        )
         return sorted(n for n in names if self.namespace in n)
 
     def alarms(self) -> list[str]:
-        return sorted(a["AlarmName"] for a in _pages(
-            self.cloudwatch.describe_alarms, "MetricAlarms",
-            AlarmNamePrefix=f"sagemeter-{self.namespace}"))  # fmt: skip
+        return sorted(
+            a["AlarmName"]
+            for a in _pages(
+                self.cloudwatch.describe_alarms,
+                "MetricAlarms",
+                AlarmNamePrefix=f"sagemeter-{self.namespace}",
+            )
+        )
 
     def routes(self) -> list[str]:
         ag, marker, found = self.apigateway, f":{self.namespace}/", []
         for api in _pages(ag.get_rest_apis, "items", token="position", limit=500):
-            for resource in _pages(ag.get_resources, "items", token="position",
-                                   restApiId=api["id"], embed=["methods"], limit=500):  # fmt: skip
+            for resource in _pages(
+                ag.get_resources,
+                "items",
+                token="position",
+                restApiId=api["id"],
+                embed=["methods"],
+                limit=500,
+            ):
                 for method in (resource.get("resourceMethods") or {}).values():
                     name = method.get("operationName") or ""
                     if name.startswith("sagemeter:") and marker in name:
@@ -119,9 +159,14 @@ class AwsAudit:
 
     def keys_and_plans(self) -> tuple[list[str], list[str]]:
         ag = self.apigateway
-        keys = [k["id"] for k in _pages(ag.get_api_keys, "items", token="position", limit=500)
-                if (k.get("tags") or {}).get(NAMESPACE_TAG) == self.namespace]  # fmt: skip
-        plans = [p["id"] for p in _pages(ag.get_usage_plans, "items", token="position",
-                                         limit=500)
-                 if (p.get("tags") or {}).get(NAMESPACE_TAG) == self.namespace]  # fmt: skip
+        keys = [
+            k["id"]
+            for k in _pages(ag.get_api_keys, "items", token="position", limit=500)
+            if (k.get("tags") or {}).get(NAMESPACE_TAG) == self.namespace
+        ]
+        plans = [
+            p["id"]
+            for p in _pages(ag.get_usage_plans, "items", token="position", limit=500)
+            if (p.get("tags") or {}).get(NAMESPACE_TAG) == self.namespace
+        ]
         return sorted(keys), sorted(plans)

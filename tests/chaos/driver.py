@@ -32,9 +32,9 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.control import FaultClient
-from sagemeter.sandbox.disruption import ControlPlaneFaults
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.control import FaultClient
+from sagemeter_sandbox.disruption import ControlPlaneFaults
 
 from ..integration.conftest import Operator, endpoint_object
 from .audit import AwsAudit
@@ -71,14 +71,16 @@ def _future(days: int = 1) -> str:
 
 
 class ChaosRun:
-    def __init__(self, plan: ChaosPlan, sandbox: Sandbox, operator: Operator,
-                 namespace: str) -> None:  # fmt: skip
+    def __init__(
+        self, plan: ChaosPlan, sandbox: Sandbox, operator: Operator, namespace: str
+    ) -> None:
         self.plan, self.sandbox, self.operator, self.ns = plan, sandbox, operator, namespace
         self.rng = random.Random(plan.seed)
         self.faults = FaultClient(sandbox.aws_endpoint_url)
         self.plane = ControlPlaneFaults(sandbox)
         self.api = k8s.CustomObjectsApi(
-            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
+            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+        )
         self.names = [f"c{i:03d}" for i in range(plan.objects)]
         self.suspended = self.names[0::4]
         self.expired = self.names[1::4]
@@ -127,8 +129,13 @@ class ChaosRun:
             self._retry(lambda n=name: call(n))
 
     def _patch(self, names: list[str], spec: dict[str, Any], intent: str) -> None:
-        self._each(names, intent, lambda n: self.api.patch_namespaced_custom_object(
-            GROUP, VERSION, self.ns, PLURAL, n, {"spec": spec}))  # a merge patch
+        self._each(
+            names,
+            intent,
+            lambda n: self.api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.ns, PLURAL, n, {"spec": spec}
+            ),
+        )  # a merge patch
 
     def lagging(self) -> list[str] | None:
         """Objects not yet in their desired phase; None when the apiserver does not answer."""
@@ -143,8 +150,10 @@ class ChaosRun:
                     lag.append(name)
                 continue
             status = (item or {}).get("status") or {}
-            current = item is not None and status.get("observedGeneration") == item[
-                "metadata"]["generation"]  # fmt: skip
+            current = (
+                item is not None
+                and status.get("observedGeneration") == item["metadata"]["generation"]
+            )
             if not current or status.get("phase") != phase:
                 lag.append(name)
         return lag
@@ -163,16 +172,20 @@ class ChaosRun:
         self.faults.outage(self.plan.outage_seconds)
         time.sleep(self.plan.outage_seconds)
 
-    def _step(self, name: str, change: Callable[[], None], fault: str | None,
-              timeout: float | None = None) -> StepResult:  # fmt: skip
+    def _step(
+        self, name: str, change: Callable[[], None], fault: str | None, timeout: float | None = None
+    ) -> StepResult:
         began = time.monotonic()
         change()
         fault_end = time.monotonic()
         if fault is not None:
             time.sleep(self.rng.uniform(0.5, 3.0))
             start_wall = time.time()
-            {"operator-kill": self._kill_operator, "apiserver-restart": self._restart_apiserver,
-             "aws-outage": self._outage}[fault]()  # fmt: skip
+            {
+                "operator-kill": self._kill_operator,
+                "apiserver-restart": self._restart_apiserver,
+                "aws-outage": self._outage,
+            }[fault]()
             self.windows.append(FaultWindow(fault, start_wall, time.time()))
             fault_end = time.monotonic()
         deadline, lag = fault_end + (timeout or self.plan.step_timeout), None
@@ -182,8 +195,14 @@ class ChaosRun:
                 break
             time.sleep(1.0)
         done = time.monotonic()
-        result = StepResult(name, fault or "-", lag == [], round(done - fault_end, 1),
-                            round(done - began, 1), lag or [])  # fmt: skip
+        result = StepResult(
+            name,
+            fault or "-",
+            lag == [],
+            round(done - fault_end, 1),
+            round(done - began, 1),
+            lag or [],
+        )
         self.steps.append(result)
         return result
 
@@ -201,14 +220,22 @@ class ChaosRun:
         kills = ["operator-kill"] * plan.kills
 
         def create() -> None:
-            self._each(self.names, "run", lambda n: self.api.create_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, self._object(self.names.index(n), n)))
+            self._each(
+                self.names,
+                "run",
+                lambda n: self.api.create_namespaced_custom_object(
+                    GROUP, VERSION, self.ns, PLURAL, self._object(self.names.index(n), n)
+                ),
+            )
             self.want = dict.fromkeys(self.names, "InService")
 
         self._step("create", create, kills.pop(0) if kills else None)
         self._record_endpoints()
-        self._step("update", lambda: self._patch(self.names, {"instanceCount": 2}, "run"),
-                   "apiserver-restart" if plan.apiserver_restarts else None)  # fmt: skip
+        self._step(
+            "update",
+            lambda: self._patch(self.names, {"instanceCount": 2}, "run"),
+            "apiserver-restart" if plan.apiserver_restarts else None,
+        )
 
         def park() -> None:
             self._patch(self.suspended, {"suspend": True}, "park")
@@ -227,8 +254,13 @@ class ChaosRun:
         duplicates = self._duplicates()
 
         def delete() -> None:
-            self._each(self.names, "delete", lambda n: self.api.delete_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, n))
+            self._each(
+                self.names,
+                "delete",
+                lambda n: self.api.delete_namespaced_custom_object(
+                    GROUP, VERSION, self.ns, PLURAL, n
+                ),
+            )
             self.want = dict.fromkeys(self.names, "")
 
         deleted = self._step("delete", delete, None, timeout=plan.stuck_after)
@@ -244,22 +276,36 @@ class ChaosRun:
             Row("objects", plan.objects),
             Row("faults injected", stats.injected),
             Row("duplicate endpoints", duplicates["endpoints"], "0"),
-            Row("extra models/configs after settling", duplicates["models"]
-                + duplicates["configs"], "0"),
+            Row(
+                "extra models/configs after settling",
+                duplicates["models"] + duplicates["configs"],
+                "0",
+            ),
             *[Row(f"leaked {kind}", n, "0") for kind, n in leaks.leaks().items()],
             Row("stuck finalizers", len(deleted.lagging) if healthy else "operator down", "0"),
             Row("false parks", len(parks), "0"),
             Row("repeated DeleteEndpoint", sum(extra.values()), "0"),
-            *[Row(f"converge after {s.name} ({s.fault}) s",
-                  s.seconds_after_fault if s.converged else f"NOT after {s.seconds_after_fault}"
-                  f" ({len(s.lagging)} lagging)") for s in self.steps],
+            *[
+                Row(
+                    f"converge after {s.name} ({s.fault}) s",
+                    s.seconds_after_fault
+                    if s.converged
+                    else f"NOT after {s.seconds_after_fault} ({len(s.lagging)} lagging)",
+                )
+                for s in self.steps
+            ],
             Row("run seconds", round(time.monotonic() - started, 1)),
         ]
-        details = {"plan": vars(plan), "steps": [vars(s) for s in self.steps],
-                   "false_parks": parks, "extra_deletes": extra, "duplicates": duplicates,
-                   "leaks": vars(leaks), "faults": [vars(w) for w in self.windows],
-                   "fault_stats": {"injected": stats.injected,
-                                   "byOperation": stats.by_operation}}  # fmt: skip
+        details = {
+            "plan": vars(plan),
+            "steps": [vars(s) for s in self.steps],
+            "false_parks": parks,
+            "extra_deletes": extra,
+            "duplicates": duplicates,
+            "leaks": vars(leaks),
+            "faults": [vars(w) for w in self.windows],
+            "fault_stats": {"injected": stats.injected, "byOperation": stats.by_operation},
+        }
         return rows, details
 
     def _record_endpoints(self) -> None:
@@ -274,16 +320,21 @@ class ChaosRun:
         while True:
             items = self._list() or {}
             statuses = [item.get("status") or {} for item in items.values()]
-            named = {key: {s.get(key) for s in statuses} for key in
-                     ("endpointName", "endpointConfigName", "modelName")}  # fmt: skip
+            named = {
+                key: {s.get(key) for s in statuses}
+                for key in ("endpointName", "endpointConfigName", "modelName")
+            }
             uids = {item["metadata"]["uid"] for item in items.values()}
             endpoints = audit.endpoints()
             found = {
-                "endpoints": sorted(n for n, e in endpoints.items()
-                                    if n not in named["endpointName"] or e["uid"] not in uids),
+                "endpoints": sorted(
+                    n
+                    for n, e in endpoints.items()
+                    if n not in named["endpointName"] or e["uid"] not in uids
+                ),
                 "configs": sorted(set(audit.configs()) - named["endpointConfigName"]),
                 "models": sorted(set(audit.models()) - named["modelName"]),
-            }  # fmt: skip
+            }
             if not any(found.values()) or time.monotonic() > deadline:
                 return {**{k: len(v) for k, v in found.items()}, "names": found}
             time.sleep(2)

@@ -64,10 +64,17 @@ def false_parks(
         per_object[obj] += 1
         intent = timeline.intent_at(obj, entry["ts"])
         if intent == "run":
-            active = sorted({w.kind for w in faults
-                             if w.start <= entry["ts"] <= w.end + FAULT_LOOKBACK})  # fmt: skip
-            found.append({"object": obj, "endpoint": entry["name"], "ts": entry["ts"],
-                          "faults_within_60s": active})  # fmt: skip
+            active = sorted(
+                {w.kind for w in faults if w.start <= entry["ts"] <= w.end + FAULT_LOOKBACK}
+            )
+            found.append(
+                {
+                    "object": obj,
+                    "endpoint": entry["name"],
+                    "ts": entry["ts"],
+                    "faults_within_60s": active,
+                }
+            )
     return found, per_object
 
 
@@ -80,12 +87,15 @@ class Row:
 
 def print_table(title: str, rows: Sequence[Row]) -> None:
     width = max(len(r.metric) for r in rows)
-    values = [json.dumps(r.value) if isinstance(r.value, dict | list) else str(r.value)
-              for r in rows]  # fmt: skip
+    values = [
+        json.dumps(r.value) if isinstance(r.value, dict | list) else str(r.value) for r in rows
+    ]
     vwidth = max(len(v) for v in values)
     lines = [f"\n== {title} ==", f"{'metric':<{width}}  {'value':<{vwidth}}  expected"]
-    lines += [f"{r.metric:<{width}}  {v:<{vwidth}}  {r.expected}"
-              for r, v in zip(rows, values, strict=True)]  # fmt: skip
+    lines += [
+        f"{r.metric:<{width}}  {v:<{vwidth}}  {r.expected}"
+        for r, v in zip(rows, values, strict=True)
+    ]
     print("\n".join(lines), flush=True)
 
 
@@ -95,14 +105,22 @@ def save(label: str, rows: Sequence[Row], details: Mapping[str, Any]) -> Path:
     directory.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = directory / f"{label}-{stamp}.json"
-    doc = {"label": label, "time": stamp,
-           "rows": [{"metric": r.metric, "value": r.value, "expected": r.expected} for r in rows],
-           "details": details}  # fmt: skip
+    doc = {
+        "label": label,
+        "time": stamp,
+        "rows": [{"metric": r.metric, "value": r.value, "expected": r.expected} for r in rows],
+        "details": details,
+    }
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     with path.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["metric", "value", "expected"])
         for r in rows:
-            writer.writerow([r.metric, json.dumps(r.value) if isinstance(r.value, dict | list)
-                             else r.value, r.expected])  # fmt: skip
+            writer.writerow(
+                [
+                    r.metric,
+                    json.dumps(r.value) if isinstance(r.value, dict | list) else r.value,
+                    r.expected,
+                ]
+            )
     return path

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import Operator, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,10 +52,21 @@ def installed(sandbox: Sandbox, base: list[dict[str, Any]]) -> list[dict[str, An
     crds = of_kind(base, "CustomResourceDefinition")
     crds = [crd for crd in crds if crd["spec"]["group"] == "kopf.dev"]
     kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump_all(crds))
-    kubectl(sandbox, "wait", "--for=condition=Established", "--timeout=60s",
-            *(f"crd/{c['metadata']['name']}" for c in crds))  # fmt: skip
-    kinds = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-             "ClusterKopfPeering", "ConfigMap")  # fmt: skip
+    kubectl(
+        sandbox,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"crd/{c['metadata']['name']}" for c in crds),
+    )
+    kinds = (
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterKopfPeering",
+        "ConfigMap",
+    )
     kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump_all(of_kind(base, *kinds)))
     return base
 
@@ -80,16 +91,22 @@ class DeployedOperator(Operator):
         # kopf's peer identity, as the Deployment sets it (to the pod name).
         self.identity = f"{self.log_path.stem}-run{self.runs}"
         full_env = {
-            **os.environ, **self.sandbox.env(), **self.env, **env,
-            "KUBECONFIG": str(self.kubeconfig), "POD_ID": self.identity,
+            **os.environ,
+            **self.sandbox.env(),
+            **self.env,
+            **env,
+            "KUBECONFIG": str(self.kubeconfig),
+            "POD_ID": self.identity,
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),
-        }  # fmt: skip
+        }
         args = ["--peering=sagemeter", f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sagemeter.cli.main", "run", *args],
-                env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
         return self
 
@@ -102,9 +119,10 @@ class DeployedOperator(Operator):
         (other tests' namespaces go while this cluster-wide operator runs): not RBAC."""
         lines = self.logs().splitlines()
         return [
-            line for line in lines
+            line
+            for line in lines
             if FORBIDDEN.search(TIMESTAMP.sub("", line)) and "NamespaceTerminating" not in line
-        ]  # fmt: skip
+        ]
 
     def paused(self) -> bool:
         """kopf peering holds this run: with peering, kopf starts paused and logs only
@@ -118,8 +136,9 @@ def service_account_kubeconfig(
     sandbox: Sandbox, installed: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A kubeconfig for the sandbox's server and CA with a token of the ServiceAccount."""
-    token = kubectl(sandbox, "create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE,
-                    "--duration=2h").strip()  # fmt: skip
+    token = kubectl(
+        sandbox, "create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE, "--duration=2h"
+    ).strip()
     admin = yaml.safe_load(sandbox.kubeconfig.read_text())
     cluster = admin["clusters"][0]
     config = {
@@ -127,10 +146,14 @@ def service_account_kubeconfig(
         "kind": "Config",
         "clusters": [cluster],
         "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [{"name": SERVICE_ACCOUNT,
-                      "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT}}],
+        "contexts": [
+            {
+                "name": SERVICE_ACCOUNT,
+                "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT},
+            }
+        ],
         "current-context": SERVICE_ACCOUNT,
-    }  # fmt: skip
+    }
     path = tmp_path_factory.mktemp("service-account") / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -153,5 +176,3 @@ def new_operator(
         op.stop()
         if os.environ.get("SAGEMETER_TEST_SHOW_LOGS"):
             print(op.logs(), file=sys.stderr)
-
-

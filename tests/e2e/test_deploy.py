@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from sagemeter.runtime.settings import Settings
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import Kubectl, endpoint_object, foreign_endpoint, wait_for
 
 from .conftest import (
@@ -72,8 +73,10 @@ def helm() -> Path:
         # stderr inherited: the first build's progress reaches the log as it happens.
         done = subprocess.run(
             ["bash", str(ROOT / "hack" / "build-tools.sh")],
-            stdout=subprocess.PIPE, text=True, check=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
         directory = Path(done.stdout.strip().splitlines()[-1])
     return directory / "helm"
 
@@ -124,8 +127,10 @@ def test_helm_lint(helm: Path) -> None:
 def test_helm_refuses_replicas_without_peering(helm: Path) -> None:
     done = subprocess.run(
         [str(helm), "template", "x", str(CHART), "--set", "peering.enabled=false"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode != 0 and "needs peering.enabled" in done.stderr
 
 
@@ -140,10 +145,14 @@ def test_manifests_pass_server_side_validation(
         "base": kubectl(sandbox, "kustomize", str(BASE)),
         "dry-run overlay": overlay,
         "helm": helm_template(helm, "aws.roleArn=arn:aws:iam::123456789012:role/sagemeter"),
-        "helm, namespaced": helm_template(helm, f"watchNamespaces={{{namespace}}}",
-                                          "adopt.tag=auto-maintain=true",
-                                          f"adopt.namespace={namespace}", "dryRun=true"),
-    }  # fmt: skip
+        "helm, namespaced": helm_template(
+            helm,
+            f"watchNamespaces={{{namespace}}}",
+            "adopt.tag=auto-maintain=true",
+            f"adopt.namespace={namespace}",
+            "dryRun=true",
+        ),
+    }
     for name, manifests in rendered.items():
         assert "created (server dry run)" in server_dry_run(sandbox, manifests), name
 
@@ -174,8 +183,13 @@ def test_service_account_is_not_admin(sandbox: Sandbox, service_account_kubeconf
     env = {**os.environ, **sandbox.env(), "KUBECONFIG": str(service_account_kubeconfig)}
 
     def can_i(*args: str) -> str:
-        done = subprocess.run([str(sandbox.kubectl), "auth", "can-i", *args], env=env,
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        done = subprocess.run(
+            [str(sandbox.kubectl), "auth", "can-i", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return done.stdout.strip()
 
     assert can_i("patch", "managedendpoints.sagemeter.io", "-A") == "yes"
@@ -194,9 +208,12 @@ def test_operator_runs_with_the_deployed_rbac(
     patching objects and their status, Events, an API key Secret (created, replaced on a
     spec change, deleted), an object made by tag discovery, and peering."""
     sagemaker = boto3.client(
-        "sagemaker", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     notebook = f"{namespace}-nb"
     foreign_endpoint(sagemaker, notebook, tags={"sagemeter-e2e": namespace})
     op = new_operator().start(
@@ -209,8 +226,10 @@ def test_operator_runs_with_the_deployed_rbac(
     wait_for("the API key Secret", lambda: kube.get("falcon-api-key", kind="secret"))
     probe = subprocess.run(
         ["curl", "-fsS", f"http://127.0.0.1:{op.liveness_port}/healthz"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr
 
     kube.patch("falcon", {"spec": {"suspend": True}})
@@ -254,8 +273,7 @@ class RuntimeOnly(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, RuntimeOnly())
 import sagemeter
 for module in pkgutil.walk_packages(sagemeter.__path__, "sagemeter."):
-    if not module.name.startswith(("sagemeter.sandbox", "sagemeter.cli.sandbox")):
-        importlib.import_module(module.name)
+    importlib.import_module(module.name)
 sys.argv = ["sagemeter", "run", "--help"]
 from sagemeter.cli.main import main
 main()
@@ -295,7 +313,41 @@ def test_requirements_lock_pins_every_runtime_dependency() -> None:
 def test_the_locked_runtime_dependencies_run_the_operator() -> None:
     done = subprocess.run(
         [sys.executable, "-c", RUNTIME_ONLY, ",".join(sorted(_locked_modules()))],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "--peering" in done.stdout
+
+
+def test_the_operator_wheel_holds_no_sandbox(tmp_path: Path) -> None:
+    """The image installs the wheel of the repository's root (see Dockerfile): it must hold the
+    product only. The sandbox is the `sagemeter-sandbox` distribution of its own."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (wheel,) = tmp_path.glob("sagemeter-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        files = {n: archive.read(n).decode() for n in archive.namelist()}
+    assert any(n.startswith("sagemeter/controller/") for n in files), sorted(files)[:20]
+    packages = {n.partition("/")[0] for n in files if ".dist-info/" not in n}
+    assert packages == {"sagemeter"}, packages
+    sandbox_import = re.compile(r"^\s*(from|import)\s+(sagemeter_sandbox|moto)\b", re.M)
+    for name, source in files.items():
+        assert not (name.endswith(".py") and sandbox_import.search(source)), name
+    (entry_points,) = (text for n, text in files.items() if n.endswith("entry_points.txt"))
+    assert "sandbox" not in entry_points

@@ -29,8 +29,11 @@ def blocks(language: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("where", "body"), blocks("bash") + blocks("sh"),
-                         ids=lambda v: v if isinstance(v, str) and ":" in v else "")
+@pytest.mark.parametrize(
+    ("where", "body"),
+    blocks("bash") + blocks("sh"),
+    ids=lambda v: v if isinstance(v, str) and ":" in v else "",
+)
 def test_shell_snippets_are_valid_bash(where: str, body: str) -> None:
     result = subprocess.run(["bash", "-n"], input=body, text=True, capture_output=True)
     assert result.returncode == 0, f"{where}: {result.stderr}"
@@ -67,8 +70,16 @@ def test_managed_endpoints_in_docs_are_accepted(sandbox: Any, namespace: str) ->
     assert len(snippets) >= 2  # README's example and the route fragment
     for where, obj in snippets:
         obj = {**obj, "metadata": {"name": "docs-snippet"}}
-        result = sandbox.kubectl_run("apply", "--dry-run=server", "-n", namespace, "-f", "-",
-                                     input=json.dumps(obj), check=False)
+        result = sandbox.kubectl_run(
+            "apply",
+            "--dry-run=server",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=json.dumps(obj),
+            check=False,
+        )
         assert result.returncode == 0, f"{where}: {result.stderr}"
 
 
@@ -94,16 +105,23 @@ def test_kubectl_commands_in_the_docs_run_as_written(
     operator: Operator, kube: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object("falcon", api={"path": f"{namespace}/falcon",
-                                              "authorization": "API_KEY"}))
-    wait_for("the deployed route and its key",
-             lambda: (s := kube.status("falcon")).get("invokeUrl") and s.get("apiKeySecret"))
+    kube.apply(
+        endpoint_object("falcon", api={"path": f"{namespace}/falcon", "authorization": "API_KEY"})
+    )
+    wait_for(
+        "the deployed route and its key",
+        lambda: (s := kube.status("falcon")).get("invokeUrl") and s.get("apiKeySecret"),
+    )
     script = ["set -euo pipefail"]
     for doc in ("calling-endpoints.md", "troubleshooting.md"):
         script += [line.replace("team-a", namespace) for line in runnable_lines(doc)]
     script += ['test -n "$URL"', 'test -n "$API_KEY"', 'echo "URL=$URL"']
     assert sum(line.startswith("kubectl ") for line in script) >= 6
-    result = subprocess.run(["bash", "-c", "\n".join(script)], text=True, capture_output=True,
-                            env={**kube.sandbox.env(), "HOME": str(tmp_path)})
+    result = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        text=True,
+        capture_output=True,
+        env={**kube.sandbox.env(), "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert f"/prod/{namespace}/falcon" in result.stdout

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import Kubectl, endpoint_object, wait_for
 
 from .conftest import TIMESTAMP, DeployedOperator, kubectl
@@ -41,12 +41,16 @@ def _active_and_standby(
     assert priorities[first.identity] != priorities[second.identity], priorities
     active, standby = sorted((first, second), key=lambda op: -priorities[op.identity])
     wait_for("the active replica to resume", lambda: not active.paused(), timeout=30)
+
     # A replica can act for a moment before it sees a peer above it; what it started then
     # (a route deployment) it finishes, and then it is quiet.
     def quiet() -> bool:
         metrics = standby.metrics()
-        return (standby.paused() and metrics.get("sagemeter_route_deployments_pending") == 0
-                and metrics.get("sagemeter_event_queues_receiving") == 0)  # fmt: skip
+        return (
+            standby.paused()
+            and metrics.get("sagemeter_route_deployments_pending") == 0
+            and metrics.get("sagemeter_event_queues_receiving") == 0
+        )
 
     wait_for("the standby to pause and finish what it started", quiet, timeout=60)
     return active, standby
@@ -64,8 +68,11 @@ def _only_the_active_acts(
     assert f"{kube.namespace}/{name}" not in standby.run_logs(), "the standby acted"
     assert standby.paused() and not active.paused(), "the replicas did not settle"
     after = standby.aws_calls()
-    changed = {k: after[k] - before.get(k, 0) for k in after
-               if after[k] != before.get(k, 0) and not k.split(":")[1].startswith(READS)}
+    changed = {
+        k: after[k] - before.get(k, 0)
+        for k in after
+        if after[k] != before.get(k, 0) and not k.split(":")[1].startswith(READS)
+    }
     assert not changed, f"the standby called AWS: {changed}"
 
 
@@ -89,10 +96,11 @@ def _takeover(
     on ``name``."""
     line = wait_for(
         "the standby to resume",
-        lambda: next((x for x in standby.logs()[log_mark:].splitlines()
-                      if "Resuming operations" in x), None),
+        lambda: next(
+            (x for x in standby.logs()[log_mark:].splitlines() if "Resuming operations" in x), None
+        ),
         timeout=120,
-    )  # fmt: skip
+    )
     stamp = TIMESTAMP.match(line)
     assert stamp is not None, line
     # The operator logs local time, as this process reads it.

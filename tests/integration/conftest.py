@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.control import FaultClient
 
 T = TypeVar("T")
 
@@ -87,8 +87,13 @@ class Operator:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sagemeter.cli.main", "run",
-             *(arg for ns in self.namespaces for arg in ("--namespace", ns))],
+            [
+                sys.executable,
+                "-m",
+                "sagemeter.cli.main",
+                "run",
+                *(arg for ns in self.namespaces for arg in ("--namespace", ns)),
+            ],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -130,8 +135,11 @@ class Operator:
         for `obj` ("namespace/name"), from its JSON log: start it with SAGEMETER_LOG_FORMAT=json.
         The line is written when AWS has answered, so it is never earlier than the decision."""
         entries = [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
-        return [float(e["ts"]) for e in entries
-                if e.get("object") == obj and e.get("operation") == operation]  # fmt: skip
+        return [
+            float(e["ts"])
+            for e in entries
+            if e.get("object") == obj and e.get("operation") == operation
+        ]
 
     def metrics(self) -> dict[str, float]:
         """Every `sagemeter_*` sample of /metrics, keyed by name and labels as printed."""
@@ -164,8 +172,9 @@ class Operator:
         watches had that many chances to act (one object per test: that many of its own).
         Proves "nothing happened" by a condition rather than by a sleep."""
         target = self.reconcile_passes() + count
-        wait_for(f"{count} more reconcile passes", lambda: self.reconcile_passes() >= target,
-                 timeout)  # fmt: skip
+        wait_for(
+            f"{count} more reconcile passes", lambda: self.reconcile_passes() >= target, timeout
+        )
 
 
 @pytest.fixture
@@ -225,8 +234,14 @@ class Kubectl:
 
     def events(self, name: str) -> list[dict[str, Any]]:
         result = self.sandbox.kubectl_run(
-            "get", "events", "-n", self.namespace, "-o", "json",
-            "--field-selector", f"involvedObject.name={name}",
+            "get",
+            "events",
+            "-n",
+            self.namespace,
+            "-o",
+            "json",
+            "--field-selector",
+            f"involvedObject.name={name}",
         )
         return list(json.loads(result.stdout)["items"])
 
@@ -281,15 +296,20 @@ def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:
 def foreign_config(sagemaker: Any, prefix: str, instance_type: str = "ml.m5.large") -> str:
     """A Model and EndpointConfig made outside sagemeter (a pipeline, a notebook)."""
     sagemaker.create_model(
-        ModelName=f"{prefix}-model", PrimaryContainer={"Image": IMAGE},
+        ModelName=f"{prefix}-model",
+        PrimaryContainer={"Image": IMAGE},
         ExecutionRoleArn="arn:aws:iam::123456789012:role/elsewhere",
     )
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"{prefix}-config",
-        ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": f"{prefix}-model",
-            "InstanceType": instance_type, "InitialInstanceCount": 1,
-        }],
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{prefix}-model",
+                "InstanceType": instance_type,
+                "InitialInstanceCount": 1,
+            }
+        ],
     )
     return f"{prefix}-config"
 
@@ -300,7 +320,8 @@ def foreign_endpoint(
     """An endpoint made outside sagemeter, on its own config unless `config` is given."""
     config = config or foreign_config(sagemaker, name)
     sagemaker.create_endpoint(
-        EndpointName=name, EndpointConfigName=config,
+        EndpointName=name,
+        EndpointConfigName=config,
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return config
@@ -313,10 +334,11 @@ def policies(sandbox: Any) -> Iterator[Callable[..., str]]:
 
     def make(name: str, namespaces: list[str], **spec: Any) -> str:
         body = {
-            "apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
+            "apiVersion": "sagemeter.io/v1alpha1",
+            "kind": "EndpointPolicy",
             "metadata": {"name": name},
             "spec": {"namespaceSelector": {"names": namespaces}, **spec},
-        }  # fmt: skip
+        }
         sandbox.kubectl_run("apply", "-f", "-", input=json.dumps(body))
         if name not in made:
             made.append(name)

@@ -316,8 +316,15 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
         }
     }
     sandbox.kubectl_run(
-        "patch", "mep", "columns", "-n", namespace, "--subresource=status",
-        "--type=merge", "-p", json.dumps(status),
+        "patch",
+        "mep",
+        "columns",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
     )
     table = sandbox.kubectl_run("get", "mep", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "REASON", "INSTANCE", "EXPIRES", "AGE"]
@@ -327,7 +334,15 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
     wide = sandbox.kubectl_run("get", "mep", "columns", "-n", namespace, "-o", "wide")
     header, line = wide.stdout.splitlines()[:2]
     assert header.split() == [
-        "NAME", "PHASE", "REASON", "INSTANCE", "EXPIRES", "AGE", "ENDPOINT", "URL", "COST/H",
+        "NAME",
+        "PHASE",
+        "REASON",
+        "INSTANCE",
+        "EXPIRES",
+        "AGE",
+        "ENDPOINT",
+        "URL",
+        "COST/H",
     ]
     assert line.split()[-3:] == [
         "columns-ep",

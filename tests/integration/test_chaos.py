@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 from ..chaos.driver import ChaosPlan, ChaosRun
 from ..chaos.report import print_table, save
@@ -21,15 +21,28 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 # poll (1 s) and sync (3 s) intervals, client retries under throttling and its fixed 30 s
 # backoff after a failed pass (an apiserver that was away), with room for a loaded machine.
 OUTAGE = 10.0
-BOUNDS = {"create": (2.0, 60.0), "update": (2.0, 75.0), "park": (OUTAGE, 75.0),
-          "resume": (2.0, 60.0), "delete": (1.0, 60.0)}
+BOUNDS = {
+    "create": (2.0, 60.0),
+    "update": (2.0, 75.0),
+    "park": (OUTAGE, 75.0),
+    "resume": (2.0, 60.0),
+    "delete": (1.0, 60.0),
+}
 
 
 def test_short_chaos_run_leaves_nothing_behind(
     sandbox: Sandbox, operator: Operator, namespace: str
 ) -> None:
-    plan = ChaosPlan(objects=20, throttle_rate=0.2, kills=1, apiserver_restarts=1,
-                     outage_seconds=OUTAGE, step_timeout=120, stuck_after=60, label="chaos-short")
+    plan = ChaosPlan(
+        objects=20,
+        throttle_rate=0.2,
+        kills=1,
+        apiserver_restarts=1,
+        outage_seconds=OUTAGE,
+        step_timeout=120,
+        stuck_after=60,
+        label="chaos-short",
+    )
     run = ChaosRun(plan, sandbox, operator, namespace)
     rows, details = run.run()
     print_table("chaos (short)", rows)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.disruption import ControlPlaneFaults
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.disruption import ControlPlaneFaults
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_lifecycle import describe, endpoint_name, owned_names
@@ -33,9 +33,7 @@ def faults(sandbox: Sandbox) -> Iterator[FaultClient]:
         client.clear()
 
 
-def kill_operator_after(
-    faults: FaultClient, operator: Operator, call: str, namespace: str
-) -> None:
+def kill_operator_after(faults: FaultClient, operator: Operator, call: str, namespace: str) -> None:
     """Arms a SIGKILL of the running operator after ``call`` ("service:Operation") succeeds."""
     assert operator.process is not None
     service, operation = call.split(":")
@@ -52,9 +50,13 @@ def assert_killed_by_rule(operator: Operator, faults: FaultClient) -> None:
     ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint"],
 )
 def test_crash_during_create_converges_without_duplicates(
-    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str, faults: FaultClient,
+    operator: Operator,
+    kube: Kubectl,
+    sagemaker: Any,
+    namespace: str,
+    faults: FaultClient,
     crash_after: str,
-) -> None:  # fmt: skip
+) -> None:
     operator.start()
     kill_operator_after(faults, operator, crash_after, namespace)
     kube.apply(endpoint_object("crashy"))
@@ -89,8 +91,11 @@ def test_crash_right_after_update_converges(
     operator.start()
     status = wait_for(
         "the update to land",
-        lambda: (s := kube.status("crashupdate")).get("phase") == "InService"
-        and s.get("observedGeneration") == 2 and s,
+        lambda: (
+            (s := kube.status("crashupdate")).get("phase") == "InService"
+            and s.get("observedGeneration") == 2
+            and s
+        ),
         timeout=90,
     )
     assert operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 0  # not re-sent
@@ -132,9 +137,13 @@ def test_sigkill_while_creating_resumes(
     kube.apply(endpoint_object("killed"))
     kube.wait_phase("killed", "Creating", timeout=30)
     operator.kill()
-    wait_for("SageMaker to finish creating while nobody watches",
-             lambda: (describe(sagemaker, endpoint_name(namespace, "killed")) or {})
-             .get("EndpointStatus") == "InService")  # fmt: skip
+    wait_for(
+        "SageMaker to finish creating while nobody watches",
+        lambda: (
+            (describe(sagemaker, endpoint_name(namespace, "killed")) or {}).get("EndpointStatus")
+            == "InService"
+        ),
+    )
 
     operator.start()
     status = kube.wait_phase("killed", "InService", timeout=60)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sagemeter.sandbox.dataplane import user_request_url
-from sagemeter.sandbox.examples import call_route
+from sagemeter_sandbox.dataplane import user_request_url
+from sagemeter_sandbox.examples import call_route
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_lifecycle import endpoint_name
@@ -40,8 +40,10 @@ def test_route_serves_the_endpoint_and_a_parked_one_answers_503(
     kube.apply(endpoint_object("served", api={"path": path, "authorization": "API_KEY"}))
     kube.wait_phase("served", "InService")
     # The key's Secret can be reported before the route's deployment (and its URL).
-    status = wait_for("the route and its key", lambda: (s := kube.status("served"))
-                      .get("apiKeySecret") and s.get("invokeUrl") and s)  # fmt: skip
+    status = wait_for(
+        "the route and its key",
+        lambda: (s := kube.status("served")).get("apiKeySecret") and s.get("invokeUrl") and s,
+    )
     secret = kube.get(status["apiKeySecret"], kind="secret")
     assert secret is not None
     key = base64.b64decode(secret["data"]["apiKey"]).decode()
@@ -70,23 +72,41 @@ def test_every_kind_of_route_through_the_operator(
     an async route answering with where its result will be."""
     operator.start()
     kube.apply(endpoint_object("signed", api={"path": f"{namespace}/signed"}))
-    kube.apply(endpoint_object("keyed", api={"path": f"{namespace}/keyed",
-                                             "authorization": "API_KEY"}))  # fmt: skip
-    kube.apply(endpoint_object(
-        "queued", inferenceType="Async", **{"async": {"outputS3Uri": "s3://bucket/out"}},
-        api={"path": f"{namespace}/queued", "authorization": "API_KEY"},
-    ))  # fmt: skip
+    kube.apply(
+        endpoint_object("keyed", api={"path": f"{namespace}/keyed", "authorization": "API_KEY"})
+    )
+    kube.apply(
+        endpoint_object(
+            "queued",
+            inferenceType="Async",
+            **{"async": {"outputS3Uri": "s3://bucket/out"}},
+            api={"path": f"{namespace}/queued", "authorization": "API_KEY"},
+        )
+    )
     urls = {}
     for name in ("signed", "keyed", "queued"):
         kube.wait_phase(name, "InService")
         status = wait_for(f"{name}'s URL", lambda n=name: kube.status(n).get("invokeUrl"))
         api_id = status.split("//")[1].split(".")[0]
-        urls[name] = user_request_url(sandbox.aws_endpoint_url, api_id, "prod",
-                                      f"{namespace}/{name}")  # fmt: skip
+        urls[name] = user_request_url(
+            sandbox.aws_endpoint_url, api_id, "prod", f"{namespace}/{name}"
+        )
 
-    signed = wait_for("the signed call", lambda: (a := call_route(
-        urls["signed"], {"inputs": "Hi"}, sigv4_region="us-east-1",
-        headers={"X-Amzn-SageMaker-Custom-Attributes": "trace=abc"})).status == 200 and a)
+    signed = wait_for(
+        "the signed call",
+        lambda: (
+            (
+                a := call_route(
+                    urls["signed"],
+                    {"inputs": "Hi"},
+                    sigv4_region="us-east-1",
+                    headers={"X-Amzn-SageMaker-Custom-Attributes": "trace=abc"},
+                )
+            ).status
+            == 200
+            and a
+        ),
+    )
     assert json.loads(signed.body)["endpoint"] == endpoint_name(namespace, "signed")
     assert signed.headers.get("X-Amzn-SageMaker-Custom-Attributes") == "trace=abc"
     assert call_route(urls["signed"], {"inputs": "Hi"}).status == 403  # not signed
@@ -95,16 +115,29 @@ def test_every_kind_of_route_through_the_operator(
     found = kube.get(secret, kind="secret")
     assert found is not None
     key = base64.b64decode(found["data"]["apiKey"]).decode()
-    assert wait_for("the keyed call", lambda: call_route(
-        urls["keyed"], {"inputs": "Hi"}, api_key=key).status == 200)
+    assert wait_for(
+        "the keyed call",
+        lambda: call_route(urls["keyed"], {"inputs": "Hi"}, api_key=key).status == 200,
+    )
     assert call_route(urls["keyed"], {"inputs": "Hi"}).status == 403  # no key
     assert call_route(urls["keyed"], {"inputs": "Hi"}, api_key="wrong").status == 403
 
     queued_secret = wait_for("queued's Secret", lambda: kube.status("queued").get("apiKeySecret"))
     queued_key = kube.get(queued_secret, kind="secret")
     assert queued_key is not None
-    accepted = wait_for("the async call", lambda: (a := call_route(
-        urls["queued"], {}, api_key=base64.b64decode(queued_key["data"]["apiKey"]).decode(),
-        headers={"X-Amzn-SageMaker-InputLocation": "s3://bucket/in/1.json"})).status == 202
-        and a)  # fmt: skip
+    accepted = wait_for(
+        "the async call",
+        lambda: (
+            (
+                a := call_route(
+                    urls["queued"],
+                    {},
+                    api_key=base64.b64decode(queued_key["data"]["apiKey"]).decode(),
+                    headers={"X-Amzn-SageMaker-InputLocation": "s3://bucket/in/1.json"},
+                )
+            ).status
+            == 202
+            and a
+        ),
+    )
     assert accepted.headers["X-Amzn-SageMaker-OutputLocation"].startswith("s3://")

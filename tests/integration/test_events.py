@@ -23,9 +23,12 @@ SLOW = {"SAGEMETER_SYNC_INTERVAL": "5m", "SAGEMETER_POLL_INTERVAL": "60s"}
 
 def cloudwatch(sandbox: Any) -> Any:
     return boto3.client(
-        "cloudwatch", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def test_in_service_and_idle_alarms_arrive_as_events(
@@ -45,14 +48,19 @@ def test_in_service_and_idle_alarms_arrive_as_events(
     deletes = operator.aws_calls().get("sagemaker:DeleteEndpoint", 0)
     fired = time.monotonic()
     watch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: no traffic")
-    wait_for("the DeleteEndpoint", lambda: operator.aws_calls().get(
-        "sagemaker:DeleteEndpoint", 0) > deletes, timeout=30)  # fmt: skip
+    wait_for(
+        "the DeleteEndpoint",
+        lambda: operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) > deletes,
+        timeout=30,
+    )
     parked_in = time.monotonic() - fired
     # Deleting until SageMaker is done (AWS sends no event for "gone": a poll sees that).
     status = kube.status("evented")
     assert status["phase"] in ("Deleting", "Parked") and status["parkedReason"] == "Idle"
-    print(f"\nCreating -> InService seen after {seen_in:.2f} s;"
-          f" alarm ALARM -> DeleteEndpoint {parked_in:.2f} s")  # fmt: skip
+    print(
+        f"\nCreating -> InService seen after {seen_in:.2f} s;"
+        f" alarm ALARM -> DeleteEndpoint {parked_in:.2f} s"
+    )
     assert parked_in < 5.0, parked_in
     # The queue did it: no idle batch ran meanwhile beyond the first reads.
     assert operator.aws_calls().get("sqs:ReceiveMessage", 0) >= 1

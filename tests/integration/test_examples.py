@@ -5,7 +5,7 @@ route answers through the local data plane.
 
 What the examples expect from outside sagemeter (a pipeline's EndpointConfig, a notebook's
 endpoint carrying the adopt tag, the platform team's REST API with a token authorizer) is
-made by ``sagemeter.sandbox.examples.prepare``, as ``make demo`` does. One operator, set up
+made by ``sagemeter_sandbox.examples.prepare``, as ``make demo`` does. One operator, set up
 as those examples need (``SAGEMETER_ADOPT_TAG``, ``SAGEMETER_API_REST_API_ID``), watches a
 namespace per example.
 """
@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from sagemeter.core.meter.times import parse_time
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.examples import (
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.examples import (
     TOKEN,
     Prerequisites,
     call_route,
@@ -61,8 +61,9 @@ def setup(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     discovered = f"ex-{run}-discovered"
     for name in (*namespaces.values(), discovered):
         sandbox.kubectl_run("create", "namespace", name)
-    operator = Operator(sandbox, namespaces[EXAMPLES[0].stem],
-                        tmp_path_factory.mktemp("examples") / "operator.log")  # fmt: skip
+    operator = Operator(
+        sandbox, namespaces[EXAMPLES[0].stem], tmp_path_factory.mktemp("examples") / "operator.log"
+    )
     operator.namespaces = list(namespaces.values())
     operator.start(**prerequisites.operator_env(), SAGEMETER_ADOPT_NAMESPACE=discovered)
     try:
@@ -124,19 +125,24 @@ def check_route(kube: Kubectl, obj: dict[str, Any], serving: bool) -> None:
     """The example's route, called as its users would: the model answers while the endpoint
     serves; while it is parked the route stays and its authorization still holds."""
     api = obj["spec"]["api"]
-    status = wait_for("the route", lambda: (s := kube.status(obj["metadata"]["name"]))
-                      .get("invokeUrl") and s)  # fmt: skip
+    status = wait_for(
+        "the route", lambda: (s := kube.status(obj["metadata"]["name"])).get("invokeUrl") and s
+    )
     assert status["invokeUrl"].endswith(f"/prod/{api['path']}")
     url = local_url(kube.sandbox.aws_endpoint_url, status["invokeUrl"])
     credentials = _credentials(api["authorization"], status, kube)
     # Served once the operator's coalesced deployment includes the route.
     if serving:
-        answer = wait_for("the model's answer", lambda: (a := call_route(
-            url, QUESTION, **credentials)).status == 200 and a)  # fmt: skip
+        answer = wait_for(
+            "the model's answer",
+            lambda: (a := call_route(url, QUESTION, **credentials)).status == 200 and a,
+        )
         assert answer.json() == {"endpoint": status["endpointName"], "input": QUESTION}
     else:
-        answer = wait_for("the deployed route", lambda: (a := call_route(
-            url, QUESTION, **credentials)).status not in (401, 403) and a)  # fmt: skip
+        answer = wait_for(
+            "the deployed route",
+            lambda: (a := call_route(url, QUESTION, **credentials)).status not in (401, 403) and a,
+        )
         assert answer.status >= 400, answer  # nothing serves a parked endpoint
     for attempt, refused in REFUSED[api["authorization"]]:
         assert call_route(url, QUESTION, **attempt).status == refused, attempt
@@ -149,8 +155,9 @@ def check_aws(name: str, status: dict[str, Any], sagemaker: Any) -> None:
         assert endpoint is None or _missing(sagemaker, endpoint), f"{endpoint} runs while parked"
         return
     config = sagemaker.describe_endpoint_config(EndpointConfigName=status["endpointConfigName"])
-    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(
-        ResourceArn=status["endpointArn"])["Tags"]}  # fmt: skip
+    tags = {
+        t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=status["endpointArn"])["Tags"]
+    }
     assert tags["sagemeter.io/name"] == name
     if name == "fraud-scorer":  # the pipeline's config, used as is
         assert status["endpointConfigName"] == "fraud-scorer-config-v7"
@@ -183,8 +190,9 @@ def test_example_reaches_the_phase_it_promises(
 ) -> None:
     kube = Kubectl(sandbox, setup.namespaces[example.stem])
     name = yaml.safe_load(example.read_text())["metadata"]["name"]
-    sandbox.kubectl_run("apply", "-n", kube.namespace, "-f", "-",
-                        input=setup.prerequisites.manifest(example))  # fmt: skip
+    sandbox.kubectl_run(
+        "apply", "-n", kube.namespace, "-f", "-", input=setup.prerequisites.manifest(example)
+    )
     obj = wait_for(f"{name} to settle", lambda: settled(kube, name), timeout=60)
     status = obj["status"]
     conditions = {c["type"]: c for c in status.get("conditions", [])}

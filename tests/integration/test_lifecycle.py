@@ -104,8 +104,13 @@ def test_async_serverless_and_model_package(
         endpoint_object(
             "async",
             inferenceType="Async",
-            **{"async": {"outputS3Uri": "s3://out-bucket/out", "failureS3Uri": "s3://out-bucket/err",
-                         "maxConcurrentInvocationsPerInstance": 4}},
+            **{
+                "async": {
+                    "outputS3Uri": "s3://out-bucket/out",
+                    "failureS3Uri": "s3://out-bucket/err",
+                    "maxConcurrentInvocationsPerInstance": 4,
+                }
+            },
         )
     )
     kube.apply(
@@ -148,8 +153,7 @@ def test_existing_endpoint_config_is_used_and_kept(
 ) -> None:
     config = foreign_config(sagemaker, f"{namespace}-shared")
     operator.start()
-    kube.apply(endpoint_object("existing", instanceType=None,
-                               model={"endpointConfigName": config}))
+    kube.apply(endpoint_object("existing", instanceType=None, model={"endpointConfigName": config}))
     status = kube.wait_phase("existing", "InService")
     assert status["endpointConfigName"] == config
     assert "modelName" not in status
@@ -172,22 +176,26 @@ def test_spec_change_rolls_through_update_and_cleans_up(
     kube.wait_phase("rolling", "Updating", timeout=30)
     second = wait_for(
         "the update to finish",
-        lambda: (s := kube.status("rolling")).get("phase") == "InService"
-        and s.get("observedGeneration") == 2 and s,
+        lambda: (
+            (s := kube.status("rolling")).get("phase") == "InService"
+            and s.get("observedGeneration") == 2
+            and s
+        ),
     )
     assert second["endpointConfigName"] != first["endpointConfigName"]
     assert second["modelName"] == first["modelName"]  # the model did not change
     endpoint = describe(sagemaker, name)
     assert endpoint is not None and endpoint["EndpointConfigName"] == second["endpointConfigName"]
-    variant = sagemaker.describe_endpoint_config(
-        EndpointConfigName=second["endpointConfigName"]
-    )["ProductionVariants"][0]
+    variant = sagemaker.describe_endpoint_config(EndpointConfigName=second["endpointConfigName"])[
+        "ProductionVariants"
+    ][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.g5.xlarge", 2)
 
     models, _configs = wait_for(
         "the superseded config to be deleted",
-        lambda: (found := owned_names(sagemaker, name))[1] == [second["endpointConfigName"]]
-        and found,
+        lambda: (
+            (found := owned_names(sagemaker, name))[1] == [second["endpointConfigName"]] and found
+        ),
     )
     assert models == [second["modelName"]]
     assert "Updating" in [e["reason"] for e in kube.events("rolling")]
@@ -214,8 +222,10 @@ def test_failed_create_is_reported_once_and_replaced_on_spec_change(
     kube.patch("broken", {"spec": {"model": {"container": {"image": IMAGE}}}})
     wait_for(
         "the replacement to serve",
-        lambda: (s := kube.status("broken")).get("phase") == "InService"
-        and s.get("observedGeneration") == 2,
+        lambda: (
+            (s := kube.status("broken")).get("phase") == "InService"
+            and s.get("observedGeneration") == 2
+        ),
         timeout=90,
     )
     assert kube.condition("broken", "Degraded")["status"] == "False"
@@ -244,13 +254,17 @@ def test_failed_update_is_not_retried_until_the_spec_changes(
     sagemaker.describe_model(ModelName=served["ProductionVariants"][0]["ModelName"])
     assert operator.aws_calls().get("sagemaker:DeleteEndpointConfig", 0) == 0
 
-    kube.patch("badupdate", {"spec": {"instanceType": "ml.m5.xlarge",
-                                      "model": {"container": {"image": IMAGE}}}})
+    kube.patch(
+        "badupdate",
+        {"spec": {"instanceType": "ml.m5.xlarge", "model": {"container": {"image": IMAGE}}}},
+    )
     wait_for(
         "the next spec change to deploy",
-        lambda: (s := kube.status("badupdate")).get("observedGeneration") == 3
-        and s.get("phase") == "InService"
-        and s.get("endpointConfigName") != good["endpointConfigName"],
+        lambda: (
+            (s := kube.status("badupdate")).get("observedGeneration") == 3
+            and s.get("phase") == "InService"
+            and s.get("endpointConfigName") != good["endpointConfigName"]
+        ),
     )
     assert operator.aws_calls()["sagemaker:UpdateEndpoint"] == 2
     assert kube.condition("badupdate", "Degraded")["status"] == "False"
@@ -278,19 +292,25 @@ def test_delete_honours_the_deletion_policy(
 
 
 def test_adopt_takes_an_endpoint_under_management_and_releases_it(
-    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    sagemaker: Any,
+    namespace: str,
     policies: Callable[..., str],
-) -> None:  # fmt: skip
+) -> None:
     name = f"{namespace}-notebook"
     # Adoption is a privilege: an EndpointPolicy over this namespace names the endpoint.
     foreign_endpoint(sagemaker, name)
     policies(f"{namespace}-adopt", [namespace], adoption={"endpointNames": [f"{namespace}-*"]})
     operator.start()
-    kube.apply({
-        "apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
-        "metadata": {"name": "adopted"},
-        "spec": {"adopt": True, "endpointName": name},
-    })
+    kube.apply(
+        {
+            "apiVersion": "sagemeter.io/v1alpha1",
+            "kind": "ManagedEndpoint",
+            "metadata": {"name": "adopted"},
+            "spec": {"adopt": True, "endpointName": name},
+        }
+    )
     status = kube.wait_phase("adopted", "InService")
     assert status["endpointConfigName"] == f"{name}-config"
     arn = describe(sagemaker, name)["EndpointArn"]  # type: ignore[index]
@@ -353,8 +373,11 @@ def test_an_endpoint_deleted_out_of_band_is_recreated(
     kube.wait_phase("drift", "InService")
     name = endpoint_name(namespace, "drift")
     sagemaker.delete_endpoint(EndpointName=name)
-    wait_for("the status to stop claiming InService",
-             lambda: kube.status("drift").get("phase") != "InService", timeout=30)
+    wait_for(
+        "the status to stop claiming InService",
+        lambda: kube.status("drift").get("phase") != "InService",
+        timeout=30,
+    )
     kube.wait_phase("drift", "InService", timeout=60)
     endpoint = describe(sagemaker, name)
     assert endpoint is not None and endpoint["EndpointStatus"] == "InService"
@@ -382,25 +405,36 @@ def test_jumpstart_models_resolve_through_the_hub(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object(
-        "falcon", instanceType="ml.g5.2xlarge",
-        model={"jumpStart": {"modelId": "huggingface-llm-falcon-7b-instruct-bf16"}},
-    ))
-    kube.apply(endpoint_object(
-        "unknown", model={"jumpStart": {"modelId": "no-such-model-anywhere"}},
-    ))
-    kube.apply(endpoint_object(
-        "gated", instanceType="ml.g5.2xlarge",
-        model={"jumpStart": {"modelId": "meta-textgeneration-llama-3-8b-instruct"}},
-    ))
+    kube.apply(
+        endpoint_object(
+            "falcon",
+            instanceType="ml.g5.2xlarge",
+            model={"jumpStart": {"modelId": "huggingface-llm-falcon-7b-instruct-bf16"}},
+        )
+    )
+    kube.apply(
+        endpoint_object(
+            "unknown",
+            model={"jumpStart": {"modelId": "no-such-model-anywhere"}},
+        )
+    )
+    kube.apply(
+        endpoint_object(
+            "gated",
+            instanceType="ml.g5.2xlarge",
+            model={"jumpStart": {"modelId": "meta-textgeneration-llama-3-8b-instruct"}},
+        )
+    )
     status = kube.wait_phase("falcon", "InService")
     container = sagemaker.describe_model(ModelName=status["modelName"])["PrimaryContainer"]
     assert "huggingface-pytorch-tgi-inference" in container["Image"]
     assert container["Environment"]["HF_MODEL_ID"]
 
     for name, reason in (("unknown", "ModelNotFound"), ("gated", "EulaNotAccepted")):
-        wait_for(f"{name} to be {reason}",
-                 lambda n=name, r=reason: kube.condition(n, "Degraded").get("reason") == r)
+        wait_for(
+            f"{name} to be {reason}",
+            lambda n=name, r=reason: kube.condition(n, "Degraded").get("reason") == r,
+        )
     assert "no-such-model-anywhere" in kube.condition("unknown", "Degraded")["message"]
     assert "acceptEula" in kube.condition("gated", "Degraded")["message"]
     assert describe(sagemaker, endpoint_name(namespace, "unknown")) is None

@@ -11,7 +11,7 @@ import pytest
 
 from sagemeter.core.endpoint import naming
 from sagemeter.core.meter.times import format_time, parse_time
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from ..clock import window_opening_soon
 from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
@@ -23,15 +23,18 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def cloudwatch(sandbox: Any) -> Any:
     return boto3.client(
-        "cloudwatch", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
 def alarms(cloudwatch: Any, endpoint: str) -> list[dict[str, Any]]:
-    return list(cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)])[
-        "MetricAlarms"
-    ])
+    return list(
+        cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)])["MetricAlarms"]
+    )
 
 
 def reasons(kube: Kubectl, name: str) -> list[str]:
@@ -57,8 +60,7 @@ def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
 ) -> None:
     # A sync interval far longer than the test: only the deadline timer can park in time.
     operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
-    kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(15),
-                                                "warnBefore": "10s"}))
+    kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(15), "warnBefore": "10s"}))
     status = kube.wait_phase("meter", "InService")
     expires = parse_time(status["expiresAt"])
     assert status["nextTransitionAt"] <= status["expiresAt"]
@@ -142,11 +144,14 @@ def test_idle_alarm_parks_and_wake_resumes(
     assert alarm["TreatMissingData"] == "breaching"
 
     kube.patch("sleepy", {"spec": {"idle": {"after": "30m"}}})
-    wait_for("the alarm to follow idle.after",
-             lambda: alarms(cloudwatch, name)[0]["EvaluationPeriods"] == 30)
+    wait_for(
+        "the alarm to follow idle.after",
+        lambda: alarms(cloudwatch, name)[0]["EvaluationPeriods"] == 30,
+    )
 
-    cloudwatch.set_alarm_state(AlarmName=naming.alarm_name(name), StateValue="ALARM",
-                               StateReason="no invocations")
+    cloudwatch.set_alarm_state(
+        AlarmName=naming.alarm_name(name), StateValue="ALARM", StateReason="no invocations"
+    )
     status = kube.wait_phase("sleepy", "Parked", timeout=30)
     assert status["parkedReason"] == "Idle"
     assert status["idlePark"]["parkedAt"]
@@ -156,8 +161,14 @@ def test_idle_alarm_parks_and_wake_resumes(
     assert kube.status("sleepy")["phase"] == "Parked"
     assert operator.aws_calls()["sagemaker:CreateEndpoint"] == creates
 
-    kube.sandbox.kubectl_run("annotate", "mep", "sleepy", "-n", namespace,
-                             f"sagemeter.io/wake={datetime.now(UTC).isoformat()}")
+    kube.sandbox.kubectl_run(
+        "annotate",
+        "mep",
+        "sleepy",
+        "-n",
+        namespace,
+        f"sagemeter.io/wake={datetime.now(UTC).isoformat()}",
+    )
     resumed = kube.wait_phase("sleepy", "InService", timeout=30)
     assert "idlePark" not in resumed
     wait_for("a new alarm after the grace period", lambda: alarms(cloudwatch, name), timeout=30)
@@ -194,8 +205,11 @@ def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
     name = f"{namespace}-nb"
     config = foreign_endpoint(sagemaker, name, tags={"auto-maintain": "true"})
     foreign_endpoint(sagemaker, f"{name}-untagged", config=config)
-    operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace,
-                   SAGEMETER_ADOPT_IDLE_AFTER="45m")
+    operator.start(
+        SAGEMETER_ADOPT_TAG="auto-maintain=true",
+        SAGEMETER_ADOPT_NAMESPACE=namespace,
+        SAGEMETER_ADOPT_IDLE_AFTER="45m",
+    )
     obj = wait_for("the discovered object", lambda: kube.get(name))
     assert obj["spec"]["adopt"] is True and obj["spec"]["endpointName"] == name
     assert obj["spec"]["idle"]["after"] == "45m"
@@ -219,14 +233,18 @@ def test_tagged_endpoints_are_adopted_and_opt_out_sticks(
     # A 1 ms delay: a rule that counts the ListTags calls reading this endpoint's tags.
     rule = faults.latency(0.001, service="sagemaker", operation="ListTags", contains=f'"{arn}"')
     try:
-        operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true",
-                       SAGEMETER_ADOPT_NAMESPACE=namespace)  # fmt: skip
-        wait_for("discovery to read the opted-out endpoint's tags",
-                 lambda: _matched(faults, rule) >= 1)  # fmt: skip
+        operator.start(
+            SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=namespace
+        )
+        wait_for(
+            "discovery to read the opted-out endpoint's tags", lambda: _matched(faults, rule) >= 1
+        )
         listed = operator.aws_calls()["sagemaker:ListEndpoints"]
         # The next sweep starts only once this one has decided about every endpoint.
-        wait_for("the next discovery sweep",
-                 lambda: operator.aws_calls()["sagemaker:ListEndpoints"] > listed)  # fmt: skip
+        wait_for(
+            "the next discovery sweep",
+            lambda: operator.aws_calls()["sagemaker:ListEndpoints"] > listed,
+        )
     finally:
         faults.clear()
     assert kube.get(name) is None
@@ -244,8 +262,11 @@ def test_dry_run_reports_and_never_deletes(
     operator.start(SAGEMETER_DRY_RUN="true")
     kube.apply(endpoint_object("cautious", expiry={"expiresAt": in_seconds(10)}))
     kube.wait_phase("cautious", "InService")
-    wait_for("the verdict", lambda: kube.condition("cautious", "Parked").get("reason")
-             == "WouldPark", timeout=30)
+    wait_for(
+        "the verdict",
+        lambda: kube.condition("cautious", "Parked").get("reason") == "WouldPark",
+        timeout=30,
+    )
     operator.wait_passes(2)  # two more passes past the expiry: still only a report
     status = kube.status("cautious")
     assert status["phase"] == "InService"

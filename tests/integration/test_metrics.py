@@ -61,7 +61,10 @@ def test_json_logs_name_object_and_endpoint(
     assert all(entry["endpoint"] for entry in actions)
     # One line per AWS action, each naming the object and the endpoint.
     calls = [entry.get("operation") for entry in actions if entry.get("operation")]
-    for operation in ("sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
-                      "sagemaker:CreateEndpoint"):
+    for operation in (
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "sagemaker:CreateEndpoint",
+    ):
         assert calls.count(operation) == 1, calls
     assert not [c for c in calls if ":Describe" in c or ":List" in c]

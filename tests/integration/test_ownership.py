@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from sagemeter.core.endpoint import naming
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_lifecycle import describe, tags_of
@@ -25,17 +25,26 @@ from .test_lifecycle import describe, tags_of
 pytestmark = pytest.mark.cluster
 
 MUTATIONS = (
-    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
-    "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:DeleteModel",
-    "sagemaker:DeleteEndpointConfig", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms",
-)  # fmt: skip
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:AddTags",
+    "sagemaker:DeleteTags",
+    "sagemaker:DeleteModel",
+    "sagemaker:DeleteEndpointConfig",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+)
 
 
 def client(sandbox: Any, service: str) -> Any:
     return boto3.client(
-        service, region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        service,
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 class Aws:
@@ -54,25 +63,34 @@ class Aws:
         described = describe(self.sagemaker, endpoint)
         state: dict[str, Any] = {"endpoint": None, "tags": None}
         if described is not None:
-            state["endpoint"] = {k: described.get(k) for k in (
-                "EndpointArn", "EndpointConfigName", "EndpointStatus", "CreationTime",
-                "LastModifiedTime",
-            )}  # fmt: skip
+            state["endpoint"] = {
+                k: described.get(k)
+                for k in (
+                    "EndpointArn",
+                    "EndpointConfigName",
+                    "EndpointStatus",
+                    "CreationTime",
+                    "LastModifiedTime",
+                )
+            }
             state["tags"] = tags_of(self.sagemaker, described["EndpointArn"])
         alarms = self.cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)])
         state["alarm"] = [
-            (a["AlarmName"], a["EvaluationPeriods"],
-             self.cloudwatch.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"])
+            (
+                a["AlarmName"],
+                a["EvaluationPeriods"],
+                self.cloudwatch.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"],
+            )
             for a in alarms["MetricAlarms"]
-        ]  # fmt: skip
+        ]
         prefix = naming.resource_prefix(endpoint)
         models = self.sagemaker.list_models(NameContains=prefix, MaxResults=100)["Models"]
         configs = self.sagemaker.list_endpoint_configs(NameContains=prefix, MaxResults=100)
         state["models"] = self._owned([(m["ModelName"], m["ModelArn"]) for m in models], owner)
         state["configs"] = self._owned(
-            [(c["EndpointConfigName"], c["EndpointConfigArn"])
-             for c in configs["EndpointConfigs"]], owner,
-        )  # fmt: skip
+            [(c["EndpointConfigName"], c["EndpointConfigArn"]) for c in configs["EndpointConfigs"]],
+            owner,
+        )
         state["route"] = self.route(path) if path else None
         state["keys"] = sorted(
             (k["name"], k["id"]) for k in self.apigateway.get_api_keys(limit=500)["items"]
@@ -82,9 +100,10 @@ class Aws:
     def _owned(self, found: list[tuple[str, str]], owner: str | None) -> list[tuple[str, str]]:
         named = [(name, tags_of(self.sagemaker, arn)) for name, arn in found]
         return sorted(
-            (name, json.dumps(tags, sort_keys=True)) for name, tags in named
+            (name, json.dumps(tags, sort_keys=True))
+            for name, tags in named
             if owner is None or tags.get("sagemeter.io/uid") == owner
-        )  # fmt: skip
+        )
 
     def route(self, path: str) -> Any:
         for api in self.apigateway.get_rest_apis()["items"]:
@@ -118,14 +137,21 @@ def wait_reason(kube: Kubectl, name: str, expected: str) -> None:
 def no_mutations(
     calls: dict[str, int], before: dict[str, int], allowed: tuple[str, ...] = ()
 ) -> dict[str, int]:
-    return {m: calls.get(m, 0) - before.get(m, 0) for m in MUTATIONS
-            if m not in allowed and calls.get(m, 0) != before.get(m, 0)}  # fmt: skip
+    return {
+        m: calls.get(m, 0) - before.get(m, 0)
+        for m in MUTATIONS
+        if m not in allowed and calls.get(m, 0) != before.get(m, 0)
+    }
 
 
 def leave_untouched(
-    leaver: Kubectl, name: str, victim_state: Callable[[], dict[str, Any]],
-    before: dict[str, Any], operator: Operator, calls: dict[str, int],
-) -> None:  # fmt: skip
+    leaver: Kubectl,
+    name: str,
+    victim_state: Callable[[], dict[str, Any]],
+    before: dict[str, Any],
+    operator: Operator,
+    calls: dict[str, int],
+) -> None:
     """`name` is deleted and gone; the victim's AWS state is still `before`, and no call that
     changes anything was made since `calls`."""
     leaver.delete(name, wait=True)
@@ -140,9 +166,13 @@ def victim(kube: Kubectl, name: str, endpoint: str, **spec: Any) -> dict[str, An
 
 
 def test_name_reuse_after_a_park_never_reaches_the_new_owner(
-    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    namespace: str,
     other_namespace: str,
-) -> None:  # fmt: skip
+) -> None:
     """A parks (its endpoint is deleted, its status keeps the ARN); B creates the same name,
     so the same ARN. Waking A must not update, retag or later delete B's endpoint."""
     shared = f"{namespace}-shared"
@@ -174,60 +204,97 @@ def test_name_reuse_after_a_park_never_reaches_the_new_owner(
 
 
 def test_adoption_is_a_privilege(
-    operator: Operator, attacker: Kubectl, aws: Aws, sagemaker: Any, namespace: str,
+    operator: Operator,
+    attacker: Kubectl,
+    aws: Aws,
+    sagemaker: Any,
+    namespace: str,
     other_namespace: str,
-) -> None:  # fmt: skip
+) -> None:
     """Any namespace could once adopt a production endpoint made elsewhere and then delete it.
     Living in the adopt namespace is not enough: only the adopt tag (or a policy) is."""
     prod = f"{namespace}-prod"
     foreign_endpoint(sagemaker, prod, tags={"team": "prod"})
     wait_for("prod InService", lambda: aws.state(prod)["endpoint"]["EndpointStatus"] == "InService")
     operator.namespaces.append(other_namespace)
-    operator.start(SAGEMETER_ADOPT_TAG="auto-maintain=true",
-                   SAGEMETER_ADOPT_NAMESPACE=other_namespace)  # fmt: skip
+    operator.start(
+        SAGEMETER_ADOPT_TAG="auto-maintain=true", SAGEMETER_ADOPT_NAMESPACE=other_namespace
+    )
     before, calls = aws.state(prod), operator.aws_calls()
-    attacker.apply({
-        "apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
-        "metadata": {"name": "grab"}, "spec": {"adopt": True, "endpointName": prod},
-    })  # fmt: skip
+    attacker.apply(
+        {
+            "apiVersion": "sagemeter.io/v1alpha1",
+            "kind": "ManagedEndpoint",
+            "metadata": {"name": "grab"},
+            "spec": {"adopt": True, "endpointName": prod},
+        }
+    )
     wait_reason(attacker, "grab", "AdoptionNotAllowed")
     assert "AdoptionNotAllowed" in [e["reason"] for e in attacker.events("grab")]
     attacker.patch("grab", {"spec": {"suspend": True}})
-    wait_for("the suspend to be seen",
-             lambda: attacker.status("grab").get("observedGeneration") == 2)  # fmt: skip
+    wait_for(
+        "the suspend to be seen", lambda: attacker.status("grab").get("observedGeneration") == 2
+    )
     leave_untouched(attacker, "grab", lambda: aws.state(prod), before, operator, calls)
 
 
 def test_a_conflicting_object_causes_no_side_effect(
-    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, sandbox: Any,
-    namespace: str, other_namespace: str,
-) -> None:  # fmt: skip
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    sandbox: Any,
+    namespace: str,
+    other_namespace: str,
+) -> None:
     """The attacker names the victim's endpoint with an API_KEY route and an idle policy: no
     route to the victim, no key in the attacker's Secret, and deleting the attacker leaves the
     victim's alarm, models and configs alone."""
     shared = f"{namespace}-victim"
     operator.namespaces.append(other_namespace)
     operator.start()
-    victim(kube, "victim", shared, idle={"after": "30m", "gracePeriod": "0s"},
-           api={"path": f"{namespace}/victim", "authorization": "API_KEY"})  # fmt: skip
-    wait_for("the victim's alarm and route",
-             lambda: (s := aws.state(shared, f"{namespace}/victim"))["alarm"] and s["route"])
+    victim(
+        kube,
+        "victim",
+        shared,
+        idle={"after": "30m", "gracePeriod": "0s"},
+        api={"path": f"{namespace}/victim", "authorization": "API_KEY"},
+    )
+    wait_for(
+        "the victim's alarm and route",
+        lambda: (s := aws.state(shared, f"{namespace}/victim"))["alarm"] and s["route"],
+    )
     victim_uid = kube.get("victim")["metadata"]["uid"]  # type: ignore[index]
     before, calls = aws.state(shared, f"{namespace}/victim", victim_uid), operator.aws_calls()
     assert before["models"] and before["configs"] and before["alarm"] and before["keys"]
-    attacker.apply(endpoint_object(
-        "thief", endpointName=shared, idle={"after": "1m", "gracePeriod": "0s"},
-        api={"path": f"{other_namespace}/thief", "authorization": "API_KEY"},
-    ))  # fmt: skip
+    attacker.apply(
+        endpoint_object(
+            "thief",
+            endpointName=shared,
+            idle={"after": "1m", "gracePeriod": "0s"},
+            api={"path": f"{other_namespace}/thief", "authorization": "API_KEY"},
+        )
+    )
     wait_reason(attacker, "thief", "EndpointNameConflict")
-    wait_for("a few passes of the attacker", lambda: operator.aws_calls().get(
-        "sagemaker:ListTags", 0) >= calls.get("sagemaker:ListTags", 0) + 2)  # fmt: skip
+    wait_for(
+        "a few passes of the attacker",
+        lambda: (
+            operator.aws_calls().get("sagemaker:ListTags", 0)
+            >= calls.get("sagemaker:ListTags", 0) + 2
+        ),
+    )
     assert aws.route(f"{other_namespace}/thief") is None
     secrets = sandbox.kubectl_run("get", "secrets", "-n", other_namespace, "-o", "name").stdout
     assert "thief-api-key" not in secrets
     assert not attacker.status("thief").get("invokeUrl")
-    leave_untouched(attacker, "thief", lambda: aws.state(shared, f"{namespace}/victim", victim_uid),
-                    before, operator, calls)  # fmt: skip
+    leave_untouched(
+        attacker,
+        "thief",
+        lambda: aws.state(shared, f"{namespace}/victim", victim_uid),
+        before,
+        operator,
+        calls,
+    )
     assert kube.status("victim")["phase"] == "InService"
 
 
@@ -256,15 +323,24 @@ def test_tags_other_systems_set_are_kept_and_owner_tags_cannot_be_posed(
 def test_an_api_key_secret_that_is_not_ours_is_never_overwritten(
     operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
 ) -> None:
-    sandbox.kubectl_run("create", "secret", "generic", "keyed-api-key", "-n", namespace,
-                        "--from-literal=apiKey=the-teams-own-value")  # fmt: skip
+    sandbox.kubectl_run(
+        "create",
+        "secret",
+        "generic",
+        "keyed-api-key",
+        "-n",
+        namespace,
+        "--from-literal=apiKey=the-teams-own-value",
+    )
     operator.start()
-    kube.apply(endpoint_object("keyed", api={"path": f"{namespace}/keyed",
-                                             "authorization": "API_KEY"}))  # fmt: skip
+    kube.apply(
+        endpoint_object("keyed", api={"path": f"{namespace}/keyed", "authorization": "API_KEY"})
+    )
     wait_reason(kube, "keyed", "SecretConflict")
     kube.wait_phase("keyed", "InService")  # the endpoint itself is fine
-    secret = json.loads(sandbox.kubectl_run(
-        "get", "secret", "keyed-api-key", "-n", namespace, "-o", "json").stdout)  # fmt: skip
+    secret = json.loads(
+        sandbox.kubectl_run("get", "secret", "keyed-api-key", "-n", namespace, "-o", "json").stdout
+    )
     assert base64.b64decode(secret["data"]["apiKey"]).decode() == "the-teams-own-value"
     assert "ownerReferences" not in secret["metadata"]
     kube.delete("keyed")
@@ -273,9 +349,13 @@ def test_an_api_key_secret_that_is_not_ours_is_never_overwritten(
 
 
 def test_two_objects_racing_for_one_name_leave_one_owner(
-    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    namespace: str,
     other_namespace: str,
-) -> None:  # fmt: skip
+) -> None:
     shared = f"{namespace}-race"
     operator.namespaces.append(other_namespace)
     operator.start()
@@ -291,8 +371,11 @@ def test_two_objects_racing_for_one_name_leave_one_owner(
     def settled() -> tuple[str, str] | None:
         reasons = sorted(str(reason(k, "racer")) for k in (kube, attacker))
         phases = sorted(str(k.status("racer").get("phase")) for k in (kube, attacker))
-        return (reasons[0], phases[1]) if reasons == ["AsExpected", "EndpointNameConflict"] \
-            and "InService" in phases else None  # fmt: skip
+        return (
+            (reasons[0], phases[1])
+            if reasons == ["AsExpected", "EndpointNameConflict"] and "InService" in phases
+            else None
+        )
 
     wait_for("one winner, one conflict", settled, timeout=90)
     winner, loser = (kube, attacker) if reason(kube, "racer") == "AsExpected" else (attacker, kube)
@@ -303,8 +386,10 @@ def test_two_objects_racing_for_one_name_leave_one_owner(
     # The same verdict after a restart: the proof in status is the winner's alone.
     operator.stop()
     operator.start()
-    wait_for("the loser to be judged again",
-             lambda: operator.aws_calls().get("sagemaker:ListTags", 0) >= 1)  # fmt: skip
+    wait_for(
+        "the loser to be judged again",
+        lambda: operator.aws_calls().get("sagemaker:ListTags", 0) >= 1,
+    )
     wait_reason(loser, "racer", "EndpointNameConflict")
     assert reason(winner, "racer") == "AsExpected"
     loser.delete("racer")
@@ -316,9 +401,14 @@ def test_two_objects_racing_for_one_name_leave_one_owner(
 
 @pytest.mark.parametrize("same_namespace", [True, False], ids=["recreated", "other-team"])
 def test_a_retained_endpoint_is_not_taken_over(
-    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, namespace: str,
-    other_namespace: str, same_namespace: bool,
-) -> None:  # fmt: skip
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    namespace: str,
+    other_namespace: str,
+    same_namespace: bool,
+) -> None:
     """`deletionPolicy: Retain` leaves the endpoint with its old owner's tags. An object
     re-created with the same namespace and name (a new uid), or another team's object with the
     same endpointName, must not silently take it over."""
@@ -336,9 +426,14 @@ def test_a_retained_endpoint_is_not_taken_over(
 
 
 def test_deleting_a_conflicting_object_while_the_victim_is_creating(
-    operator: Operator, kube: Kubectl, attacker: Kubectl, aws: Aws, sandbox: Any,
-    namespace: str, other_namespace: str,
-) -> None:  # fmt: skip
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    sandbox: Any,
+    namespace: str,
+    other_namespace: str,
+) -> None:
     shared = f"{namespace}-busy"
     operator.namespaces.append(other_namespace)
     operator.start()
@@ -351,7 +446,8 @@ def test_deleting_a_conflicting_object_while_the_victim_is_creating(
     before, calls = aws.state(shared, owner=victim_uid), operator.aws_calls()
     attacker.apply(endpoint_object("thief", endpointName=shared))
     wait_reason(attacker, "thief", "EndpointNameConflict")
-    leave_untouched(attacker, "thief", lambda: aws.state(shared, owner=victim_uid), before,
-                    operator, calls)  # fmt: skip
+    leave_untouched(
+        attacker, "thief", lambda: aws.state(shared, owner=victim_uid), before, operator, calls
+    )
     faults.set_endpoint_status(shared, "InService")
     kube.wait_phase("victim", "InService")

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from sagemeter.cli import plugin
 from sagemeter.core.meter.times import format_time, parse_time
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 from .conftest import Kubectl, endpoint_object
 
@@ -57,9 +57,16 @@ def report_status(kube: Kubectl, name: str, **status: Any) -> None:
     assert obj is not None
     status.setdefault("observedGeneration", obj["metadata"]["generation"])
     kube.sandbox.kubectl_run(
-        "patch", "mep", name, "-n", kube.namespace, "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": status}),
-    )  # fmt: skip
+        "patch",
+        "mep",
+        name,
+        "-n",
+        kube.namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
 
 
 def spec_expiry(kube: Kubectl, name: str) -> datetime:
@@ -81,15 +88,21 @@ def test_ls_shows_phase_reason_time_left_instance_and_cost(
 ) -> None:
     create(kube, "falcon", instanceCount=2)
     report_status(
-        kube, "falcon", phase="InService", hourlyCostUSD="1.52",
+        kube,
+        "falcon",
+        phase="InService",
+        hourlyCostUSD="1.52",
         expiresAt=format_time(now() + timedelta(hours=1, minutes=23, seconds=30)),
-    )  # fmt: skip
+    )
     create(kube, "llama")
     report_status(
-        kube, "llama", phase="Parked", parkedReason="Expired",
+        kube,
+        "llama",
+        phase="Parked",
+        parkedReason="Expired",
         expiresAt=format_time(now() - timedelta(hours=2, minutes=5, seconds=1)),
         conditions=[{"type": "Degraded", "status": "True", "reason": "RouteConflict"}],
-    )  # fmt: skip
+    )
     create(kube, "fresh", expiry=None)  # no status yet, no expiry
 
     done = run_plugin(sandbox, "ls", "-n", namespace)

@@ -34,7 +34,7 @@ from sagemeter.core.tenancy.admission import POLICY_UID_LABEL, bindings_for
 from sagemeter.core.tenancy.effective import EffectivePolicy, effective_policy
 from sagemeter.core.tenancy.guardrails import violations
 from sagemeter.core.tenancy.selection import Policy
-from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import wait_for
 from tests.unit.tenancy_cases import CASES, OPERATOR_DEFAULTS, POLICIES, Case, endpoint
 
@@ -66,16 +66,23 @@ class Cluster:
 
     def namespace(self, prefix: str, labels: dict[str, str] | None = None) -> str:
         name = f"{prefix}-{suffix()}"
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "labels": labels or {}}}  # fmt: skip
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels or {}},
+        }
         self.ok("apply", "-f", "-", input=json.dumps(body))
         self.namespaces.append(name)
         return name
 
     def policy(self, name: str, spec: dict[str, Any]) -> str:
         """Applies an EndpointPolicy and the bindings the operator would keep; its uid."""
-        body = {"apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
-                "metadata": {"name": name}, "spec": spec}  # fmt: skip
+        body = {
+            "apiVersion": "sagemeter.io/v1alpha1",
+            "kind": "EndpointPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
         self.ok("apply", "-f", "-", input=json.dumps(body))
         uid = self.ok("get", "mepol", name, "-o", "jsonpath={.metadata.uid}")
         self.policies.append((name, uid))
@@ -90,16 +97,22 @@ class Cluster:
     def apply(
         self, namespace: str, name: str, spec: dict[str, Any], *, dry_run: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        body = {"apiVersion": "sagemeter.io/v1alpha1", "kind": "ManagedEndpoint",
-                "metadata": {"name": name}, "spec": spec}  # fmt: skip
+        body = {
+            "apiVersion": "sagemeter.io/v1alpha1",
+            "kind": "ManagedEndpoint",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
         extra = ["--dry-run=server"] if dry_run else []
         return self.run("apply", "-n", namespace, *extra, "-f", "-", input=json.dumps(body))
 
-    def patch(self, namespace: str, name: str, patch: Any, *extra: str
-              ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def patch(
+        self, namespace: str, name: str, patch: Any, *extra: str
+    ) -> subprocess.CompletedProcess[str]:
         kind = "json" if isinstance(patch, list) else "merge"
-        return self.run("patch", "mep", name, "-n", namespace, f"--type={kind}",
-                        "-p", json.dumps(patch), *extra)  # fmt: skip
+        return self.run(
+            "patch", "mep", name, "-n", namespace, f"--type={kind}", "-p", json.dumps(patch), *extra
+        )
 
     def refused_soon(self, namespace: str, spec: dict[str, Any], text: str) -> str:
         """Waits (bounded) until the API server has loaded a policy or binding change:
@@ -113,8 +126,13 @@ class Cluster:
 
     def cleanup(self) -> None:
         for name, uid in self.policies:
-            self.run("delete", "validatingadmissionpolicybinding", "-l",
-                     f"{POLICY_UID_LABEL}={uid}", "--wait=false")  # fmt: skip
+            self.run(
+                "delete",
+                "validatingadmissionpolicybinding",
+                "-l",
+                f"{POLICY_UID_LABEL}={uid}",
+                "--wait=false",
+            )
             self.run("delete", "mepol", name, "--wait=false")
         for namespace in self.namespaces:
             self.run("delete", "namespace", namespace, "--wait=false")
@@ -144,9 +162,17 @@ def with_(**fields: Any) -> dict[str, Any]:
 
 
 def expr(key: str, operator: str, values: list[str] | None = None) -> dict[str, Any]:
-    return {"labelSelector": {"matchExpressions": [
-        {"key": key, "operator": operator, **({"values": values} if values is not None else {})}
-    ]}}  # fmt: skip
+    return {
+        "labelSelector": {
+            "matchExpressions": [
+                {
+                    "key": key,
+                    "operator": operator,
+                    **({"values": values} if values is not None else {}),
+                }
+            ]
+        }
+    }
 
 
 # (case, spec, text the error must contain: the field's path)
@@ -154,34 +180,66 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("no-namespace-selector", {"instanceTypes": ["ml.g5.*"]}, "spec.namespaceSelector"),
     ("empty-namespace-selector", {"namespaceSelector": {}}, "spec.namespaceSelector"),
     ("names-empty", {"namespaceSelector": {"names": []}}, "spec.namespaceSelector.names"),
-    ("names-not-a-namespace", {"namespaceSelector": by_names("Team_A")},
-     "spec.namespaceSelector.names"),
+    (
+        "names-not-a-namespace",
+        {"namespaceSelector": by_names("Team_A")},
+        "spec.namespaceSelector.names",
+    ),
     ("names-twice", {"namespaceSelector": by_names("a", "a")}, "spec.namespaceSelector.names"),
-    ("label-key-bad", {"namespaceSelector": {"labelSelector": {"matchLabels": {"-x": "a"}}}},
-     "spec.namespaceSelector.labelSelector.matchLabels"),
-    ("label-value-bad", {"namespaceSelector": {"labelSelector": {"matchLabels": {"x": "a b"}}}},
-     "spec.namespaceSelector.labelSelector.matchLabels"),
-    ("operator-unknown", {"namespaceSelector": expr("x", "Equals", ["a"])},
-     "spec.namespaceSelector.labelSelector.matchExpressions[0].operator"),
-    ("in-without-values", {"namespaceSelector": expr("x", "In")},
-     "spec.namespaceSelector.labelSelector.matchExpressions[0].values"),
-    ("not-in-empty-values", {"namespaceSelector": expr("x", "NotIn", [])},
-     "spec.namespaceSelector.labelSelector.matchExpressions[0].values"),
-    ("exists-with-values", {"namespaceSelector": expr("x", "Exists", ["a"])},
-     "spec.namespaceSelector.labelSelector.matchExpressions[0].values"),
-    ("expression-key-bad", {"namespaceSelector": expr("a/b/c", "Exists")},
-     "spec.namespaceSelector.labelSelector.matchExpressions[0].key"),
+    (
+        "label-key-bad",
+        {"namespaceSelector": {"labelSelector": {"matchLabels": {"-x": "a"}}}},
+        "spec.namespaceSelector.labelSelector.matchLabels",
+    ),
+    (
+        "label-value-bad",
+        {"namespaceSelector": {"labelSelector": {"matchLabels": {"x": "a b"}}}},
+        "spec.namespaceSelector.labelSelector.matchLabels",
+    ),
+    (
+        "operator-unknown",
+        {"namespaceSelector": expr("x", "Equals", ["a"])},
+        "spec.namespaceSelector.labelSelector.matchExpressions[0].operator",
+    ),
+    (
+        "in-without-values",
+        {"namespaceSelector": expr("x", "In")},
+        "spec.namespaceSelector.labelSelector.matchExpressions[0].values",
+    ),
+    (
+        "not-in-empty-values",
+        {"namespaceSelector": expr("x", "NotIn", [])},
+        "spec.namespaceSelector.labelSelector.matchExpressions[0].values",
+    ),
+    (
+        "exists-with-values",
+        {"namespaceSelector": expr("x", "Exists", ["a"])},
+        "spec.namespaceSelector.labelSelector.matchExpressions[0].values",
+    ),
+    (
+        "expression-key-bad",
+        {"namespaceSelector": expr("a/b/c", "Exists")},
+        "spec.namespaceSelector.labelSelector.matchExpressions[0].key",
+    ),
     ("role-arn-bad", with_(aws={"roleArn": "sagemeter-team-a"}), "spec.aws.roleArn"),
     ("region-bad", with_(aws={"regions": ["europe"]}), "spec.aws.regions"),
     ("regions-twice", with_(aws={"regions": ["us-east-1", "us-east-1"]}), "spec.aws.regions"),
     ("default-role-bad", with_(executionRoles={"default": "sm"}), "spec.executionRoles.default"),
-    ("allowed-role-inner-star", with_(executionRoles={"allowed": [f"{ROLE}/sm-*-a"]}),
-     "spec.executionRoles.allowed"),
-    ("allowed-role-account-star", with_(executionRoles={"allowed": ["arn:aws:iam::*"]}),
-     "spec.executionRoles.allowed"),
-    ("default-not-allowed", with_(executionRoles={"default": f"{ROLE}/other",
-                                                  "allowed": [f"{ROLE}/sm-*"]}),
-     "spec.executionRoles.default"),
+    (
+        "allowed-role-inner-star",
+        with_(executionRoles={"allowed": [f"{ROLE}/sm-*-a"]}),
+        "spec.executionRoles.allowed",
+    ),
+    (
+        "allowed-role-account-star",
+        with_(executionRoles={"allowed": ["arn:aws:iam::*"]}),
+        "spec.executionRoles.allowed",
+    ),
+    (
+        "default-not-allowed",
+        with_(executionRoles={"default": f"{ROLE}/other", "allowed": [f"{ROLE}/sm-*"]}),
+        "spec.executionRoles.default",
+    ),
     ("instance-type-glob-bad", with_(instanceTypes=["ml.*.xlarge"]), "spec.instanceTypes"),
     ("instance-type-not-ml", with_(instanceTypes=["g5.xlarge"]), "spec.instanceTypes"),
     ("max-count-zero", with_(maxInstanceCount=0), "spec.maxInstanceCount"),
@@ -190,21 +248,39 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("budget-three-decimals", with_(budget={"usdPerHour": "25.001"}), "spec.budget.usdPerHour"),
     ("budget-negative", with_(budget={"usdPerHour": "-1"}), "spec.budget.usdPerHour"),
     ("budget-missing", with_(budget={"onDecrease": "Park"}), "spec.budget.usdPerHour"),
-    ("unknown-price-bad", with_(budget={"usdPerHour": "1", "unknownPriceUSDPerHour": "cheap"}),
-     "spec.budget.unknownPriceUSDPerHour"),
-    ("on-decrease-unknown", with_(budget={"usdPerHour": "1", "onDecrease": "Stop"}),
-     "spec.budget.onDecrease"),
+    (
+        "unknown-price-bad",
+        with_(budget={"usdPerHour": "1", "unknownPriceUSDPerHour": "cheap"}),
+        "spec.budget.unknownPriceUSDPerHour",
+    ),
+    (
+        "on-decrease-unknown",
+        with_(budget={"usdPerHour": "1", "onDecrease": "Stop"}),
+        "spec.budget.onDecrease",
+    ),
     ("adoption-empty", with_(adoption={"endpointNames": []}), "spec.adoption.endpointNames"),
-    ("adoption-glob-bad", with_(adoption={"endpointNames": ["*-notebook"]}),
-     "spec.adoption.endpointNames"),
-    ("authorization-unknown", with_(routes={"authorizations": ["OPEN"]}),
-     "spec.routes.authorizations"),
-    ("path-prefix-leading-slash", with_(routes={"pathPrefix": "/team-a/"}),
-     "spec.routes.pathPrefix"),
-    ("lambda-glob-bad", with_(routes={"lambdaArns": ["arn:aws:lambda:*"]}),
-     "spec.routes.lambdaArns"),
+    (
+        "adoption-glob-bad",
+        with_(adoption={"endpointNames": ["*-notebook"]}),
+        "spec.adoption.endpointNames",
+    ),
+    (
+        "authorization-unknown",
+        with_(routes={"authorizations": ["OPEN"]}),
+        "spec.routes.authorizations",
+    ),
+    (
+        "path-prefix-leading-slash",
+        with_(routes={"pathPrefix": "/team-a/"}),
+        "spec.routes.pathPrefix",
+    ),
+    (
+        "lambda-glob-bad",
+        with_(routes={"lambdaArns": ["arn:aws:lambda:*"]}),
+        "spec.routes.lambdaArns",
+    ),
     ("unknown-field", with_(instanceType=["ml.g5.*"]), "spec.instanceType"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "spec", "field"), INVALID, ids=[c[0] for c in INVALID])
@@ -212,8 +288,12 @@ def test_invalid_policy_is_refused_naming_the_field(
     cluster: Cluster, case: str, spec: dict[str, Any], field: str
 ) -> None:
     name = f"bad-{case}"
-    body = {"apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
-            "metadata": {"name": name}, "spec": spec}  # fmt: skip
+    body = {
+        "apiVersion": "sagemeter.io/v1alpha1",
+        "kind": "EndpointPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
     done = cluster.run("apply", "-f", "-", input=json.dumps(body))
     assert done.returncode != 0, f"{case} was accepted"
     assert field in done.stderr, f"{case}: error does not name {field}:\n{done.stderr}"
@@ -228,8 +308,9 @@ def test_example_is_accepted_and_get_shows_the_columns(cluster: Cluster) -> None
         (name, cluster.ok("get", "mepol", name, "-o", "jsonpath={.metadata.uid}"))
     )
     status = {"status": {"namespaces": 3, "usdPerHour": "12.40", "waiting": 1}}
-    cluster.ok("patch", "mepol", name, "--subresource=status", "--type=merge",
-               "-p", json.dumps(status))  # fmt: skip
+    cluster.ok(
+        "patch", "mepol", name, "--subresource=status", "--type=merge", "-p", json.dumps(status)
+    )
     table = cluster.ok("get", "mepol").splitlines()
     assert table[0].split() == ["NAME", "NAMESPACES", "BUDGET", "SPEND", "AGE"]
     row = next(line.split() for line in table if line.startswith(f"{name} "))
@@ -264,8 +345,10 @@ def shared(cluster: Cluster) -> dict[str, tuple[str, str]]:
         name = f"{key}-{suffix()}"
         cluster.policy(name, {"namespaceSelector": by_names(namespace), **spec})
         placed[key] = (name, namespace)
-    probes = {"strict": endpoint(instanceType="ml.p4d.24xlarge"),
-              "loose": endpoint(instanceType="ml.m5.large")}  # fmt: skip
+    probes = {
+        "strict": endpoint(instanceType="ml.p4d.24xlarge"),
+        "loose": endpoint(instanceType="ml.m5.large"),
+    }
     for key, probe in probes.items():
         name, namespace = placed[key]
         cluster.refused_soon(namespace, probe, f"EndpointPolicy {name} (instanceTypes)")
@@ -309,8 +392,14 @@ def test_tightened_policy_never_blocks_extend_suspend_wake_or_finalizer_removal(
 ) -> None:
     namespace = cluster.namespace("tighten")
     name = f"tighten-{suffix()}"
-    cluster.policy(name, {"namespaceSelector": by_names(namespace),
-                          "instanceTypes": ["ml.g5.*"], "maxInstanceCount": 2})  # fmt: skip
+    cluster.policy(
+        name,
+        {
+            "namespaceSelector": by_names(namespace),
+            "instanceTypes": ["ml.g5.*"],
+            "maxInstanceCount": 2,
+        },
+    )
     cluster.refused_soon(namespace, endpoint(instanceType="ml.m5.large"), f"EndpointPolicy {name}")
     obj = endpoint(instanceCount=2, expiry={"ttl": "1h"})
     created = cluster.apply(namespace, "existing", obj)
@@ -332,8 +421,9 @@ def test_tightened_policy_never_blocks_extend_suspend_wake_or_finalizer_removal(
     for what, patch in allowed.items():
         done = cluster.patch(namespace, "existing", patch)
         assert done.returncode == 0, f"{what} was blocked:\n{done.stderr}"
-    status = cluster.patch(namespace, "existing", {"status": {"phase": "Parked"}},
-                           "--subresource=status")  # fmt: skip
+    status = cluster.patch(
+        namespace, "existing", {"status": {"phase": "Parked"}}, "--subresource=status"
+    )
     assert status.returncode == 0, status.stderr
 
     # Any other spec change must comply first.
@@ -374,8 +464,12 @@ def test_every_policy_applies_and_names_or_labels_select(cluster: Cluster) -> No
     cluster.refused_soon(both, endpoint(instanceCount=2), f"EndpointPolicy {count}")
 
     # Neither policy selects this namespace.
-    assert cluster.apply(neither, "cpu", endpoint(instanceType="ml.m5.large",
-                                                  instanceCount=5)).returncode == 0  # fmt: skip
+    assert (
+        cluster.apply(
+            neither, "cpu", endpoint(instanceType="ml.m5.large", instanceCount=5)
+        ).returncode
+        == 0
+    )
     # Only "types" selects these: the count is free.
     for namespace in (by_name, by_label):
         done = cluster.apply(namespace, "two-gpus", endpoint(instanceCount=2))
@@ -397,14 +491,21 @@ RBAC = Path(__file__).parents[2] / "deploy" / "base" / "rbac.yaml"
 def test_the_deployed_role_may_keep_bindings_and_write_policy_status(cluster: Cluster) -> None:
     """deploy/base's ClusterRole suffices for what the operator will do for tenancy
     (creating a binding that names a param also needs "get" on the param's kind)."""
-    roles = [d for d in yaml.safe_load_all(RBAC.read_text())
-             if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]  # fmt: skip
+    roles = [
+        d
+        for d in yaml.safe_load_all(RBAC.read_text())
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding")
+    ]
     cluster.ok("apply", "-f", "-", input=yaml.safe_dump_all(roles))
     namespace = cluster.namespace("rbac")
     name = f"rbac-{suffix()}"
     spec = {"namespaceSelector": by_names(namespace), "maxInstanceCount": 1}
-    body = {"apiVersion": "sagemeter.io/v1alpha1", "kind": "EndpointPolicy",
-            "metadata": {"name": name}, "spec": spec}  # fmt: skip
+    body = {
+        "apiVersion": "sagemeter.io/v1alpha1",
+        "kind": "EndpointPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
     cluster.ok("apply", "-f", "-", input=json.dumps(body))
     uid = cluster.ok("get", "mepol", name, "-o", "jsonpath={.metadata.uid}")
     cluster.policies.append((name, uid))
@@ -417,12 +518,14 @@ def test_the_deployed_role_may_keep_bindings_and_write_policy_status(cluster: Cl
     (binding,) = bindings_for(
         name, uid, NamespaceSelector.model_validate(spec["namespaceSelector"])
     )
-    as_operator("apply", "--server-side", "--field-manager=sagemeter", "-f", "-",
-                input=json.dumps(binding))  # fmt: skip
+    as_operator(
+        "apply", "--server-side", "--field-manager=sagemeter", "-f", "-", input=json.dumps(binding)
+    )
     cluster.refused_soon(namespace, endpoint(instanceCount=2), f"EndpointPolicy {name}")
     # The operator patches status without reading it first (kubectl patch would get it).
-    can = cluster.run(f"--as={OPERATOR}", "auth", "can-i", "patch", "endpointpolicies",
-                      "--subresource=status")  # fmt: skip
+    can = cluster.run(
+        f"--as={OPERATOR}", "auth", "can-i", "patch", "endpointpolicies", "--subresource=status"
+    )
     assert can.stdout.strip() == "yes", can.stdout + can.stderr
     as_operator("delete", "validatingadmissionpolicybinding", binding["metadata"]["name"])
 
@@ -436,14 +539,23 @@ WAKE = endpoint(idle={"after": "15m"}, api={"path": "m", "wakeOnRequest": True})
     ("case", "spec", "field"),
     [
         ("wake-without-idle", {**WAKE, "idle": None}, "spec.api.wakeOnRequest"),
-        ("wake-unauthenticated", {**WAKE, "api": {**WAKE["api"], "authorization": "NONE"}},
-         "spec.api.wakeOnRequest"),
-        ("wakes-per-day-zero", {**WAKE, "api": {**WAKE["api"], "maxWakesPerDay": 0}},
-         "spec.api.maxWakesPerDay"),
-        ("wakes-per-day-too-many", {**WAKE, "api": {**WAKE["api"], "maxWakesPerDay": 1441}},
-         "spec.api.maxWakesPerDay"),
+        (
+            "wake-unauthenticated",
+            {**WAKE, "api": {**WAKE["api"], "authorization": "NONE"}},
+            "spec.api.wakeOnRequest",
+        ),
+        (
+            "wakes-per-day-zero",
+            {**WAKE, "api": {**WAKE["api"], "maxWakesPerDay": 0}},
+            "spec.api.maxWakesPerDay",
+        ),
+        (
+            "wakes-per-day-too-many",
+            {**WAKE, "api": {**WAKE["api"], "maxWakesPerDay": 1441}},
+            "spec.api.maxWakesPerDay",
+        ),
     ],
-)  # fmt: skip
+)
 def test_wake_on_request_rules(
     cluster: Cluster, namespace: str, case: str, spec: dict[str, Any], field: str
 ) -> None:

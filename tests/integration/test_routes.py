@@ -23,14 +23,20 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def apigw(sandbox: Any) -> Any:
     return boto3.client(
-        "apigateway", region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "apigateway",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
 def rest_api(apigw: Any) -> str:
-    apis = [a for a in apigw.get_rest_apis()["items"]
-            if (a.get("tags") or {}).get("sagemeter.io/managed-by") == "sagemeter"]
+    apis = [
+        a
+        for a in apigw.get_rest_apis()["items"]
+        if (a.get("tags") or {}).get("sagemeter.io/managed-by") == "sagemeter"
+    ]
     assert len(apis) == 1, apis  # one per region, never duplicated
     return str(apis[0]["id"])
 
@@ -57,10 +63,14 @@ def test_iam_route_integrates_sagemaker_and_passes_headers(
 ) -> None:
     operator.start()
     kube.apply(endpoint_object("iam", api={"path": f"{namespace}/iam"}))
-    kube.apply(endpoint_object(
-        "queued", inferenceType="Async", api={"path": f"{namespace}/queued"},
-        **{"async": {"outputS3Uri": "s3://results-bucket/out"}},
-    ))
+    kube.apply(
+        endpoint_object(
+            "queued",
+            inferenceType="Async",
+            api={"path": f"{namespace}/queued"},
+            **{"async": {"outputS3Uri": "s3://results-bucket/out"}},
+        )
+    )
     status = routed(kube, "iam")
     api_id = rest_api(apigw)
     assert status["invokeUrl"] == (
@@ -81,18 +91,21 @@ def test_iam_route_integrates_sagemaker_and_passes_headers(
 
     routed(kube, "queued")
     queued = method(apigw, api_id, f"{namespace}/queued")["methodIntegration"]
-    assert queued["uri"].endswith(f"/endpoints/{endpoint_name(namespace, 'queued')}"
-                                  "/async-invocations")
-    assert "integration.request.header.X-Amzn-SageMaker-InputLocation" in (
-        queued["requestParameters"])
+    assert queued["uri"].endswith(
+        f"/endpoints/{endpoint_name(namespace, 'queued')}/async-invocations"
+    )
+    assert (
+        "integration.request.header.X-Amzn-SageMaker-InputLocation" in (queued["requestParameters"])
+    )
 
 
 def test_api_key_route_keeps_the_key_in_an_owned_secret(
     operator: Operator, kube: Kubectl, apigw: Any, namespace: str
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object("keyed", api={"path": f"{namespace}/keyed",
-                                             "authorization": "API_KEY"}))
+    kube.apply(
+        endpoint_object("keyed", api={"path": f"{namespace}/keyed", "authorization": "API_KEY"})
+    )
     status = routed(kube, "keyed")
     assert status["apiKeySecret"] == "keyed-api-key"
     secret = kube.get("keyed-api-key", kind="secret")
@@ -106,7 +119,8 @@ def test_api_key_route_keeps_the_key_in_an_owned_secret(
     assert len(keys) == 1
     plans = apigw.get_usage_plans(keyId=keys[0]["id"])["items"]
     assert {"apiId": api_id, "stage": "prod"} in [
-        {"apiId": s["apiId"], "stage": s["stage"]} for s in plans[0]["apiStages"]]
+        {"apiId": s["apiId"], "stage": s["stage"]} for s in plans[0]["apiStages"]
+    ]
     assert key_value not in json.dumps(kube.get("keyed")) and key_value not in operator.logs()
 
     kube.delete("keyed")
@@ -120,15 +134,22 @@ def test_refused_routes_are_degraded_and_the_endpoint_still_runs(
     operator: Operator, kube: Kubectl, namespace: str
 ) -> None:
     operator.start()
-    kube.apply(endpoint_object("open", api={"path": f"{namespace}/open",
-                                            "authorization": "NONE"}))
-    kube.apply(endpoint_object("custom", api={"path": f"{namespace}/custom",
-                                              "authorization": "CUSTOM",
-                                              "authorizerId": "nosuch1"}))
-    for name, reason in (("open", "UnauthenticatedRouteRefused"),
-                         ("custom", "AuthorizerNotFound")):
-        wait_for(f"{name}: {reason}",
-                 lambda n=name, r=reason: kube.condition(n, "Degraded").get("reason") == r)
+    kube.apply(endpoint_object("open", api={"path": f"{namespace}/open", "authorization": "NONE"}))
+    kube.apply(
+        endpoint_object(
+            "custom",
+            api={
+                "path": f"{namespace}/custom",
+                "authorization": "CUSTOM",
+                "authorizerId": "nosuch1",
+            },
+        )
+    )
+    for name, reason in (("open", "UnauthenticatedRouteRefused"), ("custom", "AuthorizerNotFound")):
+        wait_for(
+            f"{name}: {reason}",
+            lambda n=name, r=reason: kube.condition(n, "Degraded").get("reason") == r,
+        )
         assert kube.wait_phase(name, "InService")  # the endpoint is not held hostage
         assert "invokeUrl" not in kube.status(name)
 
@@ -137,8 +158,9 @@ def test_unauthenticated_routes_when_the_operator_allows_them(
     operator: Operator, kube: Kubectl, apigw: Any, namespace: str
 ) -> None:
     operator.start(SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES="true")
-    kube.apply(endpoint_object("public", api={"path": f"{namespace}/public",
-                                              "authorization": "NONE"}))
+    kube.apply(
+        endpoint_object("public", api={"path": f"{namespace}/public", "authorization": "NONE"})
+    )
     routed(kube, "public")
     assert method(apigw, rest_api(apigw), f"{namespace}/public")["authorizationType"] == "NONE"
 
@@ -148,27 +170,43 @@ def test_lambda_proxy_route(
 ) -> None:
     def aws(service: str) -> Any:
         return boto3.client(
-            service, region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            region_name="us-east-1",
+            endpoint_url=sandbox.aws_endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     awslambda = aws("lambda")
     role = aws("iam").create_role(
         RoleName=f"{namespace}-proxy-role",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
     )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
     function = awslambda.create_function(
-        FunctionName=f"{namespace}-proxy", Runtime="python3.12", Handler="handler.handler",
-        Role=role, Code={"ZipFile": code.getvalue()},
+        FunctionName=f"{namespace}-proxy",
+        Runtime="python3.12",
+        Handler="handler.handler",
+        Role=role,
+        Code={"ZipFile": code.getvalue()},
     )["FunctionArn"]
     operator.start()
-    kube.apply(endpoint_object("proxied", api={"path": f"{namespace}/proxied",
-                                               "lambdaArn": function}))
+    kube.apply(
+        endpoint_object("proxied", api={"path": f"{namespace}/proxied", "lambdaArn": function})
+    )
     routed(kube, "proxied")
     integration = method(apigw, rest_api(apigw), f"{namespace}/proxied")["methodIntegration"]
     assert integration["type"] == "AWS_PROXY"
@@ -188,8 +226,10 @@ def test_conflict_move_park_and_removal(
     kube.apply(endpoint_object("first", api={"path": path}))
     first = routed(kube, "first")
     kube.apply(endpoint_object("second", api={"path": path}))
-    wait_for("the conflict",
-             lambda: kube.condition("second", "Degraded").get("reason") == "RouteConflict")
+    wait_for(
+        "the conflict",
+        lambda: kube.condition("second", "Degraded").get("reason") == "RouteConflict",
+    )
     api_id = rest_api(apigw)
     integration = method(apigw, api_id, path)["methodIntegration"]
     assert endpoint_name(namespace, "first") in integration["uri"]  # the owner is untouched
@@ -199,8 +239,13 @@ def test_conflict_move_park_and_removal(
     wait_for("the move", lambda: kube.status("first").get("invokeUrl", "").endswith("/moved"))
     assert resource(apigw, api_id, f"{namespace}/moved") is not None
     # The old path is free now, so the second object gets it.
-    wait_for("the freed path", lambda: kube.condition("second", "Degraded").get("status")
-             == "False" and kube.status("second").get("invokeUrl", "").endswith("/shared"))
+    wait_for(
+        "the freed path",
+        lambda: (
+            kube.condition("second", "Degraded").get("status") == "False"
+            and kube.status("second").get("invokeUrl", "").endswith("/shared")
+        ),
+    )
 
     kube.patch("first", {"spec": {"suspend": True}})
     kube.wait_phase("first", "Parked")
@@ -232,20 +277,28 @@ def test_a_burst_of_thirty_routes_coalesces_deployments(
 ) -> None:
     operator.start()
     count = 30
-    kube.apply({"apiVersion": "v1", "kind": "List", "items": [
-        endpoint_object(f"route-{i:02d}", api={"path": f"{namespace}/r{i:02d}"})
-        for i in range(count)
-    ]})
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                endpoint_object(f"route-{i:02d}", api={"path": f"{namespace}/r{i:02d}"})
+                for i in range(count)
+            ],
+        }
+    )
     started = time.monotonic()
 
     def all_routed() -> bool:
         listing = kube.sandbox.kubectl_run("get", "mep", "-n", namespace, "-o", "json")
         items = json.loads(listing.stdout)["items"]
-        return len(items) == count and all((i.get("status") or {}).get("invokeUrl")
-                                           for i in items)
+        return len(items) == count and all((i.get("status") or {}).get("invokeUrl") for i in items)
 
     wait_for("30 routes", all_routed, timeout=180)
     deployments = operator.aws_calls().get("apigateway:CreateDeployment", 0)
-    print(f"\nroutes: {count} routes in {time.monotonic() - started:.1f}s with "
-          f"{deployments} deployments", file=sys.stderr)
+    print(
+        f"\nroutes: {count} routes in {time.monotonic() - started:.1f}s with "
+        f"{deployments} deployments",
+        file=sys.stderr,
+    )
     assert 1 <= deployments <= 6

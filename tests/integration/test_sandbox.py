@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.controlplane import ManagedProcess
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.controlplane import ManagedProcess
 
 
 def _alive(pid: int) -> bool:
@@ -51,8 +51,12 @@ def test_controller_manager_creates_the_default_service_account(
     sandbox: Sandbox, namespace: str
 ) -> None:
     deadline = time.monotonic() + 30
-    while sandbox.kubectl_run("get", "serviceaccount", "default", "-n", namespace,
-                              check=False).returncode != 0:  # fmt: skip
+    while (
+        sandbox.kubectl_run(
+            "get", "serviceaccount", "default", "-n", namespace, check=False
+        ).returncode
+        != 0
+    ):
         assert time.monotonic() < deadline, "no default ServiceAccount: kcm is not working"
         time.sleep(0.2)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import Kubectl, Operator, endpoint_object, foreign_config, wait_for
 
@@ -48,8 +48,9 @@ def test_out_of_service_is_not_ready_and_recovers(
 ) -> None:
     operator.start()
     held(kube, sandbox, "flaky", "InService", "OutOfService", seconds=8)
-    wait_for("not Ready", lambda: kube.condition("flaky", "Ready").get("status") == "False",
-             timeout=30)  # fmt: skip
+    wait_for(
+        "not Ready", lambda: kube.condition("flaky", "Ready").get("status") == "False", timeout=30
+    )
     assert kube.condition("flaky", "Degraded").get("reason") == "OutOfService"
     calls = operator.aws_calls()
     assert calls.get("sagemaker:UpdateEndpoint", 0) == calls.get("sagemaker:DeleteEndpoint", 0) == 0
@@ -67,6 +68,7 @@ def test_an_update_behind_sagemeters_back_is_undone(
     ours = status["endpointConfigName"]
     theirs = foreign_config(sagemaker, f"{namespace}-drift")
     sagemaker.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName=theirs)
+
     # First the drift lands (SageMaker serves their config), then sagemeter undoes it.
     def drifted() -> bool:
         served = sagemaker.describe_endpoint(EndpointName=status["endpointName"])
@@ -74,9 +76,14 @@ def test_an_update_behind_sagemeters_back_is_undone(
         return served["EndpointConfigName"] == theirs or undoing
 
     wait_for("the drift", drifted)
-    wait_for("the drift to be undone", lambda: (
-        (s := kube.status("drift")).get("endpointConfigName") == ours
-        and s.get("phase") == "InService"
-        and sagemaker.describe_endpoint(EndpointName=s["endpointName"])[
-            "EndpointConfigName"] == ours), timeout=90)  # fmt: skip
+    wait_for(
+        "the drift to be undone",
+        lambda: (
+            (s := kube.status("drift")).get("endpointConfigName") == ours
+            and s.get("phase") == "InService"
+            and sagemaker.describe_endpoint(EndpointName=s["endpointName"])["EndpointConfigName"]
+            == ours
+        ),
+        timeout=90,
+    )
     assert operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 1

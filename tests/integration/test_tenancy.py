@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from sagemeter.sandbox.control import FaultClient
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import ROLE, Kubectl, Operator, endpoint_object, wait_for
 from .test_lifecycle import describe, endpoint_name
@@ -36,10 +36,12 @@ def aws_as(sandbox: Any, service: str, role: str | None = None) -> Any:
     sts = boto3.client("sts", aws_access_key_id="testing", aws_secret_access_key="testing", **base)
     creds = sts.assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
     return boto3.client(
-        service, aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        service,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
         **base,
-    )  # fmt: skip
+    )
 
 
 def reason(kube: Kubectl, name: str) -> str | None:
@@ -47,14 +49,20 @@ def reason(kube: Kubectl, name: str) -> str | None:
 
 
 def m5(name: str, **spec: Any) -> dict[str, Any]:
-    return endpoint_object(name, model={"container": {"image": "repo/m:1"},
-                                        "executionRoleArn": TENANT_EXECUTION_ROLE}, **spec)
+    return endpoint_object(
+        name,
+        model={"container": {"image": "repo/m:1"}, "executionRoleArn": TENANT_EXECUTION_ROLE},
+        **spec,
+    )
 
 
 def test_a_tenants_endpoint_lives_in_the_tenants_account(
-    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    sandbox: Any,
+    namespace: str,
     policies: Callable[..., str],
-) -> None:  # fmt: skip
+) -> None:
     policies(f"{namespace}-a", [namespace], aws={"roleArn": TENANT_ROLE})
     operator.start()
     kube.apply(m5("falcon"))
@@ -69,25 +77,34 @@ def test_a_tenants_endpoint_lives_in_the_tenants_account(
 
 
 def test_guardrails_refuse_at_apply_and_report_what_admission_cannot_know(
-    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    sandbox: Any,
+    namespace: str,
     policies: Callable[..., str],
-) -> None:  # fmt: skip
+) -> None:
     policy = policies(
-        f"{namespace}-guard", [namespace], aws={"roleArn": TENANT_ROLE, "regions": ["eu-west-1"]},
-        instanceTypes=["ml.m5.*"], maxInstanceCount=2,
-    )  # fmt: skip
+        f"{namespace}-guard",
+        [namespace],
+        aws={"roleArn": TENANT_ROLE, "regions": ["eu-west-1"]},
+        instanceTypes=["ml.m5.*"],
+        maxInstanceCount=2,
+    )
     operator.start()
 
     def refused(obj: dict[str, Any]) -> str:
         # A server-side dry run goes through admission and leaves nothing behind.
         obj["metadata"]["namespace"] = namespace
-        done = sandbox.kubectl_run("create", "--dry-run=server", "-f", "-",
-                                   input=json.dumps(obj), check=False)  # fmt: skip
+        done = sandbox.kubectl_run(
+            "create", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False
+        )
         return done.stderr if done.returncode != 0 else ""
 
     # The operator keeps the admission binding; the API server then refuses with policy and rule.
-    message = wait_for("the binding to refuse", lambda: refused(
-        m5("big", instanceType="ml.g5.xlarge", region="eu-west-1")))  # fmt: skip
+    message = wait_for(
+        "the binding to refuse",
+        lambda: refused(m5("big", instanceType="ml.g5.xlarge", region="eu-west-1")),
+    )
     assert policy in message and "instanceTypes" in message
     count = refused(m5("many", instanceCount=3, region="eu-west-1"))
     assert policy in count and "maxInstanceCount" in count
@@ -152,8 +169,12 @@ def test_the_budget_holds_then_releases_oldest_first(
     operator: Operator, kube: Kubectl, namespace: str, policies: Callable[..., str]
 ) -> None:
     name = f"{namespace}-budget"
-    policies(name, [namespace], aws={"roleArn": TENANT_ROLE},
-             budget={"usdPerHour": f"{2 * M5 + 0.01:.2f}"})  # fmt: skip
+    policies(
+        name,
+        [namespace],
+        aws={"roleArn": TENANT_ROLE},
+        budget={"usdPerHour": f"{2 * M5 + 0.01:.2f}"},
+    )
     operator.start()
     for first in ("one", "two"):
         kube.apply(m5(first))
@@ -189,17 +210,24 @@ def test_lowering_a_park_budget_parks_the_newest_first(
     for each in ("older", "middle", "newest"):
         kube.apply(m5(each))
         kube.wait_phase(each, "InService")
-    policies(name, [namespace], aws={"roleArn": TENANT_ROLE},
-             budget={"usdPerHour": f"{M5 + 0.01:.2f}", "onDecrease": "Park"})  # fmt: skip
+    policies(
+        name,
+        [namespace],
+        aws={"roleArn": TENANT_ROLE},
+        budget={"usdPerHour": f"{M5 + 0.01:.2f}", "onDecrease": "Park"},
+    )
     for parked in ("newest", "middle"):
         assert kube.wait_phase(parked, "Parked", timeout=30)["parkedReason"] == "OverBudget"
     assert kube.status("older")["phase"] == "InService"
 
 
 def test_credentials_that_expire_mid_run_are_renewed(
-    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str,
+    operator: Operator,
+    kube: Kubectl,
+    sandbox: Any,
+    namespace: str,
     policies: Callable[..., str],
-) -> None:  # fmt: skip
+) -> None:
     policies(f"{namespace}-exp", [namespace], aws={"roleArn": TENANT_ROLE})
     operator.start()
     kube.apply(m5("renewed"))
@@ -218,8 +246,11 @@ def test_an_object_never_moves_to_another_account(
 ) -> None:
     name = f"{namespace}-move"
     operator.start()
-    kube.apply(endpoint_object("settled", model={"container": {"image": "repo/m:1"},
-                                                 "executionRoleArn": ROLE}))  # fmt: skip
+    kube.apply(
+        endpoint_object(
+            "settled", model={"container": {"image": "repo/m:1"}, "executionRoleArn": ROLE}
+        )
+    )
     kube.wait_phase("settled", "InService")
     policies(name, [namespace], aws={"roleArn": TENANT_ROLE})
     wait_for("AccountChanged", lambda: reason(kube, "settled") == "AccountChanged", timeout=30)

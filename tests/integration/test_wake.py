@@ -17,8 +17,8 @@ import boto3
 import pytest
 
 from sagemeter.core.endpoint import naming
-from sagemeter.sandbox.control import FaultClient
-from sagemeter.sandbox.dataplane import user_request_url
+from sagemeter_sandbox.control import FaultClient
+from sagemeter_sandbox.dataplane import user_request_url
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_dataplane import call
@@ -30,16 +30,20 @@ IDLE = {"after": "1m", "gracePeriod": "0s"}
 
 def aws(sandbox: Any, service: str) -> Any:
     return boto3.client(
-        service, region_name="us-east-1", endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        service,
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def routed(kube: Kubectl, sandbox: Any, name: str, path: str) -> tuple[str, str]:
     """The data-plane URL of the object's route and its API key, once both exist."""
-    status = wait_for(f"{name}'s route and key",
-                      lambda: (s := kube.status(name)).get("apiKeySecret") and s.get("invokeUrl")
-                      and s)  # fmt: skip
+    status = wait_for(
+        f"{name}'s route and key",
+        lambda: (s := kube.status(name)).get("apiKeySecret") and s.get("invokeUrl") and s,
+    )
     secret = kube.get(status["apiKeySecret"], kind="secret")
     assert secret is not None
     api_id = status["invokeUrl"].split("//")[1].split(".")[0]
@@ -50,8 +54,11 @@ def routed(kube: Kubectl, sandbox: Any, name: str, path: str) -> tuple[str, str]
 def serving(kube: Kubectl, sandbox: Any, namespace: str, name: str) -> tuple[str, str]:
     """An idle-parkable object with a wake-on-request route, InService: its URL and API key."""
     path = f"{namespace}/{name}"
-    kube.apply(endpoint_object(name, idle=IDLE, api={
-        "path": path, "authorization": "API_KEY", "wakeOnRequest": True}))  # fmt: skip
+    kube.apply(
+        endpoint_object(
+            name, idle=IDLE, api={"path": path, "authorization": "API_KEY", "wakeOnRequest": True}
+        )
+    )
     kube.wait_phase(name, "InService")
     return routed(kube, sandbox, name, path)
 
@@ -60,8 +67,9 @@ def idle_park(kube: Kubectl, sandbox: Any, name: str, endpoint: str) -> None:
     """Let the idle alarm fire (moto never evaluates alarms; CloudWatch would)."""
     cloudwatch = aws(sandbox, "cloudwatch")
     alarm = naming.alarm_name(endpoint)
-    wait_for("the idle alarm", lambda: cloudwatch.describe_alarms(AlarmNames=[alarm])[
-        "MetricAlarms"])  # fmt: skip
+    wait_for(
+        "the idle alarm", lambda: cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    )
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: idle")
     assert kube.wait_phase(name, "Parked", timeout=60)["parkedReason"] == "Idle"
 
@@ -86,8 +94,11 @@ def test_a_request_wakes_an_idle_endpoint_and_then_it_serves(
     assert answer[1] == {"state": "waking", "reason": "Idle"}
     assert answer[2].get("Sagemeter-State") == "waking"
     assert int(answer[2]["Retry-After"]) > 0
-    wait_for("the CreateEndpoint", lambda: operator.aws_calls().get(
-        "sagemaker:CreateEndpoint", 0) > creates, timeout=30)  # fmt: skip
+    wait_for(
+        "the CreateEndpoint",
+        lambda: operator.aws_calls().get("sagemaker:CreateEndpoint", 0) > creates,
+        timeout=30,
+    )
     woke_in = time.monotonic() - sent
     parked = kube.condition("sleepy", "Parked")
     assert parked["status"] == "False" and parked["reason"] == "WokenByRequest"
@@ -109,8 +120,11 @@ def test_a_route_parked_for_another_reason_says_why_and_wakes_nothing(
 ) -> None:
     operator.start()
     url, key = serving(kube, sandbox, namespace, park)
-    change = ({"suspend": True} if park == "suspend"
-              else {"expiry": {"expiresAt": "2020-01-01T00:00:00Z"}})  # fmt: skip
+    change = (
+        {"suspend": True}
+        if park == "suspend"
+        else {"expiry": {"expiresAt": "2020-01-01T00:00:00Z"}}
+    )
     kube.patch(park, {"spec": change})
     reason = "Suspended" if park == "suspend" else "Expired"
     kube.wait_phase(park, "Parked")
@@ -130,28 +144,55 @@ def test_a_forged_wake_message_wakes_nothing_a_request_could_not(
     operator.start()
     # "quiet" has no wakeOnRequest; "sleepy" does but is not idle-parked.
     for name, wakes in (("quiet", False), ("sleepy", True)):
-        kube.apply(endpoint_object(name, idle=IDLE, api={
-            "path": f"{namespace}/{name}", "authorization": "API_KEY",
-            "wakeOnRequest": wakes}))  # fmt: skip
+        kube.apply(
+            endpoint_object(
+                name,
+                idle=IDLE,
+                api={
+                    "path": f"{namespace}/{name}",
+                    "authorization": "API_KEY",
+                    "wakeOnRequest": wakes,
+                },
+            )
+        )
         kube.wait_phase(name, "InService")
     kube.patch("quiet", {"spec": {"suspend": True}})
     kube.wait_phase("quiet", "Parked")
     sqs = aws(sandbox, "sqs")
-    queue = wait_for("the event queue", lambda: sqs.get_queue_url(QueueName="sagemeter-events")[
-        "QueueUrl"])  # fmt: skip
+    queue = wait_for(
+        "the event queue", lambda: sqs.get_queue_url(QueueName="sagemeter-events")["QueueUrl"]
+    )
     uid = kube.get("quiet")["metadata"]["uid"]  # type: ignore[index]
     creates = operator.aws_calls().get("sagemaker:CreateEndpoint", 0)
     forged = [
-        {"kind": "sagemeter.wake", "uid": uid, "namespace": namespace, "name": "quiet",
-         "path": f"{namespace}/quiet"},  # no wakeOnRequest, and not idle-parked
-        {"kind": "sagemeter.wake", "uid": uid, "namespace": namespace, "name": "sleepy",
-         "path": f"{namespace}/sleepy"},  # another object's name on this uid
-    ]  # fmt: skip
+        {
+            "kind": "sagemeter.wake",
+            "uid": uid,
+            "namespace": namespace,
+            "name": "quiet",
+            "path": f"{namespace}/quiet",
+        },  # no wakeOnRequest, and not idle-parked
+        {
+            "kind": "sagemeter.wake",
+            "uid": uid,
+            "namespace": namespace,
+            "name": "sleepy",
+            "path": f"{namespace}/sleepy",
+        },  # another object's name on this uid
+    ]
     for message in forged:
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(message))
-    wait_for("the forged messages to be consumed", lambda: int(sqs.get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
-        "ApproximateNumberOfMessages"]) == 0)  # fmt: skip
+    wait_for(
+        "the forged messages to be consumed",
+        lambda: (
+            int(
+                sqs.get_queue_attributes(
+                    QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+            )
+            == 0
+        ),
+    )
     assert kube.status("quiet")["phase"] == "Parked"
     annotations = kube.get("quiet")["metadata"].get("annotations") or {}  # type: ignore[index]
     assert "sagemeter.io/wake" not in annotations
@@ -189,9 +230,20 @@ def test_a_queue_the_platform_provisioned_is_used_as_it_is(
     # The platform made the queue with its own policy; the operator's role may neither change
     # that policy nor put EventBridge rules. Requests still wake; sweeps still see the rest.
     sqs = aws(sandbox, "sqs")
-    theirs = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "Platform", "Effect": "Allow", "Principal": {"AWS": "*"},
-        "Action": "sqs:SendMessage", "Resource": "*"}]})  # fmt: skip
+    theirs = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Platform",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
     queue = sqs.create_queue(QueueName="sagemeter-events")["QueueUrl"]  # or finds it
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": theirs})
     faults = FaultClient(sandbox.aws_endpoint_url)

@@ -37,8 +37,16 @@ def test_committed_crd_matches_the_models() -> None:
 def test_schema_is_structural() -> None:
     schema = crd.openapi_schema()
     for path, node in walk(schema):
-        for banned in ("$ref", "$defs", "anyOf", "allOf", "oneOf", "title", "propertyNames",
-                       "patternProperties"):
+        for banned in (
+            "$ref",
+            "$defs",
+            "anyOf",
+            "allOf",
+            "oneOf",
+            "title",
+            "propertyNames",
+            "patternProperties",
+        ):
             assert banned not in node, f"{banned} at {path}"
         if "properties" in node or "additionalProperties" in node:
             assert node.get("type") == "object", f"object without type at {path}"

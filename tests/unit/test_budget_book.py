@@ -15,8 +15,9 @@ BUDGET = {"team": BudgetLimit("team", Decimal("0.30"))}
 
 
 def endpoint(uid: str, activity: Activity, seconds: float = 0) -> Candidate:
-    return Candidate(uid, frozenset({"team"}), Decimal("0.12"), activity,
-                     T0 + timedelta(seconds=seconds))  # fmt: skip
+    return Candidate(
+        uid, frozenset({"team"}), Decimal("0.12"), activity, T0 + timedelta(seconds=seconds)
+    )
 
 
 def book(woken: list[str]) -> BudgetBook:

@@ -20,8 +20,10 @@ def delete(name: str, ts: float, status: int = 200) -> dict[str, object]:
 
 def test_deletes_asked_for_are_not_false_parks() -> None:
     parks, per_object = false_parks(
-        timeline(), [delete("ep-churn", 201.0), delete("ep-churn", 401.0),
-                     delete("ep-steady", 400.5)], [])  # fmt: skip
+        timeline(),
+        [delete("ep-churn", 201.0), delete("ep-churn", 401.0), delete("ep-steady", 400.5)],
+        [],
+    )
     assert parks == []
     assert per_object == {"steady": 1, "churn": 2}
 
@@ -33,10 +35,14 @@ def test_a_delete_while_the_intent_is_run_is_a_false_park_with_its_faults() -> N
         timeline(), [delete("ep-steady", 150.0), delete("ep-churn", 350.0)], [outage, later]
     )
     assert parks == [
-        {"object": "steady", "endpoint": "ep-steady", "ts": 150.0,
-         "faults_within_60s": ["aws-outage"]},
+        {
+            "object": "steady",
+            "endpoint": "ep-steady",
+            "ts": 150.0,
+            "faults_within_60s": ["aws-outage"],
+        },
         {"object": "churn", "endpoint": "ep-churn", "ts": 350.0, "faults_within_60s": []},
-    ]  # fmt: skip
+    ]
 
 
 def test_refused_and_foreign_deletes_do_not_count() -> None:

@@ -16,7 +16,7 @@ from sagemeter.cli.plugin import wake_note
 from sagemeter.cli.table import format_time_left
 from sagemeter.core.meter.schedule import in_any_window, next_edge, parse_window
 from sagemeter.core.meter.times import format_time
-from sagemeter.sandbox.examples import Expectation, expected_state
+from sagemeter_sandbox.examples import Expectation, expected_state
 from tests.clock import window_opening_soon
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -50,8 +50,11 @@ def test_window_opening_soon_never_crosses_midnight(now: datetime, text: str) ->
     check_window(now)
 
 
-@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
-                    timezones=st.just(UTC)))  # fmt: skip
+@given(
+    st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    )
+)
 def test_window_opening_soon_at_any_instant(now: datetime) -> None:
     check_window(now)
 
@@ -67,15 +70,21 @@ def example_spec(name: str) -> dict:  # type: ignore[type-arg]
         # Friday 23:59:30 UTC is Saturday in Berlin: parked until Monday 09:00 Berlin.
         (FRIDAY_NIGHT, Expectation("Parked", "Schedule", datetime(2026, 11, 30, 8, tzinfo=UTC))),
         # Thursday 23:59:30 UTC is Friday 00:59:30 in Berlin: parked until 09:00 that day.
-        (FRIDAY_NIGHT - timedelta(days=1),
-         Expectation("Parked", "Schedule", datetime(2026, 11, 27, 8, tzinfo=UTC))),
+        (
+            FRIDAY_NIGHT - timedelta(days=1),
+            Expectation("Parked", "Schedule", datetime(2026, 11, 27, 8, tzinfo=UTC)),
+        ),
         # Berlin office hours, in UTC: 08:00-16:00 in winter.
-        (datetime(2026, 11, 26, 8, 0, tzinfo=UTC),
-         Expectation("InService", None, datetime(2026, 11, 26, 16, tzinfo=UTC))),
-        (datetime(2026, 11, 26, 7, 59, 59, tzinfo=UTC),
-         Expectation("Parked", "Schedule", datetime(2026, 11, 26, 8, tzinfo=UTC))),
+        (
+            datetime(2026, 11, 26, 8, 0, tzinfo=UTC),
+            Expectation("InService", None, datetime(2026, 11, 26, 16, tzinfo=UTC)),
+        ),
+        (
+            datetime(2026, 11, 26, 7, 59, 59, tzinfo=UTC),
+            Expectation("Parked", "Schedule", datetime(2026, 11, 26, 8, tzinfo=UTC)),
+        ),
     ],
-)  # fmt: skip
+)
 def test_office_hours_expectation_is_computed_from_the_schedule(
     now: datetime, expected: Expectation
 ) -> None:
@@ -97,8 +106,13 @@ def test_meter_expectations_across_midnight() -> None:
 def test_plugin_time_left_and_wake_note_across_midnight() -> None:
     assert format_time_left(FRIDAY_NIGHT + timedelta(minutes=1), FRIDAY_NIGHT) == "1m"
     assert format_time_left(FRIDAY_NIGHT - timedelta(days=1), FRIDAY_NIGHT) == "expired 1d ago"
-    obj = {"spec": {"model": {"container": {"image": "repo/m:1"}}, "instanceType": "ml.m5.large",
-                    "schedule": {"uptime": ["Mon-Fri 09:00-17:00 UTC"]}}}  # fmt: skip
+    obj = {
+        "spec": {
+            "model": {"container": {"image": "repo/m:1"}},
+            "instanceType": "ml.m5.large",
+            "schedule": {"uptime": ["Mon-Fri 09:00-17:00 UTC"]},
+        }
+    }
     ManagedEndpointSpec.model_validate(obj["spec"])
     note = wake_note(obj, "falcon", FRIDAY_NIGHT)
     assert note is not None and format_time(datetime(2026, 11, 30, 9, tzinfo=UTC)) in note

@@ -14,11 +14,17 @@ UID = "2f0c5a8e-1d7b-4c53-9b0e-6f1d2a3b4c5d"
 
 def body(version: str, **status: Any) -> dict[str, Any]:
     return {
-        "metadata": {"namespace": "a", "name": "e", "uid": UID, "generation": 2,
-                     "resourceVersion": version, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "metadata": {
+            "namespace": "a",
+            "name": "e",
+            "uid": UID,
+            "generation": 2,
+            "resourceVersion": version,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
         "spec": {"model": {"container": {"image": "x"}}, "instanceType": "ml.m5.large"},
         "status": status,
-    }  # fmt: skip
+    }
 
 
 def contexts() -> tuple[Contexts, list[float]]:

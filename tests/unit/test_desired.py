@@ -126,8 +126,12 @@ def after(**delta: float) -> datetime:
         ({"ttl": "1d"}, MAX_1D, after(days=1), False),
         ({"expiresAt": "2027-01-01T00:00:00Z"}, MAX_1D, after(days=1), True),
         (None, MAX_1D, after(days=1), True),
-        (None, ExpiryPolicy(default_ttl=timedelta(days=3), max_lifetime=timedelta(days=1)),
-         after(days=1), True),
+        (
+            None,
+            ExpiryPolicy(default_ttl=timedelta(days=3), max_lifetime=timedelta(days=1)),
+            after(days=1),
+            True,
+        ),
         (None, NO_POLICY, None, False),
     ],
 )

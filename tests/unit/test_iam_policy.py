@@ -54,7 +54,7 @@ ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 # Modules that call AWS through a client they are handed instead of one they create.
 MODULE_SERVICES = {"sagemeter.aws.jumpstart": {"sagemaker"}, "sagemeter.aws.credentials": {"sts"}}
 # Code that is not part of the running operator.
-EXCLUDED = ("sagemeter.sandbox",)
+EXCLUDED = ("sagemeter_sandbox",)
 # Gateway methods the operator never calls (tests and demos drive them): operation -> method.
 # The test checks that nothing in the operator references the method.
 NOT_CALLED_BY_THE_OPERATOR = {("cloudwatch", "SetAlarmState"): "set_alarm_state"}
@@ -78,9 +78,12 @@ IMPLIED: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
 ACTION_OF = {("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage"}
 MANAGED_BY = "sagemeter.io/managed-by"
 DESTRUCTIVE_SAGEMAKER = {
-    "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig",
-    "sagemaker:DeleteModel", "sagemaker:DeleteTags",
-}  # fmt: skip
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DeleteModel",
+    "sagemaker:DeleteTags",
+}
 
 
 # --------------------------------------------------------------------------- collecting calls
@@ -272,8 +275,9 @@ def missing(calls: Iterable[Call], statements: list[dict[str, Any]]) -> list[str
                 continue
             if not any(allows(statement, need) for statement in statements):
                 where = f" on {need.resource}" if need.resource else ""
-                problems.append(f"{need.action}{where} ({call.service}:{call.operation},"
-                                f" {call.where})")  # fmt: skip
+                problems.append(
+                    f"{need.action}{where} ({call.service}:{call.operation}, {call.where})"
+                )
     return problems
 
 
@@ -285,10 +289,13 @@ def test_the_scan_finds_the_calls_we_know_of() -> None:
     found = {(c.service, c.operation) for c in calls}
     assert not unattributed, f"add these modules to MODULE_SERVICES: {unattributed}"
     for known in [
-        ("sagemaker", "CreateEndpoint"), ("sagemaker", "DeleteEndpoint"),
-        ("sagemaker", "ListEndpoints"), ("sagemaker", "DescribeHubContent"),
-        ("sagemaker", "ListHubContentVersions"), ("sagemaker", "AddTags"),
-    ]:  # fmt: skip
+        ("sagemaker", "CreateEndpoint"),
+        ("sagemaker", "DeleteEndpoint"),
+        ("sagemaker", "ListEndpoints"),
+        ("sagemaker", "DescribeHubContent"),
+        ("sagemaker", "ListHubContentVersions"),
+        ("sagemaker", "AddTags"),
+    ]:
         assert known in found
 
 
@@ -369,9 +376,9 @@ def test_sagemaker_creates_must_tag_as_sagemeter() -> None:
     for statement in load_policy():
         creates = [a for a in _list(statement["Action"]) if a.startswith("sagemaker:Create")]
         if creates:
-            assert _string_equals(statement).get(f"aws:RequestTag/{MANAGED_BY}") == [
-                "sagemeter"
-            ], statement
+            assert _string_equals(statement).get(f"aws:RequestTag/{MANAGED_BY}") == ["sagemeter"], (
+                statement
+            )
 
 
 def test_adoption_tagging_needs_the_adopt_tag_on_the_endpoint() -> None:

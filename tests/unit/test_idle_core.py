@@ -31,10 +31,12 @@ def described(request: dict[str, Any]) -> dict[str, Any]:
     entry.update(
         AlarmArn=f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{request['AlarmName']}",
         StateValue="INSUFFICIENT_DATA",
-        OKActions=[], AlarmActions=[], InsufficientDataActions=[],
+        OKActions=[],
+        AlarmActions=[],
+        InsufficientDataActions=[],
         Dimensions=list(reversed(request["Dimensions"])),
         Threshold=int(request["Threshold"]),
-    )  # fmt: skip
+    )
     return entry
 
 

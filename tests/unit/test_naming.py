@@ -31,8 +31,8 @@ _label = st.builds(
     st.sampled_from(["", *_LABEL_CHARS]),
 ).filter(lambda label: not label.endswith("-"))
 namespaces = _label
-object_names = st.lists(_label, min_size=1, max_size=6).map(".".join).filter(
-    lambda name: len(name) <= 253
+object_names = (
+    st.lists(_label, min_size=1, max_size=6).map(".".join).filter(lambda name: len(name) <= 253)
 )
 
 
@@ -149,9 +149,9 @@ endpoint_names = st.lists(
     min_size=1,
     max_size=6,
 ).map(
-    lambda runs: "".join("-" * dashes + run for dashes, run in runs)
-    .lstrip("-")[:MAX_NAME]
-    .rstrip("-")
+    lambda runs: (
+        "".join("-" * dashes + run for dashes, run in runs).lstrip("-")[:MAX_NAME].rstrip("-")
+    )
 )
 parts = st.dictionaries(
     st.text(alphabet="abcdefXYZ_", min_size=1, max_size=8),

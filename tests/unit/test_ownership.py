@@ -33,38 +33,115 @@ T0 = datetime(2026, 11, 28, 7, 0, 0, 123456, tzinfo=UTC)
 # (case, tags, adopt, grant, verdict, reason)
 TABLE = [
     ("ours", OURS.tags(), False, AdoptionGrant(), Verdict.OURS, None),
-    ("ours, adopted", {**OURS.tags(), "sagemeter.io/adopted": "true"}, True, AdoptionGrant(),
-     Verdict.OURS, None),
+    (
+        "ours, adopted",
+        {**OURS.tags(), "sagemeter.io/adopted": "true"},
+        True,
+        AdoptionGrant(),
+        Verdict.OURS,
+        None,
+    ),
     ("another object's", THEIRS.tags(), False, AdoptionGrant(), Verdict.FOREIGN, NAME_CONFLICT),
-    ("another object's, even with adopt and the tag", {**THEIRS.tags(), "auto-maintain": "true"},
-     True, AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN, NAME_CONFLICT),
-    ("a re-created object's predecessor", PREDECESSOR.tags(), False, AdoptionGrant(),
-     Verdict.FOREIGN, NAME_CONFLICT),
-    ("not sagemeter's, no adopt", {}, False, AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN,
-     NAME_CONFLICT),
-    ("not sagemeter's, adopt without any grant", {"team": "x"}, True, AdoptionGrant(),
-     Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
-    ("not sagemeter's, adopt, tag configured but absent", {}, True, AdoptionGrant(tag=ADOPT_TAG),
-     Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
-    ("not sagemeter's, adopt, tag with another value", {"auto-maintain": "false"}, True,
-     AdoptionGrant(tag=ADOPT_TAG), Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
-    ("not sagemeter's, adopt, carries the adopt tag", {"auto-maintain": "true"}, True,
-     AdoptionGrant(tag=ADOPT_TAG), Verdict.ADOPTABLE, None),
-    ("not sagemeter's, adopt, name granted by a policy", {}, True,
-     AdoptionGrant(endpoint_names=["notebook-*"]), Verdict.ADOPTABLE, None),
-    ("not sagemeter's, adopt, name not granted", {}, True,
-     AdoptionGrant(endpoint_names=["other-*"]), Verdict.FOREIGN, ADOPTION_NOT_ALLOWED),
-    ("a uid without the managed-by tag is not a proof", {OWNER_UID: OURS.uid}, False,
-     AdoptionGrant(), Verdict.FOREIGN, NAME_CONFLICT),
-    ("managed-by someone else", {**OURS.tags(), MANAGED_BY: "other"}, False, AdoptionGrant(),
-     Verdict.FOREIGN, NAME_CONFLICT),
+    (
+        "another object's, even with adopt and the tag",
+        {**THEIRS.tags(), "auto-maintain": "true"},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        Verdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
+    (
+        "a re-created object's predecessor",
+        PREDECESSOR.tags(),
+        False,
+        AdoptionGrant(),
+        Verdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
+    (
+        "not sagemeter's, no adopt",
+        {},
+        False,
+        AdoptionGrant(tag=ADOPT_TAG),
+        Verdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
+    (
+        "not sagemeter's, adopt without any grant",
+        {"team": "x"},
+        True,
+        AdoptionGrant(),
+        Verdict.FOREIGN,
+        ADOPTION_NOT_ALLOWED,
+    ),
+    (
+        "not sagemeter's, adopt, tag configured but absent",
+        {},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        Verdict.FOREIGN,
+        ADOPTION_NOT_ALLOWED,
+    ),
+    (
+        "not sagemeter's, adopt, tag with another value",
+        {"auto-maintain": "false"},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        Verdict.FOREIGN,
+        ADOPTION_NOT_ALLOWED,
+    ),
+    (
+        "not sagemeter's, adopt, carries the adopt tag",
+        {"auto-maintain": "true"},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        Verdict.ADOPTABLE,
+        None,
+    ),
+    (
+        "not sagemeter's, adopt, name granted by a policy",
+        {},
+        True,
+        AdoptionGrant(endpoint_names=["notebook-*"]),
+        Verdict.ADOPTABLE,
+        None,
+    ),
+    (
+        "not sagemeter's, adopt, name not granted",
+        {},
+        True,
+        AdoptionGrant(endpoint_names=["other-*"]),
+        Verdict.FOREIGN,
+        ADOPTION_NOT_ALLOWED,
+    ),
+    (
+        "a uid without the managed-by tag is not a proof",
+        {OWNER_UID: OURS.uid},
+        False,
+        AdoptionGrant(),
+        Verdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
+    (
+        "managed-by someone else",
+        {**OURS.tags(), MANAGED_BY: "other"},
+        False,
+        AdoptionGrant(),
+        Verdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "tags", "adopt", "grant", "verdict", "reason"), TABLE,
-                         ids=[row[0] for row in TABLE])
+@pytest.mark.parametrize(
+    ("case", "tags", "adopt", "grant", "verdict", "reason"), TABLE, ids=[row[0] for row in TABLE]
+)
 def test_ownership_table(
-    case: str, tags: dict[str, str], adopt: bool, grant: AdoptionGrant, verdict: Verdict,
+    case: str,
+    tags: dict[str, str],
+    adopt: bool,
+    grant: AdoptionGrant,
+    verdict: Verdict,
     reason: str | None,
 ) -> None:
     decided = decide_ownership("notebook-7", tags, OURS, adopt=adopt, grant=grant)
@@ -121,7 +198,9 @@ def test_a_proof_holds_for_its_own_incarnation_only() -> None:
 def test_proof_time_is_utc_with_microseconds() -> None:
     record = proof_for(Incarnation("shared", T0), OURS)
     assert (record.endpoint_name, record.creation_time, record.owner_uid) == (
-        "shared", "2026-11-28T07:00:00.123456Z", "uid-a"
+        "shared",
+        "2026-11-28T07:00:00.123456Z",
+        "uid-a",
     )
     # The same instant in another zone is the same incarnation.
     other_zone = T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))

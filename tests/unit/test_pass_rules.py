@@ -39,9 +39,12 @@ NOW = Incarnation("ep", T0, T0 + timedelta(minutes=5))
 
 def status(**fields: object) -> ManagedEndpointStatus:
     base: dict[str, object] = {
-        "phase": Phase.IN_SERVICE, "sagemaker_status": "InService", "observed_generation": 2,
-        "endpoint_config_name": "ep-c-1", "incarnation": proof_for(NOW, OWNER),
-    }  # fmt: skip
+        "phase": Phase.IN_SERVICE,
+        "sagemaker_status": "InService",
+        "observed_generation": 2,
+        "endpoint_config_name": "ep-c-1",
+        "incarnation": proof_for(NOW, OWNER),
+    }
     base.update(fields)
     return ManagedEndpointStatus(**base)  # type: ignore[arg-type]
 
@@ -49,34 +52,81 @@ def status(**fields: object) -> ManagedEndpointStatus:
 # -- observe ---------------------------------------------------------------------------------
 
 OBSERVE = [
-    ("settled, same incarnation and revision: the sweep is enough",
-     status(), 2, Sighting("InService", NOW), Source.SWEEP),
+    (
+        "settled, same incarnation and revision: the sweep is enough",
+        status(),
+        2,
+        Sighting("InService", NOW),
+        Source.SWEEP,
+    ),
     ("a spec change describes", status(), 3, Sighting("InService", NOW), Source.DESCRIBE),
-    ("a transition describes", status(sagemaker_status="Creating"), 2,
-     Sighting("Creating", NOW), Source.DESCRIBE),
+    (
+        "a transition describes",
+        status(sagemaker_status="Creating"),
+        2,
+        Sighting("Creating", NOW),
+        Source.DESCRIBE,
+    ),
     ("a status change describes", status(), 2, Sighting("Updating", NOW), Source.DESCRIBE),
-    ("re-created under the same name (new creation time) describes", status(), 2,
-     Sighting("InService", Incarnation("ep", T0 + timedelta(hours=1), NOW.last_modified)),
-     Source.DESCRIBE),
-    ("an out-of-band update (new modification time) describes", status(), 2,
-     Sighting("InService", Incarnation("ep", T0, T0 + timedelta(hours=2))), Source.DESCRIBE),
-    ("no proof in status describes", status(incarnation=None), 2,
-     Sighting("InService", NOW), Source.DESCRIBE),
-    ("another object's proof describes",
-     status(incarnation=EndpointIncarnation(endpoint_name="ep", creation_time="x",
-                                            owner_uid="other")), 2,
-     Sighting("InService", NOW), Source.DESCRIBE),
-    ("parked, unchanged and not in the sweep is absent",
-     status(phase=Phase.PARKED, sagemaker_status=None), 2, Sighting(None), Source.ABSENT),
-    ("parked but changed is described", status(phase=Phase.PARKED, sagemaker_status=None), 3,
-     Sighting(None), Source.DESCRIBE),
-    ("running and not in the sweep is described before anything is created", status(), 2,
-     Sighting(None), Source.DESCRIBE),
+    (
+        "re-created under the same name (new creation time) describes",
+        status(),
+        2,
+        Sighting("InService", Incarnation("ep", T0 + timedelta(hours=1), NOW.last_modified)),
+        Source.DESCRIBE,
+    ),
+    (
+        "an out-of-band update (new modification time) describes",
+        status(),
+        2,
+        Sighting("InService", Incarnation("ep", T0, T0 + timedelta(hours=2))),
+        Source.DESCRIBE,
+    ),
+    (
+        "no proof in status describes",
+        status(incarnation=None),
+        2,
+        Sighting("InService", NOW),
+        Source.DESCRIBE,
+    ),
+    (
+        "another object's proof describes",
+        status(
+            incarnation=EndpointIncarnation(
+                endpoint_name="ep", creation_time="x", owner_uid="other"
+            )
+        ),
+        2,
+        Sighting("InService", NOW),
+        Source.DESCRIBE,
+    ),
+    (
+        "parked, unchanged and not in the sweep is absent",
+        status(phase=Phase.PARKED, sagemaker_status=None),
+        2,
+        Sighting(None),
+        Source.ABSENT,
+    ),
+    (
+        "parked but changed is described",
+        status(phase=Phase.PARKED, sagemaker_status=None),
+        3,
+        Sighting(None),
+        Source.DESCRIBE,
+    ),
+    (
+        "running and not in the sweep is described before anything is created",
+        status(),
+        2,
+        Sighting(None),
+        Source.DESCRIBE,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "old", "generation", "sighting", "source"), OBSERVE,
-                         ids=[row[0] for row in OBSERVE])
+@pytest.mark.parametrize(
+    ("case", "old", "generation", "sighting", "source"), OBSERVE, ids=[row[0] for row in OBSERVE]
+)
 def test_how_to_observe(
     case: str, old: ManagedEndpointStatus, generation: int, sighting: Sighting, source: Source
 ) -> None:
@@ -90,42 +140,190 @@ CREATING = EndpointView("Creating", "ep-c-1")
 # (case, policy, dry_run, adopt, verdict, endpoint, step action, release, drop alarm, route,
 #  gc, done)
 DELETION = [
-    ("retain leaves everything", "Retain", False, False, Verdict.OURS, IN_SERVICE,
-     None, False, False, False, False, True),
-    ("retain releases an adopted endpoint of ours", "Retain", False, True, Verdict.OURS,
-     IN_SERVICE, None, True, True, False, False, True),
-    ("retain never releases someone else's", "Retain", False, True, Verdict.FOREIGN,
-     IN_SERVICE, None, False, False, False, False, True),
-    ("dry run deletes nothing", "Delete", True, False, Verdict.OURS, IN_SERVICE,
-     None, False, False, False, False, True),
-    ("someone else's endpoint is left; own route and garbage go", "Delete", False, False,
-     Verdict.FOREIGN, IN_SERVICE, None, False, False, True, True, True),
-    ("an unadopted endpoint is left", "Delete", False, True, Verdict.ADOPTABLE, IN_SERVICE,
-     None, False, False, True, False, True),
-    ("ours is deleted first", "Delete", False, False, Verdict.OURS, IN_SERVICE,
-     Action.DELETE, False, False, False, False, False),
-    ("ours while Creating waits", "Delete", False, False, Verdict.OURS, CREATING,
-     Action.WAIT, False, False, False, False, False),
-    ("gone: everything of ours goes", "Delete", False, False, None, None,
-     None, False, True, True, True, True),
-    ("gone, adopted: models and configs were never ours", "Delete", False, True, None, None,
-     None, False, True, True, False, True),
+    (
+        "retain leaves everything",
+        "Retain",
+        False,
+        False,
+        Verdict.OURS,
+        IN_SERVICE,
+        None,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ),
+    (
+        "retain releases an adopted endpoint of ours",
+        "Retain",
+        False,
+        True,
+        Verdict.OURS,
+        IN_SERVICE,
+        None,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ),
+    (
+        "retain never releases someone else's",
+        "Retain",
+        False,
+        True,
+        Verdict.FOREIGN,
+        IN_SERVICE,
+        None,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ),
+    (
+        "dry run deletes nothing",
+        "Delete",
+        True,
+        False,
+        Verdict.OURS,
+        IN_SERVICE,
+        None,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ),
+    (
+        "someone else's endpoint is left; own route and garbage go",
+        "Delete",
+        False,
+        False,
+        Verdict.FOREIGN,
+        IN_SERVICE,
+        None,
+        False,
+        False,
+        True,
+        True,
+        True,
+    ),
+    (
+        "an unadopted endpoint is left",
+        "Delete",
+        False,
+        True,
+        Verdict.ADOPTABLE,
+        IN_SERVICE,
+        None,
+        False,
+        False,
+        True,
+        False,
+        True,
+    ),
+    (
+        "ours is deleted first",
+        "Delete",
+        False,
+        False,
+        Verdict.OURS,
+        IN_SERVICE,
+        Action.DELETE,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ),
+    (
+        "ours while Creating waits",
+        "Delete",
+        False,
+        False,
+        Verdict.OURS,
+        CREATING,
+        Action.WAIT,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ),
+    (
+        "gone: everything of ours goes",
+        "Delete",
+        False,
+        False,
+        None,
+        None,
+        None,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ),
+    (
+        "gone, adopted: models and configs were never ours",
+        "Delete",
+        False,
+        True,
+        None,
+        None,
+        None,
+        False,
+        True,
+        True,
+        False,
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "policy", "dry_run", "adopt", "verdict", "endpoint", "action", "release",
-     "drop_alarm", "remove_route", "collect", "done"), DELETION, ids=[r[0] for r in DELETION],
-)  # fmt: skip
+    (
+        "case",
+        "policy",
+        "dry_run",
+        "adopt",
+        "verdict",
+        "endpoint",
+        "action",
+        "release",
+        "drop_alarm",
+        "remove_route",
+        "collect",
+        "done",
+    ),
+    DELETION,
+    ids=[r[0] for r in DELETION],
+)
 def test_plan_deletion(
-    case: str, policy: str, dry_run: bool, adopt: bool, verdict: Verdict | None,
-    endpoint: EndpointView | None, action: Action | None, release: bool, drop_alarm: bool,
-    remove_route: bool, collect: bool, done: bool,
-) -> None:  # fmt: skip
+    case: str,
+    policy: str,
+    dry_run: bool,
+    adopt: bool,
+    verdict: Verdict | None,
+    endpoint: EndpointView | None,
+    action: Action | None,
+    release: bool,
+    drop_alarm: bool,
+    remove_route: bool,
+    collect: bool,
+    done: bool,
+) -> None:
     plan = plan_deletion(policy, dry_run, adopt, verdict, endpoint, "ep")
     assert (plan.step.action if plan.step else None) == action, case
-    assert (plan.release, plan.drop_alarm, plan.remove_route, plan.collect_garbage, plan.done) \
-        == (release, drop_alarm, remove_route, collect, done), case  # fmt: skip
+    assert (plan.release, plan.drop_alarm, plan.remove_route, plan.collect_garbage, plan.done) == (
+        release,
+        drop_alarm,
+        remove_route,
+        collect,
+        done,
+    ), case
     assert (plan.event is not None) == done, case
 
 
@@ -149,9 +347,13 @@ def test_deletion_of_someone_elses_endpoint_warns() -> None:
     ],
 )
 def test_settle_work(
-    spec_changed: bool, was_serving: bool, recorded: str | None, owns_config: bool,
-    sync_tags: bool, collect: bool,
-) -> None:  # fmt: skip
+    spec_changed: bool,
+    was_serving: bool,
+    recorded: str | None,
+    owns_config: bool,
+    sync_tags: bool,
+    collect: bool,
+) -> None:
     work = settle_work(spec_changed, was_serving, recorded, "c-new", owns_config)
     assert (work.sync_tags, work.collect_garbage) == (sync_tags, collect)
 
@@ -264,8 +466,12 @@ def test_discovery_qualifies(tags: dict[str, str], qualifies_: bool) -> None:
 
 def test_discovered_objects_retain_their_endpoint() -> None:
     body = adopt_object("Notebook_7", "arn:x", "adopted", "1h")
-    assert body["spec"] == {"adopt": True, "endpointName": "Notebook_7",
-                            "idle": {"after": "1h"}, "deletionPolicy": "Retain"}  # fmt: skip
+    assert body["spec"] == {
+        "adopt": True,
+        "endpointName": "Notebook_7",
+        "idle": {"after": "1h"},
+        "deletionPolicy": "Retain",
+    }
     assert object_name("Notebook_7") != object_name("notebook-7")
 
 

@@ -82,35 +82,50 @@ def test_recorded_in_progress_statuses_wait(status: str, phase: Phase, config: s
 # and the AWS controllers): the plan must never ask for a call SageMaker refuses.
 DELETABLE = {"InService", "Failed", "UpdateRollbackFailed"}
 UPDATABLE = {"InService", "UpdateRollbackFailed"}
-ALL_STATUSES = ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "InService",
-                "OutOfService", "Failed", "UpdateRollbackFailed"]  # fmt: skip
+ALL_STATUSES = [
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "Deleting",
+    "InService",
+    "OutOfService",
+    "Failed",
+    "UpdateRollbackFailed",
+]
 TRIED = Attempt(DESIRED, GENERATION)
 NEW_TARGET = Attempt(OLD, GENERATION)
 
 # (status, on config, attempt) -> (action, phase, failed): the running table, exhaustively.
 RUNNING: dict[tuple[str, str, Attempt], tuple[Action, Phase, bool]] = {}
-for _status, _phase in [("Creating", Phase.CREATING), ("Updating", Phase.UPDATING),
-                        ("SystemUpdating", Phase.UPDATING), ("RollingBack", Phase.UPDATING),
-                        ("Deleting", Phase.DELETING)]:  # fmt: skip
+for _status, _phase in [
+    ("Creating", Phase.CREATING),
+    ("Updating", Phase.UPDATING),
+    ("SystemUpdating", Phase.UPDATING),
+    ("RollingBack", Phase.UPDATING),
+    ("Deleting", Phase.DELETING),
+]:
     for _config in (DESIRED, OLD):
         for _attempt in (TRIED, NEW_TARGET):
             RUNNING[(_status, _config, _attempt)] = (Action.WAIT, _phase, False)
 for _config in (DESIRED, OLD):
     for _attempt in (TRIED, NEW_TARGET):
         RUNNING[("OutOfService", _config, _attempt)] = (Action.WAIT, Phase.PENDING, True)
-RUNNING.update({
-    ("InService", DESIRED, TRIED): (Action.NOTHING, Phase.IN_SERVICE, False),
-    ("InService", DESIRED, NEW_TARGET): (Action.NOTHING, Phase.IN_SERVICE, False),
-    ("InService", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
-    ("Failed", DESIRED, TRIED): (Action.NOTHING, Phase.FAILED, True),
-    ("Failed", DESIRED, NEW_TARGET): (Action.DELETE, Phase.DELETING, False),
-    ("Failed", OLD, TRIED): (Action.DELETE, Phase.DELETING, False),
-    ("Failed", OLD, NEW_TARGET): (Action.DELETE, Phase.DELETING, False),
-    ("UpdateRollbackFailed", DESIRED, TRIED): (Action.NOTHING, Phase.FAILED, True),
-    ("UpdateRollbackFailed", OLD, TRIED): (Action.NOTHING, Phase.FAILED, True),
-    ("UpdateRollbackFailed", DESIRED, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
-    ("UpdateRollbackFailed", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
-})  # fmt: skip
+RUNNING.update(
+    {
+        ("InService", DESIRED, TRIED): (Action.NOTHING, Phase.IN_SERVICE, False),
+        ("InService", DESIRED, NEW_TARGET): (Action.NOTHING, Phase.IN_SERVICE, False),
+        ("InService", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
+        ("Failed", DESIRED, TRIED): (Action.NOTHING, Phase.FAILED, True),
+        ("Failed", DESIRED, NEW_TARGET): (Action.DELETE, Phase.DELETING, False),
+        ("Failed", OLD, TRIED): (Action.DELETE, Phase.DELETING, False),
+        ("Failed", OLD, NEW_TARGET): (Action.DELETE, Phase.DELETING, False),
+        ("UpdateRollbackFailed", DESIRED, TRIED): (Action.NOTHING, Phase.FAILED, True),
+        ("UpdateRollbackFailed", OLD, TRIED): (Action.NOTHING, Phase.FAILED, True),
+        ("UpdateRollbackFailed", DESIRED, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
+        ("UpdateRollbackFailed", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
+    }
+)
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
@@ -156,8 +171,10 @@ def test_failed_update_is_reported_not_retried() -> None:
     view = EndpointView("InService", OLD, "ClientError: image not found")
     step = plan_running(DESIRED, view, TRIED, GENERATION)
     assert (step.action, step.phase, step.reason) == (
-        Action.NOTHING, Phase.IN_SERVICE, "UpdateFailed",
-    )  # fmt: skip
+        Action.NOTHING,
+        Phase.IN_SERVICE,
+        "UpdateFailed",
+    )
     assert step.failed and not step.acts
     assert "image not found" in step.message and OLD in step.message
 
@@ -190,8 +207,10 @@ def test_recorded_failed_endpoint_on_the_desired_config_waits_for_a_new_target()
     view = recorded("Failed", DESIRED)
     step = plan_running(DESIRED, view, TRIED, GENERATION)
     assert (step.action, step.phase, step.reason) == (
-        Action.NOTHING, Phase.FAILED, "EndpointFailed",
-    )  # fmt: skip
+        Action.NOTHING,
+        Phase.FAILED,
+        "EndpointFailed",
+    )
     assert step.failed and step.message == view.failure_reason
     assert "ping health check" in step.message
 
@@ -213,8 +232,11 @@ def test_a_status_sagemaker_may_add_is_reported_without_acting(status: str) -> N
     view = EndpointView(status, DESIRED, "details")
     step = plan_running(DESIRED, view, never_attempted(), GENERATION)
     assert (step.action, step.phase, step.reason, step.message) == (
-        Action.NOTHING, Phase.FAILED, status, "details",
-    )  # fmt: skip
+        Action.NOTHING,
+        Phase.FAILED,
+        status,
+        "details",
+    )
     assert step.failed
 
 

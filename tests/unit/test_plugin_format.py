@@ -141,8 +141,13 @@ def test_endpoint_row() -> None:
     obj = _object(status={"phase": "InService", "hourlyCostUSD": "0.115"})
     expires = NOW + timedelta(minutes=90)
     assert endpoint_row(obj, expires, NOW, with_namespace=False) == [
-        "falcon", "InService", "-", "1h30m", "ml.m5.large", "$0.115",
-    ]  # fmt: skip
+        "falcon",
+        "InService",
+        "-",
+        "1h30m",
+        "ml.m5.large",
+        "$0.115",
+    ]
     row = endpoint_row(_object(), None, NOW, with_namespace=True)
     assert row == ["team-a", "falcon", "-", "-", "-", "ml.m5.large", "-"]
     assert len(row) == len(table_headers(with_namespace=True))
@@ -201,13 +206,19 @@ def test_budget_lines_show_spend_of_each_budget() -> None:
     from sagemeter.cli.table import budget_lines
 
     policies = [
-        {"metadata": {"name": "team-b"}, "spec": {"budget": {"usdPerHour": "10.00"}},
-         "status": {"usdPerHour": "9.50", "waiting": 2}},
-        {"metadata": {"name": "team-a"}, "spec": {"budget": {"usdPerHour": "25.00"}},
-         "status": {"usdPerHour": "12.40"}},
+        {
+            "metadata": {"name": "team-b"},
+            "spec": {"budget": {"usdPerHour": "10.00"}},
+            "status": {"usdPerHour": "9.50", "waiting": 2},
+        },
+        {
+            "metadata": {"name": "team-a"},
+            "spec": {"budget": {"usdPerHour": "25.00"}},
+            "status": {"usdPerHour": "12.40"},
+        },
         {"metadata": {"name": "no-budget"}, "spec": {}},
         {"metadata": {"name": "new"}, "spec": {"budget": {"usdPerHour": "5"}}},
-    ]  # fmt: skip
+    ]
     assert budget_lines(policies) == [
         "budget new: 0.00 of 5 USD/h",
         "budget team-a: 12.40 of 25.00 USD/h",

@@ -87,16 +87,22 @@ def test_policy_crd_names_scope_and_columns() -> None:
     assert doc["metadata"]["name"] == "endpointpolicies.sagemeter.io"
     assert spec["scope"] == "Cluster"
     assert spec["names"] | {} == {
-        "kind": "EndpointPolicy", "listKind": "EndpointPolicyList", "plural": "endpointpolicies",
-        "singular": "endpointpolicy", "shortNames": ["mepol"], "categories": ["sagemeter"],
-    }  # fmt: skip
+        "kind": "EndpointPolicy",
+        "listKind": "EndpointPolicyList",
+        "plural": "endpointpolicies",
+        "singular": "endpointpolicy",
+        "shortNames": ["mepol"],
+        "categories": ["sagemeter"],
+    }
     version = spec["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"] if "priority" not in c}
     assert list(columns) == ["Namespaces", "Budget", "Spend", "Age"]
     assert columns["Namespaces"] == {
-        "name": "Namespaces", "type": "integer", "jsonPath": ".status.namespaces"
-    }  # fmt: skip
+        "name": "Namespaces",
+        "type": "integer",
+        "jsonPath": ".status.namespaces",
+    }
     assert columns["Budget"]["jsonPath"] == ".spec.budget.usdPerHour"
     assert columns["Spend"]["jsonPath"] == ".status.usdPerHour"
     assert columns["Age"]["type"] == "date"
@@ -107,8 +113,15 @@ def test_policy_schema_is_structural_re2_and_bounded() -> None:
     assert schema["required"] == ["spec"]
     assert schema["properties"]["spec"]["required"] == ["namespaceSelector"]
     for path, node in walk(schema):
-        for banned in ("$ref", "$defs", "anyOf", "allOf", "title", "propertyNames",
-                       "patternProperties"):  # fmt: skip
+        for banned in (
+            "$ref",
+            "$defs",
+            "anyOf",
+            "allOf",
+            "title",
+            "propertyNames",
+            "patternProperties",
+        ):
             assert banned not in node, f"{banned} at {path}"
         if node.get("type") == "array" and path.startswith("/properties/spec"):
             assert "maxItems" in node, f"unbounded list at {path} (CEL cost)"
@@ -135,24 +148,47 @@ def test_the_example_parses() -> None:
 @pytest.mark.parametrize(
     ("pattern", "good", "bad"),
     [
-        (MONEY_PATTERN, ["0", "25", "25.5", "25.00", "9999999.99"],
-         ["", "-1", "25.000", "1e3", "25,00", ".5", "10000000"]),
-        (INSTANCE_TYPE_GLOB_PATTERN, ["ml.g5.*", "ml.m5.large", "ml.*", "ml.g*", "ml.g5.x*"],
-         ["*", "g5.*", "ml.*.large", "ml.g5.large*x", "ml.g5.**", "ML.g5.*"]),
-        (ENDPOINT_NAME_GLOB_PATTERN, ["notebook-*", "nb", "*", "a-b-c"],
-         ["-x", "a_b", "a*b", "**", "a" * 64]),
-        (ROLE_ARN_GLOB_PATTERN, ["arn:aws:iam::111111111111:role/sm*",
-                                 "arn:aws:iam::111111111111:role/*",
-                                 "arn:aws:iam::111111111111:role/sm"],
-         ["arn:aws:iam::111111111111:*", "arn:aws:iam::*", "arn:aws:iam::111111111111:role/",
-          "arn:aws:iam::111111111111:role/a*b"]),
-        (LAMBDA_ARN_GLOB_PATTERN, ["arn:aws:lambda:us-east-1:111111111111:function:team-a-*",
-                                   "arn:aws:lambda:us-east-1:111111111111:function:*",
-                                   "arn:aws:lambda:us-east-1:111111111111:function:f:live"],
-         ["arn:aws:lambda:*", "arn:aws:lambda:us-east-1:111111111111:function:a*b"]),
+        (
+            MONEY_PATTERN,
+            ["0", "25", "25.5", "25.00", "9999999.99"],
+            ["", "-1", "25.000", "1e3", "25,00", ".5", "10000000"],
+        ),
+        (
+            INSTANCE_TYPE_GLOB_PATTERN,
+            ["ml.g5.*", "ml.m5.large", "ml.*", "ml.g*", "ml.g5.x*"],
+            ["*", "g5.*", "ml.*.large", "ml.g5.large*x", "ml.g5.**", "ML.g5.*"],
+        ),
+        (
+            ENDPOINT_NAME_GLOB_PATTERN,
+            ["notebook-*", "nb", "*", "a-b-c"],
+            ["-x", "a_b", "a*b", "**", "a" * 64],
+        ),
+        (
+            ROLE_ARN_GLOB_PATTERN,
+            [
+                "arn:aws:iam::111111111111:role/sm*",
+                "arn:aws:iam::111111111111:role/*",
+                "arn:aws:iam::111111111111:role/sm",
+            ],
+            [
+                "arn:aws:iam::111111111111:*",
+                "arn:aws:iam::*",
+                "arn:aws:iam::111111111111:role/",
+                "arn:aws:iam::111111111111:role/a*b",
+            ],
+        ),
+        (
+            LAMBDA_ARN_GLOB_PATTERN,
+            [
+                "arn:aws:lambda:us-east-1:111111111111:function:team-a-*",
+                "arn:aws:lambda:us-east-1:111111111111:function:*",
+                "arn:aws:lambda:us-east-1:111111111111:function:f:live",
+            ],
+            ["arn:aws:lambda:*", "arn:aws:lambda:us-east-1:111111111111:function:a*b"],
+        ),
         (PATH_PREFIX_PATTERN, ["team-a/", "team-a", "a/b/", "t"], ["/team-a", "a//", "", "a b"]),
     ],
-)  # fmt: skip
+)
 def test_patterns(pattern: str, good: list[str], bad: list[str]) -> None:
     for text in good:
         assert re.fullmatch(pattern, text), text
@@ -162,10 +198,18 @@ def test_patterns(pattern: str, good: list[str], bad: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("glob", "value", "matches"),
-    [("ml.g5.*", "ml.g5.xlarge", True), ("ml.g5.*", "ml.g5.", True), ("ml.g5.*", "ml.g5", False),
-     ("ml.m5.large", "ml.m5.large", True), ("ml.m5.large", "ml.m5.large2", False),
-     ("*", "", True), ("*", "anything", True), ("a*", "a*", True), ("", "", True)],
-)  # fmt: skip
+    [
+        ("ml.g5.*", "ml.g5.xlarge", True),
+        ("ml.g5.*", "ml.g5.", True),
+        ("ml.g5.*", "ml.g5", False),
+        ("ml.m5.large", "ml.m5.large", True),
+        ("ml.m5.large", "ml.m5.large2", False),
+        ("*", "", True),
+        ("*", "anything", True),
+        ("a*", "a*", True),
+        ("", "", True),
+    ],
+)
 def test_glob_matches(glob: str, value: str, matches: bool) -> None:
     assert glob_matches(glob, value) is matches
 
@@ -226,8 +270,12 @@ def test_match_condition_skips_updates_of_expiry_and_suspend_only() -> None:
 
 def test_over_budget_is_the_last_parked_reason() -> None:
     assert [r.value for r in ParkedReason] == [
-        "Suspended", "Expired", "Schedule", "Idle", "OverBudget"
-    ]  # fmt: skip
+        "Suspended",
+        "Expired",
+        "Schedule",
+        "Idle",
+        "OverBudget",
+    ]
 
 
 def test_status_records_where_the_object_lives() -> None:
@@ -238,8 +286,10 @@ def test_status_records_where_the_object_lives() -> None:
     )
     wire = status.model_dump(by_alias=True, exclude_none=True)
     assert wire["aws"] == {
-        "accountId": "111111111111", "roleArn": "arn:aws:iam::1:role/x", "region": "us-east-1"
-    }  # fmt: skip
+        "accountId": "111111111111",
+        "roleArn": "arn:aws:iam::1:role/x",
+        "region": "us-east-1",
+    }
     assert ManagedEndpointStatus.model_validate(wire) == status
 
 

@@ -38,8 +38,11 @@ OWNER = Owner(namespace="team-a", name="falcon", uid="6f1c1f3e-8a0b-4b59-9d7c-2f
 
 
 def route(**changes: object) -> RouteSpec:
-    fields: dict[str, object] = {"path": "team-a/falcon", "endpoint_name": "falcon-dev",
-                                 "owner": OWNER}  # fmt: skip
+    fields: dict[str, object] = {
+        "path": "team-a/falcon",
+        "endpoint_name": "falcon-dev",
+        "owner": OWNER,
+    }
     fields.update(changes)
     return RouteSpec(**fields)  # type: ignore[arg-type]
 
@@ -220,11 +223,18 @@ def test_fingerprint_follows_every_setting() -> None:
 def test_method_complete_needs_integration_and_default_response() -> None:
     config = build_method_config(route(), REGION, ROLE)
     assert not method_complete(False, {"operationName": "x"})
-    partial = {"methodIntegration": {"uri": "u", "integrationResponses": {
-        "400": {"statusCode": "400", "selectionPattern": r"4\d{2}"}}}}  # fmt: skip
+    partial = {
+        "methodIntegration": {
+            "uri": "u",
+            "integrationResponses": {"400": {"statusCode": "400", "selectionPattern": r"4\d{2}"}},
+        }
+    }
     assert not method_complete(False, partial)
-    full = {"methodIntegration": {"integrationResponses": {
-        r["statusCode"]: r for r in config.integration_responses}}}  # fmt: skip
+    full = {
+        "methodIntegration": {
+            "integrationResponses": {r["statusCode"]: r for r in config.integration_responses}
+        }
+    }
     assert method_complete(False, full)
     assert method_complete(True, {"methodIntegration": {"type": "AWS_PROXY"}})
 
@@ -238,9 +248,13 @@ def test_route_spec_from_api_model() -> None:
     )
     spec = RouteSpec.from_api(api, "falcon-dev", OWNER, async_=True)
     assert spec == RouteSpec(
-        path="team-a/falcon", endpoint_name="falcon-dev", owner=OWNER,
-        authorization=Authorization.CUSTOM, authorizer_id="abc123", async_=True,
-    )  # fmt: skip
+        path="team-a/falcon",
+        endpoint_name="falcon-dev",
+        owner=OWNER,
+        authorization=Authorization.CUSTOM,
+        authorizer_id="abc123",
+        async_=True,
+    )
     assert RouteSpec.from_api(ApiRoute(path="f"), "e", OWNER).authorization is (
         Authorization.AWS_IAM
     )

@@ -101,9 +101,7 @@ CREATING = plan_running(CONFIG, None, Attempt(None, None), 1)
 
 
 def test_creating() -> None:
-    status = compose(
-        step=CREATING, saw=seen(None, endpoint_arn=None, attempt=Attempt(CONFIG, 1))
-    )
+    status = compose(step=CREATING, saw=seen(None, endpoint_arn=None, attempt=Attempt(CONFIG, 1)))
     assert status.phase == Phase.CREATING
     assert status.parked_reason is None
     assert summary(status) == {
@@ -357,9 +355,12 @@ def test_transition_time_moves_only_when_the_status_changes() -> None:
     assert times["Degraded"] == format_time(NOW)
     assert times["ExpiringSoon"] == format_time(NOW)
     # Reason changes without a status change keep the time too.
-    third = compose(second, want=desired(suspend=True), step=plan_parked(
-        EndpointView("InService", CONFIG), "Suspended"
-    ), now=LATER + timedelta(minutes=1))
+    third = compose(
+        second,
+        want=desired(suspend=True),
+        step=plan_parked(EndpointView("InService", CONFIG), "Suspended"),
+        now=LATER + timedelta(minutes=1),
+    )
     assert condition(third, ConditionType.PARKED).reason == "Parking"
     assert condition(third, ConditionType.PARKED).last_transition_time == format_time(NOW)
     assert condition(third, ConditionType.READY).last_transition_time == format_time(
@@ -437,8 +438,10 @@ def test_parse_time(text: str, expected: datetime) -> None:
     ("instant", "text"),
     [
         (datetime(2026, 11, 22, 18, tzinfo=UTC), "2026-11-22T18:00:00Z"),
-        (datetime(2026, 11, 22, 19, 30, tzinfo=timezone(timedelta(hours=1, minutes=30))),
-         "2026-11-22T18:00:00Z"),
+        (
+            datetime(2026, 11, 22, 19, 30, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+            "2026-11-22T18:00:00Z",
+        ),
         (datetime(2026, 11, 22, 18, 0, 0, 999999, tzinfo=UTC), "2026-11-22T18:00:00Z"),
     ],
 )

@@ -69,8 +69,11 @@ def test_spec_tag_keys_are_the_user_keys_only() -> None:
         ({"a": "1"}, {"a": "1"}, {"a"}, {}, []),
         # New keys and changed values are (re)set; unchanged ones are not sent.
         (
-            {"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}, {"a", "b"},
-            {"b": "3", "c": "4"}, [],
+            {"a": "1", "b": "2"},
+            {"a": "1", "b": "3", "c": "4"},
+            {"a", "b"},
+            {"b": "3", "c": "4"},
+            [],
         ),
         # A key sagemeter set before and no longer wants is removed.
         ({"a": "1", "old": "x"}, {"a": "1"}, {"a", "old"}, {}, ["old"]),
@@ -96,6 +99,4 @@ def test_tag_changes(
 
 def test_released_keys_are_the_ownership_keys() -> None:
     tags = {**OWNER.tags(), ADOPTED: "true", "team": "a", "sagemeter.io/opt-out": "true"}
-    assert released_keys(tags, keep={"sagemeter.io/opt-out"}) == sorted(
-        [*OWNER.tags(), ADOPTED]
-    )
+    assert released_keys(tags, keep={"sagemeter.io/opt-out"}) == sorted([*OWNER.tags(), ADOPTED])

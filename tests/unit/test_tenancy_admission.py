@@ -96,8 +96,9 @@ def test_binding_names_fit_and_never_collide() -> None:
         assert len(name) <= 253 and name.endswith(f".{part}.{POLICY_NAME}")
     assert binding_name(long, "names") != binding_name(long[:-1] + "q", "names")
     # "a" with part "names" and a policy called "a.names" with part "labels" differ.
-    names = {binding_name(p, part) for p in ("a", "a.names", "a.labels") for part in
-             ("names", "labels")}  # fmt: skip
+    names = {
+        binding_name(p, part) for p in ("a", "a.names", "a.labels") for part in ("names", "labels")
+    }
     assert len(names) == 6
 
 

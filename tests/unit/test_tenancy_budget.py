@@ -44,8 +44,9 @@ def cand(
     )
 
 
-def limit(usd: str, mode: OnDecrease = QUEUE, unknown: str | None = None, name: str = "team"
-          ) -> BudgetLimit:  # fmt: skip
+def limit(
+    usd: str, mode: OnDecrease = QUEUE, unknown: str | None = None, name: str = "team"
+) -> BudgetLimit:
     return BudgetLimit(name, Decimal(usd), Decimal(unknown) if unknown else None, mode)
 
 
@@ -128,10 +129,13 @@ def test_no_budget_no_limit_and_a_zero_budget_is_a_freeze() -> None:
 def test_parking_for_one_budget_frees_the_others() -> None:
     budgets = {"tight": limit("5", PARK, name="tight"), "shared": limit("12", name="shared")}
     d = decide(
-        [cand("old", "6", R, 0, "shared"), cand("new", "6", R, 1, "tight shared"),
-         cand("w", "6", W, 2, "shared")],
+        [
+            cand("old", "6", R, 0, "shared"),
+            cand("new", "6", R, 1, "tight shared"),
+            cand("w", "6", W, 2, "shared"),
+        ],
         budgets,
-    )  # fmt: skip
+    )
     assert set(d.park) == {"new"} and d.start == {"w"}
 
 
@@ -144,9 +148,16 @@ def test_bad_input_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("phase", "activity"),
-    [(Phase.CREATING, C), (Phase.IN_SERVICE, R), (Phase.UPDATING, U), (Phase.PARKED, W),
-     (Phase.PENDING, W), (None, W), ("InService", R)],
-)  # fmt: skip
+    [
+        (Phase.CREATING, C),
+        (Phase.IN_SERVICE, R),
+        (Phase.UPDATING, U),
+        (Phase.PARKED, W),
+        (Phase.PENDING, W),
+        (None, W),
+        ("InService", R),
+    ],
+)
 def test_activity_for_phase(phase: Phase | str | None, activity: Activity) -> None:
     assert activity_for(phase) == activity
 
@@ -159,8 +170,9 @@ def test_hourly_cost_of_each_kind_of_endpoint() -> None:
     table = PriceTable(
         {"ml.g5.xlarge": Decimal("1.408")}, serverless_usd_per_gb_hour=Decimal("0.072")
     )
-    realtime = ManagedEndpointSpec.model_validate({"instanceType": "ml.g5.xlarge",
-                                                   "instanceCount": 2})  # fmt: skip
+    realtime = ManagedEndpointSpec.model_validate(
+        {"instanceType": "ml.g5.xlarge", "instanceCount": 2}
+    )
     assert endpoint_hourly(realtime, table) == Decimal("2.816")
     serverless = ManagedEndpointSpec.model_validate(
         {"inferenceType": "Serverless", "serverless": {"memorySizeMB": 2048, "maxConcurrency": 5}}
@@ -297,20 +309,25 @@ def test_removing_spend_never_parks(scenario: tuple, data: st.DataObject) -> Non
         assert set(after.park) <= set(d.park) - {gone.uid}
     if budgets:  # a budget is raised
         name = data.draw(st.sampled_from(sorted(budgets)))
-        raised = {**budgets, name: replace(budgets[name],
-                                           usd_per_hour=budgets[name].usd_per_hour
-                                           + data.draw(money))}  # fmt: skip
+        raised = {
+            **budgets,
+            name: replace(
+                budgets[name], usd_per_hour=budgets[name].usd_per_hour + data.draw(money)
+            ),
+        }
         assert set(decide(cands, raised).park) <= set(d.park)
 
     # Once the decision is carried out (started ones run, parked ones wait again),
     # deciding again parks nothing, and neither does removing spend then.
     later = T0 + timedelta(hours=1)
     carried = [
-        replace(c, activity=C, since=later) if c.uid in d.start
-        else replace(c, activity=W, since=later) if c.uid in d.park
+        replace(c, activity=C, since=later)
+        if c.uid in d.start
+        else replace(c, activity=W, since=later)
+        if c.uid in d.park
         else c
         for c in cands
-    ]  # fmt: skip
+    ]
     assert decide(carried, budgets).park == {}
     running = [c for c in carried if c.runs]
     if running:

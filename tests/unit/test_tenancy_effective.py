@@ -83,9 +83,14 @@ def test_every_budget_is_kept() -> None:
 def test_route_rules_are_kept_per_policy() -> None:
     result = combined(
         policy("a", routes={"pathPrefix": "team-a/", "authorizations": ["AWS_IAM"]}),
-        policy("b", routes={"pathPrefix": "team-a/x", "lambdaArns": ["arn:aws:lambda:us-east-1:"
-                                                                    "111111111111:function:*"]}),
-    )  # fmt: skip
+        policy(
+            "b",
+            routes={
+                "pathPrefix": "team-a/x",
+                "lambdaArns": ["arn:aws:lambda:us-east-1:111111111111:function:*"],
+            },
+        ),
+    )
     assert result.path_prefixes == (Opinion("a", "team-a/"), Opinion("b", "team-a/x"))
     assert result.authorizations == (Opinion("a", ("AWS_IAM",)),)
     assert len(result.lambda_arns) == 1
@@ -93,19 +98,42 @@ def test_route_rules_are_kept_per_policy() -> None:
 
 # (case, policies, conflicting)
 CONFLICTS: list[tuple[str, list[Policy], bool]] = [
-    ("same-role", [policy("a", aws={"roleArn": f"{ROLE}/t"}),
-                   policy("b", aws={"roleArn": f"{ROLE}/t"})], False),
+    (
+        "same-role",
+        [policy("a", aws={"roleArn": f"{ROLE}/t"}), policy("b", aws={"roleArn": f"{ROLE}/t"})],
+        False,
+    ),
     ("one-role", [policy("a", aws={"roleArn": f"{ROLE}/t"}), policy("b")], False),
-    ("different-roles", [policy("a", aws={"roleArn": f"{ROLE}/t"}),
-                         policy("b", aws={"roleArn": f"{ROLE}/u"})], True),
-    ("different-defaults", [policy("a", executionRoles={"default": f"{ROLE}/sm-a"}),
-                            policy("b", executionRoles={"default": f"{ROLE}/sm-b"})], True),
-    ("same-default", [policy("a", executionRoles={"default": f"{ROLE}/sm-a"}),
-                      policy("b", executionRoles={"default": f"{ROLE}/sm-a"})], False),
-    ("allowed-lists-never-conflict", [policy("a", executionRoles={"allowed": [f"{ROLE}/x"]}),
-                                      policy("b", executionRoles={"allowed": [f"{ROLE}/y"]})],
-     False),
-]  # fmt: skip
+    (
+        "different-roles",
+        [policy("a", aws={"roleArn": f"{ROLE}/t"}), policy("b", aws={"roleArn": f"{ROLE}/u"})],
+        True,
+    ),
+    (
+        "different-defaults",
+        [
+            policy("a", executionRoles={"default": f"{ROLE}/sm-a"}),
+            policy("b", executionRoles={"default": f"{ROLE}/sm-b"}),
+        ],
+        True,
+    ),
+    (
+        "same-default",
+        [
+            policy("a", executionRoles={"default": f"{ROLE}/sm-a"}),
+            policy("b", executionRoles={"default": f"{ROLE}/sm-a"}),
+        ],
+        False,
+    ),
+    (
+        "allowed-lists-never-conflict",
+        [
+            policy("a", executionRoles={"allowed": [f"{ROLE}/x"]}),
+            policy("b", executionRoles={"allowed": [f"{ROLE}/y"]}),
+        ],
+        False,
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -120,10 +148,12 @@ def test_conflicts(case: str, policies: list[Policy], conflicting: bool) -> None
 
 
 def test_conflict_message_names_both_fields_when_both_clash() -> None:
-    result = effective_policy([
-        policy("x", aws={"roleArn": f"{ROLE}/t"}, executionRoles={"default": f"{ROLE}/sm-a"}),
-        policy("y", aws={"roleArn": f"{ROLE}/u"}, executionRoles={"default": f"{ROLE}/sm-b"}),
-    ])  # fmt: skip
+    result = effective_policy(
+        [
+            policy("x", aws={"roleArn": f"{ROLE}/t"}, executionRoles={"default": f"{ROLE}/sm-a"}),
+            policy("y", aws={"roleArn": f"{ROLE}/u"}, executionRoles={"default": f"{ROLE}/sm-b"}),
+        ]
+    )
     assert isinstance(result, PolicyConflict)
     assert "aws.roleArn" in result.message and "executionRoles.default" in result.message
     assert f"{ROLE}/t" in result.message and f"{ROLE}/u" in result.message

@@ -58,8 +58,9 @@ def me(spec: dict[str, Any]) -> ManagedEndpointSpec:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_admission_refusals(case: Case) -> None:
-    found = violations(me(case.spec), effective(policy(case.policy, **POLICIES[case.policy])),
-                       OPERATOR_DEFAULTS)  # fmt: skip
+    found = violations(
+        me(case.spec), effective(policy(case.policy, **POLICIES[case.policy])), OPERATOR_DEFAULTS
+    )
     assert {v.rule for v in found if v.at_admission} == case.refused
     for violation in found:
         assert violation.policy == case.policy
@@ -83,24 +84,52 @@ TYPES = policy("types", instanceTypes=["ml.g5.*"], maxInstanceCount=1)
 @pytest.mark.parametrize(
     ("case", "policies", "spec", "defaults", "expected"),
     [
-        ("default-region-allowed", [REGIONS], endpoint(),
-         OperatorDefaults(region="us-east-1"), []),
-        ("default-region-refused", [REGIONS], endpoint(),
-         OperatorDefaults(region="eu-west-1"), [("regions", Rule.REGIONS)]),
+        ("default-region-allowed", [REGIONS], endpoint(), OperatorDefaults(region="us-east-1"), []),
+        (
+            "default-region-refused",
+            [REGIONS],
+            endpoint(),
+            OperatorDefaults(region="eu-west-1"),
+            [("regions", Rule.REGIONS)],
+        ),
         ("no-default-region-known", [REGIONS], endpoint(), OperatorDefaults(), []),
-        ("operator-role-refused", [ROLES], endpoint(),
-         OperatorDefaults(execution_role_arn=f"{ROLE}/operator"),
-         [("roles", Rule.EXECUTION_ROLES)]),
-        ("operator-role-allowed", [ROLES], endpoint(),
-         OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"), []),
-        ("another-policy-default-refused", [ROLES, ROLE_DEFAULT], endpoint(),
-         OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"), [("roles", Rule.EXECUTION_ROLES)]),
-        ("explicit-role-wins-over-defaults", [ROLES, ROLE_DEFAULT],
-         endpoint(model=role(f"{ROLE}/sm-1")), OperatorDefaults(), []),
-        ("adopted-has-no-role-to-check", [ROLES], adopted("nb"),
-         OperatorDefaults(execution_role_arn=f"{ROLE}/operator"), []),
+        (
+            "operator-role-refused",
+            [ROLES],
+            endpoint(),
+            OperatorDefaults(execution_role_arn=f"{ROLE}/operator"),
+            [("roles", Rule.EXECUTION_ROLES)],
+        ),
+        (
+            "operator-role-allowed",
+            [ROLES],
+            endpoint(),
+            OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"),
+            [],
+        ),
+        (
+            "another-policy-default-refused",
+            [ROLES, ROLE_DEFAULT],
+            endpoint(),
+            OperatorDefaults(execution_role_arn=f"{ROLE}/sm-x"),
+            [("roles", Rule.EXECUTION_ROLES)],
+        ),
+        (
+            "explicit-role-wins-over-defaults",
+            [ROLES, ROLE_DEFAULT],
+            endpoint(model=role(f"{ROLE}/sm-1")),
+            OperatorDefaults(),
+            [],
+        ),
+        (
+            "adopted-has-no-role-to-check",
+            [ROLES],
+            adopted("nb"),
+            OperatorDefaults(execution_role_arn=f"{ROLE}/operator"),
+            [],
+        ),
     ],
-)  # fmt: skip
+)
 def test_defaults_are_checked_by_the_operator_only(
     case: str,
     policies: list[Policy],
@@ -117,29 +146,44 @@ def test_defaults_are_checked_by_the_operator_only(
 
 def test_existing_configuration_capacity_is_checked() -> None:
     spec = me(endpoint(instanceType=None, model={"endpointConfigName": "cfg"}))
-    found = violations(spec, effective(TYPES), OperatorDefaults(),
-                       existing=[Capacity("ml.p4d.24xlarge", 2), Capacity(None, 1)])  # fmt: skip
+    found = violations(
+        spec,
+        effective(TYPES),
+        OperatorDefaults(),
+        existing=[Capacity("ml.p4d.24xlarge", 2), Capacity(None, 1)],
+    )
     assert [(v.rule, v.at_admission) for v in found] == [
         (Rule.INSTANCE_TYPES, False),
         (Rule.MAX_INSTANCE_COUNT, False),
     ]
     assert "existing endpoint configuration" in found[0].message
     # An explicit instance type is what counts, whatever was there before.
-    assert violations(me(endpoint()), effective(TYPES), OperatorDefaults(),
-                      existing=[Capacity("ml.p4d.24xlarge", 9)]) == []  # fmt: skip
+    assert (
+        violations(
+            me(endpoint()),
+            effective(TYPES),
+            OperatorDefaults(),
+            existing=[Capacity("ml.p4d.24xlarge", 9)],
+        )
+        == []
+    )
 
 
 def test_allow_lists_intersect_and_each_refusal_names_its_policy() -> None:
     wide = policy("wide", instanceTypes=["ml.*"], maxInstanceCount=4)
     narrow = policy("narrow", instanceTypes=["ml.g5.*"], maxInstanceCount=2)
-    found = violations(me(endpoint(instanceType="ml.m5.large", instanceCount=3)),
-                       effective(wide, narrow), OperatorDefaults())  # fmt: skip
+    found = violations(
+        me(endpoint(instanceType="ml.m5.large", instanceCount=3)),
+        effective(wide, narrow),
+        OperatorDefaults(),
+    )
     assert [(v.policy, v.rule) for v in found] == [
         ("narrow", Rule.INSTANCE_TYPES),
         ("narrow", Rule.MAX_INSTANCE_COUNT),
     ]
-    assert violations(me(endpoint(instanceCount=2)), effective(wide, narrow),
-                      OperatorDefaults()) == []  # fmt: skip
+    assert (
+        violations(me(endpoint(instanceCount=2)), effective(wide, narrow), OperatorDefaults()) == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,12 +197,26 @@ def test_allow_lists_intersect_and_each_refusal_names_its_policy() -> None:
         ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", False, False),
         # A policy listing names restricts the tag too.
         ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", True, False),
-        ([policy("a", adoption={"endpointNames": ["nb-*"]}),
-          policy("b", adoption={"endpointNames": ["nb-1"]})], "nb-1", False, True),
-        ([policy("a", adoption={"endpointNames": ["nb-*"]}),
-          policy("b", adoption={"endpointNames": ["nb-1"]})], "nb-2", False, False),
+        (
+            [
+                policy("a", adoption={"endpointNames": ["nb-*"]}),
+                policy("b", adoption={"endpointNames": ["nb-1"]}),
+            ],
+            "nb-1",
+            False,
+            True,
+        ),
+        (
+            [
+                policy("a", adoption={"endpointNames": ["nb-*"]}),
+                policy("b", adoption={"endpointNames": ["nb-1"]}),
+            ],
+            "nb-2",
+            False,
+            False,
+        ),
     ],
-)  # fmt: skip
+)
 def test_adoption_allowed(policies: list[Policy], name: str, tagged: bool, allowed: bool) -> None:
     assert adoption_allowed(name, effective(*policies), tagged) is allowed
 
@@ -180,8 +238,10 @@ def test_lifetime_cap_takes_the_smallest(
     policies = [policy(f"p{i}", maxLifetime=text) for i, text in enumerate(lifetimes)]
     cap = lifetime_cap(effective(*policies), operator_max)
     assert (None if cap is None else (cap.limit, cap.policy)) == expected
-    folded = expiry_policy(ExpiryPolicy(default_ttl=timedelta(hours=1), max_lifetime=operator_max),
-                           effective(*policies))  # fmt: skip
+    folded = expiry_policy(
+        ExpiryPolicy(default_ttl=timedelta(hours=1), max_lifetime=operator_max),
+        effective(*policies),
+    )
     assert folded.default_ttl == timedelta(hours=1)
     assert folded.max_lifetime == (None if expected is None else expected[0])
 
@@ -209,13 +269,16 @@ def test_placement_follows_the_role_or_the_operator() -> None:
     [
         (None, AwsPlacement(account_id="1", region="r"), False),  # the first create
         (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="1", region="r"), False),
-        (AwsPlacement(account_id="1", role_arn="a", region="r"),
-         AwsPlacement(account_id="1", role_arn="b", region="r"), False),  # a new role, same place
+        (
+            AwsPlacement(account_id="1", role_arn="a", region="r"),
+            AwsPlacement(account_id="1", role_arn="b", region="r"),
+            False,
+        ),  # a new role, same place
         (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="2", region="r"), True),
         (AwsPlacement(account_id="1", region="r"), AwsPlacement(account_id="1", region="s"), True),
         (AwsPlacement(region="r"), AwsPlacement(account_id="2", region="r"), False),  # unknown
     ],
-)  # fmt: skip
+)
 def test_an_object_never_moves(
     recorded: AwsPlacement | None, current: AwsPlacement, moves: bool
 ) -> None:
@@ -227,8 +290,15 @@ def test_an_object_never_moves(
 
 def verdict(policies: list[Policy], spec: dict[str, Any] | None = None, **kw: Any) -> Any:
     defaults = kw.pop("defaults", OPERATOR)
-    return tenancy_verdict(me(spec or endpoint()), "team-a", {"tenant": "a"}, policies,
-                           defaults, kw.pop("recorded", None), **kw)  # fmt: skip
+    return tenancy_verdict(
+        me(spec or endpoint()),
+        "team-a",
+        {"tenant": "a"},
+        policies,
+        defaults,
+        kw.pop("recorded", None),
+        **kw,
+    )
 
 
 def test_verdict_reasons_in_order() -> None:
@@ -254,7 +324,11 @@ def test_verdict_reasons_in_order() -> None:
 
 
 def test_a_policy_that_does_not_select_the_namespace_does_not_count() -> None:
-    elsewhere = Policy("elsewhere", EndpointPolicySpec.model_validate(
-        {"namespaceSelector": {"names": ["team-b"]}, "instanceTypes": ["ml.m5.*"]}))  # fmt: skip
+    elsewhere = Policy(
+        "elsewhere",
+        EndpointPolicySpec.model_validate(
+            {"namespaceSelector": {"names": ["team-b"]}, "instanceTypes": ["ml.m5.*"]}
+        ),
+    )
     assert verdict([elsewhere]).allowed
     assert verdict([elsewhere]).policies == ()

@@ -35,18 +35,29 @@ LABEL_TABLE: list[tuple[str, dict[str, Any], dict[str, str], bool]] = [
     ("in-missing-key", {"matchExpressions": [expr("zone", "In", "a")]}, LABELS, False),
     ("not-in", {"matchExpressions": [expr("tier", "NotIn", "prod")]}, LABELS, True),
     ("not-in-listed", {"matchExpressions": [expr("tier", "NotIn", "dev")]}, LABELS, False),
-    ("not-in-missing-key-matches", {"matchExpressions": [expr("zone", "NotIn", "a")]}, LABELS,
-     True),
+    (
+        "not-in-missing-key-matches",
+        {"matchExpressions": [expr("zone", "NotIn", "a")]},
+        LABELS,
+        True,
+    ),
     ("exists", {"matchExpressions": [expr("tier", "Exists")]}, LABELS, True),
     ("exists-missing", {"matchExpressions": [expr("zone", "Exists")]}, LABELS, False),
     ("does-not-exist", {"matchExpressions": [expr("zone", "DoesNotExist")]}, LABELS, True),
-    ("does-not-exist-present", {"matchExpressions": [expr("tier", "DoesNotExist")]}, LABELS,
-     False),
-    ("labels-and-expressions", {"matchLabels": {"tenant": "a"},
-                                "matchExpressions": [expr("tier", "In", "prod")]}, LABELS, False),
-    ("expressions-all-of-them", {"matchExpressions": [expr("tier", "Exists"),
-                                                      expr("tenant", "In", "a")]}, LABELS, True),
-]  # fmt: skip
+    ("does-not-exist-present", {"matchExpressions": [expr("tier", "DoesNotExist")]}, LABELS, False),
+    (
+        "labels-and-expressions",
+        {"matchLabels": {"tenant": "a"}, "matchExpressions": [expr("tier", "In", "prod")]},
+        LABELS,
+        False,
+    ),
+    (
+        "expressions-all-of-them",
+        {"matchExpressions": [expr("tier", "Exists"), expr("tenant", "In", "a")]},
+        LABELS,
+        True,
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -63,14 +74,29 @@ NAMESPACE_TABLE: list[tuple[str, dict[str, Any], str, dict[str, str], bool]] = [
     ("by-name", {"names": ["team-a-dev"]}, "team-a-dev", {}, True),
     ("by-name-other", {"names": ["team-a-dev"]}, "team-a-prod", {"tenant": "a"}, False),
     ("by-labels", {"labelSelector": {"matchLabels": {"tenant": "a"}}}, "x", {"tenant": "a"}, True),
-    ("names-or-labels-name", {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
-     "n", {}, True),
-    ("names-or-labels-labels", {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
-     "m", {"t": "a"}, True),
-    ("names-or-labels-neither", {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
-     "m", {"t": "b"}, False),
+    (
+        "names-or-labels-name",
+        {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
+        "n",
+        {},
+        True,
+    ),
+    (
+        "names-or-labels-labels",
+        {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
+        "m",
+        {"t": "a"},
+        True,
+    ),
+    (
+        "names-or-labels-neither",
+        {"names": ["n"], "labelSelector": {"matchLabels": {"t": "a"}}},
+        "m",
+        {"t": "b"},
+        False,
+    ),
     ("every-namespace", {"labelSelector": {}}, "kube-system", {}, True),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(

@@ -33,10 +33,15 @@ OPENS = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 def hold(**given: object) -> RouteHold | None:
     fields: dict[str, object] = {
-        "running": False, "reason": ParkedReason.IDLE, "phase": Phase.PARKED,
-        "wake_on_request": True, "wakes_left": True, "woken": False,
-        "create_seconds": 240, "next_transition_at": OPENS,
-    }  # fmt: skip
+        "running": False,
+        "reason": ParkedReason.IDLE,
+        "phase": Phase.PARKED,
+        "wake_on_request": True,
+        "wakes_left": True,
+        "woken": False,
+        "create_seconds": 240,
+        "next_transition_at": OPENS,
+    }
     fields.update(given)
     return route_hold(**fields)  # type: ignore[arg-type]
 
@@ -44,8 +49,13 @@ def hold(**given: object) -> RouteHold | None:
 # (case, changes, kind, reason, retry-after)
 TABLE = [
     ("serving", {"running": True, "phase": Phase.IN_SERVICE, "reason": None}, None, None, None),
-    ("serving while updating", {"running": True, "phase": Phase.UPDATING, "reason": None},
-     None, None, None),
+    (
+        "serving while updating",
+        {"running": True, "phase": Phase.UPDATING, "reason": None},
+        None,
+        None,
+        None,
+    ),
     ("idle, wakes on request", {}, HoldKind.WAKING, "Idle", "240"),
     ("idle, no create time known yet", {"create_seconds": None}, HoldKind.WAKING, "Idle", "60"),
     ("idle, no wakes left today", {"wakes_left": False}, HoldKind.PARKED, "WakeLimit", None),
@@ -53,21 +63,40 @@ TABLE = [
     ("expired", {"reason": ParkedReason.EXPIRED}, HoldKind.PARKED, "Expired", None),
     ("suspended", {"reason": ParkedReason.SUSPENDED}, HoldKind.PARKED, "Suspended", None),
     ("over budget", {"reason": ParkedReason.OVER_BUDGET}, HoldKind.PARKED, "OverBudget", None),
-    ("outside the schedule: until the window opens", {"reason": ParkedReason.SCHEDULE},
-     HoldKind.PARKED, "Schedule", "Mon, 30 Nov 2026 09:00:00 GMT"),
-    ("woken and starting", {"running": True, "phase": Phase.CREATING, "reason": None,
-                            "woken": True}, HoldKind.WAKING, "Idle", "240"),
-    ("starting for another reason", {"running": True, "phase": Phase.CREATING, "reason": None},
-     HoldKind.PARKED, "Starting", "240"),
+    (
+        "outside the schedule: until the window opens",
+        {"reason": ParkedReason.SCHEDULE},
+        HoldKind.PARKED,
+        "Schedule",
+        "Mon, 30 Nov 2026 09:00:00 GMT",
+    ),
+    (
+        "woken and starting",
+        {"running": True, "phase": Phase.CREATING, "reason": None, "woken": True},
+        HoldKind.WAKING,
+        "Idle",
+        "240",
+    ),
+    (
+        "starting for another reason",
+        {"running": True, "phase": Phase.CREATING, "reason": None},
+        HoldKind.PARKED,
+        "Starting",
+        "240",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "changes", "kind", "reason", "retry"), TABLE,
-                         ids=[row[0] for row in TABLE])
+@pytest.mark.parametrize(
+    ("case", "changes", "kind", "reason", "retry"), TABLE, ids=[row[0] for row in TABLE]
+)
 def test_route_hold(
-    case: str, changes: dict[str, object], kind: HoldKind | None, reason: str | None,
+    case: str,
+    changes: dict[str, object],
+    kind: HoldKind | None,
+    reason: str | None,
     retry: str | None,
-) -> None:  # fmt: skip
+) -> None:
     found = hold(**changes)
     if kind is None:
         assert found is None, case
@@ -97,9 +126,14 @@ OWNER = Owner("team-a", "falcon", "uid-a")
 
 
 def held(kind: HoldKind, reason: str, retry: str | None = None) -> RouteSpec:
-    return RouteSpec(path="team-a/falcon", endpoint_name="falcon", owner=OWNER,
-                     authorization=Authorization.API_KEY, hold=RouteHold(kind, reason, retry),
-                     queue=("123456789012", "sagemeter-events"))  # fmt: skip
+    return RouteSpec(
+        path="team-a/falcon",
+        endpoint_name="falcon",
+        owner=OWNER,
+        authorization=Authorization.API_KEY,
+        hold=RouteHold(kind, reason, retry),
+        queue=("123456789012", "sagemeter-events"),
+    )
 
 
 def test_a_parked_route_is_a_mock_that_says_why_and_keeps_its_authorization() -> None:
@@ -109,16 +143,18 @@ def test_a_parked_route_is_a_mock_that_says_why_and_keeps_its_authorization() ->
     (response,) = config.integration_responses
     assert response["statusCode"] == "503"
     assert json.loads(response["responseTemplates"]["application/json"]) == {
-        "state": "parked", "reason": "Expired"}  # fmt: skip
-    assert response["responseParameters"] == {
-        "method.response.header.Sagemeter-State": "'parked'"}  # fmt: skip
+        "state": "parked",
+        "reason": "Expired",
+    }
+    assert response["responseParameters"] == {"method.response.header.Sagemeter-State": "'parked'"}
 
 
 def test_a_waking_route_sends_a_constant_naming_the_object_and_never_the_body() -> None:
     config = build_method_config(held(HoldKind.WAKING, "Idle", "240"), "us-east-1", "role")
     integration = config.integration
     assert integration["uri"] == (
-        "arn:aws:apigateway:us-east-1:sqs:path/123456789012/sagemeter-events")
+        "arn:aws:apigateway:us-east-1:sqs:path/123456789012/sagemeter-events"
+    )
     assert integration["credentials"] == "role"
     assert integration["passthroughBehavior"] == "NEVER"
     template = integration["requestTemplates"]["application/json"]
@@ -132,7 +168,8 @@ def test_a_waking_route_sends_a_constant_naming_the_object_and_never_the_body() 
 
 def test_a_route_changes_with_its_hold() -> None:
     serving = build_method_config(
-        RouteSpec(path="p", endpoint_name="e", owner=OWNER), "us-east-1", "role").fingerprint
+        RouteSpec(path="p", endpoint_name="e", owner=OWNER), "us-east-1", "role"
+    ).fingerprint
     parked = build_method_config(held(HoldKind.PARKED, "Expired"), "us-east-1", "role")
     waking = build_method_config(held(HoldKind.WAKING, "Idle", "60"), "us-east-1", "role")
     assert len({serving, parked.fingerprint, waking.fingerprint}) == 3
@@ -143,36 +180,57 @@ def test_a_route_changes_with_its_hold() -> None:
 
 def test_a_wake_message_round_trips() -> None:
     body = wake_message("uid-a", "team-a", "falcon", "team-a/falcon").replace(
-        "$context.requestId", "req-1")
-    assert parse_message(body) == WakeRequest("uid-a", "team-a", "falcon", "team-a/falcon",
-                                              "req-1")  # fmt: skip
+        "$context.requestId", "req-1"
+    )
+    assert parse_message(body) == WakeRequest("uid-a", "team-a", "falcon", "team-a/falcon", "req-1")
 
 
-@pytest.mark.parametrize("body", [
-    "not json", "[]", json.dumps({"kind": "sagemeter.wake", "uid": "u"}),
-    json.dumps({"kind": "sagemeter.wake", "uid": "", "namespace": "n", "name": "x",
-                "path": "p"}),
-    json.dumps({"detail-type": "Something Else", "detail": {}}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        json.dumps({"kind": "sagemeter.wake", "uid": "u"}),
+        json.dumps(
+            {"kind": "sagemeter.wake", "uid": "", "namespace": "n", "name": "x", "path": "p"}
+        ),
+        json.dumps({"detail-type": "Something Else", "detail": {}}),
+    ],
+)
 def test_what_is_none_of_the_three_is_dropped(body: str) -> None:
     assert parse_message(body) is None
 
 
 def test_events_as_eventbridge_delivers_them() -> None:
-    alarm = {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-             "detail": {"alarmName": "sagemeter-ep-idle", "state": {"value": "ALARM"},
-                        "previousState": {"value": "OK"}}}  # fmt: skip
+    alarm = {
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "detail": {
+            "alarmName": "sagemeter-ep-idle",
+            "state": {"value": "ALARM"},
+            "previousState": {"value": "OK"},
+        },
+    }
     assert parse_message(json.dumps(alarm)) == AlarmChange("sagemeter-ep-idle", "ALARM", "OK")
-    endpoint = {"detail-type": "SageMaker Endpoint State Change", "source": "aws.sagemaker",
-                "detail": {"EndpointName": "ep", "EndpointStatus": "IN_SERVICE"}}  # fmt: skip
+    endpoint = {
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "detail": {"EndpointName": "ep", "EndpointStatus": "IN_SERVICE"},
+    }
     assert parse_message(json.dumps(endpoint)) == EndpointChange("ep", "InService")
 
 
-@pytest.mark.parametrize(("event", "api"), [
-    ("IN_SERVICE", "InService"), ("OUT_OF_SERVICE", "OutOfService"),
-    ("UPDATE_ROLLBACK_FAILED", "UpdateRollbackFailed"), ("SYSTEM_UPDATING", "SystemUpdating"),
-    ("CREATING", "Creating"), ("ROLLING_BACK", "RollingBack"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("event", "api"),
+    [
+        ("IN_SERVICE", "InService"),
+        ("OUT_OF_SERVICE", "OutOfService"),
+        ("UPDATE_ROLLBACK_FAILED", "UpdateRollbackFailed"),
+        ("SYSTEM_UPDATING", "SystemUpdating"),
+        ("CREATING", "Creating"),
+        ("ROLLING_BACK", "RollingBack"),
+    ],
+)
 def test_endpoint_statuses_as_the_api_writes_them(event: str, api: str) -> None:
     assert endpoint_status(event) == api
 
@@ -187,14 +245,19 @@ def test_message_age() -> None:
 
 def test_only_the_invoke_roles_and_sagemeters_rules_may_send() -> None:
     arn = "arn:aws:sqs:us-east-1:123456789012:sagemeter-events"
-    policy = queue_policy(arn, ["arn:aws:iam::123456789012:role/invoke"],
-                          ["arn:aws:events:us-east-1:123456789012:rule/sagemeter-events-x"])
+    policy = queue_policy(
+        arn,
+        ["arn:aws:iam::123456789012:role/invoke"],
+        ["arn:aws:events:us-east-1:123456789012:rule/sagemeter-events-x"],
+    )
     routes, rules = policy["Statement"]
     assert routes["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/invoke"]}
     assert rules["Principal"] == {"Service": "events.amazonaws.com"}
     assert rules["Condition"]["ArnEquals"]["aws:SourceArn"] == [
-        "arn:aws:events:us-east-1:123456789012:rule/sagemeter-events-x"]
-    assert all(s["Action"] == "sqs:SendMessage" and s["Resource"] == arn
-               for s in policy["Statement"])  # fmt: skip
+        "arn:aws:events:us-east-1:123456789012:rule/sagemeter-events-x"
+    ]
+    assert all(
+        s["Action"] == "sqs:SendMessage" and s["Resource"] == arn for s in policy["Statement"]
+    )
     # No invoke role (nothing wakes on request): only the rules.
     assert len(queue_policy(arn, [], [])["Statement"]) == 1

@@ -29,9 +29,12 @@ class ApiGatewayGateway(Gateway):
     SERVICE = "apigateway"
 
     def __init__(
-        self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE,
+        self,
+        region: str,
+        client: Any | None = None,
+        page_size: int = MAX_PAGE_SIZE,
         identity: Identity | None = None,
-    ):  # fmt: skip
+    ):
         super().__init__(region, client, identity)
         self._page_size = page_size
 
@@ -60,9 +63,12 @@ class ApiGatewayGateway(Gateway):
         # REGIONAL: callers of an inference endpoint sit in or near its region; EDGE would add
         # a CloudFront hop and its own propagation delays.
         return self._call(
-            "CreateRestApi", name=name, description=description, tags=dict(tags),
+            "CreateRestApi",
+            name=name,
+            description=description,
+            tags=dict(tags),
             endpointConfiguration={"types": ["REGIONAL"]},
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ resources and methods
 
@@ -83,9 +89,12 @@ class ApiGatewayGateway(Gateway):
         self, api_id: str, resource_id: str, http_method: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
         return self._call(
-            "PutMethod", restApiId=api_id, resourceId=resource_id, httpMethod=http_method,
+            "PutMethod",
+            restApiId=api_id,
+            resourceId=resource_id,
+            httpMethod=http_method,
             **params,
-        )  # fmt: skip
+        )
 
     def delete_method(self, api_id: str, resource_id: str, http_method: str) -> bool:
         return self._deleted(
@@ -96,25 +105,34 @@ class ApiGatewayGateway(Gateway):
         self, api_id: str, resource_id: str, http_method: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
         return self._call(
-            "PutIntegration", restApiId=api_id, resourceId=resource_id, httpMethod=http_method,
+            "PutIntegration",
+            restApiId=api_id,
+            resourceId=resource_id,
+            httpMethod=http_method,
             **params,
-        )  # fmt: skip
+        )
 
     def put_method_response(
         self, api_id: str, resource_id: str, http_method: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
         return self._call(
-            "PutMethodResponse", restApiId=api_id, resourceId=resource_id,
-            httpMethod=http_method, **params,
-        )  # fmt: skip
+            "PutMethodResponse",
+            restApiId=api_id,
+            resourceId=resource_id,
+            httpMethod=http_method,
+            **params,
+        )
 
     def put_integration_response(
         self, api_id: str, resource_id: str, http_method: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
         return self._call(
-            "PutIntegrationResponse", restApiId=api_id, resourceId=resource_id,
-            httpMethod=http_method, **params,
-        )  # fmt: skip
+            "PutIntegrationResponse",
+            restApiId=api_id,
+            resourceId=resource_id,
+            httpMethod=http_method,
+            **params,
+        )
 
     def get_authorizer(self, api_id: str, authorizer_id: str) -> dict[str, Any] | None:
         return self._or_none("GetAuthorizer", restApiId=api_id, authorizerId=authorizer_id)
@@ -166,23 +184,26 @@ class ApiGatewayGateway(Gateway):
         self, name: str, description: str, api_id: str, stage: str, tags: Mapping[str, str]
     ) -> dict[str, Any]:
         return self._call(
-            "CreateUsagePlan", name=name, description=description,
-            apiStages=[{"apiId": api_id, "stage": stage}], tags=dict(tags),
-        )  # fmt: skip
+            "CreateUsagePlan",
+            name=name,
+            description=description,
+            apiStages=[{"apiId": api_id, "stage": stage}],
+            tags=dict(tags),
+        )
 
     def add_usage_plan_stage(self, plan_id: str, api_id: str, stage: str) -> None:
         self._call(
-            "UpdateUsagePlan", usagePlanId=plan_id,
+            "UpdateUsagePlan",
+            usagePlanId=plan_id,
             patchOperations=[{"op": "add", "path": "/apiStages", "value": f"{api_id}:{stage}"}],
-        )  # fmt: skip
+        )
 
     def remove_usage_plan_stage(self, plan_id: str, api_id: str, stage: str) -> None:
         self._call(
-            "UpdateUsagePlan", usagePlanId=plan_id,
-            patchOperations=[
-                {"op": "remove", "path": "/apiStages", "value": f"{api_id}:{stage}"}
-            ],
-        )  # fmt: skip
+            "UpdateUsagePlan",
+            usagePlanId=plan_id,
+            patchOperations=[{"op": "remove", "path": "/apiStages", "value": f"{api_id}:{stage}"}],
+        )
 
     def usage_plan_key_ids(self, plan_id: str) -> set[str]:
         return {str(key["id"]) for key in self._items("GetUsagePlanKeys", usagePlanId=plan_id)}
@@ -198,14 +219,15 @@ class LambdaGateway:
     """Lambda resource policies in one region: who may invoke a function."""
 
     def __init__(
-        self, region: str, client: Any | None = None, sts_client: Any | None = None,
+        self,
+        region: str,
+        client: Any | None = None,
+        sts_client: Any | None = None,
         identity: Identity | None = None,
-    ):  # fmt: skip
+    ):
         self.region = region
         self._client = client if client is not None else shared_client("lambda", region, identity)
-        self._sts = (
-            sts_client if sts_client is not None else shared_client("sts", region, identity)
-        )
+        self._sts = sts_client if sts_client is not None else shared_client("sts", region, identity)
         self._account: str | None = None
 
     def caller_account(self) -> str:
@@ -220,10 +242,14 @@ class LambdaGateway:
         already existed (an earlier attempt made it: ids are deterministic)."""
         try:
             checked_call(
-                self._client, "AddPermission", FunctionName=function_arn,
-                StatementId=statement_id, Action="lambda:InvokeFunction",
-                Principal="apigateway.amazonaws.com", SourceArn=source_arn,
-            )  # fmt: skip
+                self._client,
+                "AddPermission",
+                FunctionName=function_arn,
+                StatementId=statement_id,
+                Action="lambda:InvokeFunction",
+                Principal="apigateway.amazonaws.com",
+                SourceArn=source_arn,
+            )
         except AwsError as exc:
             if exc.code == "ResourceConflictException" or exc.kind is ErrorKind.ALREADY_EXISTS:
                 return False
@@ -234,9 +260,11 @@ class LambdaGateway:
         """False when the function or the statement was already gone."""
         try:
             checked_call(
-                self._client, "RemovePermission", FunctionName=function_arn,
+                self._client,
+                "RemovePermission",
+                FunctionName=function_arn,
                 StatementId=statement_id,
-            )  # fmt: skip
+            )
         except AwsError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 return False

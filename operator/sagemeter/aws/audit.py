@@ -31,6 +31,10 @@ def _after_call(http_response: Any, model: Any, **_: Any) -> None:
     outcome = "ok" if http_response.status_code < 300 else f"HTTP {http_response.status_code}"
     log.info(
         "aws %s:%s %s (%s, endpoint %s)",
-        service, operation, outcome, context.get("object", "-"), context.get("endpoint", "-"),
+        service,
+        operation,
+        outcome,
+        context.get("object", "-"),
+        context.get("endpoint", "-"),
         extra={**context, "operation": f"{service}:{operation}"},
     )

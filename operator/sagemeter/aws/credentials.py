@@ -45,12 +45,13 @@ class Identity:
 def _refresher(sts: Any, identity: Identity, seconds: int) -> Any:
     def refresh() -> dict[str, str]:
         answer = checked_call(
-            sts, "AssumeRole",
+            sts,
+            "AssumeRole",
             RoleArn=identity.role_arn,
             RoleSessionName=session_name(identity.namespace),
             DurationSeconds=seconds,
             Tags=[{"Key": NAMESPACE_TAG, "Value": identity.namespace}],
-        )  # fmt: skip
+        )
         credentials = answer["Credentials"]
         expiry: datetime = credentials["Expiration"]
         return {

@@ -32,24 +32,48 @@ class ErrorKind(StrEnum):
     TERMINAL = "Terminal"
 
 
-_THROTTLED_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "SlowDown",
-})  # fmt: skip
-_NOT_FOUND_CODES = frozenset({
-    "ResourceNotFound", "ResourceNotFoundException", "NotFoundException", "NotFound",
-    "NoSuchEntity",
-})  # fmt: skip
-_ALREADY_EXISTS_CODES = frozenset({
-    "ResourceAlreadyExistsException", "AlreadyExistsException", "EntityAlreadyExists",
-})  # fmt: skip
-_RETRYABLE_CODES = frozenset({
-    # Credentials that ran out: renewed and tried again.
-    "ExpiredToken", "ExpiredTokenException", "RequestExpired",
-    "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
-    "InternalServerError", "InternalServerException", "RequestTimeout",
-    "RequestTimeoutException",
-})  # fmt: skip
+_THROTTLED_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+_NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFound",
+        "ResourceNotFoundException",
+        "NotFoundException",
+        "NotFound",
+        "NoSuchEntity",
+    }
+)
+_ALREADY_EXISTS_CODES = frozenset(
+    {
+        "ResourceAlreadyExistsException",
+        "AlreadyExistsException",
+        "EntityAlreadyExists",
+    }
+)
+_RETRYABLE_CODES = frozenset(
+    {
+        # Credentials that ran out: renewed and tried again.
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "InternalServerException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 # Conflict codes that mean "exists" only when the message says so; otherwise they report a
 # concurrent change (API Gateway) or a resource busy in a transition, which clears by itself.
 _CONFLICT_CODES = frozenset({"ResourceInUse", "ConflictException"})
@@ -102,17 +126,26 @@ def classify(exc: BaseException) -> ErrorKind:
     # because every mutating gateway call is idempotent by name.
     if isinstance(
         exc,
-        EndpointConnectionError | ConnectionClosedError | ReadTimeoutError
-        | BotoConnectionError | HTTPClientError,
-    ):  # fmt: skip
+        EndpointConnectionError
+        | ConnectionClosedError
+        | ReadTimeoutError
+        | BotoConnectionError
+        | HTTPClientError,
+    ):
         return ErrorKind.RETRYABLE
     return ErrorKind.TERMINAL
 
 
-_TRANSPORT_ERRORS = frozenset({
-    "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectionError",
-    "HTTPClientError", "ConnectTimeoutError",
-})  # fmt: skip
+_TRANSPORT_ERRORS = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ConnectionError",
+        "HTTPClientError",
+        "ConnectTimeoutError",
+    }
+)
 
 
 class AwsError(Exception):
@@ -135,10 +168,10 @@ class AwsError(Exception):
         return (
             self.kind is ErrorKind.THROTTLED
             or self.status >= 500
-            or self.code in _RETRYABLE_CODES - {"ExpiredToken", "ExpiredTokenException",
-                                                "RequestExpired"}
+            or self.code
+            in _RETRYABLE_CODES - {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
             or self.code in _TRANSPORT_ERRORS
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_exception(cls, exc: BaseException, operation: str = "") -> AwsError:

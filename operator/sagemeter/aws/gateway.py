@@ -41,10 +41,12 @@ class Gateway:
         waiting = BACKOFFS.remaining(self.scope, self.region)
         if waiting > 0:
             raise AwsError(
-                ErrorKind.THROTTLED, "BackingOff",
+                ErrorKind.THROTTLED,
+                "BackingOff",
                 f"AWS throttled or failed in this account and region; calls resume in"
-                f" {waiting:.0f} s", operation,
-            )  # fmt: skip
+                f" {waiting:.0f} s",
+                operation,
+            )
         try:
             result: dict[str, Any] = self._send(operation, params)
         except AwsError as exc:

@@ -86,15 +86,18 @@ def _pinned_version(client: Any, model_id: str, version: str) -> str | None:
         return ".".join([*version.split("."), "0", "0"][:3])
     if not _WILDCARD_VERSION.match(version):
         raise AwsError(
-            ErrorKind.TERMINAL, "InvalidVersion",
+            ErrorKind.TERMINAL,
+            "InvalidVersion",
             f"JumpStart version {version!r} of {model_id}: use *, X.Y.Z, X.* or X.Y.*",
             "DescribeHubContent",
-        )  # fmt: skip
+        )
     prefix = version[:-1]  # "2.*" -> "2."
     params: dict[str, Any] = {
-        "HubName": PUBLIC_HUB, "HubContentType": "Model", "HubContentName": model_id,
+        "HubName": PUBLIC_HUB,
+        "HubContentType": "Model",
+        "HubContentName": model_id,
         "MaxResults": 100,
-    }  # fmt: skip
+    }
     known: list[str] = []
     while True:
         page = checked_call(client, "ListHubContentVersions", **params)
@@ -105,10 +108,11 @@ def _pinned_version(client: Any, model_id: str, version: str) -> str | None:
     matching = [v for v in known if v.startswith(prefix) and _EXACT_VERSION.match(v)]
     if not matching:
         raise AwsError(
-            ErrorKind.NOT_FOUND, "VersionNotFound",
+            ErrorKind.NOT_FOUND,
+            "VersionNotFound",
             f"no version of {model_id} matches {version} (the hub has {', '.join(known)})",
             "ListHubContentVersions",
-        )  # fmt: skip
+        )
     return max(matching, key=lambda v: tuple(int(part) for part in v.split(".")))
 
 
@@ -225,6 +229,8 @@ def _field(obj: dict[str, Any], name: str) -> Any:
 
 def _unusable(where: str, why: str) -> AwsError:
     return AwsError(
-        ErrorKind.TERMINAL, "UnsupportedJumpStartModel",
-        f"JumpStart model {where}: {why}", "DescribeHubContent",
-    )  # fmt: skip
+        ErrorKind.TERMINAL,
+        "UnsupportedJumpStartModel",
+        f"JumpStart model {where}: {why}",
+        "DescribeHubContent",
+    )

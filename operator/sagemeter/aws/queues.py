@@ -31,15 +31,22 @@ class QueueGateway(Gateway):
         missing. An existing queue is left as it is: `set_policy` changes its policy."""
         # A message nobody could act on yet (its object not seen since a restart) comes back
         # after a few seconds, not after SQS's default 30.
-        attributes = {"SqsManagedSseEnabled": "true", "Policy": json.dumps(policy),
-                      "MessageRetentionPeriod": "3600", "VisibilityTimeout": "5"}  # fmt: skip
+        attributes = {
+            "SqsManagedSseEnabled": "true",
+            "Policy": json.dumps(policy),
+            "MessageRetentionPeriod": "3600",
+            "VisibilityTimeout": "5",
+        }
         try:
             return str(self._call("GetQueueUrl", QueueName=name)["QueueUrl"])
         except AwsError as exc:
             if exc.kind is not ErrorKind.NOT_FOUND and "NonExistentQueue" not in exc.code:
                 raise
-        return str(self._call("CreateQueue", QueueName=name, Attributes=attributes,
-                              tags=dict(tags))["QueueUrl"])  # fmt: skip
+        return str(
+            self._call("CreateQueue", QueueName=name, Attributes=attributes, tags=dict(tags))[
+                "QueueUrl"
+            ]
+        )
 
     def set_policy(self, url: str, policy: Mapping[str, Any]) -> None:
         """`SetQueueAttributes` is idempotent: the same policy twice changes nothing."""
@@ -51,9 +58,12 @@ class QueueGateway(Gateway):
 
     def receive(self, url: str, wait: int = LONG_POLL_SECONDS) -> list[dict[str, Any]]:
         found = self._call(
-            "ReceiveMessage", QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+            "ReceiveMessage",
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
             MessageSystemAttributeNames=["SentTimestamp"],
-        )  # fmt: skip
+        )
         return list(found.get("Messages", []))
 
     def delete(self, url: str, receipts: list[str]) -> int:
@@ -62,9 +72,10 @@ class QueueGateway(Gateway):
         if not receipts:
             return 0
         found = self._call(
-            "DeleteMessageBatch", QueueUrl=url,
+            "DeleteMessageBatch",
+            QueueUrl=url,
             Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)],
-        )  # fmt: skip
+        )
         return len(found.get("Failed") or [])
 
 
@@ -78,10 +89,15 @@ class EventsGateway(Gateway):
         self, name: str, pattern: Mapping[str, Any], target_arn: str, tags: Mapping[str, str]
     ) -> str:
         """The rule's ARN; `PutRule` and `PutTargets` are idempotent by name and target id."""
-        arn = str(self._call(
-            "PutRule", Name=name, EventPattern=json.dumps(pattern), State="ENABLED",
-            Description="sagemeter: events of sagemeter's endpoints and idle alarms",
-            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-        )["RuleArn"])  # fmt: skip
+        arn = str(
+            self._call(
+                "PutRule",
+                Name=name,
+                EventPattern=json.dumps(pattern),
+                State="ENABLED",
+                Description="sagemeter: events of sagemeter's endpoints and idle alarms",
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            )["RuleArn"]
+        )
         self._call("PutTargets", Rule=name, Targets=[{"Id": "sagemeter-queue", "Arn": target_arn}])
         return arn

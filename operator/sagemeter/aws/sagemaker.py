@@ -75,16 +75,23 @@ class SageMakerGateway(Gateway):
     SERVICE = "sagemaker"
 
     def __init__(
-        self, region: str, client: Any | None = None, page_size: int = MAX_PAGE_SIZE,
+        self,
+        region: str,
+        client: Any | None = None,
+        page_size: int = MAX_PAGE_SIZE,
         identity: Identity | None = None,
-    ):  # fmt: skip
+    ):
         super().__init__(region, client, identity)
         self._page_size = page_size
 
     def _created(
-        self, operation: str, request: Mapping[str, Any], arn_key: str,
-        describe: str, name_key: str,
-    ) -> str:  # fmt: skip
+        self,
+        operation: str,
+        request: Mapping[str, Any],
+        arn_key: str,
+        describe: str,
+        name_key: str,
+    ) -> str:
         """Creates, or returns the ARN of what an earlier attempt created under the same name.
 
         Names are derived from the spec, so an existing resource of that name is the one a
@@ -159,17 +166,19 @@ class SageMakerGateway(Gateway):
     def create_endpoint_config(self, request: Mapping[str, Any]) -> str:
         """Returns the EndpointConfigArn (also when it already existed)."""
         return self._created(
-            "CreateEndpointConfig", request, "EndpointConfigArn", "DescribeEndpointConfig",
+            "CreateEndpointConfig",
+            request,
+            "EndpointConfigArn",
+            "DescribeEndpointConfig",
             "EndpointConfigName",
-        )  # fmt: skip
+        )
 
     def delete_endpoint_config(self, name: str) -> bool:
         return self._deleted("DeleteEndpointConfig", EndpointConfigName=name)
 
     def list_endpoint_configs(self, name_prefix: str) -> dict[str, str]:
         """EndpointConfigs whose names start with ``name_prefix``: name -> ARN."""
-        return self._names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfig",
-                           name_prefix)  # fmt: skip
+        return self._names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfig", name_prefix)
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
         return self._or_none("DescribeModel", ModelName=name)

@@ -86,16 +86,27 @@ class Endpoints:
 
     def get(self, name: str) -> dict[str, Any]:
         return self._call(
-            name, self._api.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
             name,
-        )  # fmt: skip
+            self._api.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+        )
 
     def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch; raises Conflict when `metadata.resourceVersion` is stale."""
         return self._call(
-            name, self._api.patch_namespaced_custom_object, GROUP, VERSION, self.namespace,
-            PLURAL, name, body,
-        )  # fmt: skip
+            name,
+            self._api.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            body,
+        )
 
     def _call(self, name: str | None, method: Callable[..., Any], *args: Any) -> dict[str, Any]:
         """One API call; errors become Conflict or a one-line PluginError."""

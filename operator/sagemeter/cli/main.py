@@ -1,10 +1,15 @@
-"""The `sagemeter` command: the operator, the CRD and admission-policy generators, the sandbox."""
+"""The `sagemeter` command: the operator, the CRD and admission-policy generators, and the
+commands other installed distributions register (the sandbox)."""
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 import click
 
 from sagemeter import __version__
+
+COMMANDS_GROUP = "sagemeter.commands"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,10 +62,16 @@ def config_reference() -> None:
 
 def _register_subcommands() -> None:
     from sagemeter.cli.run import run
-    from sagemeter.cli.sandbox import sandbox
 
     cli.add_command(run)
-    cli.add_command(sandbox)
+    # Commands other distributions contribute: the sandbox (`sagemeter sandbox up|down|status`)
+    # comes with the `sagemeter-sandbox` distribution, never with the operator's image.
+    for entry in entry_points(group=COMMANDS_GROUP):
+        try:
+            command = entry.load()
+        except ImportError:  # a distribution installed without its dependencies
+            continue
+        cli.add_command(command, entry.name)
 
 
 _register_subcommands()

@@ -24,15 +24,32 @@ def _settings_options(command: Any) -> Any:
 
 
 @click.command()
-@click.option("--namespace", "-n", "namespaces", multiple=True,
-              help="Watch only these namespaces (repeatable); default: the whole cluster.")
-@click.option("--peering", "peering_name", default=None,
-              help="kopf peering object name: run several replicas, one active.")
-@click.option("--priority", type=int, default=None,
-              help="kopf peering priority: the replica with the highest one acts."
-                   "  [default with --peering: random, so equal replicas never tie]")
-@click.option("--liveness", "liveness_endpoint", default=None,
-              help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Watch only these namespaces (repeatable); default: the whole cluster.",
+)
+@click.option(
+    "--peering",
+    "peering_name",
+    default=None,
+    help="kopf peering object name: run several replicas, one active.",
+)
+@click.option(
+    "--priority",
+    type=int,
+    default=None,
+    help="kopf peering priority: the replica with the highest one acts."
+    "  [default with --peering: random, so equal replicas never tie]",
+)
+@click.option(
+    "--liveness",
+    "liveness_endpoint",
+    default=None,
+    help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @_settings_options
 def run(

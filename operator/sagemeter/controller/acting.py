@@ -43,9 +43,13 @@ class Actor:
         self.event = event
 
     async def act(
-        self, ctx: Context, step: Step, target: Target | None, seen: Seen,
+        self,
+        ctx: Context,
+        step: Step,
+        target: Target | None,
+        seen: Seen,
         waited: float | None = None,
-    ) -> Seen:  # fmt: skip
+    ) -> Seen:
         """`waited`: how long a park had to wait for SageMaker to allow the delete (billed)."""
         if step.action in (Action.CREATE, Action.UPDATE):
             assert target is not None
@@ -53,13 +57,16 @@ class Actor:
         gw, name = ctx.gateway, ctx.endpoint_name
         await self.workers.run(gw.delete_endpoint, name)
         self.observer.record(ctx, "Deleting")
-        reason = "Replacing" if step.reason == "ReplacingFailed" else (
-            "Deleting" if step.reason == "Deleting" else "Parking"
+        reason = (
+            "Replacing"
+            if step.reason == "ReplacingFailed"
+            else ("Deleting" if step.reason == "Deleting" else "Parking")
         )
         billed = (
             f"; SageMaker allowed it only after {waited:.0f} s, billed meanwhile"
-            if waited is not None else ""
-        )  # fmt: skip
+            if waited is not None
+            else ""
+        )
         self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}{billed}")
         if await self.workers.run(self.idle.drop, ctx):
             self.event(
@@ -93,9 +100,14 @@ class Actor:
         # The attempt goes into status with this pass; were that patch lost, a failed
         # deployment would be tried once more, never in a loop.
         return Seen(
-            name, status, arn, target.config_name, target.model_name, None,
+            name,
+            status,
+            arn,
+            target.config_name,
+            target.model_name,
+            None,
             attempt=Attempt(target.config_name, ctx.generation),
-        )  # fmt: skip
+        )
 
     async def _create(self, ctx: Context, target: Target, tags: dict[str, str]) -> str:
         try:

@@ -30,20 +30,29 @@ class Alarms:
             else now
         )
         view = await self.workers.run(
-            self.idle.keep, ctx, ctx.spec.idle.after, ctx.spec.idle.grace_period, since, now,
+            self.idle.keep,
+            ctx,
+            ctx.spec.idle.after,
+            ctx.spec.idle.grace_period,
+            since,
+            now,
             resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt),
-        )  # fmt: skip
+        )
         if view.alarm_set:
             self.reporter.event(
-                ctx, "Normal", "IdleAlarmSet",
+                ctx,
+                "Normal",
+                "IdleAlarmSet",
                 f"alarm {naming.alarm_name(ctx.endpoint_name)} parks the endpoint after"
                 f" {ctx.spec.idle.after} without invocations",
-            )  # fmt: skip
+            )
         return view
 
     async def drop(self, ctx: Context) -> None:
         if await self.workers.run(self.idle.drop, ctx):
             self.reporter.event(
-                ctx, "Normal", "IdleAlarmDeleted",
+                ctx,
+                "Normal",
+                "IdleAlarmDeleted",
                 f"deleted alarm {naming.alarm_name(ctx.endpoint_name)}",
-            )  # fmt: skip
+            )

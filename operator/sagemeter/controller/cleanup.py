@@ -39,9 +39,11 @@ class Cleanup:
             await self.workers.run(ctx.gateway.add_tags, arn, to_add)
             await self.workers.run(ctx.gateway.delete_tags, arn, to_remove)
             self.event(
-                ctx, "Normal", "TagsUpdated",
+                ctx,
+                "Normal",
+                "TagsUpdated",
                 f"tags on {ctx.endpoint_name}: set {sorted(to_add)}, removed {to_remove}",
-            )  # fmt: skip
+            )
 
     async def settle(
         self, ctx: Context, arn: str, target: Target, recorded_phase: Phase | None

@@ -49,9 +49,11 @@ def _version(value: Any) -> int | None:
 
 class Contexts:
     def __init__(
-        self, settings: Settings, tenancy: Tenancy | None,
+        self,
+        settings: Settings,
+        tenancy: Tenancy | None,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self._clock = clock
         self._written: dict[str, _Written] = {}

@@ -25,9 +25,14 @@ from sagemeter.runtime.context import Context
 
 class Deleter:
     def __init__(
-        self, dry_run: bool, actor: Actor, cleanup: Cleanup, alarms: Alarms,
-        routes: RouteSync, reporter: Reporter,
-    ) -> None:  # fmt: skip
+        self,
+        dry_run: bool,
+        actor: Actor,
+        cleanup: Cleanup,
+        alarms: Alarms,
+        routes: RouteSync,
+        reporter: Reporter,
+    ) -> None:
         self.dry_run = dry_run
         self.actor = actor
         self.cleanup = cleanup
@@ -36,16 +41,22 @@ class Deleter:
         self.reporter = reporter
 
     async def delete(
-        self, ctx: Context, observation: Observation, seen: Callable[[], Seen],
-    ) -> tuple[Step | None, Seen | None]:  # fmt: skip
+        self,
+        ctx: Context,
+        observation: Observation,
+        seen: Callable[[], Seen],
+    ) -> tuple[Step | None, Seen | None]:
         """(the step taken, what it leaves) while the endpoint still has to go; (None, None)
         once nothing is left to do in AWS."""
         endpoint, ownership = observation.endpoint, observation.ownership
         plan = plan_deletion(
-            ctx.spec.deletion_policy, self.dry_run, ctx.spec.adopt,
+            ctx.spec.deletion_policy,
+            self.dry_run,
+            ctx.spec.adopt,
             ownership.verdict if ownership else None,
-            endpoint.view() if endpoint else None, ctx.endpoint_name,
-        )  # fmt: skip
+            endpoint.view() if endpoint else None,
+            ctx.endpoint_name,
+        )
         if plan.step is not None:
             now = seen()
             if plan.step.action == Action.DELETE:
@@ -71,6 +82,8 @@ class Deleter:
         where = ctx.status.aws
         left = (
             f"; endpoint {ctx.endpoint_name} is left in account {where.account_id} region"
-            f" {where.region}" if where is not None and ctx.status.endpoint_arn else ""
+            f" {where.region}"
+            if where is not None and ctx.status.endpoint_arn
+            else ""
         )
         self.reporter.event(ctx, "Warning", "NotDeleted", f"{reason}: {message}{left}")

@@ -59,7 +59,8 @@ class EndpointDirectory:
             now = self._clock()
             if self._swept_at is None or now - self._swept_at >= self._max_age:
                 if self._failure is not None and now - self._failure[0] < min(
-                        FAILED_SWEEP_PAUSE, self._max_age):  # fmt: skip
+                    FAILED_SWEEP_PAUSE, self._max_age
+                ):
                     raise self._failure[1].with_traceback(None)
                 try:
                     swept = self._sweep()

@@ -55,9 +55,13 @@ class Known:
 
 class EventDispatcher:
     def __init__(
-        self, observer: Observer, idle: IdleAlarms, kube: Kube, wake: Callable[[str], None],
+        self,
+        observer: Observer,
+        idle: IdleAlarms,
+        kube: Kube,
+        wake: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.observer = observer
         self.idle = idle
         self.kube = kube
@@ -88,8 +92,7 @@ class EventDispatcher:
                 self._wake_endpoint(queue, endpoint)
             return True
         if isinstance(message, EndpointChange):
-            if self.observer.note(queue.scope, queue.region, message.endpoint_name,
-                                  message.status):  # fmt: skip
+            if self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status):
                 self._wake_endpoint(queue, message.endpoint_name)
             return True
         return self._wake_request(queue, message)
@@ -108,16 +111,21 @@ class EventDispatcher:
             return self._clock() - self._started > STARTUP_GRACE_SECONDS
         refused = _refused(known, queue, request)
         if refused is not None:
-            log.warning("wake request for %s/%s refused: %s", request.namespace, request.name,
-                        refused)  # fmt: skip
+            log.warning(
+                "wake request for %s/%s refused: %s", request.namespace, request.name, refused
+            )
             return True
         assert known.idle_parked_at is not None
         token = wake_token(known.idle_parked_at)
         if known.wake != token:
             if not self.kube.set_annotation(known.namespace, known.name, WAKE_ANNOTATION, token):
                 return True
-            log.info("woken by a request: %s/%s (request %s)", known.namespace, known.name,
-                     request.request_id or "-")  # fmt: skip
+            log.info(
+                "woken by a request: %s/%s (request %s)",
+                known.namespace,
+                known.name,
+                request.request_id or "-",
+            )
         return True
 
 

@@ -136,9 +136,16 @@ class Reconciler:
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
         self.waking = Waking(
-            settings.event_queue, account, self.observer, self.idle, kube, self.workers,
-            self.route_sync, wake, active,
-        )  # fmt: skip
+            settings.event_queue,
+            account,
+            self.observer,
+            self.idle,
+            kube,
+            self.workers,
+            self.route_sync,
+            wake,
+            active,
+        )
 
     # ------------------------------------------------------------------ the pass
 
@@ -195,8 +202,9 @@ class Reconciler:
             run.route = "skip"
         wakes, wakes_today = self.waking.counts(ctx, run.woken, now)
         if run.woken:
-            self.reporter.event(ctx, "Normal", "WokenByRequest",
-                                "a request through the route woke the endpoint")  # fmt: skip
+            self.reporter.event(
+                ctx, "Normal", "WokenByRequest", "a request through the route woke the endpoint"
+            )
         route = await self._route(ctx, run, now, wakes_today)
         if route.pending:
             run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
@@ -216,7 +224,12 @@ class Reconciler:
             now=now,
             dry_run_park=run.dry_run_park,
             idle_park=idle_record(
-                ctx.status.idle_park, run.desired, idle_parked, expiry, wake_token, now,
+                ctx.status.idle_park,
+                run.desired,
+                idle_parked,
+                expiry,
+                wake_token,
+                now,
                 dry_run=self.settings.dry_run,
             ),
             last_invocation_at=run.idle.last_invocation_at,
@@ -230,7 +243,7 @@ class Reconciler:
             wakes_today=wakes_today,
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
-        )  # fmt: skip
+        )
         self.waking.remember(ctx, new, now)
         if self.book is not None:
             count(self.book, ctx, run.desired, new.phase, now, hourly)
@@ -302,9 +315,11 @@ class Reconciler:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
         elif (
-            step.phase == Phase.IN_SERVICE and target is not None and endpoint is not None
+            step.phase == Phase.IN_SERVICE
+            and target is not None
+            and endpoint is not None
             and endpoint.config_name == target.config_name
-        ):  # fmt: skip
+        ):
             # Serving the target: what it superseded can go. (A failed update's rollback
             # serves the config before it, which stays; so does the superseded flag.)
             run.cleanup_pending = True  # until the settling below has gone through
@@ -397,4 +412,3 @@ def _next_wake(wake: float, desired: Desired, now: datetime) -> float:
         until = (desired.next_transition_at - now).total_seconds()
         wake = min(wake, max(until, 0.0))
     return max(wake, 0.0)
-

@@ -29,9 +29,13 @@ class Reporter:
 
     def event(self, ctx: Context, type_: str, reason: str, message: str) -> None:
         log.info(
-            "%s/%s %s: %s", ctx.namespace, ctx.name, reason, message,
+            "%s/%s %s: %s",
+            ctx.namespace,
+            ctx.name,
+            reason,
+            message,
             extra={"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name},
-        )  # fmt: skip
+        )
         self._events(ctx.body, type_, reason, message)
 
     def announce(self, ctx: Context, new: ManagedEndpointStatus) -> None:

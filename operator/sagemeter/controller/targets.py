@@ -61,9 +61,7 @@ class Targets:
                 )
             container = container_from_spec(spec) or await self._jumpstart(ctx)
             tags = resource_tags(ctx.owner, spec.tags)
-            self._targets[key] = own_target(
-                ctx.endpoint_name, spec, container, role, tags, ctx.uid
-            )
+            self._targets[key] = own_target(ctx.endpoint_name, spec, container, role, tags, ctx.uid)
         return self._targets[key]
 
     async def _jumpstart(self, ctx: Context) -> ModelContainer:

@@ -31,10 +31,17 @@ log = logging.getLogger("sagemeter.wake")
 
 class Waking:
     def __init__(
-        self, queue_name: str, account: str | None, observer: Observer, idle: IdleAlarms,
-        kube: Kube, workers: Workers, routes: RouteSync, wake: Callable[[str], None],
+        self,
+        queue_name: str,
+        account: str | None,
+        observer: Observer,
+        idle: IdleAlarms,
+        kube: Kube,
+        workers: Workers,
+        routes: RouteSync,
+        wake: Callable[[str], None],
         active: Callable[[], bool] = lambda: True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.account = account
         self._active = active
         self.workers = workers
@@ -86,37 +93,51 @@ class Waking:
         return (status.wakes or 0) + 1, WakeCount(date=now.date().isoformat(), count=count + 1)
 
     def hold(
-        self, ctx: Context, desired: Desired, phase: str | None, now: datetime,
-        woken: bool, today: WakeCount | None,
-    ) -> RouteHold | None:  # fmt: skip
+        self,
+        ctx: Context,
+        desired: Desired,
+        phase: str | None,
+        now: datetime,
+        woken: bool,
+        today: WakeCount | None,
+    ) -> RouteHold | None:
         api = ctx.spec.api
         if api is None:
             return None
         count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
         parked = next((c for c in ctx.status.conditions if c.type == "Parked"), None)
         return route_hold(
-            running=desired.running, reason=desired.reason, phase=phase,
-            wake_on_request=api.wake_on_request, wakes_left=count < api.max_wakes_per_day,
+            running=desired.running,
+            reason=desired.reason,
+            phase=phase,
+            wake_on_request=api.wake_on_request,
+            wakes_left=count < api.max_wakes_per_day,
             woken=woken or (parked is not None and parked.reason == "WokenByRequest"),
             create_seconds=ctx.status.last_create_seconds,
             next_transition_at=desired.next_transition_at,
-        )  # fmt: skip
+        )
 
     def remember(self, ctx: Context, new: ManagedEndpointStatus, now: datetime) -> None:
         api = ctx.spec.api
         today = new.wakes_today
         count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
         idle = new.parked_reason == ParkedReason.IDLE and new.idle_park is not None
-        self.dispatcher.remember(Known(
-            uid=ctx.uid, namespace=ctx.namespace, name=ctx.name, scope=ctx.scope,
-            region=ctx.region, endpoint_name=ctx.endpoint_name,
-            path=api.path.strip("/") if api else None,
-            wake_on_request=bool(api and api.wake_on_request),
-            idle_parked_at=new.idle_park.parked_at if idle and new.idle_park else None,
-            wakes_left=api is not None and count < api.max_wakes_per_day,
-            wake=(ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION),
-            routes=self.routes.manager(ctx) if api else None,
-        ))  # fmt: skip
+        self.dispatcher.remember(
+            Known(
+                uid=ctx.uid,
+                namespace=ctx.namespace,
+                name=ctx.name,
+                scope=ctx.scope,
+                region=ctx.region,
+                endpoint_name=ctx.endpoint_name,
+                path=api.path.strip("/") if api else None,
+                wake_on_request=bool(api and api.wake_on_request),
+                idle_parked_at=new.idle_park.parked_at if idle and new.idle_park else None,
+                wakes_left=api is not None and count < api.max_wakes_per_day,
+                wake=(ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION),
+                routes=self.routes.manager(ctx) if api else None,
+            )
+        )
 
     def forget(self, uid: str) -> None:
         self.dispatcher.forget(uid)

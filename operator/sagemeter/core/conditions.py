@@ -34,10 +34,14 @@ def set_condition(
         last_transition_time=since,
         observed_generation=generation,
     )
-    return [updated if c.type == type_ else c for c in conditions] if previous else [
-        *conditions,
-        updated,
-    ]
+    return (
+        [updated if c.type == type_ else c for c in conditions]
+        if previous
+        else [
+            *conditions,
+            updated,
+        ]
+    )
 
 
 def get_condition(conditions: list[Condition], type_: str) -> Condition | None:

@@ -28,9 +28,7 @@ DISCOVERED_FROM: Final = f"{GROUP}/discovered-from"
 def qualifies(tags: Mapping[str, str], adopt_tag: tuple[str, str]) -> bool:
     key, value = adopt_tag
     return (
-        tags.get(key) == value
-        and tags.get(OPT_OUT) != "true"
-        and tags.get(MANAGED_BY) != OPERATOR
+        tags.get(key) == value and tags.get(OPT_OUT) != "true" and tags.get(MANAGED_BY) != OPERATOR
     )
 
 

@@ -43,7 +43,6 @@ class MethodConfig:
     proxy: bool
 
 
-
 def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any]:
     method: dict[str, Any] = {"authorizationType": "AWS_IAM", "apiKeyRequired": False}
     if route.authorization == Authorization.API_KEY:
@@ -153,9 +152,11 @@ def method_complete(config_proxy: bool, method: dict[str, Any]) -> bool:
 # Content-Type); any other is answered like these by the MOCK, or refused with 415 by the
 # waking route, which never forwards a body it has no template for.
 HELD_CONTENT_TYPES = (
-    "application/json", "text/plain", "application/octet-stream",
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
     "application/x-www-form-urlencoded",
-)  # fmt: skip
+)
 HELD_RESPONSE_HEADERS = ("Retry-After", "Sagemeter-State")
 
 
@@ -182,8 +183,7 @@ def _held(
     body = {"application/json": hold_body(hold)}
     if hold.kind == HoldKind.WAKING and route.queue is not None:
         account, queue = route.queue
-        message = wake_message(route.owner.uid, route.owner.namespace, route.owner.name,
-                               route.path)  # fmt: skip
+        message = wake_message(route.owner.uid, route.owner.namespace, route.owner.name, route.path)
         # A double-quoted Velocity string renders $context.requestId; its quotes are doubled.
         quoted = message.replace('"', '""')
         send = f'Action=SendMessage&MessageBody=$util.urlEncode("{quoted}")'
@@ -199,11 +199,19 @@ def _held(
             "passthroughBehavior": "NEVER",
         }
         responses: tuple[dict[str, Any], ...] = (
-            {"statusCode": "503", "selectionPattern": r"2\d{2}",
-             "responseParameters": _held_headers(hold), "responseTemplates": body},
-            {"statusCode": "502", "responseTemplates": {
-                "application/json": '{"state": "error", "reason": "WakeNotSent"}'}},
-        )  # fmt: skip
+            {
+                "statusCode": "503",
+                "selectionPattern": r"2\d{2}",
+                "responseParameters": _held_headers(hold),
+                "responseTemplates": body,
+            },
+            {
+                "statusCode": "502",
+                "responseTemplates": {
+                    "application/json": '{"state": "error", "reason": "WakeNotSent"}'
+                },
+            },
+        )
         method_responses: tuple[dict[str, Any], ...] = (
             {"statusCode": "503", "responseParameters": dict(declared)},
             {"statusCode": "502", "responseParameters": {}},
@@ -212,6 +220,7 @@ def _held(
     mock = {content: '{"statusCode": 503}' for content in HELD_CONTENT_TYPES}
     integration = {"type": "MOCK", "requestTemplates": mock, "passthroughBehavior": "WHEN_NO_MATCH"}
     method_responses = ({"statusCode": "503", "responseParameters": dict(declared)},)
-    responses = ({"statusCode": "503", "responseParameters": _held_headers(hold),
-                  "responseTemplates": body},)  # fmt: skip
+    responses = (
+        {"statusCode": "503", "responseParameters": _held_headers(hold), "responseTemplates": body},
+    )
     return method, integration, method_responses, responses

@@ -139,9 +139,14 @@ class RouteSpec:
 
     @classmethod
     def from_api(
-        cls, api: ApiRoute, endpoint_name: str, owner: Owner, async_: bool = False,
-        hold: RouteHold | None = None, queue: tuple[str, str] | None = None,
-    ) -> RouteSpec:  # fmt: skip
+        cls,
+        api: ApiRoute,
+        endpoint_name: str,
+        owner: Owner,
+        async_: bool = False,
+        hold: RouteHold | None = None,
+        queue: tuple[str, str] | None = None,
+    ) -> RouteSpec:
         return cls(
             path=api.path.strip("/"),
             endpoint_name=endpoint_name,

@@ -146,10 +146,16 @@ def wake_message(uid: str, namespace: str, name: str, path: str) -> str:
     """The constant a route sends while it waits to wake: the object's identity, never the
     caller's request; `$context.requestId` is API Gateway's own id for the request."""
     return json.dumps(
-        {"kind": WAKE_KIND, "uid": uid, "namespace": namespace, "name": name, "path": path,
-         "requestId": "$context.requestId"},
+        {
+            "kind": WAKE_KIND,
+            "uid": uid,
+            "namespace": namespace,
+            "name": name,
+            "path": path,
+            "requestId": "$context.requestId",
+        },
         separators=(",", ":"),
-    )  # fmt: skip
+    )
 
 
 def wake_token(parked_at: str) -> str:
@@ -208,16 +214,25 @@ def queue_policy(queue_arn: str, senders: list[str], rule_arns: list[str]) -> di
     """Only the API's invoke role(s) and EventBridge, from sagemeter's own rules, may send."""
     statements: list[dict[str, Any]] = []
     if senders:
-        statements.append({
-            "Sid": "RoutesWake", "Effect": "Allow", "Principal": {"AWS": sorted(senders)},
-            "Action": "sqs:SendMessage", "Resource": queue_arn,
-        })  # fmt: skip
-    statements.append({
-        "Sid": "EventBridgeRules", "Effect": "Allow",
-        "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sqs:SendMessage", "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
-    })  # fmt: skip
+        statements.append(
+            {
+                "Sid": "RoutesWake",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(senders)},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+            }
+        )
+    statements.append(
+        {
+            "Sid": "EventBridgeRules",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
+        }
+    )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -76,7 +76,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
-        config, kube, post_event, tenancy=tenancy.tenancy, book=tenancy.book, wake=wake,
+        config,
+        kube,
+        post_event,
+        tenancy=tenancy.tenancy,
+        book=tenancy.book,
+        wake=wake,
         account=account,
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.

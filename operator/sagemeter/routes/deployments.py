@@ -175,5 +175,7 @@ class DeploymentScheduler:
                     state.not_before = self._clock() + delay
                 log.warning(
                     "API Gateway deployment in %s failed (%s); retrying in %.0fs",
-                    region, exc, delay,
-                )  # fmt: skip
+                    region,
+                    exc,
+                    delay,
+                )

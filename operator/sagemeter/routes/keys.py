@@ -74,8 +74,10 @@ class RouteKeys:
             plan = apigateway.create_usage_plan(
                 core.usage_plan_name(owner),
                 f"sagemeter: usage plan of ManagedEndpoint {owner.namespace}/{owner.name}",
-                api_id, self._stage, owner.tags(),
-            )  # fmt: skip
+                api_id,
+                self._stage,
+                owner.tags(),
+            )
             self._listed_plans(apigateway).setdefault(str(plan["name"]), []).append(plan)
         elif wanted not in _stages(plan):
             stage_ready()

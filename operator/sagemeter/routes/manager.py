@@ -93,10 +93,13 @@ class RouteManager:
         self._gateways: dict[str, RouteGateways] = {}
         self._keys = RouteKeys(settings.api_stage)
         self.deployments = DeploymentScheduler(
-            self._deploy, lambda region: self._state(region).lock,
-            quiet_seconds=quiet_seconds, max_delay_seconds=max_delay_seconds,
-            on_deployed=on_deployed, clock=clock,
-        )  # fmt: skip
+            self._deploy,
+            lambda region: self._state(region).lock,
+            quiet_seconds=quiet_seconds,
+            max_delay_seconds=max_delay_seconds,
+            on_deployed=on_deployed,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -134,9 +137,11 @@ class RouteManager:
             key_created = False
             if route.authorization == Authorization.API_KEY:
                 key_id, key_value, key_created = self._keys.ensure(
-                    gateways.apigateway, api_id, route.owner,
+                    gateways.apigateway,
+                    api_id,
+                    route.owner,
                     stage_ready=lambda: self._ensure_stage(gateways, api_id, region),
-                )  # fmt: skip
+                )
             return RouteResult(
                 invoke_url=core.invoke_url(api_id, region, settings.api_stage, route.path),
                 rest_api_id=api_id,
@@ -227,15 +232,20 @@ class RouteManager:
             state.api_id = configured
             return configured
         ours = sorted(
-            (api for api in apigateway.rest_apis()
-             if (api.get("tags") or {}).get(MANAGED_BY) == OPERATOR),
+            (
+                api
+                for api in apigateway.rest_apis()
+                if (api.get("tags") or {}).get(MANAGED_BY) == OPERATOR
+            ),
             key=lambda api: (str(api.get("createdDate", "")), api["id"]),
-        )  # fmt: skip
+        )
         if len(ours) > 1:
             log.warning(
                 "%d REST APIs in %s are tagged as sagemeter's; using the oldest, %s",
-                len(ours), region, ours[0]["id"],
-            )  # fmt: skip
+                len(ours),
+                region,
+                ours[0]["id"],
+            )
         if ours:
             state.api_id = str(ours[0]["id"])
         elif create:
@@ -261,9 +271,14 @@ class RouteManager:
     # ------------------------------------------------------------------ changing routes
 
     def _write_route(
-        self, state: _Region, gateways: RouteGateways, tree: ResourceTree, region: str,
-        route: RouteSpec, config: MethodConfig,
-    ) -> bool:  # fmt: skip
+        self,
+        state: _Region,
+        gateways: RouteGateways,
+        tree: ResourceTree,
+        region: str,
+        route: RouteSpec,
+        config: MethodConfig,
+    ) -> bool:
         """Makes the route exactly ``config``; True when it had to change something.
 
         Everything that can refuse the route (a conflict, a missing authorizer or Lambda)
@@ -301,8 +316,11 @@ class RouteManager:
         tree.write_route(path, config)
         log.info(
             "route %s -> %s (%s) written for %s",
-            path, route.lambda_arn or route.endpoint_name, route.authorization, _who(route.owner),
-        )  # fmt: skip
+            path,
+            route.lambda_arn or route.endpoint_name,
+            route.authorization,
+            _who(route.owner),
+        )
         return True
 
     def _grant_lambda(

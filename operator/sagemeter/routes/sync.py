@@ -61,9 +61,12 @@ class RouteSync:
                 self._managers[key] = RouteManager(settings)
             else:
                 identity = ctx.identity
-                settings = self.settings.model_copy(update={
-                    "api_invoke_role_arn": ctx.invoke_role, "api_rest_api_id": None,
-                })  # fmt: skip
+                settings = self.settings.model_copy(
+                    update={
+                        "api_invoke_role_arn": ctx.invoke_role,
+                        "api_rest_api_id": None,
+                    }
+                )
                 self._managers[key] = RouteManager(
                     settings, lambda region: RouteGateways.for_region(region, identity)
                 )
@@ -80,25 +83,33 @@ class RouteSync:
                 await self.remove(ctx)
             return RouteOutcome()
         route = RouteSpec.from_api(
-            api, ctx.endpoint_name, ctx.owner,
-            async_=ctx.spec.inference_type == InferenceType.ASYNC, hold=hold, queue=queue,
-        )  # fmt: skip
+            api,
+            ctx.endpoint_name,
+            ctx.owner,
+            async_=ctx.spec.inference_type == InferenceType.ASYNC,
+            hold=hold,
+            queue=queue,
+        )
         try:
             result = await self.workers.run(self.manager(ctx).ensure, route, ctx.region)
         except RouteError as error:
             return RouteOutcome(
-                ctx.status.invoke_url, ctx.status.api_key_secret,
+                ctx.status.invoke_url,
+                ctx.status.api_key_secret,
                 Problem(error.reason, error.message),
-            )  # fmt: skip
+            )
         if result.route_written:
             target = (
-                f"endpoint {ctx.endpoint_name}" if hold is None
+                f"endpoint {ctx.endpoint_name}"
+                if hold is None
                 else f"503 {hold.kind} ({hold.reason}) while the endpoint does not serve"
-            )  # fmt: skip
+            )
             self.event(
-                ctx, "Normal", "RouteWritten",
+                ctx,
+                "Normal",
+                "RouteWritten",
                 f"POST /{api.path} -> {target} ({api.authorization})",
-            )  # fmt: skip
+            )
         if result.key_created:
             self.event(ctx, "Normal", "ApiKeyCreated", f"created the API key of /{api.path}")
         secret: str | None = None
@@ -111,9 +122,12 @@ class RouteSync:
             ):
                 try:
                     await self.workers.run(
-                        self.kube.apply_secret, ctx.namespace, secret,
-                        {API_KEY_SECRET_KEY: result.api_key}, owner_reference(ctx),
-                    )  # fmt: skip
+                        self.kube.apply_secret,
+                        ctx.namespace,
+                        secret,
+                        {API_KEY_SECRET_KEY: result.api_key},
+                        owner_reference(ctx),
+                    )
                 except SecretConflict as conflict:
                     return RouteOutcome(
                         ctx.status.invoke_url, None, Problem("SecretConflict", str(conflict))

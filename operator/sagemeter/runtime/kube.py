@@ -64,9 +64,11 @@ class Kube:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
         patch = [
             _ownership_test(str(owner["uid"])),
-            *({"op": "add", "path": f"/data/{key}", "value": value}
-              for key, value in encoded.items()),
-        ]  # fmt: skip
+            *(
+                {"op": "add", "path": f"/data/{key}", "value": value}
+                for key, value in encoded.items()
+            ),
+        ]
         try:
             self._core.patch_namespaced_secret(name, namespace, patch)
         except ApiException as error:
@@ -85,11 +87,15 @@ class Kube:
                 name, namespace, [_ownership_test(owner_uid)]
             )
             self._core.delete_namespaced_secret(
-                name, namespace,
-                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                    uid=proven.metadata.uid, resource_version=proven.metadata.resource_version,
-                )),
-            )  # fmt: skip
+                name,
+                namespace,
+                body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(
+                        uid=proven.metadata.uid,
+                        resource_version=proven.metadata.resource_version,
+                    )
+                ),
+            )
         except ApiException as error:
             if error.status in (404, 409, 422):
                 return False
@@ -135,9 +141,13 @@ class Kube:
         """Merge-patch one annotation of a ManagedEndpoint; False when the object is gone."""
         try:
             self._custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
                 {"metadata": {"annotations": {key: value}}},
-            )  # fmt: skip
+            )
         except ApiException as error:
             if error.status == 404:
                 return False

@@ -77,13 +77,17 @@ class Fleet:
                 self._entries[uid].since = now
             counts = Counter((e.phase, e.reason) for e in self._entries.values())
             running = sum(
-                (e.hourly for e in self._entries.values()
-                 if e.phase in RUNNING_PHASES and e.hourly is not None),
+                (
+                    e.hourly
+                    for e in self._entries.values()
+                    if e.phase in RUNNING_PHASES and e.hourly is not None
+                ),
                 Decimal(0),
             )
             avoided = self._avoided
         by_phase = GaugeMetricFamily(
-            "sagemeter_endpoints", "ManagedEndpoints by phase and parked reason.",
+            "sagemeter_endpoints",
+            "ManagedEndpoints by phase and parked reason.",
             labels=["phase", "reason"],
         )
         for (phase, reason), count in sorted(counts.items()):
@@ -107,7 +111,8 @@ FLEET = Fleet()
 class AwsCallCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
-            "sagemeter_aws_calls", "AWS API calls made, by service and operation.",
+            "sagemeter_aws_calls",
+            "AWS API calls made, by service and operation.",
             labels=["service", "operation"],
         )
         for key, count in sorted(CALLS.snapshot().items()):
@@ -115,7 +120,8 @@ class AwsCallCollector(Collector):
             calls.add_metric([service, operation], count)
         yield calls
         errors = CounterMetricFamily(
-            "sagemeter_aws_errors", "AWS API errors, by service, operation and error code.",
+            "sagemeter_aws_errors",
+            "AWS API errors, by service, operation and error code.",
             labels=["service", "operation", "code"],
         )
         for key, count in sorted(CALLS.errors_snapshot().items()):
@@ -133,13 +139,15 @@ class Budgets(Collector):
     def collect(self) -> Iterator[Metric]:
         figures = self.source() if self.source is not None else {}
         budget = GaugeMetricFamily(
-            "sagemeter_budget_usd_per_hour", "EndpointPolicy budgets, USD per hour.",
+            "sagemeter_budget_usd_per_hour",
+            "EndpointPolicy budgets, USD per hour.",
             labels=["policy"],
-        )  # fmt: skip
+        )
         spend = GaugeMetricFamily(
             "sagemeter_spend_usd_per_hour",
-            "What runs under each EndpointPolicy budget, USD per hour.", labels=["policy"],
-        )  # fmt: skip
+            "What runs under each EndpointPolicy budget, USD per hour.",
+            labels=["policy"],
+        )
         for name, (limit, used) in sorted(figures.items()):
             budget.add_metric([name], float(limit))
             spend.add_metric([name], float(used))

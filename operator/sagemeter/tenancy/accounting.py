@@ -1,7 +1,7 @@
 """What one reconcile pass tells the budget book about its object, and hears back.
 
-    hold(book, ctx, now)   -> why the object must wait for budget, or None: it may run
-    count(book, ctx, desired, phase, now)   after the pass: what the object counts now
+hold(book, ctx, now)   -> why the object must wait for budget, or None: it may run
+count(book, ctx, desired, phase, now)   after the pass: what the object counts now
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ def hold(book: BudgetBook, ctx: Context, now: datetime, hourly: Decimal | None) 
 
 
 def count(
-    book: BudgetBook, ctx: Context, desired: Desired, phase: Phase | None, now: datetime,
+    book: BudgetBook,
+    ctx: Context,
+    desired: Desired,
+    phase: Phase | None,
+    now: datetime,
     hourly: Decimal | None,
-) -> None:  # fmt: skip
+) -> None:
     if not ctx.budgets:
         book.report(None, ctx.uid)
         return

@@ -33,8 +33,10 @@ class BindingKeeper:
             spec = EndpointPolicySpec.model_validate(policy.get("spec") or {})
         except ValidationError:
             return
-        wanted = {b["metadata"]["name"]: b for b in bindings_for(
-            meta["name"], meta["uid"], spec.namespace_selector)}  # fmt: skip
+        wanted = {
+            b["metadata"]["name"]: b
+            for b in bindings_for(meta["name"], meta["uid"], spec.namespace_selector)
+        }
         existing = self._api.list_validating_admission_policy_binding(
             label_selector=f"{POLICY_UID_LABEL}={meta['uid']}"
         ).items

@@ -85,11 +85,16 @@ class BudgetBook:
                     # every pass orders the waiters the same way.
                     candidate = replace(candidate, since=before.since)
                 self._candidates[uid] = candidate
-            freed = before is not None and before.runs and (
-                candidate is None or not candidate.runs
-                or _less(candidate.hourly, before.hourly)
-                or (before.activity == Activity.UPDATING != candidate.activity)
-            )  # fmt: skip
+            freed = (
+                before is not None
+                and before.runs
+                and (
+                    candidate is None
+                    or not candidate.runs
+                    or _less(candidate.hourly, before.hourly)
+                    or (before.activity == Activity.UPDATING != candidate.activity)
+                )
+            )
         if freed:
             self._wake_waiters()
 
@@ -99,9 +104,7 @@ class BudgetBook:
                 return STARTING
             known = set(self._budgets)
             # A budget whose policy went meanwhile no longer counts.
-            candidates = [
-                replace(c, budgets=c.budgets & known) for c in self._candidates.values()
-            ]
+            candidates = [replace(c, budgets=c.budgets & known) for c in self._candidates.values()]
             decision = decide(candidates, self._budgets)
             self.last = decision
         if uid in decision.park:
@@ -129,4 +132,3 @@ class BudgetBook:
 
 def _less(now: Decimal | None, before: Decimal | None) -> bool:
     return now is not None and before is not None and now < before
-

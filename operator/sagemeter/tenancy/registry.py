@@ -54,9 +54,10 @@ class Tenancy:
         if policy is None:
             return set()
         return {
-            name for name, labels in self._namespaces.items()
+            name
+            for name, labels in self._namespaces.items()
             if selects(policy.spec.namespace_selector, name, labels)
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------------ what passes ask
 
@@ -76,8 +77,11 @@ class Tenancy:
         """The policies selecting `namespace`, by name."""
         with self._lock:
             labels = self._namespaces.get(namespace, {"kubernetes.io/metadata.name": namespace})
-            found = [p for p in self._policies.values()
-                     if selects(p.spec.namespace_selector, namespace, labels)]  # fmt: skip
+            found = [
+                p
+                for p in self._policies.values()
+                if selects(p.spec.namespace_selector, namespace, labels)
+            ]
         return sorted(found, key=lambda p: p.name)
 
     def namespaces_of(self, name: str) -> list[str]:

@@ -47,10 +47,14 @@ class TenancyService:
         wake_namespaces: Callable[[set[str]], None],
     ) -> None:
         self.kube = kube
-        self.tenancy = Tenancy(OperatorDefaults(
-            region=settings.region, execution_role_arn=settings.execution_role_arn,
-            account_id=account_id, require_policy=settings.require_policy,
-        ))  # fmt: skip
+        self.tenancy = Tenancy(
+            OperatorDefaults(
+                region=settings.region,
+                execution_role_arn=settings.execution_role_arn,
+                account_id=account_id,
+                require_policy=settings.require_policy,
+            )
+        )
         self.book = BudgetBook(wake)
         self.bindings = BindingKeeper()
         self._wake_namespaces = wake_namespaces
@@ -81,8 +85,9 @@ class TenancyService:
         try:
             self.bindings.keep(item)
         except ApiException as error:
-            log.warning("cannot keep the admission bindings of EndpointPolicy %s: %s", name,
-                        error.reason)  # fmt: skip
+            log.warning(
+                "cannot keep the admission bindings of EndpointPolicy %s: %s", name, error.reason
+            )
 
     # ------------------------------------------------------------------ the book's first count
 
@@ -114,10 +119,16 @@ class TenancyService:
             if effective is None or not effective.budgets or activity == Activity.WAITING:
                 continue
             hourly = Decimal(status.hourly_cost_usd) if status.hourly_cost_usd else None
-            runners.append(Candidate(
-                meta["uid"], frozenset(b.policy for b in effective.budgets), hourly,
-                activity, parse_time(meta["creationTimestamp"]), meta["namespace"],
-            ))  # fmt: skip
+            runners.append(
+                Candidate(
+                    meta["uid"],
+                    frozenset(b.policy for b in effective.budgets),
+                    hourly,
+                    activity,
+                    parse_time(meta["creationTimestamp"]),
+                    meta["namespace"],
+                )
+            )
         self.book.seed(runners)
         log.info("budgets: %d running endpoints counted", len(runners))
 
@@ -135,14 +146,21 @@ class TenancyService:
             }
             if self._reported.get(policy.name) == wanted:
                 continue
-            self.kube.patch_policy_status(policy.name, {
-                **wanted,
-                "conditions": [{
-                    "type": "Ready", "status": "True", "reason": "Applied",
-                    "message": f"selects {wanted['namespaces']} namespace(s)",
-                    "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                }],
-            })  # fmt: skip
+            self.kube.patch_policy_status(
+                policy.name,
+                {
+                    **wanted,
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "reason": "Applied",
+                            "message": f"selects {wanted['namespaces']} namespace(s)",
+                            "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        }
+                    ],
+                },
+            )
             self._reported[policy.name] = wanted
 
     def _budget_metrics(self) -> dict[str, tuple[Decimal, Decimal]]:

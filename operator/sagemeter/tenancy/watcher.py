@@ -96,9 +96,13 @@ class PolicyWatcher:
             self.on_change(affected)
         version = listed["metadata"].get("resourceVersion")
         stream = watch.Watch().stream(
-            self._custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL,
-            resource_version=version, timeout_seconds=WATCH_SECONDS,
-        )  # fmt: skip
+            self._custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            POLICY_PLURAL,
+            resource_version=version,
+            timeout_seconds=WATCH_SECONDS,
+        )
         for event in stream:
             if self._stop.is_set():
                 return
@@ -134,9 +138,10 @@ class PolicyWatcher:
             self.tenancy.put_namespace(namespace.metadata.name, namespace.metadata.labels or {})
         self._listed["namespaces"].set()
         stream = watch.Watch().stream(
-            self._core.list_namespace, resource_version=listed.metadata.resource_version,
+            self._core.list_namespace,
+            resource_version=listed.metadata.resource_version,
             timeout_seconds=WATCH_SECONDS,
-        )  # fmt: skip
+        )
         for event in stream:
             if self._stop.is_set():
                 return

@@ -39,9 +39,12 @@ PAUSED_CHECK = 1.0
 
 class QueueListener:
     def __init__(
-        self, queue: Queue, handle: Handle, wait: int = 20,
+        self,
+        queue: Queue,
+        handle: Handle,
+        wait: int = 20,
         active: Callable[[], bool] = lambda: True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.queue = queue
         self._handle = handle
         self._active = active
@@ -95,8 +98,11 @@ class QueueListener:
                 log.exception("handling a message from %s failed", self.queue.url)
         try:
             if failed := self._gateway.delete(self.queue.url, done):
-                log.warning("%d handled messages not deleted from %s; they come back",
-                            failed, self.queue.url)  # fmt: skip
+                log.warning(
+                    "%d handled messages not deleted from %s; they come back",
+                    failed,
+                    self.queue.url,
+                )
         except AwsError as error:
             log.warning("deleting handled messages from %s failed: %s", self.queue.url, error)
 

@@ -56,9 +56,13 @@ class EventQueues:
             return self._queues.get((scope, region))
 
     def ensure(
-        self, scope: str, region: str, account: str, identity: Identity | None,
+        self,
+        scope: str,
+        region: str,
+        account: str,
+        identity: Identity | None,
         sender: str | None,
-    ) -> Queue:  # fmt: skip
+    ) -> Queue:
         """The queue of (scope, region); `sender` (an invoke role) may send to it."""
         key = (scope, region)
         with self._lock:
@@ -81,15 +85,22 @@ class EventQueues:
         return queue
 
     def _create(
-        self, sqs: QueueGateway, events: EventsGateway, scope: str, region: str, account: str,
+        self,
+        sqs: QueueGateway,
+        events: EventsGateway,
+        scope: str,
+        region: str,
+        account: str,
         identity: Identity | None,
-    ) -> Queue:  # fmt: skip
+    ) -> Queue:
         arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
         url = sqs.ensure_queue(self.name, queue_policy(arn, [], []), QUEUE_TAGS)
         arn = sqs.queue_arn(url)
         queue = Queue(scope, region, account, url, arn, identity)
-        rules = ((f"{self.name}-{ALARM_RULE}", alarm_rule_pattern()),
-                 (f"{self.name}-{ENDPOINT_RULE}", endpoint_rule_pattern()))  # fmt: skip
+        rules = (
+            (f"{self.name}-{ALARM_RULE}", alarm_rule_pattern()),
+            (f"{self.name}-{ENDPOINT_RULE}", endpoint_rule_pattern()),
+        )
         for name, pattern in rules:
             try:
                 queue.rule_arns.append(events.ensure_rule(name, pattern, arn, QUEUE_TAGS))
@@ -98,9 +109,12 @@ class EventQueues:
                     raise
                 log.warning(
                     "cannot put the EventBridge rule %s in %s/%s (%s): events from AWS reach"
-                    " sagemeter only through its periodic sweeps there", name, account, region,
+                    " sagemeter only through its periodic sweeps there",
+                    name,
+                    account,
+                    region,
                     error.message,
-                )  # fmt: skip
+                )
         log.info("event queue %s ready in %s/%s", url, account, region)
         return queue
 
@@ -115,5 +129,7 @@ class EventQueues:
             # used as it is; requests reach it only if that policy lets the invoke roles send.
             log.warning(
                 "cannot set the policy of %s (%s): the queue's own policy decides who may"
-                " send to it", queue.url, error.message,
-            )  # fmt: skip
+                " send to it",
+                queue.url,
+                error.message,
+            )

@@ -52,20 +52,30 @@ def plan_deletion(
         reason = "Retained" if policy == DeletionPolicy.RETAIN else "WouldDelete"
         release = adopt and verdict == Verdict.OURS
         return DeletionPlan(
-            release=release, drop_alarm=release, done=True,
+            release=release,
+            drop_alarm=release,
+            done=True,
             event=("Normal", reason, f"leaving endpoint {endpoint_name} in AWS"),
-        )  # fmt: skip
+        )
     if verdict in (Verdict.FOREIGN, Verdict.ADOPTABLE):
         return DeletionPlan(
-            remove_route=True, collect_garbage=not adopt, done=True,
-            event=("Warning", "NotDeleted",
-                   f"endpoint {endpoint_name} is not this object's; it was left as it is"),
-        )  # fmt: skip
+            remove_route=True,
+            collect_garbage=not adopt,
+            done=True,
+            event=(
+                "Warning",
+                "NotDeleted",
+                f"endpoint {endpoint_name} is not this object's; it was left as it is",
+            ),
+        )
     if verdict == Verdict.OURS and endpoint is not None:
         step = plan_parked(endpoint, DELETING)
         if step.action in (Action.DELETE, Action.WAIT):
             return DeletionPlan(step=step)
     return DeletionPlan(
-        drop_alarm=True, remove_route=True, collect_garbage=not adopt, done=True,
+        drop_alarm=True,
+        remove_route=True,
+        collect_garbage=not adopt,
+        done=True,
         event=("Normal", "Deleted", f"removed endpoint {endpoint_name} from AWS"),
-    )  # fmt: skip
+    )

@@ -166,9 +166,7 @@ def extended_expiry(current: datetime | None, now: datetime, duration: timedelta
     return later(base, duration)
 
 
-def still_idle_parked(
-    record: IdlePark | None, expiry: Expiry, wake: str | None
-) -> bool:
+def still_idle_parked(record: IdlePark | None, expiry: Expiry, wake: str | None) -> bool:
     """An idle park holds until the expiry is extended or the wake annotation changes."""
     if record is None:
         return False

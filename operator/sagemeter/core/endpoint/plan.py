@@ -13,7 +13,7 @@ from enum import StrEnum
 from sagemeter.api.models import Phase
 
 # Every EndpointStatus SageMaker has, and what SageMaker accepts in it (DeleteEndpoint,
-# UpdateEndpoint), as the local AWS's rule table (`sagemeter.sandbox.endpoint_states`) has it
+# UpdateEndpoint), as the local AWS's rule table (`sagemeter_sandbox.endpoint_states`) has it
 # from the API reference and the AWS controllers: in-progress statuses take neither, Failed
 # takes only a delete, OutOfService neither (it is SageMaker's to recover).
 IN_PROGRESS = {
@@ -25,8 +25,12 @@ IN_PROGRESS = {
 }
 SERVING = {"InService"}
 ALL_STATUSES = (
-    *IN_PROGRESS, "InService", "OutOfService", "Failed", "UpdateRollbackFailed",
-)  # fmt: skip
+    *IN_PROGRESS,
+    "InService",
+    "OutOfService",
+    "Failed",
+    "UpdateRollbackFailed",
+)
 
 
 class Action(StrEnum):
@@ -104,36 +108,47 @@ def plan_running(
         return Step(Action.WAIT, IN_PROGRESS[status], status, f"SageMaker is {status}")
     if status == "OutOfService":
         return Step(
-            Action.WAIT, Phase.PENDING, "OutOfService",
-            endpoint.failure_reason or "SageMaker reports the endpoint out of service;"
-            " waiting for it to recover", failed=True,
-        )  # fmt: skip
+            Action.WAIT,
+            Phase.PENDING,
+            "OutOfService",
+            endpoint.failure_reason
+            or "SageMaker reports the endpoint out of service; waiting for it to recover",
+            failed=True,
+        )
     if status in SERVING:
         if endpoint.config_name == config_name:
             return Step(Action.NOTHING, Phase.IN_SERVICE, "InService", "serving")
         if tried and endpoint.failure_reason:
             return Step(
-                Action.NOTHING, Phase.IN_SERVICE, "UpdateFailed",
+                Action.NOTHING,
+                Phase.IN_SERVICE,
+                "UpdateFailed",
                 f"update to {config_name} failed: {endpoint.failure_reason}; still serving"
                 f" {endpoint.config_name}; a change of the configuration tries again",
                 failed=True,
-            )  # fmt: skip
+            )
         return Step(Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}")
     if status == "Failed":
         if endpoint.config_name == config_name and tried:
             return Step(
-                Action.NOTHING, Phase.FAILED, "EndpointFailed",
-                endpoint.failure_reason or "the endpoint failed", failed=True,
-            )  # fmt: skip
+                Action.NOTHING,
+                Phase.FAILED,
+                "EndpointFailed",
+                endpoint.failure_reason or "the endpoint failed",
+                failed=True,
+            )
         return Step(
             Action.DELETE, Phase.DELETING, "ReplacingFailed", "replacing the failed endpoint"
         )
     if status == "UpdateRollbackFailed" and not tried:
         return Step(Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}")
     return Step(
-        Action.NOTHING, Phase.FAILED, status,
-        endpoint.failure_reason or f"SageMaker reports {status}", failed=True,
-    )  # fmt: skip
+        Action.NOTHING,
+        Phase.FAILED,
+        status,
+        endpoint.failure_reason or f"SageMaker reports {status}",
+        failed=True,
+    )
 
 
 def plan_parked(endpoint: EndpointView | None, reason: str) -> Step:

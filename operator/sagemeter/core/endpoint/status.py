@@ -152,16 +152,21 @@ def compose_status(
     else:
         # Woken by a request: said until the endpoint serves again.
         old_parked = get_condition(old.conditions, ConditionType.PARKED)
-        waking = desired.running and not ready and (
-            woken or (old_parked is not None and old_parked.reason == WOKEN_BY_REQUEST)
-        )  # fmt: skip
+        waking = (
+            desired.running
+            and not ready
+            and (woken or (old_parked is not None and old_parked.reason == WOKEN_BY_REQUEST))
+        )
         running = WOKEN_BY_REQUEST if waking else "Running"
         put(
             ConditionType.PARKED,
             parked,
             (parked_reason or "Parked") if parked else running if desired.running else "Parking",
-            _parked_message(desired, parked_reason) if not desired.running
-            else "woken by a request; starting" if waking else "not parked",
+            _parked_message(desired, parked_reason)
+            if not desired.running
+            else "woken by a request; starting"
+            if waking
+            else "not parked",
         )
     if problem is not None:
         put(ConditionType.DEGRADED, True, problem.reason, problem.message)

@@ -64,9 +64,7 @@ def tag_changes(
     to_remove = sorted(
         key
         for key in set(previously_set)
-        if key in current
-        and key not in desired
-        and not key.startswith(RESERVED_TAG_PREFIXES)
+        if key in current and key not in desired and not key.startswith(RESERVED_TAG_PREFIXES)
     )
     return to_add, to_remove
 

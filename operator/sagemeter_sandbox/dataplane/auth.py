@@ -41,7 +41,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_k
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.sts.models import sts_backends
 
-from sagemeter.sandbox import AWS_CREDENTIALS
+from sagemeter_sandbox import AWS_CREDENTIALS
 
 from . import lambdas
 from .events import request_event

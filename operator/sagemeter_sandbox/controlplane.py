@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sagemeter
-from sagemeter.sandbox.pki import ensure_pki, write_kubeconfig
+from sagemeter_sandbox.pki import ensure_pki, write_kubeconfig
 
 Log = Callable[[str], None]
 

@@ -63,8 +63,18 @@ __all__ = ["JOURNAL", "Journal", "emit", "patches"]
 
 log = logging.getLogger(__name__)
 ENABLED = ("ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
-ENVELOPE = ("version", "id", "detail-type", "source", "account", "time", "region", "resources",
-            "detail", "replay-name")  # fmt: skip
+ENVELOPE = (
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+    "replay-name",
+)
 JOURNAL_SIZE = 1000
 _moto_send_to_targets = Rule.send_to_targets
 
@@ -87,8 +97,12 @@ class Journal:
     def _entry(self, event: Mapping[str, Any], origin: str) -> dict[str, Any]:
         entry = self._entries.get(event["id"])
         if entry is None:
-            entry = {"origin": origin, "emittedAt": _now(), "event": json.loads(json.dumps(event)),
-                     "deliveries": []}  # fmt: skip
+            entry = {
+                "origin": origin,
+                "emittedAt": _now(),
+                "event": json.loads(json.dumps(event)),
+                "deliveries": [],
+            }
             self._entries[event["id"]] = entry
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
@@ -98,11 +112,20 @@ class Journal:
         with self._lock:
             self._entry(event, origin)
 
-    def delivered(self, event: Mapping[str, Any], rule: Any, target: Mapping[str, Any],
-                  outcome: Mapping[str, str]) -> None:  # fmt: skip
+    def delivered(
+        self,
+        event: Mapping[str, Any],
+        rule: Any,
+        target: Mapping[str, Any],
+        outcome: Mapping[str, str],
+    ) -> None:
         origin = "replay" if "replay-name" in event else "PutEvents"
-        delivery = {"rule": rule.arn, "targetId": target.get("Id"),
-                    "targetArn": target.get("Arn"), **outcome}  # fmt: skip
+        delivery = {
+            "rule": rule.arn,
+            "targetId": target.get("Id"),
+            "targetArn": target.get("Arn"),
+            **outcome,
+        }
         with self._lock:
             self._entry(event, origin)["deliveries"].append(delivery)
 
@@ -113,8 +136,9 @@ class Journal:
             entries = [json.loads(json.dumps(e)) for e in self._entries.values()]
         for key, wanted in equal.items():
             if wanted is not None:
-                entries = [e for e in entries if (e if key == "origin" else e["event"]).get(
-                    key) == wanted]  # fmt: skip
+                entries = [
+                    e for e in entries if (e if key == "origin" else e["event"]).get(key) == wanted
+                ]
         return entries[-limit:] if limit > 0 else []
 
     def clear(self) -> int:
@@ -171,9 +195,14 @@ def _moto_event(event: Mapping[str, Any]) -> dict[str, Any]:
     return {**copy.deepcopy(dict(event)), "time": moment.timestamp(), "ingestion-time": ingestion}
 
 
-def _deliver(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any],
-             moto_event: Mapping[str, Any] | None, transform: bool,
-             forwarded: bool) -> dict[str, str]:  # fmt: skip
+def _deliver(
+    rule: Any,
+    target: Mapping[str, Any],
+    event: Mapping[str, Any],
+    moto_event: Mapping[str, Any] | None,
+    transform: bool,
+    forwarded: bool,
+) -> dict[str, str]:
     arn = str(target.get("Arn", ""))
     parts = arn.split(":", 5)
     service, resource = (parts[2], parts[5]) if len(parts) == 6 else ("", "")
@@ -197,8 +226,13 @@ def _deliver(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any],
     raise DeliveryError(f"the local AWS does not deliver to {service or arn} targets")
 
 
-def _route(rule: Any, event: Mapping[str, Any], moto_event: Mapping[str, Any] | None = None,
-           transform: bool = True, forwarded: bool = False) -> None:  # fmt: skip
+def _route(
+    rule: Any,
+    event: Mapping[str, Any],
+    moto_event: Mapping[str, Any] | None = None,
+    transform: bool = True,
+    forwarded: bool = False,
+) -> None:
     if rule.state not in ENABLED or not rule.event_pattern.get_pattern():
         return
     if not rule.event_pattern.matches_event(event):
@@ -213,8 +247,9 @@ def _route(rule: Any, event: Mapping[str, Any], moto_event: Mapping[str, Any] | 
         JOURNAL.delivered(event, rule, target, outcome)
 
 
-def _route_bus(account: str, region: str, bus_name: str, event: Mapping[str, Any],
-               forwarded: bool = False) -> None:  # fmt: skip
+def _route_bus(
+    account: str, region: str, bus_name: str, event: Mapping[str, Any], forwarded: bool = False
+) -> None:
     bus = events_backends[account][region].event_buses.get(bus_name)
     if bus is not None:
         for rule in list(bus.rules.values()):

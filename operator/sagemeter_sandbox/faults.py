@@ -61,9 +61,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from sagemeter.sandbox import protocols
-from sagemeter.sandbox.control import CONTROL_PREFIX
-from sagemeter.sandbox.protocols import AwsCall, Response
+from sagemeter_sandbox import protocols
+from sagemeter_sandbox.control import CONTROL_PREFIX
+from sagemeter_sandbox.protocols import AwsCall, Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -71,15 +71,30 @@ if TYPE_CHECKING:
 __all__ = ["Control", "FaultInjector", "Faults", "Rule"]
 
 KINDS = ("throttle", "error", "latency", "outage", "kill")
-FIELDS = {"fault", "service", "operation", "contains", "rate", "status", "code", "message",
-          "seconds", "mode", "pid", "signal", "count"}  # fmt: skip
+FIELDS = {
+    "fault",
+    "service",
+    "operation",
+    "contains",
+    "rate",
+    "status",
+    "code",
+    "message",
+    "seconds",
+    "mode",
+    "pid",
+    "signal",
+    "count",
+}
 COMMON = ("id", "fault", "service", "operation", "contains", "rate", "matched", "injected")
 ERROR = ("status", "code", "message")
 SHOWN = {  # the fields of each kind that GET shows
-    "throttle": {*COMMON, *ERROR}, "error": {*COMMON, *ERROR}, "latency": {*COMMON, "seconds"},
+    "throttle": {*COMMON, *ERROR},
+    "error": {*COMMON, *ERROR},
+    "latency": {*COMMON, "seconds"},
     "outage": {*COMMON, *ERROR, "seconds", "mode"},
     "kill": {*COMMON, "pid", "signal", "count", "successes", "outcome"},
-}  # fmt: skip
+}
 THROTTLING = {"rest-json": (429, "TooManyRequestsException"), "rest-xml": (503, "SlowDown")}
 # (method, path parts after /sagemeter-api/<name>/, JSON body) -> (HTTP status, JSON document)
 Control = Callable[[str, list[str], Any], tuple[int, Any]]
@@ -124,12 +139,21 @@ class Rule:
         signal = doc.get("signal", "SIGKILL")
         text, number = _optional(doc, str), _optional(doc, int)
         rule = cls(
-            rule_id, doc["fault"], text("service"), text("operation"), text("contains"),
-            rate=float(doc.get("rate", 1.0)), status=number("status"), code=text("code"),
-            message=text("message"), seconds=float(doc.get("seconds", 0.0)),
-            mode=str(doc.get("mode", "reset")), pid=number("pid"), count=int(doc.get("count", 1)),
+            rule_id,
+            doc["fault"],
+            text("service"),
+            text("operation"),
+            text("contains"),
+            rate=float(doc.get("rate", 1.0)),
+            status=number("status"),
+            code=text("code"),
+            message=text("message"),
+            seconds=float(doc.get("seconds", 0.0)),
+            mode=str(doc.get("mode", "reset")),
+            pid=number("pid"),
+            count=int(doc.get("count", 1)),
             signal=int(signals.Signals[signal] if isinstance(signal, str) else signal),
-        )  # fmt: skip
+        )
         if not 0.0 <= rule.rate <= 1.0 or rule.count < 1:
             raise ValueError("rate is between 0 and 1, count at least 1")
         if rule.fault in ("latency", "outage") and rule.seconds <= 0:
@@ -207,10 +231,12 @@ class Faults:
     def view(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "seed": self.seed, "requests": self._requests, "injected": dict(self._injected),
+                "seed": self.seed,
+                "requests": self._requests,
+                "injected": dict(self._injected),
                 "byOperation": {k: dict(v) for k, v in self._by_operation.items()},
                 "rules": [rule.view() for rule in self.rules],
-            }  # fmt: skip
+            }
 
     def _count(self, rule: Rule, request: AwsCall) -> None:
         rule.injected += 1

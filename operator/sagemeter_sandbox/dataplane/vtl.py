@@ -100,7 +100,7 @@ class _Renderer:
         snippet = self.src[self.pos : self.pos + 30].split("\n")[0]
         return TemplateError(
             f"mapping template: {what} at line {line} ({snippet!r}); the local data plane "
-            "supports only the VTL subset in sagemeter.sandbox.dataplane.vtl"
+            "supports only the VTL subset in sagemeter_sandbox.dataplane.vtl"
         )
 
     def text(self, stop: str | None) -> str:

@@ -64,8 +64,9 @@ class FaultClient:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
@@ -74,37 +75,97 @@ class FaultClient:
 
     def add(self, *rules: Mapping[str, Any]) -> list[int]:
         """Adds raw rules (see the module docstring)."""
-        found = self._call("POST", "faults", [{k: v for k, v in r.items() if v is not None}
-                                             for r in rules])  # fmt: skip
+        found = self._call(
+            "POST", "faults", [{k: v for k, v in r.items() if v is not None} for r in rules]
+        )
         return [rule["id"] for rule in found["rules"]]
 
-    def throttle(self, service: str | None = None, operation: str | None = None,
-                 rate: float = 1.0, *, contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "throttle", "service": service, "operation": operation,
-                         "rate": rate, "contains": contains})[0]  # fmt: skip
+    def throttle(
+        self,
+        service: str | None = None,
+        operation: str | None = None,
+        rate: float = 1.0,
+        *,
+        contains: str | None = None,
+    ) -> int:
+        return self.add(
+            {
+                "fault": "throttle",
+                "service": service,
+                "operation": operation,
+                "rate": rate,
+                "contains": contains,
+            }
+        )[0]
 
-    def error(self, status: int = 503, rate: float = 1.0, service: str | None = None,
-              operation: str | None = None, *, code: str | None = None,
-              contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "error", "status": status, "rate": rate, "code": code,
-                         "service": service, "operation": operation,
-                         "contains": contains})[0]  # fmt: skip
+    def error(
+        self,
+        status: int = 503,
+        rate: float = 1.0,
+        service: str | None = None,
+        operation: str | None = None,
+        *,
+        code: str | None = None,
+        contains: str | None = None,
+    ) -> int:
+        return self.add(
+            {
+                "fault": "error",
+                "status": status,
+                "rate": rate,
+                "code": code,
+                "service": service,
+                "operation": operation,
+                "contains": contains,
+            }
+        )[0]
 
-    def latency(self, seconds: float, rate: float = 1.0, service: str | None = None,
-                operation: str | None = None, *, contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "latency", "seconds": seconds, "rate": rate, "service": service,
-                         "operation": operation, "contains": contains})[0]  # fmt: skip
+    def latency(
+        self,
+        seconds: float,
+        rate: float = 1.0,
+        service: str | None = None,
+        operation: str | None = None,
+        *,
+        contains: str | None = None,
+    ) -> int:
+        return self.add(
+            {
+                "fault": "latency",
+                "seconds": seconds,
+                "rate": rate,
+                "service": service,
+                "operation": operation,
+                "contains": contains,
+            }
+        )[0]
 
     def outage(self, seconds: float, mode: str = "reset", service: str | None = None) -> int:
-        return self.add({"fault": "outage", "seconds": seconds, "mode": mode,
-                         "service": service})[0]  # fmt: skip
+        return self.add({"fault": "outage", "seconds": seconds, "mode": mode, "service": service})[
+            0
+        ]
 
-    def kill_after(self, service: str, operation: str, pid: int,
-                   signal: int = signals.SIGKILL, count: int = 1, *,
-                   contains: str | None = None) -> int:  # fmt: skip
-        return self.add({"fault": "kill", "service": service, "operation": operation,
-                         "pid": pid, "signal": int(signal), "count": count,
-                         "contains": contains})[0]  # fmt: skip
+    def kill_after(
+        self,
+        service: str,
+        operation: str,
+        pid: int,
+        signal: int = signals.SIGKILL,
+        count: int = 1,
+        *,
+        contains: str | None = None,
+    ) -> int:
+        return self.add(
+            {
+                "fault": "kill",
+                "service": service,
+                "operation": operation,
+                "pid": pid,
+                "signal": int(signal),
+                "count": count,
+                "contains": contains,
+            }
+        )[0]
 
     def seed(self, value: int) -> None:
         self._call("POST", "faults", {"seed": value, "rules": []})
@@ -144,27 +205,51 @@ class FaultClient:
         return int(answer["expired"])
 
     def set_endpoint_status(
-        self, name: str, status: str, *, seconds: float | None = None, then: str | None = None,
-        failure_reason: str | None = None, region: str = "us-east-1",
+        self,
+        name: str,
+        status: str,
+        *,
+        seconds: float | None = None,
+        then: str | None = None,
+        failure_reason: str | None = None,
+        region: str = "us-east-1",
         account_id: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """Puts a SageMaker endpoint into ``status`` (``endpoint_states.force_status``)."""
-        body = {"status": status, "seconds": seconds, "then": then,
-                "failureReason": failure_reason, "accountId": account_id}  # fmt: skip
+        body = {
+            "status": status,
+            "seconds": seconds,
+            "then": then,
+            "failureReason": failure_reason,
+            "accountId": account_id,
+        }
         found: dict[str, Any] = self._call(
-            "POST", f"endpoints/{region}/{name}/status",
+            "POST",
+            f"endpoints/{region}/{name}/status",
             {k: v for k, v in body.items() if v is not None},
-        )  # fmt: skip
+        )
         return found
 
     def events(
-        self, *, limit: int = 100, source: str | None = None, detail_type: str | None = None,
-        account_id: str | None = None, region: str | None = None, origin: str | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        *,
+        limit: int = 100,
+        source: str | None = None,
+        detail_type: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
+        origin: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The EventBridge events the local AWS routed, oldest first, each ``{"origin",
         "emittedAt", "event", "deliveries"}`` (``aws_events``)."""
-        query = {"limit": limit, "source": source, "detailType": detail_type,
-                 "account": account_id, "region": region, "origin": origin}  # fmt: skip
+        query = {
+            "limit": limit,
+            "source": source,
+            "detailType": detail_type,
+            "account": account_id,
+            "region": region,
+            "origin": origin,
+        }
         text = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         found: list[dict[str, Any]] = self._call("GET", f"events?{text}")["events"]
         return found

@@ -106,9 +106,16 @@ __all__ = [
 
 DEFAULT_ACCOUNT = "123456789012"
 STATUSES = (
-    "OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack", "InService",
-    "Deleting", "Failed", "UpdateRollbackFailed",
-)  # fmt: skip
+    "OutOfService",
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "InService",
+    "Deleting",
+    "Failed",
+    "UpdateRollbackFailed",
+)
 FAILURE_STATUSES = ("Failed", "UpdateRollbackFailed")
 
 # The server is threaded; transitions and the calls that start them must not interleave.
@@ -155,8 +162,11 @@ class StateRules:
     sources: str
 
     def refusal(self, call: Call) -> Refusal | None:
-        return {Call.DELETE: self.delete, Call.UPDATE: self.update,
-                Call.UPDATE_WEIGHTS: self.update_weights}[call]  # fmt: skip
+        return {
+            Call.DELETE: self.delete,
+            Call.UPDATE: self.update,
+            Call.UPDATE_WEIGHTS: self.update_weights,
+        }[call]
 
 
 def _busy(sources: str) -> StateRules:
@@ -201,9 +211,12 @@ def _pending(backend: SageMakerModelBackend) -> dict[str, tuple[float, Callable[
 
 
 def schedule(
-    backend: SageMakerModelBackend, endpoint: FakeEndpoint, status: str, seconds: float,
+    backend: SageMakerModelBackend,
+    endpoint: FakeEndpoint,
+    status: str,
+    seconds: float,
     finish: Callable[[], None],
-) -> None:  # fmt: skip
+) -> None:
     """Shows ``status`` now and runs ``finish`` once ``seconds`` have passed (replacing any
     transition still pending for this endpoint)."""
     endpoint.endpoint_status = status
@@ -249,9 +262,14 @@ def _show(endpoint: FakeEndpoint, status: str, reason: str | None) -> None:
 
 
 def force_status(
-    backend: SageMakerModelBackend, name: str, status: str, *, seconds: float | None = None,
-    then: str | None = None, failure_reason: str | None = None,
-) -> FakeEndpoint:  # fmt: skip
+    backend: SageMakerModelBackend,
+    name: str,
+    status: str,
+    *,
+    seconds: float | None = None,
+    then: str | None = None,
+    failure_reason: str | None = None,
+) -> FakeEndpoint:
     """Puts endpoint ``name`` into ``status`` (see the module docstring); raises ``KeyError`` for
     an unknown endpoint and ``ValueError`` for an unknown status or an incomplete transition."""
     for value in (status, then):
@@ -313,10 +331,13 @@ def control(method: str, path: list[str], body: Any) -> tuple[int, Any]:
         else:
             seconds = body.get("seconds")
             endpoint = force_status(
-                backend, name, str(body.get("status")),
-                seconds=None if seconds is None else float(seconds), then=body.get("then"),
+                backend,
+                name,
+                str(body.get("status")),
+                seconds=None if seconds is None else float(seconds),
+                then=body.get("then"),
                 failure_reason=body.get("failureReason"),
-            )  # fmt: skip
+            )
     except KeyError:
         return 404, {"error": f'Could not find endpoint "{name}" in {account}/{region}.'}
     except (TypeError, ValueError) as exc:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagemeter.sandbox import endpoint_states
+from sagemeter_sandbox import endpoint_states
 
 from . import bus, sources
 from .bus import JOURNAL, emit
@@ -54,8 +54,13 @@ from .sources import TICK_SECONDS, Ticker, endpoint_changed
 __all__ = ["JOURNAL", "TICK_SECONDS", "control", "emit", "install", "patches", "start_ticker"]
 
 _ticker = Ticker()
-_FILTERS = {"source": "source", "account": "account", "region": "region",
-            "detailType": "detail-type", "origin": "origin"}  # fmt: skip
+_FILTERS = {
+    "source": "source",
+    "account": "account",
+    "region": "region",
+    "detailType": "detail-type",
+    "origin": "origin",
+}
 
 
 def patches() -> list[tuple[Any, str, Any]]:

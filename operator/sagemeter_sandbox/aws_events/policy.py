@@ -114,6 +114,8 @@ def decide(policy: str | None, request: Request) -> tuple[bool, str]:
     allowed = next((s for s in applying if s.get("Effect") == "Allow"), None)
     if allowed is None:
         context = ", ".join(f"{k}={v}" for k, v in request.context.items())
-        return False, (f"no statement allows {request.service} to {request.action} on "
-                       f"{request.resource} ({context})")  # fmt: skip
+        return False, (
+            f"no statement allows {request.service} to {request.action} on "
+            f"{request.resource} ({context})"
+        )
     return True, f"allowed by statement {allowed.get('Sid', '(no Sid)')!r}"

@@ -1,6 +1,6 @@
 """The local AWS's API Gateway data plane: real HTTP requests through the routes sagemeter makes.
 
-``DataPlane`` wraps the local AWS's WSGI app (``sagemeter.sandbox.localaws.start_in_thread``)
+``DataPlane`` wraps the local AWS's WSGI app (``sagemeter_sandbox.localaws.start_in_thread``)
 and serves, besides everything moto serves:
 
 * ``<METHOD> /restapis/<apiId>/<stage>/_user_request_/<path>`` (the path-style URL local AWS
@@ -45,7 +45,7 @@ from .vtl import TemplateError
 
 __all__ = ["CONTROL_PREFIX", "DataPlane", "RequestLog", "user_request_url"]
 
-log = logging.getLogger("sagemeter.sandbox.dataplane")
+log = logging.getLogger("sagemeter_sandbox.dataplane")
 
 CONTROL_PREFIX = "/sagemeter-api/dataplane"
 _USER_REQUEST = "_user_request_"

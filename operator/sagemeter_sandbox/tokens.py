@@ -21,7 +21,7 @@ from typing import Any
 from moto.core.utils import utcnow
 from moto.sts.models import sts_backends
 
-from sagemeter.sandbox import protocols
+from sagemeter_sandbox import protocols
 
 __all__ = ["ExpiredTokens", "control"]
 

@@ -131,13 +131,17 @@ def error_response(protocol: str, status: int, code: str, message: str) -> Respo
     request_id = str(uuid.uuid4())
     if protocol == "query":
         kind = "Sender" if status < 500 else "Receiver"
-        text = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>"
-                f"{escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
-                "</ErrorResponse>")  # fmt: skip
+        text = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>"
+            f"{escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
+            "</ErrorResponse>"
+        )
         content_type = "text/xml"
     elif protocol == "rest-xml":
-        text = (f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
-                f"<RequestId>{request_id}</RequestId></Error>")  # fmt: skip
+        text = (
+            f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
         content_type = "application/xml"
     else:
         document: dict[str, Any] = {"message": message}

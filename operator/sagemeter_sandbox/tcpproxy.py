@@ -122,4 +122,3 @@ class TcpProxy:
                 return
         for sock in pair:
             sock.close()
-

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sagemeter.sandbox.controlplane import (
+from sagemeter_sandbox.controlplane import (
     ControlPlane,
     Log,
     ManagedProcess,
@@ -185,11 +185,18 @@ class Sandbox:
         aws = self._aws_process
         # The local AWS boots while the control plane does; both are waited for below.
         aws.start(
-            [sys.executable, "-m", "sagemeter.sandbox.localaws",
-             "--host", "127.0.0.1", "--port", str(state["aws_port"])],
+            [
+                sys.executable,
+                "-m",
+                "sagemeter_sandbox.localaws",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(state["aws_port"]),
+            ],
             env={**os.environ, **AWS_CREDENTIALS},
             die_with_us=self.die_with_us,
-        )  # fmt: skip
+        )
         plane = self._controlplane(state)
         self.log(f"starting etcd, kube-apiserver ({plane.server}), kube-controller-manager")
         plane.start(self.timeout)

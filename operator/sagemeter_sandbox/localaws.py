@@ -1,6 +1,6 @@
 """The sandbox's local AWS: a moto server whose SageMaker endpoints behave like real ones.
 
-Run ``python -m sagemeter.sandbox.localaws --host 127.0.0.1 --port 5000``. It serves every
+Run ``python -m sagemeter_sandbox.localaws --host 127.0.0.1 --port 5000``. It serves every
 moto service the way ``moto_server`` does (``GET /moto-api/`` for readiness,
 ``POST /moto-api/reset`` to wipe state) until SIGTERM or SIGINT, then exits with 0.
 ``start_in_thread`` serves the same app inside the current process. Both put moto behind
@@ -40,10 +40,10 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
 * **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
   Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
-  start INSUFFICIENT_DATA (``sagemeter.sandbox.aws_events``, ``GET /sagemeter-api/events``).
+  start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
 * **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
-  answers a JSON echo (``sagemeter.sandbox.runtime``); routes answer real HTTP requests at
-  ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter.sandbox.dataplane``).
+  answers a JSON echo (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
+  ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter_sandbox.dataplane``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagemeter.sandbox import (
+from sagemeter_sandbox import (
     aws_events,
     dataplane,
     endpoint_states,
@@ -86,8 +86,8 @@ from sagemeter.sandbox import (
     runtime,
     tokens,
 )
-from sagemeter.sandbox.endpoint_states import Call, check, lock, schedule, settle
-from sagemeter.sandbox.variants import deployment
+from sagemeter_sandbox.endpoint_states import Call, check, lock, schedule, settle
+from sagemeter_sandbox.variants import deployment
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
@@ -107,8 +107,11 @@ class Delays:
         def seconds(name: str, default: float) -> float:
             return float(env.get(f"SAGEMETER_LOCALAWS_{name}_SECONDS", default))
 
-        return cls(seconds("CREATE", cls.create), seconds("UPDATE", cls.update),
-                   seconds("DELETE", cls.delete))  # fmt: skip
+        return cls(
+            seconds("CREATE", cls.create),
+            seconds("UPDATE", cls.update),
+            seconds("DELETE", cls.delete),
+        )
 
 
 _delays = Delays.from_env(os.environ)
@@ -132,9 +135,11 @@ def _set(endpoint: FakeEndpoint, **fields: Any) -> None:
 
 
 def _create_endpoint(
-    self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str,
+    self: SageMakerModelBackend,
+    endpoint_name: str,
+    endpoint_config_name: str,
     tags: list[dict[str, str]],
-) -> FakeEndpoint:  # fmt: skip
+) -> FakeEndpoint:
     with lock:
         endpoint = _moto_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
@@ -261,9 +266,12 @@ def _settled_backend(self: SageMakerResponse) -> SageMakerModelBackend:
 
 
 def _refuse_existing(
-    create: Callable[[SageMakerResponse], ActionResult], param: str, kind: str, noun: str,
+    create: Callable[[SageMakerResponse], ActionResult],
+    param: str,
+    kind: str,
+    noun: str,
     collection: Callable[[SageMakerModelBackend], Mapping[str, Any]],
-) -> Callable[[SageMakerResponse], ActionResult]:  # fmt: skip
+) -> Callable[[SageMakerResponse], ActionResult]:
     def guarded(self: SageMakerResponse) -> ActionResult:
         backend, name = self.sagemaker_backend, self._get_param(param)
         with lock:
@@ -307,20 +315,39 @@ def install(delays: Delays | None = None) -> None:
         (FakeEndpointConfig, "validate_instance_type", _validate_instance_type),
         (SageMakerResponse, "sagemaker_backend", property(_settled_backend)),
         (SageMakerResponse, "update_endpoint", _update_endpoint_response),
-        (SageMakerResponse, "create_model", _refuse_existing(
-            _create_model, "ModelName", "model", "model", lambda b: b._models)),
-        (SageMakerResponse, "create_endpoint_config", _refuse_existing(
-            _moto_response_create_endpoint_config, "EndpointConfigName", "endpoint-config",
-            "endpoint configuration", lambda b: b.endpoint_configs)),
-        (SageMakerResponse, "create_endpoint", _refuse_existing(
-            _moto_response_create_endpoint, "EndpointName", "endpoint", "endpoint",
-            lambda b: b.endpoints)),
+        (
+            SageMakerResponse,
+            "create_model",
+            _refuse_existing(_create_model, "ModelName", "model", "model", lambda b: b._models),
+        ),
+        (
+            SageMakerResponse,
+            "create_endpoint_config",
+            _refuse_existing(
+                _moto_response_create_endpoint_config,
+                "EndpointConfigName",
+                "endpoint-config",
+                "endpoint configuration",
+                lambda b: b.endpoint_configs,
+            ),
+        ),
+        (
+            SageMakerResponse,
+            "create_endpoint",
+            _refuse_existing(
+                _moto_response_create_endpoint,
+                "EndpointName",
+                "endpoint",
+                "endpoint",
+                lambda b: b.endpoints,
+            ),
+        ),
         *hub.response_patches(),
         *listing.response_patches(),  # ListModels filters and pages
         *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
         *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
         (SageMakerResponse, "_sagemeter_localaws", True),
-    ]  # fmt: skip
+    ]
     for owner, name, value in patches:
         setattr(owner, name, value)
     aws_events.install()
@@ -358,7 +385,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sagemeter.sandbox.localaws",
+        prog="python -m sagemeter_sandbox.localaws",
         description="A moto server whose SageMaker endpoints behave like real ones.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -72,10 +72,18 @@ def list_hub_content_versions(
 ) -> dict[str, Any]:
     """The ``ListHubContentVersions`` response: the one recorded version of the model."""
     summary_keys = (
-        "HubContentName", "HubContentArn", "HubContentVersion", "HubContentType",
-        "DocumentSchemaVersion", "HubContentDisplayName", "HubContentDescription",
-        "SupportStatus", "HubContentSearchKeywords", "HubContentStatus", "CreationTime",
-    )  # fmt: skip
+        "HubContentName",
+        "HubContentArn",
+        "HubContentVersion",
+        "HubContentType",
+        "DocumentSchemaVersion",
+        "HubContentDisplayName",
+        "HubContentDescription",
+        "SupportStatus",
+        "HubContentSearchKeywords",
+        "HubContentStatus",
+        "CreationTime",
+    )
     described = describe_hub_content({**params, "HubContentVersion": None}, region)
     return {"HubContentSummaries": [{k: described[k] for k in summary_keys if k in described}]}
 

@@ -36,13 +36,20 @@ from botocore.credentials import Credentials
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.core.meter.schedule import in_any_window, next_edge, parse_window
 from sagemeter.core.meter.times import parse_time
-from sagemeter.sandbox import AWS_CREDENTIALS
-from sagemeter.sandbox.dataplane import user_request_url
+from sagemeter_sandbox import AWS_CREDENTIALS
+from sagemeter_sandbox.dataplane import user_request_url
 
 __all__ = [
-    "AUTHORIZER_PLACEHOLDER", "TOKEN", "Answer", "Expectation", "Prerequisites", "call_route",
-    "expected_state", "local_url", "prepare",
-]  # fmt: skip
+    "AUTHORIZER_PLACEHOLDER",
+    "TOKEN",
+    "Answer",
+    "Expectation",
+    "Prerequisites",
+    "call_route",
+    "expected_state",
+    "local_url",
+    "prepare",
+]
 
 AUTHORIZER_PLACEHOLDER = "abc123"
 TOKEN = "demo-token"
@@ -51,7 +58,7 @@ PIPELINE_CONFIG = "fraud-scorer-config-v7"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pipeline-model:7"
 
 # The platform team's authorizer: a TOKEN authorizer gets the Authorization header.
-AUTHORIZER_SOURCE = '''
+AUTHORIZER_SOURCE = """
 import os
 
 
@@ -62,7 +69,7 @@ def handle(event, context):
     statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
     return {"principalId": "support-team", "context": {"team": "support"},
             "policyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -111,11 +118,15 @@ def prepare(
         )
         sagemaker.create_endpoint_config(
             EndpointConfigName=config,
-            ProductionVariants=[{
-                "VariantName": "AllTraffic", "ModelName": model,
-                "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1,
-            }],
-        )  # fmt: skip
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model,
+                    "InstanceType": "ml.g5.xlarge",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
     key, _, value = adopt_tag.partition("=")
     sagemaker.create_endpoint(
         EndpointName=NOTEBOOK_ENDPOINT,
@@ -129,10 +140,16 @@ def prepare(
 def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple[str, str]:
     """The platform team's REST API and its TOKEN authorizer (a Python Lambda)."""
     account = aws("sts").get_caller_identity()["Account"]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-    }]}  # fmt: skip
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
     role = aws("iam").create_role(
         RoleName="platform-authorizer", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
@@ -140,23 +157,31 @@ def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("authorizer.py", AUTHORIZER_SOURCE)
     function = lambda_.create_function(
-        FunctionName="platform-token-authorizer", Runtime="python3.12", Role=role,
-        Handler="authorizer.handle", Timeout=10, Code={"ZipFile": code.getvalue()},
+        FunctionName="platform-token-authorizer",
+        Runtime="python3.12",
+        Role=role,
+        Handler="authorizer.handle",
+        Timeout=10,
+        Code={"ZipFile": code.getvalue()},
         Environment={"Variables": {"TOKEN": TOKEN}},
-    )["FunctionArn"]  # fmt: skip
+    )["FunctionArn"]
     api_id = apigateway.create_rest_api(name="platform-models")["id"]
     authorizer_id = apigateway.create_authorizer(
-        restApiId=api_id, name="bearer-tokens", type="TOKEN",
+        restApiId=api_id,
+        name="bearer-tokens",
+        type="TOKEN",
         identitySource="method.request.header.Authorization",
         authorizerUri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
         f"{function}/invocations",
-    )["id"]  # fmt: skip
+    )["id"]
     # API Gateway may call the function only once the function says so.
     lambda_.add_permission(
-        FunctionName=function, StatementId="apigateway-authorizer",
-        Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+        FunctionName=function,
+        StatementId="apigateway-authorizer",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:{region}:{account}:{api_id}/authorizers/{authorizer_id}",
-    )  # fmt: skip
+    )
     return str(api_id), str(authorizer_id)
 
 

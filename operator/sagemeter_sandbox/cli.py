@@ -1,7 +1,9 @@
-"""`sagemeter sandbox up|down|status`: a thin command layer over :class:`sagemeter.sandbox.Sandbox`.
+"""`sagemeter sandbox up|down|status`: a thin command layer over :class:`sagemeter_sandbox.Sandbox`.
 
-Progress goes to stderr and only the ``export`` lines go to stdout, so
-``eval "$(sagemeter sandbox up)"`` works.
+The `sagemeter-sandbox` distribution registers this group under the entry-point group
+`sagemeter.commands`, so `sagemeter sandbox` exists wherever the sandbox is installed (the demo,
+the tests) and nowhere else (the operator's image). Progress goes to stderr and only the
+``export`` lines go to stdout, so ``eval "$(sagemeter sandbox up)"`` works.
 """
 
 from __future__ import annotations
@@ -9,12 +11,10 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from sagemeter.sandbox import Sandbox
+from sagemeter_sandbox import Sandbox
 
 state_dir_option = click.option(
     "--state-dir",
@@ -26,9 +26,6 @@ state_dir_option = click.option(
 
 
 def _sandbox(state_dir: Path | None) -> Sandbox:
-    # Imported here: the sandbox needs the `sandbox` extra, the operator image has not.
-    from sagemeter.sandbox import Sandbox
-
     return Sandbox(state_dir=state_dir) if state_dir else Sandbox()
 
 
@@ -59,8 +56,13 @@ def up(state_dir: Path | None, timeout: float) -> None:
         err=True,
     )
     env = box.env()
-    for name in ("KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                 "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):  # fmt: skip
+    for name in (
+        "KUBECONFIG",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+    ):
         click.echo(f"export {name}={env[name]}")
     click.echo(f"export PATH={box.bin_dir}:$PATH")
 
@@ -70,8 +72,10 @@ def up(state_dir: Path | None, timeout: float) -> None:
 def down(state_dir: Path | None) -> None:
     """Stop the sandbox's processes (only those it started)."""
     stopped = _sandbox(state_dir).down()
-    click.echo(f"sandbox: stopped {', '.join(stopped)}" if stopped else "sandbox: nothing running",
-               err=True)  # fmt: skip
+    click.echo(
+        f"sandbox: stopped {', '.join(stopped)}" if stopped else "sandbox: nothing running",
+        err=True,
+    )
 
 
 @sandbox.command()

@@ -88,10 +88,12 @@ def _predefined(rule: Any, event: Mapping[str, Any], ingestion_time: str) -> dic
     }
 
 
-def _transform(transformer: Mapping[str, Any], rule: Any, event: Mapping[str, Any],
-               ingestion_time: str) -> str:  # fmt: skip
-    values = {name: select(event, path)
-              for name, path in (transformer.get("InputPathsMap") or {}).items()}  # fmt: skip
+def _transform(
+    transformer: Mapping[str, Any], rule: Any, event: Mapping[str, Any], ingestion_time: str
+) -> str:
+    values = {
+        name: select(event, path) for name, path in (transformer.get("InputPathsMap") or {}).items()
+    }
     values.update(_predefined(rule, event, ingestion_time))
     template = str(transformer.get("InputTemplate") or "")
     is_json = template.lstrip()[:1] in ("{", "[")
@@ -124,8 +126,9 @@ def _fill(name: str, value: Any, is_json: bool, in_string: bool) -> str:
     return json.dumps(text)[1:-1] if in_string else json.dumps(value)
 
 
-def payload(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any],
-            ingestion_time: str) -> str:  # fmt: skip
+def payload(
+    rule: Any, target: Mapping[str, Any], event: Mapping[str, Any], ingestion_time: str
+) -> str:
     """The text ``target`` of ``rule`` receives for ``event``."""
     if target.get("Input") is not None:
         return str(target["Input"])
@@ -142,8 +145,10 @@ def payload(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any],
 
 def _key_allows(key_id: str, account: str, region: str, context: Mapping[str, str]) -> None:
     if key_id == AWS_MANAGED_SQS_KEY or key_id.endswith(":" + AWS_MANAGED_SQS_KEY):
-        raise DeliveryError(f"the queue is encrypted with the AWS managed key {key_id}, whose "
-                            "key policy cannot let events.amazonaws.com use it")  # fmt: skip
+        raise DeliveryError(
+            f"the queue is encrypted with the AWS managed key {key_id}, whose "
+            "key policy cannot let events.amazonaws.com use it"
+        )
     backend = kms_backends[account][region]
     try:
         key = backend.describe_key(key_id)
@@ -163,8 +168,9 @@ def send_to_queue(rule: Any, target: Mapping[str, Any], body: str) -> str:
     if queue is None:
         raise DeliveryError(f"queue {target['Arn']} does not exist")
     context = {"aws:SourceArn": rule.arn, "aws:SourceAccount": rule.account_id}
-    allowed, why = decide(queue.policy, Request(EVENTS_PRINCIPAL, "sqs:SendMessage",
-                                                queue.queue_arn, context))  # fmt: skip
+    allowed, why = decide(
+        queue.policy, Request(EVENTS_PRINCIPAL, "sqs:SendMessage", queue.queue_arn, context)
+    )
     if not allowed:
         raise DeliveryError(f"queue policy of {queue.queue_arn}: {why}")
     key_id = getattr(queue, "kms_master_key_id", None)  # set from the queue's attributes

@@ -69,7 +69,7 @@ def proxy_event(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
 
 
 def template_context(call: Call, route: Route) -> dict[str, Any]:
-    """``$context`` values by dotted name (``sagemeter.sandbox.dataplane.vtl``)."""
+    """``$context`` values by dotted name (``sagemeter_sandbox.dataplane.vtl``)."""
     return {
         "requestId": call.request_id,
         "requestTimeEpoch": call.time_epoch_ms,

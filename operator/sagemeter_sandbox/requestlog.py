@@ -29,8 +29,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sagemeter.sandbox import protocols
-from sagemeter.sandbox.control import CONTROL_PREFIX
+from sagemeter_sandbox import protocols
+from sagemeter_sandbox.control import CONTROL_PREFIX
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -72,8 +72,13 @@ class RequestLog:
             return self.app(environ, start_response)
         arrived = time.time()
         call = protocols.identify(environ)
-        entry: dict[str, Any] = {"ts": arrived, "ms": 0.0, "call": call.key, "status": 0,
-                                 "name": _name(call)}  # fmt: skip
+        entry: dict[str, Any] = {
+            "ts": arrived,
+            "ms": 0.0,
+            "call": call.key,
+            "status": 0,
+            "name": _name(call),
+        }
 
         def recording_start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
             entry["status"] = int(status.split(" ", 1)[0])
@@ -103,9 +108,10 @@ class RequestLog:
         since = float(query.get("since", 0) or 0)
         contains = str(query.get("contains", ""))
         found = [
-            entry for entry in entries
+            entry
+            for entry in entries
             if entry["ts"] >= since
             and (not calls or entry["call"] in calls)
             and contains in entry["name"]
-        ]  # fmt: skip
+        ]
         return 200, {"total": total, "dropped": total - len(entries), "requests": found}

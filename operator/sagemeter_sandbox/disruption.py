@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagemeter.sandbox import Sandbox
-from sagemeter.sandbox.controlplane import ManagedProcess
-from sagemeter.sandbox.pki import write_kubeconfig
-from sagemeter.sandbox.tcpproxy import TcpProxy
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.controlplane import ManagedProcess
+from sagemeter_sandbox.pki import write_kubeconfig
+from sagemeter_sandbox.tcpproxy import TcpProxy
 
 __all__ = ["ControlPlaneFaults"]
 

@@ -92,9 +92,14 @@ def _epoch_millis(when: datetime) -> float:
 
 
 def envelope(
-    source: str, detail_type: str, account: str, region: str, resources: Sequence[str],
-    detail: Mapping[str, Any], when: datetime,
-) -> dict[str, Any]:  # fmt: skip
+    source: str,
+    detail_type: str,
+    account: str,
+    region: str,
+    resources: Sequence[str],
+    detail: Mapping[str, Any],
+    when: datetime,
+) -> dict[str, Any]:
     """A whole event as every EventBridge target receives it, with a fresh ``id``."""
     return {
         "version": "0",
@@ -123,12 +128,20 @@ class AlarmState:
 
     @classmethod
     def of(cls, alarm: Any) -> AlarmState:
-        return cls(alarm.state_value, alarm.state_reason, alarm.state_reason_data or None,
-                   alarm.state_updated_timestamp)  # fmt: skip
+        return cls(
+            alarm.state_value,
+            alarm.state_reason,
+            alarm.state_reason_data or None,
+            alarm.state_updated_timestamp,
+        )
 
     def document(self) -> dict[str, Any]:
-        doc = {"reason": self.reason, "reasonData": self.reason_data,
-               "timestamp": _alarm_timestamp(self.timestamp), "value": self.value}  # fmt: skip
+        doc = {
+            "reason": self.reason,
+            "reasonData": self.reason_data,
+            "timestamp": _alarm_timestamp(self.timestamp),
+            "value": self.value,
+        }
         return {k: v for k, v in doc.items() if v is not None}
 
 
@@ -171,8 +184,13 @@ def _configuration(alarm: Any) -> dict[str, Any]:
     elif alarm.metric_data_queries:
         config["metrics"] = [_query(q) for q in alarm.metric_data_queries]
     else:
-        stat = _metric_stat(alarm.namespace, alarm.metric_name, alarm.dimensions, alarm.period,
-                            alarm.extended_statistic or alarm.statistic)  # fmt: skip
+        stat = _metric_stat(
+            alarm.namespace,
+            alarm.metric_name,
+            alarm.dimensions,
+            alarm.period,
+            alarm.extended_statistic or alarm.statistic,
+        )
         metric_id = str(uuid.uuid5(uuid.NAMESPACE_URL, alarm.alarm_arn))
         config["metrics"] = [{"id": metric_id, "metricStat": stat, "returnData": True}]
     return config
@@ -205,8 +223,10 @@ def _variants(endpoint: Any, config: Any) -> list[dict[str, float]]:
     if shown:
         pairs = [(v.get("DesiredWeight"), v.get("DesiredInstanceCount")) for v in shown]
     elif config is not None:
-        pairs = [(v.get("InitialVariantWeight", 1.0), v.get("InitialInstanceCount"))
-                 for v in config.production_variants]  # fmt: skip
+        pairs = [
+            (v.get("InitialVariantWeight", 1.0), v.get("InitialInstanceCount"))
+            for v in config.production_variants
+        ]
     else:
         pairs = []
     variants = []
@@ -216,9 +236,7 @@ def _variants(endpoint: Any, config: Any) -> list[dict[str, float]]:
     return variants
 
 
-def endpoint_state_change(
-    endpoint: Any, config: Any, account: str, region: str
-) -> dict[str, Any]:
+def endpoint_state_change(endpoint: Any, config: Any, account: str, region: str) -> dict[str, Any]:
     """The event for moto's ``endpoint`` in its current status; ``config`` is the endpoint
     configuration it names (None if deleted meanwhile)."""
     detail: dict[str, Any] = {
@@ -233,5 +251,6 @@ def endpoint_state_change(
     }
     if endpoint.failure_reason:
         detail["FailureReason"] = endpoint.failure_reason
-    return envelope(*ENDPOINT_CHANGE, account, region, [endpoint.arn], detail,
-                    endpoint.last_modified_time)  # fmt: skip
+    return envelope(
+        *ENDPOINT_CHANGE, account, region, [endpoint.arn], detail, endpoint.last_modified_time
+    )

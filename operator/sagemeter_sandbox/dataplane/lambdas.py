@@ -35,7 +35,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from sagemeter.sandbox import AWS_CREDENTIALS
+from sagemeter_sandbox import AWS_CREDENTIALS
 
 __all__ = [
     "Invocation",

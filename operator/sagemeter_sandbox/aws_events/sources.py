@@ -48,7 +48,7 @@ from typing import Any
 from moto.cloudwatch.models import Alarm, CloudWatchBackend
 from moto.sagemaker.models import SageMakerModelBackend
 
-from sagemeter.sandbox import endpoint_states
+from sagemeter_sandbox import endpoint_states
 
 from .bus import emit
 from .shapes import AlarmState, alarm_state_change, endpoint_state_change
@@ -59,8 +59,13 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.2
 MIN_WAIT = 0.005
 INITIAL_REASON = "Unchecked: Initial alarm creation"
-_KEPT_ON_UPDATE = ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp",
-                   "history")  # fmt: skip
+_KEPT_ON_UPDATE = (
+    "state_value",
+    "state_reason",
+    "state_reason_data",
+    "state_updated_timestamp",
+    "history",
+)
 _EMITTED = "_sagemeter_emitted_status"  # in the backend's __dict__: moto's reset forgets it
 _moto_put_metric_alarm = CloudWatchBackend.put_metric_alarm
 _moto_set_alarm_state = CloudWatchBackend.set_alarm_state
@@ -93,8 +98,11 @@ def _set_alarm_state(
         previous = AlarmState.of(alarm) if alarm is not None else None
         _moto_set_alarm_state(self, alarm_name, reason, reason_data, state_value)
         if previous is not None and previous.value != state_value:
-            emit(alarm_state_change(self.alarms[alarm_name], previous, self.account_id,
-                                    self.region_name))  # fmt: skip
+            emit(
+                alarm_state_change(
+                    self.alarms[alarm_name], previous, self.account_id, self.region_name
+                )
+            )
 
 
 # --------------------------------------------------------------------------- SageMaker
