@@ -87,7 +87,9 @@ class FaultClient:
         rate: float = 1.0,
         *,
         contains: str | None = None,
+        account: str | None = None,
     ) -> int:
+        """Throttles matching calls; ``account``: only calls signed by that account's keys."""
         return self.add(
             {
                 "fault": "throttle",
@@ -95,6 +97,7 @@ class FaultClient:
                 "operation": operation,
                 "rate": rate,
                 "contains": contains,
+                "account": account,
             }
         )[0]
 
@@ -178,11 +181,24 @@ class FaultClient:
         return FaultStats.from_json(self._call("GET", "faults"))
 
     def requests(
-        self, call: str | None = None, *, since: float | None = None, contains: str | None = None
+        self,
+        call: str | None = None,
+        *,
+        since: float | None = None,
+        contains: str | None = None,
+        account: str | None = None,
+        session: str | None = None,
     ) -> list[dict[str, Any]]:
         """Calls that reached the local AWS (``requestlog``): ``ts``, ``ms``, ``call``,
-        ``status``, ``name``; ``call`` is "service:Operation", several joined by commas."""
-        query = {"call": call, "since": since, "contains": contains}
+        ``status``, ``name`` and who signed them (``account``, ``role``, ``session``,
+        ``sessionTags``); ``call`` is "service:Operation", several joined by commas."""
+        query = {
+            "call": call,
+            "since": since,
+            "contains": contains,
+            "account": account,
+            "session": session,
+        }
         text = "&".join(f"{k}={urllib.parse.quote(str(v))}" for k, v in query.items() if v)
         found: list[dict[str, Any]] = self._call("GET", f"requests?{text}")["requests"]
         return found

@@ -17,9 +17,10 @@ Control API (JSON; never faulted, nor is ``/moto-api/``, so a test can always re
   ``endpoints`` (``endpoint_states.control``) and ``events`` (``aws_events.control``). Errors
   answer ``{"error": "..."}`` with a 4xx.
 
-A rule is ``{"fault": kind, "service": ..., "operation": ..., "contains": ..., "rate": 0..1}``
-plus its kind's fields; ``service``/``operation``/``contains`` (a substring of the path, query
-string or body) left out match everything. Kinds:
+A rule is ``{"fault": kind, "service": ..., "operation": ..., "contains": ..., "account": ...,
+"rate": 0..1}`` plus its kind's fields; ``service``/``operation``/``contains`` (a substring of the
+path, query string or body)/``account`` (whose credentials signed the call, ``callers``) left out
+match everything. Kinds:
 
 * ``throttle``: answers the service's throttling error without calling moto: HTTP 400
   ``ThrottlingException`` (JSON and query protocols), 429 ``TooManyRequestsException`` (REST-JSON:
@@ -61,7 +62,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from sagemeter_sandbox import protocols
+from sagemeter_sandbox import callers, protocols
 from sagemeter_sandbox.control import CONTROL_PREFIX
 from sagemeter_sandbox.protocols import AwsCall, Response
 
@@ -76,6 +77,7 @@ FIELDS = {
     "service",
     "operation",
     "contains",
+    "account",
     "rate",
     "status",
     "code",
@@ -86,7 +88,17 @@ FIELDS = {
     "signal",
     "count",
 }
-COMMON = ("id", "fault", "service", "operation", "contains", "rate", "matched", "injected")
+COMMON = (
+    "id",
+    "fault",
+    "service",
+    "operation",
+    "contains",
+    "account",
+    "rate",
+    "matched",
+    "injected",
+)
 ERROR = ("status", "code", "message")
 SHOWN = {  # the fields of each kind that GET shows
     "throttle": {*COMMON, *ERROR},
@@ -115,6 +127,7 @@ class Rule:
     service: str | None = None
     operation: str | None = None
     contains: str | None = None
+    account: str | None = None
     rate: float = 1.0
     status: int | None = None
     code: str | None = None
@@ -144,6 +157,7 @@ class Rule:
             text("service"),
             text("operation"),
             text("contains"),
+            text("account"),
             rate=float(doc.get("rate", 1.0)),
             status=number("status"),
             code=text("code"),
@@ -173,6 +187,7 @@ class Rule:
             (self.service is None or self.service in request.services)
             and (self.operation is None or self.operation == request.operation)
             and (self.contains is None or self.contains in request.text)
+            and (self.account is None or self.account == _account(request))
         )
 
     def response(self, protocol: str) -> Response:
@@ -190,6 +205,11 @@ class Rule:
         if self.until is not None:
             view["remaining"] = max(0.0, round(self.until - time.monotonic(), 3))
         return view
+
+
+def _account(request: AwsCall) -> str | None:
+    caller = callers.caller_of(request.access_key)
+    return caller.account if caller else None
 
 
 @dataclass

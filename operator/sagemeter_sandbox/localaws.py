@@ -41,6 +41,10 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
 * **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
   Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
   start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
+* **Who called.** Assumed-role sessions keep their session tags, and the request log records
+  each call's account, role, session name and tags (``callers``).
+* **Rate quotas.** API Gateway's CreateDeployment is refused with 429 when it comes sooner than
+  5 s after the last one in the same account and region, as AWS does (``quotas``).
 * **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
   answers a JSON echo (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
   ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter_sandbox.dataplane``).
@@ -77,11 +81,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from sagemeter_sandbox import (
     aws_events,
+    callers,
     dataplane,
     endpoint_states,
     faults,
     hub,
     listing,
+    quotas,
     requestlog,
     runtime,
     tokens,
@@ -351,6 +357,7 @@ def install(delays: Delays | None = None) -> None:
     for owner, name, value in patches:
         setattr(owner, name, value)
     aws_events.install()
+    callers.install()
 
 
 install()
@@ -365,8 +372,13 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
     # The request log sits inside: it records what reached AWS, never an injected fault.
+    # AWS checks credentials, then throttles, then serves: so do the layers inside the log.
     log = requestlog.RequestLog(
-        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)))
+        tokens.ExpiredTokens(
+            quotas.RateQuotas(
+                dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
+            )
+        )
     )
     app = faults.FaultInjector(
         log,

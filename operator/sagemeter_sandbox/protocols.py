@@ -6,6 +6,7 @@ does not decide anything: fault injection (``faults``) uses both.
 
 * **Service**: the SigV4 credential scope (``Authorization`` header or presigned
   ``X-Amz-Credential``); ``monitoring`` is also known as ``cloudwatch``. Unsigned: ``""``.
+  The same scope gives the signing access key and the region (``callers`` tells whose key).
 * **Operation**: ``X-Amz-Target`` for JSON protocols (SageMaker, CloudWatch, SQS, EventBridge,
   Logs), the ``Action`` parameter for query protocols (STS, IAM), and for REST protocols (API
   Gateway, Lambda, the SageMaker runtime, S3) the method and path matched against botocore's
@@ -39,7 +40,7 @@ __all__ = ["COMMON_ERRORS", "AwsCall", "Response", "error_response", "identify",
 
 ALIASES = {"monitoring": "cloudwatch"}  # credential scope -> the name botocore users know
 REST_MODELS = {"sagemaker": "sagemaker-runtime", "monitoring": "cloudwatch"}
-SCOPE = re.compile(r"/\d{8}/[^/]+/([^/]+)/aws4_request")
+SCOPE = re.compile(r"([A-Za-z0-9]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html
 COMMON_ERRORS = {
     "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
@@ -57,6 +58,8 @@ class AwsCall:
     operation: str  # e.g. "CreateModel"; "" when unknown
     protocol: str  # json | query | rest-json | rest-xml
     text: str  # path, query string and body
+    access_key: str = ""  # the signing access key ("" when unsigned)
+    region: str = ""  # the credential scope's region ("" when unsigned)
 
     @property
     def services(self) -> set[str]:
@@ -106,24 +109,24 @@ def identify(environ: WSGIEnvironment) -> AwsCall:
     found = SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) or SCOPE.search(
         " ".join(parse_qs(query).get("X-Amz-Credential", []))
     )
-    service = found.group(1) if found else ""
+    access_key, region, service = found.groups() if found else ("", "", "")
     body = read_body(environ)
     method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
     text = f"{path}?{query}\n{body.decode('utf-8', 'replace')}"
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
-        return AwsCall(service, target.rsplit(".", 1)[-1], "json", text)
+        return AwsCall(service, target.rsplit(".", 1)[-1], "json", text, access_key, region)
     params = dict(parse_qsl(query))
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(body.decode("utf-8", "replace")))
     if "Action" in params:
-        return AwsCall(service, params["Action"], "query", text)
+        return AwsCall(service, params["Action"], "query", text, access_key, region)
     protocol = "rest-xml" if service == "s3" else "rest-json"
     query_keys = {key for key, _ in parse_qsl(query, keep_blank_values=True)}
     for verb, pattern, keys, name in _routes(REST_MODELS.get(service, service)):
         if verb == method and pattern.match(path) and keys <= query_keys:
-            return AwsCall(service, name, protocol, text)
-    return AwsCall(service, "", protocol, text)
+            return AwsCall(service, name, protocol, text, access_key, region)
+    return AwsCall(service, "", protocol, text, access_key, region)
 
 
 def error_response(protocol: str, status: int, code: str, message: str) -> Response:

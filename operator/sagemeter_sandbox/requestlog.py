@@ -7,16 +7,18 @@ arrival times from it (``kubectl apply`` → ``CreateEndpoint``) and the chaos r
 endpoints were deleted and when; neither has to trust the operator's own accounting.
 
 Each entry is ``{"ts": <epoch seconds at arrival>, "ms": <handling time>, "call":
-"sagemaker:CreateEndpoint", "status": 200, "name": "<EndpointName or other resource name>"}``
-(``name`` is the first of ``NAME_KEYS`` in a JSON body, else the request path; ``""`` for
-``Describe*``, ``List*`` and ``Get*``, which are most of the traffic and name nothing the
-readers need). The log keeps the newest ``MAX_ENTRIES``.
+"sagemaker:CreateEndpoint", "status": 200, "name": "<EndpointName or other resource name>",
+"account": "111111111111", "session": "sm-team-a", "role": "<role ARN>", "sessionTags": {...}}``
+(``name`` is the first of ``NAME_KEYS`` in a JSON body, else the request path, for reads as for
+writes; ``account``, ``role``, ``session`` and ``sessionTags`` say who signed the call, as
+CloudTrail's ``userIdentity`` would: ``callers``; ``session`` is null for keys that are no
+assumed role's). The log keeps the newest ``MAX_ENTRIES``.
 
 Control API (through ``faults.FaultInjector``'s ``controls``; ``control.FaultClient`` wraps it):
 
-* ``GET /sagemeter-api/requests?call=sagemaker:DeleteEndpoint&since=<ts>&contains=<text>``:
-  ``{"total": n, "dropped": n, "requests": [...]}`` (filters optional, ``call`` may repeat
-  separated by commas).
+* ``GET /sagemeter-api/requests?call=sagemaker:DeleteEndpoint&since=<ts>&contains=<text>``
+  ``&account=<id>&session=<name>``: ``{"total": n, "dropped": n, "requests": [...]}`` (filters
+  optional, ``call`` may repeat separated by commas).
 * ``DELETE /sagemeter-api/requests``: forgets every entry; answers ``{"total": n}`` from before.
 """
 
@@ -29,7 +31,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sagemeter_sandbox import protocols
+from sagemeter_sandbox import callers, protocols
 from sagemeter_sandbox.control import CONTROL_PREFIX
 
 if TYPE_CHECKING:
@@ -38,13 +40,19 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ENTRIES", "RequestLog"]
 
 MAX_ENTRIES = 300_000
-NAME_KEYS = ("EndpointName", "EndpointConfigName", "ModelName", "AlarmName", "ResourceArn")
-READS = ("Describe", "List", "Get")
+NAME_KEYS = (
+    "EndpointName",
+    "EndpointConfigName",
+    "ModelName",
+    "AlarmName",
+    "ResourceArn",
+    "QueueUrl",
+    "QueueName",
+    "FunctionName",
+)
 
 
 def _name(call: protocols.AwsCall) -> str:
-    if call.operation.startswith(READS):
-        return ""
     path, _, body = call.text.partition("\n")
     if call.protocol == "json" and body:
         try:
@@ -72,12 +80,14 @@ class RequestLog:
             return self.app(environ, start_response)
         arrived = time.time()
         call = protocols.identify(environ)
+        caller = callers.caller_of(call.access_key)
         entry: dict[str, Any] = {
             "ts": arrived,
             "ms": 0.0,
             "call": call.key,
             "status": 0,
             "name": _name(call),
+            **(caller.view() if caller else callers.Caller("").view()),
         }
 
         def recording_start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
@@ -107,11 +117,14 @@ class RequestLog:
         calls = set(filter(None, str(query.get("call", "")).split(",")))
         since = float(query.get("since", 0) or 0)
         contains = str(query.get("contains", ""))
+        account, session = query.get("account"), query.get("session")
         found = [
             entry
             for entry in entries
             if entry["ts"] >= since
             and (not calls or entry["call"] in calls)
             and contains in entry["name"]
+            and (account is None or entry["account"] == account)
+            and (session is None or entry["session"] == session)
         ]
         return 200, {"total": total, "dropped": total - len(entries), "requests": found}

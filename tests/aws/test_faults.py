@@ -247,6 +247,28 @@ def test_rules_match_by_service_operation_and_content(
     }
 
 
+def test_rules_match_the_account_that_signed_the_call(
+    control: FaultClient, local_aws: LocalAws, aws: Callable[[str], Any]
+) -> None:
+    sts = aws("sts")
+    credentials = sts.assume_role(
+        RoleArn="arn:aws:iam::111111111111:role/tenant", RoleSessionName="sm-team-a"
+    )["Credentials"]
+    tenant = boto3.client(
+        "sagemaker",
+        endpoint_url=local_aws.url,
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    control.throttle(service="sagemaker", account="111111111111")
+    assert client_error(tenant.list_endpoints) == ("ThrottlingException", 400)
+    aws("sagemaker").list_endpoints()  # the operator's own account is not throttled
+    assert control.stats().rules[0]["account"] == "111111111111"
+
+
 def test_rules_are_validated(control: FaultClient) -> None:
     for rule in (
         {"fault": "flood"},

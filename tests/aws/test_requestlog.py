@@ -47,7 +47,7 @@ def test_records_calls_that_reached_aws_with_time_outcome_and_name(
     entries = control.requests()
     assert [(e["call"], e["status"], e["name"]) for e in entries] == [
         ("sagemaker:CreateModel", 200, "logged"),
-        ("sagemaker:DescribeEndpoint", 400, ""),  # reads name nothing
+        ("sagemaker:DescribeEndpoint", 400, "missing"),
     ]
     assert before <= entries[0]["ts"] <= entries[1]["ts"] <= time.time()
     assert all(e["ms"] >= 0 for e in entries)
@@ -75,3 +75,46 @@ def test_filters_by_call_time_and_name_and_clears(control: FaultClient, sagemake
     ] == ["beta-1", "alpha-2", "alpha-1"]
     assert control.clear_requests() == 4
     assert control.requests() == []
+
+
+def _assumed(local_aws: LocalAws, service: str, role: str, session: str, tags: dict[str, str]) -> Any:
+    sts = boto3.client(
+        "sts",
+        endpoint_url=local_aws.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    credentials = sts.assume_role(
+        RoleArn=role,
+        RoleSessionName=session,
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=local_aws.url,
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def test_records_who_signed_each_call_as_cloudtrail_would(
+    control: FaultClient, local_aws: LocalAws, sagemaker: Any
+) -> None:
+    role = "arn:aws:iam::111111111111:role/tenant"
+    tenant = _assumed(
+        local_aws, "sagemaker", role, "sm-team-a", {"sagemeter.io/namespace": "team-a"}
+    )
+    tenant.list_endpoints()
+    sagemaker.list_endpoints()
+
+    listed = control.requests("sagemaker:ListEndpoints")
+    assert [(e["account"], e["role"], e["session"], e["sessionTags"]) for e in listed] == [
+        ("111111111111", role, "sm-team-a", {"sagemeter.io/namespace": "team-a"}),
+        ("123456789012", None, None, {}),  # the sandbox's own key: no session
+    ]
+    assert [e["account"] for e in control.requests(session="sm-team-a")] == ["111111111111"]
+    assert len(control.requests("sagemaker:ListEndpoints", account="123456789012")) == 1
