@@ -68,7 +68,7 @@ def _tags(response: TokenResponse) -> dict[str, str]:
 
 def _assume_role(self: TokenResponse) -> Any:
     result = _moto_assume_role(self)
-    role = result.result["Credentials"]
+    role = result.result["Credentials"]  # type: ignore[index]  # moto's AssumedRole
     caller = Caller(role.account_id, role.role_arn, role.session_name, _tags(self))
     with _lock:
         _sessions[role.access_key_id] = caller

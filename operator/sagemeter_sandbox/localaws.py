@@ -375,9 +375,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     # AWS checks credentials, then throttles, then serves: so do the layers inside the log.
     log = requestlog.RequestLog(
         tokens.ExpiredTokens(
-            quotas.RateQuotas(
-                dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
-            )
+            quotas.RateQuotas(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)))
         )
     )
     app = faults.FaultInjector(

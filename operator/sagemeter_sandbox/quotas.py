@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sagemeter_sandbox import callers, protocols
 
@@ -76,5 +76,4 @@ class RateQuotas:
             headers.append(("Retry-After", str(math.ceil(wait))))
             start_response(status, headers)
             return [body]
-        answer: Any = self.app(environ, start_response)
-        return answer
+        return self.app(environ, start_response)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ import pytest
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
-from sagemeter.routes.manager import RouteManager
+from sagemeter.aws.errors import AwsError
+from sagemeter.aws.quotas import PACER
+from sagemeter.core.routes import RouteSpec
+from sagemeter.routes.manager import RouteManager, RouteResult, RouteSite
 from sagemeter_sandbox import localaws
 from sagemeter_sandbox.control import FaultClient
 
@@ -64,10 +68,46 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     reset_clients()
     CALLS.reset()
     BACKOFFS.reset()  # an account's backoff from another test must not hold this one
+    PACER.reset()  # nor its quota slots (moto's reset forgets the local AWS's side)
     try:
         yield local_aws
     finally:
         reset_clients()  # later tests must not reuse clients aimed at this server
+
+
+def site(**changes: object) -> RouteSite:
+    """Where the tests' routes live: the operator's own account and region, with the invoke
+    role of ``dataplane_calls``; Lambda functions of the sandbox's account are allowed."""
+    from .dataplane_calls import ROLE
+
+    values: dict[str, object] = {
+        "region": REGION,
+        "invoke_role": ROLE,
+        "lambda_globs": (f"arn:aws:lambda:{REGION}:123456789012:function:*",),
+    }
+    values.update(changes)
+    return RouteSite(**values)  # type: ignore[arg-type]
+
+
+def ensure_deployed(
+    manager: RouteManager, route: RouteSpec, where: RouteSite | None = None, **kwargs: object
+) -> RouteResult:
+    """Writes the route and deploys it now (a key's usage plan needs the stage first); waits
+    for quota slots (a new REST API: one per 3 s per account) as a pass would."""
+    where = where or site()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            result = manager.ensure(route, where, **kwargs)  # type: ignore[arg-type]
+        except AwsError as error:
+            if error.code != "Paced":
+                raise
+            time.sleep(0.5)
+            continue
+        if result.deployed:
+            return result
+        manager.flush()
+    raise AssertionError(f"{route.path} not deployed in 30 s")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, ensure_deployed, site
 from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
@@ -83,10 +83,9 @@ def route(
     manager: RouteManager, local_aws: LocalAws, endpoint: str, path: str, **changes: Any
 ) -> tuple[RouteResult, str]:
     """Writes and deploys the route; its result and its local data-plane URL."""
-    result = manager.ensure(
-        RouteSpec(path=path, endpoint_name=endpoint, owner=OWNER, **changes), REGION
+    result = ensure_deployed(
+        manager, RouteSpec(path=path, endpoint_name=endpoint, owner=OWNER, **changes)
     )
-    manager.flush(REGION)
     return result, user_request_url(local_aws.url, result.rest_api_id, "prod", path)
 
 
@@ -282,10 +281,10 @@ def test_unknown_api_stage_path_or_method_and_undeployed_changes(local_aws: Loca
     )
     try:
         create_endpoint("routed")
-        result = lazy.ensure(RouteSpec(path="routed", endpoint_name="routed", owner=OWNER), REGION)
+        result = lazy.ensure(RouteSpec(path="routed", endpoint_name="routed", owner=OWNER), site())
         url = user_request_url(local_aws.url, result.rest_api_id, "prod", "routed")
         assert (signed(url, b"{}").status, signed(url, b"{}").json()) == (403, MISSING_TOKEN)
-        lazy.flush(REGION)  # the stage exists from here on
+        lazy.flush()  # the stage exists from here on
         assert signed(url, b"{}").status == 200
 
         # A route written after the deployment is not served until the next one.
@@ -293,11 +292,11 @@ def test_unknown_api_stage_path_or_method_and_undeployed_changes(local_aws: Loca
             RouteSpec(
                 path="later", endpoint_name="routed", owner=Owner("team-a", "later", "uid-later")
             ),
-            REGION,
+            site(),
         )
         later = user_request_url(local_aws.url, result.rest_api_id, "prod", "later")
         assert signed(later, b"{}").json() == MISSING_TOKEN
-        lazy.flush(REGION)
+        lazy.flush()
         assert signed(later, b"{}").status == 200
     finally:
         lazy.close()

@@ -19,7 +19,7 @@ from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
 from sagemeter_sandbox.dataplane import user_request_url
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, ensure_deployed
 from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
@@ -87,10 +87,10 @@ def function(
 def lambda_route(
     manager: RouteManager, local_aws: LocalAws, arn: str, path: str, **changes: Any
 ) -> tuple[str, str]:
-    result = manager.ensure(
-        RouteSpec(path=path, endpoint_name="unused", owner=OWNER, lambda_arn=arn, **changes), REGION
+    result = ensure_deployed(
+        manager,
+        RouteSpec(path=path, endpoint_name="unused", owner=OWNER, lambda_arn=arn, **changes),
     )
-    manager.flush(REGION)
     return result.rest_api_id, user_request_url(local_aws.url, result.rest_api_id, "prod", path)
 
 

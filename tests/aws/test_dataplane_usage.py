@@ -19,7 +19,7 @@ from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, ensure_deployed
 from .test_dataplane import create_endpoint
 
 DOC = Path(__file__).parents[2] / "docs" / "calling-endpoints.md"
@@ -36,20 +36,19 @@ def test_docs_curl_commands_reach_the_model(manager: RouteManager, local_aws: Lo
     url_block, key_block, sigv4_block, log_block = sandbox_blocks()
     assert "x-api-key" in key_block and "--aws-sigv4" in sigv4_block
     create_endpoint("falcon-dev")
-    keyed = manager.ensure(
+    keyed = ensure_deployed(
+        manager,
         RouteSpec(
             "team-a/falcon",
             "falcon-dev",
             Owner("team-a", "falcon", "uid-1"),
             authorization=Authorization.API_KEY,
         ),
-        REGION,
     )
-    signed = manager.ensure(
+    signed = ensure_deployed(
+        manager,
         RouteSpec("team-a/falcon-iam", "falcon-dev", Owner("team-a", "falcon-iam", "uid-2")),
-        REGION,
     )
-    manager.flush(REGION)
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": local_aws.url,

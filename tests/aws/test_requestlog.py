@@ -77,7 +77,9 @@ def test_filters_by_call_time_and_name_and_clears(control: FaultClient, sagemake
     assert control.requests() == []
 
 
-def _assumed(local_aws: LocalAws, service: str, role: str, session: str, tags: dict[str, str]) -> Any:
+def _assumed(
+    local_aws: LocalAws, service: str, role: str, session: str, tags: dict[str, str]
+) -> Any:
     sts = boto3.client(
         "sts",
         endpoint_url=local_aws.url,

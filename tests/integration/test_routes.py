@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
+from sagemeter.core.route_homes import namespace_api_tags
+
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_lifecycle import endpoint_name
 
@@ -31,13 +33,14 @@ def apigw(sandbox: Any) -> Any:
     )
 
 
-def rest_api(apigw: Any) -> str:
+def rest_api(apigw: Any, namespace: str) -> str:
+    """The namespace's own REST API (SPEC §2: one per namespace, account and region)."""
     apis = [
         a
-        for a in apigw.get_rest_apis()["items"]
-        if (a.get("tags") or {}).get("sagemeter.io/managed-by") == "sagemeter"
+        for a in apigw.get_rest_apis(limit=500)["items"]
+        if (a.get("tags") or {}) == namespace_api_tags(namespace)
     ]
-    assert len(apis) == 1, apis  # one per region, never duplicated
+    assert len(apis) == 1, apis  # never duplicated
     return str(apis[0]["id"])
 
 
@@ -72,7 +75,7 @@ def test_iam_route_integrates_sagemaker_and_passes_headers(
         )
     )
     status = routed(kube, "iam")
-    api_id = rest_api(apigw)
+    api_id = rest_api(apigw, namespace)
     assert status["invokeUrl"] == (
         f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod/{namespace}/iam"
     )
@@ -113,7 +116,7 @@ def test_api_key_route_keeps_the_key_in_an_owned_secret(
     owner = secret["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"]) == ("ManagedEndpoint", "keyed")
     key_value = base64.b64decode(secret["data"]["apiKey"]).decode()
-    api_id = rest_api(apigw)
+    api_id = rest_api(apigw, namespace)
     assert method(apigw, api_id, f"{namespace}/keyed")["apiKeyRequired"] is True
     keys = [k for k in apigw.get_api_keys(includeValues=True)["items"] if k["value"] == key_value]
     assert len(keys) == 1
@@ -162,7 +165,10 @@ def test_unauthenticated_routes_when_the_operator_allows_them(
         endpoint_object("public", api={"path": f"{namespace}/public", "authorization": "NONE"})
     )
     routed(kube, "public")
-    assert method(apigw, rest_api(apigw), f"{namespace}/public")["authorizationType"] == "NONE"
+    assert (
+        method(apigw, rest_api(apigw, namespace), f"{namespace}/public")["authorizationType"]
+        == "NONE"
+    )
 
 
 def test_lambda_proxy_route(
@@ -202,13 +208,17 @@ def test_lambda_proxy_route(
         Handler="handler.handler",
         Role=role,
         Code={"ZipFile": code.getvalue()},
+        # Where no policy says, a route proxies only to its namespace's functions (SPEC §5).
+        Tags={"sagemeter.io/namespace": namespace},
     )["FunctionArn"]
     operator.start()
     kube.apply(
         endpoint_object("proxied", api={"path": f"{namespace}/proxied", "lambdaArn": function})
     )
     routed(kube, "proxied")
-    integration = method(apigw, rest_api(apigw), f"{namespace}/proxied")["methodIntegration"]
+    integration = method(apigw, rest_api(apigw, namespace), f"{namespace}/proxied")[
+        "methodIntegration"
+    ]
     assert integration["type"] == "AWS_PROXY"
     assert integration["uri"] == (
         f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function}/invocations"
@@ -230,7 +240,7 @@ def test_conflict_move_park_and_removal(
         "the conflict",
         lambda: kube.condition("second", "Degraded").get("reason") == "RouteConflict",
     )
-    api_id = rest_api(apigw)
+    api_id = rest_api(apigw, namespace)
     integration = method(apigw, api_id, path)["methodIntegration"]
     assert endpoint_name(namespace, "first") in integration["uri"]  # the owner is untouched
     assert kube.status("first")["invokeUrl"] == first["invokeUrl"]
@@ -263,12 +273,12 @@ def test_a_restart_reuses_the_rest_api(
     operator.start()
     kube.apply(endpoint_object("before", api={"path": f"{namespace}/before"}))
     routed(kube, "before")
-    api_id = rest_api(apigw)
+    api_id = rest_api(apigw, namespace)
     operator.stop()
     operator.start()
     kube.apply(endpoint_object("after", api={"path": f"{namespace}/after"}))
     routed(kube, "after")
-    assert rest_api(apigw) == api_id
+    assert rest_api(apigw, namespace) == api_id
     assert kube.status("before")["invokeUrl"].startswith(f"https://{api_id}.")
 
 

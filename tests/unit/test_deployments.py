@@ -1,5 +1,6 @@
 """DeploymentScheduler: bursts coalesce, a trickle is deployed within max_delay, generations say
-what is deployed, failures are retried, flush deploys at once."""
+what is deployed, failures are retried, flush deploys at once, the REST APIs of one account
+never deploy faster than its slots allow, and real changes go before a restart's heals."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ class Recorder:
         self.fail = fail
         self.lock = threading.RLock()
 
+        self.times: list[float] = []
+
     def deploy(self, region: str) -> None:
         if self.fail:
             self.fail -= 1
             raise RuntimeError("throttled")
         self.deployments.append(region)
+        self.times.append(time.monotonic())
 
 
 @pytest.fixture
@@ -70,6 +74,46 @@ def test_trickle_is_deployed_within_max_delay(
         scheduler.changed("eu-west-1")
         time.sleep(0.05)
     assert 2 <= len(recorder.deployments) <= 4
+
+
+def test_apis_of_one_account_wait_for_its_slots(
+    make: Callable[..., tuple[DeploymentScheduler, Recorder]],
+) -> None:
+    """One CreateDeployment per slot for all the account's REST APIs (a slot every 0.4 s here,
+    5 s in AWS)."""
+    slot = {"free": 0.0}
+
+    def slot_wait() -> float:
+        return max(0.0, slot["free"] - time.monotonic())
+
+    scheduler, recorder = make(quiet_seconds=0.05, slot_wait=slot_wait)
+    original = recorder.deploy
+
+    def deploy(api: str) -> None:
+        original(api)
+        slot["free"] = time.monotonic() + 0.4
+
+    scheduler._deploy = deploy  # the pacer's clock advances with every deployment
+    generations = {api: scheduler.changed(api) for api in ("a", "b", "c")}
+    wait_for(lambda: all(scheduler.deployed(a, g) for a, g in generations.items()))
+    assert sorted(recorder.deployments) == ["a", "b", "c"]
+    gaps = [later - earlier for earlier, later in zip(recorder.times, recorder.times[1:])]
+    assert all(gap >= 0.39 for gap in gaps), gaps
+
+
+def test_heals_wait_behind_real_changes(
+    make: Callable[..., tuple[DeploymentScheduler, Recorder]],
+) -> None:
+    opens = time.monotonic() + 0.5  # the account's next slot: both are due by then
+
+    scheduler, recorder = make(
+        quiet_seconds=0.05, slot_wait=lambda: max(0.0, opens - time.monotonic())
+    )
+    scheduler.changed("healed", heal=True)
+    time.sleep(0.1)
+    real = scheduler.changed("changed")
+    wait_for(lambda: scheduler.deployed("changed", real) and not scheduler.pending("healed"))
+    assert recorder.deployments == ["changed", "healed"]
 
 
 def test_regions_are_independent(

@@ -57,6 +57,9 @@ class ApiGatewayGateway(Gateway):
     def get_rest_api(self, api_id: str) -> dict[str, Any] | None:
         return self._or_none("GetRestApi", restApiId=api_id)
 
+    def delete_rest_api(self, api_id: str) -> bool:
+        return self._deleted("DeleteRestApi", restApiId=api_id)
+
     def create_rest_api(
         self, name: str, description: str, tags: Mapping[str, str]
     ) -> dict[str, Any]:
@@ -154,17 +157,14 @@ class ApiGatewayGateway(Gateway):
 
     # ------------------------------------------------------------------ API keys and usage plans
 
-    def api_keys(self, name: str) -> list[dict[str, Any]]:
-        """Keys named exactly ``name`` (the API matches a prefix), values and tags included."""
+    def api_keys(self, prefix: str) -> list[dict[str, Any]]:
+        """The keys whose name starts with ``prefix`` (GetApiKeys' ``nameQuery`` matches a
+        prefix), values and tags included (paged)."""
         return [
             key
-            for key in self._items("GetApiKeys", nameQuery=name, includeValues=True)
-            if key.get("name") == name
+            for key in self._items("GetApiKeys", nameQuery=prefix, includeValues=True)
+            if str(key.get("name", "")).startswith(prefix)
         ]
-
-    def all_api_keys(self) -> list[dict[str, Any]]:
-        """Every API key of the account and region, values and tags included (paged)."""
-        return list(self._items("GetApiKeys", includeValues=True))
 
     def create_api_key(
         self, name: str, description: str, tags: Mapping[str, str]
@@ -215,8 +215,10 @@ class ApiGatewayGateway(Gateway):
         return self._deleted("DeleteUsagePlan", usagePlanId=plan_id)
 
 
-class LambdaGateway:
-    """Lambda resource policies in one region: who may invoke a function."""
+class LambdaGateway(Gateway):
+    """Lambda in one region: who may invoke a function, and the function's tags."""
+
+    SERVICE = "lambda"
 
     def __init__(
         self,
@@ -225,13 +227,12 @@ class LambdaGateway:
         sts_client: Any | None = None,
         identity: Identity | None = None,
     ):
-        self.region = region
-        self._client = client if client is not None else shared_client("lambda", region, identity)
+        super().__init__(region, client, identity)
         self._sts = sts_client if sts_client is not None else shared_client("sts", region, identity)
         self._account: str | None = None
 
     def caller_account(self) -> str:
-        """The account the operator runs as: the REST API's account, which a permission's
+        """The account the calls land in: the REST API's account, which a permission's
         SourceArn names (API Gateway reports no account of its own). Asked once."""
         if self._account is None:
             self._account = str(checked_call(self._sts, "GetCallerIdentity")["Account"])
@@ -241,8 +242,7 @@ class LambdaGateway:
         """Lets API Gateway invoke the function from ``source_arn``; False if the statement
         already existed (an earlier attempt made it: ids are deterministic)."""
         try:
-            checked_call(
-                self._client,
+            self._call(
                 "AddPermission",
                 FunctionName=function_arn,
                 StatementId=statement_id,
@@ -258,27 +258,25 @@ class LambdaGateway:
 
     def remove_permission(self, function_arn: str, statement_id: str) -> bool:
         """False when the function or the statement was already gone."""
+        return self._deleted(
+            "RemovePermission", FunctionName=function_arn, StatementId=statement_id
+        )
+
+    def function_tags(self, function_arn: str) -> dict[str, str] | None:
+        """The function's tags; None when they cannot be read (no such function: raises
+        NOT_FOUND; another account's function or no permission: None)."""
         try:
-            checked_call(
-                self._client,
-                "RemovePermission",
-                FunctionName=function_arn,
-                StatementId=statement_id,
-            )
+            return dict(self._call("ListTags", Resource=function_arn).get("Tags") or {})
         except AwsError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return False
+            if exc.kind is ErrorKind.TERMINAL:  # AccessDenied*, another account's ARN
+                return None
             raise
-        return True
 
     def policy_statements(self, function_arn: str) -> list[dict[str, Any]]:
         """The function's resource policy statements ([] when it has none)."""
-        try:
-            response = checked_call(self._client, "GetPolicy", FunctionName=function_arn)
-        except AwsError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return []
-            raise
+        response = self._or_none("GetPolicy", FunctionName=function_arn)
+        if response is None:
+            return []
         statements: list[dict[str, Any]] = json.loads(response["Policy"]).get("Statement", [])
         return statements
 

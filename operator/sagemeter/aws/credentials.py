@@ -1,8 +1,11 @@
-"""Assumed-role credentials for the namespaces an EndpointPolicy maps to a role.
+"""Assumed-role credentials for the namespaces an EndpointPolicy maps to a role, and for the
+policies' shared readers.
 
 `sts:AssumeRole` is called once per (role, namespace): the session name and the session tag
 `sagemeter.io/namespace` name the namespace, so a tenant's trust policy and CloudTrail can tell
-namespaces apart. botocore's `RefreshableCredentials` keeps them fresh: one thread refreshes a
+namespaces apart. A policy's shared reader (sweeps, idle batches, the event queue of its
+account) gets a session of its own per (role, policy): `sm-policy-<policy>`, session tag
+`sagemeter.io/policy`. botocore's `RefreshableCredentials` keeps them fresh: one thread refreshes a
 while before expiry (the others keep using the current credentials), and only when the
 mandatory margin is reached do callers wait for the new ones, so a thousand objects in one
 namespace cause one `AssumeRole`, not a thousand.
@@ -19,7 +22,12 @@ import botocore.session
 from botocore.credentials import DeferredRefreshableCredentials, RefreshableCredentials
 
 from sagemeter.aws.errors import checked_call
-from sagemeter.core.tenancy.identity import NAMESPACE_TAG, session_name
+from sagemeter.core.tenancy.identity import (
+    NAMESPACE_TAG,
+    POLICY_TAG,
+    policy_session_name,
+    session_name,
+)
 
 __all__ = ["EXPIRED_TOKEN_CODES", "Identity", "assumed_role_session", "expire"]
 
@@ -35,11 +43,37 @@ _MANDATORY = 10 * 60
 
 @dataclass(frozen=True)
 class Identity:
-    """A role assumed on behalf of one namespace."""
+    """A role assumed on behalf of one namespace, or of one policy's shared readers (exactly
+    one of the two is set)."""
 
     role_arn: str
-    namespace: str
+    namespace: str | None = None
     sts_region: str = "us-east-1"
+    policy: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.namespace is None) == (self.policy is None):
+            raise ValueError("an Identity is a namespace's or a policy's, not both or neither")
+
+    @property
+    def account(self) -> str | None:
+        """The account the role lives in (where every call made with it lands)."""
+        parts = self.role_arn.split(":")
+        return parts[4] if len(parts) > 4 and parts[4] else None
+
+    @property
+    def session_name(self) -> str:
+        if self.namespace is not None:
+            return session_name(self.namespace)
+        assert self.policy is not None
+        return policy_session_name(self.policy)
+
+    @property
+    def session_tags(self) -> dict[str, str]:
+        if self.namespace is not None:
+            return {NAMESPACE_TAG: self.namespace}
+        assert self.policy is not None
+        return {POLICY_TAG: self.policy}
 
 
 def _refresher(sts: Any, identity: Identity, seconds: int) -> Any:
@@ -48,9 +82,9 @@ def _refresher(sts: Any, identity: Identity, seconds: int) -> Any:
             sts,
             "AssumeRole",
             RoleArn=identity.role_arn,
-            RoleSessionName=session_name(identity.namespace),
+            RoleSessionName=identity.session_name,
             DurationSeconds=seconds,
-            Tags=[{"Key": NAMESPACE_TAG, "Value": identity.namespace}],
+            Tags=[{"Key": k, "Value": v} for k, v in identity.session_tags.items()],
         )
         credentials = answer["Credentials"]
         expiry: datetime = credentials["Expiration"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from sagemeter.api.models import ManagedEndpoint, ManagedEndpointStatus
 from sagemeter.aws.clients import Identity
+from sagemeter.aws.gateway import account_of
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
@@ -90,6 +91,11 @@ class Contexts:
         acting = verdict is None or verdict.allowed or verdict.reason == POLICY_VIOLATION
         role = placement.role_arn if placement and acting else None
         identity = Identity(role, namespace, settings.region) if role else None
+        # The shared readers of the account: the session of the policy the role comes from.
+        source = effective.role_arn.policy if effective and effective.role_arn else None
+        reader = (
+            Identity(role, sts_region=settings.region, policy=source) if role and source else None
+        )
         names: list[str] = []
         if effective is not None:
             names = [n for opinion in effective.adoption for n in opinion.value]
@@ -112,7 +118,8 @@ class Contexts:
                 else None
             ),
             identity=identity,
-            scope=(placement.account_id if placement and role else None) or "self",
+            reader=reader,
+            scope=account_of(identity),
             tenancy=verdict,
             expiry_policy=(
                 expiry_policy(settings.expiry_policy, effective)

@@ -2,7 +2,10 @@
 alarm and endpoint state changes from EventBridge.
 
 Runs on the queues' listener threads. Alarm and endpoint changes update what the next pass
-reads (the idle monitor, the sweep directory) and wake the object whose endpoint it is. A wake
+reads (the idle monitor, the sweep directory) and wake the object whose endpoint it is: the
+object that proved the endpoint's incarnation its own (or created it), and no other. An object
+that merely names the endpoint (an `EndpointNameConflict`) never registers for its events, and
+deleting it changes nothing for the owner. A wake
 request is acted on only when everything a real request through the object's route implies
 holds: the object exists under that uid, namespace and name; its route at that path is in the
 route registry under the same uid; `wakeOnRequest` is on; it is parked because it was idle now,
@@ -22,9 +25,9 @@ from dataclasses import dataclass
 from sagemeter.api.models import WAKE_ANNOTATION
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.naming import endpoint_of_alarm
+from sagemeter.core.routes import RouteRecord
 from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
 from sagemeter.idle.alarms import IdleAlarms
-from sagemeter.routes.manager import RouteManager
 from sagemeter.runtime.kube import Kube
 from sagemeter.wake.listener import Message
 from sagemeter.wake.queues import Queue
@@ -50,7 +53,11 @@ class Known:
     idle_parked_at: str | None  # set while parked because it was idle
     wakes_left: bool
     wake: str | None  # the sagemeter.io/wake annotation now
-    routes: RouteManager | None
+    # Who holds the object's path in its route's REST API (the route registry), when routed.
+    holder: Callable[[], RouteRecord | None] | None
+    # True: the last pass proved the endpoint's incarnation the object's own (or created it);
+    # False: it is someone else's, or absent; None: the pass could not tell (keep as it was).
+    owns_endpoint: bool | None = None
 
 
 class EventDispatcher:
@@ -74,14 +81,32 @@ class EventDispatcher:
 
     def remember(self, known: Known) -> None:
         with self._lock:
+            previous = self._objects.get(known.uid)
             self._objects[known.uid] = known
-            self._endpoints[(known.scope, known.region, known.endpoint_name)] = known.uid
+            if previous is not None and _endpoint_key(previous) != _endpoint_key(known):
+                self._release(previous)
+            key = _endpoint_key(known)
+            if known.owns_endpoint:
+                self._endpoints[key] = known.uid
+            elif known.owns_endpoint is False:
+                self._release(known)
 
     def forget(self, uid: str) -> None:
         with self._lock:
             known = self._objects.pop(uid, None)
             if known is not None:
-                self._endpoints.pop((known.scope, known.region, known.endpoint_name), None)
+                self._release(known)
+
+    def _release(self, known: Known) -> None:
+        """Drops the object's registration for its endpoint's events, never another's."""
+        key = _endpoint_key(known)
+        if self._endpoints.get(key) == known.uid:
+            del self._endpoints[key]
+
+    def owner_of(self, scope: str, region: str, endpoint_name: str) -> str | None:
+        """The uid whose pass proved the endpoint its own (whom its events wake)."""
+        with self._lock:
+            return self._endpoints.get((scope, region, endpoint_name))
 
     def handle(self, queue: Queue, message: Message) -> bool:
         """True when the message is done with (delete it), False to see it again later."""
@@ -129,6 +154,10 @@ class EventDispatcher:
         return True
 
 
+def _endpoint_key(known: Known) -> tuple[str, str, str]:
+    return (known.scope, known.region, known.endpoint_name)
+
+
 def _refused(known: Known, queue: Queue, request: WakeRequest) -> str | None:
     """Why a wake request does not match what a real request through the route implies."""
     if (known.namespace, known.name) != (request.namespace, request.name):
@@ -141,7 +170,7 @@ def _refused(known: Known, queue: Queue, request: WakeRequest) -> str | None:
         return "the endpoint is not parked for being idle"
     if not known.wakes_left:
         return "no wakes left today"
-    holder = known.routes.holder(known.region, known.path) if known.routes else None
+    holder = known.holder() if known.holder else None
     if holder is None or holder.uid != known.uid:
         return "the route registry does not list this object at that path"
     return None

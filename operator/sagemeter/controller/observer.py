@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
-from sagemeter.aws.sagemaker import EndpointDescription
+from sagemeter.aws.clients import Identity
+from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
 from sagemeter.controller.directory import EndpointDirectory
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
 from sagemeter.core.endpoint.ownership import (
@@ -46,15 +47,16 @@ class Observer:
     def __init__(self, workers: Workers, sync_seconds: float) -> None:
         self.workers = workers
         self._sync_seconds = sync_seconds
-        self._directories: dict[tuple[str, str], EndpointDirectory] = {}
+        self._directories: dict[tuple[str, str, Identity | None], EndpointDirectory] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:
-        """One sweep per (account, region), whichever object asks first."""
-        key = (ctx.scope, ctx.region)
+        """One sweep per (account, region, shared reader): made as the account's policy session
+        (SPEC §5 "Shared readers"), or the operator's own identity where no role is assumed;
+        never as whichever object asked first."""
+        key = (ctx.scope, ctx.region, ctx.reader)
         if key not in self._directories:
-            self._directories[key] = EndpointDirectory(
-                ctx.gateway.sweep_endpoints, self._sync_seconds
-            )
+            sweeper = SageMakerGateway(ctx.region, identity=ctx.reader)
+            self._directories[key] = EndpointDirectory(sweeper.sweep_endpoints, self._sync_seconds)
         return self._directories[key]
 
     def record(self, ctx: Context, status: str | None) -> None:
@@ -64,8 +66,8 @@ class Observer:
     def note(self, scope: str, region: str, endpoint_name: str, status: str) -> bool:
         """An endpoint state change EventBridge reported; True when the object's next pass
         has something to learn from it (then it describes the endpoint)."""
-        directory = self._directories.get((scope, region))
-        return directory is None or directory.note(endpoint_name, status)
+        found = [d for (s, r, _), d in list(self._directories.items()) if (s, r) == (scope, region)]
+        return not found or any([d.note(endpoint_name, status) for d in found])
 
     def forget(self, ctx: Context) -> None:
         self.directory(ctx).forget(ctx.endpoint_name)

@@ -70,7 +70,7 @@ from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
-from sagemeter.runtime.workers import Workers
+from sagemeter.runtime.workers import LANE, Workers
 from sagemeter.tenancy.accounting import count, hold
 from sagemeter.tenancy.book import BudgetBook
 from sagemeter.tenancy.registry import Tenancy
@@ -99,6 +99,9 @@ class _Pass:
     woken: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
     cleanup_pending: bool | None = None
+    # Whether the endpoint there now is proven the object's own (None: the pass cannot tell):
+    # only its proven owner gets its events from the queue.
+    owns_endpoint: bool | None = None
 
 
 class Reconciler:
@@ -157,6 +160,7 @@ class Reconciler:
             log.error("cannot read %s: %s", body.get("metadata", {}).get("name"), error)
             return self.settings.sync_seconds
         AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
+        LANE.set(ctx.namespace)  # its calls queue fairly with other namespaces' (Workers)
         now = self.clock()
         policy = ctx.expiry_policy
         wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
@@ -244,7 +248,7 @@ class Reconciler:
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
         )
-        self.waking.remember(ctx, new, now)
+        self.waking.remember(ctx, new, now, run.owns_endpoint)
         if self.book is not None:
             count(self.book, ctx, run.desired, new.phase, now, hourly)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
@@ -257,6 +261,7 @@ class Reconciler:
         """The pass of a live object: prove, decide, act once."""
         await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         endpoint, ownership = observation.endpoint, observation.ownership
+        run.owns_endpoint = observation.proof is not None
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
             raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership.owner))
@@ -265,6 +270,7 @@ class Reconciler:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
             incarnation = incarnation_of(endpoint)
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
+            run.owns_endpoint = run.proof is not None
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
             run.seen = _seen(ctx, endpoint, None)
             run.wake = self.settings.poll_seconds
@@ -314,6 +320,7 @@ class Reconciler:
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
+                run.owns_endpoint = True  # its CreateEndpoint made this incarnation
         elif (
             step.phase == Phase.IN_SERVICE
             and target is not None

@@ -1,7 +1,8 @@
 """Wake on request and events from AWS, as one reconcile pass sees them.
 
 `Waking` owns the event queues (one per account and region, made on the first pass that needs
-one), their listeners, and the dispatcher that carries their messages into the operator. A pass
+one), their listeners (one per queue and shared reader: each policy of the account long-polls
+as its own session), and the dispatcher that carries their messages into the operator. A pass
 asks it: was this object just woken by a request (`woken_by_request`), what its route answers
 while the endpoint does not serve (`hold`), and tells it what the object is now (`remember`).
 """
@@ -9,10 +10,12 @@ while the endpoint does not serve (`hold`), and tells it what the object is now 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from sagemeter.api.models import WAKE_ANNOTATION, ManagedEndpointStatus, ParkedReason, WakeCount
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError
 from sagemeter.controller.events import EventDispatcher, Known
 from sagemeter.controller.observer import Observer
@@ -47,13 +50,26 @@ class Waking:
         self.workers = workers
         self.routes = routes
         self.dispatcher = EventDispatcher(observer, idle, kube, wake)
-        self.queues = EventQueues(queue_name, self._listen)
-        self.listeners: list[QueueListener] = []
+        self.queues = EventQueues(queue_name)
+        self._lock = threading.Lock()
+        self._listeners: dict[tuple[str, str, Identity | None], QueueListener] = {}
 
-    def _listen(self, queue: Queue) -> None:
-        listener = QueueListener(queue, self.dispatcher.handle, active=self._active)
+    @property
+    def listeners(self) -> list[QueueListener]:
+        with self._lock:
+            return list(self._listeners.values())
+
+    def _listen(self, queue: Queue, reader: Identity | None) -> None:
+        """One long poll per (queue, shared reader), started on first use."""
+        key = (queue.scope, queue.region, reader)
+        with self._lock:
+            if key in self._listeners:
+                return
+            listener = QueueListener(
+                queue, self.dispatcher.handle, active=self._active, identity=reader
+            )
+            self._listeners[key] = listener
         listener.start()
-        self.listeners.append(listener)
 
     def stop(self) -> None:
         for listener in self.listeners:
@@ -69,12 +85,14 @@ class Waking:
         wakes = ctx.spec.api is not None and ctx.spec.api.wake_on_request
         sender = ctx.invoke_role if wakes else None
         try:
-            return await self.workers.run(
-                self.queues.ensure, ctx.scope, ctx.region, account, ctx.identity, sender
+            queue = await self.workers.run(
+                self.queues.ensure, ctx.scope, ctx.region, account, ctx.reader, sender
             )
         except AwsError as error:
             log.warning("no event queue in %s/%s: %s", account, ctx.region, error)
             return None
+        self._listen(queue, ctx.reader)
+        return queue
 
     @staticmethod
     def woken_by_request(ctx: Context) -> bool:
@@ -117,7 +135,15 @@ class Waking:
             next_transition_at=desired.next_transition_at,
         )
 
-    def remember(self, ctx: Context, new: ManagedEndpointStatus, now: datetime) -> None:
+    def remember(
+        self,
+        ctx: Context,
+        new: ManagedEndpointStatus,
+        now: datetime,
+        owns_endpoint: bool | None = None,
+    ) -> None:
+        """What the pass left; `owns_endpoint`: whether it proved the endpoint there now the
+        object's own (only then do its events reach the object)."""
         api = ctx.spec.api
         today = new.wakes_today
         count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
@@ -135,7 +161,8 @@ class Waking:
                 idle_parked_at=new.idle_park.parked_at if idle and new.idle_park else None,
                 wakes_left=api is not None and count < api.max_wakes_per_day,
                 wake=(ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION),
-                routes=self.routes.manager(ctx) if api else None,
+                holder=self.routes.holder(ctx),
+                owns_endpoint=owns_endpoint,
             )
         )
 

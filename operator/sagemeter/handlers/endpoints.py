@@ -16,6 +16,7 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
+from sagemeter.aws.gateway import set_own_account
 from sagemeter.aws.identity import own_account
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
@@ -72,6 +73,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 wake(uid)
 
     account = await asyncio.to_thread(own_account, config.region)
+    set_own_account(account)  # backoffs and quota slots of the operator's own calls go there
     tenancy = TenancyService(config, kube, account, wake, wake_namespaces)
     tenancy.start()
     memo["tenancy"] = tenancy

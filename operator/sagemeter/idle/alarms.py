@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sagemeter.aws.clients import Identity, client
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import Owner, owner_of
@@ -38,32 +38,36 @@ class IdleView:
 
 
 class IdleAlarms:
-    """Alarms and batched idle signals per (account, region): the monitor of an account is fed
-    by whichever identity asks first, and batches every endpoint of that account and region."""
+    """Alarms and batched idle signals. An object's alarm is put, read for its tags and deleted
+    as the object (its namespace's session); the batches of an account and region are read by
+    its shared reader (the policy's session, or the operator's own identity), so each call goes
+    to, and backs off in, the account it really lands in."""
 
     def __init__(self, max_age: float) -> None:
         self._max_age = max_age
         self._gateways: dict[tuple[str, Identity | None], CloudWatchGateway] = {}
-        self._monitors: dict[tuple[str, str], IdleMonitor] = {}
+        self._monitors: dict[tuple[str, str, Identity | None], IdleMonitor] = {}
 
-    def gateway(self, ctx: Context) -> CloudWatchGateway:
-        key = (ctx.region, ctx.identity)
+    def _gateway(self, region: str, identity: Identity | None) -> CloudWatchGateway:
+        key = (region, identity)
         if key not in self._gateways:
-            self._gateways[key] = CloudWatchGateway(
-                ctx.region, client("cloudwatch", ctx.region, ctx.identity)
-            )
+            self._gateways[key] = CloudWatchGateway(region, identity=identity)
         return self._gateways[key]
 
+    def gateway(self, ctx: Context) -> CloudWatchGateway:
+        """CloudWatch as the object itself."""
+        return self._gateway(ctx.region, ctx.identity)
+
     def monitor(self, ctx: Context) -> IdleMonitor:
-        key = (ctx.scope, ctx.region)
+        key = (ctx.scope, ctx.region, ctx.reader)
         if key not in self._monitors:
-            self._monitors[key] = IdleMonitor(self.gateway(ctx), self._max_age)
+            self._monitors[key] = IdleMonitor(self._gateway(ctx.region, ctx.reader), self._max_age)
         return self._monitors[key]
 
     def note(self, scope: str, region: str, endpoint_name: str, state: str) -> bool:
         """An alarm state change EventBridge reported (no call to CloudWatch)."""
-        monitor = self._monitors.get((scope, region))
-        return monitor is not None and monitor.note(endpoint_name, state)
+        found = [m for (s, r, _), m in list(self._monitors.items()) if (s, r) == (scope, region)]
+        return any([monitor.note(endpoint_name, state) for monitor in found])
 
     def keep(
         self,

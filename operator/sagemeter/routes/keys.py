@@ -1,13 +1,24 @@
-"""API keys of ``API_KEY`` routes: one key and one usage plan per ManagedEndpoint.
+"""API keys of ``API_KEY`` routes: one key per ManagedEndpoint, in a usage plan bound to the
+stage of its namespace's REST API only.
 
-Owns finding, creating and deleting them. Both are named ``sagemeter/<namespace>/<name>`` and
-tagged with the owner; a key or plan whose tags name another owner (a same-named object that
-was deleted with ``deletionPolicy: Retain``, say) is never reused or deleted. The usage plan is
-bound to the REST API's stage, which is what makes API Gateway accept the key there; it exists
-per object so that quotas and throttles can later be set per object.
+Owns finding, creating, moving and deleting them. Keys and plans are named
+``sagemeter/<namespace>/<name>`` and tagged with the owner; a key or plan whose tags name another
+owner (a same-named object that was deleted with ``deletionPolicy: Retain``, say) is never
+reused or deleted. A usage plan is what makes API Gateway accept a key on a stage, and it
+accepts it on every key-required method of that stage: so a plan is only ever bound to the
+stage of its owner's namespace REST API (``core.route_homes``), one plan per (owner, REST API).
 
+When a route moves to another REST API (sagemeter's shared REST API of old, to the namespace's),
+the owner gets a new plan bound to the new stage, with the same key, before the route moves, so
+the key keeps working throughout; the old plan goes once no route of the owner is left in the
+old REST API (``prune``). A new plan costs a ``CreateUsagePlan``, not an ``UpdateUsagePlan``,
+which API Gateway allows once per 20 s per account.
+
+Keys and plans are listed once per (account, region, namespace), as the namespace's identity and
+by name (``GetApiKeys`` with a ``nameQuery`` prefix): a namespace never lists another's keys.
 The key's value is returned to the caller (the operator stores it in a Secret) and is never
-logged. Callers serialize calls per region (``RouteManager`` holds the region's lock).
+logged. Callers serialize calls per REST API (``RouteManager`` holds its lock); the lists are
+guarded here.
 """
 
 from __future__ import annotations
@@ -21,43 +32,55 @@ from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.core import routes as core
 from sagemeter.core.endpoint.ownership import Owner
 
-__all__ = ["RouteKeys"]
+__all__ = ["KeyState", "RouteKeys"]
 
 log = logging.getLogger("sagemeter.routes")
 
+Scope = tuple[str, str, str]  # (account, region, namespace)
+
+
+class KeyState:
+    """An owner's key, and whether its plan binds it to the wanted stage already."""
+
+    def __init__(self, key_id: str, value: str, created: bool, bound: bool) -> None:
+        self.key_id = key_id
+        self.value = value
+        self.created = created
+        self.bound = bound
+
+    def __repr__(self) -> str:  # the value is a secret
+        return f"KeyState({self.key_id}, created={self.created}, bound={self.bound})"
+
 
 class RouteKeys:
-    """API keys and usage plans; remembers each owner's key so that an unchanged ``ensure``
-    costs no call."""
-
     def __init__(self, stage: str) -> None:
         self._stage = stage
         self._lock = threading.Lock()
-        self._known: dict[tuple[str, str], tuple[str, str]] = {}  # (region, uid) -> (id, value)
-        # Every key and plan of a region, listed once (then kept current by our own changes):
-        # a restart with a thousand API_KEY routes costs two paged listings, not a thousand.
-        self._keys: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        self._plans: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        # (account, region, uid) -> (key id, value, api id its plan is bound to)
+        self._known: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+        self._keys: dict[Scope, list[dict[str, Any]]] = {}
+        self._plans: dict[Scope, list[dict[str, Any]]] = {}
+
+    # ------------------------------------------------------------------ public
 
     def ensure(
         self,
         apigateway: ApiGatewayGateway,
+        account: str,
         api_id: str,
         owner: Owner,
-        stage_ready: Callable[[], None],
-    ) -> tuple[str, str, bool]:
-        """The owner's key ``(id, value, created_now)``, in a usage plan bound to ``api_id``'s
-        stage.
-
-        ``stage_ready`` is called before binding a plan to the stage: API Gateway refuses a
-        usage plan that names a stage not deployed yet.
-        """
-        cache_key = (apigateway.region, owner.uid)
+        stage_ready: bool,
+    ) -> KeyState:
+        """The owner's key, in a plan bound to ``api_id``'s stage once ``stage_ready`` (API
+        Gateway refuses a plan naming a stage that was never deployed)."""
+        region = apigateway.region
+        known_key = (account, region, owner.uid)
         with self._lock:
-            known = self._known.get(cache_key)
-        if known is not None:
-            return (*known, False)
-        key = self._find_key(apigateway, owner)
+            known = self._known.get(known_key)
+        if known is not None and known[2] == api_id:
+            return KeyState(known[0], known[1], False, True)
+        scope = (account, region, owner.namespace)
+        key = self._find_key(apigateway, scope, owner)
         created = key is None
         if key is None:
             key = apigateway.create_api_key(
@@ -65,12 +88,17 @@ class RouteKeys:
                 f"sagemeter: API key of ManagedEndpoint {owner.namespace}/{owner.name}",
                 owner.tags(),
             )
-            self._listed_keys(apigateway).setdefault(str(key["name"]), []).append(key)
+            with self._lock:
+                self._keys[scope].append(key)
             log.info("created API key %s for %s/%s", key["id"], owner.namespace, owner.name)
-        plan = self._find_plan(apigateway, owner)
+        key_id, value = str(key["id"]), str(key["value"])
+        if not stage_ready:
+            return KeyState(key_id, value, created, False)
         wanted = {"apiId": api_id, "stage": self._stage}
+        plan = next(
+            (p for p in self._owned_plans(apigateway, scope, owner) if wanted in _stages(p)), None
+        )
         if plan is None:
-            stage_ready()
             plan = apigateway.create_usage_plan(
                 core.usage_plan_name(owner),
                 f"sagemeter: usage plan of ManagedEndpoint {owner.namespace}/{owner.name}",
@@ -78,84 +106,105 @@ class RouteKeys:
                 self._stage,
                 owner.tags(),
             )
-            self._listed_plans(apigateway).setdefault(str(plan["name"]), []).append(plan)
-        elif wanted not in _stages(plan):
-            stage_ready()
-            apigateway.add_usage_plan_stage(str(plan["id"]), api_id, self._stage)
             with self._lock:
-                plan["apiStages"] = [*_stages(plan), wanted]
-        if str(key["id"]) not in apigateway.usage_plan_key_ids(str(plan["id"])):
-            apigateway.create_usage_plan_key(str(plan["id"]), str(key["id"]))
-        result = (str(key["id"]), str(key["value"]))
+                self._plans[scope].append(plan)
+        if key_id not in apigateway.usage_plan_key_ids(str(plan["id"])):
+            apigateway.create_usage_plan_key(str(plan["id"]), key_id)
         with self._lock:
-            self._known[cache_key] = result
-        return (*result, created)
+            self._known[known_key] = (key_id, value, api_id)
+        return KeyState(key_id, value, created, True)
 
-    def remove(self, apigateway: ApiGatewayGateway, owner: Owner) -> bool:
-        """Deletes the owner's usage plan and key, if any; True when something was deleted."""
-        with self._lock:
-            self._known.pop((apigateway.region, owner.uid), None)
+    def prune(
+        self,
+        apigateway: ApiGatewayGateway,
+        account: str,
+        owner: Owner,
+        keep: str,
+        removable: Callable[[str], bool],
+    ) -> bool:
+        """Deletes the owner's plans bound elsewhere than REST API ``keep``, once
+        ``removable(api_id)`` says the owner has no route left there; True when one went."""
+        scope = (account, apigateway.region, owner.namespace)
         removed = False
-        plan = self._find_plan(apigateway, owner)
-        if plan is not None:
-            # Unbind the stages first: API Gateway refuses to delete a plan still bound.
-            # The listed plan learns each unbinding, so a retry after a refused delete does not
-            # unbind again what AWS no longer has.
-            for stage in _stages(plan):
-                apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
-                with self._lock:
-                    plan["apiStages"] = [s for s in _stages(plan) if s != stage]
-            removed = apigateway.delete_usage_plan(str(plan["id"])) or removed
-            self._drop(self._listed_plans(apigateway), plan)
-        key = self._find_key(apigateway, owner)
-        if key is not None:
-            removed = apigateway.delete_api_key(str(key["id"])) or removed
-            self._drop(self._listed_keys(apigateway), key)
-        if removed:
-            log.info("deleted API key and usage plan of %s/%s", owner.namespace, owner.name)
+        for plan in self._owned_plans(apigateway, scope, owner):
+            apis = {stage["apiId"] for stage in _stages(plan)}
+            if keep in apis or not all(removable(api) for api in apis):
+                continue
+            removed = self._delete_plan(apigateway, scope, plan) or removed
         return removed
 
-    def _listed_keys(self, apigateway: ApiGatewayGateway) -> dict[str, list[dict[str, Any]]]:
+    def remove(self, apigateway: ApiGatewayGateway, account: str, owner: Owner) -> bool:
+        """Deletes the owner's usage plans and key, if any; True when something was deleted."""
+        region = apigateway.region
+        scope = (account, region, owner.namespace)
         with self._lock:
-            listed = self._keys.get(apigateway.region)
-        if listed is None:
-            listed = _by_name(apigateway.all_api_keys())
+            self._known.pop((account, region, owner.uid), None)
+        removed = False
+        for plan in self._owned_plans(apigateway, scope, owner):
+            removed = self._delete_plan(apigateway, scope, plan) or removed
+        key = self._find_key(apigateway, scope, owner)
+        if key is not None:
+            removed = apigateway.delete_api_key(str(key["id"])) or removed
             with self._lock:
-                listed = self._keys.setdefault(apigateway.region, listed)
+                self._keys[scope] = [k for k in self._keys[scope] if k.get("id") != key["id"]]
+        if removed:
+            log.info("deleted API key and usage plans of %s/%s", owner.namespace, owner.name)
+        return removed
+
+    # ------------------------------------------------------------------ lists
+
+    def _delete_plan(
+        self, apigateway: ApiGatewayGateway, scope: Scope, plan: dict[str, Any]
+    ) -> bool:
+        # Unbind the stages first: API Gateway refuses to delete a plan still bound. The listed
+        # plan learns each unbinding, so a retry after a refused delete does not unbind again
+        # what AWS no longer has.
+        for stage in _stages(plan):
+            apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
+            with self._lock:
+                plan["apiStages"] = [s for s in _stages(plan) if s != stage]
+        deleted = apigateway.delete_usage_plan(str(plan["id"]))
+        with self._lock:
+            self._plans[scope] = [p for p in self._plans[scope] if p.get("id") != plan.get("id")]
+        return deleted
+
+    def _listed_keys(self, apigateway: ApiGatewayGateway, scope: Scope) -> list[dict[str, Any]]:
+        with self._lock:
+            listed = self._keys.get(scope)
+        if listed is None:
+            listed = apigateway.api_keys(f"sagemeter/{scope[2]}/")
+            with self._lock:
+                listed = self._keys.setdefault(scope, listed)
         return listed
 
-    def _listed_plans(self, apigateway: ApiGatewayGateway) -> dict[str, list[dict[str, Any]]]:
+    def _owned_plans(
+        self, apigateway: ApiGatewayGateway, scope: Scope, owner: Owner
+    ) -> list[dict[str, Any]]:
         with self._lock:
-            listed = self._plans.get(apigateway.region)
+            listed = self._plans.get(scope)
         if listed is None:
-            listed = _by_name(apigateway.usage_plans())
+            prefix = f"sagemeter/{scope[2]}/"
+            listed = [
+                p for p in apigateway.usage_plans() if str(p.get("name", "")).startswith(prefix)
+            ]
             with self._lock:
-                listed = self._plans.setdefault(apigateway.region, listed)
-        return listed
-
-    def _drop(self, listed: dict[str, list[dict[str, Any]]], item: dict[str, Any]) -> None:
+                listed = self._plans.setdefault(scope, listed)
+        name = core.usage_plan_name(owner)
         with self._lock:
-            same = listed.get(str(item.get("name")), [])
-            listed[str(item.get("name"))] = [i for i in same if i.get("id") != item.get("id")]
+            return [
+                p for p in listed if p.get("name") == name and owner.owns(dict(p.get("tags") or {}))
+            ]
 
-    def _find_key(self, apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
-        for key in self._listed_keys(apigateway).get(core.api_key_name(owner), []):
-            if owner.owns(dict(key.get("tags") or {})):
-                return key
+    def _find_key(
+        self, apigateway: ApiGatewayGateway, scope: Scope, owner: Owner
+    ) -> dict[str, Any] | None:
+        name = core.api_key_name(owner)
+        listed = self._listed_keys(apigateway, scope)
+        with self._lock:
+            for key in listed:
+                if key.get("name") == name and owner.owns(dict(key.get("tags") or {})):
+                    return key
         return None
-
-    def _find_plan(self, apigateway: ApiGatewayGateway, owner: Owner) -> dict[str, Any] | None:
-        for plan in self._listed_plans(apigateway).get(core.usage_plan_name(owner), []):
-            if owner.owns(dict(plan.get("tags") or {})):
-                return plan
-        return None
-
-
-def _by_name(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        found.setdefault(str(item.get("name")), []).append(item)
-    return found
 
 
 def _stages(plan: dict[str, Any]) -> list[dict[str, str]]:

@@ -6,20 +6,27 @@ the object so it goes with it; the key never reaches status or logs. A Secret of
 that name that is not the object's own (no ownerReference with its uid) is never
 overwritten: `SecretConflict`. `spec.api` removed: the route, key and Secret go.
 Parking keeps the route. A route that cannot be made is a problem of its own and
-never blocks the endpoint. Every change in API Gateway gets an Event.
+never blocks the endpoint. Every change in API Gateway gets an Event, and so does a route
+that answers at a new URL (its REST API or path changed).
+
+One `RouteManager` serves every object; each pass tells it where the object's routes live and
+as whom they are written (`RouteSite`, from the object's own context: never another object's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
-from sagemeter.aws.apigateway import RouteGateways
+from sagemeter.aws.errors import AwsError
+from sagemeter.aws.gateway import PACED
 from sagemeter.core.endpoint.status import Problem
-from sagemeter.core.routes import API_KEY_SECRET_KEY
+from sagemeter.core.route_homes import LAMBDA_NOT_ALLOWED
+from sagemeter.core.routes import API_KEY_SECRET_KEY, RouteRecord
 from sagemeter.core.wake import RouteHold
-from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
+from sagemeter.routes.manager import RouteError, RouteManager, RouteSite, RouteSpec
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube, SecretConflict
 from sagemeter.runtime.settings import Settings
@@ -42,35 +49,52 @@ def secret_name(ctx: Context) -> str:
 
 
 class RouteSync:
-    """Routes per account: the operator's own account keeps the configured REST API and invoke
-    role; a tenant account (an EndpointPolicy's role) gets a REST API of its own there, with the
-    invoke role its policy names, and its own coalesced deployments."""
+    """Routes of every object, each written as the object itself (`RouteSite`): the configured
+    REST API serves the operator's own account and region; everything else lives in the
+    namespace's own REST API in the object's account, with the invoke role its policy names."""
 
-    def __init__(self, settings: Settings, kube: Kube, workers: Workers, event: Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube,
+        workers: Workers,
+        event: Event,
+        manager: RouteManager | None = None,
+    ) -> None:
         self.settings = settings
         self.kube = kube
         self.workers = workers
         self.event = event
-        self._managers: dict[tuple[str, str | None], RouteManager] = {}
+        self.routes = manager or RouteManager(settings)
 
-    def manager(self, ctx: Context) -> RouteManager:
-        key = (ctx.scope, ctx.invoke_role)
-        if key not in self._managers:
-            if ctx.identity is None:
-                settings = self.settings.model_copy(update={"api_invoke_role_arn": ctx.invoke_role})
-                self._managers[key] = RouteManager(settings)
-            else:
-                identity = ctx.identity
-                settings = self.settings.model_copy(
-                    update={
-                        "api_invoke_role_arn": ctx.invoke_role,
-                        "api_rest_api_id": None,
-                    }
-                )
-                self._managers[key] = RouteManager(
-                    settings, lambda region: RouteGateways.for_region(region, identity)
-                )
-        return self._managers[key]
+    def site(self, ctx: Context) -> RouteSite:
+        settings = self.settings
+        # REST API ids are regional and the platform's API is in the operator's own account.
+        own = ctx.identity is None and ctx.region == settings.region
+        effective = ctx.tenancy.effective if ctx.tenancy is not None else None
+        return RouteSite(
+            region=ctx.region,
+            invoke_role=ctx.invoke_role,
+            account=ctx.scope,
+            identity=ctx.identity,
+            reader=ctx.reader,
+            configured=settings.api_rest_api_id if own else None,
+            lambda_policed=bool(effective and effective.lambda_arns),
+            lambda_globs=settings.lambda_arn_globs,
+        )
+
+    def holder(self, ctx: Context) -> Callable[[], RouteRecord | None] | None:
+        """Who holds the object's path in its route's REST API, asked later (the wake check)."""
+        api = ctx.spec.api
+        if api is None:
+            return None
+        return partial(
+            self.routes.holder,
+            self.site(ctx),
+            ctx.namespace,
+            str(api.authorization),
+            api.path.strip("/"),
+        )
 
     async def sync(
         self, ctx: Context, hold: RouteHold | None = None, queue: tuple[str, str] | None = None
@@ -91,13 +115,25 @@ class RouteSync:
             queue=queue,
         )
         try:
-            result = await self.workers.run(self.manager(ctx).ensure, route, ctx.region)
+            result = await self.workers.run(
+                self.routes.ensure, route, self.site(ctx), ctx.status.invoke_url
+            )
         except RouteError as error:
+            if error.reason == LAMBDA_NOT_ALLOWED:
+                # Not this namespace's function: no permission, no route (one made before the
+                # entitlement went is taken out).
+                await self.remove(ctx)
+                return RouteOutcome(None, None, Problem(error.reason, error.message))
             return RouteOutcome(
                 ctx.status.invoke_url,
                 ctx.status.api_key_secret,
                 Problem(error.reason, error.message),
             )
+        except AwsError as error:
+            if error.code != PACED:
+                raise
+            # A quota slot (a new REST API, a deletion) is a few seconds away: look again soon.
+            return RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret, pending=True)
         if result.route_written:
             target = (
                 f"endpoint {ctx.endpoint_name}"
@@ -138,12 +174,24 @@ class RouteSync:
             )
         # Until the change is deployed the old URL (if any) is what answers.
         url = result.invoke_url if result.deployed else ctx.status.invoke_url
+        if result.deployed and ctx.status.invoke_url and ctx.status.invoke_url != url:
+            where = f" (taken out of {', '.join(result.moved_from)})" if result.moved_from else ""
+            self.event(
+                ctx,
+                "Normal",
+                "RouteMoved",
+                f"POST /{api.path} now answers at {url}, no longer at {ctx.status.invoke_url}"
+                f"{where}",
+            )
         return RouteOutcome(url, secret, None, pending=not result.deployed)
 
     async def remove(self, ctx: Context) -> None:
         """Remove the object's own route, key and Secret (proven by route record, key tags and
         ownerReference); nothing of anyone else's."""
-        if await self.workers.run(self.manager(ctx).remove, ctx.owner, ctx.region):
+        removed = await self.workers.run(
+            self.routes.remove, ctx.owner, self.site(ctx), ctx.status.invoke_url
+        )
+        if removed:
             self.event(ctx, "Normal", "RouteRemoved", "removed the API route and its key")
         if ctx.status.api_key_secret:
             await self.workers.run(

@@ -5,7 +5,9 @@ methods, so every route record), writing a route's POST method on a path (creati
 resources it needs), and deleting a route without touching anything else: a resource that
 still has children or other methods keeps existing (API Gateway deletes a resource's whole
 subtree), and parents left empty by the deletion are pruned. The tree is a cache: callers
-``load`` it again before acting on a view that may be stale.
+``load`` it again before acting on a view that may be stale. It is read as the REST API's
+owner; each route is written and deleted as the object it belongs to (the ``apigateway`` the
+caller passes).
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class ResourceTree:
     def record(self, path: str) -> RouteRecord | None:
         return core.parse_route_record((self.post(path) or {}).get("operationName"))
 
+    def paths(self) -> list[str]:
+        return list(self._nodes)
+
     def owned_paths(self, uid: str) -> set[str]:
         """Every path whose route record names ``uid``."""
         return {
@@ -81,16 +86,16 @@ class ResourceTree:
 
     # ------------------------------------------------------------------ writing
 
-    def write_route(self, path: str, config: MethodConfig) -> None:
+    def write_route(self, path: str, config: MethodConfig, apigateway: ApiGatewayGateway) -> None:
         """(Re)writes POST ``path`` as ``config`` says, creating the resources on the way."""
-        apigateway, api_id = self._apigateway, self.api_id
+        api_id = self.api_id
         node = self._nodes.get(path)
         if node is not None and ROUTE_METHOD in node.methods:
             # PutMethod refuses an existing method. The stage keeps serving the deployed
             # snapshot meanwhile, so callers see no gap.
             apigateway.delete_method(api_id, node.id, ROUTE_METHOD)
             node.methods.pop(ROUTE_METHOD)
-        node = self._ensure_resource(path)
+        node = self._ensure_resource(path, apigateway)
         apigateway.put_method(api_id, node.id, ROUTE_METHOD, config.method)
         apigateway.put_integration(api_id, node.id, ROUTE_METHOD, config.integration)
         # Method responses first: an integration response must name a declared status.
@@ -108,7 +113,9 @@ class ResourceTree:
             },
         }
 
-    def _ensure_resource(self, path: str, retried: bool = False) -> _Node:
+    def _ensure_resource(
+        self, path: str, apigateway: ApiGatewayGateway, retried: bool = False
+    ) -> _Node:
         parent = self._nodes[ROOT]
         current = ""
         for part in core.split_path(path):
@@ -116,31 +123,31 @@ class ResourceTree:
             node = self._nodes.get(current)
             if node is None:
                 try:
-                    created = self._apigateway.create_resource(self.api_id, parent.id, part)
+                    created = apigateway.create_resource(self.api_id, parent.id, part)
                 except AwsError as exc:
                     if exc.kind is not ErrorKind.ALREADY_EXISTS or retried:
                         raise
                     # Someone made it since the tree was read: read it again.
                     self.load()
-                    return self._ensure_resource(path, retried=True)
+                    return self._ensure_resource(path, apigateway, retried=True)
                 node = _Node(id=str(created["id"]), parent_id=parent.id, methods={})
                 self._nodes[current] = node
             parent = node
         return parent
 
-    def delete_route(self, path: str) -> None:
+    def delete_route(self, path: str, apigateway: ApiGatewayGateway) -> None:
         """Deletes POST ``path``; its resource and empty parents too when nothing else uses
         them."""
         node = self._nodes[path]
         if self._has_children(node) or set(node.methods) - {ROUTE_METHOD}:
             # Deleting the resource would delete everything under it: other routes live there.
-            self._apigateway.delete_method(self.api_id, node.id, ROUTE_METHOD)
+            apigateway.delete_method(self.api_id, node.id, ROUTE_METHOD)
             node.methods.pop(ROUTE_METHOD, None)
             return
         node.methods.pop(ROUTE_METHOD, None)
         by_id = {n.id: p for p, n in self._nodes.items()}
         while path != ROOT and not node.methods and not self._has_children(node):
-            self._apigateway.delete_resource(self.api_id, node.id)
+            apigateway.delete_resource(self.api_id, node.id)
             del self._nodes[path]
             path = by_id.get(node.parent_id or "", ROOT)
             node = self._nodes[path]

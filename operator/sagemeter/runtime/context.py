@@ -45,9 +45,11 @@ class Context:
     # What this object may adopt, and the execution role its policy gives by default.
     grant: AdoptionGrant = field(default_factory=AdoptionGrant)
     default_role: str | None = None
-    # As whom AWS is called (None: the operator itself), and the account it lands in
-    # ("self": the operator's own): sweeps, idle batches and REST APIs are per (scope, region).
+    # As whom AWS is called for this object (None: the operator itself), as whom the shared
+    # readers of its account work (its policy's session; None: the operator itself), and the
+    # account its calls land in (the operator's own when no role is assumed).
     identity: Identity | None = None
+    reader: Identity | None = None
     scope: str = "self"
     # What the object's EndpointPolicies say (None: tenancy is not in use).
     tenancy: Verdict | None = None

@@ -27,7 +27,18 @@ RECONCILE_SECONDS = Histogram(
 )
 ROUTE_DEPLOYMENTS_PENDING = Gauge(
     "sagemeter_route_deployments_pending",
-    "Regions whose route changes API Gateway does not serve yet (a deployment is due).",
+    "REST APIs whose route changes API Gateway does not serve yet (a deployment is due).",
+)
+ROUTE_DEPLOYMENT_LAG = Histogram(
+    "sagemeter_route_deployment_lag_seconds",
+    "From a REST API's first undeployed route change to its deployment (CreateDeployment is"
+    " limited to one per 5 s per account and region).",
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
+)
+REST_APIS = Gauge(
+    "sagemeter_rest_apis",
+    "Regional REST APIs per account and region (AWS allows 600), sagemeter's and others.",
+    ["account", "region", "owner"],
 )
 EVENT_QUEUES_RECEIVING = Gauge(
     "sagemeter_event_queues_receiving",

@@ -11,6 +11,7 @@ import re
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sagemeter.api.policy import LAMBDA_ARN_GLOB_PATTERN
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.meter.durations import parse_duration
 
@@ -95,6 +96,15 @@ class Settings(BaseSettings):
             " before they expire; a role chained from IRSA or Pod Identity allows at most 3600)."
         ),
     )
+    lambda_arns: str | None = Field(
+        default=None,
+        description=(
+            "Lambda functions any namespace may proxy its route to (spec.api.lambdaArn) where no"
+            " EndpointPolicy sets routes.lambdaArns: comma-separated ARNs or globs with a"
+            " trailing *; default none (a function must then carry the tag"
+            " sagemeter.io/namespace=<namespace>)."
+        ),
+    )
     metrics_port: int | None = Field(
         default=8080, description="Port of the Prometheus /metrics endpoint; 0 disables it."
     )
@@ -115,6 +125,21 @@ class Settings(BaseSettings):
             raise ValueError("adopt_tag must look like key=value")
         return value
 
+    @field_validator("lambda_arns")
+    @classmethod
+    def _lambda_globs(cls, value: str | None) -> str | None:
+        for glob in _globs(value):
+            if not re.fullmatch(LAMBDA_ARN_GLOB_PATTERN, glob):
+                raise ValueError(
+                    f"lambda_arns: {glob!r} is not a Lambda function ARN or one whose function"
+                    " name ends in a single trailing *"
+                )
+        return value
+
+    @property
+    def lambda_arn_globs(self) -> tuple[str, ...]:
+        return _globs(self.lambda_arns)
+
     @property
     def expiry_policy(self) -> ExpiryPolicy:
         return ExpiryPolicy(
@@ -129,3 +154,7 @@ class Settings(BaseSettings):
     @property
     def poll_seconds(self) -> float:
         return max(1.0, parse_duration(self.poll_interval).total_seconds())
+
+
+def _globs(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.queues import QueueGateway
 from sagemeter.core.wake import (
@@ -44,17 +45,22 @@ class QueueListener:
         handle: Handle,
         wait: int = 20,
         active: Callable[[], bool] = lambda: True,
+        identity: Identity | None = None,
     ) -> None:
+        """Receives as `identity`: a shared reader of the queue's account (a policy's session,
+        or None for the operator's own identity)."""
         self.queue = queue
+        self.identity = identity
         self._handle = handle
         self._active = active
         self._wait = wait
         self._stop = threading.Event()
-        self._gateway = QueueGateway(queue.region, identity=queue.identity)
+        self._gateway = QueueGateway(queue.region, identity=identity)
         self.received = 0
 
     def start(self) -> None:
-        name = f"sagemeter-queue-{self.queue.account}-{self.queue.region}"
+        reader = self.identity.policy if self.identity is not None else "operator"
+        name = f"sagemeter-queue-{self.queue.account}-{self.queue.region}-{reader}"
         threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def stop(self) -> None:

@@ -4,9 +4,12 @@
 `sagemeter-events`; server-side encrypted, tagged), sets its policy (only the API's invoke
 roles and sagemeter's own EventBridge rules may send), and puts the two rules (idle alarm state
 changes of `sagemeter-*` alarms, SageMaker endpoint state changes) with the queue as their
-target. Where the operator's role may not create the rules (a tenant account the platform
-provisions), it logs what is missing; the periodic sweeps remain. A provisioned queue
-whose policy the role may not set is used as it is. Results are cached per
+target. The queue serves every namespace of the account, so it is kept as a shared reader of
+the account: the asking object's policy session (SPEC §5 "Shared readers"), or the operator's
+own identity; never a tenant's namespace session. Where the operator's role may not create the
+rules (a tenant account the platform provisions), it logs what is missing; the periodic sweeps
+remain. A provisioned queue whose policy the role may not set is used as it is. Results are
+cached per
 (account, region); a new invoke role re-sets the policy.
 """
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sagemeter.aws.clients import Identity
@@ -39,15 +41,14 @@ class Queue:
     account: str
     url: str
     arn: str
-    identity: Identity | None
+    identity: Identity | None  # the shared reader that made or found it
     senders: set[str] = field(default_factory=set)
     rule_arns: list[str] = field(default_factory=list)
 
 
 class EventQueues:
-    def __init__(self, name: str, on_new: Callable[[Queue], None]) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._on_new = on_new
         self._lock = threading.Lock()
         self._queues: dict[tuple[str, str], Queue] = {}
 
@@ -63,7 +64,8 @@ class EventQueues:
         identity: Identity | None,
         sender: str | None,
     ) -> Queue:
-        """The queue of (scope, region); `sender` (an invoke role) may send to it."""
+        """The queue of (scope, region), kept as `identity` (a shared reader); `sender` (an
+        invoke role) may send to it."""
         key = (scope, region)
         with self._lock:
             queue = self._queues.get(key)
@@ -74,14 +76,9 @@ class EventQueues:
             if queue is None:
                 queue = self._create(sqs, events, scope, region, account, identity)
                 self._queues[key] = queue
-                fresh = True
-            else:
-                fresh = False
             if sender is not None:
                 queue.senders.add(sender)
             self._set_policy(sqs, queue)
-        if fresh:
-            self._on_new(queue)
         return queue
 
     def _create(
