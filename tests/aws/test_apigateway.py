@@ -227,11 +227,12 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     assert key["value"] == result.api_key
     assert key["name"] == "sagemeter/team-a/falcon"
     assert ALICE.owns(key["tags"])
-    plans = apigw.get_usage_plans()["items"]
-    assert len(plans) == 1 and ALICE.owns(plans[0]["tags"])
-    assert plans[0]["apiStages"] == [{"apiId": api_id, "stage": "prod"}]
+    # The namespace's plan, bound to its own REST API's stage and nothing else.
+    [plan] = apigw.get_usage_plans()["items"]
+    assert plan["name"] == "sagemeter/team-a" and plan["tags"] == namespace_api_tags("team-a")
+    assert plan["apiStages"] == [{"apiId": api_id, "stage": "prod"}]
     assert apigw.get_stage(restApiId=api_id, stageName="prod")["stageName"] == "prod"
-    keys = apigw.get_usage_plan_keys(usagePlanId=plans[0]["id"])["items"]
+    keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
     assert [k["id"] for k in keys] == [result.api_key_id]
 
     again = managers().ensure(spec("keyed", authorization=Authorization.API_KEY), SITE)
@@ -239,9 +240,12 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     assert len(apigw.get_api_keys()["items"]) == 1
 
     assert manager.remove(ALICE, SITE)
-    assert apigw.get_usage_plans()["items"] == []
     assert apigw.get_api_keys()["items"] == []
+    assert apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
     assert "/keyed" not in resources(apigw, api_id)
+    # The emptied REST API goes, and its plan before it (unbound first: AWS requires it).
+    manager.flush()
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
 
 
 def test_each_namespace_has_its_own_rest_api_and_its_keys_bind_only_there(
@@ -249,15 +253,24 @@ def test_each_namespace_has_its_own_rest_api_and_its_keys_bind_only_there(
 ) -> None:
     keyed = {"authorization": Authorization.API_KEY}
     mine = ensure_deployed(manager, spec("falcon", ALICE, **keyed), SITE)
+    also_mine = ensure_deployed(manager, spec("llama", BOB, **keyed), SITE)
     theirs = ensure_deployed(manager, spec("mistral", CAROL, **keyed), SITE)
-    assert mine.rest_api_id != theirs.rest_api_id
+    assert mine.rest_api_id == also_mine.rest_api_id != theirs.rest_api_id
     by_id = {api["id"]: api for api in apigw.get_rest_apis()["items"]}
     assert by_id[mine.rest_api_id]["tags"] == namespace_api_tags("team-a")
     assert by_id[theirs.rest_api_id]["tags"] == namespace_api_tags("team-c")
-    stages = {plan["name"]: plan["apiStages"] for plan in apigw.get_usage_plans()["items"]}
-    assert stages == {
-        "sagemeter/team-a/falcon": [{"apiId": mine.rest_api_id, "stage": "prod"}],
-        "sagemeter/team-c/mistral": [{"apiId": theirs.rest_api_id, "stage": "prod"}],
+    plans = {plan["name"]: plan for plan in apigw.get_usage_plans()["items"]}
+    assert {name: plan["apiStages"] for name, plan in plans.items()} == {
+        "sagemeter/team-a": [{"apiId": mine.rest_api_id, "stage": "prod"}],
+        "sagemeter/team-c": [{"apiId": theirs.rest_api_id, "stage": "prod"}],
+    }
+    members = {
+        name: sorted(k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=p["id"])["items"])
+        for name, p in plans.items()
+    }
+    assert members == {
+        "sagemeter/team-a": sorted([mine.api_key_id, also_mine.api_key_id]),
+        "sagemeter/team-c": [theirs.api_key_id],
     }
 
 
@@ -265,25 +278,28 @@ def test_switching_away_from_api_key_deletes_the_key(manager: RouteManager, apig
     ensure_deployed(manager, spec("keyed", authorization=Authorization.API_KEY), SITE)
     result = manager.ensure(spec("keyed"), SITE)
     assert result.api_key is None
-    assert apigw.get_api_keys()["items"] == [] and apigw.get_usage_plans()["items"] == []
+    assert apigw.get_api_keys()["items"] == []
+    [plan] = apigw.get_usage_plans()["items"]
+    assert apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
     method, _ = post(apigw, result.rest_api_id, "/keyed")
     assert (method["authorizationType"], method["apiKeyRequired"]) == ("AWS_IAM", False)
 
 
-def test_key_removal_interrupted_after_unbinding_the_plan_finishes_on_retry(
+def test_a_plan_deletion_interrupted_after_unbinding_finishes_on_retry(
     manager: RouteManager, apigw: Any, control: FaultClient
 ) -> None:
     ensure_deployed(manager, spec("keyed", authorization=Authorization.API_KEY), SITE)
+    assert manager.remove(ALICE, SITE)
     control.throttle("apigateway", "DeleteUsagePlan")
     with pytest.raises(AwsError):
-        manager.remove(ALICE, SITE)
+        manager.flush()  # the emptied API's plan goes first, and its delete is refused
     [plan] = apigw.get_usage_plans()["items"]
     assert plan.get("apiStages", []) == []  # unbound before the refused delete
     control.clear()
     BACKOFFS.reset()  # the throttle opened the account's backoff
     # The retry knows the plan is unbound already and goes straight to the delete.
-    assert manager.remove(ALICE, SITE)
-    assert apigw.get_usage_plans()["items"] == [] and apigw.get_api_keys()["items"] == []
+    manager.flush()
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
     assert [r["call"] for r in control.requests("apigateway:UpdateUsagePlan")] == [
         "apigateway:UpdateUsagePlan"
     ]

@@ -4,6 +4,7 @@ never deploy faster than its slots allow, and real changes go before a restart's
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -97,7 +98,7 @@ def test_apis_of_one_account_wait_for_its_slots(
     generations = {api: scheduler.changed(api) for api in ("a", "b", "c")}
     wait_for(lambda: all(scheduler.deployed(a, g) for a, g in generations.items()))
     assert sorted(recorder.deployments) == ["a", "b", "c"]
-    gaps = [later - earlier for earlier, later in zip(recorder.times, recorder.times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(recorder.times)]
     assert all(gap >= 0.39 for gap in gaps), gaps
 
 

@@ -211,6 +211,9 @@ class ApiGatewayGateway(Gateway):
     def create_usage_plan_key(self, plan_id: str, key_id: str) -> None:
         self._call("CreateUsagePlanKey", usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
 
+    def delete_usage_plan_key(self, plan_id: str, key_id: str) -> bool:
+        return self._deleted("DeleteUsagePlanKey", usagePlanId=plan_id, keyId=key_id)
+
     def delete_usage_plan(self, plan_id: str) -> bool:
         return self._deleted("DeleteUsagePlan", usagePlanId=plan_id)
 

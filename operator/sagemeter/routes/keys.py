@@ -1,55 +1,62 @@
-"""API keys of ``API_KEY`` routes: one key per ManagedEndpoint, in a usage plan bound to the
-stage of its namespace's REST API only.
+"""API keys of ``API_KEY`` routes: one key per ManagedEndpoint, in its namespace's usage plan,
+which is bound to the stage of the namespace's REST API and nothing else.
 
-Owns finding, creating, moving and deleting them. Keys and plans are named
-``sagemeter/<namespace>/<name>`` and tagged with the owner; a key or plan whose tags name another
-owner (a same-named object that was deleted with ``deletionPolicy: Retain``, say) is never
-reused or deleted. A usage plan is what makes API Gateway accept a key on a stage, and it
-accepts it on every key-required method of that stage: so a plan is only ever bound to the
-stage of its owner's namespace REST API (``core.route_homes``), one plan per (owner, REST API).
+Owns finding, creating and deleting keys and usage plans. API Gateway accepts a key on every
+key-required method of every stage its usage plans are bound to, so a namespace's keys live in
+one plan (``sagemeter/<namespace>``, tagged with the namespace) bound only to its own REST API's
+stage (``core.route_homes``): a key opens the routes of its namespace, never another's. A key is
+named ``sagemeter/<namespace>/<name>`` and tagged with its owner; a key whose tags name another
+owner (a same-named object deleted with ``deletionPolicy: Retain``) is never reused or deleted.
 
-When a route moves to another REST API (sagemeter's shared REST API of old, to the namespace's),
-the owner gets a new plan bound to the new stage, with the same key, before the route moves, so
-the key keeps working throughout; the old plan goes once no route of the owner is left in the
-old REST API (``prune``). A new plan costs a ``CreateUsagePlan``, not an ``UpdateUsagePlan``,
-which API Gateway allows once per 20 s per account.
+Keys join and leave the plan with ``CreateUsagePlanKey`` / ``DeleteUsagePlanKey``. Changing a
+plan's stages takes an ``UpdateUsagePlan``, which API Gateway allows once per 20 s per account
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html), so it is only
+needed when a whole namespace's REST API goes (``remove_plans``), and to delete the per-object
+plans sagemeter made before namespace plans existed (bound to its shared REST API of old): those
+are retired in the background at that pace (``retire``), once their owner's route serves from
+its namespace's API, so the old key binding keeps working until the route has moved.
 
 Keys and plans are listed once per (account, region, namespace), as the namespace's identity and
 by name (``GetApiKeys`` with a ``nameQuery`` prefix): a namespace never lists another's keys.
 The key's value is returned to the caller (the operator stores it in a Secret) and is never
-logged. Callers serialize calls per REST API (``RouteManager`` holds its lock); the lists are
-guarded here.
+logged.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sagemeter.aws.apigateway import ApiGatewayGateway
+from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
 from sagemeter.core.endpoint.ownership import Owner
+from sagemeter.core.route_homes import namespace_api_tags
 
 __all__ = ["KeyState", "RouteKeys"]
 
 log = logging.getLogger("sagemeter.routes")
 
 Scope = tuple[str, str, str]  # (account, region, namespace)
+RETIRE_RETRY_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
 class KeyState:
-    """An owner's key, and whether its plan binds it to the wanted stage already."""
+    """An owner's key, and whether its namespace's plan binds it to the stage already."""
 
-    def __init__(self, key_id: str, value: str, created: bool, bound: bool) -> None:
-        self.key_id = key_id
-        self.value = value
-        self.created = created
-        self.bound = bound
+    key_id: str
+    value: str = field(repr=False)
+    created: bool
+    bound: bool
 
-    def __repr__(self) -> str:  # the value is a secret
-        return f"KeyState({self.key_id}, created={self.created}, bound={self.bound})"
+
+def namespace_plan_name(namespace: str) -> str:
+    return f"sagemeter/{namespace}"
 
 
 class RouteKeys:
@@ -60,8 +67,10 @@ class RouteKeys:
         self._known: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         self._keys: dict[Scope, list[dict[str, Any]]] = {}
         self._plans: dict[Scope, list[dict[str, Any]]] = {}
+        self._retiring: dict[str, tuple[ApiGatewayGateway, Scope, dict[str, Any]]] = {}
+        self._reaper: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ public
+    # ------------------------------------------------------------------ keys
 
     def ensure(
         self,
@@ -71,8 +80,8 @@ class RouteKeys:
         owner: Owner,
         stage_ready: bool,
     ) -> KeyState:
-        """The owner's key, in a plan bound to ``api_id``'s stage once ``stage_ready`` (API
-        Gateway refuses a plan naming a stage that was never deployed)."""
+        """The owner's key, in its namespace's plan bound to ``api_id``'s stage once
+        ``stage_ready`` (API Gateway refuses a plan naming a stage that was never deployed)."""
         region = apigateway.region
         known_key = (account, region, owner.uid)
         with self._lock:
@@ -94,68 +103,125 @@ class RouteKeys:
         key_id, value = str(key["id"]), str(key["value"])
         if not stage_ready:
             return KeyState(key_id, value, created, False)
-        wanted = {"apiId": api_id, "stage": self._stage}
-        plan = next(
-            (p for p in self._owned_plans(apigateway, scope, owner) if wanted in _stages(p)), None
-        )
-        if plan is None:
-            plan = apigateway.create_usage_plan(
-                core.usage_plan_name(owner),
-                f"sagemeter: usage plan of ManagedEndpoint {owner.namespace}/{owner.name}",
-                api_id,
-                self._stage,
-                owner.tags(),
-            )
-            with self._lock:
-                self._plans[scope].append(plan)
+        plan = self._namespace_plan(apigateway, scope, api_id)
         if key_id not in apigateway.usage_plan_key_ids(str(plan["id"])):
             apigateway.create_usage_plan_key(str(plan["id"]), key_id)
         with self._lock:
             self._known[known_key] = (key_id, value, api_id)
         return KeyState(key_id, value, created, True)
 
+    def remove(self, apigateway: ApiGatewayGateway, account: str, owner: Owner) -> bool:
+        """Deletes the owner's key (after taking it out of its namespace's plans); per-object
+        plans of old go in the background. True when something was deleted."""
+        region = apigateway.region
+        scope = (account, region, owner.namespace)
+        with self._lock:
+            self._known.pop((account, region, owner.uid), None)
+        for plan in self._owned_plans(apigateway, scope, owner):
+            self.retire(apigateway, scope, plan)
+        key = self._find_key(apigateway, scope, owner)
+        if key is None:
+            return False
+        key_id = str(key["id"])
+        for plan in self._namespace_plans(apigateway, scope):
+            if key_id in apigateway.usage_plan_key_ids(str(plan["id"])):
+                apigateway.delete_usage_plan_key(str(plan["id"]), key_id)
+        removed = apigateway.delete_api_key(key_id)
+        with self._lock:
+            self._keys[scope] = [k for k in self._keys[scope] if k.get("id") != key_id]
+        if removed:
+            log.info("deleted the API key of %s/%s", owner.namespace, owner.name)
+        return removed
+
+    # ------------------------------------------------------------------ plans
+
     def prune(
         self,
         apigateway: ApiGatewayGateway,
         account: str,
         owner: Owner,
-        keep: str,
         removable: Callable[[str], bool],
-    ) -> bool:
-        """Deletes the owner's plans bound elsewhere than REST API ``keep``, once
-        ``removable(api_id)`` says the owner has no route left there; True when one went."""
+    ) -> None:
+        """Retires the owner's per-object plans of old once ``removable(api_id)`` says none of
+        its routes is served from their REST APIs any more."""
         scope = (account, apigateway.region, owner.namespace)
-        removed = False
         for plan in self._owned_plans(apigateway, scope, owner):
-            apis = {stage["apiId"] for stage in _stages(plan)}
-            if keep in apis or not all(removable(api) for api in apis):
-                continue
-            removed = self._delete_plan(apigateway, scope, plan) or removed
-        return removed
+            if all(removable(stage["apiId"]) for stage in _stages(plan)):
+                self.retire(apigateway, scope, plan)
 
-    def remove(self, apigateway: ApiGatewayGateway, account: str, owner: Owner) -> bool:
-        """Deletes the owner's usage plans and key, if any; True when something was deleted."""
-        region = apigateway.region
-        scope = (account, region, owner.namespace)
+    def remove_plans(
+        self, apigateway: ApiGatewayGateway, account: str, namespace: str, api_id: str
+    ) -> None:
+        """Deletes the namespace's plans bound to ``api_id`` (its REST API is about to go). Raises
+        ``Paced`` while UpdateUsagePlan's slot is far: the caller tries again."""
+        scope = (account, apigateway.region, namespace)
+        for plan in self._namespace_plans(apigateway, scope):
+            # One left unbound by a deletion AWS refused halfway is garbage too.
+            if all(stage["apiId"] == api_id for stage in _stages(plan)):
+                self._delete_plan(apigateway, scope, plan)
+
+    def retire(self, apigateway: ApiGatewayGateway, scope: Scope, plan: dict[str, Any]) -> None:
+        """Deletes a plan in the background, at UpdateUsagePlan's pace."""
         with self._lock:
-            self._known.pop((account, region, owner.uid), None)
-        removed = False
-        for plan in self._owned_plans(apigateway, scope, owner):
-            removed = self._delete_plan(apigateway, scope, plan) or removed
-        key = self._find_key(apigateway, scope, owner)
-        if key is not None:
-            removed = apigateway.delete_api_key(str(key["id"])) or removed
-            with self._lock:
-                self._keys[scope] = [k for k in self._keys[scope] if k.get("id") != key["id"]]
-        if removed:
-            log.info("deleted API key and usage plans of %s/%s", owner.namespace, owner.name)
-        return removed
+            self._retiring.setdefault(str(plan["id"]), (apigateway, scope, plan))
+            if self._reaper is None:
+                self._reaper = threading.Thread(
+                    target=self._reap, name="sagemeter-usage-plans", daemon=True
+                )
+                self._reaper.start()
 
-    # ------------------------------------------------------------------ lists
+    def retiring(self) -> int:
+        with self._lock:
+            return len(self._retiring)
+
+    def _reap(self) -> None:
+        while True:
+            with self._lock:
+                pending = list(self._retiring.items())
+            if not pending:
+                with self._lock:
+                    if not self._retiring:
+                        self._reaper = None
+                        return
+                continue
+            for plan_id, (apigateway, scope, plan) in pending:
+                try:
+                    self._delete_plan(apigateway, scope, plan)
+                except AwsError as error:
+                    if error.kind not in (ErrorKind.THROTTLED, ErrorKind.RETRYABLE):
+                        log.warning("cannot delete usage plan %s: %s", plan_id, error)
+                        with self._lock:
+                            self._retiring.pop(plan_id, None)
+                    continue
+                except Exception:  # a background thread must outlive any one failure
+                    log.exception("deleting usage plan %s failed", plan_id)
+                    continue
+                with self._lock:
+                    self._retiring.pop(plan_id, None)
+            time.sleep(RETIRE_RETRY_SECONDS)
+
+    def _namespace_plan(
+        self, apigateway: ApiGatewayGateway, scope: Scope, api_id: str
+    ) -> dict[str, Any]:
+        wanted = {"apiId": api_id, "stage": self._stage}
+        for plan in self._namespace_plans(apigateway, scope):
+            if wanted in _stages(plan):
+                return plan
+        namespace = scope[2]
+        plan = apigateway.create_usage_plan(
+            namespace_plan_name(namespace),
+            f"sagemeter: the API keys of namespace {namespace}, for its REST API only",
+            api_id,
+            self._stage,
+            namespace_api_tags(namespace),
+        )
+        with self._lock:
+            self._plans[scope].append(plan)
+        return plan
 
     def _delete_plan(
         self, apigateway: ApiGatewayGateway, scope: Scope, plan: dict[str, Any]
-    ) -> bool:
+    ) -> None:
         # Unbind the stages first: API Gateway refuses to delete a plan still bound. The listed
         # plan learns each unbinding, so a retry after a refused delete does not unbind again
         # what AWS no longer has.
@@ -163,10 +229,13 @@ class RouteKeys:
             apigateway.remove_usage_plan_stage(str(plan["id"]), stage["apiId"], stage["stage"])
             with self._lock:
                 plan["apiStages"] = [s for s in _stages(plan) if s != stage]
-        deleted = apigateway.delete_usage_plan(str(plan["id"]))
+        apigateway.delete_usage_plan(str(plan["id"]))
         with self._lock:
-            self._plans[scope] = [p for p in self._plans[scope] if p.get("id") != plan.get("id")]
-        return deleted
+            listed = self._plans.get(scope, [])
+            self._plans[scope] = [p for p in listed if p.get("id") != plan.get("id")]
+        log.info("deleted usage plan %s (%s)", plan.get("id"), plan.get("name"))
+
+    # ------------------------------------------------------------------ lists
 
     def _listed_keys(self, apigateway: ApiGatewayGateway, scope: Scope) -> list[dict[str, Any]]:
         with self._lock:
@@ -177,18 +246,37 @@ class RouteKeys:
                 listed = self._keys.setdefault(scope, listed)
         return listed
 
-    def _owned_plans(
-        self, apigateway: ApiGatewayGateway, scope: Scope, owner: Owner
-    ) -> list[dict[str, Any]]:
+    def _listed_plans(self, apigateway: ApiGatewayGateway, scope: Scope) -> list[dict[str, Any]]:
         with self._lock:
             listed = self._plans.get(scope)
         if listed is None:
-            prefix = f"sagemeter/{scope[2]}/"
+            namespace = scope[2]
             listed = [
-                p for p in apigateway.usage_plans() if str(p.get("name", "")).startswith(prefix)
+                p
+                for p in apigateway.usage_plans()
+                if p.get("name") == namespace_plan_name(namespace)
+                or str(p.get("name", "")).startswith(f"{namespace_plan_name(namespace)}/")
             ]
             with self._lock:
                 listed = self._plans.setdefault(scope, listed)
+        return listed
+
+    def _namespace_plans(self, apigateway: ApiGatewayGateway, scope: Scope) -> list[dict[str, Any]]:
+        listed = self._listed_plans(apigateway, scope)
+        name, tags = namespace_plan_name(scope[2]), namespace_api_tags(scope[2])
+        with self._lock:
+            return [
+                p
+                for p in listed
+                if p.get("name") == name
+                and all((p.get("tags") or {}).get(k) == v for k, v in tags.items())
+            ]
+
+    def _owned_plans(
+        self, apigateway: ApiGatewayGateway, scope: Scope, owner: Owner
+    ) -> list[dict[str, Any]]:
+        """The owner's per-object plans of old."""
+        listed = self._listed_plans(apigateway, scope)
         name = core.usage_plan_name(owner)
         with self._lock:
             return [
