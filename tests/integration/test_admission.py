@@ -159,6 +159,48 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         spec_with(api={"path": "falcon", "lambdaArn": "my-function"}),
         "spec.api.lambdaArn",
     ),
+    (
+        "api-path-segment-reserved",
+        spec_with(api={"path": "team-a/_meter"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-path-first-segment-reserved",
+        spec_with(api={"path": "_private/falcon"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-cognito-without-authorizer",
+        spec_with(api={"path": "falcon", "authorization": "COGNITO_USER_POOLS"}),
+        "spec.api.authorizerId",
+    ),
+    (
+        "api-scopes-without-cognito",
+        spec_with(api={"path": "falcon", "authorizationScopes": ["team-a/meter"]}),
+        "spec.api.authorizationScopes",
+    ),
+    (
+        "api-scope-with-space",
+        spec_with(
+            api={
+                "path": "falcon",
+                "authorization": "COGNITO_USER_POOLS",
+                "authorizerId": "abc123",
+                "authorizationScopes": ["team-a meter"],
+            }
+        ),
+        "spec.api.authorizationScopes",
+    ),
+    (
+        "api-self-service-unauthenticated",
+        spec_with(api={"path": "falcon", "authorization": "NONE", "selfService": True}),
+        "spec.api.selfService",
+    ),
+    (
+        "api-max-extends-zero",
+        spec_with(api={"path": "falcon", "selfService": True, "maxExtendsPerDay": 0}),
+        "spec.api.maxExtendsPerDay",
+    ),
     ("deletion-policy-unknown", spec_with(deletionPolicy="Orphan"), "spec.deletionPolicy"),
     ("tag-reserved-prefix", spec_with(tags={"sagemeter.io/owner": "me"}), "spec.tags"),
     ("tag-aws-prefix", spec_with(tags={"aws:cloudformation": "x"}), "spec.tags"),
