@@ -191,16 +191,6 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         ),
         "spec.api.authorizationScopes",
     ),
-    (
-        "api-self-service-unauthenticated",
-        spec_with(api={"path": "falcon", "authorization": "NONE", "selfService": True}),
-        "spec.api.selfService",
-    ),
-    (
-        "api-max-extends-zero",
-        spec_with(api={"path": "falcon", "selfService": True, "maxExtendsPerDay": 0}),
-        "spec.api.maxExtendsPerDay",
-    ),
     ("deletion-policy-unknown", spec_with(deletionPolicy="Orphan"), "spec.deletionPolicy"),
     ("tag-reserved-prefix", spec_with(tags={"sagemeter.io/owner": "me"}), "spec.tags"),
     ("tag-aws-prefix", spec_with(tags={"aws:cloudformation": "x"}), "spec.tags"),

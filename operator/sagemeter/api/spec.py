@@ -133,12 +133,6 @@ class ApiRoute(ApiModel):
                 " sagemeter's own, such as <path>/_meter)",
                 ".path",
             ),
-            cel(
-                "!has(self.selfService) || !self.selfService || self.authorization != 'NONE'",
-                "spec.api.selfService needs a spec.api.authorization other than NONE"
-                " (anyone could read and extend the meter)",
-                ".selfService",
-            ),
         )
     )
 
@@ -193,20 +187,6 @@ class ApiRoute(ApiModel):
     )
     max_wakes_per_day: int = Field(
         default=24, ge=1, le=1440, description="At most this many wakes by request per day."
-    )
-    self_service: bool = Field(
-        default=False,
-        description=(
-            "Adds <path>/_meter under the route's own authorization: GET tells the time left,"
-            ' POST {"extend": "<duration>"} tops the meter up (needs an authorization other'
-            " than NONE)."
-        ),
-    )
-    max_extends_per_day: int = Field(
-        default=24,
-        ge=1,
-        le=1440,
-        description="At most this many extensions through <path>/_meter per day (UTC).",
     )
 
 
