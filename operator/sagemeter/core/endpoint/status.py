@@ -102,13 +102,6 @@ def compose_status(
     new.wakes_today = wakes_today
     if cleanup_pending is not None:
         new.cleanup_pending = cleanup_pending or None
-    if (
-        new.phase == Phase.IN_SERVICE
-        and old.phase == Phase.CREATING
-        and new.incarnation is not None
-    ):
-        took = now - parse_time(new.incarnation.creation_time)
-        new.last_create_seconds = max(0, int(took.total_seconds()))
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
@@ -119,6 +112,15 @@ def compose_status(
         new.phase = step.phase
     elif new.phase is None:
         new.phase = Phase.PENDING
+    # How long the last Creating -> InService took (SPEC §6: a waking route's Retry-After):
+    # judged on the phase this pass writes, against the incarnation SageMaker created.
+    if (
+        new.phase == Phase.IN_SERVICE
+        and old.phase == Phase.CREATING
+        and new.incarnation is not None
+    ):
+        took = now - parse_time(new.incarnation.creation_time)
+        new.last_create_seconds = max(0, int(took.total_seconds()))
     if dry_run_park and step is not None and new.phase == Phase.DELETING:
         # Dry run: nothing was deleted, the endpoint keeps its real phase.
         new.phase = Phase.IN_SERVICE if seen.sagemaker_status == "InService" else new.phase
