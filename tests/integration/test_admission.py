@@ -341,6 +341,8 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
         "status": {
             "phase": "Parked",
             "parkedReason": "Expired",
+            # The operator writes REASON: the Degraded reason when there is one.
+            "reason": "AuthorizerNotFound",
             "expiresAt": "2026-11-22T18:00:00Z",
             "endpointName": "columns-ep",
             "invokeUrl": "https://abc.execute-api.us-east-1.amazonaws.com/prod/columns",
@@ -361,7 +363,7 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
     table = sandbox.kubectl_run("get", "mep", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "REASON", "INSTANCE", "EXPIRES", "AGE"]
     row = next(line.split() for line in table if line.startswith("columns "))
-    assert row[1:5] == ["Parked", "Expired", "ml.g5.xlarge", "2026-11-22T18:00:00Z"]
+    assert row[1:5] == ["Parked", "AuthorizerNotFound", "ml.g5.xlarge", "2026-11-22T18:00:00Z"]
 
     wide = sandbox.kubectl_run("get", "mep", "columns", "-n", namespace, "-o", "wide")
     header, line = wide.stdout.splitlines()[:2]
