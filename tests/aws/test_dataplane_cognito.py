@@ -55,6 +55,22 @@ def setup(manager: RouteManager, local_aws: LocalAws) -> dict[str, Any]:
     }
 
 
+def cognito_route(
+    manager: RouteManager, local_aws: LocalAws, path: str, authorizer_id: str, **extra: Any
+) -> str:
+    """The data-plane URL of a user pool route to the test's endpoint at `path`."""
+    _, url = route(
+        manager,
+        local_aws,
+        "falcon",
+        path,
+        authorization=Authorization.COGNITO_USER_POOLS,
+        authorizer_id=authorizer_id,
+        **extra,
+    )
+    return url
+
+
 def call(url: str, token: str | None) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     answer = send(url, BODY, {**headers, "Authorization": token} if token else headers)
@@ -64,14 +80,7 @@ def call(url: str, token: str | None) -> tuple[int, Any]:
 def test_an_id_token_of_the_pool_opens_a_route_without_scopes(
     manager: RouteManager, local_aws: LocalAws, setup: dict[str, Any]
 ) -> None:
-    _, url = route(
-        manager,
-        local_aws,
-        "falcon",
-        "team-a/falcon",
-        authorization=Authorization.COGNITO_USER_POOLS,
-        authorizer_id=setup["authorizer"],
-    )
+    url = cognito_route(manager, local_aws, "team-a/falcon", setup["authorizer"])
     method = client("apigateway", REGION).get_method(
         restApiId=setup["api"],
         resourceId=next(
@@ -111,13 +120,11 @@ def test_an_id_token_of_the_pool_opens_a_route_without_scopes(
 def test_a_route_with_scopes_takes_access_tokens_holding_one_of_them(
     manager: RouteManager, local_aws: LocalAws, setup: dict[str, Any]
 ) -> None:
-    _, url = route(
+    url = cognito_route(
         manager,
         local_aws,
-        "falcon",
         "team-a/scoped",
-        authorization=Authorization.COGNITO_USER_POOLS,
-        authorizer_id=setup["authorizer"],
+        setup["authorizer"],
         authorization_scopes=(SCOPE, "sagemeter/admin"),
     )
     pool = setup["pool"]
@@ -142,14 +149,7 @@ def test_the_token_validation_expression_checks_the_audience(
 ) -> None:
     pool = setup["pool"]
     only_other_app = authorizer(setup["api"], [pool], identityValidationExpression="^not-this-app$")
-    _, url = route(
-        manager,
-        local_aws,
-        "falcon",
-        "team-a/audience",
-        authorization=Authorization.COGNITO_USER_POOLS,
-        authorizer_id=only_other_app,
-    )
+    url = cognito_route(manager, local_aws, "team-a/audience", only_other_app)
     assert call(url, setup["user"]["IdToken"]) == (401, {"message": "Unauthorized"})
 
 
