@@ -36,6 +36,7 @@ from sagemeter.controller.alarms import Alarms
 from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.deleting import Deleter
+from sagemeter.controller.notifying import Notices
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
@@ -64,6 +65,7 @@ from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
 from sagemeter.core.wake import HoldKind, RouteHold
 from sagemeter.idle.alarms import IdleAlarms, IdleView
+from sagemeter.notify.notifier import Notifier
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
 from sagemeter.runtime.kube import Kube
@@ -135,6 +137,7 @@ class Reconciler:
         self.deleter = Deleter(
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
+        self.notices = Notices(Notifier(wake, active), self.reporter.event)
         self.waking = Waking(
             settings.event_queue,
             account,
@@ -249,8 +252,11 @@ class Reconciler:
             count(self.book, ctx, run.desired, new.phase, now, hourly)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
+        self.notices.record(ctx, new)
         version = await self.reporter.write_status(ctx, new)
         self.contexts.wrote(ctx.uid, new, version)
+        self.notices.written(ctx, new)
+        self.notices.send(ctx, new, now)
         return _next_wake(run.wake, run.desired, now)
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
@@ -355,6 +361,7 @@ class Reconciler:
         """The object is deleted: it counts nowhere any more."""
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
+        self.notices.notifier.forget(ctx.uid)
         self.contexts.forget(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:
