@@ -13,7 +13,6 @@ No operator: the page shows what the API server holds, and the changes are made 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from sagemeter_sandbox import Sandbox
 
 from ..integration.conftest import endpoint_object, wait_for
 from ..ui.browser import PageServer, headless_chromium
+from .bench_events import percentiles
 from .bench_meter import report
 
 pytestmark = pytest.mark.cluster
@@ -36,16 +36,6 @@ pytestmark = pytest.mark.cluster
 ROWS = 20
 LOADS = 5
 CHANGES = 20
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(ordered[round(0.95 * (len(ordered) - 1))], 1),
-        "max": round(ordered[-1], 1),
-    }
 
 
 @pytest.fixture

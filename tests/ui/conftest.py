@@ -24,6 +24,7 @@ from selenium import webdriver
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.examples import Prerequisites, prepare
 
+from ..conftest import running_sandbox
 from ..integration.conftest import Operator, wait_for
 from .browser import TESTS_NAMESPACE, Page, PageServer, headless_chromium
 
@@ -39,18 +40,7 @@ def _log(message: str) -> None:
 @pytest.fixture(scope="package")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """This package's own sandbox (it replaces the session's for tests/ui)."""
-    box = Sandbox(
-        state_dir=tmp_path_factory.mktemp("ui-sandbox"),
-        apiserver_port=None,
-        aws_port=None,
-        die_with_us=True,
-        log=_log,
-    )
-    try:
-        box.up()
-        yield box
-    finally:
-        box.down()
+    yield from running_sandbox(tmp_path_factory.mktemp("ui-sandbox"), _log)
 
 
 @dataclass
