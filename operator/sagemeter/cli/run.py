@@ -73,7 +73,7 @@ def run(
         # included: identical replicas need distinct priorities (kopf docs: random ones).
         priority = random.SystemRandom().randint(1, 2**31 - 1)
     try:
-        settings = check_startup(overrides)
+        settings = check_startup(overrides, peering_name, list(namespaces))
     except StartupError as error:
         # Crash-only: one line, a non-zero exit, never a live process that does nothing.
         click.echo(f"sagemeter: cannot start: {error}", err=True)

@@ -20,7 +20,7 @@ from sagemeter.runtime import metrics
 from sagemeter.runtime.kube import load_config
 from sagemeter.runtime.settings import Settings
 
-__all__ = ["StartupError", "check_startup"]
+__all__ = ["StartupError", "check_startup", "ensure_peering"]
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
@@ -74,11 +74,58 @@ def check_crd() -> None:
         )
 
 
-def check_startup(overrides: dict[str, Any]) -> Settings:
-    """Every check, cheapest first; the settings to run with."""
+def check_startup(
+    overrides: dict[str, Any], peering: str | None = None, namespaces: list[str] | None = None
+) -> Settings:
+    """Every check, cheapest first, and the peering object; the settings to run with."""
     settings = parse_settings(overrides)
     check_credentials()
     check_crd()
+    if peering is not None:
+        ensure_peering(peering, namespaces or [])
     if settings.metrics_port:
         serve_metrics(settings.metrics_port)
     return settings
+
+
+def ensure_peering(name: str, namespaces: list[str]) -> None:
+    """Creates the kopf peering object replicas meet in (a ClusterKopfPeering, or a KopfPeering
+    in each watched namespace) unless it exists, so that no manifest has to apply a CR in the
+    same run as its CRD (``kubectl apply -k deploy/base`` converges in one run)."""
+    api = client.CustomObjectsApi()
+    kind, plural = (
+        ("KopfPeering", "kopfpeerings")
+        if namespaces
+        else (
+            "ClusterKopfPeering",
+            "clusterkopfpeerings",
+        )
+    )
+    body = {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": {"name": name}}
+    selector = f"metadata.name={name}"
+    try:
+        targets: list[str | None] = [*namespaces] if namespaces else [None]
+        for namespace in targets:
+            if namespace is None:
+                found = api.list_cluster_custom_object(
+                    "kopf.dev", "v1", plural, field_selector=selector
+                )
+            else:
+                found = api.list_namespaced_custom_object(
+                    "kopf.dev", "v1", namespace, plural, field_selector=selector
+                )
+            if found.get("items"):
+                continue
+            try:
+                if namespace is None:
+                    api.create_cluster_custom_object("kopf.dev", "v1", plural, body)
+                else:
+                    api.create_namespaced_custom_object("kopf.dev", "v1", namespace, plural, body)
+            except ApiException as error:
+                if error.status != 409:  # another replica made it first
+                    raise
+    except ApiException as error:
+        where = f"{kind} {name}"
+        raise StartupError(
+            f"cannot find or create the {where}: {error.status} {error.reason}"
+        ) from None
