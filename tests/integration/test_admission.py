@@ -159,6 +159,38 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         spec_with(api={"path": "falcon", "lambdaArn": "my-function"}),
         "spec.api.lambdaArn",
     ),
+    (
+        "api-path-segment-reserved",
+        spec_with(api={"path": "team-a/_meter"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-path-first-segment-reserved",
+        spec_with(api={"path": "_private/falcon"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-cognito-without-authorizer",
+        spec_with(api={"path": "falcon", "authorization": "COGNITO_USER_POOLS"}),
+        "spec.api.authorizerId",
+    ),
+    (
+        "api-scopes-without-cognito",
+        spec_with(api={"path": "falcon", "authorizationScopes": ["team-a/meter"]}),
+        "spec.api.authorizationScopes",
+    ),
+    (
+        "api-scope-with-space",
+        spec_with(
+            api={
+                "path": "falcon",
+                "authorization": "COGNITO_USER_POOLS",
+                "authorizerId": "abc123",
+                "authorizationScopes": ["team-a meter"],
+            }
+        ),
+        "spec.api.authorizationScopes",
+    ),
     ("deletion-policy-unknown", spec_with(deletionPolicy="Orphan"), "spec.deletionPolicy"),
     ("tag-reserved-prefix", spec_with(tags={"sagemeter.io/owner": "me"}), "spec.tags"),
     ("tag-aws-prefix", spec_with(tags={"aws:cloudformation": "x"}), "spec.tags"),
@@ -309,6 +341,8 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
         "status": {
             "phase": "Parked",
             "parkedReason": "Expired",
+            # The operator writes REASON: the Degraded reason when there is one.
+            "reason": "AuthorizerNotFound",
             "expiresAt": "2026-11-22T18:00:00Z",
             "endpointName": "columns-ep",
             "invokeUrl": "https://abc.execute-api.us-east-1.amazonaws.com/prod/columns",
@@ -329,7 +363,7 @@ def test_get_shows_the_story_in_columns(sandbox: Any, namespace: str) -> None:
     table = sandbox.kubectl_run("get", "mep", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "REASON", "INSTANCE", "EXPIRES", "AGE"]
     row = next(line.split() for line in table if line.startswith("columns "))
-    assert row[1:5] == ["Parked", "Expired", "ml.g5.xlarge", "2026-11-22T18:00:00Z"]
+    assert row[1:5] == ["Parked", "AuthorizerNotFound", "ml.g5.xlarge", "2026-11-22T18:00:00Z"]
 
     wide = sandbox.kubectl_run("get", "mep", "columns", "-n", namespace, "-o", "wide")
     header, line = wide.stdout.splitlines()[:2]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sagemeter.cli import plugin
+from sagemeter.cli import actions, plugin
 from sagemeter.core.meter.times import format_time, parse_time
 from sagemeter_sandbox import Sandbox
 
@@ -25,7 +25,7 @@ from .conftest import Kubectl, endpoint_object
 
 pytestmark = pytest.mark.cluster
 
-COMMANDS = ("ls", "extend", "park", "wake")
+COMMANDS = ("ls", "extend", "park", "resume", "wake")
 
 
 def run_plugin(
@@ -249,8 +249,10 @@ def test_extend_retries_a_concurrent_change(
     original_get = plugin.Endpoints.get
     reads: list[str] = []
 
-    def get_then_someone_else_extends(self: plugin.Endpoints, name: str) -> dict[str, Any]:
-        obj = original_get(self, name)
+    def get_then_someone_else_extends(
+        self: plugin.Endpoints, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        obj = original_get(self, name, namespace)
         reads.append(obj["metadata"]["resourceVersion"])
         if len(reads) == 1:  # between our read and our patch, a colleague tops up too
             kube.patch(name, {"spec": {"expiry": {"expiresAt": format_time(theirs)}}})
@@ -274,9 +276,11 @@ def test_extend_gives_up_when_the_object_keeps_changing(
     original_get = plugin.Endpoints.get
     reads = 0
 
-    def get_then_change(self: plugin.Endpoints, name: str) -> dict[str, Any]:
+    def get_then_change(
+        self: plugin.Endpoints, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         nonlocal reads
-        obj = original_get(self, name)
+        obj = original_get(self, name, namespace)
         reads += 1
         kube.patch(name, {"metadata": {"labels": {"touched": str(reads)}}})
         return obj
@@ -287,7 +291,7 @@ def test_extend_gives_up_when_the_object_keeps_changing(
         ["extend", "falcon", "1h", "-n", namespace, "--kubeconfig", str(sandbox.kubeconfig)],
     )
     assert result.exit_code == 1
-    assert reads == 1 + plugin.CONFLICT_RETRIES
+    assert reads == 1 + actions.CONFLICT_RETRIES
     assert "kept changing" in result.output
 
 
@@ -333,6 +337,61 @@ def test_park_sets_suspend_and_wake_clears_it(
     assert done.stderr == ""
 
 
+def test_resume_clears_suspend_and_only_that(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "10h"})
+    assert run_plugin(sandbox, "park", "falcon", "-n", namespace).returncode == 0
+    done = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "falcon: resumed (spec.suspend is false)\n"
+    assert done.stderr == ""
+    obj = kube.get("falcon") or {}
+    assert obj["spec"]["suspend"] is False
+    assert "sagemeter.io/wake" not in (obj["metadata"].get("annotations") or {})
+
+    again = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert again.returncode == 0
+    assert "not suspended" in again.stdout
+    assert (kube.get("falcon") or {})["metadata"]["resourceVersion"] == obj["metadata"][
+        "resourceVersion"
+    ]
+
+
+def test_resume_says_what_else_keeps_it_parked(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(
+        kube,
+        "falcon",
+        suspend=True,
+        expiry={"expiresAt": format_time(now() - timedelta(minutes=10))},
+    )
+    done = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    assert "resume does not top up the meter: kubectl sagemeter extend falcon 1h" in done.stderr
+
+
+def test_every_change_is_made_as_field_manager_sagemeter_cli(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "10h"})
+    for args in (("extend", "falcon", "1h"), ("park", "falcon"), ("wake", "falcon")):
+        assert run_plugin(sandbox, *args, "-n", namespace).returncode == 0
+    assert run_plugin(sandbox, "park", "falcon", "-n", namespace).returncode == 0
+    assert run_plugin(sandbox, "resume", "falcon", "-n", namespace).returncode == 0
+    shown = sandbox.kubectl_run(
+        "get", "mep", "falcon", "-n", namespace, "-o", "json", "--show-managed-fields"
+    )
+    managed = json.loads(shown.stdout)["metadata"]["managedFields"]
+    entries = [entry for entry in managed if entry["manager"] == "sagemeter-cli"]
+    assert [entry["operation"] for entry in entries] == ["Update"]
+    fields = entries[0]["fieldsV1"]
+    assert "f:expiresAt" in fields["f:spec"]["f:expiry"]
+    assert "f:suspend" in fields["f:spec"]
+    assert "f:sagemeter.io/wake" in fields["f:metadata"]["f:annotations"]
+
+
 def test_wake_sets_a_new_annotation_each_time(
     sandbox: Sandbox, kube: Kubectl, namespace: str
 ) -> None:
@@ -359,7 +418,9 @@ def test_wake_says_an_expired_endpoint_needs_extend(
 # ------------------------------------------------------------------ errors and help
 
 
-@pytest.mark.parametrize("args", [("extend", "nope", "1h"), ("park", "nope"), ("wake", "nope")])
+@pytest.mark.parametrize(
+    "args", [("extend", "nope", "1h"), ("park", "nope"), ("resume", "nope"), ("wake", "nope")]
+)
 def test_not_found_is_one_line_and_exit_1(
     sandbox: Sandbox, namespace: str, args: tuple[str, ...]
 ) -> None:

@@ -37,6 +37,12 @@ LAMBDA_ARN_PATTERN = (
 )
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+# Resources whose name starts with "_" are sagemeter's own (`<path>/_meter`), never a route's.
+RESERVED_PATH_SEGMENT_PREFIX = "_"
+# An OAuth scope as Cognito writes it in access tokens ("<resource server>/<scope>", or a
+# standard scope such as "openid"): botocore's cognito-idp model, shape ScopeType (1 to 256
+# characters; ScopeListType holds at most 50).
+OAUTH_SCOPE_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]+$"
 JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
 JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.[0-9]+){0,2}|[0-9]+(\.[0-9]+)?\.\*)$"
 # RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
@@ -100,6 +106,7 @@ class Authorization(StrEnum):
     AWS_IAM = "AWS_IAM"
     API_KEY = "API_KEY"
     CUSTOM = "CUSTOM"
+    COGNITO_USER_POOLS = "COGNITO_USER_POOLS"
     NONE = "NONE"
 
 

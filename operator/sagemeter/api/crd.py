@@ -32,7 +32,9 @@ CRD_NAME = f"{m.PLURAL}.{m.GROUP}"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-    {"name": "Reason", "type": "string", "jsonPath": ".status.parkedReason"},
+    # The Degraded reason when there is one, else the parked reason (a column takes one
+    # JSONPath, so the operator writes the choice into status.reason).
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
     {"name": "Instance", "type": "string", "jsonPath": ".spec.instanceType"},
     # A `date` column renders future times as <invalid>; the expiry is usually
     # in the future, so it is shown as the timestamp itself.

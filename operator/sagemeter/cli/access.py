@@ -15,12 +15,24 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
+from sagemeter.cli.patches import FIELD_MANAGER
 
 REQUEST_TIMEOUT = 30.0
 
 
 class PluginError(click.ClickException):
     """A failure told to the user in one line (exit code 1)."""
+
+
+class ApiError(PluginError):
+    """The API server refused: its HTTP status, reason and message as it wrote them."""
+
+    def __init__(self, status: int, reason: str, message: str, said: str | None = None) -> None:
+        # `said`: how the command line words it, when it says more than the API's message.
+        super().__init__(said or f"{_one_line(message)} (HTTP {status})")
+        self.status = status
+        self.reason = reason
+        self.api_message = message
 
 
 class Conflict(Exception):
@@ -84,38 +96,52 @@ class Endpoints:
             return []
         return list(found.get("items") or [])
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The object `name` in `namespace` (default: the target's namespace)."""
         return self._call(
             name,
             self._api.get_namespaced_custom_object,
             GROUP,
             VERSION,
-            self.namespace,
+            namespace or self.namespace,
             PLURAL,
             name,
+            namespace=namespace,
         )
 
-    def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """JSON merge patch; raises Conflict when `metadata.resourceVersion` is stale."""
+    def patch(
+        self, name: str, body: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """JSON merge patch as field manager `sagemeter-cli`; raises Conflict when
+        `metadata.resourceVersion` is stale."""
         return self._call(
             name,
             self._api.patch_namespaced_custom_object,
             GROUP,
             VERSION,
-            self.namespace,
+            namespace or self.namespace,
             PLURAL,
             name,
             body,
+            namespace=namespace,
+            field_manager=FIELD_MANAGER,
         )
 
-    def _call(self, name: str | None, method: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    def _call(
+        self,
+        name: str | None,
+        method: Callable[..., Any],
+        *args: Any,
+        namespace: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """One API call; errors become Conflict or a one-line PluginError."""
         try:
-            result: dict[str, Any] = method(*args, _request_timeout=REQUEST_TIMEOUT)
+            result: dict[str, Any] = method(*args, **options, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if error.status == 409:
                 raise Conflict(name) from None
-            raise self._api_error(error, name) from None
+            raise self._api_error(error, name, namespace or self.namespace) from None
         except urllib3.exceptions.HTTPError as error:
             cause = getattr(error, "reason", None) or error
             raise PluginError(
@@ -123,20 +149,19 @@ class Endpoints:
             ) from None
         return result
 
-    def _api_error(self, error: ApiException, name: str | None) -> PluginError:
+    def _api_error(self, error: ApiException, name: str | None, namespace: str) -> ApiError:
         try:
             body = json.loads(error.body or "{}")
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
         details = body.get("details") or {}
-        if error.status == 404 and name is not None and details.get("name") == name:
-            return PluginError(
-                f'managedendpoint "{name}" not found in namespace "{self.namespace}"'
-            )
-        if error.status == 404 and not details.get("name"):
-            return PluginError(
-                f"the server does not know {PLURAL}.{GROUP}: is the sagemeter CRD installed?"
-            )
-        message = body.get("message") or error.reason or "no message"
-        return PluginError(f"{_one_line(str(message))} (HTTP {error.status})")
+        message = str(body.get("message") or error.reason or "no message")
+        status, reason = int(error.status or 0), str(body.get("reason") or error.reason or "")
+        if status == 404 and name is not None and details.get("name") == name:
+            said = f'managedendpoint "{name}" not found in namespace "{namespace}"'
+            return ApiError(status, reason, message, said)
+        if status == 404 and not details.get("name"):
+            said = f"the server does not know {PLURAL}.{GROUP}: is the sagemeter CRD installed?"
+            return ApiError(status, reason, message, said)
+        return ApiError(status, reason, message)

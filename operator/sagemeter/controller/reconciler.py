@@ -315,7 +315,13 @@ class Reconciler:
             billed = (now - waited).total_seconds() if waited is not None else None
             if step.action == Action.UPDATE or step.reason == "ReplacingFailed":
                 run.cleanup_pending = True  # the config it ran on is superseded
-            run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
+            try:
+                run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
+            except (AwsError, Degraded):
+                # Nothing was started: the phase stays what it was (never a Creating that
+                # does not happen), and the problem is reported.
+                run.step = None
+                raise
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
