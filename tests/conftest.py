@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sagemeter_sandbox import Sandbox
+from tests import contract
 
 # The operator-process fixtures serve integration, e2e and bench tests alike.
 from tests.integration.conftest import (  # noqa: F401
@@ -23,6 +24,22 @@ from tests.integration.conftest import (  # noqa: F401
     policies,
     sagemaker,
 )
+
+
+@pytest.fixture(autouse=True)
+def _aws_contract() -> Iterator[None]:
+    """Fails the test during which any botocore request, here or in an operator process the
+    tests started, broke AWS's contract (the service model botocore ships, and the limits AWS
+    documents besides: ``sagemeter_sandbox.contract``)."""
+    contract.new_violations()  # what happened between tests is not this test's
+    yield
+    found = contract.new_violations()
+    if found:
+        pytest.fail("requests AWS would refuse as malformed:\n" + "\n".join(found), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(contract.summary())
 
 
 def _log(message: str) -> None:

@@ -78,6 +78,14 @@ class ManagedEndpointStatus(ApiModel):
     parked_reason: ParkedReason | None = Field(
         default=None, description="Why the endpoint is parked (when phase is Parked)."
     )
+    reason: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "What `kubectl get` shows as REASON: the Degraded condition's reason when there is"
+            " one, else parkedReason."
+        ),
+    )
     endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
     endpoint_arn: str | None = Field(default=None, description="SageMaker endpoint ARN.")
     endpoint_config_name: str | None = Field(

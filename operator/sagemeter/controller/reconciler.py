@@ -171,8 +171,13 @@ class Reconciler:
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
                 # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
-                # (AccountChanged): nothing happens in AWS for this object.
-                if deleting:
+                # (AccountChanged): nothing happens in AWS for this object. A verdict that is not
+                # known yet (TenancyNotSynced) is waited out, by a deletion too.
+                if not verdict.settled:
+                    if deleting:
+                        return self.settings.poll_seconds
+                    run.wake = self.settings.poll_seconds
+                elif deleting:
                     self.deleter.leave(ctx, verdict.reason, verdict.message)
                     self._gone(ctx)
                     return None
@@ -310,7 +315,13 @@ class Reconciler:
             billed = (now - waited).total_seconds() if waited is not None else None
             if step.action == Action.UPDATE or step.reason == "ReplacingFailed":
                 run.cleanup_pending = True  # the config it ran on is superseded
-            run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
+            try:
+                run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
+            except (AwsError, Degraded):
+                # Nothing was started: the phase stays what it was (never a Creating that
+                # does not happen), and the problem is reported.
+                run.step = None
+                raise
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
                 run.created = True
