@@ -64,6 +64,8 @@ def test_every_endpoint_with_phase_and_a_countdown(
         check_every_row(cluster, page_server, page)
         budget = page.cell("falcon", "budgets", DEMO_NAMESPACE)
         assert budget.startswith(f"demo-budget: ${spend} of $20.00/h"), budget
+        check_phase_filter(page, objects_by_phase(cluster))
+        check_controls_are_labelled(page)
         page.browser.execute_script("document.activeElement.blur()")
         full_page_screenshot(page, ARTIFACTS / "demo.png")
     finally:
@@ -82,6 +84,45 @@ BUDGET = {
         "adoption": {"endpointNames": ["notebook-*"]},
     },
 }
+
+
+def objects_by_phase(cluster: Cluster) -> dict[str, set[str]]:
+    phases: dict[str, set[str]] = {}
+    for obj in cluster.items(DEMO_NAMESPACE):
+        phases.setdefault(obj["status"]["phase"], set()).add(obj["metadata"]["name"])
+    return phases
+
+
+def check_phase_filter(page: Page, phases: dict[str, set[str]]) -> None:
+    select = page.browser.find_element(By.ID, "filter-phase")
+    for phase, names in phases.items():
+        select.find_element(By.XPATH, f"option[. = '{phase}']").click()
+        shown = {row.get_attribute("data-key") for row in page.rows()}
+        assert shown == {f"{DEMO_NAMESPACE}/{name}" for name in names}, phase
+    select.find_element(By.XPATH, "option[@value = '']").click()
+    assert len(page.rows()) == sum(len(names) for names in phases.values())
+
+
+def check_controls_are_labelled(page: Page) -> None:
+    """Keyboard and screen-reader basics: every input and select has a label, every action is
+    a button with a name that says which endpoint it acts on, and nothing else is clickable."""
+    unlabelled = page.browser.execute_script(
+        "return [...document.querySelectorAll('input, select')]"
+        ".filter((e) => !e.labels || !e.labels.length || !e.labels[0].textContent.trim())"
+        ".map((e) => e.outerHTML)"
+    )
+    assert unlabelled == []
+    for row in page.rows():
+        name = row.get_attribute("data-key").split("/")[1]
+        for button in row.find_elements(By.TAG_NAME, "button"):
+            label = button.get_attribute("aria-label") or button.text
+            assert button.text and name in label, label
+        group = row.find_element(By.CSS_SELECTOR, "[role=group]")
+        assert group.get_attribute("aria-label") == f"Actions for {name}"
+    clickable = page.browser.execute_script(
+        "return [...document.querySelectorAll('[onclick], a[href], [tabindex]')].length"
+    )
+    assert clickable == 0
 
 
 def policy_spend(cluster: Cluster) -> str | None:

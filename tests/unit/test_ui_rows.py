@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sagemeter.cli.ui.cluster import Hub, Scope
+from sagemeter.cli.access import ApiError
+from sagemeter.cli.ui.cluster import Hub, Scope, Watcher
 from sagemeter.cli.ui.rows import badges, endpoint_row, policy_applies, policy_summary, route
 
 
@@ -161,3 +163,70 @@ def test_the_hub_sends_a_snapshot_then_changes() -> None:
         assert page.get_nowait() is None and late.get_nowait() is None
 
     asyncio.run(scenario())
+
+
+def test_the_watcher_lists_again_when_its_version_expired_and_reports_refusals() -> None:
+    """List, watch from the list's version (bookmarks move it on), list again on 410 Gone,
+    report any other refusal as the API worded it and try again."""
+
+    async def scenario() -> list[tuple[Any, ...]]:
+        loop = asyncio.get_running_loop()
+        seen: list[tuple[Any, ...]] = []
+        done = asyncio.Event()
+        lists = iter(
+            [
+                {"metadata": {"resourceVersion": "1"}, "items": [_endpoint("a")]},
+                ApiError(403, "Forbidden", 'cannot list "managedendpoints"'),
+                {"metadata": {"resourceVersion": "9"}, "items": []},
+            ]
+        )
+        watched: list[str] = []
+
+        def list_objects() -> dict[str, Any]:
+            item = next(lists)
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        def watch_objects(version: str) -> Iterator[dict[str, Any]]:
+            watched.append(version)
+            if version == "1":
+                yield {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "2"}}}
+                return  # the watch timed out: go on from the bookmark
+            if version == "2":
+                yield {
+                    "type": "MODIFIED",
+                    "object": {
+                        **_endpoint("a"),
+                        "metadata": {**_endpoint("a")["metadata"], "resourceVersion": "3"},
+                    },
+                }
+                raise ApiError(410, "Gone", "too old resource version")
+            watcher.stopped.set()
+            loop.call_soon_threadsafe(done.set)
+            yield from ()
+
+        watcher = Watcher(
+            "endpoints",
+            loop,
+            list_objects,
+            watch_objects,
+            lambda items: seen.append(("listed", len(items))),
+            lambda kind, obj, at: seen.append((kind, obj["metadata"]["resourceVersion"])),
+            lambda name, ok, message: seen.append(("health", ok, message)),
+        )
+        watcher.start()
+        await asyncio.wait_for(done.wait(), 10)
+        await asyncio.sleep(0)
+        assert watched == ["1", "2", "9"]
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        ("listed", 1),
+        ("health", True, "watching"),
+        ("MODIFIED", "3"),
+        ("health", False, '403 Forbidden: cannot list "managedendpoints"'),  # after 410: listed
+        ("listed", 0),
+        ("health", True, "watching"),
+    ]

@@ -75,7 +75,7 @@
     const buttons = {};
     let line = meter;
     const act = (action, label, body, busy) => {
-      const button = element("button", { type: "button", "data-action": label }, label);
+      const button = element("button", { type: "button", "data-action": label, "aria-label": `${label} ${data.name}` }, label);
       button.addEventListener("click", () => send(data.key, action, body(), busy));
       line.append(button);
       return button;
