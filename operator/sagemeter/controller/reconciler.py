@@ -174,8 +174,13 @@ class Reconciler:
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
                 # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
-                # (AccountChanged): nothing happens in AWS for this object.
-                if deleting:
+                # (AccountChanged): nothing happens in AWS for this object. A verdict that is not
+                # known yet (TenancyNotSynced) is waited out, by a deletion too.
+                if not verdict.settled:
+                    if deleting:
+                        return self.settings.poll_seconds
+                    run.wake = self.settings.poll_seconds
+                elif deleting:
                     self.deleter.leave(ctx, verdict.reason, verdict.message)
                     self._gone(ctx)
                     return None
