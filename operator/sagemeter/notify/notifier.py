@@ -145,10 +145,14 @@ class Notifier:
             heapq.heapify(self._due)
             self._busy = {k for k in self._busy if not k.startswith(f"{uid}/")}
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Stops publishing; waits up to `wait` seconds for a publish under way."""
         with self._cv:
             self._stopped = True
             self._cv.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
     # ------------------------------------------------------------------ the thread
 
