@@ -51,6 +51,16 @@ ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
 
 # Reserved tag prefixes: `aws:` is AWS's own, `sagemeter.io/` carries ownership.
 RESERVED_TAG_PREFIXES = ("aws:", f"{GROUP}/")
+# SageMaker's tags (botocore's model, shapes TagKey, TagValue and TagList): keys 1-128 and
+# values 0-256 characters of letters, numbers, separators and `_.:/=+-@`, at most 50 per
+# resource. `\p{L}`, `\p{Z}`, `\p{N}` mean the same Unicode categories in Java (AWS), RE2 (the
+# API server) and Rust's regex (pydantic).
+TAG_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
+MAX_TAGS = 50
+# The tags sagemeter itself may put on one resource, counted in those 50: managed-by,
+# namespace, name, uid, adopted, cluster and released (all under sagemeter.io/).
+OWN_TAGS = 7
+MAX_SPEC_TAGS = MAX_TAGS - OWN_TAGS
 WAKE_ANNOTATION = f"{GROUP}/wake"
 # Schema key: the CRD checks this field's pattern with a CEL rule that says this
 # message, instead of quoting the regular expression back at the user.

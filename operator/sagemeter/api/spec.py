@@ -10,10 +10,12 @@ from sagemeter.api.common import (
     API_PATH_PATTERN,
     INSTANCE_TYPE_PATTERN,
     LAMBDA_ARN_PATTERN,
+    MAX_SPEC_TAGS,
     OAUTH_SCOPE_PATTERN,
     PATTERN_MESSAGE,
     REGION_PATTERN,
     RESERVED_PATH_SEGMENT_PREFIX,
+    TAG_PATTERN,
     ApiModel,
     Authorization,
     DeletionPolicy,
@@ -325,14 +327,38 @@ class ManagedEndpointSpec(ApiModel):
     )
     tags: (
         dict[
-            Annotated[str, Field(min_length=1, max_length=128)],
-            Annotated[str, Field(max_length=256)],
+            Annotated[
+                str,
+                Field(
+                    min_length=1,
+                    max_length=128,
+                    pattern=TAG_PATTERN,
+                    json_schema_extra={
+                        PATTERN_MESSAGE: "may hold only letters, numbers, spaces and _ . : / = + -"
+                        " @ (SageMaker's tag keys), 1 to 128 characters"
+                    },
+                ),
+            ],
+            Annotated[
+                str,
+                Field(
+                    max_length=256,
+                    pattern=TAG_PATTERN,
+                    json_schema_extra={
+                        PATTERN_MESSAGE: "spec.tags values may hold only letters, numbers, spaces"
+                        " and _ . : / = + - @ (SageMaker's tag values)"
+                    },
+                ),
+            ],
         ]
         | None
     ) = Field(
         default=None,
-        max_length=40,
-        description="Extra tags for every AWS resource sagemeter creates.",
+        max_length=MAX_SPEC_TAGS,
+        description=(
+            "Extra tags for every AWS resource sagemeter creates: SageMaker's tag syntax, at"
+            f" most {MAX_SPEC_TAGS} (50 per resource, with sagemeter's own)."
+        ),
         json_schema_extra=validations(
             cel(
                 "self.all(k, !k.startsWith('aws:') && !k.startsWith('sagemeter.io/'))",
