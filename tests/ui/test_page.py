@@ -210,6 +210,13 @@ def test_extend_tops_up_and_the_row_follows_the_watch(
     assert spec_expiry(cluster, "meter") == topped
     assert page.browser.execute_script("return window.stillTheSamePage") is True
 
+    # An endpoint without any expiry has no meter to top up: said, and left as it is.
+    cluster.apply(endpoint_object("forever"))
+    page.until("forever's row", lambda: page.cell("forever", "time") == "never")
+    page.click("forever", "Extend 1h")
+    assert page.wait_result("forever").startswith("409: forever never expires")
+    assert "expiry" not in cluster.get("forever")["spec"]
+
 
 def spec_expiry(cluster: Cluster, name: str) -> str | None:
     return ((cluster.get(name)["spec"].get("expiry")) or {}).get("expiresAt")

@@ -36,6 +36,10 @@ class ApiError(PluginError):
         self.api_message = message
 
 
+class Unreachable(PluginError):
+    """The API server did not answer (connection refused, timeout, TLS failure)."""
+
+
 class Conflict(Exception):
     """The object changed since it was read (HTTP 409)."""
 
@@ -146,7 +150,7 @@ class Endpoints:
             raise self._api_error(error, None, namespace or "") from None
         except urllib3.exceptions.HTTPError as error:
             cause = getattr(error, "reason", None) or error
-            raise PluginError(
+            raise Unreachable(
                 f"cannot reach the Kubernetes API server: {_one_line(str(cause))}"
             ) from None
 
@@ -198,7 +202,7 @@ class Endpoints:
             raise self._api_error(error, name, namespace or self.namespace) from None
         except urllib3.exceptions.HTTPError as error:
             cause = getattr(error, "reason", None) or error
-            raise PluginError(
+            raise Unreachable(
                 f"cannot reach the Kubernetes API server: {_one_line(str(cause))}"
             ) from None
         return result

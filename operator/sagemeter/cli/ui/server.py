@@ -30,7 +30,7 @@ from aiohttp import web
 
 from sagemeter.api.models import PLURAL, POLICY_PLURAL
 from sagemeter.cli import actions
-from sagemeter.cli.access import ApiError, Endpoints, PluginError
+from sagemeter.cli.access import ApiError, Endpoints, PluginError, Unreachable
 from sagemeter.cli.table import format_time_left
 from sagemeter.cli.ui.cluster import Hub, Scope, Watcher
 from sagemeter.cli.ui.guard import LOOPBACK, Guard
@@ -206,7 +206,9 @@ class Server:
                 {"status": error.status, "reason": error.reason, "message": error.api_message},
                 status=error.status if 400 <= error.status < 600 else 502,
             )
-        except PluginError as error:
+        except Unreachable as error:
+            return web.json_response({"status": 502, "message": error.message}, status=502)
+        except PluginError as error:  # nothing to extend, or it kept changing
             return web.json_response({"status": 409, "message": error.message}, status=409)
         return web.json_response(said)
 
@@ -250,8 +252,8 @@ async def _serve(server: Server, sock: socket.socket, open_browser: bool) -> Non
     url = server.guard.url()
     print(f"sagemeter UI for {server.scope.describe()}: {url}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    if open_browser:
-        await asyncio.to_thread(webbrowser.open, url)
+    if open_browser and not await asyncio.to_thread(webbrowser.open, url):
+        _log("found no browser to open: open the URL above in one")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
