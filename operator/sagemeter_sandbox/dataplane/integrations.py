@@ -7,8 +7,9 @@ response it makes of the answer.
   service's action, such as ``ssm:action/GetParameter``, goes as its ``X-Amz-Target``): the
   request is sent to the local AWS *in-process* (a WSGI sub-request through its own app, fault
   rules and request log included, in the API's account), so it meets every realism patch of
-  the local AWS, e.g. SageMaker's "Endpoint ... not found." for a parked endpoint. Headers and query parameters come only from the
-  integration's ``requestParameters`` (``method.request.header|querystring|path.X``,
+  the local AWS, e.g. SageMaker's "Endpoint ... not found." for a parked endpoint. Headers
+  and query parameters come only from the integration's ``requestParameters``
+  (``method.request.header|querystring|path.X``,
   ``context.X`` or ``'static'``); the body is the request template chosen by Content-Type, or
   the method body as ``passthroughBehavior`` allows (else ``415``). The integration response
   is the one whose ``selectionPattern`` matches the backend's HTTP status, else the default;
