@@ -12,7 +12,8 @@ Each entry is ``{"ts": <epoch seconds at arrival>, "ms": <handling time>, "call"
 (``name`` is the first of ``NAME_KEYS`` in a JSON body, else the request path, for reads as for
 writes; ``account``, ``role``, ``session`` and ``sessionTags`` say who signed the call, as
 CloudTrail's ``userIdentity`` would: ``callers``; ``session`` is null for keys that are no
-assumed role's). The log keeps the newest ``MAX_ENTRIES``.
+assumed role's, and an API Gateway integration's calls, made by the local data plane, name the
+REST API's account). The log keeps the newest ``MAX_ENTRIES``.
 
 Control API (through ``faults.FaultInjector``'s ``controls``; ``control.FaultClient`` wraps it):
 
@@ -52,6 +53,17 @@ NAME_KEYS = (
 )
 
 
+def _caller(environ: WSGIEnvironment, call: protocols.AwsCall) -> dict[str, Any]:
+    """Who signed the request (``callers``); an API Gateway integration's calls, made by the
+    local data plane, name the REST API's account."""
+    caller = callers.caller_of(call.access_key) or callers.Caller("")
+    view = caller.view()
+    named = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if named:
+        view["account"] = str(named)
+    return view
+
+
 def _name(call: protocols.AwsCall) -> str:
     path, _, body = call.text.partition("\n")
     if call.protocol == "json" and body:
@@ -80,14 +92,13 @@ class RequestLog:
             return self.app(environ, start_response)
         arrived = time.time()
         call = protocols.identify(environ)
-        caller = callers.caller_of(call.access_key)
         entry: dict[str, Any] = {
             "ts": arrived,
             "ms": 0.0,
             "call": call.key,
             "status": 0,
             "name": _name(call),
-            **(caller.view() if caller else callers.Caller("").view()),
+            **_caller(environ, call),
         }
 
         def recording_start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:

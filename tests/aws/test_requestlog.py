@@ -103,6 +103,18 @@ def _assumed(
     )
 
 
+def test_records_the_account_whose_credentials_signed_the_call(
+    control: FaultClient, local_aws: LocalAws
+) -> None:
+    base = {"endpoint_url": local_aws.url, "region_name": REGION}
+    own = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    tenant = _assumed(local_aws, "sns", "arn:aws:iam::111111111111:role/sagemeter-team-a", "t", {})
+    tenant.create_topic(Name="theirs")
+    boto3.client("sns", **base, **own).create_topic(Name="ours")
+    entries = control.requests("sns:CreateTopic")
+    assert [e["account"] for e in entries] == ["111111111111", "123456789012"]
+
+
 def test_records_who_signed_each_call_as_cloudtrail_would(
     control: FaultClient, local_aws: LocalAws, sagemaker: Any
 ) -> None:

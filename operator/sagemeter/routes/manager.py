@@ -155,8 +155,8 @@ class RouteManager:
         wherever else it was once this one serves (``previous_url``: what status showed).
 
         Raises ``RouteError`` (RouteConflict, UnauthenticatedRouteRefused, AuthorizerNotFound,
-        LambdaNotFound, LambdaNotAllowed, InvokeRoleNotConfigured, RestApiNotFound) or
-        ``AwsError`` (``Paced`` when a quota slot is far: try again soon).
+        AuthorizerMismatch, LambdaNotFound, LambdaNotAllowed, InvokeRoleNotConfigured,
+        RestApiNotFound) or ``AwsError`` (``Paced`` when a quota slot is far: try again soon).
         """
         settings = self._settings
         core.check_route_allowed(route, settings.allow_unauthenticated_routes, site.invoke_role)
@@ -529,11 +529,17 @@ class RouteManager:
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_
-        if route.authorizer_id and apigateway.get_authorizer(api_id, route.authorizer_id) is None:
-            raise RouteError(
-                core.AUTHORIZER_NOT_FOUND,
-                f"authorizer {route.authorizer_id} does not exist in REST API {api_id} ({region})",
-            )
+        if route.authorizer_id:
+            authorizer = apigateway.get_authorizer(api_id, route.authorizer_id)
+            if authorizer is None:
+                raise RouteError(
+                    core.AUTHORIZER_NOT_FOUND,
+                    f"authorizer {route.authorizer_id} does not exist in REST API {api_id}"
+                    f" ({region})",
+                )
+            mismatch = core.authorizer_mismatch(route.authorization, authorizer)
+            if mismatch is not None:
+                raise RouteError(core.AUTHORIZER_MISMATCH, f"{mismatch} (REST API {api_id})")
         if route.lambda_arn:
             self._grant_lambda(gateways, api_id, region, route)
         previous = tree.owned_paths(route.owner.uid)
