@@ -15,7 +15,7 @@ from sagemeter.core.routes import RouteError, RouteSpec
 from sagemeter.routes.manager import RouteManager
 
 from .cognito import Pool, make_pool, mint, other_key, sign_in
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, site
 from .dataplane_calls import requests_seen, send
 from .test_dataplane import OWNER, create_endpoint, route
 
@@ -176,7 +176,7 @@ def test_a_route_refuses_an_authorizer_of_the_wrong_kind(
             authorizer_id=authorizer_id,
         )
         with pytest.raises(RouteError) as refused:
-            manager.ensure(spec, REGION)
+            manager.ensure(spec, site())
         assert refused.value.reason == "AuthorizerMismatch"
         assert needed in refused.value.message
 

@@ -108,7 +108,9 @@ def test_records_the_account_whose_credentials_signed_the_call(
 ) -> None:
     base = {"endpoint_url": local_aws.url, "region_name": REGION}
     own = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    tenant = _assumed(local_aws, "sns", "arn:aws:iam::111111111111:role/sagemeter-team-a", "t", {})
+    tenant = _assumed(
+        local_aws, "sns", "arn:aws:iam::111111111111:role/sagemeter-team-a", "test", {}
+    )
     tenant.create_topic(Name="theirs")
     boto3.client("sns", **base, **own).create_topic(Name="ours")
     entries = control.requests("sns:CreateTopic")

@@ -98,6 +98,9 @@ class Gateway:
             elif exc.service_trouble:
                 BACKOFFS.failed(scope, self.region)
             raise
+        finally:
+            if paced:
+                PACER.done(scope, self.region, self.SERVICE, operation)
         BACKOFFS.succeeded(scope, self.region)
         return {k: v for k, v in result.items() if k != "ResponseMetadata"}
 

@@ -9,6 +9,11 @@ UpdateUsagePlan 1 every 20 s, GetResources 5 every 2 s. They are the operation's
 account's: a throttled CreateDeployment says nothing about SageMaker in that account, so such a
 throttle never opens the account's backoff (``aws.backoff``); the pacer spaces the calls
 instead and a caller that would have to wait long is told so at once (``reserve``).
+
+AWS counts a call when it arrives. For the "one call per N seconds" quotas the next slot is
+therefore counted from when the previous call *ended* (``done``), and no slot is handed out while
+one is in flight: however long a request travels, the next one cannot arrive within N seconds
+of it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ QUOTAS: Final[dict[tuple[str, str], float]] = {
 }
 
 
+# Quotas of one call per this many seconds or more are counted from the previous call's end.
+EXCLUSIVE: Final = 1.0
+IN_FLIGHT_WAIT: Final = 0.1
+
+
 class RatePacer:
     """Slots per (account, region, service, operation): one call per quota interval."""
 
@@ -37,16 +47,19 @@ class RatePacer:
         self._clock = clock
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str, str, str], float] = {}
+        self._in_flight: set[tuple[str, str, str, str]] = set()
 
     @staticmethod
     def paced(service: str, operation: str) -> bool:
         return (service, operation) in QUOTAS
 
     def wait(self, account: str, region: str, service: str, operation: str) -> float:
-        """Seconds until the next free slot (0: now)."""
+        """Seconds until the next free slot (0: now; a call in flight: a moment)."""
+        key = (account, region, service, operation)
         with self._lock:
-            free = self._next.get((account, region, service, operation), 0.0)
-            return max(0.0, free - self._clock())
+            if key in self._in_flight:
+                return IN_FLIGHT_WAIT
+            return max(0.0, self._next.get(key, 0.0) - self._clock())
 
     def reserve(
         self, account: str, region: str, service: str, operation: str, max_wait: float
@@ -56,12 +69,25 @@ class RatePacer:
         interval = QUOTAS[(service, operation)]
         key = (account, region, service, operation)
         with self._lock:
+            if key in self._in_flight:
+                return None
             now = self._clock()
             slot = max(now, self._next.get(key, 0.0))
             if slot - now > max_wait:
                 return None
             self._next[key] = slot + interval
+            if interval >= EXCLUSIVE:
+                self._in_flight.add(key)
             return slot - now
+
+    def done(self, account: str, region: str, service: str, operation: str) -> None:
+        """The call of a reserved slot ended (whatever its outcome)."""
+        key = (account, region, service, operation)
+        interval = QUOTAS[(service, operation)]
+        with self._lock:
+            if key in self._in_flight:
+                self._in_flight.discard(key)
+                self._next[key] = max(self._next.get(key, 0.0), self._clock() + interval)
 
     def throttled(
         self, account: str, region: str, service: str, operation: str, retry_after: float = 0.0
@@ -76,6 +102,7 @@ class RatePacer:
     def reset(self) -> None:
         with self._lock:
             self._next.clear()
+            self._in_flight.clear()
 
 
 PACER = RatePacer()
