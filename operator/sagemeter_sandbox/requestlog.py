@@ -9,11 +9,12 @@ endpoints were deleted and when; neither has to trust the operator's own account
 Each entry is ``{"ts": <epoch seconds at arrival>, "ms": <handling time>, "call":
 "sagemaker:CreateEndpoint", "status": 200, "name": "<EndpointName or other resource name>",
 "account": "111111111111", "session": "sm-team-a", "role": "<role ARN>", "sessionTags": {...}}``
-(``name`` is the first of ``NAME_KEYS`` in a JSON body, else the request path, for reads as for
-writes; ``account``, ``role``, ``session`` and ``sessionTags`` say who signed the call, as
-CloudTrail's ``userIdentity`` would: ``callers``; ``session`` is null for keys that are no
-assumed role's, and an API Gateway integration's calls, made by the local data plane, name the
-REST API's account). The log keeps the newest ``MAX_ENTRIES``.
+(``name`` is the first of ``NAME_KEYS`` in a JSON or query-protocol body; for REST calls the
+path with its query and the body's ``name``; else the path; for reads as for writes.
+``account``, ``role``, ``session`` and ``sessionTags`` say who signed the call, as CloudTrail's
+``userIdentity`` would: ``callers``; ``session`` is null for keys that are no assumed role's,
+and an API Gateway integration's calls, made by the local data plane, name the REST API's
+account). The log keeps the newest ``MAX_ENTRIES``.
 
 Control API (through ``faults.FaultInjector``'s ``controls``; ``control.FaultClient`` wraps it):
 
@@ -31,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
 
 from sagemeter_sandbox import callers, protocols
 from sagemeter_sandbox.control import CONTROL_PREFIX
@@ -47,6 +49,9 @@ NAME_KEYS = (
     "ModelName",
     "AlarmName",
     "ResourceArn",
+    "ResourceARN",
+    "AlarmNames",
+    "NameContains",
     "QueueUrl",
     "QueueName",
     "FunctionName",
@@ -65,6 +70,8 @@ def _caller(environ: WSGIEnvironment, call: protocols.AwsCall) -> dict[str, Any]
 
 
 def _name(call: protocols.AwsCall) -> str:
+    """What the call names: a resource name from its parameters (JSON and query protocols),
+    else its path; for REST calls the path with its query and the body's ``name``."""
     path, _, body = call.text.partition("\n")
     if call.protocol == "json" and body:
         try:
@@ -73,8 +80,26 @@ def _name(call: protocols.AwsCall) -> str:
             doc = None
         if isinstance(doc, dict):
             for key in NAME_KEYS:
-                if isinstance(doc.get(key), str):
-                    return str(doc[key])
+                value = doc.get(key)
+                if isinstance(value, list) and value and isinstance(value[0], str):
+                    return value[0]  # AlarmNames: the first one
+                if isinstance(value, str):
+                    return value
+    if call.protocol == "query" and body:
+        params = dict(parse_qsl(body))
+        for key in (*NAME_KEYS, "AlarmNames.member.1", "RoleSessionName"):
+            if params.get(key):
+                return params[key]
+    if call.protocol == "rest-json":
+        named = ""
+        if body:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+                named = f" {doc['name']}"
+        return unquote(path.rstrip("?")) + named
     return path.split("?", 1)[0]
 
 
