@@ -467,7 +467,8 @@ class RouteManager:
         for api in found:
             if api.tree is not None and api.tree.owned_paths(owner.uid):
                 return False
-            if self._scheduler(site.account, site.region).pending(api.home):
+            # A removal not deployed yet is still served, unless the stage itself is gone.
+            if not api.emptied and self._scheduler(site.account, site.region).pending(api.home):
                 return False
         return True
 
