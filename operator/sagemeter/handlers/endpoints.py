@@ -16,7 +16,7 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
-from sagemeter.aws.identity import own_account
+from sagemeter.aws.identity import OwnAccount
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
@@ -71,8 +71,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             if namespace in namespaces:
                 wake(uid)
 
-    account = await asyncio.to_thread(own_account, config.region)
-    tenancy = TenancyService(config, kube, account, wake, wake_namespaces)
+    tenancy = TenancyService(config, kube, None, wake, wake_namespaces)
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
@@ -82,7 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         tenancy=tenancy.tenancy,
         book=tenancy.book,
         wake=wake,
-        account=account,
+        account=OwnAccount(config.region),
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.
         active=lambda: bool(memo["wakeups"]),

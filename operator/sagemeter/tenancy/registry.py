@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
 from sagemeter.api.policy import EndpointPolicySpec
@@ -59,6 +59,11 @@ class Tenancy:
             if selects(policy.spec.namespace_selector, name, labels)
         }
 
+    def learn_account(self, account_id: str) -> None:
+        """The operator's own account, once known (asked on the first pass, not at start)."""
+        with self._lock:
+            self.defaults = replace(self.defaults, account_id=account_id)
+
     # ------------------------------------------------------------------ what passes ask
 
     def verdict(
@@ -67,7 +72,8 @@ class Tenancy:
         with self._lock:
             policies = list(self._policies.values())
             labels = self._namespaces.get(namespace, {"kubernetes.io/metadata.name": namespace})
-        return tenancy_verdict(spec, namespace, labels, policies, self.defaults, recorded)
+            defaults = self.defaults
+        return tenancy_verdict(spec, namespace, labels, policies, defaults, recorded)
 
     def policies(self) -> list[Policy]:
         with self._lock:
