@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml operator/sagemeter_sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,demo]' -e operator/sagemeter_sandbox
+	$(BIN)/pip install --quiet -e '.[cli,test,demo]' -e operator/sagemeter_sandbox
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,7 +20,8 @@ from sagemeter.aws.identity import OwnAccount
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
-from sagemeter.runtime.kube import Kube, load_config
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.kubeconfig import login
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.service import TenancyService
 
@@ -37,6 +38,12 @@ def post_event(body: Any, type_: str, reason: str, message: str) -> None:
     kopf.event(body, type=type_, reason=reason, message=message[:1024])
 
 
+@kopf.on.login()
+def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf and sagemeter's own calls log in the same way (`runtime.kubeconfig`)."""
+    return login(settings.networking.trust_env)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
@@ -51,7 +58,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # expires: 20 s instead of kopf's 60 s keeps the failover short.
     settings.peering.lifetime = 20
     config: Settings = memo.get("settings") or Settings()
-    load_config()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)

@@ -14,12 +14,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from sagemeter.api.models import GROUP, POLICY_PLURAL, VERSION
 from sagemeter.api.policy import EndpointPolicySpec
+from sagemeter.runtime.apiserver import ApiClient, ApiError
+from sagemeter.runtime.kube import POLICIES
 from sagemeter.tenancy.registry import Tenancy
 
 log = logging.getLogger("sagemeter.tenancy")
@@ -28,6 +27,7 @@ OnChange = Callable[[set[str]], None]
 OnPolicy = Callable[[dict[str, Any] | None, str], None]
 BACKOFF = 2.0
 WATCH_SECONDS = 300
+NAMESPACES = "/api/v1/namespaces"
 
 
 class PolicyWatcher:
@@ -36,13 +36,12 @@ class PolicyWatcher:
         tenancy: Tenancy,
         on_change: OnChange,
         on_policy: OnPolicy | None = None,
-        api_client: client.ApiClient | None = None,
+        api: ApiClient | None = None,
     ) -> None:
         self.tenancy = tenancy
         self.on_change = on_change
         self.on_policy = on_policy
-        self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._api = api or ApiClient()
         self._stop = threading.Event()
         self._listed = {"policies": threading.Event(), "namespaces": threading.Event()}
         self._threads: list[threading.Thread] = []
@@ -69,7 +68,7 @@ class PolicyWatcher:
         while not self._stop.is_set():
             try:
                 run()
-            except ApiException as error:
+            except ApiError as error:
                 if error.status in (401, 403, 404):
                     log.warning("cannot watch %s (%s): tenancy sees none", kind, error.reason)
                     self._listed[kind].set()
@@ -83,7 +82,7 @@ class PolicyWatcher:
     # ------------------------------------------------------------------ EndpointPolicies
 
     def _policies(self) -> None:
-        listed = self._custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
+        listed = self._api.list(POLICIES)
         seen = set()
         affected: set[str] = set()
         for item in listed.get("items", []):
@@ -95,15 +94,7 @@ class PolicyWatcher:
         if affected:
             self.on_change(affected)
         version = listed["metadata"].get("resourceVersion")
-        stream = watch.Watch().stream(
-            self._custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            POLICY_PLURAL,
-            resource_version=version,
-            timeout_seconds=WATCH_SECONDS,
-        )
-        for event in stream:
+        for event in self._api.watch(POLICIES, version, WATCH_SECONDS):
             if self._stop.is_set():
                 return
             item, kind = event["object"], event["type"]
@@ -133,23 +124,20 @@ class PolicyWatcher:
     # ------------------------------------------------------------------ Namespaces
 
     def _namespaces(self) -> None:
-        listed = self._core.list_namespace()
-        for namespace in listed.items:
-            self.tenancy.put_namespace(namespace.metadata.name, namespace.metadata.labels or {})
+        listed = self._api.list(NAMESPACES)
+        for namespace in listed["items"]:
+            meta = namespace["metadata"]
+            self.tenancy.put_namespace(meta["name"], meta.get("labels") or {})
         self._listed["namespaces"].set()
-        stream = watch.Watch().stream(
-            self._core.list_namespace,
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=WATCH_SECONDS,
-        )
-        for event in stream:
+        version = listed["metadata"].get("resourceVersion")
+        for event in self._api.watch(NAMESPACES, version, WATCH_SECONDS):
             if self._stop.is_set():
                 return
             namespace, kind = event["object"], event["type"]
             if kind == "ERROR":
                 return
-            name = namespace.metadata.name
+            meta = namespace["metadata"]
             if kind == "DELETED":
-                self.tenancy.drop_namespace(name)
-            elif self.tenancy.put_namespace(name, namespace.metadata.labels or {}):
-                self.on_change({name})
+                self.tenancy.drop_namespace(meta["name"])
+            elif self.tenancy.put_namespace(meta["name"], meta.get("labels") or {}):
+                self.on_change({meta["name"]})
