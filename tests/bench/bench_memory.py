@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from sagemeter_sandbox import Sandbox
@@ -82,14 +81,7 @@ def test_memory_profile(
     fleet.create(names)
     wait_fleet("all InService", lambda: fleet.count_phase("InService") == COUNT, timeout=3600)
     in_service = time.time() - began
-    sqs = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    wait_fleet("the event queue drained", lambda: queued_events(sqs) == 0, 600)
+    wait_fleet("the event queue drained", lambda: queued_events(sandbox) == 0, 600)
     # Past kopf's idle worker timeout, and a sync pass for every object.
     time.sleep(70)
     loaded = profile(operator, out, 2)

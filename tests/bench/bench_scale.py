@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from sagemeter_sandbox import Sandbox
@@ -181,14 +180,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
 
     # --- steady state, once the burst's events (Creating, InService per endpoint) are handled
     drained_from = time.time()
-    sqs = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    wait_fleet("the event queue drained", lambda: queued_events(sqs) == 0, 300)
+    wait_fleet("the event queue drained", lambda: queued_events(sandbox) == 0, 300)
     rows.append(
         Row("burst events handled after all InService (s)", round(time.time() - drained_from, 1))
     )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -17,6 +18,7 @@ from sagemeter_sandbox import Sandbox
 from ..integration.conftest import endpoint_object
 
 GROUP, VERSION, PLURAL = "sagemeter.io", "v1alpha1", "managedendpoints"
+_sqs: dict[str, Any] = {}  # one client per local AWS, made once
 # Idle monitoring without a park during a run: an hour of no invocations.
 IDLE = {"after": "1h"}
 
@@ -110,8 +112,17 @@ class Fleet:
         return sum(found == phase for found in self.phases().values())
 
 
-def queued_events(sqs: Any) -> int:
+def queued_events(sandbox: Sandbox) -> int:
     """Messages in sagemeter's event queues, visible or being handled."""
+    sqs = _sqs.get(sandbox.aws_endpoint_url)
+    if sqs is None:
+        sqs = _sqs[sandbox.aws_endpoint_url] = boto3.client(
+            "sqs",
+            region_name="us-east-1",
+            endpoint_url=sandbox.aws_endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
     total = 0
     for url in sqs.list_queues(QueueNamePrefix="sagemeter-").get("QueueUrls", []):
         found = sqs.get_queue_attributes(
