@@ -23,19 +23,18 @@ reason when none is given. A later accepted call (e.g. DeleteEndpoint) replaces 
 The rules (``-`` accepted; otherwise a ``ValidationException``, HTTP 400)::
 
     status                Delete         Update         UpdateWeightsAndCapacities
-    Creating              in-progress    in-progress    in-progress      [1][2][3][5]
+    Creating              in-progress    in-progress    in-progress      [1][2][3][4][5]
     Updating              in-progress    in-progress    in-progress      [1][2][3][4]
     SystemUpdating        in-progress    in-progress    in-progress      [1][2][4]
     RollingBack           in-progress    in-progress    in-progress      [1][2][4]
     Deleting              in-progress    in-progress    in-progress      [2][3][4]
-    OutOfService          in-progress*   in-progress*   in-progress*     [2] vs [4], docs silent
+    OutOfService          -              -              -                [4][7]; docs silent
     InService             -              -              -                [1][2]
     Failed                -              failed         failed           [1][2][4][6]
-    UpdateRollbackFailed  -              -              not-in-service*  [1] vs [4]
+    UpdateRollbackFailed  -              -              -                [1][4]; docs silent
 
     in-progress:     'Cannot update in-progress endpoint "<arn>".'   (also for DeleteEndpoint [3])
     failed:          'Cannot update failed endpoint "<arn>".'         [6]
-    not-in-service:  'Cannot update endpoint "<arn>" while its status is UpdateRollbackFailed.'
 
 Sources:
 
@@ -64,13 +63,18 @@ Sources:
     turns Failed) and #3188 (deleting an endpoint still in progress fails).
 [6] hashicorp/terraform-provider-aws, ``aws/resource_aws_sagemaker_endpoint_test.go`` (2018-2021
     revisions): ``TestAccAWSSagemakerEndpoint_update`` skipped with "Cannot update failed endpoint".
+[7] SageMaker API reference, DeleteEndpoint and UpdateEndpoint
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html,
+    .../API_UpdateEndpoint.html) name no status that refuses the call; botocore's model lists no
+    error of DeleteEndpoint's own and only ``ResourceLimitExceeded`` for UpdateEndpoint and
+    UpdateEndpointWeightsAndCapacities.
 
-Where the sources are silent or disagree (marked ``*``) the rule refuses, the conservative
-choice: OutOfService is refused like an in-progress status, as [2] does ([4] would act; the docs
-say only "not available to take incoming requests"), so a client waits rather than acts.
-UpdateRollbackFailed accepts UpdateEndpoint (the only call that can restore a fleet, [1]) and
-DeleteEndpoint (not in progress; [4]), but refuses re-scaling a half-updated fleet; that message,
-and the in-progress text for SystemUpdating, RollingBack and OutOfService, are ours: no source
+Where no source says a status refuses a call, the local AWS accepts it (it is a witness, not
+a guess): OutOfService is not in ACK's ``modifyingStatuses`` [4], so ACK updates and deletes
+it, and SageMaker's reference names no restriction [7] (an OutOfService endpoint is still
+billed, so a delete must work). UpdateRollbackFailed accepts every call for the same reason.
+Only [2], written before SystemUpdating and RollingBack existed, waited there; it is outvoted by
+the newer controller. The in-progress text for SystemUpdating and RollingBack is ours: no source
 quotes SageMaker's wording for them.
 """
 
@@ -149,7 +153,6 @@ class Refusal:
 
 IN_PROGRESS = Refusal('Cannot update in-progress endpoint "{arn}".')
 FAILED = Refusal('Cannot update failed endpoint "{arn}".')
-NOT_IN_SERVICE = Refusal('Cannot update endpoint "{arn}" while its status is {status}.')
 
 
 @dataclass(frozen=True)
@@ -174,17 +177,15 @@ def _busy(sources: str) -> StateRules:
 
 
 RULES: Mapping[str, StateRules] = {
-    "Creating": _busy("[1][2][3][5]"),
+    "Creating": _busy("[1][2][3][4][5]"),
     "Updating": _busy("[1][2][3][4]"),
     "SystemUpdating": _busy("[1][2][4]"),
     "RollingBack": _busy("[1][2][4]"),
     "Deleting": _busy("[2][3][4]"),
-    "OutOfService": _busy("[2]; [4] disagrees; docs silent: conservative"),
+    "OutOfService": StateRules(None, None, None, "[4][7]; docs silent: permissive"),
     "InService": StateRules(None, None, None, "[1][2]"),
     "Failed": StateRules(None, FAILED, FAILED, "[1][2][4][6]"),
-    "UpdateRollbackFailed": StateRules(
-        None, None, NOT_IN_SERVICE, "[1][4]; re-scaling not documented: conservative"
-    ),
+    "UpdateRollbackFailed": StateRules(None, None, None, "[1][4]; docs silent: permissive"),
 }
 
 

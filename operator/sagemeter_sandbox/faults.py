@@ -21,9 +21,11 @@ A rule is ``{"fault": kind, "service": ..., "operation": ..., "contains": ..., "
 plus its kind's fields; ``service``/``operation``/``contains`` (a substring of the path, query
 string or body) left out match everything. Kinds:
 
-* ``throttle``: answers the service's throttling error without calling moto: HTTP 400
-  ``ThrottlingException`` (JSON and query protocols), 429 ``TooManyRequestsException`` (REST-JSON:
-  API Gateway, Lambda), 503 ``SlowDown`` (S3); ``status``/``code``/``message`` override.
+* ``throttle``: answers the service's own throttling error without calling moto
+  (``protocols.throttling``, each with its source: SageMaker ``ThrottlingException`` 400,
+  CloudWatch, STS and IAM ``Throttling`` 400, API Gateway and Lambda ``TooManyRequestsException``
+  429, SQS ``RequestThrottled``, SNS ``Throttled`` 429, S3 ``SlowDown`` 503, ...), with AWS's
+  "Rate exceeded"; ``status``/``code``/``message`` override.
 * ``error``: ``status`` (default 503) with ``ServiceUnavailable``, or ``InternalFailure`` for
   other statuses, in AWS's common-error wording; ``code``/``message`` override.
 * ``latency``: sleeps ``seconds`` before the request goes on (matching rules add up).
@@ -95,7 +97,6 @@ SHOWN = {  # the fields of each kind that GET shows
     "outage": {*COMMON, *ERROR, "seconds", "mode"},
     "kill": {*COMMON, "pid", "signal", "count", "successes", "outcome"},
 }
-THROTTLING = {"rest-json": (429, "TooManyRequestsException"), "rest-xml": (503, "SlowDown")}
 # (method, path parts after /sagemeter-api/<name>/, JSON body) -> (HTTP status, JSON document)
 Control = Callable[[str, list[str], Any], tuple[int, Any]]
 T = TypeVar("T")
@@ -175,9 +176,10 @@ class Rule:
             and (self.contains is None or self.contains in request.text)
         )
 
-    def response(self, protocol: str) -> Response:
+    def response(self, request: AwsCall) -> Response:
+        protocol = request.protocol
         if self.fault == "throttle":
-            status, code = THROTTLING.get(protocol, (400, "ThrottlingException"))
+            status, code = protocols.throttling(request.service)
         else:
             status = 503 if self.fault == "outage" else (self.status or 503)
             code = "ServiceUnavailable" if status == 503 else "InternalFailure"
@@ -342,11 +344,11 @@ class FaultInjector:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.shutdown(socket.SHUT_RDWR)
                 raise ConnectionResetError("injected outage")  # werkzeug: a dropped connection
-            return _respond(start_response, decision.outage.response(request.protocol))
+            return _respond(start_response, decision.outage.response(request))
         if decision.delay:
             time.sleep(decision.delay)
         if decision.error is not None:
-            return _respond(start_response, decision.error.response(request.protocol))
+            return _respond(start_response, decision.error.response(request))
         if not decision.kills:
             return self.app(environ, start_response)
         response = _buffered(self.app, environ)

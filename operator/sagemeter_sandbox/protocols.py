@@ -35,7 +35,15 @@ from werkzeug.wsgi import get_input_stream
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["COMMON_ERRORS", "AwsCall", "Response", "error_response", "identify", "read_body"]
+__all__ = [
+    "COMMON_ERRORS",
+    "AwsCall",
+    "Response",
+    "error_response",
+    "identify",
+    "read_body",
+    "throttling",
+]
 
 ALIASES = {"monitoring": "cloudwatch"}  # credential scope -> the name botocore users know
 REST_MODELS = {"sagemaker": "sagemaker-runtime", "monitoring": "cloudwatch"}
@@ -47,6 +55,34 @@ COMMON_ERRORS = {
     "exception or failure.",
 }
 Response = tuple[str, list[tuple[str, str]], bytes]  # WSGI status line, headers, body
+
+# Each service's own throttling error, (HTTP status, code). Services whose botocore model
+# carries a throttling exception answer that one (``_MODELED_THROTTLING``, read from the model:
+# API Gateway and Lambda ``TooManyRequestsException`` 429, SQS ``RequestThrottled``, EventBridge,
+# CloudWatch Logs and SSM ``ThrottlingException``, SNS ``Throttled`` 429, Cognito
+# ``TooManyRequestsException``); the others are written out here with their source.
+_THROTTLING: dict[str, tuple[int, str]] = {
+    # SageMaker API reference, Common Errors: "ThrottlingException ... HTTP Status Code: 400"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html); the
+    # runtime's model has no throttling shape of its own and shares the page.
+    "sagemaker": (400, "ThrottlingException"),
+    # CloudWatch answers the query protocol's "Throttling" (HTTP 400, "Rate exceeded"):
+    # AWS Knowledge Center, "cloudwatch-400-error-throttling", which quotes the response.
+    "monitoring": (400, "Throttling"),
+    # STS and IAM (query protocol) answer "Throttling", "Rate exceeded", HTTP 400, as quoted
+    # from AWS in aws/aws-sdk-go-v2#2481 (STS GetCallerIdentity) and jlevers/selling-partner-api
+    # #278 (STS AssumeRole, the XML body).
+    "sts": (400, "Throttling"),
+    "iam": (400, "Throttling"),
+    # S3: "SlowDown", HTTP 503 (S3 API reference, Error responses).
+    "s3": (503, "SlowDown"),
+}
+_MODELED_THROTTLING = (
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "RequestThrottled",
+    "ThrottledException",
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,24 @@ def identify(environ: WSGIEnvironment) -> AwsCall:
         if verb == method and pattern.match(path) and keys <= query_keys:
             return AwsCall(service, name, protocol, text)
     return AwsCall(service, "", protocol, text)
+
+
+@functools.cache
+def throttling(service: str) -> tuple[int, str]:
+    """The (HTTP status, error code) ``service`` (a credential scope) answers when it throttles:
+    its model's own throttling exception, else ``_THROTTLING``'s documented one, else the common
+    ``ThrottlingException`` (400) most services list among their Common Errors."""
+    if service in _THROTTLING:
+        return _THROTTLING[service]
+    try:
+        model = botocore.session.get_session().get_service_model(ALIASES.get(service, service))
+    except Exception:  # an unknown service: the common error
+        return 400, "ThrottlingException"
+    for name in _MODELED_THROTTLING:
+        if name in model.shape_names:
+            error = model.shape_for(name).metadata.get("error", {})
+            return int(error.get("httpStatusCode", 400)), str(error.get("code", name))
+    return 400, "ThrottlingException"
 
 
 def error_response(protocol: str, status: int, code: str, message: str) -> Response:

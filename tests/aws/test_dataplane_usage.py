@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from sagemeter.api.models import Authorization
-from sagemeter.cli import sandbox as sandbox_cli
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
+from sagemeter_sandbox import cli as sandbox_cli
 
 from .conftest import REGION, LocalAws
 from .test_dataplane import create_endpoint

@@ -75,10 +75,14 @@ def model_exists(sm: Any, name: str) -> bool:
 @pytest.mark.parametrize(
     ("service", "call", "code", "status"),
     [
+        # Each service's own code (sources: sagemeter_sandbox.protocols.throttling).
         ("sagemaker", lambda c: c.list_endpoints(), "ThrottlingException", 400),  # JSON
-        ("cloudwatch", lambda c: c.list_metrics(), "ThrottlingException", 400),  # JSON 1.0
-        ("sts", lambda c: c.get_caller_identity(), "ThrottlingException", 400),  # query/XML
+        ("cloudwatch", lambda c: c.list_metrics(), "Throttling", 400),  # JSON 1.0
+        ("sts", lambda c: c.get_caller_identity(), "Throttling", 400),  # query/XML
         ("apigateway", lambda c: c.get_rest_apis(), "TooManyRequestsException", 429),  # REST
+        ("lambda", lambda c: c.list_functions(), "TooManyRequestsException", 429),  # REST
+        ("sqs", lambda c: c.list_queues(), "RequestThrottled", 400),  # JSON, model's shape
+        ("events", lambda c: c.list_rules(), "ThrottlingException", 400),  # JSON, model's
     ],
 )
 def test_throttling_at_rate_one_is_the_services_throttling_error(
@@ -236,7 +240,7 @@ def test_rules_match_by_service_operation_and_content(
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
         )
-    ) == ("ThrottlingException", 400)
+    ) == ("Throttling", 400)
     api = apigw.create_rest_api(name="api")["id"]
     apigw.get_rest_api(restApiId=api)
     assert client_error(apigw.get_rest_apis) == ("TooManyRequestsException", 429)

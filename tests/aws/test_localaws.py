@@ -1,8 +1,10 @@
 """The sandbox's local AWS (``sagemeter_sandbox.localaws``) run as the sandbox runs it: a
 subprocess on a free port, driven with boto3. Lifecycle delays are shortened to DELAY seconds.
 
-``SAGEMETER_RECORD_FIXTURES=1`` rewrites ``tests/fixtures/describe_endpoint/<Status>.json``
-from these runs; otherwise the fixtures are checked to still have the server's shape.
+``SAGEMETER_RECORD_FIXTURES=1`` rewrites ``tests/fixtures/localaws/describe_endpoint/<Status>.json``
+from these runs (the local AWS's answers, never SageMaker's); otherwise the fixtures are checked
+to still have the server's shape. Either way, every answer is checked against AWS's contract:
+botocore's DescribeEndpointOutput (its members, and the ones it requires).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.contract import expect_violation
+
 DELAY = 0.5
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "describe_endpoint"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "localaws" / "describe_endpoint"
 RECORD = os.environ.get("SAGEMETER_RECORD_FIXTURES") == "1"
 
 pytestmark = pytest.mark.timeout(60)
@@ -147,15 +152,29 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def within_describe_endpoint_output(response: dict[str, Any]) -> None:
+    """AWS's contract for the answer: the members of botocore's DescribeEndpointOutput, with
+    every one it requires."""
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .shape_for("DescribeEndpointOutput")
+    )
+    assert set(response) <= set(shape.members), set(response) - set(shape.members)
+    assert set(shape.required_members) <= set(response)
+
+
 def check_fixture(status: str, response: dict[str, Any]) -> None:
-    """Writes (when recording) or checks the recorded DescribeEndpoint fixture for ``status``."""
+    """Writes (when recording) or checks the local AWS's DescribeEndpoint fixture for
+    ``status``; the answer itself must be within AWS's contract."""
+    within_describe_endpoint_output(response)
     path = FIXTURES / f"{status}.json"
     if RECORD:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_jsonable(response), indent=2) + "\n")
-    recorded = json.loads(path.read_text())
-    assert recorded["EndpointStatus"] == status
-    assert set(recorded) == set(response), f"{path.name} no longer matches DescribeEndpoint"
+    written = json.loads(path.read_text())
+    assert written["EndpointStatus"] == status
+    assert set(written) == set(response), f"{path.name} no longer matches DescribeEndpoint"
 
 
 def test_create_is_creating_then_in_service(sm: Any) -> None:
@@ -371,9 +390,20 @@ def test_current_instance_types_are_accepted(sm: Any, instance_type: str) -> Non
     deploy_config(sm, name, InstanceType=instance_type, InitialInstanceCount=1)
 
 
-def test_malformed_instance_type_is_rejected(sm: Any) -> None:
-    code, _ = error_of(lambda: deploy_config(sm, "bad-type", InstanceType="g5.xlarge"))
+@pytest.mark.parametrize("instance_type", ["g5.xlarge", "ml.g5.huge", "ml.m5.large "])
+def test_instance_types_outside_sagemakers_enum_are_rejected(sm: Any, instance_type: str) -> None:
+    """botocore's ProductionVariantInstanceType enum: a well-formed ml.x.y that SageMaker does
+    not have is refused like a malformed one."""
+    with expect_violation("sagemaker:CreateEndpointConfig", "ProductionVariants"):
+        name = f"bad-{instance_type.strip().replace('.', '-')}"
+        code, message = error_of(lambda: deploy_config(sm, name, InstanceType=instance_type))
     assert code == "ValidationException"
+    assert "Member must satisfy enum value set" in message
+
+
+def test_every_instance_type_of_sagemakers_enum_is_accepted(sm: Any) -> None:
+    for instance_type in ("ml.m5.large", "ml.g6e.xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge"):
+        deploy_config(sm, f"ok-{instance_type.replace('.', '-')}", InstanceType=instance_type)
 
 
 def test_existing_names_are_refused(sm: Any) -> None:

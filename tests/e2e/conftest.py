@@ -18,6 +18,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from sagemeter_sandbox import Sandbox
+from tests import contract
 from tests.integration.conftest import Operator, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,8 @@ class DeployedOperator(Operator):
             **self.env,
             **env,
             **runtime_only_env(),
+            # Every AWS request it makes is checked against AWS's contract (tests/contract.py).
+            **contract.child_env(self.log_path.stem),
             "KUBECONFIG": str(self.kubeconfig),
             "POD_ID": self.identity,
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),

@@ -24,8 +24,13 @@ import sysconfig
 from collections.abc import Sequence
 from types import ModuleType
 
-# The kubectl plugin: installed with the `cli` extra (the kubernetes client), not in the image.
-CLI_EXTRA = ("sagemeter.cli.plugin", "sagemeter.cli.access")
+# The kubectl plugin and its UI: the `cli` extra (the kubernetes client), not in the image.
+CLI_EXTRA = (
+    "sagemeter.cli.plugin",
+    "sagemeter.cli.access",
+    "sagemeter.cli.actions",
+    "sagemeter.cli.ui",
+)
 _SITE = tuple({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 

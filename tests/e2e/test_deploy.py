@@ -171,8 +171,9 @@ def test_cluster_roles_hold_no_wildcard_and_agree(
     # The chart grants what the base grants; namespaced, the same rules plus namespace
     # reads (kopf resolves the namespaces) and kopfpeerings in place of clusterkopfpeerings.
     assert rules_of(chart) == rules_of(base)
-    peering = {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch")}
-    namespaced_peering = {("kopf.dev", "kopfpeerings", v) for v in ("list", "watch", "patch")}
+    verbs = ("list", "watch", "patch", "create")
+    peering = {("kopf.dev", "clusterkopfpeerings", v) for v in verbs}
+    namespaced_peering = {("kopf.dev", "kopfpeerings", v) for v in verbs}
     namespaces = {("", "namespaces", v) for v in ("list", "watch")}
     assert rules_of(namespaced) == (rules_of(base) - peering) | namespaced_peering | namespaces
 

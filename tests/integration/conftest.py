@@ -24,6 +24,7 @@ import pytest
 
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.control import FaultClient
+from tests import contract
 
 T = TypeVar("T")
 
@@ -94,6 +95,10 @@ class Operator:
             **self.sandbox.env(),
             **self.env,
             **env,
+            # Every AWS request it makes is checked against AWS's contract (tests/contract.py);
+            # an operator from another interpreter (a benchmark's runtime-only venv, which has
+            # no sandbox to check with) is measured as it ships.
+            **(contract.child_env(self.log_path.stem) if self.python == sys.executable else {}),
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),
         }
         log = self.log_path.open("ab")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -17,15 +18,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sagemeter.cli import plugin
+from sagemeter.cli import actions, plugin
 from sagemeter.core.meter.times import format_time, parse_time
 from sagemeter_sandbox import Sandbox
 
-from .conftest import Kubectl, endpoint_object
+from .conftest import Kubectl, endpoint_object, wait_for
 
 pytestmark = pytest.mark.cluster
 
-COMMANDS = ("ls", "extend", "park", "wake")
+COMMANDS = ("ls", "extend", "park", "resume", "wake", "ui")
 
 
 def run_plugin(
@@ -249,8 +250,10 @@ def test_extend_retries_a_concurrent_change(
     original_get = plugin.Endpoints.get
     reads: list[str] = []
 
-    def get_then_someone_else_extends(self: plugin.Endpoints, name: str) -> dict[str, Any]:
-        obj = original_get(self, name)
+    def get_then_someone_else_extends(
+        self: plugin.Endpoints, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        obj = original_get(self, name, namespace)
         reads.append(obj["metadata"]["resourceVersion"])
         if len(reads) == 1:  # between our read and our patch, a colleague tops up too
             kube.patch(name, {"spec": {"expiry": {"expiresAt": format_time(theirs)}}})
@@ -274,9 +277,11 @@ def test_extend_gives_up_when_the_object_keeps_changing(
     original_get = plugin.Endpoints.get
     reads = 0
 
-    def get_then_change(self: plugin.Endpoints, name: str) -> dict[str, Any]:
+    def get_then_change(
+        self: plugin.Endpoints, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         nonlocal reads
-        obj = original_get(self, name)
+        obj = original_get(self, name, namespace)
         reads += 1
         kube.patch(name, {"metadata": {"labels": {"touched": str(reads)}}})
         return obj
@@ -287,7 +292,7 @@ def test_extend_gives_up_when_the_object_keeps_changing(
         ["extend", "falcon", "1h", "-n", namespace, "--kubeconfig", str(sandbox.kubeconfig)],
     )
     assert result.exit_code == 1
-    assert reads == 1 + plugin.CONFLICT_RETRIES
+    assert reads == 1 + actions.CONFLICT_RETRIES
     assert "kept changing" in result.output
 
 
@@ -333,6 +338,61 @@ def test_park_sets_suspend_and_wake_clears_it(
     assert done.stderr == ""
 
 
+def test_resume_clears_suspend_and_only_that(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "10h"})
+    assert run_plugin(sandbox, "park", "falcon", "-n", namespace).returncode == 0
+    done = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "falcon: resumed (spec.suspend is false)\n"
+    assert done.stderr == ""
+    obj = kube.get("falcon") or {}
+    assert obj["spec"]["suspend"] is False
+    assert "sagemeter.io/wake" not in (obj["metadata"].get("annotations") or {})
+
+    again = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert again.returncode == 0
+    assert "not suspended" in again.stdout
+    assert (kube.get("falcon") or {})["metadata"]["resourceVersion"] == obj["metadata"][
+        "resourceVersion"
+    ]
+
+
+def test_resume_says_what_else_keeps_it_parked(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(
+        kube,
+        "falcon",
+        suspend=True,
+        expiry={"expiresAt": format_time(now() - timedelta(minutes=10))},
+    )
+    done = run_plugin(sandbox, "resume", "falcon", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    assert "resume does not top up the meter: kubectl sagemeter extend falcon 1h" in done.stderr
+
+
+def test_every_change_is_made_as_field_manager_sagemeter_cli(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "10h"})
+    for args in (("extend", "falcon", "1h"), ("park", "falcon"), ("wake", "falcon")):
+        assert run_plugin(sandbox, *args, "-n", namespace).returncode == 0
+    assert run_plugin(sandbox, "park", "falcon", "-n", namespace).returncode == 0
+    assert run_plugin(sandbox, "resume", "falcon", "-n", namespace).returncode == 0
+    shown = sandbox.kubectl_run(
+        "get", "mep", "falcon", "-n", namespace, "-o", "json", "--show-managed-fields"
+    )
+    managed = json.loads(shown.stdout)["metadata"]["managedFields"]
+    entries = [entry for entry in managed if entry["manager"] == "sagemeter-cli"]
+    assert [entry["operation"] for entry in entries] == ["Update"]
+    fields = entries[0]["fieldsV1"]
+    assert "f:expiresAt" in fields["f:spec"]["f:expiry"]
+    assert "f:suspend" in fields["f:spec"]
+    assert "f:sagemeter.io/wake" in fields["f:metadata"]["f:annotations"]
+
+
 def test_wake_sets_a_new_annotation_each_time(
     sandbox: Sandbox, kube: Kubectl, namespace: str
 ) -> None:
@@ -356,10 +416,51 @@ def test_wake_says_an_expired_endpoint_needs_extend(
     assert "kubectl sagemeter extend falcon" in done.stderr
 
 
+# ------------------------------------------------------------------ ui
+
+
+def test_ui_opens_the_browser_at_the_url_it_prints(sandbox: Sandbox, tmp_path: Path) -> None:
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > "{opened}"\n')
+    browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagemeter.cli.plugin", "ui", "-A"],
+        env={**os.environ, **sandbox.env(), "BROWSER": str(browser)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.fullmatch(
+            r"sagemeter UI for all namespaces: (http://127\.0\.0\.1:\d+/\?token=[\w-]{40,})\n", line
+        )
+        assert found, line
+        wait_for("the browser to be opened", lambda: opened.exists() and opened.read_text())
+        assert opened.read_text().strip() == found[1]
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0  # Ctrl-C or a TERM ends it cleanly
+
+
+def test_ui_on_a_port_in_use_is_one_line_and_exit_1(sandbox: Sandbox) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_plugin(sandbox, "ui", "--no-browser", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 # ------------------------------------------------------------------ errors and help
 
 
-@pytest.mark.parametrize("args", [("extend", "nope", "1h"), ("park", "nope"), ("wake", "nope")])
+@pytest.mark.parametrize(
+    "args", [("extend", "nope", "1h"), ("park", "nope"), ("resume", "nope"), ("wake", "nope")]
+)
 def test_not_found_is_one_line_and_exit_1(
     sandbox: Sandbox, namespace: str, args: tuple[str, ...]
 ) -> None:

@@ -58,6 +58,21 @@ def test_out_of_service_is_not_ready_and_recovers(
     assert kube.condition("flaky", "Degraded").get("status") == "False"
 
 
+@pytest.mark.parametrize("status", ["OutOfService", "Failed"])
+def test_an_endpoint_that_should_park_is_deleted_out_of_service_or_failed(
+    operator: Operator, kube: Kubectl, sandbox: Any, status: str
+) -> None:
+    """SPEC §2: an OutOfService endpoint is still billed, and SageMaker (API_DeleteEndpoint;
+    ACK waits only in its modifyingStatuses) accepts the delete: a park deletes it at once."""
+    operator.start()
+    held(kube, sandbox, "stuck", "InService", status, seconds=300)
+    wait_for("SageMaker's status", lambda: kube.status("stuck").get("sagemakerStatus") == status)
+    kube.patch("stuck", {"spec": {"suspend": True}})
+    # Parked: the operator saw the endpoint gone, after one delete.
+    assert kube.wait_phase("stuck", "Parked", timeout=60)["parkedReason"] == "Suspended"
+    assert operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) == 1
+
+
 def test_an_update_behind_sagemeters_back_is_undone(
     operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
 ) -> None:

@@ -88,12 +88,16 @@ def test_a_request_wakes_an_idle_endpoint_and_then_it_serves(
     endpoint = kube.status("sleepy")["endpointName"]
     idle_park(kube, sandbox, "sleepy", endpoint)
     creates = operator.aws_calls().get("sagemaker:CreateEndpoint", 0)
+    # The first create's Creating -> InService, as the operator observed it (the local AWS
+    # takes SAGEMETER_LOCALAWS_CREATE_SECONDS=2 s).
+    took = kube.status("sleepy")["lastCreateSeconds"]
+    assert 2 <= took < 30
 
     answer = wait_for("a waking answer", lambda: waking(url, key), timeout=60)
     sent = time.monotonic()
     assert answer[1] == {"state": "waking", "reason": "Idle"}
     assert answer[2].get("Sagemeter-State") == "waking"
-    assert int(answer[2]["Retry-After"]) > 0
+    assert int(answer[2]["Retry-After"]) == took  # SPEC §6: Retry-After = lastCreateSeconds
     wait_for(
         "the CreateEndpoint",
         lambda: operator.aws_calls().get("sagemaker:CreateEndpoint", 0) > creates,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sagemeter.api.models import ManagedEndpointSpec
-from sagemeter.cli.plugin import wake_note
+from sagemeter.cli.actions import still_parked_note
 from sagemeter.cli.table import format_time_left
 from sagemeter.core.meter.schedule import in_any_window, next_edge, parse_window
 from sagemeter.core.meter.times import format_time
@@ -114,6 +114,6 @@ def test_plugin_time_left_and_wake_note_across_midnight() -> None:
         }
     }
     ManagedEndpointSpec.model_validate(obj["spec"])
-    note = wake_note(obj, "falcon", FRIDAY_NIGHT)
+    note = still_parked_note(obj, "falcon", FRIDAY_NIGHT)
     assert note is not None and format_time(datetime(2026, 11, 30, 9, tzinfo=UTC)) in note
-    assert wake_note(obj, "falcon", FRIDAY_NIGHT - timedelta(hours=12)) is None
+    assert still_parked_note(obj, "falcon", FRIDAY_NIGHT - timedelta(hours=12)) is None

@@ -15,9 +15,7 @@ from sagemeter.core.endpoint.ownership import (
     Incarnation,
     Owner,
     Verdict,
-    adoption_allowed,
     decide_ownership,
-    glob_matches,
     owner_of,
     proof_for,
     proof_holds,
@@ -102,7 +100,7 @@ TABLE = [
         "not sagemeter's, adopt, name granted by a policy",
         {},
         True,
-        AdoptionGrant(endpoint_names=["notebook-*"]),
+        AdoptionGrant(name_lists=(("notebook-*",),)),
         Verdict.ADOPTABLE,
         None,
     ),
@@ -110,7 +108,7 @@ TABLE = [
         "not sagemeter's, adopt, name not granted",
         {},
         True,
-        AdoptionGrant(endpoint_names=["other-*"]),
+        AdoptionGrant(name_lists=(("other-*",),)),
         Verdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
@@ -155,26 +153,6 @@ def test_foreign_owner_is_named() -> None:
     assert decided.owner is not None
     assert "team-b/falcon" in decided.owner and "uid-b" in decided.owner
     assert owner_of({}) is None
-
-
-@pytest.mark.parametrize(
-    ("pattern", "value", "matches"),
-    [
-        ("notebook-*", "notebook-7", True),
-        ("notebook-*", "notebook-", True),
-        ("notebook-*", "prod-notebook-7", False),
-        ("exact", "exact", True),
-        ("exact", "exact-2", False),
-        ("*", "anything", True),
-    ],
-)
-def test_glob(pattern: str, value: str, matches: bool) -> None:
-    assert glob_matches(pattern, value) is matches
-
-
-def test_living_in_a_namespace_is_not_a_grant() -> None:
-    # Only the tag on the endpoint or a policy's name list count.
-    assert not adoption_allowed("prod-endpoint", {}, AdoptionGrant())
 
 
 # -- proofs cached in status -----------------------------------------------------------------

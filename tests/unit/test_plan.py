@@ -1,8 +1,9 @@
 """The decision table: what one pass does for each SageMaker status, running or parked.
 
-Endpoint views come from recorded DescribeEndpoint responses (one per status,
-`tests/fixtures/describe_endpoint/`), the way ACK's sagemaker-controller
-replays recorded responses.
+Endpoint views come from DescribeEndpoint answers the sandbox's local AWS wrote, one per
+status (`tests/fixtures/localaws/describe_endpoint/`, whose members are checked against
+botocore's DescribeEndpointOutput), the way ACK's sagemaker-controller replays DescribeEndpoint
+responses in its unit tests.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sagemeter.core.endpoint.plan import (
     plan_running,
 )
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "describe_endpoint"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "localaws" / "describe_endpoint"
 RECORDED = sorted(path.stem for path in FIXTURES.glob("*.json"))
 
 DESIRED = "falcon-c-new"
@@ -31,7 +32,7 @@ GENERATION = 3
 
 
 def recorded(status: str, config_name: str | None = None) -> EndpointView:
-    """A view of the recorded DescribeEndpoint response for `status`, optionally re-pointed."""
+    """A view of the local AWS's DescribeEndpoint answer for `status`, optionally re-pointed."""
     response = json.loads((FIXTURES / f"{status}.json").read_text())
     assert response["EndpointStatus"] == status
     return EndpointView(
@@ -78,10 +79,11 @@ def test_recorded_in_progress_statuses_wait(status: str, phase: Phase, config: s
 
 # -- every status x desired -------------------------------------------------------------------
 
-# What real SageMaker accepts in each status (the local AWS's rule table, from the API reference
-# and the AWS controllers): the plan must never ask for a call SageMaker refuses.
-DELETABLE = {"InService", "Failed", "UpdateRollbackFailed"}
-UPDATABLE = {"InService", "UpdateRollbackFailed"}
+# What real SageMaker accepts in each status (the API reference and ACK's hooks.go: only
+# Creating, Updating, SystemUpdating, RollingBack and Deleting make a client wait; Failed takes
+# only a delete): the plan must never ask for a call SageMaker refuses.
+DELETABLE = {"InService", "OutOfService", "Failed", "UpdateRollbackFailed"}
+UPDATABLE = {"InService", "OutOfService", "UpdateRollbackFailed"}
 ALL_STATUSES = [
     "Creating",
     "Updating",
@@ -108,11 +110,12 @@ for _status, _phase in [
     for _config in (DESIRED, OLD):
         for _attempt in (TRIED, NEW_TARGET):
             RUNNING[(_status, _config, _attempt)] = (Action.WAIT, _phase, False)
-for _config in (DESIRED, OLD):
-    for _attempt in (TRIED, NEW_TARGET):
-        RUNNING[("OutOfService", _config, _attempt)] = (Action.WAIT, Phase.PENDING, True)
 RUNNING.update(
     {
+        ("OutOfService", DESIRED, TRIED): (Action.WAIT, Phase.PENDING, True),
+        ("OutOfService", DESIRED, NEW_TARGET): (Action.WAIT, Phase.PENDING, True),
+        ("OutOfService", OLD, TRIED): (Action.WAIT, Phase.PENDING, True),
+        ("OutOfService", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),
         ("InService", DESIRED, TRIED): (Action.NOTHING, Phase.IN_SERVICE, False),
         ("InService", DESIRED, NEW_TARGET): (Action.NOTHING, Phase.IN_SERVICE, False),
         ("InService", OLD, NEW_TARGET): (Action.UPDATE, Phase.UPDATING, False),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sagemeter.cli.plugin import wake_note
+from sagemeter.cli.actions import still_parked_note
 from sagemeter.cli.table import (
     current_expiry,
     endpoint_row,
@@ -192,14 +192,14 @@ def test_current_expiry_from_the_spec(
 
 def test_wake_note_says_when_wake_is_not_enough() -> None:
     expired = _object(spec={"expiry": {"expiresAt": "2026-11-22T16:55:00Z"}})
-    assert "extend falcon" in (wake_note(expired, "falcon", NOW) or "")
-    assert "expired 5m ago" in (wake_note(expired, "falcon", NOW) or "")
+    assert "extend falcon" in (still_parked_note(expired, "falcon", NOW) or "")
+    assert "expired 5m ago" in (still_parked_note(expired, "falcon", NOW) or "")
     # Sunday 22 November 2026, 17:00 UTC: outside a weekday window.
     scheduled = _object(spec={"schedule": {"uptime": ["Mon-Fri 09:00-17:00 UTC"]}})
-    note = wake_note(scheduled, "falcon", NOW) or ""
+    note = still_parked_note(scheduled, "falcon", NOW) or ""
     assert "outside its uptime schedule" in note
     assert "2026-11-23T09:00:00Z" in note
-    assert wake_note(_object(), "falcon", NOW) is None
+    assert still_parked_note(_object(), "falcon", NOW) is None
 
 
 def test_budget_lines_show_spend_of_each_budget() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sagemeter.api.models import (
     Condition,
     ConditionType,
+    EndpointIncarnation,
     ManagedEndpointSpec,
     ManagedEndpointStatus,
     ParkedReason,
@@ -470,3 +471,51 @@ def test_format_parse_round_trip(instant: datetime) -> None:
     # The same instant written with an offset parses to the same time.
     offset = timezone(timedelta(hours=-7))
     assert parse_time(parsed.astimezone(offset).isoformat()) == parsed
+
+
+# -- the last create's duration (SPEC §6: a waking route's Retry-After) ----------------------
+
+
+def incarnation(created: datetime) -> EndpointIncarnation:
+    return EndpointIncarnation(
+        endpoint_name=ENDPOINT, creation_time=format_time(created), owner_uid="uid-1"
+    )
+
+
+def compose_arrival(old_phase: Phase, created: datetime, now: datetime) -> ManagedEndpointStatus:
+    return compose_status(
+        ManagedEndpointStatus(phase=old_phase),
+        desired=RUNNING,
+        step=IN_SERVICE,
+        seen=seen(),
+        problem=None,
+        generation=1,
+        now=now,
+        incarnation=incarnation(created),
+    )
+
+
+def test_the_pass_that_sees_creating_end_records_how_long_it_took() -> None:
+    status = compose_arrival(Phase.CREATING, NOW - timedelta(seconds=437), NOW)
+    assert status.phase == Phase.IN_SERVICE
+    assert status.last_create_seconds == 437
+
+
+@pytest.mark.parametrize("old_phase", [Phase.IN_SERVICE, Phase.UPDATING, Phase.PENDING])
+def test_only_an_arrival_from_creating_is_a_create_duration(old_phase: Phase) -> None:
+    status = compose_arrival(old_phase, NOW - timedelta(seconds=437), NOW)
+    assert status.last_create_seconds is None
+
+
+def test_a_creating_pass_keeps_the_last_duration() -> None:
+    old = ManagedEndpointStatus(phase=Phase.PARKED, last_create_seconds=300)
+    status = compose_status(
+        old,
+        desired=RUNNING,
+        step=CREATING,
+        seen=seen(None, endpoint_arn=None),
+        problem=None,
+        generation=1,
+        now=NOW,
+    )
+    assert status.phase == Phase.CREATING and status.last_create_seconds == 300

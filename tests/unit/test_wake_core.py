@@ -57,7 +57,8 @@ TABLE = [
         None,
     ),
     ("idle, wakes on request", {}, HoldKind.WAKING, "Idle", "240"),
-    ("idle, no create time known yet", {"create_seconds": None}, HoldKind.WAKING, "Idle", "60"),
+    # SPEC §6: 600 s before any create was observed.
+    ("idle, no create time known yet", {"create_seconds": None}, HoldKind.WAKING, "Idle", "600"),
     ("idle, no wakes left today", {"wakes_left": False}, HoldKind.PARKED, "WakeLimit", None),
     ("idle, without wakeOnRequest", {"wake_on_request": False}, HoldKind.PARKED, "Idle", None),
     ("expired", {"reason": ParkedReason.EXPIRED}, HoldKind.PARKED, "Expired", None),

@@ -24,7 +24,14 @@ from sagemeter.aws import audit
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.credentials import Identity, assumed_role_credentials
 
-__all__ = ["CLIENT_HOOKS", "CLIENT_OPTIONS", "Identity", "client", "reset_clients"]
+__all__ = [
+    "CLIENT_HOOKS",
+    "CLIENT_OPTIONS",
+    "Identity",
+    "client",
+    "has_credentials",
+    "reset_clients",
+]
 
 # botocore's Config. Standard mode retries throttling, 5xx and connection errors with backoff
 # inside one call (at most 3 HTTP attempts). What still fails goes back to the reconciler as a
@@ -63,6 +70,12 @@ def client(service: str, region: str, identity: Identity | None = None) -> Any:
         if found is None:
             found = _clients[key] = _make(service, region, _session(identity))
         return found
+
+
+def has_credentials() -> bool:
+    """Whether the operator's own credential chain finds credentials (none asked of STS)."""
+    with _lock:
+        return _session(None).get_credentials() is not None
 
 
 def _make(service: str, region: str, session: Any) -> Any:

@@ -32,11 +32,17 @@ class ErrorKind(StrEnum):
     TERMINAL = "Terminal"
 
 
+# Each service's own throttling code: SageMaker, EventBridge, Logs, SSM "ThrottlingException";
+# CloudWatch, STS, IAM "Throttling"; API Gateway, Lambda, Cognito "TooManyRequestsException";
+# SQS "RequestThrottled"; SNS "Throttled" (botocore's models, or the services' Common Errors
+# where the model has no shape); S3 "SlowDown".
 _THROTTLED_CODES = frozenset(
     {
         "ThrottlingException",
         "Throttling",
         "ThrottledException",
+        "Throttled",
+        "RequestThrottled",
         "TooManyRequestsException",
         "RequestLimitExceeded",
         "SlowDown",

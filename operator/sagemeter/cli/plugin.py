@@ -13,31 +13,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import click
 
-from sagemeter.api.models import (
-    WAKE_ANNOTATION,
-    ManagedEndpointSpec,
-)
-from sagemeter.cli.access import Conflict, Endpoints, PluginError, Target, utcnow
+from sagemeter.cli import actions
+from sagemeter.cli.access import Endpoints, Target, utcnow
 from sagemeter.cli.table import (
     budget_lines,
-    current_expiry,
     endpoint_row,
     expiry_or_none,
     format_time_left,
     render_table,
     table_headers,
 )
-from sagemeter.core.endpoint.desired import extended_expiry, parse_windows
 from sagemeter.core.meter.durations import parse_duration
-from sagemeter.core.meter.schedule import in_any_window, next_edge
 from sagemeter.core.meter.times import format_time
 
-CONFLICT_RETRIES = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -103,15 +96,18 @@ def cli() -> None:
     """Watch and steer sagemeter's ManagedEndpoints: SageMaker endpoints with a meter.
 
     `ls` shows what runs, why the rest is parked, the time left and the cost;
-    `extend` tops up the meter; `park` stops an endpoint now and `wake` brings
-    it back. The connection options work here and on every command, as in kubectl.
+    `extend` tops up the meter; `park` stops an endpoint now and `resume` undoes
+    it; `wake` brings an idle-parked endpoint back; `ui` shows them all on a live
+    web page. The connection options work here and on every command, as in kubectl.
 
     \b
     Examples:
       kubectl sagemeter ls -A
       kubectl sagemeter extend falcon 1h30m -n team-a
       kubectl sagemeter park falcon
+      kubectl sagemeter resume falcon
       kubectl sagemeter wake falcon
+      kubectl sagemeter ui -A
     """
 
 
@@ -183,30 +179,10 @@ def extend(name: str, duration: timedelta) -> None:
       kubectl sagemeter extend falcon 1h30m -n team-a
       falcon: expires at 2026-11-22T18:30:00Z (in 1h30m)
     """
-    endpoints = Endpoints(_target())
-    for _ in range(1 + CONFLICT_RETRIES):
-        obj = endpoints.get(name)
-        now = utcnow()
-        current = current_expiry(obj)
-        if current is None:
-            raise PluginError(
-                f"{name} never expires (no spec.expiry and no operator default),"
-                " so there is nothing to extend; set spec.expiry.ttl or"
-                " spec.expiry.expiresAt to put it on a meter"
-            )
-        new = extended_expiry(current, now, duration)
-        patch = {
-            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-            "spec": {"expiry": {"expiresAt": format_time(new)}},
-        }
-        try:
-            endpoints.patch(name, patch)
-        except Conflict:
-            continue
-        click.echo(f"{name}: expires at {format_time(new)} (in {format_time_left(new, now)})")
-        return
-    raise PluginError(
-        f"{name} kept changing while extending it ({1 + CONFLICT_RETRIES} attempts); try again"
+    done = actions.extend(Endpoints(_target()), name, duration)
+    click.echo(
+        f"{name}: expires at {format_time(done.expires_at)}"
+        f" (in {format_time_left(done.expires_at, done.now)})"
     )
 
 
@@ -217,20 +193,40 @@ def park(name: str) -> None:
     """Park NAME now: sets spec.suspend to true.
 
     The operator deletes the SageMaker endpoint (no more cost) and keeps its
-    model and configuration, so `kubectl sagemeter wake NAME` brings it back
-    with one CreateEndpoint.
+    model and configuration, so `kubectl sagemeter resume NAME` (or `wake`)
+    brings it back with one CreateEndpoint.
 
     \b
     Example:
       kubectl sagemeter park falcon -n team-a
     """
-    endpoints = Endpoints(_target())
-    obj = endpoints.get(name)
-    if (obj.get("spec") or {}).get("suspend"):
+    if not actions.park(Endpoints(_target()), name).changed:
         click.echo(f"{name}: already suspended (spec.suspend is true)")
         return
-    endpoints.patch(name, {"spec": {"suspend": True}})
-    click.echo(f"{name}: suspended; it stays parked until `kubectl sagemeter wake {name}`")
+    click.echo(f"{name}: suspended; it stays parked until `kubectl sagemeter resume {name}`")
+
+
+@cli.command(short_help="Undo park: clear spec.suspend.")
+@click.argument("name")
+@kube_options
+def resume(name: str) -> None:
+    """Undo `park`: sets spec.suspend to false.
+
+    The endpoint runs again unless something else keeps it parked: an expired
+    meter (use `extend`), its uptime schedule, or an idle park (use `wake`);
+    resume says so when it sees one of them.
+
+    \b
+    Example:
+      kubectl sagemeter resume falcon -n team-a
+    """
+    done = actions.resume(Endpoints(_target()), name)
+    if done.changed:
+        click.echo(f"{name}: resumed (spec.suspend is false)")
+    else:
+        click.echo(f"{name}: not suspended (spec.suspend is already false)")
+    if done.note:
+        click.echo(f"note: {done.note}", err=True)
 
 
 @cli.command(short_help="Bring an endpoint back after park or an idle park.")
@@ -241,50 +237,55 @@ def wake(name: str) -> None:
 
     Sets the annotation sagemeter.io/wake to the current time (after an idle
     park, a new value resumes the endpoint) and, if spec.suspend is true (as
-    `park` leaves it), sets it to false: wake is the one way back from park.
-    Wake does not top up the meter or override the schedule; it says so when
-    the endpoint is expired (use `extend`) or outside its uptime windows.
+    `park` leaves it), sets it to false. Wake does not top up the meter or
+    override the schedule; it says so when the endpoint is expired (use
+    `extend`) or outside its uptime windows.
 
     \b
     Example:
       kubectl sagemeter wake falcon -n team-a
     """
+    done = actions.wake(Endpoints(_target()), name)
+    cleared = " and cleared spec.suspend" if done.cleared_suspend else ""
+    click.echo(f"{name}: woken at {done.value}{cleared}")
+    if done.note:
+        click.echo(f"note: {done.note}", err=True)
+
+
+@cli.command(short_help="A web page of the endpoints, live, with the actions as buttons.")
+@kube_options
+@click.option("-A", "--all-namespaces", is_flag=True, help="Show endpoints in every namespace.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+def ui(all_namespaces: bool, port: int, no_browser: bool) -> None:
+    """Serve a page of the endpoints on 127.0.0.1 and open it in the browser.
+
+    The page lists every endpoint with its phase and reason, the time left
+    (counting down), the cost per hour, the route, the conditions and the
+    spend of the EndpointPolicies that apply, updated live from a watch. Its
+    buttons Extend (1h, 4h, or a duration typed in), Suspend, Resume and Wake
+    send the same patches as `extend`, `park`, `resume` and `wake`.
+
+    It uses your kubeconfig (exec credential plugins too), so RBAC decides
+    what you see and may change; the API's refusals are shown as it wrote
+    them. Only the page it serves can use it: the URL carries a token for this
+    session, and requests from other origins or hosts are refused. Stop it
+    with Ctrl-C.
+
+    \b
+    Examples:
+      kubectl sagemeter ui -n team-a
+      kubectl sagemeter ui -A --no-browser --port 8765
+    """
+    from sagemeter.cli.ui.server import serve  # aiohttp is loaded for this command only
+
     endpoints = Endpoints(_target())
-    obj = endpoints.get(name)
-    clock = datetime.now(UTC)
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = format_time(clock)
-    if annotations.get(WAKE_ANNOTATION) == value:  # woken twice in a second: still a new value
-        value = clock.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    suspended = bool((obj.get("spec") or {}).get("suspend"))
-    patch: dict[str, Any] = {"metadata": {"annotations": {WAKE_ANNOTATION: value}}}
-    if suspended:
-        patch["spec"] = {"suspend": False}
-    endpoints.patch(name, patch)
-    cleared = " and cleared spec.suspend" if suspended else ""
-    click.echo(f"{name}: woken at {value}{cleared}")
-    note = wake_note(obj, name, clock.replace(microsecond=0))
-    if note:
-        click.echo(f"note: {note}", err=True)
-
-
-def wake_note(obj: dict[str, Any], name: str, now: datetime) -> str | None:
-    """Why waking alone will not bring the endpoint back, if it will not."""
-    expiry = expiry_or_none(obj)
-    if expiry is not None and expiry <= now:
-        return (
-            f"{name} {format_time_left(expiry, now)}; wake does not top up the meter:"
-            f" kubectl sagemeter extend {name} 1h"
-        )
-    try:
-        windows, _ = parse_windows(ManagedEndpointSpec.model_validate(obj.get("spec") or {}))
-    except ValueError:
-        return None
-    if windows and not in_any_window(windows, now):
-        edge = next_edge(windows, now)
-        when = f" at {format_time(edge)}" if edge else ""
-        return f"{name} is outside its uptime schedule; it runs again{when}"
-    return None
+    serve(endpoints, None if all_namespaces else endpoints.namespace, port, not no_browser)
 
 
 def main() -> None:

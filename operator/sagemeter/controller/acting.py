@@ -25,10 +25,11 @@ from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Seen
 from sagemeter.core.endpoint.tags import resource_tags
 from sagemeter.idle.alarms import IdleAlarms
-from sagemeter.runtime.context import Context
+from sagemeter.runtime.context import Context, Degraded
 from sagemeter.runtime.workers import Workers
 
 Event = Callable[[Context, str, str, str], None]
+ENDPOINT_CONFIG_NOT_FOUND = "EndpointConfigNotFound"
 
 
 class NameTaken(Exception):
@@ -53,7 +54,12 @@ class Actor:
         """`waited`: how long a park had to wait for SageMaker to allow the delete (billed)."""
         if step.action in (Action.CREATE, Action.UPDATE):
             assert target is not None
-            return await self._deploy(ctx, step, target, seen)
+            try:
+                return await self._deploy(ctx, step, target, seen)
+            except AwsError as error:
+                if error.kind == ErrorKind.NOT_FOUND and not target.owns_config:
+                    raise config_missing(ctx, target.config_name) from error
+                raise
         gw, name = ctx.gateway, ctx.endpoint_name
         await self.workers.run(gw.delete_endpoint, name)
         self.observer.record(ctx, "Deleting")
@@ -124,3 +130,20 @@ class Actor:
         if target.model_request is not None and target.config_request is not None:
             await self.workers.run(ctx.gateway.create_model, target.model_request)
             await self.workers.run(ctx.gateway.create_endpoint_config, target.config_request)
+
+
+def config_missing(ctx: Context, config: str) -> Degraded:
+    """SageMaker does not know the EndpointConfig the object runs on and sagemeter does not make
+    (CreateEndpoint and UpdateEndpoint answer ValidationException "Could not find endpoint
+    configuration"): the object reports it and how to fix it, never a Creating that never ends."""
+    where = f"EndpointConfig {config} does not exist in {ctx.region}"
+    if ctx.spec.adopt:
+        return Degraded(
+            ENDPOINT_CONFIG_NOT_FOUND,
+            f"{where}, so the adopted endpoint cannot be re-created: create an EndpointConfig"
+            f" named {config} again, or delete this object",
+        )
+    return Degraded(
+        ENDPOINT_CONFIG_NOT_FOUND,
+        f"{where}: create it, or set spec.model.endpointConfigName to one that exists",
+    )

@@ -22,6 +22,7 @@ from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
 from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.adoption import adoption_grant
 from sagemeter.core.tenancy.guardrails import expiry_policy
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.runtime.context import Context
@@ -90,9 +91,6 @@ class Contexts:
         acting = verdict is None or verdict.allowed or verdict.reason == POLICY_VIOLATION
         role = placement.role_arn if placement and acting else None
         identity = Identity(role, namespace, settings.region) if role else None
-        names: list[str] = []
-        if effective is not None:
-            names = [n for opinion in effective.adoption for n in opinion.value]
         return Context(
             body=body,
             namespace=namespace,
@@ -105,7 +103,11 @@ class Contexts:
             region=region,
             endpoint_name=obj.spec.endpoint_name or naming.default_endpoint_name(namespace, name),
             gateway=self.gateway(region, identity),
-            grant=AdoptionGrant(tag=self._adopt_tag, endpoint_names=names),
+            grant=(
+                adoption_grant(effective, namespace, self._adopt_tag, settings.adopt_namespace)
+                if self.tenancy is None or effective is not None
+                else AdoptionGrant()  # no verdict to grant from: nothing may be adopted
+            ),
             default_role=(
                 effective.execution_role_default.value
                 if effective is not None and effective.execution_role_default is not None
@@ -121,6 +123,7 @@ class Contexts:
             ),
             invoke_role=self._invoke_role(namespace, role),
             budgets=frozenset(b.policy for b in effective.budgets) if effective else frozenset(),
+            topics=self._topics(namespace),
         )
 
     def _invoke_role(self, namespace: str, role: str | None) -> str | None:
@@ -133,6 +136,17 @@ class Contexts:
             if aws is not None and aws.api_invoke_role_arn:
                 return aws.api_invoke_role_arn
         return None
+
+    def _topics(self, namespace: str) -> tuple[str, ...]:
+        """Where the object's notifications go: every selecting policy's topic; the operator's
+        own (SAGEMETER_NOTIFY_SNS_TOPIC_ARN) when no policy selects the namespace."""
+        policies = self.tenancy.policies_for(namespace) if self.tenancy is not None else []
+        if not policies:
+            topic = self.settings.notify_sns_topic_arn
+            return (topic,) if topic else ()
+        return tuple(
+            sorted({p.spec.notifications.sns_topic_arn for p in policies if p.spec.notifications})
+        )
 
     def wrote(self, uid: str, status: ManagedEndpointStatus, version: str | None) -> None:
         """A pass wrote `status`; the object reached resourceVersion `version` with it."""

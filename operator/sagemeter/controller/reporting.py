@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sagemeter.api.models import ConditionType, ManagedEndpointStatus
+from sagemeter.api.models import ManagedEndpointStatus
 from sagemeter.aws.errors import AwsError, ErrorKind
-from sagemeter.core.endpoint.status import Problem, newly
+from sagemeter.core.endpoint.status import Problem, announcements
 from sagemeter.runtime.context import Context, EventSink
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.settings import Settings
@@ -39,16 +39,9 @@ class Reporter:
         self._events(ctx.body, type_, reason, message)
 
     def announce(self, ctx: Context, new: ManagedEndpointStatus) -> None:
-        """One Event per new problem, warning, verdict or park."""
-        old = ctx.status
-        if (condition := newly(old, new, ConditionType.DEGRADED)) is not None:
-            self.event(ctx, "Warning", condition.reason or "Degraded", condition.message or "")
-        if (condition := newly(old, new, ConditionType.EXPIRING_SOON)) is not None:
-            self.event(ctx, "Normal", "ExpiringSoon", condition.message or "")
-        if (condition := newly(old, new, ConditionType.PARKED, "False", "WouldPark")) is not None:
-            self.event(ctx, "Normal", "WouldPark", condition.message or "")
-        if (condition := newly(old, new, ConditionType.PARKED)) is not None:
-            self.event(ctx, "Normal", "Parked", condition.message or "")
+        """One Event per new problem, warning, verdict or park (`core...announcements`)."""
+        for said in announcements(ctx.status, new):
+            self.event(ctx, said.type, said.reason, said.message)
 
     async def write_status(self, ctx: Context, new: ManagedEndpointStatus) -> str | None:
         """The object's resourceVersion once `new` is written (None: nothing was written)."""

@@ -52,8 +52,9 @@ ENDPOINT_RULE: Final = "endpoint-states"
 MAX_MESSAGE_AGE_SECONDS: Final = 60
 WAKE_KIND: Final = "sagemeter.wake"
 WAKE_PREFIX: Final = "request-"
-# What a client is told to wait when nothing better is known (the last create's duration is).
-DEFAULT_RETRY_SECONDS: Final = 60
+# What a client is told to wait before any create was observed (SPEC §6: 600 s); afterwards the
+# duration of the last Creating -> InService (`status.lastCreateSeconds`).
+DEFAULT_RETRY_SECONDS: Final = 600
 
 SERVING: Final = frozenset({Phase.IN_SERVICE, Phase.UPDATING})
 
@@ -97,7 +98,7 @@ def route_hold(
     """
     if running and phase in SERVING:
         return None
-    retry = str(create_seconds or DEFAULT_RETRY_SECONDS)
+    retry = str(create_seconds if create_seconds is not None else DEFAULT_RETRY_SECONDS)
     if running:
         kind = HoldKind.WAKING if woken else HoldKind.PARKED
         return RouteHold(kind, "Idle" if woken else "Starting", retry)

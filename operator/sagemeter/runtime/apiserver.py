@@ -37,7 +37,7 @@ class ApiError(Exception):
     """The apiserver answered `status` (404, 409, 422...), or could not be reached (0)."""
 
     def __init__(self, status: int, reason: str, body: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"{status} {reason}")
+        super().__init__(f"{status} {reason}" if status else reason)
         self.status = status
         self.reason = reason
         self.body = dict(body or {})
@@ -132,19 +132,24 @@ class ApiClient:
         *,
         query: Mapping[str, Any] | None = None,
         content_type: str = JSON,
+        timeout: float = REQUEST_SECONDS,
     ) -> dict[str, Any]:
-        """One call; the answer's JSON (empty when there is none)."""
-        timeout = urllib3.Timeout(connect=CONNECT_SECONDS, read=REQUEST_SECONDS)
-        response = self._send(method, path, query, body, content_type, timeout)
+        """One call; the answer's JSON (empty when there is none). `timeout`: the seconds the
+        answer may take."""
+        limits = urllib3.Timeout(connect=CONNECT_SECONDS, read=timeout)
+        response = self._send(method, path, query, body, content_type, limits)
         return dict(json.loads(response.data)) if response.data else {}
 
-    def list(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def list(
+        self, path: str, query: Mapping[str, Any] | None = None, timeout: float = REQUEST_SECONDS
+    ) -> dict[str, Any]:
         """Every item of a collection, page by page: the items, and the list's metadata of
         the last page (its resourceVersion, from which a watch may start)."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = self.request("GET", path, query={**(query or {}), "limit": 500, **_cont(token)})
+            paged = {**(query or {}), "limit": 500, **_cont(token)}
+            page = self.request("GET", path, query=paged, timeout=timeout)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -12,10 +12,14 @@ from enum import StrEnum
 
 from sagemeter.api.models import Phase
 
-# Every EndpointStatus SageMaker has, and what SageMaker accepts in it (DeleteEndpoint,
-# UpdateEndpoint), as the local AWS's rule table (`sagemeter_sandbox.endpoint_states`) has it
-# from the API reference and the AWS controllers: in-progress statuses take neither, Failed
-# takes only a delete, OutOfService neither (it is SageMaker's to recover).
+# Every EndpointStatus SageMaker has, and what SageMaker accepts in it. The statuses that make
+# a client wait are the ACK SageMaker controller's `modifyingStatuses`
+# (aws-controllers-k8s/sagemaker-controller, pkg/resource/endpoint/hooks.go: Creating, Updating,
+# SystemUpdating, RollingBack, Deleting: requeue, "cannot be modified or deleted"). Failed takes
+# only a delete (SageMaker API reference, DescribeEndpoint's EndpointStatus: "DeleteEndpoint is
+# the only operation that can be performed on a failed endpoint"). No AWS source restricts
+# DeleteEndpoint or UpdateEndpoint in OutOfService or UpdateRollbackFailed (API_DeleteEndpoint,
+# API_UpdateEndpoint; ACK acts there), and an OutOfService endpoint is still billed.
 IN_PROGRESS = {
     "Creating": Phase.CREATING,
     "Updating": Phase.UPDATING,
@@ -82,8 +86,9 @@ def plan_running(
     | nothing                                  | Create                                     |
     | Creating, Updating, SystemUpdating,      | Wait (SageMaker takes no call meanwhile)   |
     | RollingBack, Deleting                    |                                            |
-    | OutOfService                             | Wait, reported (not Ready): SageMaker's to |
-    |                                          | recover; it takes no update or delete      |
+    | OutOfService on the target config, or    | Wait, reported (not Ready): SageMaker's to |
+    | the target tried                         | recover                                    |
+    | OutOfService, a new target               | Update (SageMaker accepts it there)        |
     | InService on the target config           | nothing                                    |
     | InService elsewhere, target tried and    | nothing, reported UpdateFailed             |
     | rolled back (a FailureReason)            |                                            |
@@ -107,6 +112,8 @@ def plan_running(
     if status in IN_PROGRESS:
         return Step(Action.WAIT, IN_PROGRESS[status], status, f"SageMaker is {status}")
     if status == "OutOfService":
+        if endpoint.config_name != config_name and not tried:
+            return Step(Action.UPDATE, Phase.UPDATING, "Updating", f"updating to {config_name}")
         return Step(
             Action.WAIT,
             Phase.PENDING,
@@ -154,16 +161,15 @@ def plan_running(
 def plan_parked(endpoint: EndpointView | None, reason: str) -> Step:
     """The endpoint should not exist (parked, or the object is going away).
 
-    Nothing there: done. InService, Failed, UpdateRollbackFailed: Delete. Any status SageMaker
-    refuses a delete in (the in-progress ones, OutOfService): Wait, and delete as soon as it
-    allows.
+    Nothing there: done. InService, OutOfService, Failed, UpdateRollbackFailed: Delete (an
+    OutOfService endpoint is billed all the same). The in-progress statuses, where SageMaker
+    refuses a delete: Wait, and delete as soon as it allows.
     """
     if endpoint is None:
         return Step(Action.NOTHING, Phase.PARKED, reason, f"parked: {reason}")
     status = endpoint.status
-    if status in IN_PROGRESS or status == "OutOfService":
-        phase = IN_PROGRESS.get(status, Phase.PENDING)
-        return Step(Action.WAIT, phase, status, f"waiting for {status} to finish")
+    if status in IN_PROGRESS:
+        return Step(Action.WAIT, IN_PROGRESS[status], status, f"waiting for {status} to finish")
     return Step(Action.DELETE, Phase.DELETING, reason, f"deleting the endpoint: {reason}")
 
 

@@ -26,6 +26,8 @@ from sagemeter.core.endpoint.plan import Action, Attempt, Step
 from sagemeter.core.meter.times import format_time, parse_time
 
 WOKEN_BY_REQUEST = "WokenByRequest"
+# Parked, and should run, but a problem (the Degraded condition) stops the resume.
+RESUME_BLOCKED = "ResumeBlocked"
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,6 @@ def compose_status(
     new.wakes_today = wakes_today
     if cleanup_pending is not None:
         new.cleanup_pending = cleanup_pending or None
-    if (
-        new.phase == Phase.IN_SERVICE
-        and old.phase == Phase.CREATING
-        and new.incarnation is not None
-    ):
-        took = now - parse_time(new.incarnation.creation_time)
-        new.last_create_seconds = max(0, int(took.total_seconds()))
     if last_invocation_at is not None:
         new.last_invocation_at = format_time(last_invocation_at)
     if seen.attempt is not None:
@@ -117,12 +112,59 @@ def compose_status(
         new.phase = step.phase
     elif new.phase is None:
         new.phase = Phase.PENDING
+    # How long the last Creating -> InService took (SPEC §6: a waking route's Retry-After):
+    # judged on the phase this pass writes, against the incarnation SageMaker created.
+    if (
+        new.phase == Phase.IN_SERVICE
+        and old.phase == Phase.CREATING
+        and new.incarnation is not None
+    ):
+        took = now - parse_time(new.incarnation.creation_time)
+        new.last_create_seconds = max(0, int(took.total_seconds()))
     if dry_run_park and step is not None and new.phase == Phase.DELETING:
         # Dry run: nothing was deleted, the endpoint keeps its real phase.
         new.phase = Phase.IN_SERVICE if seen.sagemaker_status == "InService" else new.phase
-    parked_reason = None if desired.running else desired.reason
-    new.parked_reason = parked_reason if new.phase in (Phase.PARKED, Phase.DELETING) else None
+    degraded = problem or (Problem(step.reason, step.message) if step and step.failed else None)
+    new.parked_reason = _parked_reason(old, new.phase, desired)
+    new.conditions = _conditions(
+        old,
+        new,
+        desired=desired,
+        step=step,
+        degraded=degraded,
+        generation=generation,
+        now=now,
+        dry_run_park=dry_run_park,
+        woken=woken,
+    )
+    new.reason = degraded.reason if degraded is not None else new.parked_reason
+    return new
 
+
+def _parked_reason(
+    old: ManagedEndpointStatus, phase: Phase, desired: Desired
+) -> ParkedReason | None:
+    """Why the endpoint is parked (or being parked). A park whose resume is blocked (the
+    endpoint should run, but a problem stops the create) keeps the reason it was parked for."""
+    if phase not in (Phase.PARKED, Phase.DELETING) or desired.deleting:
+        return None
+    if not desired.running:
+        return desired.reason
+    return old.parked_reason if phase == Phase.PARKED else None
+
+
+def _conditions(
+    old: ManagedEndpointStatus,
+    new: ManagedEndpointStatus,
+    *,
+    desired: Desired,
+    step: Step | None,
+    degraded: Problem | None,
+    generation: int,
+    now: datetime,
+    dry_run_park: bool,
+    woken: bool,
+) -> list[Condition]:
     conditions = list(old.conditions)
 
     def put(type_: ConditionType, status: bool, reason: str, message: str) -> None:
@@ -135,54 +177,99 @@ def compose_status(
     put(
         ConditionType.READY,
         ready,
-        "InService" if ready else (step.reason if step else "Pending"),
-        "the endpoint is serving" if ready else (step.message if step else "not reconciled yet"),
+        "InService" if ready else (step.reason if step else _not_ready_reason(new, degraded)),
+        "the endpoint is serving"
+        if ready
+        else (step.message if step else _not_ready_message(new, degraded)),
     )
+    put(ConditionType.PARKED, *_parked(old, new, desired, degraded, dry_run_park, woken))
+    if degraded is not None:
+        put(ConditionType.DEGRADED, True, degraded.reason, degraded.message)
+    else:
+        put(ConditionType.DEGRADED, False, "AsExpected", "no problems")
+    put(ConditionType.EXPIRING_SOON, *_expiring(desired, now))
+    return conditions
+
+
+def _not_ready_reason(new: ManagedEndpointStatus, degraded: Problem | None) -> str:
+    if new.phase == Phase.PARKED:
+        return "Parked"
+    return degraded.reason if degraded is not None else str(new.phase or Phase.PENDING)
+
+
+def _not_ready_message(new: ManagedEndpointStatus, degraded: Problem | None) -> str:
+    if new.phase == Phase.PARKED:
+        return "the endpoint is parked"
+    if degraded is not None:
+        return f"waiting for the problem in the Degraded condition ({degraded.reason})"
+    return "not reconciled yet" if new.phase == Phase.PENDING else f"phase {new.phase}"
+
+
+def _parked(
+    old: ManagedEndpointStatus,
+    new: ManagedEndpointStatus,
+    desired: Desired,
+    degraded: Problem | None,
+    dry_run_park: bool,
+    woken: bool,
+) -> tuple[bool, str, str]:
+    """The Parked condition: True exactly when the phase is Parked, with the reason the
+    endpoint is parked for, or `ResumeBlocked` when it should run but a problem stops it."""
     parked = new.phase == Phase.PARKED
     if desired.deleting:
-        put(ConditionType.PARKED, False, "Deleting", "the object is being deleted")
-    elif dry_run_park:
-        put(
-            ConditionType.PARKED,
+        return parked, "Deleting", "the object is being deleted"
+    if dry_run_park:
+        return (
             False,
             "WouldPark",
             f"would park ({desired.reason}): {_parked_message(desired, desired.reason)};"
             " dry run, nothing was deleted",
         )
-    else:
-        # Woken by a request: said until the endpoint serves again.
-        old_parked = get_condition(old.conditions, ConditionType.PARKED)
-        waking = (
-            desired.running
-            and not ready
-            and (woken or (old_parked is not None and old_parked.reason == WOKEN_BY_REQUEST))
+    if parked and desired.running:
+        was = f"parked ({new.parked_reason})" if new.parked_reason else "parked"
+        if degraded is None:
+            return True, "Resuming", f"{was}; should run now, resuming"
+        return (
+            True,
+            RESUME_BLOCKED,
+            f"{was}; should run now, but cannot resume: {degraded.reason}: {degraded.message}",
         )
-        running = WOKEN_BY_REQUEST if waking else "Running"
-        put(
-            ConditionType.PARKED,
-            parked,
-            (parked_reason or "Parked") if parked else running if desired.running else "Parking",
-            _parked_message(desired, parked_reason)
-            if not desired.running
-            else "woken by a request; starting"
-            if waking
-            else "not parked",
+    if parked:
+        return (
+            True,
+            str(new.parked_reason or desired.reason),
+            _parked_message(desired, new.parked_reason or desired.reason),
         )
-    if problem is not None:
-        put(ConditionType.DEGRADED, True, problem.reason, problem.message)
-    elif step is not None and step.failed:
-        put(ConditionType.DEGRADED, True, step.reason, step.message)
-    else:
-        put(ConditionType.DEGRADED, False, "AsExpected", "no problems")
-    expiring = is_expiring_soon(desired, now) and desired.running
-    put(
-        ConditionType.EXPIRING_SOON,
-        expiring,
-        "ExpiringSoon" if expiring else ("Capped" if desired.expiry.capped else "NotExpiring"),
-        _expiry_message(desired),
+    if not desired.running:
+        return (
+            False,
+            "Parking",
+            f"parking ({desired.reason}): {_parked_message(desired, desired.reason)}",
+        )
+    # Woken by a request: said until the endpoint serves again.
+    old_parked = get_condition(old.conditions, ConditionType.PARKED)
+    waking = new.phase != Phase.IN_SERVICE and (
+        woken or (old_parked is not None and old_parked.reason == WOKEN_BY_REQUEST)
     )
-    new.conditions = conditions
-    return new
+    if waking:
+        return False, WOKEN_BY_REQUEST, "woken by a request; starting"
+    return False, "Running", "not parked"
+
+
+def _expiring(desired: Desired, now: datetime) -> tuple[bool, str, str]:
+    """ExpiringSoon: True inside the warning period of a running endpoint; otherwise a reason
+    that says which of the other cases holds (expired, no expiry, capped, parked, not yet)."""
+    at = desired.expiry.at
+    message = _expiry_message(desired)
+    if at is None:
+        return False, "NoExpiry", message
+    if now >= at:
+        return False, "Expired", message
+    if is_expiring_soon(desired, now):
+        if desired.running:
+            return True, "ExpiringSoon", message
+        return False, "NotRunning", f"{message}; parked, so nothing to warn about"
+    return False, "Capped" if desired.expiry.capped else "NotExpiring", message
 
 
 def _parked_message(desired: Desired, reason: ParkedReason | None) -> str:
@@ -204,7 +291,7 @@ def _expiry_message(desired: Desired) -> str:
         return "no expiry"
     text = f"expires at {format_time(desired.expiry.at)}"
     if desired.expiry.capped:
-        text += " (capped by the operator's maximum lifetime)"
+        text += " (capped by the maximum lifetime)"
     return text
 
 
@@ -228,6 +315,36 @@ def newly(
     ):
         return None
     return after
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """An Event the status change calls for."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def announcements(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> list[Announcement]:
+    """One Event per new problem, expiry warning, dry-run verdict or park.
+
+    A park is announced with the reason it was parked for; a resume that a problem blocks
+    (`ResumeBlocked`) is told by the problem's own Warning, never as a new park.
+    """
+    said: list[Announcement] = []
+    if (condition := newly(old, new, ConditionType.DEGRADED)) is not None:
+        said.append(
+            Announcement("Warning", condition.reason or "Degraded", condition.message or "")
+        )
+    if (condition := newly(old, new, ConditionType.EXPIRING_SOON)) is not None:
+        said.append(Announcement("Normal", "ExpiringSoon", condition.message or ""))
+    if (condition := newly(old, new, ConditionType.PARKED, "False", "WouldPark")) is not None:
+        said.append(Announcement("Normal", "WouldPark", condition.message or ""))
+    condition = newly(old, new, ConditionType.PARKED)
+    if condition is not None and condition.reason in set(ParkedReason):
+        said.append(Announcement("Normal", "Parked", condition.message or ""))
+    return said
 
 
 def degraded_changed(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> bool:
