@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from sagemeter.core.endpoint import naming
@@ -18,20 +17,11 @@ from sagemeter_sandbox.control import FaultClient
 from .conftest import Kubectl, Operator, endpoint_object, foreign_config, foreign_endpoint, wait_for
 from .test_lifecycle import endpoint_name
 from .test_meter import alarms
+from .test_wake import aws
 
 pytestmark = pytest.mark.cluster
 
 IDLE = {"after": "15m", "gracePeriod": "1s"}
-
-
-def aws(sandbox: Any, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def invoke(sandbox: Any, endpoint: str, times: int, variant: str | None = None) -> set[str]:
