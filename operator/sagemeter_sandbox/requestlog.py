@@ -51,7 +51,11 @@ _CREDENTIAL = re.compile(r"Credential=([^/\s,]+)/")
 
 
 def _account(environ: WSGIEnvironment) -> str:
-    """The account whose credentials signed the request."""
+    """The account whose credentials signed the request (an API Gateway integration's calls,
+    made by the local data plane, name the REST API's account)."""
+    named = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if named:
+        return str(named)
     match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
     return get_account_id_from(match.group(1)) if match else ""
 
