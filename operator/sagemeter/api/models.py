@@ -78,6 +78,7 @@ from sagemeter.api.status import (
     IdlePark,
     ManagedEndpointStatus,
     NotificationRecord,
+    RefusedDeployment,
     WakeCount,
 )
 
@@ -133,6 +134,7 @@ __all__ = [
     "NotificationRecord",
     "ParkedReason",
     "Phase",
+    "RefusedDeployment",
     "Schedule",
     "ServerlessConfig",
     "ServerlessMemorySize",
