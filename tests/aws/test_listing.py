@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from .conftest import REGION, LocalAws
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture
