@@ -1,4 +1,4 @@
-"""ListModels in the local AWS filters and pages like SageMaker (``sandbox.listing``)."""
+"""ListModels in the local AWS filters and pages like SageMaker (``motopatches``, gap 1)."""
 
 from __future__ import annotations
 
