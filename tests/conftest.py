@@ -8,7 +8,8 @@ ports and never touches the CLI's ``.sandbox``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,21 +47,22 @@ def _log(message: str) -> None:
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A running sandbox; use ``sandbox.env()`` and ``sandbox.kubectl_run(...)``."""
+def running_sandbox(state_dir: Path, log: Callable[[str], None] = _log) -> Iterator[Sandbox]:
+    """A sandbox on free ports in `state_dir`, up until the generator is closed."""
     box = Sandbox(
-        state_dir=tmp_path_factory.mktemp("sandbox"),
-        apiserver_port=None,
-        aws_port=None,
-        die_with_us=True,
-        log=_log,
+        state_dir=state_dir, apiserver_port=None, aws_port=None, die_with_us=True, log=log
     )
     try:
         box.up()
         yield box
     finally:
         box.down()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A running sandbox; use ``sandbox.env()`` and ``sandbox.kubectl_run(...)``."""
+    yield from running_sandbox(tmp_path_factory.mktemp("sandbox"))
 
 
 @pytest.fixture

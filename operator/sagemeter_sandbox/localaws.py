@@ -42,9 +42,13 @@ its test and the moto gaps worth fixing upstream):
 * **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
   Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
   start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
-* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
-  answers a JSON echo (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
+* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint,
+  answers a JSON echo from one of its variants and publishes ``Invocations`` for that variant
+  (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
   ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter_sandbox.dataplane``).
+* **CloudWatch alarms.** PutMetricAlarm refuses ``Metrics`` arrays CloudWatch refuses; an alarm
+  is evaluated from the datapoints when a test asks (``sagemeter_sandbox.alarms``,
+  ``POST /sagemeter-api/alarms/<region>/<name>/evaluate``).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sagemeter_sandbox import (
+    alarms,
     aws_events,
     dataplane,
     endpoint_states,
@@ -262,6 +267,7 @@ def install(delays: Delays | None = None) -> None:
             *hub.response_patches(),
             *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
             *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
+            *alarms.response_patches(),  # PutMetricAlarm's rules for Metrics
             *routing.patches(),  # API Gateway serves a stage from its deployment
         ]
     )
@@ -280,9 +286,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
     # The request log sits inside: it records what reached AWS, never an injected fault.
-    log = requestlog.RequestLog(
-        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)))
-    )
+    routes = dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
+    log = requestlog.RequestLog(tokens.ExpiredTokens(routes))
     app = faults.FaultInjector(
         log,
         controls={
@@ -290,8 +295,10 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "credentials": tokens.control,
             "events": aws_events.control,
             "requests": log.control,
+            "alarms": alarms.control,
         },
     )
+    routes.integration_app = app  # an integration's AWS calls meet faults and the log too
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     aws_events.start_ticker()  # due endpoint transitions land, and send their events, unasked
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()

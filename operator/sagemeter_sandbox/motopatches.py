@@ -17,9 +17,9 @@ local AWS replaces attributes of moto's classes, and this is the only module tha
   the patch, instead of changing the local AWS silently.
 
 The plain fixes of moto gaps are written out here (``_fixes``). The local AWS's own behaviour
-built on moto (endpoint lifecycle, EventBridge events, the runtime, the JumpStart hub, the API
-Gateway data plane) lives with its feature, which hands its replacements to ``install`` through
-``localaws.install``.
+built on moto (endpoint lifecycle, EventBridge events, alarm evaluation, the runtime, the
+JumpStart hub, the API Gateway data plane) lives with its feature, which hands its
+replacements to ``install`` through ``localaws.install``.
 
 Upstream candidates: moto 5.2.5 answers differently from AWS, and the fix is small and general
 (the patch is the fix, and the gap test in ``tests/aws/test_motopatches.py`` shows the gap):
@@ -62,6 +62,9 @@ Upstream candidates: moto 5.2.5 answers differently from AWS, and the fix is sma
     arrays, aws/event-ruler README "JSON Array Matching"); SQS targets get an event without
     ``account``.
 11. **InvokeEndpointAsync answers 200**; SageMaker answers 202 (botocore's model).
+12. **PutMetricAlarm accepts any Metrics array**: CloudWatch refuses one where not exactly one
+    entry returns data, one mixed with the single-metric parameters, or one reading more than
+    10 metrics (PutMetricAlarm API reference; CloudWatch User Guide, alarm-limits.html).
 
 Not for upstream: settling due transitions before each SageMaker call (``sagemaker_backend``),
 the recorded JumpStart hub documents, the runtime's echo answer, EventBridge deliveries under
@@ -80,6 +83,7 @@ from typing import Any, Literal
 import botocore.session
 from moto.apigateway.models import Authorizer, RestAPI
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.events.models import EventPattern, Rule
 from moto.sagemaker.exceptions import ValidationError
@@ -277,6 +281,14 @@ PATCHES: tuple[Patch, ...] = (
         "aws_events.sources",
         "a new alarm starts INSUFFICIENT_DATA; an update keeps the state",
         upstream=(9,),
+    ),
+    Patch(
+        CloudWatchResponse,
+        "put_metric_alarm",
+        method("self"),
+        "alarms",
+        "a Metrics array CloudWatch refuses is refused",
+        upstream=(12,),
     ),
     Patch(
         CloudWatchBackend,

@@ -226,3 +226,24 @@ def test_gap_10_patterns_do_not_look_inside_arrays_of_objects() -> None:
 def test_gap_11_invoke_endpoint_async_answers_200() -> None:
     source = inspect.getsource(original(SageMakerRuntimeResponse, "invoke_endpoint_async"))
     assert re.search(r"return 200, ", source)
+
+
+def test_gap_12_any_metrics_array_is_stored() -> None:
+    cloudwatch = CloudWatchBackend(REGION, ACCOUNT)
+    returning = {"Id": "a", "Expression": "SUM([m1])", "ReturnData": True}
+    alarm = original(CloudWatchBackend, "put_metric_alarm")(
+        cloudwatch,
+        name="two-results",
+        namespace=None,
+        metric_name=None,
+        comparison_operator="LessThanThreshold",
+        evaluation_periods=1,
+        period=None,
+        threshold=1.0,
+        statistic=None,
+        description=None,
+        dimensions=[],
+        alarm_actions=[],
+        metric_data_queries=[returning, {**returning, "Id": "b"}],  # CloudWatch: exactly one
+    )
+    assert alarm.name in cloudwatch.alarms

@@ -40,6 +40,7 @@ from sagemeter.api.common import (
     SAGEMAKER_NAME_PATTERN,
     SHORT_NAMES,
     SINGULAR,
+    SNS_TOPIC_ARN_PATTERN,
     VERSION,
     WAKE_ANNOTATION,
     ApiModel,
@@ -77,6 +78,7 @@ from sagemeter.api.status import (
     EndpointIncarnation,
     IdlePark,
     ManagedEndpointStatus,
+    NotificationRecord,
     WakeCount,
 )
 
@@ -105,6 +107,7 @@ __all__ = [
     "SAGEMAKER_NAME_PATTERN",
     "SHORT_NAMES",
     "SINGULAR",
+    "SNS_TOPIC_ARN_PATTERN",
     "SPEC_RULES",
     "VERSION",
     "WAKE_ANNOTATION",
@@ -129,6 +132,7 @@ __all__ = [
     "ManagedEndpointStatus",
     "ModelSource",
     "Name",
+    "NotificationRecord",
     "ParkedReason",
     "Phase",
     "Schedule",
