@@ -149,192 +149,72 @@ class Patch:
 _SAGEMAKER_BACKEND = (SageMakerResponse, "sagemaker_backend", PROPERTY)
 # CloudWatchBackend.put_metric_alarm's parameters, in moto 5.2.5's order (the replacement
 # passes them on as they come, and reads ``name``).
-_PUT_METRIC_ALARM = (
+_PUT_METRIC_ALARM = method(
     *("self", "name", "namespace", "metric_name", "comparison_operator", "evaluation_periods"),
     *("period", "threshold", "statistic", "description", "dimensions", "alarm_actions"),
     *("metric_data_queries", "datapoints_to_alarm", "extended_statistic", "ok_actions"),
     *("insufficient_data_actions", "unit", "actions_enabled", "treat_missing_data"),
     *("evaluate_low_sample_count_percentile", "threshold_metric_id", "rule", "tags"),
 )
-_HERE = "motopatches"
-_LOCALAWS = "localaws"
-_BUS = "aws_events.bus"
-
-PATCHES: tuple[Patch, ...] = (
-    # -- SageMaker: gaps fixed here
-    Patch(
-        SageMakerResponse,
-        "list_models",
-        method("self"),
-        _HERE,
-        "ListModels filters by NameContains, sorts and pages",
-        ((SageMakerModelBackend, "list_models", method("self")), _SAGEMAKER_BACKEND),
-        upstream=(1,),
-    ),
-    Patch(
-        SageMakerResponse,
-        "create_model",
-        method("self"),
-        _HERE,
-        "an existing name is refused; EnableNetworkIsolation is kept",
-        (_SAGEMAKER_BACKEND,),
-        upstream=(2, 5),
-    ),
-    Patch(
-        SageMakerResponse,
-        "create_endpoint_config",
-        method("self"),
-        _HERE,
-        "an existing name is refused",
-        (_SAGEMAKER_BACKEND,),
-        upstream=(2,),
-    ),
-    Patch(
-        SageMakerResponse,
-        "create_endpoint",
-        method("self"),
-        _HERE,
-        "an existing name is refused",
-        (_SAGEMAKER_BACKEND,),
-        upstream=(2,),
-    ),
-    Patch(
-        SageMakerModelBackend,
-        "add_tags",
-        method("self", "arn", "tags"),
-        _HERE,
-        "AddTags overwrites the value of a key that exists",
-        upstream=(3,),
-    ),
-    Patch(
-        SageMakerModelBackend,
-        "_get_resource_from_arn",
-        method("self", "arn"),
-        _HERE,
-        "an unknown ARN is a ValidationException, not an HTTP 500",
-        upstream=(4,),
-    ),
-    Patch(
-        FakeEndpointConfig,
-        "validate_instance_type",
-        method("self", "instance_type"),
-        _HERE,
-        "instance types are botocore's ProductionVariantInstanceType enum",
-        upstream=(6,),
-    ),
-    # -- SageMaker: the endpoint lifecycle (localaws, endpoint_states, variants)
-    Patch(
-        SageMakerModelBackend,
-        "create_endpoint",
-        method("self", "endpoint_name", "endpoint_config_name", "tags"),
-        _LOCALAWS,
-        "Creating, then InService or Failed; variants shown once deployed",
-        upstream=(8,),
-    ),
-    Patch(
-        SageMakerModelBackend,
-        "delete_endpoint",
-        method("self", "endpoint_name"),
-        _LOCALAWS,
-        "Deleting, then gone; refused in the statuses SageMaker refuses it in",
-        upstream=(8,),
-    ),
-    Patch(
-        SageMakerModelBackend,
-        "update_endpoint_weights_and_capacities",
-        method("self", "endpoint_name", "desired_weights_and_capacities"),
-        _LOCALAWS,
-        "Updating for as long as an update takes",
-        upstream=(8,),
-    ),
-    Patch(SageMakerResponse, "update_endpoint", ABSENT, _LOCALAWS, "UpdateEndpoint", upstream=(8,)),
-    Patch(
-        SageMakerResponse,
-        "sagemaker_backend",
-        PROPERTY,
-        _LOCALAWS,
-        "due transitions land before every SageMaker call sees the backend",
-    ),
-    # -- SageMaker: the JumpStart public hub and the runtime
-    Patch(SageMakerResponse, "describe_hub_content", ABSENT, "hub", "DescribeHubContent"),
-    Patch(SageMakerResponse, "list_hub_content_versions", ABSENT, "hub", "ListHubContentVersions"),
-    Patch(
-        SageMakerRuntimeResponse,
-        "invoke_endpoint",
-        method("self"),
-        "runtime",
-        "only a serving endpoint answers",
-    ),
-    Patch(
-        SageMakerRuntimeResponse,
-        "invoke_endpoint_async",
-        method("self"),
-        "runtime",
-        "only a serving endpoint answers, with 202",
-        upstream=(11,),
-    ),
-    # -- CloudWatch and EventBridge (aws_events)
-    Patch(
-        CloudWatchBackend,
-        "put_metric_alarm",
-        method(*_PUT_METRIC_ALARM),
-        "aws_events.sources",
-        "a new alarm starts INSUFFICIENT_DATA; an update keeps the state",
-        upstream=(9,),
-    ),
-    Patch(
-        CloudWatchResponse,
-        "put_metric_alarm",
-        method("self"),
-        "alarms",
-        "a Metrics array CloudWatch refuses is refused",
-        upstream=(12,),
-    ),
-    Patch(
-        CloudWatchBackend,
-        "set_alarm_state",
-        method("self", "alarm_name", "reason", "reason_data", "state_value"),
-        "aws_events.sources",
-        "a changed state emits CloudWatch Alarm State Change",
-    ),
-    Patch(
-        Rule,
-        "send_to_targets",
-        method("self", "original_event", "transform_input"),
-        _BUS,
-        "enabled rules with a pattern only; targets get AWS's envelope, under their policies",
-        (
-            (EventPattern, "load", Expect("method", ("cls", "raw_pattern"))),
-            (EventPattern, "matches_event", method("self", "event")),
-            (EventPattern, "get_pattern", method("self")),
-        ),
-        upstream=(10,),
-    ),
-    Patch(
-        EventPattern,
-        "_flatten_dict",
-        Expect("staticmethod", ("node", "prefix", "result")),
-        _BUS,
-        "a pattern field matches inside arrays of objects",
-        upstream=(10,),
-    ),
-    # -- API Gateway (dataplane.routing)
-    Patch(
-        RestAPI,
-        "create_deployment",
-        method("self", "name", "description", "stage_variables"),
-        "dataplane.routing",
-        "a deployment is a snapshot of the methods and authorizers it serves",
-    ),
-    Patch(
-        Authorizer,
-        "__init__",
-        method("self", "authorizer_id", "name", "authorizer_type", "kwargs"),
-        _HERE,
-        "identityValidationExpression is kept",
-        upstream=(7,),
-    ),
+# What moto's EventBridge routing calls on a rule's pattern.
+_PATTERN = (
+    (EventPattern, "load", Expect("method", ("cls", "raw_pattern"))),
+    (EventPattern, "matches_event", method("self", "event")),
+    (EventPattern, "get_pattern", method("self")),
 )
+_SELF = method("self")
+_HERE = "motopatches"
+_SM, _SMR, _CW = SageMakerModelBackend, SageMakerResponse, CloudWatchBackend
+_LIFECYCLE = "localaws"  # with endpoint_states and variants
+_BUS = "aws_events.bus"
+_SOURCES = "aws_events.sources"
+
+_CREATE_ENDPOINT = method("self", "endpoint_name", "endpoint_config_name", "tags")
+_UPDATE_WEIGHTS = method("self", "endpoint_name", "desired_weights_and_capacities")
+_SET_ALARM_STATE = method("self", "alarm_name", "reason", "reason_data", "state_value")
+_SEND_TO_TARGETS = method("self", "original_event", "transform_input")
+_FLATTEN = Expect("staticmethod", ("node", "prefix", "result"))
+_CREATE_DEPLOYMENT = method("self", "name", "description", "stage_variables")
+_AUTHORIZER = method("self", "authorizer_id", "name", "authorizer_type", "kwargs")
+_LISTS = ((_SM, "list_models", _SELF), _SAGEMAKER_BACKEND)
+_BACKEND = (_SAGEMAKER_BACKEND,)
+_RUNTIME = SageMakerRuntimeResponse
+_CONFIG, _INSTANCE_TYPE = FakeEndpointConfig, method("self", "instance_type")
+_ROUTING = "dataplane.routing"
+
+# owner, attribute, what moto 5.2.5 has there, where the replacement lives, what AWS does,
+# the other moto attributes the replacement calls, the upstream candidates above
+_DECLARATIONS: tuple[tuple[Any, ...], ...] = (
+    # SageMaker: moto's gaps, fixed here
+    (_SMR, "list_models", _SELF, _HERE, "ListModels filters, sorts and pages", _LISTS, (1,)),
+    (_SMR, "create_model", _SELF, _HERE, "a name that exists is refused", _BACKEND, (2, 5)),
+    (_SMR, "create_endpoint_config", _SELF, _HERE, "a name that exists is refused", _BACKEND, (2,)),
+    (_SMR, "create_endpoint", _SELF, _HERE, "a name that exists is refused", _BACKEND, (2,)),
+    (_SM, "add_tags", method("self", "arn", "tags"), _HERE, "AddTags overwrites a key", (), (3,)),
+    (_SM, "_get_resource_from_arn", method("self", "arn"), _HERE, "unknown ARN: 400", (), (4,)),
+    (_CONFIG, "validate_instance_type", _INSTANCE_TYPE, _HERE, "botocore's enum", (), (6,)),
+    # SageMaker: the endpoint lifecycle
+    (_SM, "create_endpoint", _CREATE_ENDPOINT, _LIFECYCLE, "Creating, then InService", (), (8,)),
+    (_SM, "delete_endpoint", method("self", "endpoint_name"), _LIFECYCLE, "Deleting", (), (8,)),
+    (_SM, "update_endpoint_weights_and_capacities", _UPDATE_WEIGHTS, _LIFECYCLE, "Updating"),
+    (_SMR, "update_endpoint", ABSENT, _LIFECYCLE, "UpdateEndpoint", (), (8,)),
+    (_SMR, "sagemaker_backend", PROPERTY, _LIFECYCLE, "due transitions land first"),
+    # SageMaker: the JumpStart public hub and the runtime
+    (_SMR, "describe_hub_content", ABSENT, "hub", "DescribeHubContent"),
+    (_SMR, "list_hub_content_versions", ABSENT, "hub", "ListHubContentVersions"),
+    (_RUNTIME, "invoke_endpoint", _SELF, "runtime", "only a serving endpoint answers"),
+    (_RUNTIME, "invoke_endpoint_async", _SELF, "runtime", "answered with 202", (), (11,)),
+    # CloudWatch and EventBridge
+    (_CW, "put_metric_alarm", _PUT_METRIC_ALARM, _SOURCES, "starts INSUFFICIENT_DATA", (), (9,)),
+    (CloudWatchResponse, "put_metric_alarm", _SELF, "alarms", "Metrics checked", (), (12,)),
+    (_CW, "set_alarm_state", _SET_ALARM_STATE, _SOURCES, "a changed state sends an event"),
+    (Rule, "send_to_targets", _SEND_TO_TARGETS, _BUS, "as EventBridge delivers", _PATTERN, (10,)),
+    (EventPattern, "_flatten_dict", _FLATTEN, _BUS, "matches in arrays of objects", (), (10,)),
+    # API Gateway
+    (RestAPI, "create_deployment", _CREATE_DEPLOYMENT, _ROUTING, "a snapshot of what it serves"),
+    (Authorizer, "__init__", _AUTHORIZER, _HERE, "identityValidationExpression kept", (), (7,)),
+)
+PATCHES: tuple[Patch, ...] = tuple(Patch(*declared) for declared in _DECLARATIONS)
 
 _DECLARED: Mapping[tuple[type, str], Patch] = {patch.key: patch for patch in PATCHES}
 _ORIGINALS: Mapping[tuple[type, str], Any] = {

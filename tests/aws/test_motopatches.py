@@ -197,23 +197,26 @@ def test_gap_8_endpoints_have_no_transitions_and_no_update() -> None:
     assert original(SageMakerResponse, "update_endpoint") is None
 
 
-def test_gap_9_a_new_alarm_starts_ok() -> None:
-    cloudwatch = CloudWatchBackend(REGION, ACCOUNT)
+def _put_alarm(cloudwatch: CloudWatchBackend, name: str, **changes: Any) -> Any:
+    """moto's own PutMetricAlarm: an idle alarm on Invocations, with ``changes``."""
+    alarm = {
+        "namespace": "AWS/SageMaker",
+        "metric_name": "Invocations",
+        "comparison_operator": "LessThanThreshold",
+        "evaluation_periods": 15,
+        "period": 60,
+        "threshold": 1.0,
+        "statistic": "Sum",
+        "description": None,
+        "dimensions": [],
+        "alarm_actions": [],
+    }
     put = original(CloudWatchBackend, "put_metric_alarm")
-    alarm = put(
-        cloudwatch,
-        name="idle",
-        namespace="AWS/SageMaker",
-        metric_name="Invocations",
-        comparison_operator="LessThanThreshold",
-        evaluation_periods=15,
-        period=60,
-        threshold=1.0,
-        statistic="Sum",
-        description=None,
-        dimensions=[],
-        alarm_actions=[],
-    )
+    return put(cloudwatch, name=name, **{**alarm, **changes})
+
+
+def test_gap_9_a_new_alarm_starts_ok() -> None:
+    alarm = _put_alarm(CloudWatchBackend(REGION, ACCOUNT), "idle")
     assert alarm.state_value == "OK"  # AWS: INSUFFICIENT_DATA
 
 
@@ -231,19 +234,7 @@ def test_gap_11_invoke_endpoint_async_answers_200() -> None:
 def test_gap_12_any_metrics_array_is_stored() -> None:
     cloudwatch = CloudWatchBackend(REGION, ACCOUNT)
     returning = {"Id": "a", "Expression": "SUM([m1])", "ReturnData": True}
-    alarm = original(CloudWatchBackend, "put_metric_alarm")(
-        cloudwatch,
-        name="two-results",
-        namespace=None,
-        metric_name=None,
-        comparison_operator="LessThanThreshold",
-        evaluation_periods=1,
-        period=None,
-        threshold=1.0,
-        statistic=None,
-        description=None,
-        dimensions=[],
-        alarm_actions=[],
-        metric_data_queries=[returning, {**returning, "Id": "b"}],  # CloudWatch: exactly one
-    )
-    assert alarm.name in cloudwatch.alarms
+    single = {"namespace": None, "metric_name": None, "period": None, "statistic": None}
+    queries = [returning, {**returning, "Id": "b"}]  # CloudWatch: exactly one returns data
+    _put_alarm(cloudwatch, "two-results", metric_data_queries=queries, **single)
+    assert "two-results" in cloudwatch.alarms
