@@ -34,6 +34,11 @@ its test and the moto gaps worth fixing upstream):
   "Update failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
 * **DescribeEndpoint** shows ``ProductionVariants`` (with ``DeployedImages``) only once
   deployed, ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **Instance quotas.** ``CreateEndpoint`` and ``UpdateEndpoint`` (blue/green: beside the
+  fleet still serving) are refused with SageMaker's ``ResourceLimitExceeded`` when the account's
+  endpoints would hold more instances of a type than its quota "ml.<type> for endpoint usage"
+  (``quotas``: AWS's new-account values unless ``SAGEMETER_LOCALAWS_QUOTAS`` or the control
+  API says otherwise).
 * **moto's gaps** fixed in ``motopatches``: ListModels filters by ``NameContains`` and pages;
   instance types are botocore's enum ``ProductionVariantInstanceType``; creating a model,
   endpoint config or endpoint whose name exists is a ``ValidationException``; CreateModel keeps
@@ -86,6 +91,7 @@ from sagemeter_sandbox import (
     faults,
     hub,
     motopatches,
+    quotas,
     requestlog,
     runtime,
     tokens,
@@ -137,9 +143,14 @@ def _create_endpoint(
     tags: list[dict[str, str]],
 ) -> FakeEndpoint:
     with lock:
+        config = self.endpoint_configs.get(endpoint_config_name)
+        requested = quotas.fleet_of(config) if config is not None else None
+        if requested is not None and endpoint_name not in self.endpoints:
+            quotas.check(self, requested)
         create = _moto(SageMakerModelBackend, "create_endpoint")
         endpoint: FakeEndpoint = create(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
+        quotas.hold(endpoint, [requested or quotas.fleet_of(config)])
         variants, failure = deployment(self, endpoint, config)
         # SageMaker shows no variants until they are deployed, nor unset optional blocks.
         _set(
@@ -175,10 +186,15 @@ def _update_endpoint(
             )
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
         check(endpoint, Call.UPDATE)
+        # Blue/green: the new fleet must fit beside the one still serving.
+        serving, requested = quotas.held(endpoint), quotas.fleet_of(config)
+        quotas.check(backend, requested)
         variants, failure = deployment(backend, endpoint, config)
         endpoint.failure_reason = None  # SageMaker clears the last failure when an update starts
+        quotas.hold(endpoint, [*serving, requested])
 
         def finish() -> None:
+            quotas.hold(endpoint, serving if failure else [requested])
             if failure:  # rolled back: still serving the old config
                 _set(
                     endpoint,
@@ -296,6 +312,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "events": aws_events.control,
             "requests": log.control,
             "alarms": alarms.control,
+            "quotas": quotas.control,
         },
     )
     routes.integration_app = app  # an integration's AWS calls meet faults and the log too

@@ -28,6 +28,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sagemeter_sandbox import quotas
 from tests.contract import expect_violation
 
 DELAY = 0.5
@@ -48,6 +49,7 @@ def _free_port() -> int:
 def _start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {
+        quotas.ENVIRONMENT: quotas.SANDBOX_QUOTAS,  # as the sandbox starts it
         **os.environ,
         "SAGEMETER_LOCALAWS_CREATE_SECONDS": str(DELAY),
         "SAGEMETER_LOCALAWS_UPDATE_SECONDS": str(DELAY),

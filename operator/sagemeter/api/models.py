@@ -79,6 +79,7 @@ from sagemeter.api.status import (
     IdlePark,
     ManagedEndpointStatus,
     NotificationRecord,
+    RefusedDeployment,
     WakeCount,
 )
 
@@ -135,6 +136,7 @@ __all__ = [
     "NotificationRecord",
     "ParkedReason",
     "Phase",
+    "RefusedDeployment",
     "Schedule",
     "ServerlessConfig",
     "ServerlessMemorySize",
