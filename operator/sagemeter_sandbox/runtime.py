@@ -47,6 +47,8 @@ from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+from sagemeter_sandbox.motopatches import original
+
 __all__ = [
     "SERVING",
     "EndpointNotFound",
@@ -59,8 +61,6 @@ SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 _draw = random.Random()
-_moto_invoke_endpoint = SageMakerRuntimeResponse.invoke_endpoint
-_moto_invoke_endpoint_async = SageMakerRuntimeResponse.invoke_endpoint_async
 
 Settle = Callable[[SageMakerModelBackend], None]
 
@@ -147,12 +147,13 @@ def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
         publish_invocation(self.current_account, self.region, endpoint.endpoint_name, variant)
         results = self.sagemakerruntime_backend
         if results.results_queue or results.results.get(endpoint.endpoint_name):
-            return _moto_invoke_endpoint(self)  # results configured through moto's API
+            configured: TYPE_RESPONSE = original(SageMakerRuntimeResponse, "invoke_endpoint")(self)
+            return configured  # results queued through moto's API
         return _echo(self, endpoint, variant)
 
     def invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         _serving(self, settle)
-        _, headers, body = _moto_invoke_endpoint_async(self)
+        _, headers, body = original(SageMakerRuntimeResponse, "invoke_endpoint_async")(self)
         # moto takes a tuple's status from its "status" header, not from the tuple.
         return 202, {**headers, "status": 202}, body
 

@@ -37,7 +37,7 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-in
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "localaws" / "describe_endpoint"
 RECORD = os.environ.get("SAGEMETER_RECORD_FIXTURES") == "1"
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60)]
 
 
 def _free_port() -> int:

@@ -64,6 +64,7 @@ from sagemeter.api.model_source import (
     ServerlessConfig,
 )
 from sagemeter.api.spec import (
+    IDLE_AFTER_MAX_SECONDS,
     SPEC_RULES,
     ApiRoute,
     Expiry,
@@ -87,6 +88,7 @@ __all__ = [
     "CATEGORIES",
     "ENV_NAME_PATTERN",
     "GROUP",
+    "IDLE_AFTER_MAX_SECONDS",
     "INSTANCE_TYPE_PATTERN",
     "JUMPSTART_ID_PATTERN",
     "JUMPSTART_VERSION_PATTERN",

@@ -53,7 +53,12 @@ from sagemeter.core.endpoint.desired import (
     idle_record,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import Verdict, proof_for
+from sagemeter.core.endpoint.ownership import (
+    ADOPTION_NOT_ALLOWED,
+    Ownership,
+    Verdict,
+    proof_for,
+)
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -291,7 +296,7 @@ class Reconciler:
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
             run.counted = True  # not its endpoint: it counts nothing
-            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership.owner))
+            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership))
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
@@ -485,16 +490,17 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
     )
 
 
-def _conflict_message(ctx: Context, owner: str | None) -> str:
-    if ctx.spec.adopt and owner == "a resource not managed by sagemeter":
+def _conflict_message(ctx: Context, ownership: Ownership) -> str:
+    if ownership.reason == ADOPTION_NOT_ALLOWED:
         return (
             f"SageMaker endpoint {ctx.endpoint_name} was made outside sagemeter and may not be"
             " adopted: it must carry the operator's adopt tag (SAGEMETER_ADOPT_TAG), or an"
             " EndpointPolicy selecting this namespace must name it in adoption.endpointNames;"
             " nothing was changed"
         )
+    holder = f"belongs to {ownership.owner}" if ownership.owner else "was made outside sagemeter"
     return (
-        f"SageMaker endpoint {ctx.endpoint_name} already exists and belongs to {owner};"
+        f"SageMaker endpoint {ctx.endpoint_name} already exists and {holder};"
         " sagemeter leaves it alone (set spec.endpointName to another name, or spec.adopt"
         " to manage an endpoint made elsewhere)"
     )
