@@ -1,9 +1,9 @@
 """What `sagemeter run` checks before it starts the operator: crash-only start-up.
 
-A setting the operator cannot honour (a bad value, a metrics port in use, no AWS credentials,
-the ManagedEndpoint CRD missing) ends the process at once with one clear line and a non-zero
-exit (SPEC §3), instead of a live process that reconciles nothing. Each check raises
-``StartupError`` with that line.
+A setting the operator cannot honour (a bad value, a metrics or probe port in use, no AWS
+credentials, the ManagedEndpoint CRD missing) ends the process at once with one clear line
+and a non-zero exit (SPEC §3), instead of a live process that reconciles nothing. Each check
+raises ``StartupError`` with that line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from sagemeter.api.models import GROUP, PLURAL
 from sagemeter.aws.clients import has_credentials
-from sagemeter.runtime import metrics
+from sagemeter.runtime import metrics, probes
 from sagemeter.runtime.apiserver import ApiClient, ApiError
 from sagemeter.runtime.settings import Settings
 
@@ -54,6 +54,16 @@ def serve_metrics(port: int) -> None:
         raise StartupError(f"cannot serve metrics on port {port}: {error.strerror}") from None
 
 
+def serve_probes(url: str) -> None:
+    """The liveness and readiness probes (``runtime.probes``), bound now."""
+    try:
+        probes.serve(url)
+    except ValueError as error:
+        raise StartupError(f"bad --liveness: {error}") from None
+    except OSError as error:
+        raise StartupError(f"cannot serve probes on {url}: {error.strerror}") from None
+
+
 def check_crd(api: ApiClient) -> None:
     try:
         found = api.request("GET", CRDS, query={"fieldSelector": f"metadata.name={CRD_NAME}"})
@@ -73,7 +83,10 @@ def check_crd(api: ApiClient) -> None:
 
 
 def check_startup(
-    overrides: dict[str, Any], peering: str | None = None, namespaces: list[str] | None = None
+    overrides: dict[str, Any],
+    peering: str | None = None,
+    namespaces: list[str] | None = None,
+    liveness: str | None = None,
 ) -> Settings:
     """Every check, cheapest first, and the peering object; the settings to run with."""
     settings = parse_settings(overrides)
@@ -84,6 +97,8 @@ def check_startup(
         ensure_peering(api, peering, namespaces or [])
     if settings.metrics_port:
         serve_metrics(settings.metrics_port)
+    if liveness:
+        serve_probes(liveness)
     return settings
 
 
