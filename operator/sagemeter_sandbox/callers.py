@@ -3,8 +3,9 @@
 AWS tells sessions apart by their temporary access keys, and CloudTrail records each call's
 ``userIdentity`` (the assumed role, the session name and the session tags given to
 ``sts:AssumeRole``; https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html).
-moto issues those keys but forgets the session tags, so ``install`` wraps moto's
-``AssumeRole`` to keep them, and ``caller_of`` answers for a request's access key:
+moto issues those keys but forgets the session tags, so ``response_patches`` wraps moto's
+``AssumeRole`` to keep them (installed by ``motopatches``), and ``caller_of`` answers for a
+request's access key:
 
 * an assumed role's key: the role's account, the role ARN, the session name and tags;
 * any other key: the account moto maps it to (123456789012 for the sandbox's ``testing``).
@@ -23,11 +24,12 @@ from typing import Any
 from moto.iam.models import get_account_id_from
 from moto.sts.responses import TokenResponse
 
-__all__ = ["Caller", "caller_of", "install"]
+from sagemeter_sandbox import motopatches
+
+__all__ = ["Caller", "caller_of", "response_patches"]
 
 _lock = threading.Lock()
 _sessions: dict[str, Caller] = {}
-_moto_assume_role = TokenResponse.assume_role
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,13 @@ def _tags(response: TokenResponse) -> dict[str, str]:
 
 
 def _assume_role(self: TokenResponse) -> Any:
-    result = _moto_assume_role(self)
-    role = result.result["Credentials"]  # type: ignore[index]  # moto's AssumedRole
+    result = motopatches.original(TokenResponse, "assume_role")(self)
+    role = result.result["Credentials"]  # moto's AssumedRole
     caller = Caller(role.account_id, role.role_arn, role.session_name, _tags(self))
     with _lock:
         _sessions[role.access_key_id] = caller
     return result
 
 
-def install() -> None:
-    """Wraps moto's AssumeRole (once per process) so sessions keep their tags."""
-    if TokenResponse.assume_role is not _assume_role:
-        TokenResponse.assume_role = _assume_role  # type: ignore[method-assign]
+def response_patches() -> list[tuple[type, str, Any]]:
+    return [(TokenResponse, "assume_role", _assume_role)]

@@ -23,7 +23,7 @@ from sagemeter.aws.errors import AwsError
 from sagemeter.aws.quotas import PACER
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager, RouteResult, RouteSite
-from sagemeter_sandbox import localaws
+from sagemeter_sandbox import localaws, quotas
 from sagemeter_sandbox.control import FaultClient
 
 DELAY = 0.3
@@ -44,6 +44,8 @@ class LocalAws:
 def local_aws() -> Iterator[LocalAws]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     localaws.install(localaws.Delays(create=DELAY, update=DELAY, delete=DELAY))
+    # The sandbox's raised quotas; a test of a quota sets its own (control API).
+    quotas.configure(quotas.SANDBOX_QUOTAS)
     server = localaws.start_in_thread("127.0.0.1", 0)
     try:
         yield LocalAws(f"http://127.0.0.1:{server.server_port}")
@@ -51,6 +53,7 @@ def local_aws() -> Iterator[LocalAws]:
         server.shutdown()
         server.server_close()
         localaws.install(localaws.Delays.from_env(os.environ))
+        quotas.configure(None)
 
 
 @pytest.fixture

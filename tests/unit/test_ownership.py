@@ -153,6 +153,10 @@ def test_foreign_owner_is_named() -> None:
     assert decided.owner is not None
     assert "team-b/falcon" in decided.owner and "uid-b" in decided.owner
     assert owner_of({}) is None
+    # Made outside sagemeter: no owner to name, whichever reason refuses it.
+    for adopt in (False, True):
+        made_elsewhere = decide_ownership("x", {}, OURS, adopt=adopt, grant=AdoptionGrant())
+        assert made_elsewhere.verdict == Verdict.FOREIGN and made_elsewhere.owner is None
 
 
 # -- proofs cached in status -----------------------------------------------------------------

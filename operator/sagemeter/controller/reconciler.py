@@ -27,11 +27,14 @@ from sagemeter.api.models import (
     EndpointIncarnation,
     ParkedReason,
     Phase,
+    RefusedDeployment,
     WakeCount,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
-from sagemeter.aws.errors import AwsError
+from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.gateway import set_own_account
+from sagemeter.aws.identity import OwnAccount
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms
@@ -52,7 +55,12 @@ from sagemeter.core.endpoint.desired import (
     idle_record,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import Verdict, proof_for
+from sagemeter.core.endpoint.ownership import (
+    ADOPTION_NOT_ALLOWED,
+    Ownership,
+    Verdict,
+    proof_for,
+)
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -60,6 +68,9 @@ from sagemeter.core.endpoint.plan import (
     dry_run_holds_back,
     plan_parked,
     plan_running,
+    refusal_holds,
+    refusal_message,
+    remembered_refusal,
 )
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
@@ -105,6 +116,9 @@ class _Pass:
     woken: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
     cleanup_pending: bool | None = None
+    # The sagemeter.io/wake annotation, and the refused deployment status keeps.
+    wake_token: str | None = None
+    refused: RefusedDeployment | None = None
     # What the object's endpoint counts against its budgets, as this pass saw it (reported to
     # the book only when `counted`: a pass that failed half-way leaves the last report).
     spend: Spend | None = None
@@ -125,10 +139,12 @@ class Reconciler:
         tenancy: Tenancy | None = None,
         book: BudgetBook | None = None,
         wake: Callable[[str], None] = lambda uid: None,
-        account: str | None = None,
+        account: OwnAccount | None = None,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
+        self.account = account
+        self.tenancy = tenancy
         self.kube = kube
         self.clock = clock
         self.workers = Workers(threads)
@@ -153,7 +169,7 @@ class Reconciler:
         self.notices = Notices(Notifier(wake, active), self.reporter.event)
         self.waking = Waking(
             settings.event_queue,
-            account,
+            account.value if account else None,
             self.observer,
             self.idle,
             kube,
@@ -167,6 +183,8 @@ class Reconciler:
 
     async def reconcile(self, body: Mapping[str, Any], *, deleting: bool = False) -> float | None:
         """One pass; seconds until the next one is due, or None once a deletion is complete."""
+        if self.account is not None and self.account.value is None:
+            await self._learn_account(self.account)
         try:
             ctx = self.contexts.read(body)
         except ValidationError as error:
@@ -184,6 +202,7 @@ class Reconciler:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
         run.woken = not deleting and self.waking.woken_by_request(ctx)
+        run.wake_token, run.refused = wake_token, ctx.status.refused_deployment
         verdict = ctx.tenancy
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
@@ -265,6 +284,7 @@ class Reconciler:
             wakes_today=wakes_today,
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
+            refused_deployment=run.refused,
         )
         self.waking.remember(ctx, new, now, run.owns_endpoint)
         if run.counted:
@@ -279,6 +299,16 @@ class Reconciler:
         self.notices.send(ctx, new, now)
         return _next_wake(run.wake, run.desired, now)
 
+    async def _learn_account(self, account: OwnAccount) -> None:
+        """The operator's own account, asked on the first pass rather than at start-up."""
+        learnt = await self.workers.run(account.learn)
+        # Backoffs and quota slots of the operator's own calls are that account's.
+        set_own_account(learnt)
+        if learnt is not None and self.waking.account is None:
+            self.waking.account = learnt
+            if self.tenancy is not None:
+                self.tenancy.learn_account(learnt)
+
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
         """The pass of a live object: prove, decide, act once."""
         await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
@@ -287,7 +317,7 @@ class Reconciler:
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
             run.counted = True  # not its endpoint: it counts nothing
-            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership.owner))
+            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership))
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
@@ -302,7 +332,7 @@ class Reconciler:
         run.seen = _seen(ctx, endpoint, None)
         desired = run.desired
         if desired.running and endpoint is not None and endpoint.status == "InService":
-            run.idle = await self.alarms.keep(ctx, now)
+            run.idle = await self.alarms.keep(ctx, now, endpoint.variant_names)
             if run.idle.idle:
                 run.desired = desired = desired_state(
                     ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
@@ -347,6 +377,15 @@ class Reconciler:
         if blocked and step.action in (Action.CREATE, Action.UPDATE):
             # A violation stops whatever would start or change spending; parks still happen.
             raise Degraded(POLICY_VIOLATION, str(ctx.tenancy.message) if ctx.tenancy else "")
+        deploys = step.action in (Action.CREATE, Action.UPDATE)
+        if (
+            deploys
+            and target is not None
+            and refusal_holds(run.refused, target.config_name, ctx.generation, run.wake_token)
+        ):
+            assert run.refused is not None
+            run.step = None  # SageMaker refused exactly this: not sent again
+            raise Degraded(run.refused.reason, refusal_message(run.refused, ctx.name))
         if not desired.running and step.action == Action.WAIT:
             self._park_waits.setdefault(ctx.uid, now)
         waited = self._park_waits.pop(ctx.uid, None) if step.action == Action.DELETE else None
@@ -358,10 +397,12 @@ class Reconciler:
                 run.cleanup_pending = True  # the config it ran on is superseded
             try:
                 run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
-            except (AwsError, Degraded):
+            except (AwsError, Degraded) as error:
                 # Nothing was started: the phase stays what it was (never a Creating that
                 # does not happen), and the problem is reported.
                 run.step = None
+                if isinstance(error, AwsError) and deploys and target is not None:
+                    self._remember_refusal(ctx, run, error, target.config_name)
                 raise
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
@@ -389,6 +430,25 @@ class Reconciler:
             run.spend = await self.budgeting.spend(
                 ctx, endpoint, run.seen.sagemaker_status, target, hourly
             )
+
+    def _remember_refusal(
+        self, ctx: Context, run: _Pass, error: AwsError, config_name: str
+    ) -> None:
+        """A deployment SageMaker refused for good (ResourceLimitExceeded, ...) is kept in
+        status and reported in SageMaker's words; it is sent again only once the object
+        changes (``core.endpoint.plan.refusal_holds``), never in a loop."""
+        if not remembered_refusal(error.code, error.kind is ErrorKind.TERMINAL):
+            return
+        problem, _ = aws_problem(error, self.settings)
+        run.refused = RefusedDeployment(
+            operation=error.operation or "CreateEndpoint",
+            config_name=config_name,
+            generation=ctx.generation,
+            wake=run.wake_token,
+            reason=problem.reason,
+            message=error.message[:3000],
+        )
+        raise Degraded(problem.reason, refusal_message(run.refused, ctx.name)) from error
 
     async def _delete(
         self, ctx: Context, observation: Observation, run: _Pass, now: datetime
@@ -449,19 +509,21 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
         or (target.config_name if target else None),
         model_name=target.model_name if target else None,
         failure_reason=endpoint.failure_reason if endpoint else None,
+        variant_names=tuple(endpoint.variant_names) if endpoint else (),
     )
 
 
-def _conflict_message(ctx: Context, owner: str | None) -> str:
-    if ctx.spec.adopt and owner == "a resource not managed by sagemeter":
+def _conflict_message(ctx: Context, ownership: Ownership) -> str:
+    if ownership.reason == ADOPTION_NOT_ALLOWED:
         return (
             f"SageMaker endpoint {ctx.endpoint_name} was made outside sagemeter and may not be"
             " adopted: it must carry the operator's adopt tag (SAGEMETER_ADOPT_TAG), or an"
             " EndpointPolicy selecting this namespace must name it in adoption.endpointNames;"
             " nothing was changed"
         )
+    holder = f"belongs to {ownership.owner}" if ownership.owner else "was made outside sagemeter"
     return (
-        f"SageMaker endpoint {ctx.endpoint_name} already exists and belongs to {owner};"
+        f"SageMaker endpoint {ctx.endpoint_name} already exists and {holder};"
         " sagemeter leaves it alone (set spec.endpointName to another name, or spec.adopt"
         " to manage an endpoint made elsewhere)"
     )

@@ -11,9 +11,9 @@ reference (botocore ``botocore/data/cloudwatch/2010-08-01/service-2.json``):
 * **A new alarm starts in INSUFFICIENT_DATA**, reason "Unchecked: Initial alarm creation", no
   reason data ("When this operation creates an alarm, the alarm state is immediately set to
   INSUFFICIENT_DATA"); moto started it in OK. Creating an alarm is no state change: no event.
-  CloudWatch would then evaluate the alarm; the local AWS never evaluates one, so only
-  SetAlarmState moves it, and the state it sets stays (CloudWatch: "Metric alarms return to
-  their actual state quickly").
+  CloudWatch would then evaluate the alarm; the local AWS evaluates one only when a test asks
+  (``sagemeter_sandbox.alarms``), so otherwise only SetAlarmState moves it, and the state it
+  sets stays (CloudWatch: "Metric alarms return to their actual state quickly").
 * **PutMetricAlarm on an existing alarm keeps its state**, reason, timestamp and history ("When
   you update an existing alarm, its state is left unchanged, but the update completely
   overwrites the previous configuration"); moto replaced the alarm and reset it to OK.
@@ -49,6 +49,7 @@ from moto.cloudwatch.models import Alarm, CloudWatchBackend
 from moto.sagemaker.models import SageMakerModelBackend
 
 from sagemeter_sandbox import endpoint_states
+from sagemeter_sandbox.motopatches import original
 
 from .bus import emit
 from .shapes import AlarmState, alarm_state_change, endpoint_state_change
@@ -67,8 +68,6 @@ _KEPT_ON_UPDATE = (
     "history",
 )
 _EMITTED = "_sagemeter_emitted_status"  # in the backend's __dict__: moto's reset forgets it
-_moto_put_metric_alarm = CloudWatchBackend.put_metric_alarm
-_moto_set_alarm_state = CloudWatchBackend.set_alarm_state
 # The server is threaded: a state change and the event naming its previous state go together.
 _alarms = threading.Lock()
 
@@ -80,7 +79,7 @@ def _put_metric_alarm(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Ala
     name = kwargs["name"] if "name" in kwargs else args[0]
     with _alarms:
         existing = self.alarms.get(name)
-        alarm: Alarm = _moto_put_metric_alarm(self, *args, **kwargs)
+        alarm: Alarm = original(CloudWatchBackend, "put_metric_alarm")(self, *args, **kwargs)
         if existing is None:
             alarm.state_value, alarm.state_reason = "INSUFFICIENT_DATA", INITIAL_REASON
             vars(alarm)["state_reason_data"] = None  # moto types it str; DescribeAlarms omits it
@@ -96,7 +95,9 @@ def _set_alarm_state(
     with _alarms:
         alarm = self.alarms.get(alarm_name)
         previous = AlarmState.of(alarm) if alarm is not None else None
-        _moto_set_alarm_state(self, alarm_name, reason, reason_data, state_value)
+        original(CloudWatchBackend, "set_alarm_state")(
+            self, alarm_name, reason, reason_data, state_value
+        )
         if previous is not None and previous.value != state_value:
             emit(
                 alarm_state_change(

@@ -18,6 +18,7 @@ from sagemeter.api.models import (
     ManagedEndpointStatus,
     ParkedReason,
     Phase,
+    RefusedDeployment,
     WakeCount,
 )
 from sagemeter.core.conditions import get_condition, set_condition
@@ -48,6 +49,8 @@ class Seen:
     config_name: str | None = None
     model_name: str | None = None
     failure_reason: str | None = None
+    # The production variants DescribeEndpoint (or status, for a settled endpoint) shows.
+    variant_names: tuple[str, ...] = ()
     # Set when this pass started a deployment (CreateEndpoint / UpdateEndpoint).
     attempt: Attempt | None = None
 
@@ -74,11 +77,13 @@ def compose_status(
     wakes_today: WakeCount | None = None,
     woken: bool = False,
     cleanup_pending: bool | None = None,
+    refused_deployment: RefusedDeployment | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
     new.sagemaker_status = seen.sagemaker_status
     new.failure_reason = seen.failure_reason
+    new.variant_names = list(seen.variant_names) or None
     if seen.endpoint_arn:
         new.endpoint_arn = seen.endpoint_arn
     # Keep the last known config and model while parked: resuming needs them.
@@ -107,6 +112,8 @@ def compose_status(
     if seen.attempt is not None:
         new.attempted_config_name = seen.attempt.config_name
         new.attempted_generation = seen.attempt.generation
+    # A refusal is kept until a deployment is under way again.
+    new.refused_deployment = None if seen.attempt is not None else refused_deployment
 
     if step is not None:
         new.phase = step.phase
