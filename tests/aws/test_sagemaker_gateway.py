@@ -19,6 +19,7 @@ from sagemeter.aws.calls import CALLS, CallCounter
 from sagemeter.aws.clients import CLIENT_CONFIG, client, reset_clients
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.runtime import metrics
 from tests.contract import expect_violation
 
 from .conftest import REGION, LocalAws
@@ -319,6 +320,29 @@ def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
     # Config's max_attempts counts retries, not attempts: 1 + 2.
     assert counter.attempts_snapshot() == {"sagemaker:DescribeEndpoint": 3}
     assert counter.errors_snapshot() == {"sagemaker:DescribeEndpoint:EndpointConnectionError": 1}
+
+
+def test_retries_show_in_the_attempts_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = CallCounter()
+    monkeypatch.setattr(metrics, "CALLS", counter)
+    with socket_bound_but_closed() as url:
+        unreachable = boto3.client(
+            "sagemaker",
+            region_name=REGION,
+            endpoint_url=url,
+            config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1),
+        )
+        counter.attach(unreachable)
+        with pytest.raises(AwsError):
+            SageMakerGateway(REGION, client=unreachable).describe_endpoint("ep-1")
+    scraped = {
+        (family.name, sample.labels["operation"]): sample.value
+        for family in metrics.AwsCallCollector().collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert scraped[("sagemeter_aws_calls", "DescribeEndpoint")] == 1
+    assert scraped[("sagemeter_aws_attempts", "DescribeEndpoint")] == 2
 
 
 @contextmanager

@@ -119,6 +119,16 @@ class AwsCallCollector(Collector):
             service, operation = key.split(":", 1)
             calls.add_metric([service, operation], count)
         yield calls
+        attempts = CounterMetricFamily(
+            "sagemeter_aws_attempts",
+            "HTTP attempts of AWS API calls, the client's retries included (throttling shows"
+            " here first), by service and operation.",
+            labels=["service", "operation"],
+        )
+        for key, count in sorted(CALLS.attempts_snapshot().items()):
+            service, operation = key.split(":", 1)
+            attempts.add_metric([service, operation], count)
+        yield attempts
         errors = CounterMetricFamily(
             "sagemeter_aws_errors",
             "AWS API errors, by service, operation and error code.",
