@@ -4,10 +4,13 @@ Deployment runs it (cluster-wide, with peering and liveness, as deploy/base's Se
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +115,15 @@ class DeployedOperator(Operator):
             )
         wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
         return self
+
+    def probe(self, path: str = "/healthz", timeout: float = 5) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON body of a probe (``/healthz``, ``/readyz``)."""
+        url = f"http://127.0.0.1:{self.liveness_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                return int(answer.status), json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), json.loads(error.read())
 
     def run_logs(self) -> str:
         """The log of the current (or last) run."""

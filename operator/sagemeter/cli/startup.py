@@ -1,9 +1,9 @@
 """What `sagemeter run` checks before it starts the operator: crash-only start-up.
 
-A setting the operator cannot honour (a bad value, a metrics port in use, no AWS credentials,
-the ManagedEndpoint CRD missing) ends the process at once with one clear line and a non-zero
-exit (SPEC §3), instead of a live process that reconciles nothing. Each check raises
-``StartupError`` with that line.
+A setting the operator cannot honour (a bad value, a metrics or probe port in use, no AWS
+credentials, the ManagedEndpoint CRD missing) ends the process at once with one clear line
+and a non-zero exit (SPEC §3), instead of a live process that reconciles nothing. Each check
+raises ``StartupError`` with that line.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from sagemeter.api.models import GROUP, PLURAL
-from sagemeter.runtime import metrics
+from sagemeter.runtime import metrics, probes
 from sagemeter.runtime.kube import load_config
 from sagemeter.runtime.settings import Settings
 
@@ -55,6 +55,16 @@ def serve_metrics(port: int) -> None:
         raise StartupError(f"cannot serve metrics on port {port}: {error.strerror}") from None
 
 
+def serve_probes(url: str) -> None:
+    """The liveness and readiness probes (``runtime.probes``), bound now."""
+    try:
+        probes.serve(url)
+    except ValueError as error:
+        raise StartupError(f"bad --liveness: {error}") from None
+    except OSError as error:
+        raise StartupError(f"cannot serve probes on {url}: {error.strerror}") from None
+
+
 def check_crd() -> None:
     try:
         load_config()
@@ -75,7 +85,10 @@ def check_crd() -> None:
 
 
 def check_startup(
-    overrides: dict[str, Any], peering: str | None = None, namespaces: list[str] | None = None
+    overrides: dict[str, Any],
+    peering: str | None = None,
+    namespaces: list[str] | None = None,
+    liveness: str | None = None,
 ) -> Settings:
     """Every check, cheapest first, and the peering object; the settings to run with."""
     settings = parse_settings(overrides)
@@ -85,6 +98,8 @@ def check_startup(
         ensure_peering(peering, namespaces or [])
     if settings.metrics_port:
         serve_metrics(settings.metrics_port)
+    if liveness:
+        serve_probes(liveness)
     return settings
 
 

@@ -21,6 +21,7 @@ from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
 from sagemeter.runtime.kube import Kube, load_config
+from sagemeter.runtime.probes import HEALTH
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.service import TenancyService
 
@@ -91,6 +92,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if config.adopt_tag:
         discovery = Discovery(config, reconciler.kube, reconciler.workers)
         memo["discovery"] = asyncio.create_task(discovery.run_forever(config.region))
+    HEALTH.mark_started()  # readiness: this replica can reconcile from now on
 
 
 @kopf.on.cleanup()
@@ -115,10 +117,12 @@ async def run_endpoint(
     wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
     memo["namespaces"][uid] = body.metadata.namespace
     failures = 0
+    HEALTH.loop_started(uid)
     try:
         while not stopped:
             wakeup.clear()
             try:
+                HEALTH.pass_started(uid)
                 with metrics.RECONCILE_SECONDS.time():
                     next_pass = await reconciler.reconcile(body)
                 delay = next_pass if next_pass is not None else ERROR_BACKOFF_MAX
@@ -127,8 +131,10 @@ async def run_endpoint(
                 log.exception("reconcile of %s failed", body.metadata.name)
                 delay = min(ERROR_BACKOFF_MAX, ERROR_BACKOFF_FIRST * 2**failures)
                 failures += 1
+            HEALTH.pass_finished(uid)
             await _sleep(wakeup, stopped, delay)
     finally:
+        HEALTH.loop_stopped(uid)
         memo["wakeups"].pop(uid, None)
         memo["namespaces"].pop(uid, None)
         memo["seen"].pop(uid, None)
