@@ -301,21 +301,27 @@ def test_call_counter_counts_exactly_the_calls_made(
     assert (CALLS.snapshot(), CALLS.errors_snapshot(), CALLS.total()) == ({}, {}, 0)
 
 
-def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
-    counter = CallCounter()
+def describe_unreachable(counter: CallCounter, retries: int, attach: int = 1) -> AwsError:
+    """DescribeEndpoint against a port nobody listens on, counted by ``counter``."""
     with socket_bound_but_closed() as url:
         unreachable = boto3.client(
             "sagemaker",
             region_name=REGION,
             endpoint_url=url,
-            config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1),
+            config=Config(retries={"mode": "standard", "max_attempts": retries}, connect_timeout=1),
         )
-        counter.attach(unreachable)
-        counter.attach(unreachable)  # twice: still counted once
+        for _ in range(attach):
+            counter.attach(unreachable)
         with pytest.raises(AwsError) as down:
             SageMakerGateway(REGION, client=unreachable).describe_endpoint("ep-1")
-    assert down.value.kind is ErrorKind.RETRYABLE
-    assert down.value.code == "EndpointConnectionError"
+    return down.value
+
+
+def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
+    counter = CallCounter()
+    error = describe_unreachable(counter, retries=2, attach=2)  # attached twice: counted once
+    assert error.kind is ErrorKind.RETRYABLE
+    assert error.code == "EndpointConnectionError"
     assert counter.snapshot() == {"sagemaker:DescribeEndpoint": 1}
     # Config's max_attempts counts retries, not attempts: 1 + 2.
     assert counter.attempts_snapshot() == {"sagemaker:DescribeEndpoint": 3}
@@ -325,16 +331,7 @@ def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
 def test_retries_show_in_the_attempts_metric(monkeypatch: pytest.MonkeyPatch) -> None:
     counter = CallCounter()
     monkeypatch.setattr(metrics, "CALLS", counter)
-    with socket_bound_but_closed() as url:
-        unreachable = boto3.client(
-            "sagemaker",
-            region_name=REGION,
-            endpoint_url=url,
-            config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1),
-        )
-        counter.attach(unreachable)
-        with pytest.raises(AwsError):
-            SageMakerGateway(REGION, client=unreachable).describe_endpoint("ep-1")
+    describe_unreachable(counter, retries=1)
     scraped = {
         (family.name, sample.labels["operation"]): sample.value
         for family in metrics.AwsCallCollector().collect()
