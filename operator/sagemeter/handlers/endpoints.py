@@ -16,11 +16,12 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
-from sagemeter.aws.identity import own_account
+from sagemeter.aws.identity import OwnAccount
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
-from sagemeter.runtime.kube import Kube, load_config
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.kubeconfig import login
 from sagemeter.runtime.probes import HEALTH
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.service import TenancyService
@@ -38,6 +39,12 @@ def post_event(body: Any, type_: str, reason: str, message: str) -> None:
     kopf.event(body, type=type_, reason=reason, message=message[:1024])
 
 
+@kopf.on.login()
+def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf and sagemeter's own calls log in the same way (`runtime.kubeconfig`)."""
+    return login(settings.networking.trust_env)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
@@ -52,7 +59,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # expires: 20 s instead of kopf's 60 s keeps the failover short.
     settings.peering.lifetime = 20
     config: Settings = memo.get("settings") or Settings()
-    load_config()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)
@@ -72,8 +78,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             if namespace in namespaces:
                 wake(uid)
 
-    account = await asyncio.to_thread(own_account, config.region)
-    tenancy = TenancyService(config, kube, account, wake, wake_namespaces)
+    tenancy = TenancyService(config, kube, None, wake, wake_namespaces)
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
@@ -83,7 +88,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         tenancy=tenancy.tenancy,
         book=tenancy.book,
         wake=wake,
-        account=account,
+        account=OwnAccount(config.region),
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.
         active=lambda: bool(memo["wakeups"]),
