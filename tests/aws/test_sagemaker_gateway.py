@@ -16,13 +16,13 @@ import pytest
 from botocore.config import Config
 
 from sagemeter.aws.calls import CALLS, CallCounter
-from sagemeter.aws.clients import CLIENT_OPTIONS, client, reset_clients
+from sagemeter.aws.clients import CLIENT_OPTIONS, client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.runtime import metrics
 from tests.contract import expect_violation
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, reset_clients
 
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1.1"
