@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from sagemeter.aws import clients
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
-from sagemeter.aws.clients import reset_clients
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.quotas import PACER
 from sagemeter.core.routes import RouteSpec
@@ -28,6 +28,15 @@ from sagemeter_sandbox.control import FaultClient
 
 DELAY = 0.3
 REGION = "us-east-1"
+
+
+def reset_clients() -> None:
+    """Forgets the operator's shared clients and sessions (``aws.clients`` keeps them for the
+    process's life), so the next ones see this test's environment."""
+    with clients._lock:
+        clients._clients.clear()
+        clients._sessions.clear()
+        clients._shared.clear()
 
 
 @dataclass(frozen=True)
