@@ -47,7 +47,7 @@ from sagemeter.core.endpoint.desired import (
     idle_record,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import Verdict, proof_for
+from sagemeter.core.endpoint.ownership import Verdict, conflict_message, proof_for
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -210,7 +210,11 @@ class Reconciler:
             run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
         problem = run.problem or route.problem
         if problem is None and run.desired.schedule_error:
-            problem = Problem("InvalidSchedule", run.desired.schedule_error)
+            problem = Problem(
+                "InvalidSchedule",
+                f"spec.schedule.uptime: {run.desired.schedule_error}; name an IANA time zone"
+                " (such as Europe/Berlin or UTC)",
+            )
         if run.idle.armed_at is not None:
             run.wake = min(run.wake, max((run.idle.armed_at - now).total_seconds(), 0.0))
         hourly = endpoint_hourly(ctx.spec, self.prices)
@@ -259,7 +263,16 @@ class Reconciler:
         endpoint, ownership = observation.endpoint, observation.ownership
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
-            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership.owner))
+            raise Degraded(
+                str(ownership.reason),
+                conflict_message(
+                    ctx.endpoint_name,
+                    ownership,
+                    namespace=ctx.namespace,
+                    adopt=ctx.spec.adopt,
+                    grant=ctx.grant,
+                ),
+            )
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
@@ -395,21 +408,6 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
         or (target.config_name if target else None),
         model_name=target.model_name if target else None,
         failure_reason=endpoint.failure_reason if endpoint else None,
-    )
-
-
-def _conflict_message(ctx: Context, owner: str | None) -> str:
-    if ctx.spec.adopt and owner == "a resource not managed by sagemeter":
-        return (
-            f"SageMaker endpoint {ctx.endpoint_name} was made outside sagemeter and may not be"
-            " adopted: it must carry the operator's adopt tag (SAGEMETER_ADOPT_TAG), or an"
-            " EndpointPolicy selecting this namespace must name it in adoption.endpointNames;"
-            " nothing was changed"
-        )
-    return (
-        f"SageMaker endpoint {ctx.endpoint_name} already exists and belongs to {owner};"
-        " sagemeter leaves it alone (set spec.endpointName to another name, or spec.adopt"
-        " to manage an endpoint made elsewhere)"
     )
 
 

@@ -297,6 +297,18 @@ def route_conflict(method_exists: bool, holder: RouteRecord | None, uid: str) ->
     return None
 
 
+def tenant_invoke_role_missing(policy: str, account: str | None) -> str:
+    """InvokeRoleNotConfigured for an object placed by an EndpointPolicy's `aws.roleArn`: its
+    routes live in that account, and the invoke role comes from the policy, never from the
+    operator's setting (a role of the operator's account could not serve them)."""
+    where = f" in account {account}" if account else ""
+    return (
+        f"a direct SageMaker route{where} needs the role API Gateway assumes there to call"
+        f" SageMaker: set aws.apiInvokeRoleArn in EndpointPolicy {policy} (a role in that"
+        " account trusting apigateway.amazonaws.com), or use spec.api.lambdaArn"
+    )
+
+
 def check_route_allowed(
     route: RouteSpec, allow_unauthenticated: bool, invoke_role_arn: str | None
 ) -> None:
@@ -304,8 +316,9 @@ def check_route_allowed(
     if route.authorization == Authorization.NONE and not allow_unauthenticated:
         raise RouteError(
             UNAUTHENTICATED_REFUSED,
-            f"spec.api.authorization NONE would let anyone on the internet call /{route.path};"
-            " the operator refuses it unless SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES is true",
+            f"spec.api.authorization NONE would let anyone on the internet call /{route.path}:"
+            " set spec.api.authorization to AWS_IAM, API_KEY or CUSTOM (the operator takes"
+            " NONE only with SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES=true)",
         )
     if route.authorization == Authorization.CUSTOM and not route.authorizer_id:
         raise RouteError(
@@ -315,5 +328,6 @@ def check_route_allowed(
         raise RouteError(
             INVOKE_ROLE_MISSING,
             "a direct SageMaker route needs the role API Gateway assumes to call SageMaker:"
-            " set SAGEMETER_API_INVOKE_ROLE_ARN (or use spec.api.lambdaArn)",
+            " set the operator's SAGEMETER_API_INVOKE_ROLE_ARN (Helm: api.invokeRoleArn), or"
+            " use spec.api.lambdaArn",
         )

@@ -227,7 +227,9 @@ class RouteManager:
             if apigateway.get_rest_api(configured) is None:
                 raise RouteError(
                     core.REST_API_NOT_FOUND,
-                    f"SAGEMETER_API_REST_API_ID {configured} does not exist in {region}",
+                    f"SAGEMETER_API_REST_API_ID {configured} does not exist in {region}: set"
+                    " the operator's SAGEMETER_API_REST_API_ID to a REST API there, or unset it"
+                    " and sagemeter makes one",
                 )
             state.api_id = configured
             return configured
@@ -290,14 +292,20 @@ class RouteManager:
         )
         if holder is not None:
             where = f"POST {path} in REST API {api_id} ({region})"
-            raise RouteError(core.ROUTE_CONFLICT, f"{where} belongs to {holder}")
+            raise RouteError(
+                core.ROUTE_CONFLICT,
+                f"{where} belongs to {holder}; set spec.api.path to another path, or remove"
+                " the route there first",
+            )
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_
         if route.authorizer_id and apigateway.get_authorizer(api_id, route.authorizer_id) is None:
             raise RouteError(
                 core.AUTHORIZER_NOT_FOUND,
-                f"authorizer {route.authorizer_id} does not exist in REST API {api_id} ({region})",
+                f"authorizer {route.authorizer_id} does not exist in REST API {api_id} ({region}):"
+                " set spec.api.authorizerId to an authorizer of that REST API (aws apigateway"
+                f" get-authorizers --rest-api-id {api_id} --region {region})",
             )
         if route.lambda_arn:
             self._grant_lambda(gateways, api_id, region, route)
@@ -336,7 +344,10 @@ class RouteManager:
         except AwsError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 raise RouteError(
-                    core.LAMBDA_NOT_FOUND, f"Lambda function {route.lambda_arn} does not exist"
+                    core.LAMBDA_NOT_FOUND,
+                    f"Lambda function {route.lambda_arn} does not exist: create it, set"
+                    " spec.api.lambdaArn to a function that exists, or remove spec.api.lambdaArn"
+                    " for a direct route to the endpoint",
                 ) from exc
             raise
 

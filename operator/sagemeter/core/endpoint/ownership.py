@@ -180,6 +180,56 @@ def adoption_allowed(endpoint_name: str, tags: Mapping[str, str], grant: Adoptio
     return any(glob_matches(pattern, endpoint_name) for pattern in grant.endpoint_names)
 
 
+def conflict_message(
+    endpoint_name: str,
+    ownership: Ownership,
+    *,
+    namespace: str,
+    adopt: bool,
+    grant: AdoptionGrant,
+) -> str:
+    """The Degraded message of an endpoint the object may not touch, with a fix that works.
+
+    `spec.endpointName` and `spec.adopt` are immutable (CEL), so a fix on this object's side is
+    a new object; on the endpoint's side, a grant (the adopt tag, a policy) or its owner's
+    consent."""
+    if ownership.reason == ADOPTION_NOT_ALLOWED:
+        tag = (
+            f"tag the endpoint {grant.tag[0]}={grant.tag[1]} (the operator's SAGEMETER_ADOPT_TAG)"
+            if grant.tag
+            else "set the operator's SAGEMETER_ADOPT_TAG and tag the endpoint with it"
+        )
+        return (
+            f"SageMaker endpoint {endpoint_name} was made outside sagemeter and may not be"
+            f" adopted; nothing was changed. To allow it: {tag}, or have an EndpointPolicy that"
+            f" selects namespace {namespace} list it in adoption.endpointNames"
+        )
+    owner = ownership.owner or "someone else"
+    text = (
+        f"SageMaker endpoint {endpoint_name} already exists and belongs to {owner};"
+        " sagemeter leaves it alone."
+    )
+    if adopt:
+        return text + (
+            f" It is managed by {owner}: delete this object, or delete {owner} first"
+            " (with deletionPolicy Retain, to keep the endpoint) and this object adopts it"
+        )
+    fix = (
+        " spec.endpointName cannot change: delete this object and create it again with another"
+        " spec.endpointName (unset, the name derives from namespace and name)"
+    )
+    if ownership.owner is not None and ownership.owner.startswith("ManagedEndpoint "):
+        return text + fix + f", or delete {owner} first"
+    return (
+        text
+        + fix
+        + (
+            ", or create it with spec.adopt: true and no spec.model to manage that endpoint"
+            " (adoption needs the adopt tag or an EndpointPolicy grant)"
+        )
+    )
+
+
 def decide_ownership(
     endpoint_name: str,
     tags: Mapping[str, str],
