@@ -90,6 +90,7 @@ def test_sandbox_up_prints_where_the_data_plane_listens(monkeypatch: pytest.Monk
     class Running:
         timeout = 60.0
         bin_dir = "/sandbox/bin"
+        path_dirs = ["/sandbox/bin"]
         aws_endpoint_url = "http://127.0.0.1:5123"
 
         def up(self) -> bool:

@@ -36,17 +36,17 @@ from tests.integration.conftest import Kubectl, endpoint_object, foreign_endpoin
 
 from .conftest import (
     BASE,
+    CHART,
     ROOT,
-    SYSTEM_NAMESPACE,
     DeployedOperator,
     docs,
+    helm_template,
     kubectl,
     of_kind,
 )
 
 CRD = ROOT / "crds" / "managedendpoints.sagemeter.io.yaml"
 DRY_RUN_OVERLAY = ROOT / "deploy" / "overlays" / "dry-run"
-CHART = ROOT / "deploy" / "helm" / "sagemeter"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -62,32 +62,6 @@ def rules_of(manifests: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
         for resource in rule.get("resources", [])
         for verb in rule.get("verbs", [])
     }
-
-
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    configured = os.environ.get("SAGEMETER_TOOLS_DIR")
-    if configured:
-        directory = Path(configured)
-    else:
-        # stderr inherited: the first build's progress reaches the log as it happens.
-        done = subprocess.run(
-            ["bash", str(ROOT / "hack" / "build-tools.sh")],
-            stdout=subprocess.PIPE,
-            text=True,
-            check=True,
-        )
-        directory = Path(done.stdout.strip().splitlines()[-1])
-    return directory / "helm"
-
-
-def helm_template(helm: Path, *values: str, namespace: str = SYSTEM_NAMESPACE) -> str:
-    args = [str(helm), "template", "sagemeter", str(CHART), "-n", namespace, "--include-crds"]
-    for value in values:
-        args += ["--set", value]
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def server_dry_run(sandbox: Sandbox, manifests: str) -> str:

@@ -129,16 +129,20 @@ def _name_conflict(world: World, kube: Kubectl) -> None:
     apply(kube, "conflict", model=model(), endpointName=f"{world.run}-taken")
 
 
-def _adoption(world: World, kube: Kubectl) -> None:
-    foreign_endpoint(world.aws("sagemaker"), f"{world.run}-notebook")
+def adopter(kube: Kubectl, name: str, endpoint: str) -> None:
     kube.apply(
         {
             "apiVersion": "sagemeter.io/v1alpha1",
             "kind": "ManagedEndpoint",
-            "metadata": {"name": "adopt"},
-            "spec": {"adopt": True, "endpointName": f"{world.run}-notebook"},
+            "metadata": {"name": name},
+            "spec": {"adopt": True, "endpointName": endpoint},
         }
     )
+
+
+def _adoption(world: World, kube: Kubectl) -> None:
+    foreign_endpoint(world.aws("sagemaker"), f"{world.run}-notebook")
+    adopter(kube, "adopt", f"{world.run}-notebook")
 
 
 def _tag_for_adoption(world: World, kube: Kubectl, message: str) -> None:
@@ -148,14 +152,7 @@ def _tag_for_adoption(world: World, kube: Kubectl, message: str) -> None:
 
 
 def _adopt_missing(world: World, kube: Kubectl) -> None:
-    kube.apply(
-        {
-            "apiVersion": "sagemeter.io/v1alpha1",
-            "kind": "ManagedEndpoint",
-            "metadata": {"name": "gone"},
-            "spec": {"adopt": True, "endpointName": f"{world.run}-later"},
-        }
-    )
+    adopter(kube, "gone", f"{world.run}-later")
 
 
 def _create_adoptable(world: World, kube: Kubectl, message: str) -> None:

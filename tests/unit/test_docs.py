@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from sagemeter.cli.reference import configuration_reference
 from sagemeter.runtime.settings import Settings
 
@@ -28,3 +30,55 @@ def test_readme_opens_with_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert readme.index("make demo") < readme.index("## ")  # before the first section
+
+
+def install_rbac_table() -> list[dict[str, str]]:
+    """The rows of install.md's "What the ClusterRole grants" table."""
+    section = (ROOT / "docs" / "install.md").read_text().split("## What the ClusterRole grants")[1]
+    lines = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| `")]
+    rows = []
+    for line in lines:
+        group, resource, verbs, helm, why = (c.strip() for c in line.strip("|").split("|"))
+        rows.append(
+            {
+                "group": group.strip("`").replace('""', ""),
+                "resource": resource.strip("`"),
+                "verbs": verbs,
+                "helm": helm,
+                "why": why,
+            }
+        )
+    return rows
+
+
+def rbac_triples(rows: list[dict[str, str]]) -> set[tuple[str, str, str]]:
+    return {
+        (row["group"], row["resource"], verb.strip())
+        for row in rows
+        for verb in row["verbs"].split(",")
+    }
+
+
+def test_install_md_rbac_table_is_the_clusterrole() -> None:
+    manifest = yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text())
+    role = next(
+        d for d in manifest if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "sagemeter"
+    )
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    rows = install_rbac_table()
+    assert rbac_triples(rows) == granted
+    assert all(row["why"] for row in rows)
+
+
+def test_install_md_states_the_peering_lifetime_the_operator_sets() -> None:
+    from sagemeter.handlers.endpoints import PEERING_LIFETIME_SECONDS
+
+    text = " ".join((ROOT / "docs" / "install.md").read_text().split())
+    assert f"within {PEERING_LIFETIME_SECONDS} s, the peering lifetime sagemeter sets" in text
+    assert "up to a minute" not in text

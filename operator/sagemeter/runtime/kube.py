@@ -4,6 +4,7 @@ tag discovery, API key Secrets."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from kubernetes import client, config
@@ -21,6 +22,10 @@ def load_config() -> None:
 
 class SecretConflict(Exception):
     """A Secret of the wanted name exists and is not the object's own."""
+
+
+class NamespaceMissing(Exception):
+    """The namespace an object was to be created in does not exist."""
 
 
 def _ownership_test(owner_uid: str) -> dict[str, str]:
@@ -162,5 +167,18 @@ class Kube:
         except ApiException as error:
             if error.status == 409:
                 return False
+            if error.status == 404 and _not_found_kind(error) == "namespaces":
+                raise NamespaceMissing(namespace) from None
             raise
         return True
+
+
+def _not_found_kind(error: ApiException) -> str | None:
+    """The kind of what a 404 says is missing (`namespaces` for a create into a namespace
+    that does not exist: the Status's details.kind)."""
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return None
+    kind = details.get("kind")
+    return str(kind) if kind else None
