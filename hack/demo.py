@@ -12,7 +12,8 @@ step is not about stops the demo.
 
 On a terminal the table redraws in place, like `watch`; otherwise (a log, a pipe) it is
 printed once per step (hack/demo_view.py). Set DEMO_KEEP=1 to leave everything running
-afterwards.
+afterwards; the demo then ends by printing the command that opens the web page
+(`kubectl sagemeter ui`), which it never waits for.
 """
 
 from __future__ import annotations
@@ -385,14 +386,26 @@ class Demo:
 
     def close(self) -> None:
         self.view.stop()
+        # The page is a separate command: the demo prints it and never waits for it.
+        page = f"kubectl sagemeter ui -n {NAMESPACE}"
         if os.environ.get("DEMO_KEEP"):
             self.say(
                 "Left running. Try: "
                 + " ".join(f"{k}={v}" for k, v in self.sandbox.env().items() if k != "PATH")
             )
+            path = os.pathsep.join((str(self.sandbox.bin_dir), str(Path(sys.executable).parent)))
+            console.print(
+                f"The endpoints on a web page: KUBECONFIG={self.sandbox.kubeconfig}"
+                f" PATH={path}:$PATH {page}",
+                markup=False,
+            )
             pid = self.operator.pid if self.operator else "?"
             console.print(f"Stop with: make sandbox-down; kill {pid} (the operator)")
             return
+        console.print(
+            f"To see the endpoints on a web page, run `DEMO_KEEP=1 make demo`, then `{page}`"
+            " with the KUBECONFIG it prints."
+        )
         if self.operator is not None:
             self.operator.terminate()
             self.operator.wait(20)

@@ -6,8 +6,11 @@
 #           a Lua 5.1 implementation)
 #   curl    the docs' curl commands (SigV4 signing included) are run against the sandbox's
 #           local data plane in tests/aws/test_dataplane_usage.py
+#   chromium, chromium-driver
+#           `kubectl sagemeter ui` is tested in a real browser (tests/ui/): headless Chromium
+#           driven by Selenium through Debian's chromedriver, both from the same Debian build
 set -euo pipefail
-packages=(lua5.1 curl)
+packages=(lua5.1 curl chromium chromium-driver)
 
 missing=()
 for pkg in "${packages[@]}"; do

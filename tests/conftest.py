@@ -8,11 +8,13 @@ ports and never touches the CLI's ``.sandbox``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from sagemeter_sandbox import Sandbox
+from tests import contract
 
 # The operator-process fixtures serve integration, e2e and bench tests alike.
 from tests.integration.conftest import (  # noqa: F401
@@ -24,26 +26,43 @@ from tests.integration.conftest import (  # noqa: F401
 )
 
 
+@pytest.fixture(autouse=True)
+def _aws_contract() -> Iterator[None]:
+    """Fails the test during which any botocore request, here or in an operator process the
+    tests started, broke AWS's contract (the service model botocore ships, and the limits AWS
+    documents besides: ``sagemeter_sandbox.contract``)."""
+    contract.new_violations()  # what happened between tests is not this test's
+    yield
+    found = contract.new_violations()
+    if found:
+        pytest.fail("requests AWS would refuse as malformed:\n" + "\n".join(found), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(contract.summary())
+
+
 def _log(message: str) -> None:
     # pytest captures stdout; stderr still reaches `pytest -s` and failure reports.
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A running sandbox; use ``sandbox.env()`` and ``sandbox.kubectl_run(...)``."""
+def running_sandbox(state_dir: Path, log: Callable[[str], None] = _log) -> Iterator[Sandbox]:
+    """A sandbox on free ports in `state_dir`, up until the generator is closed."""
     box = Sandbox(
-        state_dir=tmp_path_factory.mktemp("sandbox"),
-        apiserver_port=None,
-        aws_port=None,
-        die_with_us=True,
-        log=_log,
+        state_dir=state_dir, apiserver_port=None, aws_port=None, die_with_us=True, log=log
     )
     try:
         box.up()
         yield box
     finally:
         box.down()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A running sandbox; use ``sandbox.env()`` and ``sandbox.kubectl_run(...)``."""
+    yield from running_sandbox(tmp_path_factory.mktemp("sandbox"))
 
 
 @pytest.fixture

@@ -31,7 +31,9 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   config rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason``
   "Update failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
 * **ListModels** filters by ``NameContains`` and pages (``listing``; moto answered all).
-* **Instance types.** Any ``ml.<family>.<size>`` is accepted (moto's list stops at ml.g4dn).
+* **Instance types.** A production variant's ``InstanceType`` must be one of botocore's enum
+  ``ProductionVariantInstanceType`` (AWS's own model; moto's list stops at ml.g4dn), refused as
+  SageMaker words an enum violation.
 * **Names.** Creating a model, endpoint config or endpoint whose name exists is a
   ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
 * **Smaller fixes.** CreateModel keeps ``EnableNetworkIsolation``; AddTags overwrites a tag with the
@@ -50,13 +52,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.moto_server.werkzeug_app import (
@@ -91,7 +93,14 @@ from sagemeter_sandbox.variants import deployment
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
 
-INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# SageMaker's production variant instance types: the enum of botocore's service model (shape
+# ProductionVariantInstanceType), which is AWS's own list.
+INSTANCE_TYPES = frozenset(
+    botocore.session.get_session()
+    .get_service_model("sagemaker")
+    .shape_for("ProductionVariantInstanceType")
+    .enum
+)
 
 
 @dataclass(frozen=True)
@@ -249,10 +258,13 @@ def _add_tags(self: SageMakerModelBackend, arn: str, tags: list[dict[str, str]])
 
 
 def _validate_instance_type(self: FakeEndpointConfig, instance_type: str) -> None:
-    if not INSTANCE_TYPE.match(instance_type):
+    # AWS's wording for a member outside its enum ("1 validation error detected: Value ... at
+    # ... failed to satisfy constraint: Member must satisfy enum value set: [...]").
+    if instance_type not in INSTANCE_TYPES:
         raise ValidationError(
-            f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {INSTANCE_TYPE.pattern}"
+            f"1 validation error detected: Value '{instance_type}' at"
+            " 'productionVariants.1.member.instanceType' failed to satisfy constraint: Member"
+            f" must satisfy enum value set: [{', '.join(sorted(INSTANCE_TYPES))}]"
         )
 
 

@@ -28,6 +28,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.contract import expect_violation
+
 DELAY = 0.5
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference"
@@ -388,9 +390,20 @@ def test_current_instance_types_are_accepted(sm: Any, instance_type: str) -> Non
     deploy_config(sm, name, InstanceType=instance_type, InitialInstanceCount=1)
 
 
-def test_malformed_instance_type_is_rejected(sm: Any) -> None:
-    code, _ = error_of(lambda: deploy_config(sm, "bad-type", InstanceType="g5.xlarge"))
+@pytest.mark.parametrize("instance_type", ["g5.xlarge", "ml.g5.huge", "ml.m5.large "])
+def test_instance_types_outside_sagemakers_enum_are_rejected(sm: Any, instance_type: str) -> None:
+    """botocore's ProductionVariantInstanceType enum: a well-formed ml.x.y that SageMaker does
+    not have is refused like a malformed one."""
+    with expect_violation("sagemaker:CreateEndpointConfig", "ProductionVariants"):
+        name = f"bad-{instance_type.strip().replace('.', '-')}"
+        code, message = error_of(lambda: deploy_config(sm, name, InstanceType=instance_type))
     assert code == "ValidationException"
+    assert "Member must satisfy enum value set" in message
+
+
+def test_every_instance_type_of_sagemakers_enum_is_accepted(sm: Any) -> None:
+    for instance_type in ("ml.m5.large", "ml.g6e.xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge"):
+        deploy_config(sm, f"ok-{instance_type.replace('.', '-')}", InstanceType=instance_type)
 
 
 def test_existing_names_are_refused(sm: Any) -> None:

@@ -19,6 +19,7 @@ from sagemeter.aws.calls import CALLS, CallCounter
 from sagemeter.aws.clients import CLIENT_CONFIG, client, reset_clients
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway, tag_dict, tag_list
+from tests.contract import expect_violation
 
 from .conftest import REGION, LocalAws
 
@@ -263,7 +264,10 @@ def test_tag_conversion_round_trips() -> None:
 
 
 def test_real_moto_errors_are_classified(gateway: SageMakerGateway) -> None:
-    with pytest.raises(AwsError) as bad_instance:
+    with (
+        pytest.raises(AwsError) as bad_instance,
+        expect_violation("sagemaker:CreateEndpointConfig", "ProductionVariants"),
+    ):
         gateway.create_model(model_request("m-1"))
         gateway.create_endpoint_config(
             {

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from sagemeter_sandbox import Sandbox
+from tests import contract
 from tests.integration.conftest import Operator, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +123,8 @@ class DeployedOperator(Operator):
             **self.sandbox.env(),
             **self.env,
             **env,
+            # Every AWS request it makes is checked against AWS's contract (tests/contract.py).
+            **contract.child_env(self.log_path.stem),
             "KUBECONFIG": str(self.kubeconfig),
             "POD_ID": self.identity,
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),

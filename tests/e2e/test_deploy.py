@@ -33,6 +33,7 @@ from packaging.utils import canonicalize_name
 from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import Kubectl, endpoint_object, foreign_endpoint, wait_for
+from tests.unit.test_docs import install_rbac_table
 
 from .conftest import (
     BASE,
@@ -143,10 +144,32 @@ def test_cluster_roles_hold_no_wildcard_and_agree(
     # The chart grants what the base grants; namespaced, the same rules plus namespace
     # reads (kopf resolves the namespaces) and kopfpeerings in place of clusterkopfpeerings.
     assert rules_of(chart) == rules_of(base)
-    peering = {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch")}
-    namespaced_peering = {("kopf.dev", "kopfpeerings", v) for v in ("list", "watch", "patch")}
+    verbs = ("list", "watch", "patch", "create")
+    peering = {("kopf.dev", "clusterkopfpeerings", v) for v in verbs}
+    namespaced_peering = {("kopf.dev", "kopfpeerings", v) for v in verbs}
     namespaces = {("", "namespaces", v) for v in ("list", "watch")}
     assert rules_of(namespaced) == (rules_of(base) - peering) | namespaced_peering | namespaces
+
+
+def test_install_md_rbac_table_says_what_helm_binds_per_namespace(helm: Path) -> None:
+    """The table's "With watchNamespaces" column against the chart rendered that way."""
+    rendered = docs(helm_template(helm, "watchNamespaces={team-a}"))
+    roles = {role["metadata"]["name"]: role for role in of_kind(rendered, "ClusterRole")}
+    per_namespace = rules_of([roles["sagemeter-namespaced"]])
+    cluster = rules_of([roles["sagemeter"]])
+    for row in install_rbac_table():
+        for verb in row["verbs"].split(","):
+            rule = (row["group"], row["resource"], verb.strip())
+            place = {"per namespace": per_namespace, "cluster": cluster}.get(row["helm"])
+            if place is None:
+                assert rule not in per_namespace | cluster, row
+            else:
+                assert rule in place, row
+    # What the prose beside the table adds.
+    assert {("kopf.dev", "kopfpeerings", v) for v in ("list", "watch", "patch", "create")} <= (
+        per_namespace
+    )
+    assert {("", "namespaces", v) for v in ("list", "watch")} <= cluster
 
 
 # ----------------------------------------------------------------------------- the operator

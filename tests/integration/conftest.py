@@ -24,6 +24,7 @@ import pytest
 
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.control import FaultClient
+from tests import contract
 
 T = TypeVar("T")
 
@@ -83,6 +84,8 @@ class Operator:
             **self.sandbox.env(),
             **self.env,
             **env,
+            # Every AWS request it makes is checked against AWS's contract (tests/contract.py).
+            **contract.child_env(self.log_path.stem),
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),
         }
         log = self.log_path.open("ab")

@@ -159,9 +159,55 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         spec_with(api={"path": "falcon", "lambdaArn": "my-function"}),
         "spec.api.lambdaArn",
     ),
+    (
+        "api-path-segment-reserved",
+        spec_with(api={"path": "team-a/_meter"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-path-first-segment-reserved",
+        spec_with(api={"path": "_private/falcon"}),
+        "no path segment may start with _",
+    ),
+    (
+        "api-cognito-without-authorizer",
+        spec_with(api={"path": "falcon", "authorization": "COGNITO_USER_POOLS"}),
+        "spec.api.authorizerId",
+    ),
+    (
+        "api-scopes-without-cognito",
+        spec_with(api={"path": "falcon", "authorizationScopes": ["team-a/meter"]}),
+        "spec.api.authorizationScopes",
+    ),
+    (
+        "api-scope-with-space",
+        spec_with(
+            api={
+                "path": "falcon",
+                "authorization": "COGNITO_USER_POOLS",
+                "authorizerId": "abc123",
+                "authorizationScopes": ["team-a meter"],
+            }
+        ),
+        "spec.api.authorizationScopes",
+    ),
     ("deletion-policy-unknown", spec_with(deletionPolicy="Orphan"), "spec.deletionPolicy"),
     ("tag-reserved-prefix", spec_with(tags={"sagemeter.io/owner": "me"}), "spec.tags"),
     ("tag-aws-prefix", spec_with(tags={"aws:cloudformation": "x"}), "spec.tags"),
+    # SageMaker's TagValue pattern [\p{L}\p{Z}\p{N}_.:/=+\-@]* (botocore's model): what AWS
+    # would refuse at CreateModel is refused here, naming the field.
+    ("tag-value-hash", spec_with(tags={"ticket": "#4711 (urgent!)"}), "spec.tags"),
+    ("tag-value-ampersand", spec_with(tags={"dept": "R&D"}), "spec.tags"),
+    ("tag-key-comma", spec_with(tags={"a,b": "x"}), "spec.tags"),
+    ("tag-key-too-long", spec_with(tags={"k" * 129: "x"}), "spec.tags"),
+    ("tag-value-too-long", spec_with(tags={"k": "v" * 257}), "spec.tags"),
+    # 50 per resource, sagemeter's own 7 included.
+    ("tags-too-many", spec_with(tags={f"k{i}": "v" for i in range(44)}), "spec.tags"),
+    (
+        "container-env-name-too-long",
+        spec_with(model=container(environment={"A" * 1025: "x"})),
+        "spec.model.container.environment",
+    ),
     ("region-malformed", spec_with(region="europe"), "spec.region"),
     (
         "execution-role-malformed",
@@ -207,6 +253,18 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("unknown-field", spec_with(instanceTyp="ml.g5.xlarge"), "spec.instanceTyp"),
 ]
+
+
+def test_tags_sagemaker_accepts_are_admitted(sandbox: Any, namespace: str) -> None:
+    """Letters and numbers of any script, separators and every symbol the pattern names."""
+    tags = {f"k{i}": "v" for i in range(39)}  # 43 in all: the most spec.tags may hold
+    tags.update(
+        {"Stadt": "Zürich", "部署": "研究 開発", "a b:c/d=e+f-g@h_i.j": "", "k" * 128: "v" * 256}
+    )
+    obj = spec_with(tags=tags)
+    obj["metadata"]["name"] = "unicode-tags"
+    result = _apply(sandbox, namespace, obj)
+    assert result.returncode == 0, result.stderr
 
 
 def _apply(sandbox: Any, namespace: str, obj: dict[str, Any]) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -21,11 +22,11 @@ from sagemeter.cli import actions, plugin
 from sagemeter.core.meter.times import format_time, parse_time
 from sagemeter_sandbox import Sandbox
 
-from .conftest import Kubectl, endpoint_object
+from .conftest import Kubectl, endpoint_object, wait_for
 
 pytestmark = pytest.mark.cluster
 
-COMMANDS = ("ls", "extend", "park", "resume", "wake")
+COMMANDS = ("ls", "extend", "park", "resume", "wake", "ui")
 
 
 def run_plugin(
@@ -413,6 +414,45 @@ def test_wake_says_an_expired_endpoint_needs_extend(
     done = run_plugin(sandbox, "wake", "falcon", "-n", namespace)
     assert done.returncode == 0
     assert "kubectl sagemeter extend falcon" in done.stderr
+
+
+# ------------------------------------------------------------------ ui
+
+
+def test_ui_opens_the_browser_at_the_url_it_prints(sandbox: Sandbox, tmp_path: Path) -> None:
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > "{opened}"\n')
+    browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagemeter.cli.plugin", "ui", "-A"],
+        env={**os.environ, **sandbox.env(), "BROWSER": str(browser)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.fullmatch(
+            r"sagemeter UI for all namespaces: (http://127\.0\.0\.1:\d+/\?token=[\w-]{40,})\n", line
+        )
+        assert found, line
+        wait_for("the browser to be opened", lambda: opened.exists() and opened.read_text())
+        assert opened.read_text().strip() == found[1]
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0  # Ctrl-C or a TERM ends it cleanly
+
+
+def test_ui_on_a_port_in_use_is_one_line_and_exit_1(sandbox: Sandbox) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_plugin(sandbox, "ui", "--no-browser", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
 # ------------------------------------------------------------------ errors and help

@@ -3,6 +3,7 @@ room wakes the waiters, and nothing starts before what runs was counted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -74,3 +75,56 @@ def test_a_budget_whose_policy_went_no_longer_counts() -> None:
     assert not ledger.verdict("w").runs
     ledger.set_budgets({})
     assert ledger.verdict("w").runs
+
+
+def test_an_update_that_does_not_fit_waits_while_the_old_fleet_runs() -> None:
+    woken: list[str] = []
+    ledger = book(woken)
+    ledger.seed([])
+    grow = replace(
+        endpoint("grow", Activity.RUNNING),
+        hourly=Decimal("0.28"),
+        current=Decimal("0.12"),
+        replacing=True,
+        asked=T0,
+    )
+    ledger.report(grow, "grow")
+    verdict = ledger.verdict("grow")
+    assert verdict.runs and verdict.update_waits  # 0.12 + 0.28 > 0.30: not sent
+    assert "the update waits" in (verdict.message or "")
+    assert ledger.spend() == {"team": (Decimal("0.12"), 1)}
+    ledger.set_budgets({"team": BudgetLimit("team", Decimal("0.40"))})
+    assert woken == ["grow"]  # a raised budget wakes the update that waits too
+    verdict = ledger.verdict("grow")
+    assert verdict.runs and not verdict.update_waits
+    # Sent: both fleets count until SageMaker is done, then the new one alone.
+    ledger.report(replace(grow, activity=Activity.UPDATING), "grow")
+    ledger.verdict("grow")
+    assert ledger.spend()["team"][0] == Decimal("0.40")
+    ledger.report(replace(grow, current=None, replacing=False), "grow")
+    ledger.verdict("grow")
+    assert ledger.spend()["team"][0] == Decimal("0.28")
+
+
+def test_waiters_from_before_a_restart_keep_the_order_their_creation_gives() -> None:
+    """After a restart the seed counts every object its spec wants running, since its
+    creation; one whose first pass finds it waiting keeps that place (status, which tenants
+    may write, says nothing about it), ahead of anything that begins to wait later."""
+    ledger = book([])
+    ledger.seed(
+        [
+            endpoint("older", Activity.RUNNING, seconds=1),
+            endpoint("younger", Activity.RUNNING, seconds=10),
+            endpoint("a", Activity.RUNNING, seconds=0),
+        ]
+    )
+    now = 3600.0
+    ledger.report(endpoint("younger", Activity.WAITING, seconds=now), "younger")
+    ledger.report(endpoint("older", Activity.WAITING, seconds=now + 1), "older")
+    ledger.report(endpoint("new", Activity.WAITING, seconds=now - 5), "new")
+    ledger.report(endpoint("a", Activity.RUNNING, seconds=0), "a")
+    ledger.report(endpoint("b", Activity.RUNNING, seconds=0), "b")
+    assert not any(ledger.verdict(u).runs for u in ("older", "younger", "new"))
+    ledger.report(None, "a")  # room for one
+    assert ledger.verdict("older").runs
+    assert not ledger.verdict("younger").runs and not ledger.verdict("new").runs

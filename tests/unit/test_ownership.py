@@ -15,10 +15,8 @@ from sagemeter.core.endpoint.ownership import (
     Incarnation,
     Owner,
     Verdict,
-    adoption_allowed,
     conflict_message,
     decide_ownership,
-    glob_matches,
     owner_of,
     proof_for,
     proof_holds,
@@ -103,7 +101,7 @@ TABLE = [
         "not sagemeter's, adopt, name granted by a policy",
         {},
         True,
-        AdoptionGrant(endpoint_names=["notebook-*"]),
+        AdoptionGrant(name_lists=(("notebook-*",),)),
         Verdict.ADOPTABLE,
         None,
     ),
@@ -111,7 +109,7 @@ TABLE = [
         "not sagemeter's, adopt, name not granted",
         {},
         True,
-        AdoptionGrant(endpoint_names=["other-*"]),
+        AdoptionGrant(name_lists=(("other-*",),)),
         Verdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
@@ -156,26 +154,6 @@ def test_foreign_owner_is_named() -> None:
     assert decided.owner is not None
     assert "team-b/falcon" in decided.owner and "uid-b" in decided.owner
     assert owner_of({}) is None
-
-
-@pytest.mark.parametrize(
-    ("pattern", "value", "matches"),
-    [
-        ("notebook-*", "notebook-7", True),
-        ("notebook-*", "notebook-", True),
-        ("notebook-*", "prod-notebook-7", False),
-        ("exact", "exact", True),
-        ("exact", "exact-2", False),
-        ("*", "anything", True),
-    ],
-)
-def test_glob(pattern: str, value: str, matches: bool) -> None:
-    assert glob_matches(pattern, value) is matches
-
-
-def test_living_in_a_namespace_is_not_a_grant() -> None:
-    # Only the tag on the endpoint or a policy's name list count.
-    assert not adoption_allowed("prod-endpoint", {}, AdoptionGrant())
 
 
 # -- proofs cached in status -----------------------------------------------------------------
@@ -239,12 +217,20 @@ HINTS = [
         [],
     ),
     (
-        "adoption refused without an adopt tag configured",
+        "adoption refused where the adopt tag does not count",
         {},
         True,
         AdoptionGrant(),
-        ["set the operator's SAGEMETER_ADOPT_TAG"],
-        [],
+        ["have an EndpointPolicy that selects namespace team-a list it", "counts only in"],
+        ["tag the endpoint"],
+    ),
+    (
+        "adoption refused by a policy's name list",
+        {"auto-maintain": "true"},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG, name_lists=(("notebook-*",),)),
+        ["adoption.endpointNames must name it (the adopt tag does not count then)"],
+        ["tag the endpoint"],
     ),
     (
         "adopting another object's endpoint",

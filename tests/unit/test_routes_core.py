@@ -3,6 +3,8 @@ async and Lambda URIs, the route record in operationName, invoke URLs, policy re
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sagemeter.api.models import ApiRoute, Authorization
@@ -18,6 +20,7 @@ from sagemeter.core.routes import (
     RouteError,
     RouteRecord,
     RouteSpec,
+    authorizer_mismatch,
     check_route_allowed,
     encode_route_record,
     invoke_url,
@@ -194,16 +197,32 @@ def test_lambda_proxy_route() -> None:
             {"authorizer_id": "abc123"},
             {"authorizationType": "CUSTOM", "authorizerId": "abc123", "apiKeyRequired": False},
         ),
+        (
+            Authorization.COGNITO_USER_POOLS,
+            {"authorizer_id": "pool42"},
+            {"authorizationType": "COGNITO_USER_POOLS", "authorizerId": "pool42"},
+        ),
+        (
+            Authorization.COGNITO_USER_POOLS,
+            {"authorizer_id": "pool42", "authorization_scopes": ("team-a/meter", "openid")},
+            {
+                "authorizationType": "COGNITO_USER_POOLS",
+                "authorizerId": "pool42",
+                "authorizationScopes": ["team-a/meter", "openid"],
+            },
+        ),
         (Authorization.NONE, {}, {"authorizationType": "NONE", "apiKeyRequired": False}),
     ],
 )
 def test_authorization_modes(
-    authorization: Authorization, extra: dict[str, str], expected: dict[str, object]
+    authorization: Authorization, extra: dict[str, Any], expected: dict[str, object]
 ) -> None:
     config = build_method_config(route(authorization=authorization, **extra), REGION, ROLE)
     assert {k: config.method.get(k) for k in expected} == expected
-    if authorization != Authorization.CUSTOM:
+    if authorization not in (Authorization.CUSTOM, Authorization.COGNITO_USER_POOLS):
         assert "authorizerId" not in config.method
+    if "authorization_scopes" not in extra:
+        assert "authorizationScopes" not in config.method
 
 
 def test_fingerprint_follows_every_setting() -> None:
@@ -213,6 +232,18 @@ def test_fingerprint_follows_every_setting() -> None:
         build_method_config(route(endpoint_name="other"), REGION, ROLE),
         build_method_config(route(async_=True), REGION, ROLE),
         build_method_config(route(authorization=Authorization.API_KEY), REGION, ROLE),
+        build_method_config(
+            route(authorization=Authorization.COGNITO_USER_POOLS, authorizer_id="p1"), REGION, ROLE
+        ),
+        build_method_config(
+            route(
+                authorization=Authorization.COGNITO_USER_POOLS,
+                authorizer_id="p1",
+                authorization_scopes=("a/b",),
+            ),
+            REGION,
+            ROLE,
+        ),
         build_method_config(route(lambda_arn=LAMBDA), REGION, ROLE),
         build_method_config(route(), REGION, ROLE.replace("apigw", "other")),
         build_method_config(route(), "eu-west-1", ROLE),
@@ -274,7 +305,40 @@ def test_direct_route_needs_invoke_role_but_lambda_does_not() -> None:
     check_route_allowed(route(lambda_arn=LAMBDA), False, None)
 
 
-def test_custom_without_authorizer_is_refused() -> None:
+@pytest.mark.parametrize("authorization", [Authorization.CUSTOM, Authorization.COGNITO_USER_POOLS])
+def test_an_authorizer_kind_without_authorizer_is_refused(authorization: Authorization) -> None:
     with pytest.raises(RouteError) as refused:
-        check_route_allowed(route(authorization=Authorization.CUSTOM), False, ROLE)
+        check_route_allowed(route(authorization=authorization), False, ROLE)
     assert refused.value.reason == AUTHORIZER_NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("authorization", "kind", "fits"),
+    [
+        (Authorization.CUSTOM, "TOKEN", True),
+        (Authorization.CUSTOM, "REQUEST", True),
+        (Authorization.CUSTOM, "COGNITO_USER_POOLS", False),
+        (Authorization.COGNITO_USER_POOLS, "COGNITO_USER_POOLS", True),
+        (Authorization.COGNITO_USER_POOLS, "TOKEN", False),
+        (Authorization.COGNITO_USER_POOLS, "", False),
+    ],
+)
+def test_an_authorizer_must_be_of_the_kind_the_route_needs(
+    authorization: Authorization, kind: str, fits: bool
+) -> None:
+    found = authorizer_mismatch(authorization, {"id": "a1", "type": kind})
+    assert (found is None) == fits
+    if not fits:
+        assert found is not None and "a1" in found
+
+
+def test_scopes_come_sorted_from_the_api_model() -> None:
+    api = ApiRoute.model_validate(
+        {
+            "path": "f",
+            "authorization": "COGNITO_USER_POOLS",
+            "authorizerId": "p1",
+            "authorizationScopes": ["z/b", "a/c"],
+        }
+    )
+    assert RouteSpec.from_api(api, "e", OWNER).authorization_scopes == ("a/c", "z/b")

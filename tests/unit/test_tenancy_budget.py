@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagemeter.api.models import ManagedEndpointSpec, Phase
+from sagemeter.api.models import ManagedEndpointSpec
 from sagemeter.api.policy import OnDecrease
 from sagemeter.core.meter.pricing import PriceTable, endpoint_hourly
 from sagemeter.core.tenancy.budget import (
     Activity,
     BudgetDecision,
     Candidate,
-    activity_for,
-    budgets_by_policy,
+    activity_of,
+    added_cost,
     counted_cost,
     decide,
 )
@@ -147,23 +147,78 @@ def test_bad_input_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("phase", "activity"),
+    ("status", "activity"),
     [
-        (Phase.CREATING, C),
-        (Phase.IN_SERVICE, R),
-        (Phase.UPDATING, U),
-        (Phase.PARKED, W),
-        (Phase.PENDING, W),
         (None, W),
+        ("Failed", W),
+        ("Creating", C),
         ("InService", R),
+        ("OutOfService", R),
+        ("SystemUpdating", R),
+        ("UpdateRollbackFailed", R),
+        ("Deleting", W),
+        ("Updating", U),
+        ("RollingBack", U),
     ],
 )
-def test_activity_for_phase(phase: Phase | str | None, activity: Activity) -> None:
-    assert activity_for(phase) == activity
+def test_activity_of_what_sagemaker_shows(status: str | None, activity: Activity) -> None:
+    assert activity_of(status) == activity
 
 
-def test_budgets_by_policy() -> None:
-    assert budgets_by_policy([limit("1", name="a")]) == {"a": limit("1", name="a")}
+def update(
+    uid: str,
+    current: str | None,
+    target: str | None,
+    activity: Activity = R,
+    minute: int = 0,
+    asked: int | None = None,
+) -> Candidate:
+    return replace(
+        cand(uid, target, activity, minute),
+        current=Decimal(current) if current is not None else None,
+        replacing=True,
+        asked=T0 + timedelta(minutes=asked) if asked is not None else None,
+    )
+
+
+def test_an_update_that_would_exceed_the_budget_is_not_sent() -> None:
+    """ml.m5.large (0.12) within 2.00 patched to 2 x ml.g5.xlarge (2.82): the update would
+    run both fleets (2.94) and then 2.82; it waits, and the running fleet stays."""
+    grow = update("grow", "0.12", "2.82")
+    d = decide([grow], {"team": limit("2.00")})
+    assert d.run == {"grow"} and d.start == set() and d.park == {}
+    wait = d.wait["grow"]
+    assert (wait.spend, wait.cost) == (Decimal("0.12"), Decimal("2.82"))
+    assert "the update waits" in wait.message and "blue/green" in wait.message
+    assert d.spend == {"team": Decimal("0.12")} and d.waiting == {"team": 1}
+    # Room for both fleets: the update goes out.
+    d = decide([grow], {"team": limit("3.00")})
+    assert d.start == {"grow"} and d.spend == {"team": Decimal("2.94")}
+
+
+def test_while_updating_both_fleets_count() -> None:
+    updating = update("u", "0.12", "2.82", U)
+    assert counted_cost(updating, limit("9")) == Decimal("2.94")
+    d = decide([updating, cand("w", "0.10", W, 1)], {"team": limit("3.00")})
+    assert set(d.wait) == {"w"} and d.spend == {"team": Decimal("2.94")}
+    # Unknown on either side: the budget's unknown price, or refused.
+    assert counted_cost(update("x", None, "1", U), limit("9", unknown="5")) == 6
+    assert counted_cost(update("x", None, "1", U), limit("9")) is None
+    # A shrinking update needs room for both fleets too (blue/green).
+    shrink = update("s", "2.00", "0.50")
+    assert added_cost(shrink, limit("9")) == Decimal("0.50")
+    assert set(decide([shrink], {"team": limit("2.40")}).wait) == {"s"}
+
+
+def test_updates_and_starts_take_turns_by_when_they_asked() -> None:
+    d = decide(
+        [
+            update("grow", "1", "2", R, minute=0, asked=5),  # runs since 0, asked at 5
+            cand("new", "2", W, 3),  # began to wait at 3
+        ],
+        {"team": limit("3")},
+    )
+    assert d.start == {"new"} and set(d.wait) == {"grow"}
 
 
 def test_hourly_cost_of_each_kind_of_endpoint() -> None:
@@ -213,6 +268,9 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Candidate], dict[str, BudgetLimit]]
             hourly=draw(st.none() | money),
             activity=draw(st.sampled_from(list(Activity))),
             since=T0 + timedelta(minutes=draw(st.integers(0, 5))),
+            current=draw(st.none() | money),
+            replacing=draw(st.booleans()),
+            asked=draw(st.none() | st.integers(0, 5).map(lambda m: T0 + timedelta(minutes=m))),
         )
         for i in range(count)
     ]
@@ -230,24 +288,34 @@ def spend(group: Iterable[Candidate], budget: BudgetLimit) -> Decimal:
     return sum((cost(c, budget) for c in group if budget.policy in c.budgets), Decimal(0))
 
 
-def fits(c: Candidate, running: list[Candidate], budgets: Mapping[str, BudgetLimit]) -> bool:
+def carried_out(c: Candidate, d: BudgetDecision) -> Candidate:
+    """`c` once the decision is carried out: a start creates, an update is sent."""
+    if c.uid in d.start:
+        return replace(c, activity=U if c.runs else C)
+    return c
+
+
+def fits(c: Candidate, others: list[Candidate], budgets: Mapping[str, BudgetLimit]) -> bool:
+    """`c` may start (be created, or send its update) on top of `others` (and, for an update,
+    the fleet it runs now)."""
+    base = [*others, c] if c.runs else others
     return all(
-        counted_cost(c, budgets[n]) is not None
-        and spend(running, budgets[n]) + cost(c, budgets[n]) <= budgets[n].usd_per_hour
+        added_cost(c, budgets[n]) is not None
+        and spend(base, budgets[n]) + (added_cost(c, budgets[n]) or 0) <= budgets[n].usd_per_hour
         for n in c.budgets
     )
 
 
 def key(c: Candidate) -> tuple[datetime, str]:
-    return c.since, c.uid
+    return (c.asked or c.since, c.uid) if c.update_waits else (c.since, c.uid)
 
 
 def check_partition(cands: list[Candidate], d: BudgetDecision) -> None:
     runners = {c.uid for c in cands if c.runs}
-    waiters = {c.uid for c in cands if not c.runs}
-    assert d.start <= waiters and set(d.park) <= runners
+    pending = {c.uid for c in cands if c.pending and c.uid not in d.park}
+    assert d.start <= pending and set(d.park) <= runners
     assert d.run == (runners - set(d.park)) | d.start
-    assert set(d.wait) == waiters - d.start
+    assert set(d.wait) == pending - d.start
 
 
 @PROPERTY
@@ -256,7 +324,7 @@ def test_the_running_total_never_exceeds_a_budget(scenario: tuple) -> None:
     cands, budgets = scenario
     d = decide(cands, budgets)
     check_partition(cands, d)
-    running = [c for c in cands if c.uid in d.run]
+    running = [carried_out(c, d) for c in cands if c.uid in d.run]
     for name, budget in budgets.items():
         total = spend(running, budget)
         assert d.spend[name] == total
@@ -279,11 +347,14 @@ def test_the_running_total_never_exceeds_a_budget(scenario: tuple) -> None:
 def test_waiting_order_with_backfill(scenario: tuple) -> None:
     cands, budgets = scenario
     d = decide(cands, budgets)
-    kept = [c for c in cands if c.runs and c.uid in d.run]
     started = sorted((c for c in cands if c.uid in d.start), key=key)
-    running = [c for c in cands if c.uid in d.run]
     for c in cands:
-        before = [s for s in started if key(s) < key(c)]
+        # What runs besides it, and what started before it (as carried out).
+        kept = [k for k in cands if k.runs and k.uid in d.run and k.uid != c.uid]
+        before = [carried_out(s, d) for s in started if key(s) < key(c) and s.uid != c.uid]
+        before_ids = {b.uid for b in before}
+        kept = [k for k in kept if k.uid not in before_ids]
+        running = [carried_out(k, d) for k in cands if k.uid in d.run and k.uid != c.uid]
         if c.uid in d.start:
             # It fitted on top of what ran and what started before it.
             assert fits(c, kept + before, budgets)
@@ -321,7 +392,7 @@ def test_removing_spend_never_parks(scenario: tuple, data: st.DataObject) -> Non
     # deciding again parks nothing, and neither does removing spend then.
     later = T0 + timedelta(hours=1)
     carried = [
-        replace(c, activity=C, since=later)
+        replace(carried_out(c, d), since=later)
         if c.uid in d.start
         else replace(c, activity=W, since=later)
         if c.uid in d.park

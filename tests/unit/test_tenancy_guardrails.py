@@ -15,7 +15,6 @@ from sagemeter.core.tenancy.effective import EffectivePolicy, effective_policy
 from sagemeter.core.tenancy.guardrails import (
     Capacity,
     OperatorDefaults,
-    adoption_allowed,
     expiry_policy,
     lifetime_cap,
     violations,
@@ -184,41 +183,6 @@ def test_allow_lists_intersect_and_each_refusal_names_its_policy() -> None:
     assert (
         violations(me(endpoint(instanceCount=2)), effective(wide, narrow), OperatorDefaults()) == []
     )
-
-
-@pytest.mark.parametrize(
-    ("policies", "name", "tagged", "allowed"),
-    [
-        ([], "nb-1", False, False),  # adoption is a privilege, never a default
-        ([], "nb-1", True, True),  # the operator's adopt tag
-        ([policy("p")], "nb-1", False, False),  # a policy without adoption grants nothing
-        ([policy("p")], "nb-1", True, True),
-        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "nb-1", False, True),
-        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", False, False),
-        # A policy listing names restricts the tag too.
-        ([policy("p", adoption={"endpointNames": ["nb-*"]})], "prod", True, False),
-        (
-            [
-                policy("a", adoption={"endpointNames": ["nb-*"]}),
-                policy("b", adoption={"endpointNames": ["nb-1"]}),
-            ],
-            "nb-1",
-            False,
-            True,
-        ),
-        (
-            [
-                policy("a", adoption={"endpointNames": ["nb-*"]}),
-                policy("b", adoption={"endpointNames": ["nb-1"]}),
-            ],
-            "nb-2",
-            False,
-            False,
-        ),
-    ],
-)
-def test_adoption_allowed(policies: list[Policy], name: str, tagged: bool, allowed: bool) -> None:
-    assert adoption_allowed(name, effective(*policies), tagged) is allowed
 
 
 @pytest.mark.parametrize(

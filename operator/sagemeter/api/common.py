@@ -37,6 +37,12 @@ LAMBDA_ARN_PATTERN = (
 )
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+# Resources whose name starts with "_" are sagemeter's own (`<path>/_meter`), never a route's.
+RESERVED_PATH_SEGMENT_PREFIX = "_"
+# An OAuth scope as Cognito writes it in access tokens ("<resource server>/<scope>", or a
+# standard scope such as "openid"): botocore's cognito-idp model, shape ScopeType (1 to 256
+# characters; ScopeListType holds at most 50).
+OAUTH_SCOPE_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]+$"
 JUMPSTART_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,254}$"
 JUMPSTART_VERSION_PATTERN = r"^(\*|[0-9]+(\.[0-9]+){0,2}|[0-9]+(\.[0-9]+)?\.\*)$"
 # RE2 (CEL) allows at most 1000 repetitions, so the length is not in the pattern.
@@ -45,6 +51,16 @@ ServerlessMemorySize = Literal[1024, 2048, 3072, 4096, 5120, 6144]
 
 # Reserved tag prefixes: `aws:` is AWS's own, `sagemeter.io/` carries ownership.
 RESERVED_TAG_PREFIXES = ("aws:", f"{GROUP}/")
+# SageMaker's tags (botocore's model, shapes TagKey, TagValue and TagList): keys 1-128 and
+# values 0-256 characters of letters, numbers, separators and `_.:/=+-@`, at most 50 per
+# resource. `\p{L}`, `\p{Z}`, `\p{N}` mean the same Unicode categories in Java (AWS), RE2 (the
+# API server) and Rust's regex (pydantic).
+TAG_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
+MAX_TAGS = 50
+# The tags sagemeter itself may put on one resource, counted in those 50: managed-by,
+# namespace, name, uid, adopted, cluster and released (all under sagemeter.io/).
+OWN_TAGS = 7
+MAX_SPEC_TAGS = MAX_TAGS - OWN_TAGS
 WAKE_ANNOTATION = f"{GROUP}/wake"
 # Schema key: the CRD checks this field's pattern with a CEL rule that says this
 # message, instead of quoting the regular expression back at the user.
@@ -100,6 +116,7 @@ class Authorization(StrEnum):
     AWS_IAM = "AWS_IAM"
     API_KEY = "API_KEY"
     CUSTOM = "CUSTOM"
+    COGNITO_USER_POOLS = "COGNITO_USER_POOLS"
     NONE = "NONE"
 
 

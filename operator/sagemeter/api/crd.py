@@ -169,6 +169,17 @@ def _structural(node: Any) -> Any:
         key_patterns.append(key_pattern)
         node["additionalProperties"] = value_schema
     said = key_schema.get(m.PATTERN_MESSAGE)
+    low, high = key_schema.get("minLength"), key_schema.get("maxLength")
+    if low is not None or high is not None:
+        bounds = [f"k.size() >= {low}"] if low else []
+        bounds += [f"k.size() <= {high}"] if high is not None else []
+        message = (
+            f"keys must be {low} to {high} characters long"
+            if low
+            else f"keys must be at most {high} characters long"
+        )
+        rule = m.cel(f"self.all(k, {' && '.join(bounds)})", message)
+        node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), rule]
     for pattern in key_patterns:
         quoted = pattern.replace("\\", "\\\\")
         message = f"keys {said}" if said else f"keys must match {pattern}"

@@ -62,7 +62,9 @@ class ContainerModel(ApiModel):
     )
     environment: (
         dict[
-            Annotated[str, Field(pattern=ENV_NAME_PATTERN)], Annotated[str, Field(max_length=1024)]
+            # SageMaker's EnvironmentKey and EnvironmentValue (botocore): 1024 characters each.
+            Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=1024)],
+            Annotated[str, Field(max_length=1024)],
         ]
         | None
     ) = Field(

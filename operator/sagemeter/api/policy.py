@@ -309,7 +309,7 @@ class RoutePolicy(ApiModel):
     authorizations: list[Authorization] | None = Field(
         default=None,
         min_length=1,
-        max_length=4,
+        max_length=len(Authorization),
         description="Allowed spec.api.authorization values.",
         json_schema_extra=_SET,
     )

@@ -10,8 +10,12 @@ from sagemeter.api.common import (
     API_PATH_PATTERN,
     INSTANCE_TYPE_PATTERN,
     LAMBDA_ARN_PATTERN,
+    MAX_SPEC_TAGS,
+    OAUTH_SCOPE_PATTERN,
     PATTERN_MESSAGE,
     REGION_PATTERN,
+    RESERVED_PATH_SEGMENT_PREFIX,
+    TAG_PATTERN,
     ApiModel,
     Authorization,
     DeletionPolicy,
@@ -99,20 +103,37 @@ class Schedule(ApiModel):
     )
 
 
+_WITH_AUTHORIZER = "['CUSTOM', 'COGNITO_USER_POOLS']"
+
+
 class ApiRoute(ApiModel):
     """An API Gateway route (POST /<path>) in front of the endpoint."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "self.authorization != 'CUSTOM' || has(self.authorizerId)",
-                "spec.api.authorizerId is required when spec.api.authorization is CUSTOM",
+                f"!(self.authorization in {_WITH_AUTHORIZER}) || has(self.authorizerId)",
+                "spec.api.authorizerId is required when spec.api.authorization is CUSTOM"
+                " or COGNITO_USER_POOLS",
                 ".authorizerId",
             ),
             cel(
-                "self.authorization == 'CUSTOM' || !has(self.authorizerId)",
-                "spec.api.authorizerId is only valid when spec.api.authorization is CUSTOM",
+                f"self.authorization in {_WITH_AUTHORIZER} || !has(self.authorizerId)",
+                "spec.api.authorizerId is only valid when spec.api.authorization is CUSTOM"
+                " or COGNITO_USER_POOLS",
                 ".authorizerId",
+            ),
+            cel(
+                "self.authorization == 'COGNITO_USER_POOLS' || !has(self.authorizationScopes)",
+                "spec.api.authorizationScopes is only valid when spec.api.authorization is"
+                " COGNITO_USER_POOLS",
+                ".authorizationScopes",
+            ),
+            cel(
+                f"!self.path.matches('(^|/){RESERVED_PATH_SEGMENT_PREFIX}')",
+                "spec.api.path: no path segment may start with _ (those resources are"
+                " sagemeter's own, such as <path>/_meter)",
+                ".path",
             ),
         )
     )
@@ -120,16 +141,38 @@ class ApiRoute(ApiModel):
     path: str = Field(
         pattern=API_PATH_PATTERN,
         max_length=128,
-        description="Resource path under the REST API, e.g. falcon or team-a/falcon.",
+        description=(
+            "Resource path under the REST API, e.g. falcon or team-a/falcon; no segment may"
+            " start with _."
+        ),
     )
     authorization: Authorization = Field(
         default=Authorization.AWS_IAM,
-        description="AWS_IAM (default), API_KEY, CUSTOM (with authorizerId) or NONE.",
+        description=(
+            "AWS_IAM (default), API_KEY, CUSTOM (with authorizerId), COGNITO_USER_POOLS (with"
+            " authorizerId) or NONE."
+        ),
     )
     authorizer_id: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9]{1,32}$",
-        description="API Gateway authorizer id; required with CUSTOM.",
+        description=(
+            "API Gateway authorizer id; required with CUSTOM (a Lambda authorizer) and"
+            " COGNITO_USER_POOLS (a Cognito user pool authorizer)."
+        ),
+    )
+    authorization_scopes: (
+        list[Annotated[str, Field(pattern=OAUTH_SCOPE_PATTERN, min_length=1, max_length=256)]]
+        | None
+    ) = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description=(
+            "OAuth scopes (COGNITO_USER_POOLS only): callers then send an access token holding"
+            " at least one of them; without scopes, callers send an ID token."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     lambda_arn: str | None = Field(
         default=None,
@@ -284,14 +327,38 @@ class ManagedEndpointSpec(ApiModel):
     )
     tags: (
         dict[
-            Annotated[str, Field(min_length=1, max_length=128)],
-            Annotated[str, Field(max_length=256)],
+            Annotated[
+                str,
+                Field(
+                    min_length=1,
+                    max_length=128,
+                    pattern=TAG_PATTERN,
+                    json_schema_extra={
+                        PATTERN_MESSAGE: "may hold only letters, numbers, spaces and _ . : / = + -"
+                        " @ (SageMaker's tag keys), 1 to 128 characters"
+                    },
+                ),
+            ],
+            Annotated[
+                str,
+                Field(
+                    max_length=256,
+                    pattern=TAG_PATTERN,
+                    json_schema_extra={
+                        PATTERN_MESSAGE: "spec.tags values may hold only letters, numbers, spaces"
+                        " and _ . : / = + - @ (SageMaker's tag values)"
+                    },
+                ),
+            ],
         ]
         | None
     ) = Field(
         default=None,
-        max_length=40,
-        description="Extra tags for every AWS resource sagemeter creates.",
+        max_length=MAX_SPEC_TAGS,
+        description=(
+            "Extra tags for every AWS resource sagemeter creates: SageMaker's tag syntax, at"
+            f" most {MAX_SPEC_TAGS} (50 per resource, with sagemeter's own)."
+        ),
         json_schema_extra=validations(
             cel(
                 "self.all(k, !k.startsWith('aws:') && !k.startsWith('sagemeter.io/'))",

@@ -4,20 +4,21 @@ the user may read), with the user's kubeconfig, and every failure as one line.""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 import urllib3
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from sagemeter.cli.patches import FIELD_MANAGER
 
 REQUEST_TIMEOUT = 30.0
+WATCH_SECONDS = 240  # a watch is renewed this often (and with it an expiring exec token)
 
 
 class PluginError(click.ClickException):
@@ -33,6 +34,10 @@ class ApiError(PluginError):
         self.status = status
         self.reason = reason
         self.api_message = message
+
+
+class Unreachable(PluginError):
+    """The API server did not answer (connection refused, timeout, TLS failure)."""
 
 
 class Conflict(Exception):
@@ -73,19 +78,29 @@ class Endpoints:
         except Exception as error:  # any broken kubeconfig is the user's to fix: say why
             raise PluginError(f"cannot load the kubeconfig: {_one_line(str(error))}") from None
         configuration.retries = 1  # an unreachable server fails fast instead of 3 backoffs
-        self._api = client.CustomObjectsApi(client.ApiClient(configuration))
+        api_client = client.ApiClient(configuration)
+        self._api = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
         context = next(
             (c for c in contexts if c["name"] == (target.context or active["name"])), active
         )
+        self.context: str = str(context.get("name") or "")
         self.namespace: str = (
             target.namespace or (context.get("context") or {}).get("namespace") or "default"
         )
 
-    def list(self, all_namespaces: bool) -> dict[str, Any]:
+    def list(self, all_namespaces: bool, namespace: str | None = None) -> dict[str, Any]:
+        """ManagedEndpoints of every namespace, or of `namespace` (default: the target's)."""
         if all_namespaces:
             return self._call(None, self._api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
         return self._call(
-            None, self._api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL
+            None,
+            self._api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace or self.namespace,
+            PLURAL,
+            namespace=namespace,
         )
 
     def policies(self) -> Sequence[dict[str, Any]]:
@@ -95,6 +110,49 @@ class Endpoints:
         except (ApiException, OSError):
             return []
         return list(found.get("items") or [])
+
+    def list_policies(self) -> dict[str, Any]:
+        """Every EndpointPolicy, or the API's refusal as an ApiError."""
+        return self._call(None, self._api.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL)
+
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        """The namespace's labels; None when the user may not read it (or it is gone)."""
+        try:
+            found = self._core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT)
+        except (ApiException, urllib3.exceptions.HTTPError):
+            return None
+        return dict(found.metadata.labels or {})
+
+    def watch(
+        self, plural: str, namespace: str | None, resource_version: str
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (`type`, `object` as a dict) of `plural` in `namespace` (None: every
+        namespace, or a cluster-scoped kind) from `resource_version`, for up to WATCH_SECONDS;
+        bookmarks included. An expired version is ApiError 410: list again."""
+        args: tuple[str, ...]
+        if namespace is None:
+            method, args = self._api.list_cluster_custom_object, (GROUP, VERSION, plural)
+        else:
+            method = self._api.list_namespaced_custom_object
+            args = (GROUP, VERSION, namespace, plural)
+        stream = watch.Watch().stream(
+            method,
+            *args,
+            resource_version=resource_version,
+            timeout_seconds=WATCH_SECONDS,
+            allow_watch_bookmarks=True,
+            _request_timeout=(REQUEST_TIMEOUT, WATCH_SECONDS + REQUEST_TIMEOUT),
+        )
+        try:
+            for event in stream:
+                yield {"type": event["type"], "object": event["raw_object"]}
+        except ApiException as error:
+            raise self._api_error(error, None, namespace or "") from None
+        except urllib3.exceptions.HTTPError as error:
+            cause = getattr(error, "reason", None) or error
+            raise Unreachable(
+                f"cannot reach the Kubernetes API server: {_one_line(str(cause))}"
+            ) from None
 
     def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
         """The object `name` in `namespace` (default: the target's namespace)."""
@@ -144,7 +202,7 @@ class Endpoints:
             raise self._api_error(error, name, namespace or self.namespace) from None
         except urllib3.exceptions.HTTPError as error:
             cause = getattr(error, "reason", None) or error
-            raise PluginError(
+            raise Unreachable(
                 f"cannot reach the Kubernetes API server: {_one_line(str(cause))}"
             ) from None
         return result

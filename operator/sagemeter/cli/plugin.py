@@ -97,8 +97,8 @@ def cli() -> None:
 
     `ls` shows what runs, why the rest is parked, the time left and the cost;
     `extend` tops up the meter; `park` stops an endpoint now and `resume` undoes
-    it; `wake` brings an idle-parked endpoint back. The connection options work
-    here and on every command, as in kubectl.
+    it; `wake` brings an idle-parked endpoint back; `ui` shows them all on a live
+    web page. The connection options work here and on every command, as in kubectl.
 
     \b
     Examples:
@@ -107,6 +107,7 @@ def cli() -> None:
       kubectl sagemeter park falcon
       kubectl sagemeter resume falcon
       kubectl sagemeter wake falcon
+      kubectl sagemeter ui -A
     """
 
 
@@ -249,6 +250,42 @@ def wake(name: str) -> None:
     click.echo(f"{name}: woken at {done.value}{cleared}")
     if done.note:
         click.echo(f"note: {done.note}", err=True)
+
+
+@cli.command(short_help="A web page of the endpoints, live, with the actions as buttons.")
+@kube_options
+@click.option("-A", "--all-namespaces", is_flag=True, help="Show endpoints in every namespace.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+def ui(all_namespaces: bool, port: int, no_browser: bool) -> None:
+    """Serve a page of the endpoints on 127.0.0.1 and open it in the browser.
+
+    The page lists every endpoint with its phase and reason, the time left
+    (counting down), the cost per hour, the route, the conditions and the
+    spend of the EndpointPolicies that apply, updated live from a watch. Its
+    buttons Extend (1h, 4h, or a duration typed in), Suspend, Resume and Wake
+    send the same patches as `extend`, `park`, `resume` and `wake`.
+
+    It uses your kubeconfig (exec credential plugins too), so RBAC decides
+    what you see and may change; the API's refusals are shown as it wrote
+    them. Only the page it serves can use it: the URL carries a token for this
+    session, and requests from other origins or hosts are refused. Stop it
+    with Ctrl-C.
+
+    \b
+    Examples:
+      kubectl sagemeter ui -n team-a
+      kubectl sagemeter ui -A --no-browser --port 8765
+    """
+    from sagemeter.cli.ui.server import serve  # aiohttp is loaded for this command only
+
+    endpoints = Endpoints(_target())
+    serve(endpoints, None if all_namespaces else endpoints.namespace, port, not no_browser)
 
 
 def main() -> None:

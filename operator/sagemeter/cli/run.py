@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from typing import Any
 
 import click
@@ -63,6 +64,7 @@ def run(
     """Run the operator."""
     import kopf
 
+    from sagemeter.cli.startup import StartupError, check_startup
     from sagemeter.handlers import endpoints  # noqa: F401  (registers the handlers)
     from sagemeter.runtime.logs import configure_logging
 
@@ -70,7 +72,12 @@ def run(
         # kopf pauses every operator that sees a peer of the same priority, itself
         # included: identical replicas need distinct priorities (kopf docs: random ones).
         priority = random.SystemRandom().randint(1, 2**31 - 1)
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = check_startup(overrides, peering_name, list(namespaces))
+    except StartupError as error:
+        # Crash-only: one line, a non-zero exit, never a live process that does nothing.
+        click.echo(f"sagemeter: cannot start: {error}", err=True)
+        sys.exit(1)
     configure_logging(settings.log_format, verbose)
     kopf.run(
         clusterwide=not namespaces,

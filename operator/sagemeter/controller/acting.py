@@ -58,7 +58,7 @@ class Actor:
                 return await self._deploy(ctx, step, target, seen)
             except AwsError as error:
                 if error.kind == ErrorKind.NOT_FOUND and not target.owns_config:
-                    raise _config_missing(ctx, target.config_name) from error
+                    raise config_missing(ctx, target.config_name) from error
                 raise
         gw, name = ctx.gateway, ctx.endpoint_name
         await self.workers.run(gw.delete_endpoint, name)
@@ -132,7 +132,7 @@ class Actor:
             await self.workers.run(ctx.gateway.create_endpoint_config, target.config_request)
 
 
-def _config_missing(ctx: Context, config: str) -> Degraded:
+def config_missing(ctx: Context, config: str) -> Degraded:
     """SageMaker does not know the EndpointConfig the object runs on and sagemeter does not make
     (CreateEndpoint and UpdateEndpoint answer ValidationException "Could not find endpoint
     configuration"): the object reports it and how to fix it, never a Creating that never ends."""

@@ -22,6 +22,7 @@ from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
 from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.adoption import adoption_grant
 from sagemeter.core.tenancy.guardrails import expiry_policy
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.runtime.context import Context
@@ -90,9 +91,6 @@ class Contexts:
         acting = verdict is None or verdict.allowed or verdict.reason == POLICY_VIOLATION
         role = placement.role_arn if placement and acting else None
         identity = Identity(role, namespace, settings.region) if role else None
-        names: list[str] = []
-        if effective is not None:
-            names = [n for opinion in effective.adoption for n in opinion.value]
         return Context(
             body=body,
             namespace=namespace,
@@ -105,7 +103,11 @@ class Contexts:
             region=region,
             endpoint_name=obj.spec.endpoint_name or naming.default_endpoint_name(namespace, name),
             gateway=self.gateway(region, identity),
-            grant=AdoptionGrant(tag=self._adopt_tag, endpoint_names=names),
+            grant=(
+                adoption_grant(effective, namespace, self._adopt_tag, settings.adopt_namespace)
+                if self.tenancy is None or effective is not None
+                else AdoptionGrant()  # no verdict to grant from: nothing may be adopted
+            ),
             default_role=(
                 effective.execution_role_default.value
                 if effective is not None and effective.execution_role_default is not None

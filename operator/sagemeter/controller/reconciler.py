@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from sagemeter.api.models import (
     WAKE_ANNOTATION,
     AwsPlacement,
     EndpointIncarnation,
+    ParkedReason,
     Phase,
     WakeCount,
 )
@@ -33,9 +35,11 @@ from sagemeter.aws.errors import AwsError
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms
+from sagemeter.controller.budgeting import Budgeting
 from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.deleting import Deleter
+from sagemeter.controller.fleets import Fleets
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
@@ -71,7 +75,7 @@ from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
-from sagemeter.tenancy.accounting import count, hold
+from sagemeter.tenancy.accounting import Spend
 from sagemeter.tenancy.book import BudgetBook
 from sagemeter.tenancy.registry import Tenancy
 
@@ -99,6 +103,10 @@ class _Pass:
     woken: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
     cleanup_pending: bool | None = None
+    # What the object's endpoint counts against its budgets, as this pass saw it (reported to
+    # the book only when `counted`: a pass that failed half-way leaves the last report).
+    spend: Spend | None = None
+    counted: bool = False
 
 
 class Reconciler:
@@ -127,6 +135,8 @@ class Reconciler:
         self.prices = load_prices(settings.price_file)
         self.targets = Targets(settings, self.workers)
         self.cleanup = Cleanup(self.workers, self.reporter.event)
+        self.fleets = Fleets(self.workers, self.prices, settings.sync_seconds)
+        self.budgeting = Budgeting(book, self.fleets, self.prices)
         # When a park first had to wait for SageMaker (Creating, Updating, ...), per object.
         self._park_waits: dict[str, datetime] = {}
         self.actor = Actor(self.workers, self.observer, self.idle, self.reporter.event)
@@ -171,8 +181,13 @@ class Reconciler:
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
                 # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
-                # (AccountChanged): nothing happens in AWS for this object.
-                if deleting:
+                # (AccountChanged): nothing happens in AWS for this object. A verdict that is not
+                # known yet (TenancyNotSynced) is waited out, by a deletion too.
+                if not verdict.settled:
+                    if deleting:
+                        return self.settings.poll_seconds
+                    run.wake = self.settings.poll_seconds
+                elif deleting:
                     self.deleter.leave(ctx, verdict.reason, verdict.message)
                     self._gone(ctx)
                     return None
@@ -249,8 +264,9 @@ class Reconciler:
             cleanup_pending=run.cleanup_pending,
         )
         self.waking.remember(ctx, new, now)
-        if self.book is not None:
-            count(self.book, ctx, run.desired, new.phase, now, hourly)
+        if run.counted:
+            wants = run.desired.running or run.desired.reason == ParkedReason.OVER_BUDGET
+            self.budgeting.report(ctx, run.spend, wants, now)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
         version = await self.reporter.write_status(ctx, new)
@@ -263,6 +279,7 @@ class Reconciler:
         endpoint, ownership = observation.endpoint, observation.ownership
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
+            run.counted = True  # not its endpoint: it counts nothing
             raise Degraded(
                 str(ownership.reason),
                 conflict_message(
@@ -291,19 +308,36 @@ class Reconciler:
                 run.desired = desired = desired_state(
                     ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
                 )
-        if desired.running and ctx.budgets and self.book is not None:
-            waits = hold(self.book, ctx, now, endpoint_hourly(ctx.spec, self.prices))
-            if waits is not None:
-                run.desired = desired = desired_state(
-                    ctx.spec, ctx.created, now, ctx.expiry_policy, over_budget=waits
-                )
         target: Target | None = None
-        view = endpoint.view() if endpoint else None
+        hourly: Decimal | None = None
+        update_waits: str | None = None
         if desired.running:
             target = await self.targets.resolve(ctx, endpoint)
+            if ctx.budgets and self.book is not None:
+                hourly = await self.budgeting.target_hourly(ctx, target)
+                status = endpoint.status if endpoint else None
+                spend = await self.budgeting.spend(ctx, endpoint, status, target, hourly)
+                call = self.budgeting.hold(ctx, spend, now)
+                update_waits = call.update_waits
+                if call.over_budget is not None:
+                    run.desired = desired = desired_state(
+                        ctx.spec, ctx.created, now, ctx.expiry_policy, over_budget=call.over_budget
+                    )
+        view = endpoint.view() if endpoint else None
+        if desired.running:
+            assert target is not None
             run.seen = _seen(ctx, endpoint, target)
             attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
             run.step = step = plan_running(target.config_name, view, attempt, ctx.generation)
+            if step.action == Action.UPDATE and update_waits is not None:
+                # The update would exceed a budget: not sent; the running fleet stays.
+                run.step = step = Step(
+                    Action.NOTHING,
+                    Phase.IN_SERVICE,
+                    ParkedReason.OVER_BUDGET,
+                    update_waits,
+                    failed=True,
+                )
         else:
             assert desired.reason is not None
             run.step = step = plan_parked(view, desired.reason)
@@ -350,6 +384,11 @@ class Reconciler:
         elif ctx.spec.idle is None and ctx.status.observed_generation not in (None, ctx.generation):
             # The idle policy may have been removed by this change (a first pass never had one).
             await self.alarms.drop(ctx)
+        if ctx.budgets and self.book is not None:
+            run.counted = True
+            run.spend = await self.budgeting.spend(
+                ctx, endpoint, run.seen.sagemaker_status, target, hourly
+            )
 
     async def _delete(
         self, ctx: Context, observation: Observation, run: _Pass, now: datetime
@@ -362,6 +401,7 @@ class Reconciler:
             return True
         run.step, run.proof, run.seen = step, observation.proof, seen or run.seen
         run.wake = self.settings.poll_seconds
+        run.counted = True  # its delete was sent or waits: it asks for nothing any more
         return False
 
     def _gone(self, ctx: Context) -> None:

@@ -49,6 +49,10 @@ def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any
         method.update(authorizationType="NONE", apiKeyRequired=True)
     elif route.authorization == Authorization.CUSTOM:
         method.update(authorizationType="CUSTOM", authorizerId=route.authorizer_id)
+    elif route.authorization == Authorization.COGNITO_USER_POOLS:
+        method.update(authorizationType="COGNITO_USER_POOLS", authorizerId=route.authorizer_id)
+        if route.authorization_scopes:
+            method["authorizationScopes"] = list(route.authorization_scopes)
     elif route.authorization == Authorization.NONE:
         method["authorizationType"] = "NONE"
     if request_headers:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sagemeter.api.models import ApiRoute, Authorization
 from sagemeter.core.endpoint.naming import short_hash
@@ -37,6 +37,7 @@ __all__ = [
     "RouteRecord",
     "RouteSpec",
     "api_key_name",
+    "authorizer_mismatch",
     "check_route_allowed",
     "encode_route_record",
     "invoke_url",
@@ -64,9 +65,16 @@ REST_API_DESCRIPTION: Final = "Routes to SageMaker endpoints managed by sagemete
 ROUTE_CONFLICT: Final = "RouteConflict"
 UNAUTHENTICATED_REFUSED: Final = "UnauthenticatedRouteRefused"
 AUTHORIZER_NOT_FOUND: Final = "AuthorizerNotFound"
+AUTHORIZER_MISMATCH: Final = "AuthorizerMismatch"
 LAMBDA_NOT_FOUND: Final = "LambdaNotFound"
 INVOKE_ROLE_MISSING: Final = "InvokeRoleNotConfigured"
 REST_API_NOT_FOUND: Final = "RestApiNotFound"
+
+# The authorizer types (API Gateway's ``Authorizer.type``) each authorization needs.
+AUTHORIZER_TYPES: Final[dict[Authorization, tuple[str, ...]]] = {
+    Authorization.CUSTOM: ("TOKEN", "REQUEST"),
+    Authorization.COGNITO_USER_POOLS: ("COGNITO_USER_POOLS",),
+}
 
 # The request headers InvokeEndpoint reads (besides the body); API Gateway forwards only the
 # headers an AWS integration maps explicitly.
@@ -130,6 +138,8 @@ class RouteSpec:
     owner: Owner
     authorization: Authorization = Authorization.AWS_IAM
     authorizer_id: str | None = None
+    # COGNITO_USER_POOLS only: callers send an access token with one of these (else an ID token).
+    authorization_scopes: tuple[str, ...] = ()
     lambda_arn: str | None = None
     async_: bool = False
     # While the endpoint does not serve: what the route answers instead (core.wake).
@@ -154,6 +164,7 @@ class RouteSpec:
             # The models keep enum values as plain strings (use_enum_values).
             authorization=Authorization(api.authorization),
             authorizer_id=api.authorizer_id,
+            authorization_scopes=tuple(sorted(api.authorization_scopes or ())),
             lambda_arn=api.lambda_arn,
             async_=async_,
             hold=hold,
@@ -309,6 +320,25 @@ def tenant_invoke_role_missing(policy: str, account: str | None) -> str:
     )
 
 
+def authorizer_mismatch(authorization: Authorization, authorizer: dict[str, Any]) -> str | None:
+    """Why an existing authorizer cannot serve a route of ``authorization``, or None.
+
+    API Gateway's authorizer ``type`` is TOKEN or REQUEST for a Lambda (CUSTOM) authorizer and
+    COGNITO_USER_POOLS for a user pool one (botocore's apigateway model, AuthorizerType); a
+    method names the matching ``authorizationType``.
+    """
+    kind = str(authorizer.get("type") or "")
+    wanted = AUTHORIZER_TYPES.get(authorization, ())
+    if kind in wanted:
+        return None
+    return (
+        f"authorizer {authorizer.get('id')} is a {kind or 'typeless'} authorizer; spec.api"
+        f".authorization {authorization} needs a {' or '.join(wanted)} authorizer: set"
+        " spec.api.authorizerId to one of those, or spec.api.authorization to what this one"
+        " serves"
+    )
+
+
 def check_route_allowed(
     route: RouteSpec, allow_unauthenticated: bool, invoke_role_arn: str | None
 ) -> None:
@@ -317,12 +347,14 @@ def check_route_allowed(
         raise RouteError(
             UNAUTHENTICATED_REFUSED,
             f"spec.api.authorization NONE would let anyone on the internet call /{route.path}:"
-            " set spec.api.authorization to AWS_IAM, API_KEY or CUSTOM (the operator takes"
+            " set spec.api.authorization to AWS_IAM, API_KEY, CUSTOM or COGNITO_USER_POOLS (the"
+            " operator takes"
             " NONE only with SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES=true)",
         )
-    if route.authorization == Authorization.CUSTOM and not route.authorizer_id:
+    if route.authorization in AUTHORIZER_TYPES and not route.authorizer_id:
         raise RouteError(
-            AUTHORIZER_NOT_FOUND, "spec.api.authorization CUSTOM needs spec.api.authorizerId"
+            AUTHORIZER_NOT_FOUND,
+            f"spec.api.authorization {route.authorization} needs spec.api.authorizerId",
         )
     if route.lambda_arn is None and not invoke_role_arn:
         raise RouteError(

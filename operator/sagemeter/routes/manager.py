@@ -107,7 +107,8 @@ class RouteManager:
         """Makes ``route`` exist exactly as specified; moves it if its owner had another path.
 
         Raises ``RouteError`` (RouteConflict, UnauthenticatedRouteRefused, AuthorizerNotFound,
-        LambdaNotFound, InvokeRoleNotConfigured, RestApiNotFound) or ``AwsError``.
+        AuthorizerMismatch, LambdaNotFound, InvokeRoleNotConfigured, RestApiNotFound) or
+        ``AwsError``.
         """
         settings = self._settings
         core.check_route_allowed(
@@ -300,13 +301,18 @@ class RouteManager:
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_
-        if route.authorizer_id and apigateway.get_authorizer(api_id, route.authorizer_id) is None:
-            raise RouteError(
-                core.AUTHORIZER_NOT_FOUND,
-                f"authorizer {route.authorizer_id} does not exist in REST API {api_id} ({region}):"
-                " set spec.api.authorizerId to an authorizer of that REST API (aws apigateway"
-                f" get-authorizers --rest-api-id {api_id} --region {region})",
-            )
+        if route.authorizer_id:
+            authorizer = apigateway.get_authorizer(api_id, route.authorizer_id)
+            if authorizer is None:
+                raise RouteError(
+                    core.AUTHORIZER_NOT_FOUND,
+                    f"authorizer {route.authorizer_id} does not exist in REST API {api_id}"
+                    f" ({region}): set spec.api.authorizerId to an authorizer of that REST API"
+                    f" (aws apigateway get-authorizers --rest-api-id {api_id} --region {region})",
+                )
+            mismatch = core.authorizer_mismatch(route.authorization, authorizer)
+            if mismatch is not None:
+                raise RouteError(core.AUTHORIZER_MISMATCH, f"{mismatch} (REST API {api_id})")
         if route.lambda_arn:
             self._grant_lambda(gateways, api_id, region, route)
         previous = tree.owned_paths(route.owner.uid)

@@ -170,13 +170,19 @@ class FleetCollector(Collector):
 
 
 _registered = False
+_serving: set[int] = set()
 
 
 def serve(port: int, address: str = "0.0.0.0") -> None:
+    """Serves /metrics on ``port`` (once per port: `sagemeter run` serves it before kopf starts,
+    so a port in use stops the process at once). Raises ``OSError`` when it cannot bind."""
     global _registered
+    if port in _serving:
+        return
     if not _registered:
         REGISTRY.register(AwsCallCollector())
         REGISTRY.register(FleetCollector())
         REGISTRY.register(BUDGETS)
         _registered = True
     start_http_server(port, addr=address)
+    _serving.add(port)

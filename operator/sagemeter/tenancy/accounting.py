@@ -1,57 +1,68 @@
 """What one reconcile pass tells the budget book about its object, and hears back.
 
-hold(book, ctx, now)   -> why the object must wait for budget, or None: it may run
-count(book, ctx, desired, phase, now)   after the pass: what the object counts now
+    hold(book, ctx, spend, now) -> Verdict    may it start; may its update be sent
+    report(book, ctx, spend, wants, now)      after the pass: what it counts now
+
+What an object counts comes from what SageMaker shows for the object's own endpoint (`Spend`,
+built by the pass from its observation: the status there, the price of the target fleet and
+of the fleet that runs), never from the object's status, which tenants may write: a forged
+phase or `hourlyCostUSD` neither frees room nor takes it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sagemeter.api.models import ConditionType, ParkedReason, Phase
-from sagemeter.core.endpoint.desired import Desired
-from sagemeter.core.meter.times import parse_time
-from sagemeter.core.tenancy.budget import Activity, Candidate, activity_for
+from sagemeter.core.tenancy.budget import Activity, Candidate, activity_of
 from sagemeter.runtime.context import Context
-from sagemeter.tenancy.book import BudgetBook
+from sagemeter.tenancy.book import BudgetBook, Verdict
 
 
-def candidate(
-    ctx: Context, phase: Phase | None, now: datetime, hourly: Decimal | None
-) -> Candidate:
-    """The object as the book counts it: running since it became ready, or waiting since a
-    budget first held it back (the book keeps the first report's instant; after a restart the
-    Parked condition's transition time keeps the order, to the second)."""
-    activity = activity_for(phase)
-    conditions = {c.type: c for c in ctx.status.conditions}
-    held = conditions.get(ConditionType.PARKED)
-    ready = conditions.get(ConditionType.READY)
-    since = now
-    if activity == Activity.WAITING and held is not None and held.reason == "OverBudget":
-        since = parse_time(held.last_transition_time) if held.last_transition_time else now
-    elif activity != Activity.WAITING and ready is not None and ready.status == "True":
-        since = parse_time(ready.last_transition_time) if ready.last_transition_time else now
-    return Candidate(ctx.uid, ctx.budgets, hourly, activity, since, ctx.namespace)
+@dataclass(frozen=True)
+class Spend:
+    """The object's endpoint as SageMaker shows it, priced.
+
+    `status`: SageMaker's status (None: no endpoint); `hourly`: the target fleet's price;
+    `current`: the price of the fleet that runs while it is not the target (`replacing`);
+    `started`: the endpoint's CreationTime (for "park the newest first")."""
+
+    status: str | None
+    hourly: Decimal | None
+    current: Decimal | None = None
+    replacing: bool = False
+    started: datetime | None = None
 
 
-def hold(book: BudgetBook, ctx: Context, now: datetime, hourly: Decimal | None) -> str | None:
-    book.report(candidate(ctx, ctx.status.phase, now, hourly), ctx.uid)
-    verdict = book.verdict(ctx.uid)
-    return None if verdict.runs else (verdict.message or "over budget")
+def candidate(ctx: Context, spend: Spend, now: datetime) -> Candidate:
+    """The object as the book counts it. A waiter's place is the instant of its first report
+    (the book keeps it); a runner's is when its endpoint was created."""
+    activity = activity_of(spend.status)
+    since = spend.started if activity != Activity.WAITING and spend.started else now
+    return Candidate(
+        uid=ctx.uid,
+        budgets=ctx.budgets,
+        hourly=spend.hourly,
+        activity=activity,
+        since=since,
+        namespace=ctx.namespace,
+        current=spend.current,
+        replacing=spend.replacing,
+        asked=now,
+    )
 
 
-def count(
-    book: BudgetBook,
-    ctx: Context,
-    desired: Desired,
-    phase: Phase | None,
-    now: datetime,
-    hourly: Decimal | None,
-) -> None:
-    if not ctx.budgets:
+def hold(book: BudgetBook, ctx: Context, spend: Spend, now: datetime) -> Verdict:
+    book.report(candidate(ctx, spend, now), ctx.uid)
+    return book.verdict(ctx.uid)
+
+
+def report(book: BudgetBook, ctx: Context, spend: Spend | None, wants: bool, now: datetime) -> None:
+    """After the pass: `spend` None when the object has no endpoint of its own there (a
+    conflict, a deletion done); `wants`: it should run, or waits for budget to."""
+    if not ctx.budgets or spend is None:
         book.report(None, ctx.uid)
         return
-    runs = activity_for(phase) != Activity.WAITING
-    wants = desired.running or desired.reason == ParkedReason.OVER_BUDGET
-    book.report(candidate(ctx, phase, now, hourly) if runs or wants else None, ctx.uid)
+    counted = candidate(ctx, spend, now)
+    book.report(counted if counted.runs or wants else None, ctx.uid)

@@ -7,8 +7,12 @@ every object, so two passes on the same book agree on who starts. When room appe
 stops running or goes, a budget is raised), every waiting object is woken at once, and the
 oldest waiter starts first because the decision orders them by when they began to wait.
 
-Until every object has been seen once (`seeded`), nothing starts: a restarted operator must not
-start a waiter before it has counted what already runs.
+Until what already runs was counted (`seed`), nothing starts: a restarted operator must not
+start a waiter before it has counted what already runs. The seed never reads an object's status
+(tenants may write it): every object whose spec wants it running counts as running at its
+spec's price until its own first pass reports what SageMaker really shows, which only ever
+frees room. An object first reported waiting keeps the place its creation gives it among
+those that were waiting before the restart.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sagemeter.core.tenancy.budget import (
-    Activity,
     BudgetDecision,
     Candidate,
     Park,
     Wait,
+    counted_cost,
     decide,
 )
 from sagemeter.core.tenancy.effective import BudgetLimit
@@ -33,12 +37,14 @@ Wake = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the book says of one object: may it run, and if not, why."""
+    """What the book says of one object: may it run, and if not, why; and for one that runs
+    a fleet other than its target, may its update be sent (`update_waits`: not yet)."""
 
     runs: bool
     message: str | None = None
     wait: Wait | None = None
     park: Park | None = None
+    update_waits: bool = False
 
 
 STARTING = Verdict(False, "sagemeter is counting what already runs under the budget")
@@ -51,13 +57,16 @@ class BudgetBook:
         self._candidates: dict[str, Candidate] = {}
         self._budgets: dict[str, BudgetLimit] = {}
         self._seeded = False
+        self._seeds: set[str] = set()  # uids counted from the seed, not yet by a pass
         self.last: BudgetDecision | None = None
 
     def seed(self, runners: list[Candidate]) -> None:
         """What already runs, read once at start-up; from then on decisions are made."""
         with self._lock:
             for runner in runners:
-                self._candidates.setdefault(runner.uid, runner)
+                if runner.uid not in self._candidates:
+                    self._candidates[runner.uid] = runner
+                    self._seeds.add(runner.uid)
             self._seeded = True
         self._wake_waiters()
 
@@ -77,23 +86,23 @@ class BudgetBook:
         when this freed room."""
         with self._lock:
             before = self._candidates.get(uid)
+            seeded = uid in self._seeds
+            self._seeds.discard(uid)
             if candidate is None:
                 self._candidates.pop(uid, None)
             else:
-                if before is not None and not before.runs and not candidate.runs:
-                    # A waiter keeps its place: when it began to wait, as first reported, so
-                    # every pass orders the waiters the same way.
+                if before is not None and not candidate.runs and (seeded or not before.runs):
+                    # A waiter keeps its place: when it began to wait, as first reported (or,
+                    # for one that waited before a restart, its creation), so every pass
+                    # orders the waiters the same way.
                     candidate = replace(candidate, since=before.since)
+                if before is not None and candidate.update_waits and before.update_waits:
+                    candidate = replace(candidate, asked=before.asked)
                 self._candidates[uid] = candidate
             freed = (
                 before is not None
                 and before.runs
-                and (
-                    candidate is None
-                    or not candidate.runs
-                    or _less(candidate.hourly, before.hourly)
-                    or (before.activity == Activity.UPDATING != candidate.activity)
-                )
+                and (candidate is None or _footprint(candidate) < _footprint(before))
             )
         if freed:
             self._wake_waiters()
@@ -110,7 +119,11 @@ class BudgetBook:
         if uid in decision.park:
             return Verdict(False, decision.park[uid].message, park=decision.park[uid])
         if uid in decision.wait:
-            return Verdict(False, decision.wait[uid].message, wait=decision.wait[uid])
+            wait = decision.wait[uid]
+            candidate = self._candidates.get(uid)
+            if candidate is not None and candidate.update_waits:
+                return Verdict(True, wait.message, wait=wait, update_waits=True)
+            return Verdict(False, wait.message, wait=wait)
         return Verdict(True)
 
     def spend(self) -> dict[str, tuple[Decimal, int]]:
@@ -125,10 +138,16 @@ class BudgetBook:
 
     def _wake_waiters(self) -> None:
         with self._lock:
-            waiting = [uid for uid, c in self._candidates.items() if not c.runs]
+            waiting = [uid for uid, c in self._candidates.items() if c.pending]
         for uid in waiting:
             self._wake(uid)
 
 
-def _less(now: Decimal | None, before: Decimal | None) -> bool:
-    return now is not None and before is not None and now < before
+_NOMINAL = BudgetLimit("", Decimal(0), unknown_price=Decimal(0))
+
+
+def _footprint(candidate: Candidate) -> Decimal:
+    """What a candidate counts, an unknown price as nothing: less of it is room freed."""
+    if not candidate.runs:
+        return Decimal(0)
+    return counted_cost(candidate, _NOMINAL) or Decimal(0)

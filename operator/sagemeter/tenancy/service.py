@@ -19,13 +19,15 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from sagemeter.api.models import ManagedEndpointSpec, ManagedEndpointStatus
-from sagemeter.core.meter.pricing import format_usd
+from sagemeter.api.models import ManagedEndpointSpec
+from sagemeter.core.endpoint.desired import desired_state
+from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
 from sagemeter.core.meter.times import parse_time
-from sagemeter.core.tenancy.budget import Activity, Candidate, activity_for
-from sagemeter.core.tenancy.guardrails import OperatorDefaults
+from sagemeter.core.tenancy.budget import Activity, Candidate
+from sagemeter.core.tenancy.guardrails import OperatorDefaults, expiry_policy
 from sagemeter.runtime import metrics
 from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.bindings import BindingKeeper
 from sagemeter.tenancy.book import BudgetBook
@@ -47,6 +49,8 @@ class TenancyService:
         wake_namespaces: Callable[[set[str]], None],
     ) -> None:
         self.kube = kube
+        self.settings = settings
+        self.prices = load_prices(settings.price_file)
         self.tenancy = Tenancy(
             OperatorDefaults(
                 region=settings.region,
@@ -95,6 +99,8 @@ class TenancyService:
         if not self.watcher.wait_ready(READY_TIMEOUT):
             log.warning("EndpointPolicies not listed after %.0fs; budgets wait", READY_TIMEOUT)
             self.watcher.wait_ready(float("inf"))
+        while not self.tenancy.synced and not self._stop.wait(REPORT_SECONDS):
+            pass  # a list failed since: the seed needs every policy and namespace
         self.book.set_budgets(self.tenancy.budgets())
         self._seed()
         while not self._stop.wait(REPORT_SECONDS):
@@ -104,33 +110,40 @@ class TenancyService:
                 log.exception("reporting EndpointPolicy status failed")
 
     def _seed(self) -> None:
-        """Count what runs now under each budget, before any waiter may start."""
+        """Count what may run now under each budget, before any waiter may start.
+
+        Nothing here reads an object's status (tenants may write it): every object whose spec
+        wants it running now (not suspended, expired or out of its schedule) counts as running
+        at its spec's price, since its creation, until its own pass reports what SageMaker
+        shows. Counting too much only delays a start by one pass; too little would start one
+        over budget."""
         runners: list[Candidate] = []
+        now = datetime.now(UTC)
         for item in self.kube.list_endpoints():
             try:
                 spec = ManagedEndpointSpec.model_validate(item.get("spec") or {})
-                status = ManagedEndpointStatus.model_validate(item.get("status") or {})
             except ValidationError:
                 continue
             meta = item["metadata"]
-            verdict = self.tenancy.verdict(spec, meta["namespace"], status.aws)
-            activity = activity_for(status.phase)
-            effective = verdict.effective
-            if effective is None or not effective.budgets or activity == Activity.WAITING:
+            effective = self.tenancy.verdict(spec, meta["namespace"], None).effective
+            if effective is None or not effective.budgets:
                 continue
-            hourly = Decimal(status.hourly_cost_usd) if status.hourly_cost_usd else None
+            created = parse_time(meta["creationTimestamp"])
+            policy = expiry_policy(self.settings.expiry_policy, effective)
+            if not desired_state(spec, created, now, policy).running:
+                continue
             runners.append(
                 Candidate(
                     meta["uid"],
                     frozenset(b.policy for b in effective.budgets),
-                    hourly,
-                    activity,
-                    parse_time(meta["creationTimestamp"]),
+                    endpoint_hourly(spec, self.prices),
+                    Activity.RUNNING,
+                    created,
                     meta["namespace"],
                 )
             )
         self.book.seed(runners)
-        log.info("budgets: %d running endpoints counted", len(runners))
+        log.info("budgets: %d endpoints counted until their first pass", len(runners))
 
     # ------------------------------------------------------------------ policy status
 

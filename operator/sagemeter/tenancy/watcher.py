@@ -1,10 +1,14 @@
 """Keep `Tenancy` current: list and watch EndpointPolicies and Namespaces.
 
-One daemon thread per kind: a list, then a watch from that list's resourceVersion; any error
-or an expired resourceVersion (410) starts over with a fresh list, after a short backoff. Each
+One daemon thread per kind: a list, then a watch from that list's resourceVersion; the end of
+a watch, an error in it or an expired resourceVersion (410) starts over with a fresh list. Each
 change calls `on_change(namespaces)` with the namespaces whose objects must be looked at again,
-so a policy edit or a relabelled namespace takes effect without a restart. `ready` is set once
-both kinds were listed: before that no object's verdict is trusted.
+so a policy edit or a relabelled namespace takes effect without a restart.
+
+Failing closed: a list that fails (401, 403, 404, a timeout, anything) marks the kind not in
+sync in the registry, so every verdict waits (`TenancyNotSynced`) until a list works again; it
+is never read as "no policies". While a watch follows a good list, the registry stays as that
+list and the watch left it (a watch that breaks is followed by a new list).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from sagemeter.api.models import GROUP, POLICY_PLURAL, VERSION
-from sagemeter.api.policy import EndpointPolicySpec
+from sagemeter.api.policy import EndpointPolicySpec, NamespaceSelector
 from sagemeter.tenancy.registry import Tenancy
 
 log = logging.getLogger("sagemeter.tenancy")
@@ -27,7 +31,29 @@ log = logging.getLogger("sagemeter.tenancy")
 OnChange = Callable[[set[str]], None]
 OnPolicy = Callable[[dict[str, Any] | None, str], None]
 BACKOFF = 2.0
+# After 401, 403 or 404 (RBAC or the CRD missing): retried less often, logged each time.
+AUTH_BACKOFF = 15.0
 WATCH_SECONDS = 300
+# A list that takes longer has failed (a timeout is never "no policies").
+LIST_TIMEOUT = 30
+
+
+class ListFailed(Exception):
+    """A list did not go through (`auth`: 401, 403 or 404, retried less often)."""
+
+    def __init__(self, why: str, auth: bool) -> None:
+        super().__init__(why)
+        self.why = why
+        self.auth = auth
+
+
+def _selector(item: dict[str, Any]) -> NamespaceSelector | None:
+    """The namespaceSelector of a policy that does not parse as a whole, when it parses."""
+    try:
+        raw = (item.get("spec") or {}).get("namespaceSelector")
+        return NamespaceSelector.model_validate(raw) if raw is not None else None
+    except ValidationError:
+        return None
 
 
 class PolicyWatcher:
@@ -55,7 +81,11 @@ class PolicyWatcher:
         return all(event.wait(timeout) for event in self._listed.values())
 
     def start(self) -> None:
-        for kind, run in (("policies", self._policies), ("namespaces", self._namespaces)):
+        runs = (
+            ("policies", lambda: self._watch_policies(self.list_policies())),
+            ("namespaces", lambda: self._watch_namespaces(self.list_namespaces())),
+        )
+        for kind, run in runs:
             thread = threading.Thread(
                 target=self._loop, args=(kind, run), name=f"sagemeter-{kind}", daemon=True
             )
@@ -69,32 +99,61 @@ class PolicyWatcher:
         while not self._stop.is_set():
             try:
                 run()
+                self._stop.wait(0.2)  # the watch ended as watches do: list again
+                continue
+            except ListFailed as failed:
+                self._stop.wait(AUTH_BACKOFF if failed.auth else BACKOFF)
+                continue
             except ApiException as error:
-                if error.status in (401, 403, 404):
-                    log.warning("cannot watch %s (%s): tenancy sees none", kind, error.reason)
-                    self._listed[kind].set()
-                    self._stop.wait(30 * BACKOFF)
-                elif error.status != 410:
-                    log.warning("watching %s failed: %s", kind, error)
+                if error.status != 410:
+                    log.warning("watching %s failed: %s", kind, error.reason)
             except Exception:  # a watch must outlive any one failure
                 log.exception("watching %s failed", kind)
             self._stop.wait(BACKOFF)
 
+    def _list(self, kind: str, call: Callable[..., Any], *args: Any) -> Any:
+        """A list of `kind`; when it fails, the registry is told (and `ListFailed` raised)."""
+        try:
+            return call(*args, _request_timeout=LIST_TIMEOUT)
+        except Exception as error:
+            failed = (
+                ListFailed(f"{error.status} {error.reason}", error.status in (401, 403, 404))
+                if isinstance(error, ApiException)
+                else ListFailed(f"{type(error).__name__}: {error}", False)
+            )
+            self.tenancy.failed(kind, failed.why)
+            log.warning(
+                "cannot list %s (%s): nothing is done in AWS until it can", kind, failed.why
+            )
+            raise failed from error
+
+    def _synced(self, kind: str, affected: set[str]) -> None:
+        """A list of `kind` went through: report it, and wake everything when that completed
+        the registry (objects held back while it was not in sync act now)."""
+        if self.tenancy.listed(kind):
+            affected = affected | self.tenancy.namespaces()
+        if affected:
+            self.on_change(affected)
+
     # ------------------------------------------------------------------ EndpointPolicies
 
-    def _policies(self) -> None:
-        listed = self._custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
+    def list_policies(self) -> str | None:
+        """List every EndpointPolicy into the registry; the list's resourceVersion."""
+        listed = self._list(
+            "policies", self._custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL
+        )
         seen = set()
         affected: set[str] = set()
         for item in listed.get("items", []):
             seen.add(item["metadata"]["name"])
             affected |= self._put_policy(item)
-        for gone in {p.name for p in self.tenancy.policies()} - seen:
+        for gone in self.tenancy.policy_names() - seen:
             affected |= self.tenancy.drop_policy(gone)
         self._listed["policies"].set()
-        if affected:
-            self.on_change(affected)
-        version = listed["metadata"].get("resourceVersion")
+        self._synced("policies", affected)
+        return listed["metadata"].get("resourceVersion")  # type: ignore[no-any-return]
+
+    def _watch_policies(self, version: str | None) -> None:
         stream = watch.Watch().stream(
             self._custom.list_cluster_custom_object,
             GROUP,
@@ -122,9 +181,13 @@ class PolicyWatcher:
         meta = item["metadata"]
         try:
             spec = EndpointPolicySpec.model_validate(item.get("spec") or {})
-        except ValidationError as error:  # admission validates; an older shape is skipped
+        except ValidationError as error:
+            # Admission validates, so this is a policy of another shape (a version skew): it
+            # still exists, and holds back the namespaces it may select until it can be read.
             log.error("cannot read EndpointPolicy %s: %s", meta["name"], error)
-            return set()
+            return self.tenancy.put_unreadable(
+                meta["name"], _selector(item), f"{error.error_count()} invalid field(s)"
+            )
         affected = self.tenancy.put_policy(meta["name"], meta["uid"], spec)
         if self.on_policy is not None:
             self.on_policy(item, meta["name"])
@@ -132,14 +195,20 @@ class PolicyWatcher:
 
     # ------------------------------------------------------------------ Namespaces
 
-    def _namespaces(self) -> None:
-        listed = self._core.list_namespace()
-        for namespace in listed.items:
-            self.tenancy.put_namespace(namespace.metadata.name, namespace.metadata.labels or {})
+    def list_namespaces(self) -> str | None:
+        """List every Namespace into the registry; the list's resourceVersion."""
+        listed = self._list("namespaces", self._core.list_namespace)
+        changed = self.tenancy.replace_namespaces(
+            {ns.metadata.name: ns.metadata.labels or {} for ns in listed.items}
+        )
         self._listed["namespaces"].set()
+        self._synced("namespaces", changed)
+        return listed.metadata.resource_version  # type: ignore[no-any-return]
+
+    def _watch_namespaces(self, version: str | None) -> None:
         stream = watch.Watch().stream(
             self._core.list_namespace,
-            resource_version=listed.metadata.resource_version,
+            resource_version=version,
             timeout_seconds=WATCH_SECONDS,
         )
         for event in stream:

@@ -17,12 +17,14 @@
   no matching Allow ``403``, anything else wrong ``500 {"message": null}``. The Lambda must
   allow ``apigateway.amazonaws.com`` from ``.../<api>/authorizers/<id>`` unless the authorizer
   has credentials. Results are not cached (every request runs the authorizer).
+* ``COGNITO_USER_POOLS``: the token's issuer, signature, expiry, ``token_use`` and scopes
+  (``cognito``).
 * ``apiKeyRequired``: ``x-api-key`` must be an enabled key in a usage plan bound to this
   API and stage, else ``403 {"message":"Forbidden"}``. Usage plan throttles and quotas are not
   enforced. (The ``AUTHORIZER`` key source takes the authorizer's ``usageIdentifierKey``.)
 
-Not supported: presigned (query-string) SigV4, resource policies, Cognito authorizers (``500``
-saying so), session policies of assumed roles, IAM conditions beyond what moto evaluates.
+Not supported: presigned (query-string) SigV4, resource policies, session policies of assumed
+roles, IAM conditions beyond what moto evaluates.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from moto.sts.models import sts_backends
 
 from sagemeter_sandbox import AWS_CREDENTIALS
 
-from . import lambdas
+from . import cognito, lambdas
 from .events import request_event
 from .exchange import Call, Caller, GatewayError, Route, configuration_error
 
@@ -64,6 +66,8 @@ def authorize(call: Call, route: Route) -> Caller:
         caller.identity.update(_iam(call, route))
     elif kind == "CUSTOM":
         caller.authorizer = _custom(call, route, caller)
+    elif kind == "COGNITO_USER_POOLS":
+        caller.authorizer = cognito.authorize(call, route)
     elif kind != "NONE":
         raise configuration_error(f"the local data plane does not support {kind} authorization")
     if route.method.api_key_required:

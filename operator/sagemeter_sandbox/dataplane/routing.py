@@ -16,6 +16,9 @@ docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-
 * a stage that does not exist (never deployed, or deleted), a path no deployed resource matches,
   or a method the resource lacks: ``403 {"message":"Missing Authentication Token"}``.
 
+``install`` also makes moto's authorizers keep ``identityValidationExpression`` (moto 5.2.5 drops
+it on the way from CreateAuthorizer to the authorizer it stores).
+
 Path templates match one segment per ``{name}`` and the rest of the path for ``{name+}``;
 literal parts win over parameters, as in API Gateway. ``ANY`` methods match every method.
 """
@@ -27,7 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from moto.apigateway.models import Deployment, RestAPI, apigateway_backends
+from moto.apigateway.models import Authorizer, Deployment, RestAPI, apigateway_backends
 
 from .exchange import GatewayError, Route
 
@@ -56,9 +59,29 @@ def _create_deployment(
     return deployment
 
 
+_moto_authorizer_init = Authorizer.__init__
+# moto 5.2.5's backend hands CreateAuthorizer's identityValidationExpression to Authorizer as
+# `identiy_validation_expression`, which Authorizer never reads: the expression was lost.
+_MISSPELLED = "identiy_validation_expression"
+
+
+def _authorizer_init(
+    self: Authorizer,
+    authorizer_id: str | None,
+    name: str | None,
+    authorizer_type: str | None,
+    **kwargs: Any,
+) -> None:
+    if _MISSPELLED in kwargs:
+        kwargs.setdefault("identity_validation_expression", kwargs.pop(_MISSPELLED))
+    _moto_authorizer_init(self, authorizer_id, name, authorizer_type, **kwargs)
+
+
 def install() -> None:
-    """Makes moto's deployments keep what they deploy (once per process)."""
+    """Makes moto's deployments keep what they deploy, and its authorizers keep their
+    identity validation expression (once per process)."""
     RestAPI.create_deployment = _create_deployment  # type: ignore[method-assign]
+    Authorizer.__init__ = _authorizer_init  # type: ignore[method-assign]
 
 
 def _apis(api_id: str) -> Iterator[tuple[str, str, RestAPI]]:

@@ -9,22 +9,27 @@ time). Status may cache a proof, but only together with the incarnation it was m
 (`status.incarnation`), and `proof_holds` accepts it only for that very incarnation: a park
 followed by someone else's create under the same name is never mistaken for ours.
 
-Adoption is a privilege (SPEC §2 "Adopt"): an endpoint made outside sagemeter may be taken under
-management only when it carries the operator's adopt tag, or its name is granted to the object's
-namespace by an EndpointPolicy (`adoption.endpointNames`). Anything else is `Foreign` with the
-reason `AdoptionNotAllowed`, and nothing in AWS is touched.
+Adoption is a privilege (SPEC §2 "Adopt", §5 "Adoption"), decided by one rule,
+`adoption_allowed`: an endpoint made outside sagemeter may be taken under management only when
+its name is granted by the EndpointPolicies selecting the object's namespace
+(`adoption.endpointNames`: the lists intersect, and at least one policy must set one), or when it
+carries the operator's adopt tag and the object lives where that tag counts (the discovery
+namespace, or a namespace no EndpointPolicy selects; `core.tenancy.adoption.adoption_grant` says
+which). A list that does not name the endpoint refuses it, tag or not. Anything else is `Foreign`
+with the reason `AdoptionNotAllowed`, and nothing in AWS is touched.
 
 Everything here is pure: tags and times come in as values, decisions come out as values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
+from sagemeter.api.globs import matches_any
 from sagemeter.api.models import GROUP, EndpointIncarnation
 
 MANAGED_BY: Final = f"{GROUP}/managed-by"
@@ -54,7 +59,6 @@ __all__ = [
     "Verdict",
     "adoption_allowed",
     "decide_ownership",
-    "glob_matches",
     "owner_of",
     "precise_time",
     "proof_for",
@@ -159,25 +163,31 @@ class Ownership:
 
 @dataclass(frozen=True)
 class AdoptionGrant:
-    """What may be adopted: the operator's adopt tag, and name globs granted by policies."""
+    """What an object's namespace may adopt.
+
+    `tag`: the operator's adopt tag, only where it counts for this namespace (None elsewhere);
+    `name_lists`: `adoption.endpointNames` of every selecting EndpointPolicy that sets it.
+    """
 
     tag: tuple[str, str] | None = None
-    endpoint_names: Sequence[str] = ()
-
-
-def glob_matches(pattern: str, value: str) -> bool:
-    """A glob with at most a trailing `*` (the only wildcard sagemeter's policies take)."""
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    return value == pattern
+    name_lists: tuple[tuple[str, ...], ...] = ()
 
 
 def adoption_allowed(endpoint_name: str, tags: Mapping[str, str], grant: AdoptionGrant) -> bool:
-    """An endpoint made elsewhere may be adopted only when it carries the adopt tag, or a
-    policy selecting the object's namespace names it. Where the object lives is not enough."""
-    if grant.tag is not None and tags.get(grant.tag[0]) == grant.tag[1]:
+    """May an endpoint made elsewhere be adopted under `grant`? The one adoption rule.
+
+    | the selecting policies' name lists | the adopt tag (where it counts) | adopt |
+    |------------------------------------|---------------------------------|-------|
+    | one of them does not match         | any                             | no    |
+    | at least one set, every one matches| any                             | yes   |
+    | none set                           | on the endpoint                 | yes   |
+    | none set                           | absent, or does not count here  | no    |
+    """
+    if any(not matches_any(names, endpoint_name) for names in grant.name_lists):
+        return False
+    if grant.name_lists:
         return True
-    return any(glob_matches(pattern, endpoint_name) for pattern in grant.endpoint_names)
+    return grant.tag is not None and tags.get(grant.tag[0]) == grant.tag[1]
 
 
 def conflict_message(
@@ -194,15 +204,22 @@ def conflict_message(
     a new object; on the endpoint's side, a grant (the adopt tag, a policy) or its owner's
     consent."""
     if ownership.reason == ADOPTION_NOT_ALLOWED:
-        tag = (
-            f"tag the endpoint {grant.tag[0]}={grant.tag[1]} (the operator's SAGEMETER_ADOPT_TAG)"
-            if grant.tag
-            else "set the operator's SAGEMETER_ADOPT_TAG and tag the endpoint with it"
+        policy = (
+            f"an EndpointPolicy that selects namespace {namespace} list it in"
+            " adoption.endpointNames"
         )
+        if grant.name_lists:
+            fix = f"every EndpointPolicy that selects namespace {namespace} and sets"
+            fix += " adoption.endpointNames must name it (the adopt tag does not count then)"
+        elif grant.tag:
+            fix = f"tag the endpoint {grant.tag[0]}={grant.tag[1]} (the operator's"
+            fix += f" SAGEMETER_ADOPT_TAG), or have {policy}"
+        else:
+            fix = f"have {policy} (the operator's SAGEMETER_ADOPT_TAG counts only in its"
+            fix += " SAGEMETER_ADOPT_NAMESPACE and in namespaces no EndpointPolicy selects)"
         return (
             f"SageMaker endpoint {endpoint_name} was made outside sagemeter and may not be"
-            f" adopted; nothing was changed. To allow it: {tag}, or have an EndpointPolicy that"
-            f" selects namespace {namespace} list it in adoption.endpointNames"
+            f" adopted; nothing was changed. To allow it: {fix}"
         )
     owner = ownership.owner or "someone else"
     text = (

@@ -203,18 +203,6 @@ def violations(
     return sorted(found, key=lambda v: (order.index(v.rule), v.policy, v.message))
 
 
-def adoption_allowed(endpoint_name: str, effective: EffectivePolicy, has_adopt_tag: bool) -> bool:
-    """May an object in this namespace adopt `endpoint_name` (SPEC §2 "Adopt")?
-
-    Granted by the operator's adopt tag on the endpoint, or by a selecting policy's
-    `adoption.endpointNames`; refused whenever a selecting policy that lists names does
-    not list this one (the lists intersect like every allow-list), tag or not.
-    """
-    if any(not matches_any(o.value, endpoint_name) for o in effective.adoption):
-        return False
-    return has_adopt_tag or bool(effective.adoption)
-
-
 def lifetime_cap(effective: EffectivePolicy, operator_max: timedelta | None) -> LifetimeCap | None:
     """The smallest of the policies' `maxLifetime` and the operator's maximum lifetime."""
     caps = [LifetimeCap(operator_max)] if operator_max is not None else []

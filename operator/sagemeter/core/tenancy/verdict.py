@@ -5,6 +5,11 @@
 Composes the other tenancy decisions in the order the operator reports them
 (the first that applies is the `Degraded` reason; nothing happens in AWS):
 
+0. `TenancyNotSynced`, `PolicyUnreadable` — the verdict cannot be known yet: the policies or
+   namespaces are not listed (or the last list failed), the object's namespace has not been
+   seen, or a policy that may select it cannot be read. Decided by the registry that holds
+   them (`sagemeter.tenancy.registry`), never taken to mean "no policies"; such a verdict is
+   not `settled`, and an object being deleted waits for it instead of leaving AWS as it is;
 1. `NoPolicy` — no policy selects the namespace and `SAGEMETER_REQUIRE_POLICY` is on;
 2. `PolicyConflict` — the selecting policies name different roles (`effective`);
 3. `AccountChanged` — the object would move to another account or region (`placement`);
@@ -28,6 +33,10 @@ from sagemeter.core.tenancy.selection import Policy, policies_selecting
 
 NO_POLICY: Final = "NoPolicy"
 POLICY_VIOLATION: Final = "PolicyViolation"
+NOT_SYNCED: Final = "TenancyNotSynced"
+POLICY_UNREADABLE: Final = "PolicyUnreadable"
+# Verdicts that are not known yet (the reasons above 1.): wait, never act on them.
+UNSETTLED: Final = frozenset({NOT_SYNCED, POLICY_UNREADABLE})
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,17 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return self.reason is None
+
+    @property
+    def settled(self) -> bool:
+        """The verdict is known (whatever it says); unsettled ones are waited out."""
+        return self.reason not in UNSETTLED
+
+
+def unsettled(reason: str, message: str) -> Verdict:
+    """A verdict that cannot be known yet (`NOT_SYNCED` or `POLICY_UNREADABLE`)."""
+    assert reason in UNSETTLED
+    return Verdict((), reason=reason, message=message)
 
 
 def tenancy_verdict(
