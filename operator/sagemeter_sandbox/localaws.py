@@ -318,7 +318,7 @@ def install(delays: Delays | None = None) -> None:
         _delays = delays
     if getattr(SageMakerResponse, "_sagemeter_localaws", False):
         return
-    patches: list[tuple[type, str, Any]] = [
+    patches: list[tuple[Any, str, Any]] = [
         (SageMakerModelBackend, "create_endpoint", _create_endpoint),
         (SageMakerModelBackend, "delete_endpoint", _delete_endpoint),
         (SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_weights),

@@ -15,6 +15,13 @@ endpoint's, which moto 5.2.5's do not (it answers any name, any status, with sta
   ``X-Amzn-SageMaker-Custom-Attributes`` echoed back. Results queued through moto's
   ``POST /moto-api/static/sagemaker/endpoint-results`` still win: moto answers those.
 * InvokeEndpointAsync answers ``202`` (moto: 200) with moto's output and failure locations.
+* Both are reached whatever the request's ``Content-Type``. SageMaker Runtime speaks only
+  ``rest-json`` (botocore's ``sagemaker-runtime`` model: ``"protocol": "rest-json"``, no other),
+  so its operations are told apart by method and path; InvokeEndpointAsync has no body at all
+  (its input is in S3, every parameter a header). moto instead picks a protocol from the
+  Content-Type and finds no route for a form-encoded request (``curl --data ''`` sends one,
+  and API Gateway passes the method request's Content-Type on to the integration): a 404 with
+  an empty body. Nothing says SageMaker refuses such a request, so here it is served.
 
 Not checked: whether an async call targets an async endpoint, payload limits, the model's own
 errors (``ModelError``, 424).
@@ -27,6 +34,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.model import ServiceModel
+from moto.core import request as moto_request
+from moto.core import responses as moto_responses
+from moto.core import routing as moto_routing
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
@@ -38,6 +49,8 @@ SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 _moto_invoke_endpoint = SageMakerRuntimeResponse.invoke_endpoint
 _moto_invoke_endpoint_async = SageMakerRuntimeResponse.invoke_endpoint_async
+_moto_request_protocol = moto_request.determine_request_protocol
+RUNTIME_SERVICE = "sagemaker-runtime"
 
 Settle = Callable[[SageMakerModelBackend], None]
 
@@ -80,7 +93,14 @@ def _echo(response: SageMakerRuntimeResponse, endpoint: FakeEndpoint) -> TYPE_RE
     return 200, headers, json.dumps({"endpoint": endpoint.endpoint_name, "input": given})
 
 
-def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
+def request_protocol(service_model: ServiceModel, content_type: str | None = None) -> str:
+    """moto's protocol choice, except that SageMaker Runtime is always its one protocol."""
+    if service_model.service_name == RUNTIME_SERVICE:
+        return str(service_model.protocol)
+    return _moto_request_protocol(service_model, content_type)
+
+
+def response_patches(settle: Settle) -> list[tuple[Any, str, Any]]:
     """``(class, attribute, value)`` triples for ``localaws.install``."""
 
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
@@ -99,4 +119,7 @@ def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
     return [
         (SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint),
         (SageMakerRuntimeResponse, "invoke_endpoint_async", invoke_endpoint_async),
+        # Both modules imported the function by name: the router and the parameter parser.
+        (moto_routing, "determine_request_protocol", request_protocol),
+        (moto_responses, "determine_request_protocol", request_protocol),
     ]

@@ -82,3 +82,18 @@ def test_install_md_states_the_peering_lifetime_the_operator_sets() -> None:
     text = " ".join((ROOT / "docs" / "install.md").read_text().split())
     assert f"within {PEERING_LIFETIME_SECONDS} s, the peering lifetime sagemeter sets" in text
     assert "up to a minute" not in text
+
+
+def test_the_bench_command_installs_what_the_benches_need() -> None:
+    """testing-under-faults.md's bench run profiles with py-spy (the `bench` extra): the block
+    installs the extra before it runs them, as `make bench` does."""
+    text = (ROOT / "docs" / "testing-under-faults.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = block.splitlines()
+    install = next(i for i, line in enumerate(lines) if "pip install" in line)
+    bench = next(i for i, line in enumerate(lines) if "python_files='bench_*.py'" in line)
+    assert install < bench
+    assert "'.[test,bench]'" in lines[install]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'bench = [\n  "py-spy==' in pyproject
+    assert ".[test,bench]" in (ROOT / "Makefile").read_text()
