@@ -377,9 +377,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     fails here (werkzeug exits with status 1), where moto's ThreadedMotoServer would hang."""
     # Faults apply to everything a client sends, the data plane's requests included.
     # The request log sits inside: it records what reached AWS, never an injected fault.
-    log = requestlog.RequestLog(
-        tokens.ExpiredTokens(dataplane.DataPlane(DomainDispatcherApplication(create_backend_app)))
-    )
+    routes = dataplane.DataPlane(DomainDispatcherApplication(create_backend_app))
+    log = requestlog.RequestLog(tokens.ExpiredTokens(routes))
     app = faults.FaultInjector(
         log,
         controls={
@@ -389,6 +388,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "requests": log.control,
         },
     )
+    routes.integration_app = app  # an integration's AWS calls meet faults and the log too
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     aws_events.start_ticker()  # due endpoint transitions land, and send their events, unasked
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()

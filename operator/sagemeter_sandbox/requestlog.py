@@ -7,7 +7,9 @@ arrival times from it (``kubectl apply`` → ``CreateEndpoint``) and the chaos r
 endpoints were deleted and when; neither has to trust the operator's own accounting.
 
 Each entry is ``{"ts": <epoch seconds at arrival>, "ms": <handling time>, "call":
-"sagemaker:CreateEndpoint", "status": 200, "name": "<EndpointName or other resource name>"}``
+"sagemaker:CreateEndpoint", "status": 200, "name": "<EndpointName or other resource name>",
+"account": "<the caller's account>"}`` (``account`` as moto resolves the request's access key:
+an assumed role's key is its role's account, any other the default account)
 (``name`` is the first of ``NAME_KEYS`` in a JSON body, else the request path; ``""`` for
 ``Describe*``, ``List*`` and ``Get*``, which are most of the traffic and name nothing the
 readers need). The log keeps the newest ``MAX_ENTRIES``.
@@ -23,11 +25,14 @@ Control API (through ``faults.FaultInjector``'s ``controls``; ``control.FaultCli
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from moto.iam.models import get_account_id_from
 
 from sagemeter_sandbox import protocols
 from sagemeter_sandbox.control import CONTROL_PREFIX
@@ -40,6 +45,19 @@ __all__ = ["MAX_ENTRIES", "RequestLog"]
 MAX_ENTRIES = 300_000
 NAME_KEYS = ("EndpointName", "EndpointConfigName", "ModelName", "AlarmName", "ResourceArn")
 READS = ("Describe", "List", "Get")
+
+
+_CREDENTIAL = re.compile(r"Credential=([^/\s,]+)/")
+
+
+def _account(environ: WSGIEnvironment) -> str:
+    """The account whose credentials signed the request (an API Gateway integration's calls,
+    made by the local data plane, name the REST API's account)."""
+    named = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if named:
+        return str(named)
+    match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
+    return get_account_id_from(match.group(1)) if match else ""
 
 
 def _name(call: protocols.AwsCall) -> str:
@@ -78,6 +96,7 @@ class RequestLog:
             "call": call.key,
             "status": 0,
             "name": _name(call),
+            "account": _account(environ),
         }
 
         def recording_start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:

@@ -38,7 +38,9 @@ class Answer:
 def send(
     url: str, body: bytes = b"{}", headers: dict[str, str] | None = None, method: str = "POST"
 ) -> Answer:
-    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    # A GET carries no body (urllib would label even an empty one as a form).
+    data = None if method == "GET" and not body else body
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return Answer(response.status, list(response.headers.items()), response.read())

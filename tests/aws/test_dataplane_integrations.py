@@ -17,6 +17,7 @@ from sagemeter.aws.clients import client
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
+from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
 
 from .conftest import REGION, LocalAws
@@ -232,13 +233,17 @@ def test_custom_authorizer_lambda_decides(manager: RouteManager, local_aws: Loca
 
 
 def write_method(
-    api_id: str, path: str, integration: dict[str, Any], responses: list[dict[str, Any]]
+    api_id: str,
+    path: str,
+    integration: dict[str, Any],
+    responses: list[dict[str, Any]],
+    http_method: str = "POST",
 ) -> None:
-    """A POST method with no authorization at ``/<path>`` and its integration responses."""
+    """A method with no authorization at ``/<path>`` and its integration responses."""
     apigw = client("apigateway", REGION)
     root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
     resource = apigw.create_resource(restApiId=api_id, parentId=root, pathPart=path)["id"]
-    ids = {"restApiId": api_id, "resourceId": resource, "httpMethod": "POST"}
+    ids = {"restApiId": api_id, "resourceId": resource, "httpMethod": http_method}
     apigw.put_method(**ids, authorizationType="NONE")
     apigw.put_integration(**ids, **integration)
     for response in responses:
@@ -280,7 +285,7 @@ def test_mock_integration_answers_from_its_integration_response(local_aws: Local
         "broken",
         {
             "type": "MOCK",
-            "requestTemplates": {"application/json": '#set($x = 1){"statusCode": 200}'},
+            "requestTemplates": {"application/json": '#foreach($x in $y)#end{"statusCode": 200}'},
         },
         [{"statusCode": "200"}],
     )
@@ -302,7 +307,7 @@ def test_mock_integration_answers_from_its_integration_response(local_aws: Local
         {"Content-Type": "application/json"},
     )
     assert broken.status == 500
-    assert "VTL directives and comments are not supported" in broken.json()["message"]
+    assert "this VTL directive or comment is not supported" in broken.json()["message"]
 
 
 def test_sqs_integration_sends_the_wake_message(local_aws: LocalAws) -> None:
@@ -353,3 +358,63 @@ def test_sqs_integration_sends_the_wake_message(local_aws: LocalAws) -> None:
     sqs.delete_queue(QueueUrl=queue)
     failed = send(url, b"{}", {"Content-Type": "application/json"})
     assert (failed.status, failed.json()) == (502, {"state": "unknown"})
+
+
+def test_a_json_protocol_action_reads_ssm_and_the_template_overrides_the_status(
+    local_aws: LocalAws, control: FaultClient
+) -> None:
+    client("ssm", REGION).put_parameter(
+        Name="/sagemeter/team-a/falcon", Value='{"phase": "InService"}', Type="String"
+    )
+    apigw = client("apigateway", REGION)
+    api_id = apigw.create_rest_api(name="meter")["id"]
+    refused = (
+        "#set($type = $input.path('$.__type'))\n"
+        "#if($type.contains('ThrottlingException'))\n"
+        "#set($context.responseOverride.status = 429)\n"
+        "#set($context.responseOverride.header.Retry-After = '1')\n"
+        '{"message": "throttled"}\n'
+        "#else\n"
+        '{"message": "$type"}\n'
+        "#end\n"
+    )
+    write_method(
+        api_id,
+        "meter",
+        {
+            "type": "AWS",
+            "integrationHttpMethod": "POST",
+            "uri": f"arn:aws:apigateway:{REGION}:ssm:action/GetParameter",
+            "credentials": ROLE,
+            "passthroughBehavior": "NEVER",
+            "requestParameters": {
+                "integration.request.header.Content-Type": "'application/x-amz-json-1.1'"
+            },
+            "requestTemplates": {"application/json": '{"Name": "/sagemeter/team-a/falcon"}'},
+        },
+        [
+            {
+                "statusCode": "404",
+                "selectionPattern": r"4\d{2}",
+                "responseTemplates": {"application/json": refused},
+            },
+            {
+                "statusCode": "200",
+                "responseTemplates": {"application/json": "$input.path('$.Parameter.Value')"},
+            },
+        ],
+        http_method="GET",
+    )
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    url = user_request_url(local_aws.url, api_id, "prod", "meter")
+
+    answer = send(url, b"", method="GET")
+    assert (answer.status, answer.json()) == (200, {"phase": "InService"})
+    control.throttle("ssm", "GetParameter")
+    throttled = send(url, b"", method="GET")
+    assert (throttled.status, throttled.json()) == (429, {"message": "throttled"})
+    assert throttled.header("Retry-After") == "1"
+    control.clear()
+    client("ssm", REGION).delete_parameter(Name="/sagemeter/team-a/falcon")
+    gone = send(url, b"", method="GET")
+    assert (gone.status, gone.json()) == (404, {"message": "ParameterNotFound"})

@@ -41,14 +41,17 @@ def test_supported_constructs_render_and_others_are_refused() -> None:
     for template, expected in cases.items():
         assert render(template, given) == expected, template
     for unsupported in (
-        "#set($a = 1)",
         "## comment",
+        "#foreach($a in $b)#end",
+        "#if(1)x#elseif(2)y#end",
+        "#if(1)never closed",
+        "#end",
+        "#set($context.requestOverride.header.x = 'y')",
         "$input.params('x')",
-        "$input.path('$')",
+        "$input.path('$.b[0]')",
         "$input.json('$.a')",
         "$stageVariables.x",
         "$context.authorizer.x",
-        "$util.base64Encode($input.body)",
         "$util.urlEncode(5)",
     ):
         with pytest.raises(TemplateError, match="mapping template: "):
@@ -63,3 +66,37 @@ def test_escape_javascript_follows_java() -> None:
     # non-ASCII characters as \\uXXXX (UTF-16 units).
     assert escape_javascript("a'b\"c\\d/e\n\t") == "a\\'b\\\"c\\\\d\\/e\\n\\t"
     assert escape_javascript("\x01é😀") == "\\u0001\\u00E9\\uD83D\\uDE00"
+
+
+def test_directives_variables_paths_and_response_overrides() -> None:
+    template = """#set($type = $input.path('$.__type'))
+    #if($type.contains('Throttling'))
+    #set($context.responseOverride.status = 429)
+    #set($context.responseOverride.header.Retry-After = '1')
+    {"state": "throttled"}
+    #else
+    {"type": "$type"}
+    #end
+    """.replace("\n    ", "\n")
+    throttled = TemplateInput('{"__type": "ThrottlingException"}', {})
+    assert render(template, throttled) == '{"state": "throttled"}\n'
+    assert throttled.overrides == {"status": "429", "header.Retry-After": "1"}
+    missing = TemplateInput('{"__type": "ParameterNotFound"}', {})
+    assert render(template, missing) == '{"type": "ParameterNotFound"}\n'
+    assert missing.overrides == {}
+
+    stored = TemplateInput('{"Parameter": {"Value": "{\\"a\\": 1}", "Version": 3}}', {})
+    assert render("$input.path('$.Parameter.Value')", stored) == '{"a": 1}'
+    assert render("$input.path('$.Parameter.Version')", stored) == "3"
+    assert render("[$input.path('$.Parameter.Missing')]", stored) == "[]"
+    assert render("$input.path('$')", TemplateInput('{"b": [1]}', {})) == '{"b":[1]}'
+    given = TemplateInput(
+        "it's {}",
+        {"authorizer.claims.sub": "u-1", "identity.apiKeyId": "k-1"},
+    )
+    assert render("$util.base64Encode($input.body)", given) == "aXQncyB7fQ=="
+    assert render("$context.authorizer.claims.sub/$context.identity.apiKeyId", given) == "u-1/k-1"
+    assert render("#if($context.identity.apiKeyId != 'k-2')other#end", given) == "other"
+    assert render("a #if('')x#{else}y#end b", given) == "a y b"
+    # Nothing in a branch not taken is evaluated, however unsupported.
+    assert render("#if('false')$stageVariables.x#end!", given) == "!"

@@ -75,3 +75,24 @@ def test_filters_by_call_time_and_name_and_clears(control: FaultClient, sagemake
     ] == ["beta-1", "alpha-2", "alpha-1"]
     assert control.clear_requests() == 4
     assert control.requests() == []
+
+
+def test_records_the_account_whose_credentials_signed_the_call(
+    control: FaultClient, local_aws: LocalAws
+) -> None:
+    base = {"endpoint_url": local_aws.url, "region_name": REGION}
+    own = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    credentials = boto3.client("sts", **base, **own).assume_role(
+        RoleArn="arn:aws:iam::111111111111:role/sagemeter-team-a", RoleSessionName="test"
+    )["Credentials"]
+    tenant = boto3.client(
+        "sns",
+        **base,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    tenant.create_topic(Name="theirs")
+    boto3.client("sns", **base, **own).create_topic(Name="ours")
+    entries = control.requests("sns:CreateTopic")
+    assert [e["account"] for e in entries] == ["111111111111", "123456789012"]

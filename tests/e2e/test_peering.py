@@ -165,3 +165,38 @@ def test_peering_one_replica_acts_and_the_other_takes_over(
         wait_for(f"{name} to be gone", lambda n=name: kube.get(n) is None, timeout=60)
     for op in (first, second):
         assert not op.forbidden(), "403s:\n" + "\n".join(op.forbidden())
+
+
+@pytest.mark.cluster
+def test_two_replicas_notify_each_transition_once(
+    new_operator: Callable[[], DeployedOperator], sandbox: Sandbox, namespace: str
+) -> None:
+    """SNS notifications (SPEC §7) with two replicas: only the active one publishes, and the
+    one that takes over does not repeat what the other sent and recorded."""
+    from tests.integration.test_notifications import Inbox, keys
+
+    kube = Kubectl(sandbox, namespace)
+    inbox = Inbox(sandbox)
+    env = {"SAGEMETER_NOTIFY_SNS_TOPIC_ARN": inbox.topic}
+    first, second = new_operator().start(**env), new_operator().start(**env)
+    active, standby = _active_and_standby(sandbox, first, second)
+    kube.apply(endpoint_object("told", suspend=True))
+    inbox.wait_reason("Suspended")
+    wait_for("the record", lambda: kube.status("told").get("notified"), timeout=60)
+
+    mark = len(standby.logs())
+    active.stop(signal.SIGTERM)
+    wait_for(
+        "the standby to take over and look at the object",
+        lambda: f"{namespace}/told" in standby.logs()[mark:] and not standby.paused(),
+        timeout=120,
+    )
+    kube.patch(
+        "told", {"spec": {"suspend": False, "expiry": {"expiresAt": "2020-01-01T00:00:00Z"}}}
+    )
+    inbox.wait_reason("Expired")
+    standby.wait_passes(3)
+    assert inbox.reasons() == ["Suspended", "Expired"]
+    assert len(set(keys(inbox.read()))) == 2
+    kube.delete("told")
+    wait_for("told to be gone", lambda: kube.get("told") is None, timeout=60)

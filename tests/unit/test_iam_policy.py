@@ -45,6 +45,7 @@ IAM_PREFIX = {
     "sts": "sts",
     "sqs": "sqs",
     "events": "events",
+    "sns": "sns",
 }
 # Every service botocore knows: a client or gateway of any of them is seen by the scan (and
 # then must be in IAM_PREFIX), never silently skipped.

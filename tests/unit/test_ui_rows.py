@@ -55,6 +55,7 @@ def test_a_row_reads_the_object_as_the_plugin_does() -> None:
         "name": "falcon",
         "resourceVersion": "7",
         "phase": "Parked",
+        "reason": "Idle,RouteConflict",
         "parkedReason": "Idle",
         "degradedReason": "RouteConflict",
         "expiresAt": "2026-11-22T18:00:00Z",  # creation + ttl

@@ -35,6 +35,9 @@ MODEL_PACKAGE_ARN_PATTERN = (
 LAMBDA_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
 )
+# SNS topic names: up to 256 letters, digits, - and _, a FIFO topic's ending in .fifo (the
+# CreateTopic reference).
+SNS_TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 API_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 # Resources whose name starts with "_" are sagemeter's own (`<path>/_meter`), never a route's.

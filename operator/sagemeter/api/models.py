@@ -40,6 +40,7 @@ from sagemeter.api.common import (
     SAGEMAKER_NAME_PATTERN,
     SHORT_NAMES,
     SINGULAR,
+    SNS_TOPIC_ARN_PATTERN,
     VERSION,
     WAKE_ANNOTATION,
     ApiModel,
@@ -76,6 +77,7 @@ from sagemeter.api.status import (
     EndpointIncarnation,
     IdlePark,
     ManagedEndpointStatus,
+    NotificationRecord,
     WakeCount,
 )
 
@@ -103,6 +105,7 @@ __all__ = [
     "SAGEMAKER_NAME_PATTERN",
     "SHORT_NAMES",
     "SINGULAR",
+    "SNS_TOPIC_ARN_PATTERN",
     "SPEC_RULES",
     "VERSION",
     "WAKE_ANNOTATION",
@@ -127,6 +130,7 @@ __all__ = [
     "ManagedEndpointStatus",
     "ModelSource",
     "Name",
+    "NotificationRecord",
     "ParkedReason",
     "Phase",
     "Schedule",

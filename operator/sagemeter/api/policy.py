@@ -24,6 +24,7 @@ from sagemeter.api.common import (
     PATTERN_MESSAGE,
     REGION_PATTERN,
     ROLE_ARN_PATTERN,
+    SNS_TOPIC_ARN_PATTERN,
     ApiModel,
     Authorization,
     Duration,
@@ -132,6 +133,15 @@ EndpointNameGlob = Annotated[
         64,
         "must be a SageMaker endpoint name, or a prefix of one with a trailing *"
         " such as notebook-*",
+    ),
+]
+
+SnsTopicArn = Annotated[
+    str,
+    _checked(
+        SNS_TOPIC_ARN_PATTERN,
+        320,
+        "must be an SNS topic ARN such as arn:aws:sns:us-east-1:111111111111:team-a-endpoints",
     ),
 ]
 
@@ -331,8 +341,33 @@ class RoutePolicy(ApiModel):
     )
 
 
+class Notifications(ApiModel):
+    """Where people hear about what they should act on (SPEC §7)."""
+
+    sns_topic_arn: SnsTopicArn = Field(
+        description=(
+            "SNS topic that gets one message per transition a person should act on (expiring"
+            " soon, parked, woken or extended by a request, a new problem); published as"
+            " aws.roleArn, so the topic lives in that account."
+        ),
+    )
+
+
 class EndpointPolicySpec(ApiModel):
     """Namespaces, the AWS role they use, guardrails on their endpoints and a budget."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.notifications) || !has(self.aws) || !has(self.aws.roleArn)"
+                " || self.notifications.snsTopicArn.split(':')[4]"
+                " == self.aws.roleArn.split(':')[4]",
+                "spec.notifications.snsTopicArn must be in the account of spec.aws.roleArn:"
+                " notifications are published as that role, in the tenant's account",
+                ".notifications.snsTopicArn",
+            )
+        )
+    )
 
     namespace_selector: NamespaceSelector = Field(
         description="The namespaces this policy applies to: names OR labelSelector."
@@ -360,6 +395,9 @@ class EndpointPolicySpec(ApiModel):
         default=None, description="Endpoints made elsewhere that may be adopted here."
     )
     routes: RoutePolicy | None = Field(default=None, description="Rules for API routes.")
+    notifications: Notifications | None = Field(
+        default=None, description="Where notifications of these namespaces' endpoints go."
+    )
 
 
 class EndpointPolicyStatus(ApiModel):

@@ -71,6 +71,20 @@ class WakeCount(ApiModel):
     count: int = Field(ge=0, description="Wakes by request that day.")
 
 
+class NotificationRecord(ApiModel):
+    """A transition whose notification went out to every topic (SPEC §7): with the object's uid,
+    (reason, at) is the message's dedupeKey, so it is sent once."""
+
+    event: str = Field(
+        max_length=64,
+        description="ExpiringSoon, Parked, WokenByRequest, ExtendedByRequest or Degraded.",
+    )
+    reason: str = Field(max_length=128, description="The reason the message named.")
+    at: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When the transition happened."
+    )
+
+
 class ManagedEndpointStatus(ApiModel):
     """What the endpoint is doing and why, as last observed by the operator."""
 
@@ -164,6 +178,11 @@ class ManagedEndpointStatus(ApiModel):
         ge=0,
         description="How long the last create took until InService (what a waking route"
         " tells callers to wait).",
+    )
+    notified: list[NotificationRecord] | None = Field(
+        default=None,
+        max_length=20,
+        description="Transitions already notified over SNS (so a restart sends none twice).",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Parked, ExpiringSoon, Degraded."

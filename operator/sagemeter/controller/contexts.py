@@ -123,6 +123,7 @@ class Contexts:
             ),
             invoke_role=self._invoke_role(namespace, role),
             budgets=frozenset(b.policy for b in effective.budgets) if effective else frozenset(),
+            topics=self._topics(namespace),
         )
 
     def _invoke_role(self, namespace: str, role: str | None) -> str | None:
@@ -135,6 +136,17 @@ class Contexts:
             if aws is not None and aws.api_invoke_role_arn:
                 return aws.api_invoke_role_arn
         return None
+
+    def _topics(self, namespace: str) -> tuple[str, ...]:
+        """Where the object's notifications go: every selecting policy's topic; the operator's
+        own (SAGEMETER_NOTIFY_SNS_TOPIC_ARN) when no policy selects the namespace."""
+        policies = self.tenancy.policies_for(namespace) if self.tenancy is not None else []
+        if not policies:
+            topic = self.settings.notify_sns_topic_arn
+            return (topic,) if topic else ()
+        return tuple(
+            sorted({p.spec.notifications.sns_topic_arn for p in policies if p.spec.notifications})
+        )
 
     def wrote(self, uid: str, status: ManagedEndpointStatus, version: str | None) -> None:
         """A pass wrote `status`; the object reached resourceVersion `version` with it."""

@@ -40,6 +40,7 @@ from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.deleting import Deleter
 from sagemeter.controller.fleets import Fleets
+from sagemeter.controller.notifying import Notices
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
 from sagemeter.controller.targets import Targets
@@ -68,6 +69,7 @@ from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
 from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
 from sagemeter.core.wake import HoldKind, RouteHold
 from sagemeter.idle.alarms import IdleAlarms, IdleView
+from sagemeter.notify.notifier import Notifier
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
 from sagemeter.runtime.kube import Kube
@@ -145,6 +147,7 @@ class Reconciler:
         self.deleter = Deleter(
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
+        self.notices = Notices(Notifier(wake, active), self.reporter.event)
         self.waking = Waking(
             settings.event_queue,
             account,
@@ -269,8 +272,11 @@ class Reconciler:
             self.budgeting.report(ctx, run.spend, wants, now)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
+        self.notices.record(ctx, new)
         version = await self.reporter.write_status(ctx, new)
         self.contexts.wrote(ctx.uid, new, version)
+        self.notices.written(ctx, new)
+        self.notices.send(ctx, new, now)
         return _next_wake(run.wake, run.desired, now)
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
@@ -408,6 +414,7 @@ class Reconciler:
         """The object is deleted: it counts nowhere any more."""
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
+        self.notices.notifier.forget(ctx.uid)
         self.contexts.forget(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:

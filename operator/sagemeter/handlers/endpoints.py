@@ -107,6 +107,7 @@ async def stop_discovery(memo: kopf.Memo, **_: Any) -> None:
     reconciler = memo.get("reconciler")
     if reconciler is not None:
         reconciler.waking.stop()
+        reconciler.notices.notifier.stop(wait=0)
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)

@@ -54,6 +54,8 @@ class Context:
     expiry_policy: ExpiryPolicy = field(default_factory=ExpiryPolicy)
     invoke_role: str | None = None
     budgets: frozenset[str] = frozenset()
+    # SNS topics its notifications go to (SPEC §7).
+    topics: tuple[str, ...] = ()
 
     @property
     def spec(self) -> ManagedEndpointSpec:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sagemeter.api.models import SNS_TOPIC_ARN_PATTERN
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.meter.durations import parse_duration
 
@@ -82,6 +83,15 @@ class Settings(BaseSettings):
             "Name of the SQS queue (and prefix of the EventBridge rules) per account and region"
             " that carries wake requests and AWS events; operators sharing an AWS account each"
             " need their own."
+        ),
+    )
+    notify_sns_topic_arn: str | None = Field(
+        default=None,
+        pattern=SNS_TOPIC_ARN_PATTERN,
+        description=(
+            "SNS topic for notifications of objects in namespaces no EndpointPolicy selects"
+            " (published as the operator's own identity); a policy's spec.notifications names"
+            " its namespaces' topic."
         ),
     )
     require_policy: bool = Field(

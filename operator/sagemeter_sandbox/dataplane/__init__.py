@@ -88,6 +88,10 @@ class DataPlane:
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
+        # Where integrations send their AWS requests: the local AWS's whole stack when it is
+        # set (so fault rules, such as a throttled ssm:GetParameter, and the request log see
+        # them, as AWS's own quotas see an integration's calls), else moto itself.
+        self.integration_app: WsgiApp = app
         self.requests = RequestLog()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -113,7 +117,7 @@ class DataPlane:
         try:
             route = routing.find_route(api_id, stage, call.method, call.path)
             caller = auth.authorize(call, route)
-            reply = integrations.integrate(call, route, caller, self.app)
+            reply = integrations.integrate(call, route, caller, self.integration_app)
         except GatewayError as failure:
             reply, error = failure.reply(), failure.detail
         except TemplateError as failure:

@@ -68,9 +68,21 @@ def proxy_event(call: Call, route: Route, caller: Caller) -> dict[str, Any]:
     return event
 
 
-def template_context(call: Call, route: Route) -> dict[str, Any]:
-    """``$context`` values by dotted name (``sagemeter_sandbox.dataplane.vtl``)."""
-    return {
+def template_context(call: Call, route: Route, caller: Caller | None = None) -> dict[str, Any]:
+    """``$context`` values by dotted name (``sagemeter_sandbox.dataplane.vtl``): the request's,
+    and the caller's ``identity.<name>`` and ``authorizer.<name>`` (``authorizer.claims.<claim>``
+    of a user pool token) as the authorization step found them."""
+    found: dict[str, Any] = {}
+    if caller is not None:
+        for key, value in caller.identity.items():
+            if value is not None:
+                found[f"identity.{key}"] = value
+        for key, value in (caller.authorizer or {}).items():
+            if isinstance(value, dict):
+                found.update({f"authorizer.{key}.{k}": v for k, v in value.items()})
+            elif value is not None:
+                found[f"authorizer.{key}"] = value
+    return found | {
         "requestId": call.request_id,
         "requestTimeEpoch": call.time_epoch_ms,
         "stage": route.stage,

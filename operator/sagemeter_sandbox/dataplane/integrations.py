@@ -3,17 +3,20 @@ response it makes of the answer.
 
 * ``AWS`` with a path-style or action-style service URI
   (``arn:aws:apigateway:<region>:runtime.sagemaker:path//endpoints/<name>/invocations``,
-  ``...:sqs:path/<account>/<queue>``, ``...:<service>:action/<Action>``): the request is sent
-  to moto *in-process* (a WSGI sub-request through the local AWS's own app, in the API's
-  account), so it meets every realism patch of the local AWS, e.g. SageMaker's "Endpoint ...
-  not found." for a parked endpoint. Headers and query parameters come only from the
-  integration's ``requestParameters`` (``method.request.header|querystring|path.X``,
+  ``...:sqs:path/<account>/<queue>``, ``...:<service>:action/<Action>``; a JSON-protocol
+  service's action, such as ``ssm:action/GetParameter``, goes as its ``X-Amz-Target``): the
+  request is sent to the local AWS *in-process* (a WSGI sub-request through its own app, fault
+  rules and request log included, in the API's account), so it meets every realism patch of
+  the local AWS, e.g. SageMaker's "Endpoint ... not found." for a parked endpoint. Headers
+  and query parameters come only from the integration's ``requestParameters``
+  (``method.request.header|querystring|path.X``,
   ``context.X`` or ``'static'``); the body is the request template chosen by Content-Type, or
   the method body as ``passthroughBehavior`` allows (else ``415``). The integration response
   is the one whose ``selectionPattern`` matches the backend's HTTP status, else the default;
   its ``responseTemplates`` (chosen by Accept) and ``responseParameters``
   (``integration.response.header.X``, ``integration.response.body``, ``context.X``,
-  ``'static'``) make the reply. The integration's ``credentials`` role is not assumed: moto is
+  ``'static'``) make the reply, and a template's ``$context.responseOverride`` (status,
+  headers) has the last word. The integration's ``credentials`` role is not assumed: moto is
   called with the sandbox's credentials.
 * ``MOCK``: the request template's ``{"statusCode": N}`` selects the integration response
   (``200`` without a template); no backend is called.
@@ -32,12 +35,14 @@ error messages, response/request models and validators.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -67,7 +72,7 @@ def integrate(call: Call, route: Route, caller: Caller, moto_app: WsgiApp) -> Re
     if integration is None:
         raise configuration_error(f"{call.method} {route.resource_path} has no integration")
     kind = (integration.integration_type or "").upper()
-    context = template_context(call, route)
+    context = template_context(call, route, caller)
     if kind == "AWS_PROXY":
         return _lambda_proxy(call, route, caller, integration)
     if kind == "MOCK":
@@ -143,6 +148,13 @@ def _service_call(
     headers: dict[str, str] = {}
     query: list[tuple[str, str]] = [("Action", uri["rest"])] if uri["style"] == "action" else []
     path = "/" + uri["rest"].lstrip("/") if uri["style"] == "path" else "/"
+    target = _json_target(uri["service"], uri["rest"]) if uri["style"] == "action" else None
+    if target is not None:
+        # A JSON-protocol service (SSM, Kinesis, DynamoDB) reads the action from X-Amz-Target,
+        # not the query: API Gateway's tutorials name such actions in the URI and map only
+        # Content-Type (application/x-amz-json-1.1), "Tutorial: Create a REST API as an Amazon
+        # Kinesis proxy"; the target prefix is the service model's (botocore).
+        query, headers["X-Amz-Target"] = [], target
     for target, source in (integration.request_parameters or {}).items():
         value = _request_value(str(source), call, route, context)
         kind, _, name = target.removeprefix("integration.request.").partition(".")
@@ -180,6 +192,17 @@ def _service_call(
     return response.status_code, Headers(response.headers), response.get_data()
 
 
+@functools.cache
+def _json_target(service: str, action: str) -> str | None:
+    """``AmazonSSM.GetParameter`` for a JSON-protocol service's action; None for the others."""
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except Exception:  # no model under that endpoint prefix: the query protocol's Action
+        return None
+    prefix = model.metadata.get("targetPrefix")
+    return f"{prefix}.{action}" if model.metadata.get("protocol") == "json" and prefix else None
+
+
 # --------------------------------------------------------------------------- responses
 
 
@@ -209,8 +232,9 @@ def _respond(
     reply = Reply(int(chosen.status_code))
     templates: dict[str, str | None] = chosen.response_templates or {}
     content_type, template = _response_template(templates, call.header("Accept"))
+    given = TemplateInput(_text(body), context)
     if template:
-        reply.body = render(template, TemplateInput(_text(body), context)).encode()
+        reply.body = render(template, given).encode()
         reply.headers["Content-Type"] = content_type
     else:
         reply.body = body
@@ -221,6 +245,15 @@ def _respond(
         value = _response_value(str(source), headers, body, context)
         if value is not None:
             reply.headers[target.removeprefix("method.response.header.")] = value
+    # `#set($context.responseOverride...)` in the template wins over the integration response.
+    for key, value in given.overrides.items():
+        if key == "status":
+            try:
+                reply.status = int(value)
+            except ValueError as error:
+                raise TemplateError(f"responseOverride.status {value!r} is no number") from error
+        else:
+            reply.headers[key.removeprefix("header.")] = value
     return reply
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from sagemeter.api.common import ConditionType
 from sagemeter.api.policy import EndpointPolicySpec
-from sagemeter.cli.table import degraded_reason, expiry_or_none, instance
+from sagemeter.cli.table import NONE, degraded_reason, expiry_or_none, instance, reason
 from sagemeter.core.meter.times import format_time
 from sagemeter.core.tenancy.selection import selects
 
@@ -109,6 +109,8 @@ def endpoint_row(obj: Mapping[str, Any], policies: list[str]) -> Json:
         "name": metadata.get("name", ""),
         "resourceVersion": metadata.get("resourceVersion"),
         "phase": status.get("phase"),
+        # REASON as `kubectl sagemeter ls` words it, and its parts.
+        "reason": None if (said := reason(status)) == NONE else said,
         "parkedReason": status.get("parkedReason"),
         "degradedReason": degraded_reason(status),
         "expiresAt": format_time(expires) if expires is not None else None,

@@ -67,6 +67,11 @@ class Desired:
     deleting: bool = False
 
 
+def expiry_cap(created: datetime, policy: ExpiryPolicy) -> datetime | None:
+    """The latest expiry the maximum lifetime allows (`maxExpiresAt`), or None without one."""
+    return later(created, policy.max_lifetime) if policy.max_lifetime is not None else None
+
+
 def effective_expiry(spec: ManagedEndpointSpec, created: datetime, policy: ExpiryPolicy) -> Expiry:
     """`expiresAt` if set, else creation + `ttl`, else creation + the default; capped."""
     at: datetime | None = None
@@ -76,10 +81,9 @@ def effective_expiry(spec: ManagedEndpointSpec, created: datetime, policy: Expir
         at = later(created, parse_duration(spec.expiry.ttl))
     elif policy.default_ttl is not None:
         at = later(created, policy.default_ttl)
-    if policy.max_lifetime is not None:
-        cap = later(created, policy.max_lifetime)
-        if at is None or at > cap:
-            return Expiry(at=cap, capped=True)
+    cap = expiry_cap(created, policy)
+    if cap is not None and (at is None or at > cap):
+        return Expiry(at=cap, capped=True)
     return Expiry(at=at)
 
 

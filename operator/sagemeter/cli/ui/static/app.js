@@ -115,8 +115,7 @@
     const c = row.cells;
     c.endpoint.querySelector(".instance").textContent = d.instance === "-" ? "" : d.instance;
     c.phase.replaceChildren(element("span", { class: `phase phase-${d.phase || "none"}` }, d.phase || "–"));
-    const reasons = [d.parkedReason, d.degradedReason].filter(Boolean);
-    c.reason.textContent = reasons.length ? reasons.join(", ") : "–";
+    c.reason.textContent = d.reason || "–";
     const time = c.time.firstChild;
     if (d.expiresAt) {
       time.setAttribute("datetime", d.expiresAt);
