@@ -49,6 +49,7 @@ from sagemeter.core.endpoint.desired import (
     Desired,
     deleting_state,
     desired_state,
+    expiry_cap,
     idle_record,
     still_idle_parked,
 )
@@ -265,6 +266,7 @@ class Reconciler:
             wakes_today=wakes_today,
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
+            max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
         )
         self.waking.remember(ctx, new, now)
         if run.counted:
