@@ -2,14 +2,15 @@
 
 Owns the typed Python side of ``/sagemeter-api/``: adding, reading and clearing fault rules
 (served by ``faults``, whose docstring describes every rule), forcing SageMaker endpoint
-statuses (served by ``endpoint_states``) and reading the EventBridge events the local AWS
-emitted (served by ``aws_events``). Needs only the standard library, so it can drive a local AWS
-running in another process::
+statuses (served by ``endpoint_states``), evaluating CloudWatch alarms (served by ``alarms``)
+and reading the EventBridge events the local AWS emitted (served by ``aws_events``). Needs only
+the standard library, so it can drive a local AWS running in another process::
 
     faults = FaultClient("http://127.0.0.1:5000")
     faults.throttle(service="sagemaker", operation="CreateEndpoint", rate=0.2)
     faults.kill_after("sagemaker", "CreateModel", pid=operator_pid)
     faults.set_endpoint_status("my-endpoint", "SystemUpdating", seconds=5, then="InService")
+    faults.evaluate_alarm("sagemeter-my-endpoint-idle")  # {"state": "OK", ...} (``alarms``)
     faults.stats().injected  # {"throttle": 3, "kill": 1}
     faults.events(source="aws.sagemaker")  # [{"event": {...}, "deliveries": [...]}, ...]
     faults.clear()
@@ -228,6 +229,15 @@ class FaultClient:
             f"endpoints/{region}/{name}/status",
             {k: v for k, v in body.items() if v is not None},
         )
+        return found
+
+    def evaluate_alarm(
+        self, name: str, *, region: str = "us-east-1", account_id: str | None = None
+    ) -> dict[str, Any]:
+        """Evaluates a CloudWatch alarm now, as CloudWatch's rules would, and sets the state it
+        arrives at (``alarms``): ``{"state", "reason", "values"}``."""
+        body = {"accountId": account_id} if account_id else {}
+        found: dict[str, Any] = self._call("POST", f"alarms/{region}/{name}/evaluate", body)
         return found
 
     def events(

@@ -43,9 +43,13 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
 * **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
   Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
   start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
-* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint and
-  answers a JSON echo (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
+* **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint,
+  answers a JSON echo from one of its variants and publishes ``Invocations`` for that variant
+  (``sagemeter_sandbox.runtime``); routes answer real HTTP requests at
   ``/restapis/<apiId>/<stage>/_user_request_/<path>`` (``sagemeter_sandbox.dataplane``).
+* **CloudWatch alarms.** PutMetricAlarm refuses ``Metrics`` arrays CloudWatch refuses; an alarm
+  is evaluated from the datapoints when a test asks (``sagemeter_sandbox.alarms``,
+  ``POST /sagemeter-api/alarms/<region>/<name>/evaluate``).
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sagemeter_sandbox import (
+    alarms,
     aws_events,
     dataplane,
     endpoint_states,
@@ -358,6 +363,7 @@ def install(delays: Delays | None = None) -> None:
         *listing.response_patches(),  # ListModels filters and pages
         *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
         *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
+        *alarms.response_patches(),  # PutMetricAlarm's rules for Metrics
         (SageMakerResponse, "_sagemeter_localaws", True),
     ]
     for owner, name, value in patches:
@@ -386,6 +392,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "credentials": tokens.control,
             "events": aws_events.control,
             "requests": log.control,
+            "alarms": alarms.control,
         },
     )
     routes.integration_app = app  # an integration's AWS calls meet faults and the log too

@@ -10,10 +10,22 @@ endpoint's, which moto 5.2.5's do not (it answers any name, any status, with sta
   fails like SageMaker's: ``400 ValidationError`` "Endpoint <name> of account <account> not
   found."
 * InvokeEndpoint answers a deterministic echo, ``{"endpoint": "<name>", "input": <request
-  body as JSON, or as text>}`` (``Content-Type: application/json``), from the endpoint's first
-  variant (``X-Amzn-Invoked-Production-Variant``), with the request's
+  body as JSON, or as text>}`` (``Content-Type: application/json``), with the request's
   ``X-Amzn-SageMaker-Custom-Attributes`` echoed back. Results queued through moto's
   ``POST /moto-api/static/sagemaker/endpoint-results`` still win: moto answers those.
+* Each InvokeEndpoint is served by one production variant: the one ``TargetVariant``
+  (``X-Amzn-SageMaker-Target-Variant``) names, else one drawn by the variants' weights
+  (SageMaker: traffic is split by ``VariantWeight``, and ``TargetVariant`` "overrides the
+  weights"; API reference, InvokeEndpoint and ProductionVariant), told in
+  ``X-Amzn-Invoked-Production-Variant``. A ``TargetVariant`` the endpoint does not serve is
+  not refused (no source quotes SageMaker's answer): the weights decide.
+* Every InvokeEndpoint publishes what SageMaker publishes: ``AWS/SageMaker`` ``Invocations``,
+  value 1, dimensions ``EndpointName`` and ``VariantName`` of the serving variant, now ("SageMaker
+  AI endpoint invocation metrics": "The number of InvokeEndpoint requests sent to a model
+  endpoint", dimensions EndpointName, VariantName; developer guide,
+  monitoring-cloudwatch.html). Idle alarms and ``GetMetricData`` in the local AWS then see real
+  traffic (``alarms`` evaluates alarms on request). Not published: zeros for idle minutes
+  (SageMaker's periods without calls may hold a 0 or no datapoint at all), InvokeEndpointAsync.
 * InvokeEndpointAsync answers ``202`` (moto: 200) with moto's output and failure locations.
 * Both are reached whatever the request's ``Content-Type``. SageMaker Runtime speaks only
   ``rest-json`` (botocore's ``sagemaker-runtime`` model: ``"protocol": "rest-json"``, no other),
@@ -30,23 +42,34 @@ errors (``ModelError``, 424).
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.model import ServiceModel
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import request as moto_request
 from moto.core import responses as moto_responses
 from moto.core import routing as moto_routing
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
+from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-__all__ = ["SERVING", "EndpointNotFound", "response_patches"]
+__all__ = [
+    "SERVING",
+    "EndpointNotFound",
+    "publish_invocation",
+    "response_patches",
+    "serving_variant",
+]
 
 SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+_draw = random.Random()
 _moto_invoke_endpoint = SageMakerRuntimeResponse.invoke_endpoint
 _moto_invoke_endpoint_async = SageMakerRuntimeResponse.invoke_endpoint_async
 _moto_request_protocol = moto_request.determine_request_protocol
@@ -72,7 +95,43 @@ def _serving(response: SageMakerRuntimeResponse, settle: Settle) -> FakeEndpoint
     return endpoint
 
 
-def _echo(response: SageMakerRuntimeResponse, endpoint: FakeEndpoint) -> TYPE_RESPONSE:
+def serving_variant(endpoint: FakeEndpoint, target: str | None) -> str:
+    """The production variant that serves a call: ``target`` if the endpoint serves it, else
+    one drawn by the variants' current weights."""
+    variants = [v for v in endpoint.production_variants or [] if v.get("VariantName")]
+    names = [str(v["VariantName"]) for v in variants]
+    if target in names:
+        return str(target)
+    if not names:
+        return "AllTraffic"
+    weights = [float(v.get("CurrentWeight", v.get("DesiredWeight", 1.0)) or 0.0) for v in variants]
+    if not any(weights):
+        weights = [1.0] * len(names)
+    return _draw.choices(names, weights)[0]
+
+
+def publish_invocation(account: str, region: str, endpoint_name: str, variant: str) -> None:
+    """``AWS/SageMaker`` ``Invocations`` = 1 for the variant, now (naive UTC, as moto keeps)."""
+    cloudwatch_backends[account][region].put_metric_data(
+        "AWS/SageMaker",
+        [
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": endpoint_name},
+                    {"Name": "VariantName", "Value": variant},
+                ],
+                "Value": 1.0,
+                "Unit": "None",
+                "Timestamp": utcnow(),
+            }
+        ],
+    )
+
+
+def _echo(
+    response: SageMakerRuntimeResponse, endpoint: FakeEndpoint, variant: str
+) -> TYPE_RESPONSE:
     body = (
         response.body.decode("utf-8", "replace")
         if isinstance(response.body, bytes)
@@ -82,10 +141,9 @@ def _echo(response: SageMakerRuntimeResponse, endpoint: FakeEndpoint) -> TYPE_RE
         given: Any = json.loads(body)
     except ValueError:
         given = body
-    variants = endpoint.production_variants or [{}]
     headers = {
         "Content-Type": "application/json",
-        "X-Amzn-Invoked-Production-Variant": variants[0].get("VariantName", "AllTraffic"),
+        "X-Amzn-Invoked-Production-Variant": variant,
     }
     attributes = response.headers.get(CUSTOM_ATTRIBUTES)
     if attributes:
@@ -105,10 +163,12 @@ def response_patches(settle: Settle) -> list[tuple[Any, str, Any]]:
 
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         endpoint = _serving(self, settle)
+        variant = serving_variant(endpoint, self.headers.get(TARGET_VARIANT))
+        publish_invocation(self.current_account, self.region, endpoint.endpoint_name, variant)
         results = self.sagemakerruntime_backend
         if results.results_queue or results.results.get(endpoint.endpoint_name):
             return _moto_invoke_endpoint(self)  # results configured through moto's API
-        return _echo(self, endpoint)
+        return _echo(self, endpoint, variant)
 
     def invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         _serving(self, settle)

@@ -26,6 +26,7 @@ from .conftest import REGION
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_env")]
 
 TAGS = Owner("team-a", "falcon", "uid-1").tags()
+ONE = ["AllTraffic"]  # the variant sagemeter's own endpoint configs have
 NEW_ALARM_STATES = {"INSUFFICIENT_DATA", "OK"}
 
 
@@ -50,7 +51,7 @@ def endpoint(index: int) -> str:
 
 def put_alarms(gateway: CloudWatchGateway, count: int, after: timedelta) -> None:
     for index in range(count):
-        gateway.put_alarm(build_idle_alarm_request(endpoint(index), after, TAGS))
+        gateway.put_alarm(build_idle_alarm_request(endpoint(index), after, TAGS, ONE))
 
 
 def put_invocations(
@@ -83,7 +84,7 @@ def minute(dt: datetime) -> datetime:
 
 
 def test_put_describe_delete(gateway: CloudWatchGateway) -> None:
-    request = build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS)
+    request = build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS, ONE)
     gateway.put_alarm(request)
 
     found = gateway.describe_alarms([alarm_name("falcon"), alarm_name("missing")])
@@ -97,7 +98,9 @@ def test_put_describe_delete(gateway: CloudWatchGateway) -> None:
     # CloudWatch starts a new alarm in INSUFFICIENT_DATA; moto 5.2.5 starts it in OK.
     assert alarm["StateValue"] in NEW_ALARM_STATES
     assert alarm_matches(alarm, request)
-    assert not alarm_matches(alarm, build_idle_alarm_request("falcon", timedelta(minutes=30), TAGS))
+    assert not alarm_matches(
+        alarm, build_idle_alarm_request("falcon", timedelta(minutes=30), TAGS, ONE)
+    )
 
     tags = client("cloudwatch", REGION).list_tags_for_resource(ResourceARN=alarm["AlarmArn"])
     assert {"Key": "sagemeter.io/uid", "Value": "uid-1"} in tags["Tags"]
@@ -110,8 +113,8 @@ def test_put_describe_delete(gateway: CloudWatchGateway) -> None:
 
 
 def test_put_alarm_updates_in_place(gateway: CloudWatchGateway) -> None:
-    gateway.put_alarm(build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS))
-    new = build_idle_alarm_request("falcon", timedelta(minutes=45), TAGS)
+    gateway.put_alarm(build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS, ONE))
+    new = build_idle_alarm_request("falcon", timedelta(minutes=45), TAGS, ONE)
     gateway.put_alarm(new)
     alarm = gateway.describe_alarms([alarm_name("falcon")])[alarm_name("falcon")]
     assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 45
@@ -156,7 +159,7 @@ def test_delete_retries_without_missing_names(gateway: CloudWatchGateway) -> Non
 
 
 def test_set_alarm_state(gateway: CloudWatchGateway) -> None:
-    gateway.put_alarm(build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS))
+    gateway.put_alarm(build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS, ONE))
     gateway.set_alarm_state(alarm_name("falcon"), "ALARM", "test: no invocations")
     alarm = gateway.describe_alarms([alarm_name("falcon")])[alarm_name("falcon")]
     assert alarm["StateValue"] == "ALARM"
@@ -178,7 +181,7 @@ def test_invalid_request_is_terminal(gateway: CloudWatchGateway) -> None:
     # moto validates little of PutMetricAlarm; GetMetricData's time range it does check.
     start, end = metric_window(datetime.now(UTC))
     with pytest.raises(AwsError) as caught:
-        gateway.last_invocations({"falcon": ("falcon", "AllTraffic")}, end, start)
+        gateway.last_invocations({"falcon": ("falcon", ONE)}, end, start)
     assert caught.value.kind is ErrorKind.TERMINAL
     assert caught.value.operation == "GetMetricData"
 
@@ -220,7 +223,7 @@ def test_last_invocations_600_endpoints_in_2_calls(gateway: CloudWatchGateway) -
     # Same endpoint name, other variant: not the one queried.
     put_invocations(endpoint(10), [(now - timedelta(minutes=1), 5.0)], variant="Blue")
 
-    queries = {endpoint(index): (endpoint(index), "AllTraffic") for index in range(600)}
+    queries = {endpoint(index): (endpoint(index), ONE) for index in range(600)}
     start, end = metric_window(datetime.now(UTC))
     before = CALLS.snapshot()
     found = gateway.last_invocations(queries, start, end)
@@ -228,6 +231,59 @@ def test_last_invocations_600_endpoints_in_2_calls(gateway: CloudWatchGateway) -
     assert set(found) == set(queries)
     assert {name: found[name] for name in busy} == busy
     assert [name for name, last in found.items() if last is not None] == sorted(busy)
+
+
+def test_last_invocations_add_up_every_variant(gateway: CloudWatchGateway) -> None:
+    """An endpoint's variants are one endpoint: the latest busy minute of any of them, with
+    an endpoint's queries never split across calls (300 endpoints of 2 variants and one of 3:
+    603 queries, 2 calls, the second starting with the 251st endpoint)."""
+    now = minute(datetime.now(UTC))
+    two = ["blue", "green"]
+    queries: dict[str, tuple[str, list[str]]] = {
+        endpoint(index): (endpoint(index), two) for index in range(300)
+    }
+    queries["three"] = ("three", ["a", "b", "c"])
+    put_invocations(endpoint(0), [(now - timedelta(minutes=9), 1.0)], variant="blue")
+    put_invocations(endpoint(0), [(now - timedelta(minutes=4), 2.0)], variant="green")
+    put_invocations(endpoint(0), [(now - timedelta(minutes=1), 5.0)], variant="AllTraffic")
+    put_invocations(endpoint(299), [(now - timedelta(minutes=6), 1.0)], variant="green")
+    put_invocations("three", [(now - timedelta(minutes=2), 1.0)], variant="c")
+    start, end = metric_window(datetime.now(UTC))
+    sent: list[list[str]] = []
+    original = gateway._pages
+
+    def spy(operation: str, **params: Any) -> Any:
+        sent.append([q["Id"] for q in params["MetricDataQueries"]])
+        return original(operation, **params)
+
+    gateway._pages = spy  # type: ignore[method-assign]
+    found = gateway.last_invocations(queries, start, end)
+    assert [len(ids) for ids in sent] == [500, 103]
+    assert sent[1][0] == "q0_0"  # endpoint(250) opens the second call with both its variants
+    # An AllTraffic series of the same endpoint name is not one of its variants.
+    assert found[endpoint(0)] == now - timedelta(minutes=4)
+    assert found[endpoint(299)] == now - timedelta(minutes=6)
+    assert found["three"] == now - timedelta(minutes=2)
+    assert found[endpoint(1)] is None
+
+
+def test_monitor_reads_every_variant_and_rereads_a_change(gateway: CloudWatchGateway) -> None:
+    now = minute(datetime.now(UTC))
+    put_invocations("falcon", [(now - timedelta(minutes=2), 3.0)], variant="canary")
+    clock = FakeClock()
+    monitor = monitor_of(gateway, clock)
+    monitor.watch("falcon", ["primary"])
+    assert monitor.signal("falcon").last_invocation_at is None
+    before = CALLS.snapshot()
+    monitor.watch("falcon", ["canary", "primary"])  # an update added a variant
+    assert monitor.signal("falcon").last_invocation_at == now - timedelta(minutes=2)
+    assert calls_since(before) == {"DescribeAlarms": 1, "GetMetricData": 1}
+    before = CALLS.snapshot()
+    monitor.watch("falcon", ["primary", "canary"])  # the same variants: nothing to read
+    monitor.signal("falcon")
+    assert calls_since(before) == {}
+    with pytest.raises(ValueError):
+        monitor.watch("falcon", [])
 
 
 def test_last_invocations_of_nothing_costs_nothing(gateway: CloudWatchGateway) -> None:
@@ -240,9 +296,7 @@ def test_last_invocation_outside_window(gateway: CloudWatchGateway) -> None:
     now = minute(datetime.now(UTC))
     put_invocations("falcon", [(now - timedelta(hours=4), 9.0)])
     start, end = metric_window(datetime.now(UTC))
-    assert gateway.last_invocations({"falcon": ("falcon", "AllTraffic")}, start, end) == {
-        "falcon": None
-    }
+    assert gateway.last_invocations({"falcon": ("falcon", ONE)}, start, end) == {"falcon": None}
 
 
 class PagingClient:
@@ -262,18 +316,23 @@ class PagingClient:
     def get_metric_data(self, **params: Any) -> dict[str, Any]:
         self.requests.append(("GetMetricData", params))
         t0 = params["StartTime"]
-        if "NextToken" not in params:  # q0 continues on the next page
+        if "NextToken" not in params:  # q0_0 continues on the next page
             return {
                 "MetricDataResults": [
-                    {"Id": "q0", "Timestamps": [t0], "Values": [0.0], "StatusCode": "PartialData"},
-                    {"Id": "q1", "Timestamps": [], "Values": [], "StatusCode": "Complete"},
+                    {
+                        "Id": "q0_0",
+                        "Timestamps": [t0],
+                        "Values": [0.0],
+                        "StatusCode": "PartialData",
+                    },
+                    {"Id": "q1_0", "Timestamps": [], "Values": [], "StatusCode": "Complete"},
                 ],
                 "NextToken": "more",
             }
         later = t0 + timedelta(minutes=5)
         return {
             "MetricDataResults": [
-                {"Id": "q0", "Timestamps": [later], "Values": [2.0], "StatusCode": "Complete"}
+                {"Id": "q0_0", "Timestamps": [later], "Values": [2.0], "StatusCode": "Complete"}
             ]
         }
 
@@ -283,9 +342,7 @@ def test_pages_are_followed() -> None:
     gateway = CloudWatchGateway(REGION, client=fake)
     assert set(gateway.describe_alarms(["a", "b", "c"])) == {"a", "b", "c"}
     start, end = metric_window(datetime.now(UTC))
-    found = gateway.last_invocations(
-        {"x": ("x", "AllTraffic"), "y": ("y", "AllTraffic")}, start, end
-    )
+    found = gateway.last_invocations({"x": ("x", ONE), "y": ("y", ONE)}, start, end)
     assert found == {"x": start + timedelta(minutes=5), "y": None}
     assert [op for op, _ in fake.requests] == ["DescribeAlarms"] * 2 + ["GetMetricData"] * 2
     # The follow-up requests repeat the first ones, plus the token.
@@ -319,7 +376,7 @@ def test_monitor_batches_100_endpoints(gateway: CloudWatchGateway) -> None:
     clock = FakeClock()
     monitor = monitor_of(gateway, clock)
     for index in range(100):
-        monitor.watch(endpoint(index))
+        monitor.watch(endpoint(index), ONE)
 
     before = CALLS.snapshot()
     signals = {endpoint(index): monitor.signal(endpoint(index)) for index in range(100)}
@@ -352,7 +409,11 @@ def test_monitor_batches_100_endpoints(gateway: CloudWatchGateway) -> None:
 def test_monitor_without_alarms(gateway: CloudWatchGateway) -> None:
     monitor = monitor_of(gateway, FakeClock())
     assert monitor.signal("falcon") == IdleSignal(None, None, None)
-    assert monitor.watched == ["falcon"]  # signal watches what it is asked about
+    assert monitor.watched == []  # only watch() knows an endpoint's variants
+    assert calls_since({}) == {}
+    monitor.watch("falcon", ONE)
+    assert monitor.signal("falcon") == IdleSignal(None, None, None)
+    assert monitor.watched == ["falcon"]
 
 
 def test_invalidate_rereads_only_the_pending(gateway: CloudWatchGateway) -> None:
@@ -360,12 +421,12 @@ def test_invalidate_rereads_only_the_pending(gateway: CloudWatchGateway) -> None
     clock = FakeClock()
     monitor = monitor_of(gateway, clock)
     for index in range(3):
-        monitor.watch(endpoint(index))
+        monitor.watch(endpoint(index), ONE)
     monitor.refresh_now()
     refreshed = monitor.refreshed_at
 
     # The operator re-puts an alarm, then asks again before the batch is stale.
-    gateway.put_alarm(build_idle_alarm_request(endpoint(1), timedelta(minutes=30), TAGS))
+    gateway.put_alarm(build_idle_alarm_request(endpoint(1), timedelta(minutes=30), TAGS, ONE))
     monitor.invalidate(endpoint(1))
     clock.now += 1
     before = CALLS.snapshot()
@@ -387,7 +448,7 @@ def test_new_endpoints_share_one_read(gateway: CloudWatchGateway) -> None:
     assert calls_since({}) == {}
     put_alarms(gateway, 5, timedelta(minutes=15))
     for index in range(5):
-        monitor.watch(endpoint(index))
+        monitor.watch(endpoint(index), ONE)
     before = CALLS.snapshot()
     for index in range(5):
         assert monitor.signal(endpoint(index)).alarm_state in NEW_ALARM_STATES
@@ -398,8 +459,8 @@ def test_unwatch(gateway: CloudWatchGateway) -> None:
     put_alarms(gateway, 2, timedelta(minutes=15))
     clock = FakeClock()
     monitor = monitor_of(gateway, clock)
-    monitor.watch(endpoint(0))
-    monitor.watch(endpoint(1))
+    monitor.watch(endpoint(0), ONE)
+    monitor.watch(endpoint(1), ONE)
     monitor.refresh_now()
     monitor.unwatch(endpoint(1))
     assert monitor.watched == [endpoint(0)]
@@ -419,7 +480,7 @@ def test_unwatch(gateway: CloudWatchGateway) -> None:
 def test_failed_refresh_is_retried(gateway: CloudWatchGateway) -> None:
     clock = FakeClock()
     monitor = monitor_of(gateway, clock)
-    monitor.watch("falcon")
+    monitor.watch("falcon", ONE)
     original = gateway.describe_alarms
     failures = [AwsError(ErrorKind.THROTTLED, "Throttling", "Rate exceeded", "DescribeAlarms")]
 
@@ -440,7 +501,7 @@ def test_concurrent_signals_share_one_refresh(gateway: CloudWatchGateway) -> Non
     put_alarms(gateway, 20, timedelta(minutes=15))
     monitor = monitor_of(gateway, FakeClock())
     for index in range(20):
-        monitor.watch(endpoint(index))
+        monitor.watch(endpoint(index), ONE)
     before = CALLS.snapshot()
     with ThreadPoolExecutor(max_workers=20) as pool:
         states = list(pool.map(lambda i: monitor.signal(endpoint(i)).alarm_state, range(20)))

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -296,8 +296,14 @@ def endpoint_object(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def foreign_config(sagemaker: Any, prefix: str, instance_type: str = "ml.m5.large") -> str:
-    """A Model and EndpointConfig made outside sagemeter (a pipeline, a notebook)."""
+def foreign_config(
+    sagemaker: Any,
+    prefix: str,
+    instance_type: str = "ml.m5.large",
+    variants: Sequence[str] = ("AllTraffic",),
+) -> str:
+    """A Model and EndpointConfig made outside sagemeter (a pipeline, a notebook), with one
+    production variant per name in ``variants``."""
     sagemaker.create_model(
         ModelName=f"{prefix}-model",
         PrimaryContainer={"Image": IMAGE},
@@ -307,21 +313,26 @@ def foreign_config(sagemaker: Any, prefix: str, instance_type: str = "ml.m5.larg
         EndpointConfigName=f"{prefix}-config",
         ProductionVariants=[
             {
-                "VariantName": "AllTraffic",
+                "VariantName": variant,
                 "ModelName": f"{prefix}-model",
                 "InstanceType": instance_type,
                 "InitialInstanceCount": 1,
             }
+            for variant in variants
         ],
     )
     return f"{prefix}-config"
 
 
 def foreign_endpoint(
-    sagemaker: Any, name: str, tags: dict[str, str] | None = None, config: str | None = None
+    sagemaker: Any,
+    name: str,
+    tags: dict[str, str] | None = None,
+    config: str | None = None,
+    variants: Sequence[str] = ("AllTraffic",),
 ) -> str:
     """An endpoint made outside sagemeter, on its own config unless `config` is given."""
-    config = config or foreign_config(sagemaker, name)
+    config = config or foreign_config(sagemaker, name, variants=variants)
     sagemaker.create_endpoint(
         EndpointName=name,
         EndpointConfigName=config,

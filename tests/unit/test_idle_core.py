@@ -12,15 +12,17 @@ from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import (
     MAX_EVALUATION_PERIODS,
     alarm_matches,
+    alarm_variants,
     build_idle_alarm_request,
     evaluation_periods,
     idle_armed,
     last_invocation,
-    metric_query,
+    metric_queries,
 )
 
 NAME = "team-a-falcon-1a2b3c"
 TAGS = Owner("team-a", "falcon", "uid-1").tags()
+ONE = ["AllTraffic"]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -34,14 +36,31 @@ def described(request: dict[str, Any]) -> dict[str, Any]:
         OKActions=[],
         AlarmActions=[],
         InsufficientDataActions=[],
-        Dimensions=list(reversed(request["Dimensions"])),
         Threshold=int(request["Threshold"]),
     )
+    if "Dimensions" in request:
+        entry["Dimensions"] = list(reversed(request["Dimensions"]))
+    else:  # CloudWatch keeps the metrics; ids and order as put, dimensions in its own order
+        entry["Metrics"] = [
+            {
+                **query,
+                "MetricStat": {
+                    **query["MetricStat"],
+                    "Metric": {
+                        **query["MetricStat"]["Metric"],
+                        "Dimensions": list(reversed(query["MetricStat"]["Metric"]["Dimensions"])),
+                    },
+                },
+            }
+            if "MetricStat" in query
+            else dict(query)
+            for query in request["Metrics"]
+        ]
     return entry
 
 
 def test_request_for_fifteen_minutes() -> None:
-    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
     assert request["AlarmName"] == f"sagemeter-{NAME}-idle"
     assert request["Namespace"] == "AWS/SageMaker"
     assert request["MetricName"] == "Invocations"
@@ -66,9 +85,85 @@ def test_request_for_fifteen_minutes() -> None:
 
 
 def test_request_variant() -> None:
-    request = build_idle_alarm_request(NAME, timedelta(minutes=5), {}, variant="Blue")
-    assert {"Name": "VariantName", "Value": "Blue"} in request["Dimensions"]
+    request = build_idle_alarm_request(NAME, timedelta(minutes=5), {}, ["primary"])
+    assert {"Name": "VariantName", "Value": "primary"} in request["Dimensions"]
+    assert "Metrics" not in request
     assert request["Tags"] == []
+    assert alarm_variants(request) == ["primary"]
+
+
+def test_several_variants_are_one_metric_math_alarm() -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ["green", "blue"])
+    # None of the single-metric parameters: CloudWatch refuses them beside Metrics.
+    assert not {"Namespace", "MetricName", "Dimensions", "Statistic", "Period"} & set(request)
+    metrics = request["Metrics"]
+    assert [m["Id"] for m in metrics] == ["m0", "m1", "invocations"]
+    reads = [m for m in metrics if "MetricStat" in m]
+    assert [m["MetricStat"]["Metric"]["Dimensions"] for m in reads] == [
+        [{"Name": "EndpointName", "Value": NAME}, {"Name": "VariantName", "Value": "blue"}],
+        [{"Name": "EndpointName", "Value": NAME}, {"Name": "VariantName", "Value": "green"}],
+    ]
+    for m in reads:
+        assert m["MetricStat"]["Metric"]["Namespace"] == "AWS/SageMaker"
+        assert m["MetricStat"]["Metric"]["MetricName"] == "Invocations"
+        assert (m["MetricStat"]["Period"], m["MetricStat"]["Stat"]) == (60, "Sum")
+    # Exactly one entry returns data: the sum the alarm watches (and it has no Period).
+    assert [m["Id"] for m in metrics if m["ReturnData"]] == ["invocations"]
+    assert metrics[-1]["Expression"] == "SUM([m0, m1])"
+    assert "Period" not in metrics[-1]
+    assert request["EvaluationPeriods"] == request["DatapointsToAlarm"] == 15
+    assert (request["Threshold"], request["ComparisonOperator"]) == (1.0, "LessThanThreshold")
+    assert request["TreatMissingData"] == "breaching"
+    assert alarm_variants(request) == ["blue", "green"]
+
+
+def test_variant_order_and_repeats_do_not_matter() -> None:
+    one = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ["b", "a", "c"])
+    other = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ["c", "a", "b", "a"])
+    assert one == other
+    assert alarm_matches(described(one), other)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (["AllTraffic"], ["primary"]),  # adopted: the alarm follows the real variant
+        (["primary"], ["primary", "canary"]),  # an update added a variant
+        (["blue", "green"], ["green"]),  # and removed one
+        (["blue", "green"], ["blue", "red"]),
+    ],
+)
+def test_other_variants_do_not_match(before: list[str], after: list[str]) -> None:
+    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, before)
+    new = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, after)
+    assert not alarm_matches(described(old), new)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda ms: ms[-1].update(Expression="m0 + m1"),  # not the sum of every variant
+        lambda ms: ms[-1].update(Expression="SUM([m0])"),
+        lambda ms: ms[0].update(ReturnData=True),
+        lambda ms: ms[0]["MetricStat"].update(Stat="Average"),
+        lambda ms: ms[1]["MetricStat"].update(Period=300),
+        lambda ms: ms.pop(),
+    ],
+)
+def test_metric_math_alarm_changed_by_hand_does_not_match(change: Any) -> None:
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ["a", "b"])
+    existing = described(request)
+    change(existing["Metrics"])
+    assert not alarm_matches(existing, request)
+
+
+@pytest.mark.parametrize("variants", [[], [f"v{i}" for i in range(11)]])
+def test_no_alarm_without_variants_or_beyond_cloudwatch_limit(variants: list[str]) -> None:
+    # No variant: nothing to watch (an AllTraffic guess would breach forever). Eleven: beyond
+    # both CloudWatch's 10 metrics per alarm and SageMaker's 10 variants per config.
+    with pytest.raises(ValueError):
+        build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, variants)
+    assert build_idle_alarm_request(NAME, timedelta(minutes=1), {}, variants[:10] or ["x"])
 
 
 @pytest.mark.parametrize(
@@ -87,7 +182,7 @@ def test_request_variant() -> None:
 )
 def test_evaluation_periods(after: timedelta, periods: int) -> None:
     assert evaluation_periods(after) == periods
-    request = build_idle_alarm_request(NAME, after, TAGS)
+    request = build_idle_alarm_request(NAME, after, TAGS, ONE)
     assert request["EvaluationPeriods"] == request["DatapointsToAlarm"] == periods
 
 
@@ -96,20 +191,20 @@ def test_clamp_is_one_day_of_minutes() -> None:
 
 
 def test_alarm_matches_its_own_description() -> None:
-    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
     assert alarm_matches(described(request), request)
 
 
 def test_alarm_does_not_match_other_after() -> None:
-    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
-    new = build_idle_alarm_request(NAME, timedelta(minutes=30), TAGS)
+    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
+    new = build_idle_alarm_request(NAME, timedelta(minutes=30), TAGS, ONE)
     assert not alarm_matches(described(old), new)
 
 
 def test_tags_do_not_matter() -> None:
     # PutMetricAlarm ignores tags on an existing alarm: re-putting for tags would loop.
-    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
-    new = build_idle_alarm_request(NAME, timedelta(minutes=15), {"x": "y"})
+    old = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
+    new = build_idle_alarm_request(NAME, timedelta(minutes=15), {"x": "y"}, ONE)
     assert alarm_matches(described(old), new)
 
 
@@ -127,35 +222,37 @@ def test_tags_do_not_matter() -> None:
     ],
 )
 def test_alarm_changed_by_hand_does_not_match(key: str, value: Any) -> None:
-    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
     existing = described(request)
     existing[key] = value
     assert not alarm_matches(existing, request)
 
 
 def test_alarm_without_settings_does_not_match() -> None:
-    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS)
+    request = build_idle_alarm_request(NAME, timedelta(minutes=15), TAGS, ONE)
     assert not alarm_matches({"AlarmName": request["AlarmName"]}, request)
 
 
-def test_metric_query() -> None:
-    query = metric_query("q0", NAME, "AllTraffic")
-    assert query == {
-        "Id": "q0",
-        "MetricStat": {
-            "Metric": {
-                "Namespace": "AWS/SageMaker",
-                "MetricName": "Invocations",
-                "Dimensions": [
-                    {"Name": "EndpointName", "Value": NAME},
-                    {"Name": "VariantName", "Value": "AllTraffic"},
-                ],
+def test_metric_queries() -> None:
+    assert metric_queries("q0", NAME, ["green", "blue"]) == [
+        {
+            "Id": f"q0_{index}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SageMaker",
+                    "MetricName": "Invocations",
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": NAME},
+                        {"Name": "VariantName", "Value": variant},
+                    ],
+                },
+                "Period": 60,
+                "Stat": "Sum",
             },
-            "Period": 60,
-            "Stat": "Sum",
-        },
-        "ReturnData": True,
-    }
+            "ReturnData": True,
+        }
+        for index, variant in enumerate(["blue", "green"])
+    ]
 
 
 def test_last_invocation_skips_zeros() -> None:

@@ -44,6 +44,7 @@ def status(**fields: object) -> ManagedEndpointStatus:
         "observed_generation": 2,
         "endpoint_config_name": "ep-c-1",
         "incarnation": proof_for(NOW, OWNER),
+        "variant_names": ["AllTraffic"],
     }
     base.update(fields)
     return ManagedEndpointStatus(**base)  # type: ignore[arg-type]
@@ -57,6 +58,20 @@ OBSERVE = [
         status(),
         2,
         Sighting("InService", NOW),
+        Source.SWEEP,
+    ),
+    (
+        "serving, variants never recorded (a status from before): described once",
+        status(variant_names=None),
+        2,
+        Sighting("InService", NOW),
+        Source.DESCRIBE,
+    ),
+    (
+        "failed, no variants to know: the sweep is enough",
+        status(sagemaker_status="Failed", variant_names=None),
+        2,
+        Sighting("Failed", NOW),
         Source.SWEEP,
     ),
     ("a spec change describes", status(), 3, Sighting("InService", NOW), Source.DESCRIBE),

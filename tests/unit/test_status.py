@@ -214,6 +214,15 @@ def test_no_step_keeps_the_phase_or_starts_pending() -> None:
     assert kept.phase == Phase.IN_SERVICE
 
 
+def test_variant_names_follow_what_sagemaker_shows() -> None:
+    serving = compose(step=IN_SERVICE, saw=seen(variant_names=("primary", "canary")))
+    assert serving.variant_names == ["primary", "canary"]
+    # Gone (parked, deleting): no variants are served; the next describe writes them again.
+    gone = compose(serving, want=EXPIRED, step=plan_parked(None, "Expired"), saw=seen(None))
+    assert gone.variant_names is None
+    assert "variantNames" not in gone.model_dump(by_alias=True, exclude_none=True)
+
+
 def test_compose_does_not_touch_the_old_status() -> None:
     old = compose(step=IN_SERVICE)
     snapshot = old.model_dump()

@@ -109,6 +109,14 @@ class ManagedEndpointStatus(ApiModel):
     sagemaker_status: str | None = Field(
         default=None, description="EndpointStatus as SageMaker last reported it."
     )
+    variant_names: list[str] | None = Field(
+        default=None,
+        max_length=10,
+        description=(
+            "Production variants the endpoint serves (DescribeEndpoint); the idle alarm adds up"
+            " their Invocations."
+        ),
+    )
     failure_reason: str | None = Field(default=None, description="SageMaker's FailureReason.")
     expires_at: str | None = Field(
         default=None, json_schema_extra={"format": "date-time"}, description="Effective expiry."

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar
 
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.gateway import Gateway
-from sagemeter.core.idle import last_invocation, metric_query
+from sagemeter.core.idle import last_invocation, metric_queries
 
 __all__ = ["MAX_ALARM_NAMES", "MAX_METRIC_QUERIES", "CloudWatchGateway"]
 
@@ -89,26 +89,30 @@ class CloudWatchGateway(Gateway):
 
     def last_invocations(
         self,
-        queries: Mapping[str, tuple[str, str]],
+        queries: Mapping[str, tuple[str, Sequence[str]]],
         start: datetime,
         end: datetime,
     ) -> dict[str, datetime | None]:
-        """The latest minute with invocations in [start, end), per key.
+        """The latest minute with invocations in [start, end), per key, over every variant.
 
-        ``queries`` maps the caller's keys to ``(endpoint_name, variant)``; every key is in the
-        result, None when the window shows no invocation. Costs ``ceil(n / 500)`` calls as long
-        as no response is cut short (CloudWatch returns at most 100,800 datapoints per call,
-        i.e. 500 queries of up to 201 minutes; longer windows page with ``NextToken``).
+        ``queries`` maps the caller's keys to ``(endpoint_name, variants)``; every key is in the
+        result, None when the window shows no invocation on any variant. An endpoint's queries
+        (one per variant) go in one call, and calls hold at most 500 queries, so this costs
+        ``ceil(queries / 500)`` calls (a little more when endpoints do not pack evenly) as
+        long as no response is cut short (CloudWatch returns at most 100,800 datapoints per
+        call, i.e. 500 queries of up to 201 minutes; longer windows page with ``NextToken``).
         """
-        keys = list(queries)
         result: dict[str, datetime | None] = {}
-        for chunk in _chunks(keys, MAX_METRIC_QUERIES):
+        for chunk in _packed(queries, MAX_METRIC_QUERIES):
             # Query ids must match [a-z][a-zA-Z0-9_]*; endpoint names may contain dashes.
-            by_id = {f"q{index}": key for index, key in enumerate(chunk)}
-            series: dict[str, tuple[list[datetime], list[float]]] = {
-                query_id: ([], []) for query_id in by_id
-            }
-            request = [metric_query(query_id, *queries[key]) for query_id, key in by_id.items()]
+            owner: dict[str, str] = {}
+            request: list[dict[str, Any]] = []
+            for index, key in enumerate(chunk):
+                endpoint_name, variants = queries[key]
+                for query in metric_queries(f"q{index}", endpoint_name, variants):
+                    owner[query["Id"]] = key
+                    request.append(query)
+            series: dict[str, tuple[list[datetime], list[float]]] = {key: ([], []) for key in chunk}
             for page in self._pages(
                 "GetMetricData",
                 MetricDataQueries=request,
@@ -116,13 +120,30 @@ class CloudWatchGateway(Gateway):
                 EndTime=end,
                 ScanBy="TimestampDescending",
             ):
-                # A query can continue on the next page; collect before reading.
+                # A query can continue on the next page; collect before reading. The series of
+                # an endpoint's variants are read together: a busy minute on any is busy.
                 for item in page.get("MetricDataResults", []):
-                    if item.get("Id") not in series:
+                    found = owner.get(item.get("Id", ""))
+                    if found is None:
                         continue
-                    timestamps, values = series[item["Id"]]
+                    timestamps, values = series[found]
                     timestamps.extend(item.get("Timestamps", []))
                     values.extend(float(v) for v in item.get("Values", []))
-            for query_id, key in by_id.items():
-                result[key] = last_invocation(*series[query_id])
+            for key in chunk:
+                result[key] = last_invocation(*series[key])
         return result
+
+
+def _packed(queries: Mapping[str, tuple[str, Sequence[str]]], size: int) -> Iterator[list[str]]:
+    """Keys in order, grouped so that each group's variants add up to at most ``size``."""
+    group: list[str] = []
+    used = 0
+    for key, (_, variants) in queries.items():
+        count = len(set(variants))
+        if group and used + count > size:
+            yield group
+            group, used = [], 0
+        group.append(key)
+        used += count
+    if group:
+        yield group

@@ -54,6 +54,12 @@ class EndpointDescription:
     last_modified_time: datetime | None
     production_variants: list[dict[str, Any]]
 
+    @property
+    def variant_names(self) -> list[str]:
+        """``ProductionVariants[].VariantName``: what the endpoint serves now (SageMaker shows
+        none before the first deployment is done)."""
+        return [str(v["VariantName"]) for v in self.production_variants if v.get("VariantName")]
+
     def view(self) -> EndpointView:
         """The parts the pure plan reads."""
         return EndpointView(self.status, self.config_name, self.failure_reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sagemeter.controller.reporting import Reporter
@@ -19,8 +20,9 @@ class Alarms:
         self.workers = workers
         self.reporter = reporter
 
-    async def keep(self, ctx: Context, now: datetime) -> IdleView:
-        """Keep the idle alarm of an InService endpoint (proven ours); is it idle?"""
+    async def keep(self, ctx: Context, now: datetime, variants: Sequence[str]) -> IdleView:
+        """Keep the idle alarm of an InService endpoint (proven ours) over the production
+        ``variants`` it serves; is it idle?"""
         if ctx.spec.idle is None:
             return IdleView()
         ready = next((c for c in ctx.status.conditions if c.type == "Ready"), None)
@@ -37,6 +39,7 @@ class Alarms:
             since,
             now,
             resource_tags(ctx.owner, ctx.spec.tags, adopted=ctx.spec.adopt),
+            variants,
         )
         if view.alarm_set:
             self.reporter.event(

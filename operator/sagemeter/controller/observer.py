@@ -102,7 +102,8 @@ class Observer:
             failure_reason=status.failure_reason,
             creation_time=incarnation.created,
             last_modified_time=incarnation.last_modified,
-            production_variants=[],
+            # The names status recorded from the DescribeEndpoint of this very revision.
+            production_variants=[{"VariantName": name} for name in status.variant_names or []],
         )
 
     async def _prove(self, ctx: Context, endpoint: EndpointDescription) -> Observation:

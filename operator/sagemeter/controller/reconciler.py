@@ -311,7 +311,7 @@ class Reconciler:
         run.seen = _seen(ctx, endpoint, None)
         desired = run.desired
         if desired.running and endpoint is not None and endpoint.status == "InService":
-            run.idle = await self.alarms.keep(ctx, now)
+            run.idle = await self.alarms.keep(ctx, now, endpoint.variant_names)
             if run.idle.idle:
                 run.desired = desired = desired_state(
                     ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
@@ -457,6 +457,7 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
         or (target.config_name if target else None),
         model_name=target.model_name if target else None,
         failure_reason=endpoint.failure_reason if endpoint else None,
+        variant_names=tuple(endpoint.variant_names) if endpoint else (),
     )
 
 

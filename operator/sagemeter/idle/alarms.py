@@ -12,6 +12,8 @@ same name that another owner left is reported (`AlarmConflict`), never taken ove
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +25,8 @@ from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_ar
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.idle.monitor import IdleMonitor, IdleSignal
 from sagemeter.runtime.context import Context, Degraded
+
+log = logging.getLogger("sagemeter")
 
 
 @dataclass(frozen=True)
@@ -73,16 +77,25 @@ class IdleAlarms:
         in_service_since: datetime,
         now: datetime,
         tags: dict[str, str],
+        variants: Sequence[str],
     ) -> IdleView:
-        """For an InService endpoint with an idle policy: arm, update and read its alarm."""
+        """For an InService endpoint with an idle policy: arm, update and read its alarm, over
+        the production ``variants`` it serves (``DescribeEndpoint``'s names). Without them no
+        alarm is kept: an alarm on a variant that publishes nothing would park a busy
+        endpoint."""
         endpoint_name, owner = ctx.endpoint_name, ctx.owner
         armed_at = in_service_since + parse_duration(grace)
         if not idle_armed(in_service_since, parse_duration(grace), now):
             return IdleView(armed_at=armed_at)
+        if not variants:
+            log.warning("%s: no production variants known; no idle alarm", endpoint_name)
+            return IdleView()
         monitor = self.monitor(ctx)
-        monitor.watch(endpoint_name)
+        monitor.watch(endpoint_name, variants)
         signal: IdleSignal = monitor.signal(endpoint_name)
-        request = build_idle_alarm_request(endpoint_name, parse_duration(idle_after), tags)
+        request = build_idle_alarm_request(
+            endpoint_name, parse_duration(idle_after), tags, variants
+        )
         if signal.alarm is None or not alarm_matches(signal.alarm, request):
             if signal.alarm is not None:
                 self._check_owner(ctx, signal.alarm, owner)

@@ -3,9 +3,10 @@
 One ``IdleMonitor`` per region keeps the latest idle-alarm state and last invocation of every
 watched endpoint. When its batch is older than ``max_age`` (the operator's sync interval), the
 next ``signal`` refreshes all watched endpoints of the region at once: one ``DescribeAlarms``
-per 100 alarm names and one ``GetMetricData`` per 500 endpoints. So 100 idle-policed endpoints
-cost about 2 CloudWatch calls per interval, not 200, which keeps the SPEC's "idle data in
-batches" and its call budget.
+per 100 alarm names and one ``GetMetricData`` per 500 metric queries (one per production
+variant an endpoint serves; the variants of an endpoint are added up). So 100 idle-policed
+endpoints cost about 2 CloudWatch calls per interval, not 200, which keeps the SPEC's "idle
+data in batches" and its call budget.
 
 Endpoints watched or invalidated since the last batch (a new object, an alarm just created or
 changed) are read on their next ``signal`` in a small batch of their own, without resetting
@@ -22,14 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.core.endpoint.naming import alarm_name
-from sagemeter.core.endpoint.requests import VARIANT
 from sagemeter.core.idle import ALARM_STATE
 
 __all__ = ["METRIC_WINDOW", "IdleMonitor", "IdleSignal", "metric_window"]
@@ -87,22 +87,24 @@ class IdleMonitor:
         # One lock for state and refreshes: threads that find the batch stale wait for the one
         # refreshing it instead of each sending the same calls.
         self._lock = threading.Lock()
-        self._watched: dict[str, str] = {}  # endpoint name -> variant
+        self._watched: dict[str, tuple[str, ...]] = {}  # endpoint name -> its variants
         self._pending: set[str] = set()  # watched or invalidated since their last read
         self._signals: dict[str, IdleSignal] = {}
         self._refreshed_at: float | None = None
 
     # ------------------------------------------------------------------ what to watch
 
-    def watch(self, endpoint_name: str, variant: str = VARIANT) -> None:
-        """Includes the endpoint in every batch from now on (idempotent)."""
+    def watch(self, endpoint_name: str, variants: Sequence[str]) -> None:
+        """Includes the endpoint, with the production variants it serves (``DescribeEndpoint``'s
+        names), in every batch from now on; idempotent. Other variants than last time are read
+        again on the next ``signal``."""
+        names = tuple(sorted(set(variants)))
+        if not names:
+            raise ValueError(f"{endpoint_name}: no production variants to watch")
         with self._lock:
-            self._watch(endpoint_name, variant)
-
-    def _watch(self, endpoint_name: str, variant: str) -> None:
-        if self._watched.get(endpoint_name) != variant:
-            self._watched[endpoint_name] = variant
-            self._pending.add(endpoint_name)
+            if self._watched.get(endpoint_name) != names:
+                self._watched[endpoint_name] = names
+                self._pending.add(endpoint_name)
 
     def unwatch(self, endpoint_name: str) -> None:
         """Drops the endpoint from the batches (parked, deleted or without an idle policy)."""
@@ -146,12 +148,12 @@ class IdleMonitor:
 
     def signal(self, endpoint_name: str) -> IdleSignal:
         """The endpoint's idle signal from the latest batch, refreshing the region's batch
-        when it is older than ``max_age``. An endpoint not watched yet is watched (with the
-        default variant) and read right away. Raises ``AwsError`` when a needed read fails;
-        the next call tries again."""
+        when it is older than ``max_age``; nothing for an endpoint not watched (``watch``
+        first: only the caller knows its variants). Raises ``AwsError`` when a needed read
+        fails; the next call tries again."""
         with self._lock:
             if endpoint_name not in self._watched:
-                self._watch(endpoint_name, VARIANT)
+                return _NO_SIGNAL
             started = self._clock()
             if self._refreshed_at is None or started - self._refreshed_at >= self._max_age:
                 self._refresh_all()

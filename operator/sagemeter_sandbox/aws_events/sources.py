@@ -11,9 +11,9 @@ reference (botocore ``botocore/data/cloudwatch/2010-08-01/service-2.json``):
 * **A new alarm starts in INSUFFICIENT_DATA**, reason "Unchecked: Initial alarm creation", no
   reason data ("When this operation creates an alarm, the alarm state is immediately set to
   INSUFFICIENT_DATA"); moto started it in OK. Creating an alarm is no state change: no event.
-  CloudWatch would then evaluate the alarm; the local AWS never evaluates one, so only
-  SetAlarmState moves it, and the state it sets stays (CloudWatch: "Metric alarms return to
-  their actual state quickly").
+  CloudWatch would then evaluate the alarm; the local AWS evaluates one only when a test asks
+  (``sagemeter_sandbox.alarms``), so otherwise only SetAlarmState moves it, and the state it
+  sets stays (CloudWatch: "Metric alarms return to their actual state quickly").
 * **PutMetricAlarm on an existing alarm keeps its state**, reason, timestamp and history ("When
   you update an existing alarm, its state is left unchanged, but the update completely
   overwrites the previous configuration"); moto replaced the alarm and reset it to OK.

@@ -5,7 +5,8 @@
 The region's paged `ListEndpoints` sweep shows every endpoint's status, creation and
 modification times, but not its configuration. A settled endpoint whose sweep row matches what
 status already describes (same incarnation proven ours, same modification time, same status,
-same spec generation) is read from the sweep and status alone, at no call of its own. Anything
+same spec generation, and for a serving endpoint the production variants it serves) is read
+from the sweep and status alone, at no call of its own. Anything
 else (a spec change, a transition, a new or re-created incarnation, an out-of-band update)
 costs one `DescribeEndpoint`. An endpoint the sweep does not show, for an object that was
 parked and has not changed, is taken as absent without a call.
@@ -59,6 +60,9 @@ def how_to_observe(
         and record.last_modified_time == precise_time(incarnation.last_modified)
     )
     settled = sighting.status in SETTLED and sighting.status == status.sagemaker_status
-    if unchanged and settled and same_revision and status.endpoint_config_name:
+    # A serving endpoint's variants (what its idle alarm watches) come only from a describe;
+    # a status written before they were recorded learns them once.
+    variants_known = bool(status.variant_names) or sighting.status != "InService"
+    if unchanged and settled and same_revision and status.endpoint_config_name and variants_known:
         return Source.SWEEP
     return Source.DESCRIBE

@@ -48,6 +48,8 @@ class Seen:
     config_name: str | None = None
     model_name: str | None = None
     failure_reason: str | None = None
+    # The production variants DescribeEndpoint (or status, for a settled endpoint) shows.
+    variant_names: tuple[str, ...] = ()
     # Set when this pass started a deployment (CreateEndpoint / UpdateEndpoint).
     attempt: Attempt | None = None
 
@@ -80,6 +82,7 @@ def compose_status(
     new.endpoint_name = seen.endpoint_name
     new.sagemaker_status = seen.sagemaker_status
     new.failure_reason = seen.failure_reason
+    new.variant_names = list(seen.variant_names) or None
     if seen.endpoint_arn:
         new.endpoint_arn = seen.endpoint_arn
     # Keep the last known config and model while parked: resuming needs them.
