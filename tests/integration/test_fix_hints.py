@@ -273,6 +273,18 @@ def _moved(world: World, kube: Kubectl) -> None:
     world.patch_policy(policy, {"aws": {"roleArn": OTHER_ROLE}})
 
 
+def _over_budget_update(world: World, kube: Kubectl) -> None:
+    # ml.m5.large 0.115 USD/h runs; during an update to ml.m5.xlarge (0.23) both fleets run.
+    world.policy("budget", "budget", budget={"usdPerHour": "0.30"})
+    apply(kube, "grow", model=model())
+    kube.wait_phase("grow", "InService")
+    kube.patch("grow", {"spec": {"instanceType": "ml.m5.xlarge"}})
+
+
+def _raise_budget(world: World, kube: Kubectl, message: str) -> None:
+    world.patch_policy(f"{world.run}-budget", {"budget": {"usdPerHour": "1.00"}})
+
+
 CASES = [
     Case(
         "execrole",
@@ -408,6 +420,14 @@ CASES = [
         _violation,
         patch("violation", {"instanceType": "ml.m5.large"}),
         space="violation",
+    ),
+    Case(
+        "grow",
+        "OverBudget",
+        "raise the budget",
+        _over_budget_update,
+        _raise_budget,
+        space="budget",
     ),
     Case(
         "moved",
