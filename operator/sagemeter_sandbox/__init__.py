@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagemeter_sandbox import quotas
 from sagemeter_sandbox.controlplane import (
     ControlPlane,
     Log,
@@ -225,7 +226,13 @@ class Sandbox:
                 "--port",
                 str(state["aws_port"]),
             ],
-            env={**os.environ, **AWS_CREDENTIALS},
+            env={
+                # An account whose endpoint quotas were raised for the sandbox, unless the
+                # caller wants others (e.g. "aws-defaults", a new account's; see quotas).
+                quotas.ENVIRONMENT: quotas.SANDBOX_QUOTAS,
+                **os.environ,
+                **AWS_CREDENTIALS,
+            },
             die_with_us=self.die_with_us,
         )
         plane = self._controlplane(state)

@@ -56,6 +56,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
 from sagemeter_sandbox.endpoint_states import DEFAULT_ACCOUNT
+from sagemeter_sandbox.motopatches import original
 
 __all__ = ["MAX_ALARM_METRICS", "Evaluation", "control", "evaluate", "response_patches"]
 
@@ -69,7 +70,6 @@ SINGLE_METRIC_PARAMETERS = (
     "Statistic",
     "ExtendedStatistic",
 )
-_moto_put_metric_alarm = CloudWatchResponse.put_metric_alarm
 
 
 # --------------------------------------------------------------------------- PutMetricAlarm
@@ -103,7 +103,8 @@ def _returns_data(query: Mapping[str, Any]) -> bool:
 
 def _put_metric_alarm(self: CloudWatchResponse) -> ActionResult:
     check_metrics(self._get_params())
-    return _moto_put_metric_alarm(self)
+    result: ActionResult = original(CloudWatchResponse, "put_metric_alarm")(self)
+    return result
 
 
 def response_patches() -> list[tuple[type, str, Any]]:

@@ -2,15 +2,17 @@
 
 Owns the typed Python side of ``/sagemeter-api/``: adding, reading and clearing fault rules
 (served by ``faults``, whose docstring describes every rule), forcing SageMaker endpoint
-statuses (served by ``endpoint_states``), evaluating CloudWatch alarms (served by ``alarms``)
-and reading the EventBridge events the local AWS emitted (served by ``aws_events``). Needs only
-the standard library, so it can drive a local AWS running in another process::
+statuses (served by ``endpoint_states``), evaluating CloudWatch alarms (served by ``alarms``),
+setting SageMaker's instance quotas (served by ``quotas``) and reading the EventBridge events
+the local AWS emitted (served by ``aws_events``). Needs only the standard library, so it can
+drive a local AWS running in another process::
 
     faults = FaultClient("http://127.0.0.1:5000")
     faults.throttle(service="sagemaker", operation="CreateEndpoint", rate=0.2)
     faults.kill_after("sagemaker", "CreateModel", pid=operator_pid)
     faults.set_endpoint_status("my-endpoint", "SystemUpdating", seconds=5, then="InService")
     faults.evaluate_alarm("sagemeter-my-endpoint-idle")  # {"state": "OK", ...} (``alarms``)
+    faults.set_quotas({"ml.g5.2xlarge": 1})  # ResourceLimitExceeded beyond it (``quotas``)
     faults.stats().injected  # {"throttle": 3, "kill": 1}
     faults.events(source="aws.sagemaker")  # [{"event": {...}, "deliveries": [...]}, ...]
     faults.clear()
@@ -230,6 +232,33 @@ class FaultClient:
             {k: v for k, v in body.items() if v is not None},
         )
         return found
+
+    def set_quotas(
+        self,
+        quotas: Mapping[str, int] | str,
+        *,
+        region: str = "us-east-1",
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Adds SageMaker endpoint instance quotas for one account and region (``quotas``):
+        ``{"ml.p4d.24xlarge": 1}``, or ``"aws-defaults"`` for a new account's. Answers the
+        entries in force and the usage."""
+        body: dict[str, Any] = {"quotas": quotas if isinstance(quotas, str) else dict(quotas)}
+        if account_id:
+            body["accountId"] = account_id
+        found: dict[str, Any] = self._call("POST", f"quotas/{region}", body)
+        return found
+
+    def quotas(self, *, region: str = "us-east-1", account_id: str | None = None) -> dict[str, Any]:
+        """``{"entries": [[type or glob, limit], ...], "usage": {type: instances}}``."""
+        query = f"?accountId={account_id}" if account_id else ""
+        found: dict[str, Any] = self._call("GET", f"quotas/{region}{query}")
+        return found
+
+    def clear_quotas(self, *, region: str = "us-east-1", account_id: str | None = None) -> None:
+        """Drops the quotas ``set_quotas`` added for the account and region."""
+        query = f"?accountId={account_id}" if account_id else ""
+        self._call("DELETE", f"quotas/{region}{query}")
 
     def evaluate_alarm(
         self, name: str, *, region: str = "us-east-1", account_id: str | None = None

@@ -9,7 +9,9 @@ its arrival time, at ``/sagemeter-api/requests``), so tests drive faults (thrott
 latency, outages, a signal to a process after a given call) and endpoint statuses over HTTP
 under ``/sagemeter-api/``, with ``control.FaultClient``.
 
-Importing this module patches moto 5.2.5's SageMaker *in this process* (all in ``install``):
+Importing this module patches moto *in this process* (``install``, which hands this module's
+replacements and its features' to ``motopatches``, where every patch of moto is declared, with
+its test and the moto gaps worth fixing upstream):
 
 * **Endpoint lifecycle.** CreateEndpoint leaves the endpoint ``Creating`` for
   ``SAGEMETER_LOCALAWS_CREATE_SECONDS`` (default 3), then ``InService``; DeleteEndpoint leaves it
@@ -30,16 +32,18 @@ Importing this module patches moto 5.2.5's SageMaker *in this process* (all in `
   ping health check: a new endpoint ends ``Failed`` with a ``FailureReason``; an update to such a
   config rolls back like SageMaker does: ``InService`` on the *old* config, ``FailureReason``
   "Update failed: ...", cleared by the next update. A Failed endpoint can be deleted, not updated.
-* **ListModels** filters by ``NameContains`` and pages (``listing``; moto answered all).
-* **Instance types.** A production variant's ``InstanceType`` must be one of botocore's enum
-  ``ProductionVariantInstanceType`` (AWS's own model; moto's list stops at ml.g4dn), refused as
-  SageMaker words an enum violation.
-* **Names.** Creating a model, endpoint config or endpoint whose name exists is a
-  ``ValidationException`` "Cannot create already existing ..." (moto silently overwrote).
-* **Smaller fixes.** CreateModel keeps ``EnableNetworkIsolation``; AddTags overwrites a tag with the
-  same key; tag calls on an unknown ARN are a ``ValidationException`` (moto: HTTP 500);
-  DescribeEndpoint shows ``ProductionVariants`` (with ``DeployedImages``) only once deployed,
-  ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **DescribeEndpoint** shows ``ProductionVariants`` (with ``DeployedImages``) only once
+  deployed, ``AsyncInferenceConfig`` for async endpoints, and no empty ``DataCaptureConfig``.
+* **Instance quotas.** ``CreateEndpoint`` and ``UpdateEndpoint`` (blue/green: beside the
+  fleet still serving) are refused with SageMaker's ``ResourceLimitExceeded`` when the account's
+  endpoints would hold more instances of a type than its quota "ml.<type> for endpoint usage"
+  (``quotas``: AWS's new-account values unless ``SAGEMETER_LOCALAWS_QUOTAS`` or the control
+  API says otherwise).
+* **moto's gaps** fixed in ``motopatches``: ListModels filters by ``NameContains`` and pages;
+  instance types are botocore's enum ``ProductionVariantInstanceType``; creating a model,
+  endpoint config or endpoint whose name exists is a ``ValidationException``; CreateModel keeps
+  ``EnableNetworkIsolation``; AddTags overwrites a tag with the same key; tag calls on an
+  unknown ARN are a ``ValidationException``; authorizers keep ``identityValidationExpression``.
 * **EventBridge events.** ``CloudWatch Alarm State Change`` and ``SageMaker Endpoint State
   Change`` go through moto's EventBridge rules to their targets, SQS queues as in AWS; new alarms
   start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
@@ -58,11 +62,10 @@ import argparse
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.moto_server.werkzeug_app import (
@@ -78,7 +81,6 @@ from moto.sagemaker.models import (
     sagemaker_backends,
 )
 from moto.sagemaker.responses import SageMakerResponse
-from moto.sagemaker.utils import arn_formatter
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sagemeter_sandbox import (
@@ -88,24 +90,17 @@ from sagemeter_sandbox import (
     endpoint_states,
     faults,
     hub,
-    listing,
+    motopatches,
+    quotas,
     requestlog,
     runtime,
     tokens,
 )
+from sagemeter_sandbox.dataplane import routing
 from sagemeter_sandbox.endpoint_states import Call, check, lock, schedule, settle
 from sagemeter_sandbox.variants import deployment
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
-
-# SageMaker's production variant instance types: the enum of botocore's service model (shape
-# ProductionVariantInstanceType), which is AWS's own list.
-INSTANCE_TYPES = frozenset(
-    botocore.session.get_session()
-    .get_service_model("sagemaker")
-    .shape_for("ProductionVariantInstanceType")
-    .enum
-)
 
 
 @dataclass(frozen=True)
@@ -129,14 +124,7 @@ class Delays:
 
 
 _delays = Delays.from_env(os.environ)
-# moto's originals, captured before install() replaces them.
-_moto_create_endpoint = SageMakerModelBackend.create_endpoint
-_moto_delete_endpoint = SageMakerModelBackend.delete_endpoint
-_moto_update_weights = SageMakerModelBackend.update_endpoint_weights_and_capacities
-_moto_resource_from_arn = SageMakerModelBackend._get_resource_from_arn
-_moto_response_create_model = SageMakerResponse.create_model
-_moto_response_create_endpoint_config = SageMakerResponse.create_endpoint_config
-_moto_response_create_endpoint = SageMakerResponse.create_endpoint
+_moto = motopatches.original
 
 
 def _set(endpoint: FakeEndpoint, **fields: Any) -> None:
@@ -155,8 +143,14 @@ def _create_endpoint(
     tags: list[dict[str, str]],
 ) -> FakeEndpoint:
     with lock:
-        endpoint = _moto_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
+        config = self.endpoint_configs.get(endpoint_config_name)
+        requested = quotas.fleet_of(config) if config is not None else None
+        if requested is not None and endpoint_name not in self.endpoints:
+            quotas.check(self, requested)
+        create = _moto(SageMakerModelBackend, "create_endpoint")
+        endpoint: FakeEndpoint = create(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
+        quotas.hold(endpoint, [requested or quotas.fleet_of(config)])
         variants, failure = deployment(self, endpoint, config)
         # SageMaker shows no variants until they are deployed, nor unset optional blocks.
         _set(
@@ -192,10 +186,15 @@ def _update_endpoint(
             )
             raise ValidationError(f'Could not find endpoint configuration "{arn}".')
         check(endpoint, Call.UPDATE)
+        # Blue/green: the new fleet must fit beside the one still serving.
+        serving, requested = quotas.held(endpoint), quotas.fleet_of(config)
+        quotas.check(backend, requested)
         variants, failure = deployment(backend, endpoint, config)
         endpoint.failure_reason = None  # SageMaker clears the last failure when an update starts
+        quotas.hold(endpoint, [*serving, requested])
 
         def finish() -> None:
+            quotas.hold(endpoint, serving if failure else [requested])
             if failure:  # rolled back: still serving the old config
                 _set(
                     endpoint,
@@ -220,7 +219,8 @@ def _delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
     with lock:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
-            _moto_delete_endpoint(self, endpoint_name)  # raises moto's "Could not find endpoint"
+            # moto's own raises its "Could not find endpoint"
+            _moto(SageMakerModelBackend, "delete_endpoint")(self, endpoint_name)
             return
         check(endpoint, Call.DELETE)
 
@@ -237,7 +237,8 @@ def _update_weights(
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is not None:
             check(endpoint, Call.UPDATE_WEIGHTS)
-        arn: str = _moto_update_weights(self, endpoint_name, desired_weights_and_capacities)
+        moto = _moto(SageMakerModelBackend, "update_endpoint_weights_and_capacities")
+        arn: str = moto(self, endpoint_name, desired_weights_and_capacities)
         updated = self.endpoints[endpoint_name]  # moto applied the weights and counts at once
 
         def finish() -> None:
@@ -248,31 +249,6 @@ def _update_weights(
         return arn
 
 
-def _resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
-    resource = _moto_resource_from_arn(self, arn)
-    if resource is None:  # moto returns None for an unknown name and then fails with a 500
-        raise ValidationError(f'Could not find resource "{arn}".')
-    return resource
-
-
-def _add_tags(self: SageMakerModelBackend, arn: str, tags: list[dict[str, str]]) -> Any:
-    resource = _resource_from_arn(self, arn)
-    keys = {tag["Key"] for tag in tags}
-    resource.tags = [t for t in resource.tags if t["Key"] not in keys] + list(tags)
-    return resource.tags
-
-
-def _validate_instance_type(self: FakeEndpointConfig, instance_type: str) -> None:
-    # AWS's wording for a member outside its enum ("1 validation error detected: Value ... at
-    # ... failed to satisfy constraint: Member must satisfy enum value set: [...]").
-    if instance_type not in INSTANCE_TYPES:
-        raise ValidationError(
-            f"1 validation error detected: Value '{instance_type}' at"
-            " 'productionVariants.1.member.instanceType' failed to satisfy constraint: Member"
-            f" must satisfy enum value set: [{', '.join(sorted(INSTANCE_TYPES))}]"
-        )
-
-
 # --------------------------------------------------------------------------- response patches
 
 
@@ -280,31 +256,6 @@ def _settled_backend(self: SageMakerResponse) -> SageMakerModelBackend:
     backend = sagemaker_backends[self.current_account][self.region]
     settle(backend)
     return backend
-
-
-def _refuse_existing(
-    create: Callable[[SageMakerResponse], ActionResult],
-    param: str,
-    kind: str,
-    noun: str,
-    collection: Callable[[SageMakerModelBackend], Mapping[str, Any]],
-) -> Callable[[SageMakerResponse], ActionResult]:
-    def guarded(self: SageMakerResponse) -> ActionResult:
-        backend, name = self.sagemaker_backend, self._get_param(param)
-        with lock:
-            if name in collection(backend):
-                arn = arn_formatter(kind, name, backend.account_id, backend.region_name)
-                raise ValidationError(f'Cannot create already existing {noun} "{arn}".')
-            return create(self)
-
-    return guarded
-
-
-def _create_model(self: SageMakerResponse) -> ActionResult:
-    result = _moto_response_create_model(self)
-    model = self.sagemaker_backend._models[self._get_param("ModelName")]
-    model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation"))
-    return result
 
 
 def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
@@ -317,57 +268,25 @@ def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
 
 
 def install(delays: Delays | None = None) -> None:
-    """Patches moto's SageMaker (once per process); ``delays`` replaces the environment's."""
+    """Patches moto (once per process, through ``motopatches``); ``delays`` replaces the
+    environment's."""
     global _delays
     if delays is not None:
         _delays = delays
-    if getattr(SageMakerResponse, "_sagemeter_localaws", False):
-        return
-    patches: list[tuple[Any, str, Any]] = [
-        (SageMakerModelBackend, "create_endpoint", _create_endpoint),
-        (SageMakerModelBackend, "delete_endpoint", _delete_endpoint),
-        (SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_weights),
-        (SageMakerModelBackend, "_get_resource_from_arn", _resource_from_arn),
-        (SageMakerModelBackend, "add_tags", _add_tags),
-        (FakeEndpointConfig, "validate_instance_type", _validate_instance_type),
-        (SageMakerResponse, "sagemaker_backend", property(_settled_backend)),
-        (SageMakerResponse, "update_endpoint", _update_endpoint_response),
-        (
-            SageMakerResponse,
-            "create_model",
-            _refuse_existing(_create_model, "ModelName", "model", "model", lambda b: b._models),
-        ),
-        (
-            SageMakerResponse,
-            "create_endpoint_config",
-            _refuse_existing(
-                _moto_response_create_endpoint_config,
-                "EndpointConfigName",
-                "endpoint-config",
-                "endpoint configuration",
-                lambda b: b.endpoint_configs,
-            ),
-        ),
-        (
-            SageMakerResponse,
-            "create_endpoint",
-            _refuse_existing(
-                _moto_response_create_endpoint,
-                "EndpointName",
-                "endpoint",
-                "endpoint",
-                lambda b: b.endpoints,
-            ),
-        ),
-        *hub.response_patches(),
-        *listing.response_patches(),  # ListModels filters and pages
-        *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
-        *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
-        *alarms.response_patches(),  # PutMetricAlarm's rules for Metrics
-        (SageMakerResponse, "_sagemeter_localaws", True),
-    ]
-    for owner, name, value in patches:
-        setattr(owner, name, value)
+    motopatches.install(
+        [
+            (SageMakerModelBackend, "create_endpoint", _create_endpoint),
+            (SageMakerModelBackend, "delete_endpoint", _delete_endpoint),
+            (SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_weights),
+            (SageMakerResponse, "sagemaker_backend", property(_settled_backend)),
+            (SageMakerResponse, "update_endpoint", _update_endpoint_response),
+            *hub.response_patches(),
+            *runtime.response_patches(settle),  # InvokeEndpoint as a real endpoint answers it
+            *aws_events.patches(),  # EventBridge events of alarm and endpoint changes
+            *alarms.response_patches(),  # PutMetricAlarm's rules for Metrics
+            *routing.patches(),  # API Gateway serves a stage from its deployment
+        ]
+    )
     aws_events.install()
 
 
@@ -393,6 +312,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "events": aws_events.control,
             "requests": log.control,
             "alarms": alarms.control,
+            "quotas": quotas.control,
         },
     )
     routes.integration_app = app  # an integration's AWS calls meet faults and the log too

@@ -28,12 +28,14 @@ endpoint's, which moto 5.2.5's do not (it answers any name, any status, with sta
   (SageMaker's periods without calls may hold a 0 or no datapoint at all), InvokeEndpointAsync.
 * InvokeEndpointAsync answers ``202`` (moto: 200) with moto's output and failure locations.
 * Both are reached whatever the request's ``Content-Type``. SageMaker Runtime speaks only
-  ``rest-json`` (botocore's ``sagemaker-runtime`` model: ``"protocol": "rest-json"``, no other),
-  so its operations are told apart by method and path; InvokeEndpointAsync has no body at all
-  (its input is in S3, every parameter a header). moto instead picks a protocol from the
-  Content-Type and finds no route for a form-encoded request (``curl --data ''`` sends one,
-  and API Gateway passes the method request's Content-Type on to the integration): a 404 with
-  an empty body. Nothing says SageMaker refuses such a request, so here it is served.
+  ``rest-json`` (botocore's ``sagemaker-runtime`` model: ``"protocol": "rest-json"``, no
+  other), so its operations are told apart by method and path; InvokeEndpointAsync has no body
+  at all (its input is in S3, every parameter a header). moto picks a protocol from the
+  Content-Type instead and finds no route for a form-encoded request (``curl --data ''``
+  sends one, and API Gateway passes the method request's Content-Type on to the
+  integration): a 404 with an empty body. Nothing says SageMaker refuses such a request, so
+  here it is served (``ServiceOperationRouter.match`` and the runtime's
+  ``determine_response_protocol``, declared in ``motopatches``).
 
 Not checked: whether an async call targets an async endpoint, payload limits, the model's own
 errors (``ModelError``, 424).
@@ -49,14 +51,14 @@ from urllib.parse import unquote
 
 from botocore.model import ServiceModel
 from moto.cloudwatch.models import cloudwatch_backends
-from moto.core import request as moto_request
-from moto.core import responses as moto_responses
-from moto.core import routing as moto_routing
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
+from moto.core.routing import ServiceOperationRouter
 from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+from sagemeter_sandbox.motopatches import original
 
 __all__ = [
     "SERVING",
@@ -70,9 +72,6 @@ SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 _draw = random.Random()
-_moto_invoke_endpoint = SageMakerRuntimeResponse.invoke_endpoint
-_moto_invoke_endpoint_async = SageMakerRuntimeResponse.invoke_endpoint_async
-_moto_request_protocol = moto_request.determine_request_protocol
 RUNTIME_SERVICE = "sagemaker-runtime"
 
 Settle = Callable[[SageMakerModelBackend], None]
@@ -151,14 +150,7 @@ def _echo(
     return 200, headers, json.dumps({"endpoint": endpoint.endpoint_name, "input": given})
 
 
-def request_protocol(service_model: ServiceModel, content_type: str | None = None) -> str:
-    """moto's protocol choice, except that SageMaker Runtime is always its one protocol."""
-    if service_model.service_name == RUNTIME_SERVICE:
-        return str(service_model.protocol)
-    return _moto_request_protocol(service_model, content_type)
-
-
-def response_patches(settle: Settle) -> list[tuple[Any, str, Any]]:
+def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
     """``(class, attribute, value)`` triples for ``localaws.install``."""
 
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
@@ -167,19 +159,43 @@ def response_patches(settle: Settle) -> list[tuple[Any, str, Any]]:
         publish_invocation(self.current_account, self.region, endpoint.endpoint_name, variant)
         results = self.sagemakerruntime_backend
         if results.results_queue or results.results.get(endpoint.endpoint_name):
-            return _moto_invoke_endpoint(self)  # results configured through moto's API
+            configured: TYPE_RESPONSE = original(SageMakerRuntimeResponse, "invoke_endpoint")(self)
+            return configured  # results queued through moto's API
         return _echo(self, endpoint, variant)
 
     def invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         _serving(self, settle)
-        _, headers, body = _moto_invoke_endpoint_async(self)
+        _, headers, body = original(SageMakerRuntimeResponse, "invoke_endpoint_async")(self)
         # moto takes a tuple's status from its "status" header, not from the tuple.
         return 202, {**headers, "status": 202}, body
 
     return [
         (SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint),
         (SageMakerRuntimeResponse, "invoke_endpoint_async", invoke_endpoint_async),
-        # Both modules imported the function by name: the router and the parameter parser.
-        (moto_routing, "determine_request_protocol", request_protocol),
-        (moto_responses, "determine_request_protocol", request_protocol),
+        (ServiceOperationRouter, "match", _match),
+        (SageMakerRuntimeResponse, "determine_response_protocol", _response_protocol),
     ]
+
+
+def _one_protocol(model: ServiceModel) -> str | None:
+    """The protocol of a service that speaks only one (SageMaker Runtime: rest-json)."""
+    if model.service_name != RUNTIME_SERVICE:
+        return None
+    return str(model.protocol)
+
+
+def _match(self: ServiceOperationRouter, request: Any) -> tuple[Any, dict[str, Any]]:
+    protocol = _one_protocol(self._service_model)
+    if protocol is None:
+        matched: tuple[Any, dict[str, Any]] = original(ServiceOperationRouter, "match")(
+            self, request
+        )
+        return matched
+    routed: tuple[Any, dict[str, Any]] = self._get_router(protocol).match(request)
+    return routed
+
+
+def _response_protocol(self: SageMakerRuntimeResponse, service_model: ServiceModel) -> str:
+    return _one_protocol(service_model) or str(
+        original(SageMakerRuntimeResponse, "determine_response_protocol")(self, service_model)
+    )

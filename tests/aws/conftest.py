@@ -19,7 +19,7 @@ from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.clients import reset_clients
 from sagemeter.routes.manager import RouteManager
-from sagemeter_sandbox import localaws
+from sagemeter_sandbox import localaws, quotas
 from sagemeter_sandbox.control import FaultClient
 
 DELAY = 0.3
@@ -40,6 +40,8 @@ class LocalAws:
 def local_aws() -> Iterator[LocalAws]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     localaws.install(localaws.Delays(create=DELAY, update=DELAY, delete=DELAY))
+    # The sandbox's raised quotas; a test of a quota sets its own (control API).
+    quotas.configure(quotas.SANDBOX_QUOTAS)
     server = localaws.start_in_thread("127.0.0.1", 0)
     try:
         yield LocalAws(f"http://127.0.0.1:{server.server_port}")
@@ -47,6 +49,7 @@ def local_aws() -> Iterator[LocalAws]:
         server.shutdown()
         server.server_close()
         localaws.install(localaws.Delays.from_env(os.environ))
+        quotas.configure(None)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ ALARM_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 # Nothing more arrives: how long a test waits to be sure.
 QUIET = 1.0
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
 def _envelope(

@@ -31,7 +31,7 @@ QUIET = 1.0
 ALARM = "sagemeter-r-idle"
 TENANT = "111111111111"
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from ..chaos.audit import AwsAudit
 from .conftest import REGION, LocalAws
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
 ROLE = "arn:aws:iam::123456789012:role/r"
 
 

@@ -52,6 +52,7 @@ def tags(**pairs: str) -> list[dict[str, str]]:
 # ----------------------------------------------------------------------------- the rules
 
 
+@pytest.mark.localaws
 def test_tag_values_sagemaker_refuses_are_found_and_named() -> None:
     found = violations(
         "sagemaker",
@@ -62,6 +63,7 @@ def test_tag_values_sagemaker_refuses_are_found_and_named() -> None:
     assert "TagValue" in found[0]
 
 
+@pytest.mark.localaws
 @pytest.mark.parametrize(
     ("key", "value", "bad"),
     [
@@ -79,6 +81,7 @@ def test_tag_lengths_and_unicode_classes(key: str, value: str, bad: bool) -> Non
     assert bool(found) is bad, found
 
 
+@pytest.mark.localaws
 def test_required_enum_range_and_list_size() -> None:
     found = violations(
         "sagemaker",
@@ -98,12 +101,14 @@ def test_required_enum_range_and_list_size() -> None:
     assert found == ["AlarmNames: 101 items > max 100"]
 
 
+@pytest.mark.localaws
 def test_names_follow_their_patterns_as_full_matches() -> None:
     assert violations("sagemaker", "DescribeEndpoint", EndpointName="falcon-dev") == []
     for name in ("falcon_dev", "-falcon", "falcon-", "f" * 64, "falcon.v2"):
         assert violations("sagemaker", "DescribeEndpoint", EndpointName=name), name
 
 
+@pytest.mark.localaws
 @pytest.mark.parametrize(
     ("pattern", "text", "matches"),
     [
@@ -127,6 +132,7 @@ def test_java_patterns_keep_their_meaning(pattern: str, text: str, matches: bool
     assert (compiled.fullmatch(text) is not None) is matches
 
 
+@pytest.mark.localaws
 def test_every_pattern_of_the_services_sagemeter_calls_is_understood() -> None:
     """Patterns the check cannot translate are skipped (permissive); none of the services the
     operator calls has one, except SageMaker's four surrogate-pair ranges (Athena and Glue
@@ -146,6 +152,7 @@ def test_every_pattern_of_the_services_sagemeter_calls_is_understood() -> None:
     ]
 
 
+@pytest.mark.localaws
 def test_limits_aws_documents_outside_the_models_are_checked_too() -> None:
     assert violations("sns", "Publish", Message="m", Subject="s" * 99) == []
     found = violations("sns", "Publish", Message="m", Subject="s" * 100)
@@ -182,6 +189,7 @@ def stubbed_sagemaker() -> Any:
     return client
 
 
+@pytest.mark.localaws
 def test_every_client_of_the_process_is_checked() -> None:
     client = stubbed_sagemaker()
     before = CHECKER.checked
@@ -216,6 +224,7 @@ with Stubber(client) as stub:
 """
 
 
+@pytest.mark.localaws
 def test_a_child_process_checks_itself_into_its_report(tmp_path: Path) -> None:
     report = tmp_path / "child.jsonl"
     env = {"PATH": "/usr/bin:/bin", **contract.subprocess_env(report, {})}
@@ -227,6 +236,7 @@ def test_a_child_process_checks_itself_into_its_report(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.localaws
 def test_without_the_variable_a_child_checks_nothing(tmp_path: Path) -> None:
     report = tmp_path / "child.jsonl"
     env = {"PATH": "/usr/bin:/bin", **contract.subprocess_env(report, {})}

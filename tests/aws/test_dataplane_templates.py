@@ -13,6 +13,8 @@ from sagemeter_sandbox.dataplane.vtl import (
     render,
 )
 
+pytestmark = pytest.mark.localaws
+
 
 def test_supported_constructs_render_and_others_are_refused() -> None:
     given = TemplateInput(

@@ -51,7 +51,7 @@ AFTER = {
     "UpdateEndpointWeightsAndCapacities": "Updating",
 }
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def test_the_gateway_layer_sees_throttling_as_throttled(
     assert (caught.value.kind, caught.value.code) == (ErrorKind.THROTTLED, "ThrottlingException")
 
 
+@pytest.mark.localaws
 def test_rate_is_seeded_so_the_count_is_exact_and_reproducible(
     control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
@@ -158,6 +159,7 @@ def test_server_errors_are_retryable(
     assert classify(error) is ErrorKind.RETRYABLE
 
 
+@pytest.mark.localaws
 def test_an_injected_error_never_reaches_moto(
     control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
@@ -172,6 +174,7 @@ def test_an_injected_error_never_reaches_moto(
 # ------------------------------------------------------------------ latency and outages
 
 
+@pytest.mark.localaws
 def test_latency_adds_the_configured_delay_to_matching_calls_only(
     control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
@@ -209,6 +212,7 @@ def test_outage_fails_every_call_then_recovers_and_control_stays_reachable(
     assert not model_exists(sm, "m-out")
 
 
+@pytest.mark.localaws
 def test_an_outage_can_answer_503_instead(control: FaultClient, aws: Callable[[str], Any]) -> None:
     control.outage(5, mode="503", service="sagemaker")
     assert client_error(aws("sagemaker").list_endpoints) == ("ServiceUnavailable", 503)
@@ -218,6 +222,7 @@ def test_an_outage_can_answer_503_instead(control: FaultClient, aws: Callable[[s
 # ------------------------------------------------------------------ matching
 
 
+@pytest.mark.localaws
 def test_rules_match_by_service_operation_and_content(
     control: FaultClient, aws: Callable[[str], Any]
 ) -> None:
@@ -251,6 +256,7 @@ def test_rules_match_by_service_operation_and_content(
     }
 
 
+@pytest.mark.localaws
 def test_rules_are_validated(control: FaultClient) -> None:
     for rule in (
         {"fault": "flood"},
@@ -278,6 +284,7 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
         process.wait()
 
 
+@pytest.mark.localaws
 def test_kill_after_signals_right_after_the_nth_successful_call(
     control: FaultClient, aws: Callable[[str], Any], victim: subprocess.Popen[bytes]
 ) -> None:
@@ -315,6 +322,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.localaws
 def test_kill_after_sends_the_chosen_signal_once_moto_has_done_the_work(
     control: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
 ) -> None:
@@ -335,6 +343,7 @@ def test_kill_after_sends_the_chosen_signal_once_moto_has_done_the_work(
 # ------------------------------------------------------------------ stats and control
 
 
+@pytest.mark.localaws
 def test_stats_count_per_kind_and_operation_and_clear_resets(
     control: FaultClient, aws: Callable[[str], Any], local_aws: LocalAws
 ) -> None:
@@ -359,6 +368,7 @@ def test_stats_count_per_kind_and_operation_and_clear_resets(
     sm.list_endpoints()
 
 
+@pytest.mark.localaws
 def test_a_separate_local_aws_process_is_driven_the_same_way() -> None:
     from .test_localaws import _start_server, _stop_server, deploy_config
 

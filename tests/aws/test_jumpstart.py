@@ -306,10 +306,8 @@ def test_sandbox_hub_serves_the_fixtures() -> None:
 
 
 @pytest.fixture
-def hub_on_moto(aws_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The local AWS with the hub operations routed as localaws routes them."""
-    for owner, name, value in hub.response_patches():
-        monkeypatch.setattr(owner, name, value, raising=False)
+def hub_on_moto(aws_env: LocalAws) -> str:
+    """The local AWS, which serves the hub operations (``localaws`` installs them)."""
     return aws_env.url
 
 

@@ -1,4 +1,4 @@
-"""ListModels in the local AWS filters and pages like SageMaker (``sandbox.listing``)."""
+"""ListModels in the local AWS filters and pages like SageMaker (``motopatches``, gap 1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from .conftest import REGION, LocalAws
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sagemeter_sandbox import quotas
 from tests.contract import expect_violation
 
 DELAY = 0.5
@@ -36,7 +37,7 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-in
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "localaws" / "describe_endpoint"
 RECORD = os.environ.get("SAGEMETER_RECORD_FIXTURES") == "1"
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60)]
 
 
 def _free_port() -> int:
@@ -48,6 +49,7 @@ def _free_port() -> int:
 def _start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {
+        quotas.ENVIRONMENT: quotas.SANDBOX_QUOTAS,  # as the sandbox starts it
         **os.environ,
         "SAGEMETER_LOCALAWS_CREATE_SECONDS": str(DELAY),
         "SAGEMETER_LOCALAWS_UPDATE_SECONDS": str(DELAY),

@@ -14,7 +14,7 @@ from sagemeter_sandbox.control import FaultClient
 
 from .conftest import REGION, LocalAws
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
+pytestmark = [pytest.mark.localaws, pytest.mark.timeout(60), pytest.mark.usefixtures("aws_env")]
 
 
 @pytest.fixture

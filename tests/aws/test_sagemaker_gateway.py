@@ -18,7 +18,7 @@ from botocore.config import Config
 from sagemeter.aws.calls import CALLS, CallCounter
 from sagemeter.aws.clients import CLIENT_CONFIG, client, reset_clients
 from sagemeter.aws.errors import AwsError, ErrorKind
-from sagemeter.aws.sagemaker import SageMakerGateway, tag_dict, tag_list
+from sagemeter.aws.sagemaker import SageMakerGateway
 from tests.contract import expect_violation
 
 from .conftest import REGION, LocalAws
@@ -249,15 +249,6 @@ def test_empty_tag_changes_make_no_call(gateway: SageMakerGateway, config: str) 
     gateway.delete_tags(arn, [])
     assert CALLS.total() == 0
     assert gateway.list_tags(arn) == {}
-
-
-def test_tag_conversion_round_trips() -> None:
-    tags = {"a": "1", "sagemeter.io/name": "falcon"}
-    assert tag_list(tags) == [
-        {"Key": "a", "Value": "1"},
-        {"Key": "sagemeter.io/name", "Value": "falcon"},
-    ]
-    assert tag_dict(tag_list(tags)) == tags
 
 
 # ------------------------------------------------------------------ errors and counting

@@ -40,8 +40,13 @@ def test_shell_snippets_are_valid_bash(where: str, body: str) -> None:
 
 
 def test_json_python_and_yaml_snippets_parse() -> None:
+    assert blocks("json"), "no JSON snippet found: the fence pattern no longer matches the docs"
     for where, body in blocks("json"):
-        json.loads(body), where
+        try:
+            document = json.loads(body)
+        except json.JSONDecodeError as error:
+            pytest.fail(f"{where}: not JSON: {error}")
+        assert isinstance(document, dict | list), f"{where}: a bare JSON value, not a document"
     for where, body in blocks("python"):
         compile(body, where, "exec")
     for _, body in blocks("yaml"):

@@ -121,6 +121,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("warn-before-negative", spec_with(expiry={"warnBefore": "-5m"}), "spec.expiry.warnBefore"),
     ("idle-after-missing", spec_with(idle={"gracePeriod": "5m"}), "spec.idle.after"),
     ("idle-grace-no-unit", spec_with(idle={"after": "15m", "gracePeriod": "10"}), "spec.idle"),
+    # The idle alarm watches at most one day (CloudWatch): longer is refused, not shortened.
+    ("idle-after-2d", spec_with(idle={"after": "2d"}), "spec.idle.after must be at most 1d"),
+    ("idle-after-1d1s", spec_with(idle={"after": "1d1s"}), "spec.idle.after must be at most 1d"),
+    ("idle-after-1441m", spec_with(idle={"after": "1441m"}), "spec.idle.after must be at most 1d"),
+    ("idle-after-1w", spec_with(idle={"after": "1w"}), "spec.idle.after must be at most 1d"),
     (
         "schedule-bad-day",
         spec_with(schedule={"uptime": ["Mo-Fr 09:00-17:00 UTC"]}),
@@ -341,6 +346,14 @@ def test_every_example_is_accepted(sandbox: Any, namespace: str, example: Path) 
         sandbox.kubectl_run("get", "mep", name, "-n", namespace, "-o", "json").stdout
     )
     assert stored["spec"]["deletionPolicy"] in {"Delete", "Retain"}
+
+
+@pytest.mark.parametrize("after", ["1d", "24h", "23h60m", "86400s", "0w1d", "1m"])
+def test_idle_after_up_to_a_day_is_admitted(sandbox: Any, namespace: str, after: str) -> None:
+    obj = spec_with(idle={"after": after})
+    obj["metadata"]["name"] = f"idle-{after}".lower()
+    result = _apply(sandbox, namespace, obj)
+    assert result.returncode == 0, result.stderr
 
 
 def test_defaults_are_applied_by_the_api_server(sandbox: Any, namespace: str) -> None:

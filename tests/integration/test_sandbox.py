@@ -18,6 +18,8 @@ import pytest
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.controlplane import ManagedProcess
 
+pytestmark = pytest.mark.localaws
+
 
 def _alive(pid: int) -> bool:
     try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ..chaos.report import FaultWindow, Timeline, false_parks
+
+pytestmark = pytest.mark.localaws
 
 
 def timeline() -> Timeline:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from sagemeter.api.models import IDLE_AFTER_MAX_SECONDS
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import (
     MAX_EVALUATION_PERIODS,
@@ -19,6 +21,7 @@ from sagemeter.core.idle import (
     last_invocation,
     metric_queries,
 )
+from sagemeter.runtime.settings import Settings
 
 NAME = "team-a-falcon-1a2b3c"
 TAGS = Owner("team-a", "falcon", "uid-1").tags()
@@ -186,8 +189,20 @@ def test_evaluation_periods(after: timedelta, periods: int) -> None:
     assert request["EvaluationPeriods"] == request["DatapointsToAlarm"] == periods
 
 
-def test_clamp_is_one_day_of_minutes() -> None:
-    assert MAX_EVALUATION_PERIODS * 60 == 86_400
+def test_clamp_is_the_longest_idle_after_admission_takes() -> None:
+    # Admission refuses idle.after above the alarm's limit, so the clamp never shortens an
+    # object admitted under the rule.
+    assert MAX_EVALUATION_PERIODS * 60 == IDLE_AFTER_MAX_SECONDS == 86_400
+
+
+@pytest.mark.parametrize(("after", "valid"), [("1d", True), ("23h60m", True), ("1d1m", False)])
+def test_discovery_idle_after_is_held_to_the_admission_limit(after: str, valid: bool) -> None:
+    """Objects made by tag discovery carry SAGEMETER_ADOPT_IDLE_AFTER as spec.idle.after."""
+    if valid:
+        assert Settings(adopt_idle_after=after).adopt_idle_after == after
+    else:
+        with pytest.raises(ValidationError, match="adopt_idle_after must be at most 1d"):
+            Settings(adopt_idle_after=after)
 
 
 def test_alarm_matches_its_own_description() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -179,14 +180,37 @@ def test_model_and_config_names_start_with_a_short_endpoint_name() -> None:
     assert endpoint_config_name("falcon", {"a": 1}).startswith("falcon-c-")
 
 
+def _request(value: object) -> str:
+    """What SageMaker would be sent for these parts: their JSON, key order aside."""
+    return json.dumps(value, sort_keys=True)
+
+
+# Batches of parts, with some of them repeated with their keys in another order.
+batches = st.lists(parts, min_size=1, max_size=12).flatmap(
+    lambda batch: st.lists(st.sampled_from(batch), max_size=4).map(
+        lambda again: batch + [dict(reversed(p.items())) for p in again]
+    )
+)
+
+
 @PROPERTY
-@given(endpoint_names, parts, parts)
-def test_names_differ_when_parts_differ(
-    endpoint: str, first: dict[str, object], second: dict[str, object]
+@given(endpoint_names, batches)
+@example("ep", [{"a": None}, {}])  # an explicit null is another request
+@example("ep", [{"a": 1}, {"a": "1"}])  # a number and its text
+@example("ep", [{"a": True}, {"a": 1}])  # equal in Python, not in the request
+@example("ep", [{"a": 1, "b": 2}, {"b": 2, "a": 1}])  # the same request
+def test_names_are_equal_exactly_when_the_requests_are(
+    endpoint: str, batch: list[dict[str, object]]
 ) -> None:
-    if short_hash(first) != short_hash(second):
-        assert model_name(endpoint, first) != model_name(endpoint, second)
-        assert endpoint_config_name(endpoint, first) != endpoint_config_name(endpoint, second)
+    for name in (model_name, endpoint_config_name):
+        named: dict[str, str] = {}
+        for spec_parts in batch:
+            # The same request always gets the same name ...
+            assert named.setdefault(_request(spec_parts), name(endpoint, spec_parts)) == name(
+                endpoint, spec_parts
+            )
+        # ... and different requests never share one.
+        assert len(set(named.values())) == len(named)
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,10 @@ def test_foreign_owner_is_named() -> None:
     assert decided.owner is not None
     assert "team-b/falcon" in decided.owner and "uid-b" in decided.owner
     assert owner_of({}) is None
+    # Made outside sagemeter: no owner to name, whichever reason refuses it.
+    for adopt in (False, True):
+        made_elsewhere = decide_ownership("x", {}, OURS, adopt=adopt, grant=AdoptionGrant())
+        assert made_elsewhere.verdict == Verdict.FOREIGN and made_elsewhere.owner is None
 
 
 # -- proofs cached in status -----------------------------------------------------------------
@@ -205,7 +209,7 @@ HINTS = [
         {},
         False,
         AdoptionGrant(),
-        ["a resource not managed by sagemeter", "spec.adopt: true and no spec.model"],
+        ["was made outside sagemeter", "spec.adopt: true and no spec.model"],
         ["set spec.endpointName to another name"],
     ),
     (

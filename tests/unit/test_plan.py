@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sagemeter.api.models import ParkedReason, Phase
+from sagemeter.api.models import ParkedReason, Phase, RefusedDeployment
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -21,6 +21,9 @@ from sagemeter.core.endpoint.plan import (
     Step,
     plan_parked,
     plan_running,
+    refusal_holds,
+    refusal_message,
+    remembered_refusal,
 )
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "localaws" / "describe_endpoint"
@@ -131,13 +134,31 @@ RUNNING.update(
 )
 
 
-@pytest.mark.parametrize("status", ALL_STATUSES)
-@pytest.mark.parametrize("config", [DESIRED, OLD])
-@pytest.mark.parametrize("attempt", [TRIED, NEW_TARGET], ids=["tried", "new-target"])
-def test_every_status_while_running(status: str, config: str, attempt: Attempt) -> None:
-    key = (status, config, attempt)
-    if status == "InService" and config == OLD and attempt == TRIED:
-        return  # a rolled-back update: covered below, with and without a FailureReason
+# A rolled-back update (InService on the old config after trying the desired one) depends on
+# SageMaker's FailureReason: tested below, with and without one.
+ROLLED_BACK = ("InService", OLD, TRIED)
+
+
+def test_the_running_table_covers_every_case_but_the_rolled_back_update() -> None:
+    every = {
+        (status, config, attempt)
+        for status in ALL_STATUSES
+        for config in (DESIRED, OLD)
+        for attempt in (TRIED, NEW_TARGET)
+    }
+    assert set(RUNNING) == every - {ROLLED_BACK}
+
+
+def _case_id(key: tuple[str, str, Attempt]) -> str:
+    status, config, attempt = key
+    return "-".join(
+        [status, "desired" if config == DESIRED else "old", "tried" if attempt == TRIED else "new"]
+    )
+
+
+@pytest.mark.parametrize("key", list(RUNNING), ids=[_case_id(key) for key in RUNNING])
+def test_every_status_while_running(key: tuple[str, str, Attempt]) -> None:
+    status, config, attempt = key
     step = plan_running(DESIRED, EndpointView(status, config), attempt, GENERATION)
     assert (step.action, step.phase, step.failed) == RUNNING[key], key
     if step.action == Action.DELETE:
@@ -266,3 +287,59 @@ def test_step_acts_only_for_mutations() -> None:
     for action in Action:
         step = Step(action, Phase.PENDING, "r", "m")
         assert step.acts == (action in {Action.CREATE, Action.UPDATE, Action.DELETE})
+
+
+# -- a refused deployment -----------------------------------------------------------------
+
+REFUSED = RefusedDeployment(
+    operation="CreateEndpoint",
+    config_name="ep-c-1",
+    generation=3,
+    wake="2026-11-28T08:00:00Z",
+    reason="ResourceLimitExceeded",
+    message="The account-level service limit 'ml.p4d.24xlarge for endpoint usage' is 0 Instances",
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "config", "generation", "wake", "holds"),
+    [
+        ("the same deployment, nothing changed: not sent again", "ep-c-1", 3, REFUSED.wake, True),
+        (
+            "a spec change that keeps the config (an expiry top-up)",
+            "ep-c-1",
+            4,
+            REFUSED.wake,
+            False,
+        ),
+        ("a spec change that makes another config", "ep-c-2", 4, REFUSED.wake, False),
+        ("kubectl sagemeter wake: try again now", "ep-c-1", 3, "2026-11-28T09:00:00Z", False),
+        ("the wake annotation removed", "ep-c-1", 3, None, False),
+    ],
+)
+def test_a_refusal_holds_until_the_object_changes(
+    case: str, config: str, generation: int, wake: str | None, holds: bool
+) -> None:
+    assert refusal_holds(REFUSED, config, generation, wake) is holds, case
+    assert not refusal_holds(None, config, generation, wake)
+
+
+@pytest.mark.parametrize(
+    ("code", "terminal", "remembered"),
+    [
+        ("ResourceLimitExceeded", True, True),
+        ("ValidationException", True, True),
+        ("AccessDeniedException", True, False),  # fixed in IAM: tried again each sync
+        ("AccessDenied", True, False),
+        ("ThrottlingException", False, False),  # retried with backoff anyway
+        ("InternalFailure", False, False),
+    ],
+)
+def test_which_refusals_are_remembered(code: str, terminal: bool, remembered: bool) -> None:
+    assert remembered_refusal(code, terminal) is remembered
+
+
+def test_the_refusal_message_says_sagemakers_words_and_what_retries() -> None:
+    message = refusal_message(REFUSED, "falcon")
+    assert message.startswith(f"CreateEndpoint: {REFUSED.message}")
+    assert "kubectl sagemeter wake falcon" in message

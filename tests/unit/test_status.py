@@ -18,6 +18,7 @@ from sagemeter.api.models import (
     ManagedEndpointStatus,
     ParkedReason,
     Phase,
+    RefusedDeployment,
 )
 from sagemeter.core.conditions import get_condition, is_true, set_condition
 from sagemeter.core.endpoint.desired import Desired, ExpiryPolicy, desired_state
@@ -71,6 +72,7 @@ def compose(
     generation: int = 1,
     now: datetime = NOW,
     dry_run_park: bool = False,
+    refused_deployment: RefusedDeployment | None = None,
 ) -> ManagedEndpointStatus:
     return compose_status(
         old or ManagedEndpointStatus(),
@@ -81,6 +83,7 @@ def compose(
         generation=generation,
         now=now,
         dry_run_park=dry_run_park,
+        refused_deployment=refused_deployment,
     )
 
 
@@ -221,6 +224,23 @@ def test_variant_names_follow_what_sagemaker_shows() -> None:
     gone = compose(serving, want=EXPIRED, step=plan_parked(None, "Expired"), saw=seen(None))
     assert gone.variant_names is None
     assert "variantNames" not in gone.model_dump(by_alias=True, exclude_none=True)
+
+
+def test_a_refusal_is_kept_until_a_deployment_starts() -> None:
+    refused = RefusedDeployment(
+        operation="CreateEndpoint",
+        config_name=CONFIG,
+        generation=1,
+        reason="ResourceLimitExceeded",
+        message="The account-level service limit ...",
+    )
+    held = compose(step=None, saw=seen(None), refused_deployment=refused)
+    assert held.refused_deployment == refused
+    assert compose(held, step=None, saw=seen(None)).refused_deployment is None  # not passed on
+    started = compose(
+        held, step=CREATING, saw=seen(None, attempt=Attempt(CONFIG, 2)), refused_deployment=refused
+    )
+    assert started.refused_deployment is None
 
 
 def test_compose_does_not_touch_the_old_status() -> None:

@@ -17,6 +17,7 @@ from sagemeter.core.endpoint.tags import (
     resource_tags,
     spec_tag_keys,
     tag_changes,
+    tag_dict,
     tag_list,
 )
 
@@ -29,6 +30,12 @@ def test_tag_list_is_sorted_key_value_pairs() -> None:
         {"Key": "b", "Value": "2"},
     ]
     assert tag_list({}) == []
+
+
+def test_tag_dict_inverts_tag_list() -> None:
+    tags = {"sagemeter.io/name": "falcon", "a": "1"}
+    assert tag_dict(tag_list(tags)) == tags
+    assert tag_dict([{"Key": "no-value"}]) == {"no-value": ""}  # AWS may omit an empty Value
 
 
 def test_owner_tags() -> None:

@@ -64,6 +64,7 @@ from sagemeter.api.model_source import (
     ServerlessConfig,
 )
 from sagemeter.api.spec import (
+    IDLE_AFTER_MAX_SECONDS,
     SPEC_RULES,
     ApiRoute,
     Expiry,
@@ -78,6 +79,7 @@ from sagemeter.api.status import (
     IdlePark,
     ManagedEndpointStatus,
     NotificationRecord,
+    RefusedDeployment,
     WakeCount,
 )
 
@@ -86,6 +88,7 @@ __all__ = [
     "CATEGORIES",
     "ENV_NAME_PATTERN",
     "GROUP",
+    "IDLE_AFTER_MAX_SECONDS",
     "INSTANCE_TYPE_PATTERN",
     "JUMPSTART_ID_PATTERN",
     "JUMPSTART_VERSION_PATTERN",
@@ -133,6 +136,7 @@ __all__ = [
     "NotificationRecord",
     "ParkedReason",
     "Phase",
+    "RefusedDeployment",
     "Schedule",
     "ServerlessConfig",
     "ServerlessMemorySize",

@@ -49,6 +49,20 @@ DURATION_MIN_LENGTH: Final = 2
 DURATION_MAX_LENGTH: Final = len(DURATION_UNIT_SECONDS) * (DURATION_MAX_DIGITS + 1)
 """Longest valid duration; the CRD sets it as `maxLength`, which CEL cost estimation needs."""
 
+
+def cel_duration_seconds(value: str) -> str:
+    """CEL for the seconds of the duration `value` (a CEL string expression that matches
+    `DURATION_PATTERN`): each `<int><unit>` component found (Kubernetes' regex library) and
+    multiplied out. A unit appears at most once and is one letter, so each find is exact.
+    CEL's `duration()` cannot be used: Go durations have no `d` or `w`."""
+    terms = []
+    for unit, seconds in DURATION_UNIT_SECONDS:
+        found = f"{value}.find('[0-9]+{unit}')"
+        number = f"int({found}.substring(0, {found}.size() - 1))"
+        terms.append(f"({found} == '' ? 0 : {number} * {seconds})")
+    return f"({' + '.join(terms)})"
+
+
 # ---------------------------------------------------------------------------- windows
 
 DAY_NAMES: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

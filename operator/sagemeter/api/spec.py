@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import ConfigDict, Field
 
@@ -30,7 +30,7 @@ from sagemeter.api.model_source import (
     ModelSource,
     ServerlessConfig,
 )
-from sagemeter.api.patterns import WINDOW_MAX_LENGTH, WINDOW_PATTERN
+from sagemeter.api.patterns import WINDOW_MAX_LENGTH, WINDOW_PATTERN, cel_duration_seconds
 
 
 class Expiry(ApiModel):
@@ -56,11 +56,29 @@ class Expiry(ApiModel):
     )
 
 
+# The longest `idle.after`: the idle alarm has 60 s periods, and "for alarms with a period of
+# less than one hour (3,600 seconds), the total evaluation period can't be longer than one day
+# (86,400 seconds)" (CloudWatch API Reference, PutMetricAlarm, Period). Refused at apply rather
+# than shortened behind the user's back.
+IDLE_AFTER_MAX_SECONDS: Final = 86_400
+
+
 class IdlePolicy(ApiModel):
     """Park the endpoint when CloudWatch shows no invocations for a while."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                f"{cel_duration_seconds('self.after')} <= {IDLE_AFTER_MAX_SECONDS}",
+                "spec.idle.after must be at most 1d (24h): the idle alarm's CloudWatch"
+                " evaluation window can be no longer than one day",
+                ".after",
+            )
+        )
+    )
+
     after: Duration = Field(
-        description="No invocations for this long parks the endpoint (whole minutes)."
+        description="No invocations for this long parks the endpoint (whole minutes, at most 1d)."
     )
     grace_period: Duration = Field(
         default="10m", description="After each InService, wait this long before idle counts."

@@ -64,6 +64,20 @@ class AwsPlacement(ApiModel):
     region: str | None = Field(default=None, description="AWS region.")
 
 
+class RefusedDeployment(ApiModel):
+    """A CreateEndpoint or UpdateEndpoint SageMaker refused (ResourceLimitExceeded, a
+    ValidationException): sent again only once the object changes."""
+
+    operation: str = Field(max_length=64, description="CreateEndpoint or UpdateEndpoint.")
+    config_name: str = Field(description="The EndpointConfig it would have deployed.")
+    generation: int = Field(description="The spec generation it was refused for.")
+    wake: str | None = Field(
+        default=None, description="The sagemeter.io/wake annotation when it was refused."
+    )
+    reason: str = Field(max_length=128, description="SageMaker's error code.")
+    message: str = Field(max_length=4096, description="SageMaker's message.")
+
+
 class WakeCount(ApiModel):
     """Wakes by request on one day (UTC), against spec.api.maxWakesPerDay."""
 
@@ -189,6 +203,13 @@ class ManagedEndpointStatus(ApiModel):
     cleanup_pending: bool | None = Field(
         default=None,
         description="Superseded models and configs are still to be deleted (AWS refused once).",
+    )
+    refused_deployment: RefusedDeployment | None = Field(
+        default=None,
+        description=(
+            "A deployment SageMaker refused; not sent again until the spec or the"
+            " sagemeter.io/wake annotation changes."
+        ),
     )
     last_create_seconds: int | None = Field(
         default=None,

@@ -17,13 +17,12 @@ from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.gateway import Gateway
 from sagemeter.core.endpoint.plan import EndpointView
+from sagemeter.core.endpoint.tags import tag_dict, tag_list
 
 __all__ = [
     "EndpointDescription",
     "EndpointSummary",
     "SageMakerGateway",
-    "tag_dict",
-    "tag_list",
 ]
 
 MAX_PAGE_SIZE = 100  # the largest MaxResults ListEndpoints/ListModels/ListEndpointConfigs take
@@ -63,16 +62,6 @@ class EndpointDescription:
     def view(self) -> EndpointView:
         """The parts the pure plan reads."""
         return EndpointView(self.status, self.config_name, self.failure_reason)
-
-
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    """``{"k": "v"}`` -> SageMaker's ``[{"Key": "k", "Value": "v"}]``."""
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
-
-
-def tag_dict(tags: list[dict[str, str]]) -> dict[str, str]:
-    """SageMaker's ``[{"Key": "k", "Value": "v"}]`` -> ``{"k": "v"}``."""
-    return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
 
 class SageMakerGateway(Gateway):

@@ -27,11 +27,12 @@ from sagemeter.api.models import (
     EndpointIncarnation,
     ParkedReason,
     Phase,
+    RefusedDeployment,
     WakeCount,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
-from sagemeter.aws.errors import AwsError
+from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms
@@ -61,6 +62,9 @@ from sagemeter.core.endpoint.plan import (
     dry_run_holds_back,
     plan_parked,
     plan_running,
+    refusal_holds,
+    refusal_message,
+    remembered_refusal,
 )
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
@@ -106,6 +110,9 @@ class _Pass:
     woken: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
     cleanup_pending: bool | None = None
+    # The sagemeter.io/wake annotation, and the refused deployment status keeps.
+    wake_token: str | None = None
+    refused: RefusedDeployment | None = None
     # What the object's endpoint counts against its budgets, as this pass saw it (reported to
     # the book only when `counted`: a pass that failed half-way leaves the last report).
     spend: Spend | None = None
@@ -181,6 +188,7 @@ class Reconciler:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
         run.woken = not deleting and self.waking.woken_by_request(ctx)
+        run.wake_token, run.refused = wake_token, ctx.status.refused_deployment
         verdict = ctx.tenancy
         try:
             if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
@@ -267,6 +275,7 @@ class Reconciler:
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
             max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
+            refused_deployment=run.refused,
         )
         self.waking.remember(ctx, new, now)
         if run.counted:
@@ -356,6 +365,15 @@ class Reconciler:
         if blocked and step.action in (Action.CREATE, Action.UPDATE):
             # A violation stops whatever would start or change spending; parks still happen.
             raise Degraded(POLICY_VIOLATION, str(ctx.tenancy.message) if ctx.tenancy else "")
+        deploys = step.action in (Action.CREATE, Action.UPDATE)
+        if (
+            deploys
+            and target is not None
+            and refusal_holds(run.refused, target.config_name, ctx.generation, run.wake_token)
+        ):
+            assert run.refused is not None
+            run.step = None  # SageMaker refused exactly this: not sent again
+            raise Degraded(run.refused.reason, refusal_message(run.refused, ctx.name))
         if not desired.running and step.action == Action.WAIT:
             self._park_waits.setdefault(ctx.uid, now)
         waited = self._park_waits.pop(ctx.uid, None) if step.action == Action.DELETE else None
@@ -367,10 +385,12 @@ class Reconciler:
                 run.cleanup_pending = True  # the config it ran on is superseded
             try:
                 run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
-            except (AwsError, Degraded):
+            except (AwsError, Degraded) as error:
                 # Nothing was started: the phase stays what it was (never a Creating that
                 # does not happen), and the problem is reported.
                 run.step = None
+                if isinstance(error, AwsError) and deploys and target is not None:
+                    self._remember_refusal(ctx, run, error, target.config_name)
                 raise
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
@@ -397,6 +417,25 @@ class Reconciler:
             run.spend = await self.budgeting.spend(
                 ctx, endpoint, run.seen.sagemaker_status, target, hourly
             )
+
+    def _remember_refusal(
+        self, ctx: Context, run: _Pass, error: AwsError, config_name: str
+    ) -> None:
+        """A deployment SageMaker refused for good (ResourceLimitExceeded, ...) is kept in
+        status and reported in SageMaker's words; it is sent again only once the object
+        changes (``core.endpoint.plan.refusal_holds``), never in a loop."""
+        if not remembered_refusal(error.code, error.kind is ErrorKind.TERMINAL):
+            return
+        problem, _ = aws_problem(error, self.settings)
+        run.refused = RefusedDeployment(
+            operation=error.operation or "CreateEndpoint",
+            config_name=config_name,
+            generation=ctx.generation,
+            wake=run.wake_token,
+            reason=problem.reason,
+            message=error.message[:3000],
+        )
+        raise Degraded(problem.reason, refusal_message(run.refused, ctx.name)) from error
 
     async def _delete(
         self, ctx: Context, observation: Observation, run: _Pass, now: datetime

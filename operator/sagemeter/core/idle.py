@@ -54,8 +54,9 @@ STATISTIC: Final = "Sum"
 ALARM_STATE: Final = "ALARM"
 # CloudWatch refuses alarms with periods under an hour whose evaluation periods span more
 # than one day (Period * EvaluationPeriods <= 86,400 s), so with 60 s periods an alarm can
-# watch at most 1440 of them. An `idle.after` longer than a day therefore alarms after one
-# idle day; callers that need longer windows must add their own check on top.
+# watch at most 1440 of them. Admission refuses an `idle.after` longer than a day
+# (`api.spec.IDLE_AFTER_MAX_SECONDS`), so the clamp below only shortens objects stored before
+# that rule existed.
 MAX_EVALUATION_PERIODS: Final = 1440
 # "Alarms based on metric math expressions can reference a maximum of 10 metrics. This is a
 # hard limit" (CloudWatch User Guide, alarm-limits.html). SageMaker allows at most 10

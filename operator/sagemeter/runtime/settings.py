@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sagemeter.api.models import SNS_TOPIC_ARN_PATTERN
+from sagemeter.api.models import IDLE_AFTER_MAX_SECONDS, SNS_TOPIC_ARN_PATTERN
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.meter.durations import parse_duration
 
@@ -56,7 +56,8 @@ class Settings(BaseSettings):
         default="sagemeter-adopted", description="Namespace for objects made by tag discovery."
     )
     adopt_idle_after: str = Field(
-        default="1h", description="Idle policy (spec.idle.after) of objects made by tag discovery."
+        default="1h",
+        description="Idle policy (spec.idle.after) of objects made by tag discovery; at most 1d.",
     )
     sync_interval: str = Field(
         default="5m",
@@ -134,6 +135,15 @@ class Settings(BaseSettings):
     def _interval(cls, value: str) -> str:
         if parse_duration(value).total_seconds() < 1:
             raise ValueError(f"{value!r} is too short; an interval of at least 1s ({DURATIONS})")
+        return value
+
+    @field_validator("adopt_idle_after")
+    @classmethod
+    def _idle_after(cls, value: str) -> str:
+        # The objects tag discovery makes carry it as spec.idle.after, which admission refuses
+        # above a day (api.spec.IDLE_AFTER_MAX_SECONDS).
+        if parse_duration(value).total_seconds() > IDLE_AFTER_MAX_SECONDS:
+            raise ValueError("adopt_idle_after must be at most 1d (spec.idle.after's limit)")
         return value
 
     @field_validator("adopt_tag")

@@ -56,6 +56,8 @@ from typing import Any
 
 from moto.events.models import EventPattern, Rule, events_backends
 
+from sagemeter_sandbox.motopatches import original
+
 from .shapes import event_time
 from .targets import DeliveryError, payload, send_to_queue
 
@@ -76,7 +78,6 @@ ENVELOPE = (
     "replay-name",
 )
 JOURNAL_SIZE = 1000
-_moto_send_to_targets = Rule.send_to_targets
 
 
 # --------------------------------------------------------------------------- journal
@@ -221,7 +222,7 @@ def _deliver(
         single = copy.copy(rule)
         single.targets, single.event_pattern = [dict(target)], EventPattern.load(None)
         moto_shaped: Any = moto_event or _moto_event(event)  # moto's EventMessageType
-        _moto_send_to_targets(single, moto_shaped, transform)
+        original(Rule, "send_to_targets")(single, moto_shaped, transform)
         return {"outcome": "delivered"}
     raise DeliveryError(f"the local AWS does not deliver to {service or arn} targets")
 

@@ -49,6 +49,7 @@ from moto.cloudwatch.models import Alarm, CloudWatchBackend
 from moto.sagemaker.models import SageMakerModelBackend
 
 from sagemeter_sandbox import endpoint_states
+from sagemeter_sandbox.motopatches import original
 
 from .bus import emit
 from .shapes import AlarmState, alarm_state_change, endpoint_state_change
@@ -67,8 +68,6 @@ _KEPT_ON_UPDATE = (
     "history",
 )
 _EMITTED = "_sagemeter_emitted_status"  # in the backend's __dict__: moto's reset forgets it
-_moto_put_metric_alarm = CloudWatchBackend.put_metric_alarm
-_moto_set_alarm_state = CloudWatchBackend.set_alarm_state
 # The server is threaded: a state change and the event naming its previous state go together.
 _alarms = threading.Lock()
 
@@ -80,7 +79,7 @@ def _put_metric_alarm(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Ala
     name = kwargs["name"] if "name" in kwargs else args[0]
     with _alarms:
         existing = self.alarms.get(name)
-        alarm: Alarm = _moto_put_metric_alarm(self, *args, **kwargs)
+        alarm: Alarm = original(CloudWatchBackend, "put_metric_alarm")(self, *args, **kwargs)
         if existing is None:
             alarm.state_value, alarm.state_reason = "INSUFFICIENT_DATA", INITIAL_REASON
             vars(alarm)["state_reason_data"] = None  # moto types it str; DescribeAlarms omits it
@@ -96,7 +95,9 @@ def _set_alarm_state(
     with _alarms:
         alarm = self.alarms.get(alarm_name)
         previous = AlarmState.of(alarm) if alarm is not None else None
-        _moto_set_alarm_state(self, alarm_name, reason, reason_data, state_value)
+        original(CloudWatchBackend, "set_alarm_state")(
+            self, alarm_name, reason, reason_data, state_value
+        )
         if previous is not None and previous.value != state_value:
             emit(
                 alarm_state_change(

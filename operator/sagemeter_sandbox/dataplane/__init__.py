@@ -17,8 +17,8 @@ and serves, besides everything moto serves:
 * ``POST /sagemeter-api/dataplane/reset`` clears that list; so does moto's
   ``POST /moto-api/reset``, which wipes the routes themselves.
 
-Importing this package makes moto's deployments keep a snapshot of what they deploy
-(``routing.install``), since API Gateway serves a stage from its deployment, not the live API.
+moto's deployments keep a snapshot of what they deploy (``routing.patches``, installed by
+``localaws``), since API Gateway serves a stage from its deployment, not the live API.
 What is not supported is listed in each module's docstring; anything the data plane cannot do
 answers ``500`` (``502`` for a Lambda runtime) with a message saying so, never a guess.
 """
@@ -169,6 +169,3 @@ def _call(request: Request, api_id: str, stage: str) -> Call:
 
 def _json(status: int, document: Any) -> Response:
     return Response(json.dumps(document), status=status, mimetype="application/json")
-
-
-routing.install()

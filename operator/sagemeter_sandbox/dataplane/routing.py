@@ -2,10 +2,10 @@
 
 API Gateway serves a stage from the *deployment* the stage points at: a snapshot taken by
 ``CreateDeployment``, so a method written afterwards is not served until the next deployment.
-moto keeps no snapshot (a deployment is an id and a stage name), so ``install`` wraps moto's
+moto keeps no snapshot (a deployment is an id and a stage name), so ``patches`` wraps moto's
 ``RestAPI.create_deployment`` to copy every resource's methods and the API's authorizers onto the
-deployment; the data plane serves those copies. A deployment made before ``install`` (there is
-none in the sandbox) would be served from the live API.
+deployment; the data plane serves those copies. A deployment made before the patch is installed
+(there is none in the sandbox) would be served from the live API.
 
 Answers, as API Gateway gives them (the ``MISSING_AUTHENTICATION_TOKEN`` gateway response is
 "including the cases when the client attempts to invoke an unsupported API method or resource",
@@ -15,9 +15,6 @@ docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-
   execute-api front door answers for a host that names no API;
 * a stage that does not exist (never deployed, or deleted), a path no deployed resource matches,
   or a method the resource lacks: ``403 {"message":"Missing Authentication Token"}``.
-
-``install`` also makes moto's authorizers keep ``identityValidationExpression`` (moto 5.2.5 drops
-it on the way from CreateAuthorizer to the authorizer it stores).
 
 Path templates match one segment per ``{name}`` and the rest of the path for ``{name+}``;
 literal parts win over parameters, as in API Gateway. ``ANY`` methods match every method.
@@ -30,14 +27,15 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from moto.apigateway.models import Authorizer, Deployment, RestAPI, apigateway_backends
+from moto.apigateway.models import Deployment, RestAPI, apigateway_backends
+
+from sagemeter_sandbox.motopatches import original
 
 from .exchange import GatewayError, Route
 
-__all__ = ["find_route", "install"]
+__all__ = ["find_route", "patches"]
 
 _SNAPSHOT = "_sagemeter_snapshot"
-_moto_create_deployment = RestAPI.create_deployment
 
 
 def _snapshot(api: RestAPI) -> dict[str, Any]:
@@ -54,34 +52,15 @@ def _snapshot(api: RestAPI) -> dict[str, Any]:
 def _create_deployment(
     self: RestAPI, name: str, description: str, stage_variables: Any = None
 ) -> Deployment:
-    deployment = _moto_create_deployment(self, name, description, stage_variables)
+    moto = original(RestAPI, "create_deployment")
+    deployment: Deployment = moto(self, name, description, stage_variables)
     vars(deployment)[_SNAPSHOT] = _snapshot(self)
     return deployment
 
 
-_moto_authorizer_init = Authorizer.__init__
-# moto 5.2.5's backend hands CreateAuthorizer's identityValidationExpression to Authorizer as
-# `identiy_validation_expression`, which Authorizer never reads: the expression was lost.
-_MISSPELLED = "identiy_validation_expression"
-
-
-def _authorizer_init(
-    self: Authorizer,
-    authorizer_id: str | None,
-    name: str | None,
-    authorizer_type: str | None,
-    **kwargs: Any,
-) -> None:
-    if _MISSPELLED in kwargs:
-        kwargs.setdefault("identity_validation_expression", kwargs.pop(_MISSPELLED))
-    _moto_authorizer_init(self, authorizer_id, name, authorizer_type, **kwargs)
-
-
-def install() -> None:
-    """Makes moto's deployments keep what they deploy, and its authorizers keep their
-    identity validation expression (once per process)."""
-    RestAPI.create_deployment = _create_deployment  # type: ignore[method-assign]
-    Authorizer.__init__ = _authorizer_init  # type: ignore[method-assign]
+def patches() -> list[tuple[type, str, object]]:
+    """For ``localaws.install``: deployments keep what they serve."""
+    return [(RestAPI, "create_deployment", _create_deployment)]
 
 
 def _apis(api_id: str) -> Iterator[tuple[str, str, RestAPI]]:

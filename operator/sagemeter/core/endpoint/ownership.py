@@ -152,7 +152,8 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class Ownership:
     verdict: Verdict
-    # For FOREIGN: who owns it (in words) and the Degraded reason to report.
+    # For FOREIGN: the sagemeter object its tags name (in words; None when sagemeter does not
+    # manage it) and the Degraded reason to report (NAME_CONFLICT or ADOPTION_NOT_ALLOWED).
     owner: str | None = None
     reason: str | None = None
 
@@ -222,10 +223,9 @@ def conflict_message(
             f" adopted; nothing was changed. To allow it: {fix}"
         )
     owner = ownership.owner or "someone else"
-    text = (
-        f"SageMaker endpoint {endpoint_name} already exists and belongs to {owner};"
-        " sagemeter leaves it alone."
-    )
+    holder = f"belongs to {ownership.owner}" if ownership.owner else "was made outside sagemeter"
+    text = f"SageMaker endpoint {endpoint_name} already exists and {holder};"
+    text += " sagemeter leaves it alone."
     if adopt:
         return text + (
             f" It is managed by {owner}: delete this object, or delete {owner} first"
@@ -271,9 +271,7 @@ def decide_ownership(
     if other is not None:
         return Ownership(Verdict.FOREIGN, other, NAME_CONFLICT)
     if not adopt:
-        return Ownership(Verdict.FOREIGN, "a resource not managed by sagemeter", NAME_CONFLICT)
+        return Ownership(Verdict.FOREIGN, None, NAME_CONFLICT)
     if not adoption_allowed(endpoint_name, tags, grant):
-        return Ownership(
-            Verdict.FOREIGN, "a resource not managed by sagemeter", ADOPTION_NOT_ALLOWED
-        )
+        return Ownership(Verdict.FOREIGN, None, ADOPTION_NOT_ALLOWED)
     return Ownership(Verdict.ADOPTABLE)

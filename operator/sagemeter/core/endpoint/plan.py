@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sagemeter.api.models import Phase
+from sagemeter.api.models import Phase, RefusedDeployment
 
 # Every EndpointStatus SageMaker has, and what SageMaker accepts in it. The statuses that make
 # a client wait are the ACK SageMaker controller's `modifyingStatuses`
@@ -196,6 +196,45 @@ def resumes(action: Action, phase: Phase | None) -> bool:
     the park's delete, before the status has said Parked (a create follows a delete only after
     a park: a failed endpoint is never replaced by a new one)."""
     return action == Action.CREATE and phase in (Phase.PARKED, Phase.DELETING)
+
+
+# -- a deployment SageMaker refused -----------------------------------------------------------
+
+
+def remembered_refusal(code: str, terminal: bool) -> bool:
+    """Whether SageMaker's refusal of a deployment (CreateModel, CreateEndpointConfig,
+    CreateEndpoint, UpdateEndpoint) is remembered, so that the same deployment is not sent
+    again in a loop (ACK's lesson: "never re-apply a failed update in a loop";
+    sagemaker-controller ``hooks.go``). Terminal refusals are: ``ResourceLimitExceeded`` (a
+    new account has no GPU quota; an increase takes AWS support days) and
+    ``ValidationException``. ``AccessDenied*`` is not: permissions are fixed outside the object
+    and cost nothing to try again at the sync interval; throttling and 5xx are retried anyway.
+    """
+    return terminal and not code.startswith("AccessDenied")
+
+
+def refusal_holds(
+    refused: RefusedDeployment | None, config_name: str, generation: int, wake: str | None
+) -> bool:
+    """The deployment to make is the one SageMaker refused, and nothing about the object
+    changed since: neither its spec (a new generation: a smaller instanceCount, another
+    instanceType, an expiry top-up after a quota increase) nor its ``sagemeter.io/wake``
+    annotation (``kubectl sagemeter wake``: "try again now"). Then it is not sent again."""
+    return (
+        refused is not None
+        and refused.config_name == config_name
+        and refused.generation == generation
+        and refused.wake == wake
+    )
+
+
+def refusal_message(refused: RefusedDeployment, object_name: str) -> str:
+    """The Degraded message of a refused deployment: SageMaker's words, then what retries."""
+    return (
+        f"{refused.operation}: {refused.message} sagemeter does not send it again until the"
+        f" object changes: edit its spec, or run `kubectl sagemeter wake {object_name}` once"
+        " the cause is gone (e.g. a quota increase)"
+    )
 
 
 def dry_run_holds_back(step: Step, dry_run: bool, running: bool) -> bool:

@@ -18,6 +18,7 @@ from sagemeter.api.models import (
     ManagedEndpointStatus,
     ParkedReason,
     Phase,
+    RefusedDeployment,
     WakeCount,
 )
 from sagemeter.core.conditions import get_condition, set_condition
@@ -77,6 +78,7 @@ def compose_status(
     woken: bool = False,
     cleanup_pending: bool | None = None,
     max_expires_at: datetime | None = None,
+    refused_deployment: RefusedDeployment | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
     new.endpoint_name = seen.endpoint_name
@@ -112,6 +114,8 @@ def compose_status(
     if seen.attempt is not None:
         new.attempted_config_name = seen.attempt.config_name
         new.attempted_generation = seen.attempt.generation
+    # A refusal is kept until a deployment is under way again.
+    new.refused_deployment = None if seen.attempt is not None else refused_deployment
 
     if step is not None:
         new.phase = step.phase

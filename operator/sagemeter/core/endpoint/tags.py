@@ -2,6 +2,7 @@
 
     resource_tags(owner, spec_tags, adopted) -> the tags every resource of the object carries
     tag_changes(current, desired, previously_set) -> what to add or change, what to remove
+    tag_list(tags) / tag_dict(pairs) -> AWS's Key/Value pairs and back
 
 Owner tags always win over `spec.tags` (admission refuses reserved prefixes, and this is the
 second line). Only keys sagemeter itself set before (`previously_set`, recorded in status as
@@ -23,6 +24,7 @@ __all__ = [
     "resource_tags",
     "spec_tag_keys",
     "tag_changes",
+    "tag_dict",
     "tag_list",
 ]
 
@@ -76,4 +78,11 @@ def released_keys(current: Mapping[str, str], keep: Iterable[str] = ()) -> list[
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """``{"k": "v"}`` -> AWS's ``[{"Key": "k", "Value": "v"}]``, sorted by key so that the same
+    tags always make the same request."""
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def tag_dict(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """AWS's ``[{"Key": "k", "Value": "v"}]`` -> ``{"k": "v"}`` (a missing Value is "")."""
+    return {tag["Key"]: tag.get("Value", "") for tag in tags}
