@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install controlplane tools crds argocd lock lint typecheck test test-unit demo bench sandbox-up sandbox-down clean
+.PHONY: install controlplane tools crds argocd lock lint typecheck test test-unit demo bench soak sandbox-up sandbox-down clean
 
 # The operator (with its test and demo tools) and the sandbox, its own distribution.
 $(STAMP): pyproject.toml operator/sagemeter_sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,demo]' -e operator/sagemeter_sandbox
+	$(BIN)/pip install --quiet -e '.[cli,test,demo]' -e operator/sagemeter_sandbox
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -71,11 +71,31 @@ sandbox-down: install
 demo: install controlplane
 	$(BIN)/python hack/demo.py
 
+# The benchmarks run the operator as the image does, from a venv of requirements.lock alone
+# (hack/operator-venv.sh). BENCH_CHECKOUT measures another checkout's operator with these
+# benchmarks, e.g. a worktree of the commit before a change:
+#   git worktree add --detach ../before <commit> && make bench BENCH_CHECKOUT=../before
+# BENCH_ARGS narrows the run (e.g. BENCH_ARGS='-k memory' or 'tests/bench/bench_scale.py').
+BENCH_CHECKOUT ?= $(CURDIR)
+BENCH_ARGS ?= tests/bench
+
 bench: install controlplane
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[cli,test,bench]'
+	SAGEMETER_OPERATOR_PYTHON="$$(bash hack/operator-venv.sh $(BENCH_CHECKOUT))" \
 	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
-	  $(BIN)/pytest tests/bench -o python_files='bench_*.py' -s -p no:cacheprovider
+	  $(BIN)/pytest -o python_files='bench_*.py' -s -p no:cacheprovider $(BENCH_ARGS)
+
+# The soak (tests/bench/soak.py): 200 objects parked and resumed for SOAK_MINUTES; RSS over
+# time, its growth per hour, CPU seconds, AWS calls per endpoint-hour. BENCH_CHECKOUT as above.
+SOAK_MINUTES ?= 30
+
+soak: install controlplane
+	$(BIN)/pip install --quiet -e '.[cli,test,bench]'
+	SAGEMETER_SOAK_MINUTES="$(SOAK_MINUTES)" \
+	SAGEMETER_OPERATOR_PYTHON="$$(bash hack/operator-venv.sh $(BENCH_CHECKOUT))" \
+	SAGEMETER_CONTROLPLANE_DIR="$$(bash hack/build-controlplane.sh 2>/dev/null | tail -n1)" \
+	  $(BIN)/pytest tests/bench/soak.py -s -p no:cacheprovider
 
 clean:
 	-$(BIN)/sagemeter sandbox down
-	rm -rf $(VENV) .sandbox
+	rm -rf $(VENV) .venv-operator .sandbox

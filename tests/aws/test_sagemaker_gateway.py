@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 
 from sagemeter.aws.calls import CALLS, CallCounter
-from sagemeter.aws.clients import CLIENT_CONFIG, client, reset_clients
+from sagemeter.aws.clients import CLIENT_OPTIONS, client, reset_clients
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway
 from tests.contract import expect_violation
@@ -345,6 +345,6 @@ def test_clients_are_shared_per_service_and_region(aws_env: LocalAws) -> None:
     shared = made[0]
     assert client("sagemaker", "eu-west-1") is not shared
     assert shared.meta.endpoint_url == aws_env.url  # AWS_ENDPOINT_URL, honoured by boto3
-    assert shared.meta.config.retries == CLIENT_CONFIG.retries
+    assert shared.meta.config.retries == CLIENT_OPTIONS["retries"]
     reset_clients()
     assert client("sagemaker", REGION) is not shared

@@ -16,8 +16,11 @@ Figures and how each is taken:
 * **restart**: SIGTERM, then a new process; re-confirmed when the reconcile-pass counter
   (``sagemeter_reconcile_duration_seconds_count``) reaches the object count; AWS calls from the
   new process's counter, Kubernetes requests from the apiserver's ``apiserver_request_total``.
-* **expiry lag**: every object gets an ``expiresAt`` (50 per second over ~20 s); the lag is
-  that endpoint's DeleteEndpoint arrival minus its expiry.
+* **expiry lag**: every object gets an ``expiresAt``, 17 per second (1,000 timers armed,
+  firing over a minute); then, once all are resumed, 50 per second (the storm). The lag is that
+  endpoint's DeleteEndpoint arrival minus its expiry.
+* **the fleet**: one object in ten has an API route, one in ten an idle policy (``fleet.py``);
+  VmHWM with no objects is read after start-up, before the first create.
 * **delete**: every object deleted at once; until none is left, then AWS is audited directly.
 """
 
@@ -25,15 +28,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.control import FaultClient
@@ -41,101 +40,22 @@ from sagemeter_sandbox.controlplane import ManagedProcess
 
 from ..chaos.audit import AwsAudit
 from ..chaos.report import ROOT, Row, print_table, save
-from ..integration.conftest import Operator, endpoint_object, wait_for
+from ..integration.conftest import Operator, wait_for
+from .fleet import Fleet, mixed, queued_events, wait_fleet
 from .scale import Profiler, Sampler, apiserver_requests, memory_mb, operator_metric, percentile
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 COUNT = int(os.environ.get("SAGEMETER_BENCH_OBJECTS", "1000"))
-GROUP, VERSION, PLURAL = "sagemeter.io", "v1alpha1", "managedendpoints"
 STEADY_WINDOW = 120.0
 ARMED_BEFORE = 15.0
-
-
-class Fleet:
-    def __init__(self, sandbox: Sandbox, namespace: str) -> None:
-        self.ns = namespace
-        self.api = k8s.CustomObjectsApi(
-            k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
-        )
-        self.pool = ThreadPoolExecutor(8)
-
-    def items(self) -> dict[str, dict[str, Any]]:
-        for attempt in range(5):  # a loaded apiserver answers a big LIST with 504 at times
-            try:
-                found = self.api.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
-                break
-            except k8s.ApiException as error:
-                if error.status < 500 or attempt == 4:
-                    raise
-                time.sleep(2)
-        return {item["metadata"]["name"]: item for item in found["items"]}
-
-    def create(self, names: list[str]) -> dict[str, float]:
-        def one(name: str) -> tuple[str, float]:
-            self.api.create_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, endpoint_object(name)
-            )
-            return name, time.time()
-
-        return dict(self.pool.map(one, names))
-
-    def patch(self, patches: dict[str, dict[str, Any]]) -> dict[str, float]:
-        """Merge-patches each object; answers when the apiserver accepted each."""
-
-        def one(name: str) -> tuple[str, float]:
-            self.api.patch_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, name, patches[name]
-            )
-            return name, time.time()
-
-        return dict(self.pool.map(one, patches))
-
-    def delete(self, names: list[str]) -> None:
-        list(
-            self.pool.map(
-                lambda n: self.api.delete_namespaced_custom_object(
-                    GROUP, VERSION, self.ns, PLURAL, n
-                ),
-                names,
-            )
-        )
-
-    def get(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.api.get_namespaced_custom_object(
-            GROUP, VERSION, self.ns, PLURAL, name
-        )
-        return found
-
-    def count_phase(self, phase: str) -> int:
-        return sum((i.get("status") or {}).get("phase") == phase for i in self.items().values())
+# After start-up, before the first object: the operator has listed, watched and settled.
+IDLE_SETTLE = 15.0
 
 
 def diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
     found = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
-
-
-def queued_events(sqs: Any) -> int:
-    """Messages in sagemeter's event queues, visible or being handled."""
-    total = 0
-    for url in sqs.list_queues(QueueNamePrefix="sagemeter-").get("QueueUrls", []):
-        found = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )
-        total += sum(int(v) for v in found["Attributes"].values())
-    return total
-
-
-def wait_fleet(what: str, check: Callable[[], bool], timeout: float) -> None:
-    """Like ``wait_for``, but every 2 s: listing 1,000 objects costs the apiserver and this
-    process real CPU, which the operator being measured would lose."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(2.0)
 
 
 def create_latencies(
@@ -152,12 +72,48 @@ def create_latencies(
     ]
 
 
+def expiry_lags(
+    aws: FaultClient, fleet: Fleet, names: list[str], per_second: int, target: str
+) -> list[Row]:
+    """Arms every object's expiry, `per_second` of them expiring each second, and measures
+    expiry -> DeleteEndpoint for those armed well ahead (the patch landed, and its pass armed
+    the timer, at least ARMED_BEFORE before the expiry); every object ends Parked."""
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60 + len(names) // 10)
+    expiries = {n: base + timedelta(seconds=i // per_second) for i, n in enumerate(names)}
+    since = time.time()
+    accepted = fleet.patch(
+        {
+            n: {"spec": {"expiry": {"expiresAt": t.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+            for n, t in expiries.items()
+        }
+    )
+    armed = {n for n, t in accepted.items() if expiries[n].timestamp() - t >= ARMED_BEFORE}
+    wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=900)
+    endpoint_of = {(i.get("status") or {}).get("endpointName"): n for n, i in fleet.items().items()}
+    lags = [
+        entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
+        for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=fleet.ns)
+        if entry["status"] == 200
+        and entry["name"] in endpoint_of
+        and endpoint_of[entry["name"]] in armed
+    ]
+    label = f"expiry at {per_second}/s"
+    return [
+        Row(f"{label}: timers armed >= 15 s ahead (objects measured)", len(armed)),
+        Row(f"{label}: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
+        Row(f"{label}: expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, 0.5), 2)),
+        Row(f"{label}: expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, 0.95), 2), target),
+        Row(f"{label}: expiry -> DeleteEndpoint max (s)", round(max(lags), 2)),
+    ]
+
+
 def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
     rows: list[Row] = []
     details: dict[str, Any] = {"objects": COUNT, "load_at_start": os.getloadavg()}
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (ROOT / ".bench").mkdir(exist_ok=True)
-    aws, fleet = FaultClient(sandbox.aws_endpoint_url), Fleet(sandbox, namespace)
+    aws = FaultClient(sandbox.aws_endpoint_url)
+    fleet = Fleet(sandbox, namespace, mixed(namespace))
     # The apiserver's own pace, with no operator watching: the floor under every burst figure.
     baseline = Fleet(sandbox, f"{namespace}-baseline")
     sandbox.kubectl_run("create", "namespace", baseline.ns)
@@ -167,6 +123,14 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     sandbox.kubectl_run("delete", "namespace", baseline.ns, "--wait=true", "--timeout=300s")
     operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
     assert operator.process is not None
+    time.sleep(IDLE_SETTLE)
+    rows.append(
+        Row(
+            "operator VmHWM with no objects (MB)",
+            round(memory_mb(operator.process.pid)["VmHWM"], 1),
+            "<= 80",
+        )
+    )
     pids = {
         "operator": operator.process.pid,
         "localaws": ManagedProcess("localaws", sandbox.state_dir).pid() or 0,
@@ -216,14 +180,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
 
     # --- steady state, once the burst's events (Creating, InService per endpoint) are handled
     drained_from = time.time()
-    sqs = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=sandbox.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    wait_fleet("the event queue drained", lambda: queued_events(sqs) == 0, 300)
+    wait_fleet("the event queue drained", lambda: queued_events(sandbox) == 0, 300)
     rows.append(
         Row("burst events handled after all InService (s)", round(time.time() - drained_from, 1))
     )
@@ -235,7 +192,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     per_hour = sum(delta.values()) * 3600 / STEADY_WINDOW / COUNT
     steady = memory_mb(operator.process.pid)
     rows += [
-        Row("operator peak RSS (MB, VmHWM)", round(peak, 1), "<= 150"),
+        Row("operator VmHWM at the fleet's size, after the burst (MB)", round(peak, 1), "<= 150"),
         Row("operator steady RSS (MB, VmRSS)", round(steady["VmRSS"], 1)),
         Row("steady AWS calls per endpoint-hour (sync 60s)", round(per_hour, 3), "< 1"),
         Row("steady calls in window", delta),
@@ -293,41 +250,25 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     kube = diff(kube_after, kube_before)
     rows += [
         Row("restart: every object re-confirmed (s)", round(reconfirmed, 1)),
+        Row(
+            "restart: VmHWM of the new process with the fleet (MB)",
+            round(memory_mb(operator.process.pid)["VmHWM"], 1),
+            "<= 150",
+        ),
         Row("restart: AWS calls", sum(calls.values()), "sweep pages + O(1)"),
         Row("restart: AWS calls by operation", calls),
         Row("restart: Kubernetes requests (all clients)", sum(kube.values())),
         Row("restart: Kubernetes requests by verb/resource", dict(list(kube.items())[:8])),
     ]
 
-    # --- expiry with every timer armed
-    # Far enough ahead that every patch lands (and its pass arms the timer) well before its
-    # expiry; objects whose patch was accepted less than ARMED_BEFORE ahead are left out.
-    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60 + len(names) // 10)
-    expiries = {n: base + timedelta(seconds=i // 50) for i, n in enumerate(names)}
-    since = time.time()
-    accepted = fleet.patch(
-        {
-            n: {"spec": {"expiry": {"expiresAt": t.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
-            for n, t in expiries.items()
-        }
-    )
-    armed = {n for n, t in accepted.items() if expiries[n].timestamp() - t >= ARMED_BEFORE}
-    wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=600)
-    endpoint_of = {(i.get("status") or {}).get("endpointName"): n for n, i in fleet.items().items()}
-    lags = [
-        entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
-        for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=namespace)
-        if entry["status"] == 200
-        and entry["name"] in endpoint_of
-        and endpoint_of[entry["name"]] in armed
-    ]
-    rows += [
-        Row("expiry: timers armed >= 15 s ahead (objects measured)", len(armed)),
-        Row("expiry: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
-        Row("expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, 0.5), 2)),
-        Row("expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, 0.95), 2), "<= 2"),
-        Row("expiry -> DeleteEndpoint max (s)", round(max(lags), 2)),
-    ]
+    # --- expiries with every timer armed: ~17 per second, then the 50 per second storm
+    rows += expiry_lags(aws, fleet, names, per_second=17, target="<= 1")
+    resumed = time.time()
+    far = (datetime.now(UTC) + timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fleet.patch({n: {"spec": {"expiry": {"expiresAt": far}}} for n in names})
+    wait_fleet("all resumed", lambda: fleet.count_phase("InService") == len(names), timeout=900)
+    rows.append(Row("resume all: every object InService again (s)", round(time.time() - resumed)))
+    rows += expiry_lags(aws, fleet, names, per_second=50, target="<= 2")
 
     # --- delete everything
     began = time.time()

@@ -121,8 +121,12 @@ class Sampler:
 # What a sampled stack is spending its time on, first match wins (frames are "func (file:line)").
 CATEGORIES: list[tuple[str, Callable[[str], bool]]] = [
     (
-        "status patches / kube client (kubernetes, urllib3)",
-        lambda s: "kubernetes/client" in s or "sagemeter/runtime/kube.py" in s,
+        "status patches / kube client (kubernetes, or sagemeter's own on urllib3)",
+        lambda s: (
+            "kubernetes/client" in s
+            or "sagemeter/runtime/kube.py" in s
+            or "sagemeter/runtime/apiserver.py" in s
+        ),
     ),
     ("AWS calls (botocore, in the thread pool)", lambda s: "botocore" in s or "boto3" in s),
     (

@@ -4,16 +4,21 @@ Deployment runs it (cluster-wide, with peering and liveness, as deploy/base's Se
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from sagemeter_sandbox import Sandbox
 from tests import contract
@@ -26,6 +31,24 @@ SYSTEM_NAMESPACE = "sagemeter-system"
 SERVICE_ACCOUNT = "sagemeter"
 FORBIDDEN = re.compile(r"forbidden|\b403\b|not enough permissions", re.IGNORECASE)
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")  # 03:24:52,403 is no 403
+# Runs sagemeter with only requirements.lock importable, as the image holds it.
+RUNTIME_ONLY = Path(__file__).with_name("runtime_only.py")
+
+
+def locked_versions() -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.lock").read_text(), re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def runtime_only_env() -> dict[str, str]:
+    """For RUNTIME_ONLY: the top-level modules of requirements.lock's distributions."""
+    locked = locked_versions()
+    modules = {
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if any(canonicalize_name(dist) in locked for dist in dists)
+    }
+    return {"SAGEMETER_RUNTIME_MODULES": ",".join(sorted(modules))}
 
 
 def docs(text: str) -> list[dict[str, Any]]:
@@ -101,7 +124,8 @@ def installed(sandbox: Sandbox, base: list[dict[str, Any]]) -> list[dict[str, An
 
 class DeployedOperator(Operator):
     """`sagemeter run` as the Deployment runs it: cluster-wide, with peering and liveness,
-    authenticated as deploy/base's ServiceAccount (``kubeconfig``), not as admin."""
+    authenticated as deploy/base's ServiceAccount (``kubeconfig``), not as admin, with only
+    the image's dependencies importable (no `kubernetes` package for kopf to use)."""
 
     def __init__(self, sandbox: Sandbox, log_path: Path, kubeconfig: Path) -> None:
         super().__init__(sandbox, namespace="", log_path=log_path)
@@ -123,6 +147,7 @@ class DeployedOperator(Operator):
             **self.sandbox.env(),
             **self.env,
             **env,
+            **runtime_only_env(),
             # Every AWS request it makes is checked against AWS's contract (tests/contract.py).
             **contract.child_env(self.log_path.stem),
             "KUBECONFIG": str(self.kubeconfig),
@@ -132,13 +157,22 @@ class DeployedOperator(Operator):
         args = ["--peering=sagemeter", f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sagemeter.cli.main", "run", *args],
+                [sys.executable, str(RUNTIME_ONLY), "run", *args],
                 env=full_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
         return self
+
+    def probe(self, path: str = "/healthz", timeout: float = 5) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON body of a probe (``/healthz``, ``/readyz``)."""
+        url = f"http://127.0.0.1:{self.liveness_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                return int(answer.status), json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), json.loads(error.read())
 
     def run_logs(self) -> str:
         """The log of the current (or last) run."""

@@ -14,7 +14,6 @@ first time), kubectl (with its built-in kustomize) from the sandbox.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import subprocess
@@ -39,11 +38,14 @@ from .conftest import (
     BASE,
     CHART,
     ROOT,
+    RUNTIME_ONLY,
     DeployedOperator,
     docs,
     helm_template,
     kubectl,
+    locked_versions,
     of_kind,
+    runtime_only_env,
 )
 
 CRD = ROOT / "crds" / "managedendpoints.sagemeter.io.yaml"
@@ -251,53 +253,13 @@ def test_operator_runs_with_the_deployed_rbac(
 
 # ----------------------------------------------------------------------------- the image
 
-RUNTIME_ONLY = """
-import importlib, importlib.abc, importlib.machinery, pkgutil, sys, sysconfig
-
-allowed = set(sys.argv[1].split(","))
-site = tuple({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-
-class RuntimeOnly(importlib.abc.MetaPathFinder):
-    # Installed distributions outside requirements.lock (extras, test tools) cannot be imported.
-    def find_spec(self, name, path=None, target=None):
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        where = [spec.origin or "", *(spec.submodule_search_locations or [])] if spec else []
-        installed = any(str(w).startswith(site) for w in where)
-        if installed and name.partition(".")[0] not in allowed:
-            raise ModuleNotFoundError(f"{name} is not in requirements.lock", name=name)
-        return None
-
-sys.meta_path.insert(0, RuntimeOnly())
-import sagemeter
-for module in pkgutil.walk_packages(sagemeter.__path__, "sagemeter."):
-    importlib.import_module(module.name)
-sys.argv = ["sagemeter", "run", "--help"]
-from sagemeter.cli.main import main
-main()
-"""
-
-
-def _locked_modules() -> set[str]:
-    """Top-level modules of the distributions in requirements.lock (installed here)."""
-    locked = _locked_versions()
-    return {
-        module
-        for module, dists in importlib.metadata.packages_distributions().items()
-        if any(canonicalize_name(dist) in locked for dist in dists)
-    }
-
-
-def _locked_versions() -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.lock").read_text(), re.M)
-    return {canonicalize_name(name): version for name, version in pins}
-
 
 def test_requirements_lock_pins_every_runtime_dependency() -> None:
     """requirements.lock (`pip-compile --generate-hashes pyproject.toml`) is what the image
     installs; it must satisfy pyproject.toml's dependencies, every pin with hashes."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lock = (ROOT / "requirements.lock").read_text()
-    locked = _locked_versions()
+    locked = locked_versions()
     for line in project["dependencies"]:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
@@ -308,14 +270,38 @@ def test_requirements_lock_pins_every_runtime_dependency() -> None:
 
 
 def test_the_locked_runtime_dependencies_run_the_operator() -> None:
+    """Every operator module imports with requirements.lock alone (the kubectl plugin, of the
+    `cli` extra, aside), and `sagemeter run` starts. The deployed operator of this module's
+    other tests runs the same way."""
     done = subprocess.run(
-        [sys.executable, "-c", RUNTIME_ONLY, ",".join(sorted(_locked_modules()))],
+        [sys.executable, str(RUNTIME_ONLY), "run", "--help"],
+        env={**os.environ, **runtime_only_env(), "SAGEMETER_RUNTIME_IMPORT_ALL": "1"},
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "--peering" in done.stdout
+
+
+def test_the_kubernetes_client_is_for_the_kubectl_plugin_only() -> None:
+    """kopf imports the `kubernetes` package whenever it is installed (its models alone are
+    ~40 MB): the operator's image must not have it; the plugin gets it from the `cli` extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "kubernetes" not in locked_versions()
+    assert not [d for d in project["dependencies"] if Requirement(d).name == "kubernetes"]
+    cli = [Requirement(d).name for d in project["optional-dependencies"]["cli"]]
+    assert "kubernetes" in cli
+    done = subprocess.run(
+        [sys.executable, str(RUNTIME_ONLY), "--import", "sagemeter.cli.plugin"],
+        env={**os.environ, **runtime_only_env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Without the extra, the plugin says what to install.
+    assert done.returncode != 0
+    assert "pip install 'sagemeter[cli]'" in done.stderr
 
 
 def test_the_operator_wheel_holds_no_sandbox(tmp_path: Path) -> None:

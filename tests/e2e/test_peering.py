@@ -121,6 +121,13 @@ def test_peering_one_replica_acts_and_the_other_takes_over(
     first, second = new_operator().start(), new_operator().start()
     active, standby = _active_and_standby(sandbox, first, second)
     _only_the_active_acts(kube, active, standby, "one")
+    # Both Ready: the active one reconciles, the standby is healthy and waits on peering (a
+    # standby never Ready would leave the PodDisruptionBudget no replica to spare).
+    ready, body = active.probe("/readyz")
+    assert (ready, body["reason"]) == (200, "reconciling"), body
+    ready, body = standby.probe("/readyz")
+    assert (ready, body["objectLoops"]) == (200, 0), body
+    assert active.probe()[0] == standby.probe()[0] == 200
 
     # A rolling update: SIGTERM, kopf leaves the peering, the standby takes over at once.
     mark, since = len(standby.logs()), time.time()

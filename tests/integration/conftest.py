@@ -57,11 +57,22 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) ->
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+# The interpreter that runs the operator: this one, unless a benchmark names another (the
+# runtime-only venv of `hack/operator-venv.sh`, possibly of another checkout: `make bench`).
+OPERATOR_PYTHON = os.environ.get("SAGEMETER_OPERATOR_PYTHON") or sys.executable
+
+
 class Operator:
     """`sagemeter run` as a child process, watching its test's namespace (and any others the
-    test adds to `namespaces` before `start`)."""
+    test adds to `namespaces` before `start`).
+
+    `launcher` replaces `-m sagemeter.cli.main` (a script that runs sagemeter itself, such as
+    the benchmarks' tracemalloc profiler)."""
 
     def __init__(self, sandbox: Sandbox, namespace: str, log_path: Path) -> None:
+        self.python = OPERATOR_PYTHON
+        self.launcher: list[str] = ["-m", "sagemeter.cli.main"]
+        self.ready_timeout = 30.0
         self.sandbox = sandbox
         self.namespace = namespace
         self.namespaces = [namespace]
@@ -84,16 +95,17 @@ class Operator:
             **self.sandbox.env(),
             **self.env,
             **env,
-            # Every AWS request it makes is checked against AWS's contract (tests/contract.py).
-            **contract.child_env(self.log_path.stem),
+            # Every AWS request it makes is checked against AWS's contract (tests/contract.py);
+            # an operator from another interpreter (a benchmark's runtime-only venv, which has
+            # no sandbox to check with) is measured as it ships.
+            **(contract.child_env(self.log_path.stem) if self.python == sys.executable else {}),
             "SAGEMETER_METRICS_PORT": str(self.metrics_port),
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "sagemeter.cli.main",
+                self.python,
+                *self.launcher,
                 "run",
                 *(arg for ns in self.namespaces for arg in ("--namespace", ns)),
             ],
@@ -101,7 +113,7 @@ class Operator:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
+        wait_for("the operator's metrics endpoint", self._metrics_up, timeout=self.ready_timeout)
         return self
 
     def _metrics_up(self) -> bool:

@@ -18,7 +18,9 @@ from .conftest import ROLE, free_port
 pytestmark = pytest.mark.cluster
 
 
-def run_operator(sandbox: Sandbox, **env: str | None) -> subprocess.CompletedProcess[str]:
+def run_operator(
+    sandbox: Sandbox, *args: str, **env: str | None
+) -> subprocess.CompletedProcess[str]:
     full: dict[str, Any] = {
         **os.environ,
         **sandbox.env(),
@@ -31,7 +33,7 @@ def run_operator(sandbox: Sandbox, **env: str | None) -> subprocess.CompletedPro
     }
     full = {k: v for k, v in full.items() if v is not None}
     return subprocess.run(
-        [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", "default"],
+        [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", "default", *args],
         env=full,
         capture_output=True,
         text=True,
@@ -55,6 +57,16 @@ def test_a_metrics_port_in_use_ends_the_process(sandbox: Sandbox) -> None:
         port = taken.getsockname()[1]
         line = one_line(run_operator(sandbox, SAGEMETER_METRICS_PORT=str(port)))
     assert f"cannot serve metrics on port {port}" in line
+    assert "Address already in use" in line
+
+
+def test_a_probe_port_in_use_ends_the_process(sandbox: Sandbox) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line(run_operator(sandbox, f"--liveness=http://127.0.0.1:{port}/healthz"))
+    assert f"cannot serve probes on http://127.0.0.1:{port}/healthz" in line
     assert "Address already in use" in line
 
 

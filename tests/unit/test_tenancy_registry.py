@@ -2,26 +2,24 @@
 listed, after a list fails (401, 403, 404, a timeout), for a namespace not seen yet, and for a
 policy that cannot be read, no verdict lets the operator act; an error is never "no policies".
 
-The watcher is fed by a stand-in for the Kubernetes client library (its two list calls), so each
+The watcher is fed by a stand-in for sagemeter's apiserver client (its list call), so each
 failure the API server or the network can produce is reproduced exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import ReadTimeoutError
 
 from sagemeter.api.models import ManagedEndpointSpec
 from sagemeter.api.policy import EndpointPolicySpec
 from sagemeter.core.tenancy.guardrails import OperatorDefaults
 from sagemeter.core.tenancy.verdict import NOT_SYNCED, POLICY_UNREADABLE
+from sagemeter.runtime.apiserver import ApiError
 from sagemeter.tenancy.registry import Tenancy
-from sagemeter.tenancy.watcher import ListFailed, PolicyWatcher
+from sagemeter.tenancy.watcher import NAMESPACES, ListFailed, PolicyWatcher
 
 TENANT_ROLE = "arn:aws:iam::111111111111:role/sagemeter-team-a"
 SPEC = ManagedEndpointSpec.model_validate(
@@ -36,36 +34,28 @@ POLICY = {
 }
 
 
-def namespace(name: str, **labels: str) -> Any:
-    return SimpleNamespace(metadata=SimpleNamespace(name=name, labels=labels))
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}}
 
 
 class FakeApi:
-    """The two list calls the watcher makes, answering with what each test sets."""
+    """The list call the watcher makes, answering with what each test sets."""
 
     def __init__(self) -> None:
         self.policies: list[dict[str, Any]] | Exception = [POLICY]
         self.namespaces: list[Any] | Exception = [namespace("team-a", tenant="a")]
 
-    def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if isinstance(self.policies, Exception):
-            raise self.policies
-        return {"items": self.policies, "metadata": {"resourceVersion": "1"}}
-
-    def list_namespace(self, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(self.namespaces, Exception):
-            raise self.namespaces
-        return SimpleNamespace(
-            items=self.namespaces, metadata=SimpleNamespace(resource_version="1")
-        )
+    def list(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        found = self.namespaces if path == NAMESPACES else self.policies
+        if isinstance(found, Exception):
+            raise found
+        return {"items": found, "metadata": {"resourceVersion": "1"}}
 
 
 def watcher(api: FakeApi) -> tuple[Tenancy, PolicyWatcher, list[set[str]]]:
     tenancy = Tenancy(OperatorDefaults(region="us-east-1", account_id="123456789012"))
     changes: list[set[str]] = []
-    watch = PolicyWatcher(tenancy, changes.append)
-    watch._custom = api  # type: ignore[assignment]
-    watch._core = api  # type: ignore[assignment]
+    watch = PolicyWatcher(tenancy, changes.append, api=api)  # type: ignore[arg-type]
     return tenancy, watch, changes
 
 
@@ -94,10 +84,11 @@ def test_nothing_is_known_before_both_kinds_are_listed() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        ApiException(status=401, reason="Unauthorized"),
-        ApiException(status=403, reason="Forbidden"),
-        ApiException(status=404, reason="Not Found"),
-        ReadTimeoutError(None, "/apis/sagemeter.io/v1alpha1/endpointpolicies", "read timed out"),
+        ApiError(401, "Unauthorized"),
+        ApiError(403, "Forbidden"),
+        ApiError(404, "NotFound"),
+        # What the client makes of urllib3's ReadTimeoutError (no answer: status 0).
+        ApiError(0, "GET /apis/sagemeter.io/v1alpha1/endpointpolicies: read timed out"),
     ],
     ids=["401", "403", "404", "timeout"],
 )
@@ -120,7 +111,7 @@ def test_a_list_that_fails_after_a_good_one_stops_everything_until_one_works() -
     list_once(watch, "policies")
     list_once(watch, "namespaces")
     assert tenancy.verdict(SPEC, "team-a", None).allowed
-    api.policies = ApiException(status=403, reason="Forbidden")
+    api.policies = ApiError(403, "Forbidden")
     list_once(watch, "policies")
     assert reason(tenancy) == NOT_SYNCED
     assert [p.name for p in tenancy.policies()] == ["team-a"]  # kept, not emptied

@@ -1,45 +1,57 @@
-"""boto3 clients: one per (service, region, identity), shared by every thread of the process.
+"""botocore clients: one per (service, region, identity), shared by every thread of the process.
 
-Owns client creation and its configuration. The operator's own identity comes from the standard
-chain (IRSA, Pod Identity, environment, profile) and ``AWS_ENDPOINT_URL`` points every client at
-a local AWS; boto3 reads both itself. An ``Identity`` (a role an EndpointPolicy names, assumed
-for one namespace) gets its own session whose credentials ``aws.credentials`` assumes and
-refreshes. Each client reports to ``aws.calls.CALLS``.
+Owns client creation and its configuration: every client the operator makes comes from
+``client()``, so the call counter, the audit log and the hooks in ``CLIENT_HOOKS`` reach all of
+them. The operator's own identity comes from the standard chain (IRSA, Pod Identity,
+environment, profile) and ``AWS_ENDPOINT_URL`` points every client at a local AWS; botocore
+reads both itself. An ``Identity`` (a role an EndpointPolicy names, assumed for one namespace)
+gets a botocore Session of its own, whose credentials ``aws.credentials`` assumes and refreshes.
+
+Memory: every Session shares one botocore Loader, so ``endpoints.json`` (about 7 MB once
+parsed) and each service model (SageMaker's about 9 MB) are read once per process, however
+many identities there are; a Session with a Loader of its own reads them all again. A model is
+read with its service's first client, and botocore itself is imported with the first client:
+an operator with no objects loads neither.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import boto3
-from botocore.config import Config
+from typing import Any, Final
 
 from sagemeter.aws import audit
 from sagemeter.aws.calls import CALLS
-from sagemeter.aws.credentials import Identity, assumed_role_session
+from sagemeter.aws.credentials import Identity, assumed_role_credentials
 
-__all__ = ["CLIENT_CONFIG", "CLIENT_HOOKS", "Identity", "client", "reset_clients"]
+__all__ = [
+    "CLIENT_HOOKS",
+    "CLIENT_OPTIONS",
+    "Identity",
+    "client",
+    "has_credentials",
+    "reset_clients",
+]
 
-# Standard mode retries throttling, 5xx and connection errors with backoff inside one call (at
-# most 3 HTTP attempts). What still fails goes back to the reconciler as a classified AwsError
-# and is requeued there.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=5,
-    read_timeout=30,
+# botocore's Config. Standard mode retries throttling, 5xx and connection errors with backoff
+# inside one call (at most 3 HTTP attempts). What still fails goes back to the reconciler as a
+# classified AwsError and is requeued there.
+CLIENT_OPTIONS: Final[dict[str, Any]] = {
+    "retries": {"mode": "standard", "total_max_attempts": 3},
+    "connect_timeout": 5,
+    "read_timeout": 30,
     # As many connections as worker threads (runtime.workers): a smaller pool makes threads
     # open and close connections for every call under load.
-    max_pool_connections=48,
-)
+    "max_pool_connections": 48,
+}
 
 # Called with every new client, after the call counter and the audit log are attached.
 CLIENT_HOOKS: list[Callable[[Any], None]] = []
 
-# boto3 Sessions are not thread-safe, clients are: create under the lock, use without it.
+# Sessions are not thread-safe, clients are: create under the lock, use without it.
 _lock = threading.Lock()
-_sessions: dict[Identity | None, boto3.Session] = {}
+_shared: dict[str, Any] = {}  # the Loader and the Config, made with the first client
+_sessions: dict[Identity | None, Any] = {}
 _clients: dict[tuple[str, str, Identity | None], Any] = {}
 # How long assumed-role credentials last (an assumed role chained from IRSA or Pod Identity
 # lasts at most one hour); configurable for tests of expiry.
@@ -47,7 +59,7 @@ _duration = {"seconds": 3600}
 
 
 def client(service: str, region: str, identity: Identity | None = None) -> Any:
-    """The shared boto3 client for ``service`` in ``region``, as ``identity`` (None: the
+    """The shared botocore client for ``service`` in ``region``, as ``identity`` (None: the
     operator's own)."""
     key = (service, region, identity)
     found = _clients.get(key)
@@ -56,30 +68,49 @@ def client(service: str, region: str, identity: Identity | None = None) -> Any:
     with _lock:
         found = _clients.get(key)
         if found is None:
-            found = _session(identity).client(service, region_name=region, config=CLIENT_CONFIG)
-            CALLS.attach(found)
-            audit.attach(found)
-            for hook in CLIENT_HOOKS:
-                hook(found)
-            _clients[key] = found
+            found = _clients[key] = _make(service, region, _session(identity))
         return found
 
 
-def _session(identity: Identity | None) -> boto3.Session:
+def has_credentials() -> bool:
+    """Whether the operator's own credential chain finds credentials (none asked of STS)."""
+    with _lock:
+        return _session(None).get_credentials() is not None
+
+
+def _make(service: str, region: str, session: Any) -> Any:
     """Called with the lock held."""
-    if identity not in _sessions:
-        if identity is None:
-            _sessions[None] = boto3.Session()
-        else:
-            sts = _clients.get(("sts", identity.sts_region, None))
-            if sts is None:
-                sts = _session(None).client(
-                    "sts", region_name=identity.sts_region, config=CLIENT_CONFIG
-                )
-                CALLS.attach(sts)
-                _clients[("sts", identity.sts_region, None)] = sts
-            _sessions[identity] = assumed_role_session(sts, identity, _duration["seconds"])
-    return _sessions[identity]
+    made = session.create_client(service, region_name=region, config=_shared["config"])
+    CALLS.attach(made)
+    audit.attach(made)
+    for hook in CLIENT_HOOKS:
+        hook(made)
+    return made
+
+
+def _session(identity: Identity | None) -> Any:
+    """Called with the lock held."""
+    found = _sessions.get(identity)
+    if found is not None:
+        return found
+    import botocore.config
+    import botocore.loaders
+    import botocore.session
+
+    if not _shared:
+        _shared["loader"] = botocore.loaders.create_loader()
+        _shared["config"] = botocore.config.Config(**CLIENT_OPTIONS)
+    session = botocore.session.Session()
+    session.register_component("data_loader", _shared["loader"])
+    if identity is not None:
+        sts = _clients.get(("sts", identity.sts_region, None))
+        if sts is None:
+            sts = _clients[("sts", identity.sts_region, None)] = _make(
+                "sts", identity.sts_region, _session(None)
+            )
+        session._credentials = assumed_role_credentials(sts, identity, _duration["seconds"])
+    _sessions[identity] = session
+    return session
 
 
 def set_assumed_role_seconds(seconds: int) -> None:
@@ -93,3 +124,4 @@ def reset_clients() -> None:
     with _lock:
         _clients.clear()
         _sessions.clear()
+        _shared.clear()

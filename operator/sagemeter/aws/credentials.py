@@ -14,18 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore.credentials import DeferredRefreshableCredentials, RefreshableCredentials
-
 from sagemeter.aws.errors import checked_call
 from sagemeter.core.tenancy.identity import NAMESPACE_TAG, session_name
 
-__all__ = ["EXPIRED_TOKEN_CODES", "Identity", "assumed_role_session", "expire"]
+__all__ = ["EXPIRED_TOKEN_CODES", "Identity", "assumed_role_credentials", "expire"]
 
 # What AWS answers for credentials it no longer accepts (expired early, revoked, clock skew).
 EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
-_credentials: dict[Identity, RefreshableCredentials] = {}
+# botocore RefreshableCredentials per identity (botocore is imported with the first client).
+_credentials: dict[Identity, Any] = {}
 
 # botocore refreshes 15 minutes before expiry (advisory) and blocks at 10 (mandatory); shorter
 # credentials (tests) refresh at the same fractions of their lifetime.
@@ -64,18 +61,18 @@ def _refresher(sts: Any, identity: Identity, seconds: int) -> Any:
     return refresh
 
 
-def assumed_role_session(sts: Any, identity: Identity, seconds: int) -> boto3.Session:
-    """A boto3 session whose credentials are `identity`'s, assumed now and kept fresh."""
-    # Assumed at the first call made with it, not before.
+def assumed_role_credentials(sts: Any, identity: Identity, seconds: int) -> Any:
+    """botocore credentials that are `identity`'s, assumed at the first call made with them
+    and kept fresh."""
+    from botocore.credentials import DeferredRefreshableCredentials
+
     credentials = DeferredRefreshableCredentials(
         refresh_using=_refresher(sts, identity, seconds), method="sts-assume-role"
     )
     credentials._advisory_refresh_timeout = min(_ADVISORY, seconds // 4)
     credentials._mandatory_refresh_timeout = min(_MANDATORY, seconds // 10)
     _credentials[identity] = credentials
-    core = botocore.session.get_session()
-    core._credentials = credentials
-    return boto3.Session(botocore_session=core)
+    return credentials
 
 
 def expire(identity: Identity) -> None:

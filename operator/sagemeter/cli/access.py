@@ -11,8 +11,15 @@ from typing import Any
 
 import click
 import urllib3
-from kubernetes import client, config, watch
-from kubernetes.client.exceptions import ApiException
+
+try:
+    from kubernetes import client, config, watch
+    from kubernetes.client.exceptions import ApiException
+except ModuleNotFoundError:  # the operator's own install (its image) has no `cli` extra
+    raise ModuleNotFoundError(
+        "kubectl sagemeter needs the kubernetes client: pip install 'sagemeter[cli]'",
+        name="kubernetes",
+    ) from None
 
 from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from sagemeter.cli.patches import FIELD_MANAGER

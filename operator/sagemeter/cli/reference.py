@@ -36,7 +36,9 @@ def configuration_reference() -> str:
     lines += [
         "",
         "`sagemeter run` also takes `--namespace/-n` (repeatable; default: the whole cluster),"
-        " `--peering NAME` (several replicas, one active) and `--liveness URL` (probe endpoint).",
+        " `--peering NAME` (several replicas, one active) and `--liveness URL` (the liveness"
+        " probe at that URL, e.g. `http://0.0.0.0:8081/healthz`, and the readiness probe at"
+        " `/readyz` on the same address).",
         "",
     ]
     return "\n".join(lines)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import click
@@ -59,7 +62,8 @@ def _settings_options(command: Any) -> Any:
     "--liveness",
     "liveness_endpoint",
     default=None,
-    help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.",
+    help="Serve the liveness probe at this URL, e.g. http://0.0.0.0:8081/healthz, and the"
+    " readiness probe at /readyz on the same address.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @_settings_options
@@ -83,18 +87,32 @@ def run(
         # included: identical replicas need distinct priorities (kopf docs: random ones).
         priority = random.SystemRandom().randint(1, 2**31 - 1)
     try:
-        settings = check_startup(overrides, peering_name, list(namespaces))
+        settings = check_startup(overrides, peering_name, list(namespaces), liveness_endpoint)
     except StartupError as error:
         # Crash-only: one line, a non-zero exit, never a live process that does nothing.
         click.echo(f"sagemeter: cannot start: {error}", err=True)
         sys.exit(1)
     configure_logging(settings.log_format, verbose)
-    kopf.run(
+    operator = kopf.operator(
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         standalone=peering_name is None,
         peering_name=peering_name,
         priority=priority,
-        liveness_endpoint=liveness_endpoint,
         memo=kopf.Memo(settings=settings),
     )
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(_with_heartbeat(operator))
+
+
+async def _with_heartbeat(operator: Coroutine[Any, Any, None]) -> None:
+    """kopf's operator, with the heartbeat the liveness probe checks on the same loop
+    (``runtime.probes``; the probes themselves are served from a thread)."""
+    from sagemeter.runtime.probes import heartbeat, install_stall
+
+    install_stall(asyncio.get_running_loop())
+    beating = asyncio.create_task(heartbeat(), name="sagemeter heartbeat")
+    try:
+        await operator
+    finally:
+        beating.cancel()

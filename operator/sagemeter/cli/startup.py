@@ -1,28 +1,27 @@
 """What `sagemeter run` checks before it starts the operator: crash-only start-up.
 
-A setting the operator cannot honour (a bad value, a metrics port in use, no AWS credentials,
-the ManagedEndpoint CRD missing) ends the process at once with one clear line and a non-zero
-exit (SPEC §3), instead of a live process that reconciles nothing. Each check raises
-``StartupError`` with that line.
+A setting the operator cannot honour (a bad value, a metrics or probe port in use, no AWS
+credentials, the ManagedEndpoint CRD missing) ends the process at once with one clear line
+and a non-zero exit (SPEC §3), instead of a live process that reconciles nothing. Each check
+raises ``StartupError`` with that line.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from sagemeter.api.models import GROUP, PLURAL
-from sagemeter.runtime import metrics
-from sagemeter.runtime.kube import load_config
+from sagemeter.aws.clients import has_credentials
+from sagemeter.runtime import metrics, probes
+from sagemeter.runtime.apiserver import ApiClient, ApiError
 from sagemeter.runtime.settings import Settings
 
 __all__ = ["StartupError", "check_startup", "ensure_peering"]
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 class StartupError(Exception):
@@ -51,7 +50,7 @@ def setting_problem(error: Any) -> str:
 
 
 def check_credentials() -> None:
-    if boto3.Session().get_credentials() is None:
+    if not has_credentials():
         raise StartupError(
             "no AWS credentials: give the pod a role (IRSA or EKS Pod Identity) or set the"
             " standard AWS_* variables"
@@ -65,19 +64,28 @@ def serve_metrics(port: int) -> None:
         raise StartupError(f"cannot serve metrics on port {port}: {error.strerror}") from None
 
 
-def check_crd() -> None:
+def serve_probes(url: str) -> None:
+    """The liveness and readiness probes (``runtime.probes``), bound now."""
     try:
-        load_config()
-        found = client.ApiextensionsV1Api().list_custom_resource_definition(
-            field_selector=f"metadata.name={CRD_NAME}"
-        )
-    except ApiException as error:
+        probes.serve(url)
+    except ValueError as error:
+        raise StartupError(f"bad --liveness: {error}") from None
+    except OSError as error:
+        raise StartupError(f"cannot serve probes on {url}: {error.strerror}") from None
+
+
+def check_crd(api: ApiClient) -> None:
+    try:
+        found = api.request("GET", CRDS, query={"fieldSelector": f"metadata.name={CRD_NAME}"})
+    except ApiError as error:
+        if not error.status:  # no answer: unreachable, refused, timed out
+            raise StartupError(f"cannot reach the Kubernetes API: {error}") from None
         raise StartupError(
             f"cannot read CustomResourceDefinitions: {error.status} {error.reason}"
         ) from None
-    except Exception as error:  # no kubeconfig, no service account, apiserver unreachable
+    except Exception as error:  # no kubeconfig, no service account
         raise StartupError(f"cannot reach the Kubernetes API: {error}") from None
-    if not found.items:
+    if not found.get("items"):
         raise StartupError(
             f"the CustomResourceDefinition {CRD_NAME} is not installed (kubectl apply"
             " --server-side -f crds/, or install the Helm chart)"
@@ -85,24 +93,29 @@ def check_crd() -> None:
 
 
 def check_startup(
-    overrides: dict[str, Any], peering: str | None = None, namespaces: list[str] | None = None
+    overrides: dict[str, Any],
+    peering: str | None = None,
+    namespaces: list[str] | None = None,
+    liveness: str | None = None,
 ) -> Settings:
     """Every check, cheapest first, and the peering object; the settings to run with."""
     settings = parse_settings(overrides)
     check_credentials()
-    check_crd()
+    api = ApiClient()
+    check_crd(api)
     if peering is not None:
-        ensure_peering(peering, namespaces or [])
+        ensure_peering(api, peering, namespaces or [])
     if settings.metrics_port:
         serve_metrics(settings.metrics_port)
+    if liveness:
+        serve_probes(liveness)
     return settings
 
 
-def ensure_peering(name: str, namespaces: list[str]) -> None:
+def ensure_peering(api: ApiClient, name: str, namespaces: list[str]) -> None:
     """Creates the kopf peering object replicas meet in (a ClusterKopfPeering, or a KopfPeering
     in each watched namespace) unless it exists, so that no manifest has to apply a CR in the
     same run as its CRD (``kubectl apply -k deploy/base`` converges in one run)."""
-    api = client.CustomObjectsApi()
     kind, plural = (
         ("KopfPeering", "kopfpeerings")
         if namespaces
@@ -112,29 +125,20 @@ def ensure_peering(name: str, namespaces: list[str]) -> None:
         )
     )
     body = {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": {"name": name}}
-    selector = f"metadata.name={name}"
+    selector = {"fieldSelector": f"metadata.name={name}"}
     try:
         targets: list[str | None] = [*namespaces] if namespaces else [None]
         for namespace in targets:
-            if namespace is None:
-                found = api.list_cluster_custom_object(
-                    "kopf.dev", "v1", plural, field_selector=selector
-                )
-            else:
-                found = api.list_namespaced_custom_object(
-                    "kopf.dev", "v1", namespace, plural, field_selector=selector
-                )
-            if found.get("items"):
+            where = f"/namespaces/{namespace}" if namespace is not None else ""
+            path = f"/apis/kopf.dev/v1{where}/{plural}"
+            if api.request("GET", path, query=selector).get("items"):
                 continue
             try:
-                if namespace is None:
-                    api.create_cluster_custom_object("kopf.dev", "v1", plural, body)
-                else:
-                    api.create_namespaced_custom_object("kopf.dev", "v1", namespace, plural, body)
-            except ApiException as error:
+                api.request("POST", path, body)
+            except ApiError as error:
                 if error.status != 409:  # another replica made it first
                     raise
-    except ApiException as error:
+    except ApiError as error:
         where = f"{kind} {name}"
         raise StartupError(
             f"cannot find or create the {where}: {error.status} {error.reason}"

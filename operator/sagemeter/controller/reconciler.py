@@ -33,6 +33,7 @@ from sagemeter.api.models import (
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.identity import OwnAccount
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms
@@ -130,10 +131,12 @@ class Reconciler:
         tenancy: Tenancy | None = None,
         book: BudgetBook | None = None,
         wake: Callable[[str], None] = lambda uid: None,
-        account: str | None = None,
+        account: OwnAccount | None = None,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
+        self.account = account
+        self.tenancy = tenancy
         self.kube = kube
         self.clock = clock
         self.workers = Workers(threads)
@@ -158,7 +161,7 @@ class Reconciler:
         self.notices = Notices(Notifier(wake, active), self.reporter.event)
         self.waking = Waking(
             settings.event_queue,
-            account,
+            account.value if account else None,
             self.observer,
             self.idle,
             kube,
@@ -172,6 +175,8 @@ class Reconciler:
 
     async def reconcile(self, body: Mapping[str, Any], *, deleting: bool = False) -> float | None:
         """One pass; seconds until the next one is due, or None once a deletion is complete."""
+        if self.account is not None and self.account.value is None:
+            await self._learn_account(self.account)
         try:
             ctx = self.contexts.read(body)
         except ValidationError as error:
@@ -289,6 +294,14 @@ class Reconciler:
         self.notices.written(ctx, new)
         self.notices.send(ctx, new, now)
         return _next_wake(run.wake, run.desired, now)
+
+    async def _learn_account(self, account: OwnAccount) -> None:
+        """The operator's own account, asked on the first pass rather than at start-up."""
+        learnt = await self.workers.run(account.learn)
+        if learnt is not None and self.waking.account is None:
+            self.waking.account = learnt
+            if self.tenancy is not None:
+                self.tenancy.learn_account(learnt)
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
         """The pass of a live object: prove, decide, act once."""

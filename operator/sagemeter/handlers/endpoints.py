@@ -16,11 +16,13 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
-from sagemeter.aws.identity import own_account
+from sagemeter.aws.identity import OwnAccount
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
-from sagemeter.runtime.kube import Kube, load_config
+from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.kubeconfig import login
+from sagemeter.runtime.probes import HEALTH
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.service import TenancyService
 
@@ -42,6 +44,12 @@ def post_event(body: Any, type_: str, reason: str, message: str) -> None:
 PEERING_LIFETIME_SECONDS = 20
 
 
+@kopf.on.login()
+def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf and sagemeter's own calls log in the same way (`runtime.kubeconfig`)."""
+    return login(settings.networking.trust_env)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
@@ -54,7 +62,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     config: Settings = memo.get("settings") or Settings()
-    load_config()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)
@@ -74,8 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             if namespace in namespaces:
                 wake(uid)
 
-    account = await asyncio.to_thread(own_account, config.region)
-    tenancy = TenancyService(config, kube, account, wake, wake_namespaces)
+    tenancy = TenancyService(config, kube, None, wake, wake_namespaces)
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
@@ -85,7 +91,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         tenancy=tenancy.tenancy,
         book=tenancy.book,
         wake=wake,
-        account=account,
+        account=OwnAccount(config.region),
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.
         active=lambda: bool(memo["wakeups"]),
@@ -94,6 +100,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if config.adopt_tag:
         discovery = Discovery(config, reconciler.kube, reconciler.workers)
         memo["discovery"] = asyncio.create_task(discovery.run_forever(config.region))
+    HEALTH.mark_started()  # readiness: this replica can reconcile from now on
 
 
 @kopf.on.cleanup()
@@ -118,10 +125,12 @@ async def run_endpoint(
     wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
     memo["namespaces"][uid] = body.metadata.namespace
     failures = 0
+    HEALTH.loop_started(uid)
     try:
         while not stopped:
             wakeup.clear()
             try:
+                HEALTH.pass_started(uid)
                 with metrics.RECONCILE_SECONDS.time():
                     next_pass = await reconciler.reconcile(body)
                 delay = next_pass if next_pass is not None else ERROR_BACKOFF_MAX
@@ -130,8 +139,10 @@ async def run_endpoint(
                 log.exception("reconcile of %s failed", body.metadata.name)
                 delay = min(ERROR_BACKOFF_MAX, ERROR_BACKOFF_FIRST * 2**failures)
                 failures += 1
+            HEALTH.pass_finished(uid)
             await _sleep(wakeup, stopped, delay)
     finally:
+        HEALTH.loop_stopped(uid)
         memo["wakeups"].pop(uid, None)
         memo["namespaces"].pop(uid, None)
         memo["seen"].pop(uid, None)

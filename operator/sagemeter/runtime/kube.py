@@ -4,20 +4,23 @@ tag discovery, API key Secrets."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-
 from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
+from sagemeter.runtime.apiserver import JSON_PATCH, MERGE_PATCH, ApiClient, ApiError
+
+ENDPOINTS = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+POLICIES = f"/apis/{GROUP}/{VERSION}/{POLICY_PLURAL}"
 
 
-def load_config() -> None:
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
+def _endpoint(namespace: str, name: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    return f"{path}/{name}" if name else path
+
+
+def _secret(namespace: str, name: str = "") -> str:
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    return f"{path}/{name}" if name else path
 
 
 class SecretConflict(Exception):
@@ -35,9 +38,8 @@ def _ownership_test(owner_uid: str) -> dict[str, str]:
 
 
 class Kube:
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
-        self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+    def __init__(self, api: ApiClient | None = None) -> None:
+        self.api = api or ApiClient()
 
     def apply_secret(
         self, namespace: str, name: str, data: dict[str, str], owner: dict[str, object]
@@ -61,9 +63,9 @@ class Kube:
             "stringData": data,
         }
         try:
-            self._core.create_namespaced_secret(namespace, body)
+            self.api.request("POST", _secret(namespace), body)
             return
-        except ApiException as error:
+        except ApiError as error:
             if error.status != 409:
                 raise
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
@@ -75,8 +77,8 @@ class Kube:
             ),
         ]
         try:
-            self._core.patch_namespaced_secret(name, namespace, patch)
-        except ApiException as error:
+            self.api.request("PATCH", _secret(namespace, name), patch, content_type=JSON_PATCH)
+        except ApiError as error:
             if error.status not in (409, 422):
                 raise
             raise SecretConflict(
@@ -88,20 +90,19 @@ class Kube:
         """Delete the Secret if its ownerReference is `owner_uid`; True when deleted."""
         try:
             # The no-op patch proves ownership and returns the exact revision that was proven.
-            proven = self._core.patch_namespaced_secret(
-                name, namespace, [_ownership_test(owner_uid)]
+            proven = self.api.request(
+                "PATCH",
+                _secret(namespace, name),
+                [_ownership_test(owner_uid)],
+                content_type=JSON_PATCH,
+            )["metadata"]
+            preconditions = {"uid": proven["uid"], "resourceVersion": proven["resourceVersion"]}
+            self.api.request(
+                "DELETE",
+                _secret(namespace, name),
+                {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions},
             )
-            self._core.delete_namespaced_secret(
-                name,
-                namespace,
-                body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(
-                        uid=proven.metadata.uid,
-                        resource_version=proven.metadata.resource_version,
-                    )
-                ),
-            )
-        except ApiException as error:
+        except ApiError as error:
             if error.status in (404, 409, 422):
                 return False
             raise
@@ -111,10 +112,13 @@ class Kube:
         """Merge-patch the status subresource: the object's new resourceVersion, or None when
         the object is gone."""
         try:
-            patched = self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+            patched = self.api.request(
+                "PATCH",
+                f"{_endpoint(namespace, name)}/status",
+                {"status": status},
+                content_type=MERGE_PATCH,
             )
-        except ApiException as error:
+        except ApiError as error:
             if error.status == 404:
                 return None
             raise
@@ -122,38 +126,28 @@ class Kube:
 
     def list_endpoints(self) -> list[dict[str, Any]]:
         """Every ManagedEndpoint the operator may see (cluster-wide)."""
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = self._custom.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, limit=500, **({"_continue": token} if token else {})
-            )
-            found.extend(page.get("items", []))
-            token = page.get("metadata", {}).get("continue")
-            if not token:
-                return found
+        found: list[dict[str, Any]] = self.api.list(ENDPOINTS)["items"]
+        return found
 
     def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
         try:
-            self._custom.patch_cluster_custom_object_status(
-                GROUP, VERSION, POLICY_PLURAL, name, {"status": status}
+            self.api.request(
+                "PATCH", f"{POLICIES}/{name}/status", {"status": status}, content_type=MERGE_PATCH
             )
-        except ApiException as error:
+        except ApiError as error:
             if error.status != 404:
                 raise
 
     def set_annotation(self, namespace: str, name: str, key: str, value: str) -> bool:
         """Merge-patch one annotation of a ManagedEndpoint; False when the object is gone."""
         try:
-            self._custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
+            self.api.request(
+                "PATCH",
+                _endpoint(namespace, name),
                 {"metadata": {"annotations": {key: value}}},
+                content_type=MERGE_PATCH,
             )
-        except ApiException as error:
+        except ApiError as error:
             if error.status == 404:
                 return False
             raise
@@ -163,8 +157,8 @@ class Kube:
         """Create a ManagedEndpoint; False when one of that name already exists."""
         namespace = body["metadata"]["namespace"]
         try:
-            self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        except ApiException as error:
+            self.api.request("POST", _endpoint(namespace), body)
+        except ApiError as error:
             if error.status == 409:
                 return False
             if error.status == 404 and _not_found_kind(error) == "namespaces":
@@ -173,12 +167,9 @@ class Kube:
         return True
 
 
-def _not_found_kind(error: ApiException) -> str | None:
+def _not_found_kind(error: ApiError) -> str | None:
     """The kind of what a 404 says is missing (`namespaces` for a create into a namespace
     that does not exist: the Status's details.kind)."""
-    try:
-        details = json.loads(error.body or "{}").get("details") or {}
-    except (ValueError, AttributeError):
-        return None
-    kind = details.get("kind")
+    details = error.body.get("details") or {}
+    kind = details.get("kind") if isinstance(details, dict) else None
     return str(kind) if kind else None

@@ -12,19 +12,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from sagemeter.api.policy import EndpointPolicySpec
 from sagemeter.core.tenancy.admission import POLICY_UID_LABEL, bindings_for
+from sagemeter.runtime.apiserver import ApiClient, ApiError
 
 log = logging.getLogger("sagemeter.tenancy")
+BINDINGS = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
 
 
 class BindingKeeper:
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
-        self._api = client.AdmissionregistrationV1Api(api_client)
+    def __init__(self, api: ApiClient | None = None) -> None:
+        self._api = api or ApiClient()
 
     def keep(self, policy: dict[str, Any]) -> None:
         """Make the policy's bindings exactly what it selects now."""
@@ -37,44 +37,43 @@ class BindingKeeper:
             b["metadata"]["name"]: b
             for b in bindings_for(meta["name"], meta["uid"], spec.namespace_selector)
         }
-        existing = self._api.list_validating_admission_policy_binding(
-            label_selector=f"{POLICY_UID_LABEL}={meta['uid']}"
-        ).items
+        existing = self._api.list(BINDINGS, {"labelSelector": f"{POLICY_UID_LABEL}={meta['uid']}"})[
+            "items"
+        ]
         for binding in existing:
-            name = binding.metadata.name
+            name = binding["metadata"]["name"]
             if name not in wanted:
                 self._delete(name)
-        current = {b.metadata.name: b for b in existing}
+        current = {b["metadata"]["name"]: b for b in existing}
         for name, body in wanted.items():
             found = current.get(name)
             if found is None:
                 self._create(body)
-            elif not _same(found.spec, body["spec"]):
-                body["metadata"]["resourceVersion"] = found.metadata.resource_version
-                self._api.replace_validating_admission_policy_binding(name, body)
+            elif not _same(found.get("spec") or {}, body["spec"]):
+                body["metadata"]["resourceVersion"] = found["metadata"]["resourceVersion"]
+                self._api.request("PUT", f"{BINDINGS}/{name}", body)
                 log.info("updated admission binding %s", name)
 
     def _create(self, body: dict[str, Any]) -> None:
         try:
-            self._api.create_validating_admission_policy_binding(body)
+            self._api.request("POST", BINDINGS, body)
             log.info("created admission binding %s", body["metadata"]["name"])
-        except ApiException as error:
+        except ApiError as error:
             if error.status != 409:
                 raise
 
     def _delete(self, name: str) -> None:
         try:
-            self._api.delete_validating_admission_policy_binding(name)
+            self._api.request("DELETE", f"{BINDINGS}/{name}")
             log.info("deleted admission binding %s", name)
-        except ApiException as error:
+        except ApiError as error:
             if error.status != 404:
                 raise
 
 
-def _same(found: Any, wanted: dict[str, Any]) -> bool:
+def _same(have: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """Whether a binding's spec already says what `wanted` says (the server adds defaults, such
     as `matchPolicy`, that are not compared)."""
-    have = client.ApiClient().sanitize_for_serialization(found)
     selector = (have.get("matchResources") or {}).get("namespaceSelector") or {}
     return bool(
         have.get("policyName") == wanted["policyName"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
 from sagemeter.api.policy import EndpointPolicySpec, NamespaceSelector
@@ -132,6 +132,11 @@ class Tenancy:
             if selects(policy.spec.namespace_selector, name, labels)
         }
 
+    def learn_account(self, account_id: str) -> None:
+        """The operator's own account, once known (asked on the first pass, not at start)."""
+        with self._lock:
+            self.defaults = replace(self.defaults, account_id=account_id)
+
     def _selected_by_unreadable(self, policy: _Unreadable | None) -> set[str]:
         if policy is None:
             return set()
@@ -152,9 +157,10 @@ class Tenancy:
             problem = self._problem(namespace)
             policies = list(self._policies.values())
             labels = self._namespaces.get(namespace, {})
+            defaults = self.defaults
         if problem is not None:
             return problem
-        return tenancy_verdict(spec, namespace, labels, policies, self.defaults, recorded)
+        return tenancy_verdict(spec, namespace, labels, policies, defaults, recorded)
 
     def _problem(self, namespace: str) -> Verdict | None:
         """Why no verdict can be given for `namespace` now (lock held)."""

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from sagemeter.api.models import ManagedEndpointSpec
@@ -26,6 +25,7 @@ from sagemeter.core.meter.times import parse_time
 from sagemeter.core.tenancy.budget import Activity, Candidate
 from sagemeter.core.tenancy.guardrails import OperatorDefaults, expiry_policy
 from sagemeter.runtime import metrics
+from sagemeter.runtime.apiserver import ApiError
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
@@ -60,9 +60,9 @@ class TenancyService:
             )
         )
         self.book = BudgetBook(wake)
-        self.bindings = BindingKeeper()
+        self.bindings = BindingKeeper(kube.api)
         self._wake_namespaces = wake_namespaces
-        self.watcher = PolicyWatcher(self.tenancy, self._changed, self._policy)
+        self.watcher = PolicyWatcher(self.tenancy, self._changed, self._policy, kube.api)
         self._stop = threading.Event()
         self._reported: dict[str, dict[str, Any]] = {}
         metrics.BUDGETS.source = self._budget_metrics
@@ -88,7 +88,7 @@ class TenancyService:
             return  # its bindings go with it (ownerReference)
         try:
             self.bindings.keep(item)
-        except ApiException as error:
+        except ApiError as error:
             log.warning(
                 "cannot keep the admission bindings of EndpointPolicy %s: %s", name, error.reason
             )

@@ -18,12 +18,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from sagemeter.api.models import GROUP, POLICY_PLURAL, VERSION
 from sagemeter.api.policy import EndpointPolicySpec, NamespaceSelector
+from sagemeter.runtime.apiserver import ApiClient, ApiError
+from sagemeter.runtime.kube import POLICIES
 from sagemeter.tenancy.registry import Tenancy
 
 log = logging.getLogger("sagemeter.tenancy")
@@ -36,6 +35,7 @@ AUTH_BACKOFF = 15.0
 WATCH_SECONDS = 300
 # A list that takes longer has failed (a timeout is never "no policies").
 LIST_TIMEOUT = 30
+NAMESPACES = "/api/v1/namespaces"
 
 
 class ListFailed(Exception):
@@ -56,19 +56,23 @@ def _selector(item: dict[str, Any]) -> NamespaceSelector | None:
         return None
 
 
+def _version(listed: dict[str, Any]) -> str | None:
+    version = listed["metadata"].get("resourceVersion")
+    return str(version) if version else None
+
+
 class PolicyWatcher:
     def __init__(
         self,
         tenancy: Tenancy,
         on_change: OnChange,
         on_policy: OnPolicy | None = None,
-        api_client: client.ApiClient | None = None,
+        api: ApiClient | None = None,
     ) -> None:
         self.tenancy = tenancy
         self.on_change = on_change
         self.on_policy = on_policy
-        self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._api = api or ApiClient()
         self._stop = threading.Event()
         self._listed = {"policies": threading.Event(), "namespaces": threading.Event()}
         self._threads: list[threading.Thread] = []
@@ -104,21 +108,21 @@ class PolicyWatcher:
             except ListFailed as failed:
                 self._stop.wait(AUTH_BACKOFF if failed.auth else BACKOFF)
                 continue
-            except ApiException as error:
+            except ApiError as error:
                 if error.status != 410:
                     log.warning("watching %s failed: %s", kind, error.reason)
             except Exception:  # a watch must outlive any one failure
                 log.exception("watching %s failed", kind)
             self._stop.wait(BACKOFF)
 
-    def _list(self, kind: str, call: Callable[..., Any], *args: Any) -> Any:
+    def _list(self, kind: str, path: str) -> dict[str, Any]:
         """A list of `kind`; when it fails, the registry is told (and `ListFailed` raised)."""
         try:
-            return call(*args, _request_timeout=LIST_TIMEOUT)
+            return self._api.list(path, timeout=LIST_TIMEOUT)
         except Exception as error:
             failed = (
-                ListFailed(f"{error.status} {error.reason}", error.status in (401, 403, 404))
-                if isinstance(error, ApiException)
+                ListFailed(str(error), error.status in (401, 403, 404))
+                if isinstance(error, ApiError)
                 else ListFailed(f"{type(error).__name__}: {error}", False)
             )
             self.tenancy.failed(kind, failed.why)
@@ -139,9 +143,7 @@ class PolicyWatcher:
 
     def list_policies(self) -> str | None:
         """List every EndpointPolicy into the registry; the list's resourceVersion."""
-        listed = self._list(
-            "policies", self._custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL
-        )
+        listed = self._list("policies", POLICIES)
         seen = set()
         affected: set[str] = set()
         for item in listed.get("items", []):
@@ -151,18 +153,10 @@ class PolicyWatcher:
             affected |= self.tenancy.drop_policy(gone)
         self._listed["policies"].set()
         self._synced("policies", affected)
-        return listed["metadata"].get("resourceVersion")  # type: ignore[no-any-return]
+        return _version(listed)
 
     def _watch_policies(self, version: str | None) -> None:
-        stream = watch.Watch().stream(
-            self._custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            POLICY_PLURAL,
-            resource_version=version,
-            timeout_seconds=WATCH_SECONDS,
-        )
-        for event in stream:
+        for event in self._api.watch(POLICIES, version, WATCH_SECONDS):
             if self._stop.is_set():
                 return
             item, kind = event["object"], event["type"]
@@ -197,28 +191,23 @@ class PolicyWatcher:
 
     def list_namespaces(self) -> str | None:
         """List every Namespace into the registry; the list's resourceVersion."""
-        listed = self._list("namespaces", self._core.list_namespace)
+        listed = self._list("namespaces", NAMESPACES)
         changed = self.tenancy.replace_namespaces(
-            {ns.metadata.name: ns.metadata.labels or {} for ns in listed.items}
+            {ns["metadata"]["name"]: ns["metadata"].get("labels") or {} for ns in listed["items"]}
         )
         self._listed["namespaces"].set()
         self._synced("namespaces", changed)
-        return listed.metadata.resource_version  # type: ignore[no-any-return]
+        return _version(listed)
 
     def _watch_namespaces(self, version: str | None) -> None:
-        stream = watch.Watch().stream(
-            self._core.list_namespace,
-            resource_version=version,
-            timeout_seconds=WATCH_SECONDS,
-        )
-        for event in stream:
+        for event in self._api.watch(NAMESPACES, version, WATCH_SECONDS):
             if self._stop.is_set():
                 return
             namespace, kind = event["object"], event["type"]
             if kind == "ERROR":
                 return
-            name = namespace.metadata.name
+            meta = namespace["metadata"]
             if kind == "DELETED":
-                self.tenancy.drop_namespace(name)
-            elif self.tenancy.put_namespace(name, namespace.metadata.labels or {}):
-                self.on_change({name})
+                self.tenancy.drop_namespace(meta["name"])
+            elif self.tenancy.put_namespace(meta["name"], meta.get("labels") or {}):
+                self.on_change({meta["name"]})
