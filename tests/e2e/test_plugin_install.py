@@ -25,7 +25,15 @@ pytestmark = pytest.mark.cluster
 
 FENCE = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
 COPY_IGNORES = shutil.ignore_patterns(
-    ".git", ".venv", ".sandbox", "dist", "build", "*.egg-info", "__pycache__", ".mypy_cache"
+    ".git",
+    ".venv",
+    ".venv-*",
+    ".sandbox",
+    "dist",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    ".mypy_cache",
 )
 
 
