@@ -340,7 +340,9 @@ def test_extend_stops_at_the_maximum_lifetime_and_says_so(
     sandbox: Sandbox, kube: Kubectl, namespace: str
 ) -> None:
     create(kube, "falcon", expiry={"ttl": "1h"})
-    cap = (now() + timedelta(hours=8)).replace(microsecond=0)
+    # 30 s short of 8 h: the plugin's clock, in whole seconds, sees 7h59m left whether or not
+    # a second has passed since this line (at exactly 8 h it would print 8h).
+    cap = (now() + timedelta(hours=8, seconds=-30)).replace(microsecond=0)
     report_status(
         kube,
         "falcon",
