@@ -70,7 +70,9 @@ Upstream candidates: moto 5.2.5 answers differently from AWS, and the fix is sma
     means ``query``), SageMaker Runtime has no ``query`` router, and the request ends in a 404
     with an empty body (a bodyless InvokeEndpointAsync sent by ``curl --data ''``, or through
     API Gateway, which passes the Content-Type on). AWS routes a rest-json service by method
-    and path (botocore's ``sagemaker-runtime`` model speaks ``rest-json`` only).
+    and path (botocore's ``sagemaker-runtime`` model speaks ``rest-json`` only). And once
+    routed, the body is lost: ``BaseResponse.setup_class`` takes werkzeug's ``request.data``,
+    empty for a form-encoded request, where SageMaker hands the body to the model as sent.
 
 Not for upstream: settling due transitions before each SageMaker call (``sagemaker_backend``),
 the recorded JumpStart hub documents, the runtime's echo answer, EventBridge deliveries under
@@ -189,6 +191,7 @@ _RUNTIME = SageMakerRuntimeResponse
 _ROUTER = ServiceOperationRouter
 _ROUTES = ((_ROUTER, "_get_router", method("self", "protocol")),)
 _PROTOCOL = method("self", "service_model")
+_SETUP = method("self", "request", "full_url", "headers", "use_raw_body")
 _CONFIG, _INSTANCE_TYPE = FakeEndpointConfig, method("self", "instance_type")
 _ROUTING = "dataplane.routing"
 
@@ -216,6 +219,7 @@ _DECLARATIONS: tuple[tuple[Any, ...], ...] = (
     (_RUNTIME, "invoke_endpoint_async", _SELF, "runtime", "answered with 202", (), (11,)),
     (_ROUTER, "match", method("self", "request"), "runtime", "any Content-Type", _ROUTES, (13,)),
     (_RUNTIME, "determine_response_protocol", _PROTOCOL, "runtime", "any Content-Type", (), (13,)),
+    (_RUNTIME, "setup_class", _SETUP, "runtime", "the body as sent", (), (13,)),
     # CloudWatch and EventBridge
     (_CW, "put_metric_alarm", _PUT_METRIC_ALARM, _SOURCES, "starts INSUFFICIENT_DATA", (), (9,)),
     (CloudWatchResponse, "put_metric_alarm", _SELF, "alarms", "Metrics checked", (), (12,)),

@@ -137,10 +137,13 @@ def test_docs_async_curl_is_accepted_as_written(
     manager: RouteManager, local_aws: LocalAws, tmp_path: Path
 ) -> None:
     """The async example's curl (an empty POST: form-encoded, as `--data ''` makes it) gets
-    the route's 202 and the inference id, as InvokeEndpointAsync takes no body."""
+    the route's 202 and the inference id. The inline input the page mentions (the body in
+    place of InputLocation) is passed on by the route: alone it is accepted, and with an
+    InputLocation too SageMaker's "exactly one of them" refuses it, as it refuses neither."""
     (block,) = [b for b in FENCE.findall(doc_section("Async endpoints (`inferenceType: Async`)"))]
     command = curl_command(block)
     assert "--data ''" in command and "-X POST" not in command
+    located = next(line for line in command.splitlines() if "InputLocation:" in line)
     create_endpoint("batch", async_=True)
     routed = manager.ensure(
         RouteSpec("team-a/batch", "batch", Owner("team-a", "batch", "uid-3"), async_=True),
@@ -148,23 +151,42 @@ def test_docs_async_curl_is_accepted_as_written(
     )
     manager.flush(REGION)
     local = f"{local_aws.url}/restapis/{routed.rest_api_id}/prod/_user_request_/team-a/batch"
-    done = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\nTOKEN_HEADER=()\n" + command],
-        cwd=tmp_path,
-        env={
-            **os.environ,
-            "URL": local,
-            "REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    assert (tmp_path / "headers.txt").read_text().split()[1] == "202"
-    assert set(json.loads((tmp_path / "accepted.json").read_text())) == {"InferenceId"}
+    (tmp_path / "input.json").write_text('{"inputs": "What is a parking meter?"}')
+
+    def run(script: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\nTOKEN_HEADER=()\n" + script],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "URL": local,
+                "REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        status = (tmp_path / "headers.txt").read_text().split()[1]
+        return done.returncode, status, (tmp_path / "accepted.json").read_text()
+
+    code, status, body = run(command)
+    assert (code, status) == (0, "202"), body
+    assert set(json.loads(body)) == {"InferenceId"}
+
+    inline = command.replace("--data ''", "--data @input.json").replace(located, "  \\")
+    code, status, body = run(inline)
+    assert (code, status) == (0, "202"), body
+    assert set(json.loads(body)) == {"InferenceId"}
+
+    exactly_one = "Body and InputLocation are mutually exclusive. Provide exactly one of them."
+    both = command.replace("--data ''", "--data @input.json")
+    neither = command.replace(located, "  \\")
+    for refused in (both, neither):
+        code, status, body = run(refused)
+        assert (code, status) == (22, "400"), body  # curl --fail-with-body: 22 on a 4xx
+        assert exactly_one in body
 
 
 @pytest.mark.usefixtures("aws_env")

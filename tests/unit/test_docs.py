@@ -101,3 +101,33 @@ def test_the_bench_command_installs_what_the_benches_need() -> None:
     make = re.search(r"^bench:.*\n\t\$\(BIN\)/pip install --quiet -e '([^']+)'", makefile, re.M)
     assert make is not None and "bench" in make.group(1)
     assert f"-e '{make.group(1)}'" in lines[install]
+
+
+def test_calling_endpoints_says_what_a_held_route_answers() -> None:
+    """calling-endpoints.md's answers of a route whose endpoint does not serve are the ones
+    its method writes: 503, the Sagemeter-State header, the body hold_body makes, and every
+    reason a parked route gives (never the 400 of a route that still points at SageMaker)."""
+    from sagemeter.api.common import ParkedReason
+    from sagemeter.core.route_methods import HELD_RESPONSE_HEADERS
+    from sagemeter.core.wake import HoldKind, RouteHold, hold_body
+
+    text = (ROOT / "docs" / "calling-endpoints.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in text.split("## When a call fails", 1)[1].splitlines()
+        if line.startswith("| `")
+    }
+    parked = rows['`503` with `Sagemeter-State: parked` and `{"state": "parked", "reason": ...}`']
+    reasons = [*ParkedReason, "WakeLimit", "Starting"]
+    assert all(f"`{reason}`" in parked for reason in reasons)
+    assert '`503` with `{"state": "waking", "reason": "Idle"}`' in rows
+    assert "Sagemeter-State" in HELD_RESPONSE_HEADERS and "Retry-After" in HELD_RESPONSE_HEADERS
+    assert {kind.value for kind in HoldKind} == {"parked", "waking"}
+
+    sandbox = " ".join(text.split("## In the sandbox", 1)[1].split())
+    body = hold_body(RouteHold(HoldKind.PARKED, ParkedReason.EXPIRED))
+    assert (
+        "A parked endpoint's route answers `503` here too, with the header `Sagemeter-State:"
+        f" parked` (or `waking`) and the body `{body}`" in sandbox
+    )
+    assert "answers `400`" not in text

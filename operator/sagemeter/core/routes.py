@@ -79,7 +79,9 @@ AUTHORIZER_TYPES: Final[dict[Authorization, tuple[str, ...]]] = {
 # The request headers InvokeEndpoint reads (besides the body); API Gateway forwards only the
 # headers an AWS integration maps explicitly.
 REALTIME_REQUEST_HEADERS: Final = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
-# InvokeEndpointAsync takes no body: the input is in S3 and every parameter is a header.
+# InvokeEndpointAsync's parameters are headers; its input is in S3 (InputLocation) or, up to
+# 128,000 bytes, the body, which the integration passes through (botocore's sagemaker-runtime
+# model, InvokeEndpointAsyncInput).
 ASYNC_REQUEST_HEADERS: Final = (
     "X-Amzn-SageMaker-Content-Type",
     "X-Amzn-SageMaker-Accept",
