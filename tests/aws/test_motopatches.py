@@ -19,6 +19,7 @@ from moto.events.models import EventPattern
 from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.sts.responses import TokenResponse
 
 import sagemeter_sandbox
 from sagemeter_sandbox import localaws, motopatches
@@ -238,3 +239,52 @@ def test_gap_12_any_metrics_array_is_stored() -> None:
     queries = [returning, {**returning, "Id": "b"}]  # CloudWatch: exactly one returns data
     _put_alarm(cloudwatch, "two-results", metric_data_queries=queries, **single)
     assert "two-results" in cloudwatch.alarms
+
+
+def test_gap_13_a_form_encoded_request_to_a_rest_json_service_has_no_protocol() -> None:
+    from botocore.session import get_session
+    from moto.core.request import determine_request_protocol
+
+    runtime = get_session().get_service_model("sagemaker-runtime")
+    assert runtime.metadata.get("protocols", [runtime.protocol]) == ["rest-json"]
+    with pytest.raises(NotImplementedError):
+        determine_request_protocol(runtime, "application/x-www-form-urlencoded")
+
+
+def test_gap_13_and_its_body_is_lost() -> None:
+    from moto.core.request import Request
+
+    def body_seen(setup_class: Any) -> Any:
+        request = Request.from_primitives(
+            "POST",
+            "https://runtime.sagemaker.eu-north-1.amazonaws.com/endpoints/e/invocations",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b'{"inputs": "Hi"}',
+        )
+        response = SageMakerRuntimeResponse()
+        setup_class(response, request)
+        return response.body
+
+    assert body_seen(original(SageMakerRuntimeResponse, "setup_class")) == ""  # SageMaker: sent
+    replacement = motopatches.installed(SageMakerRuntimeResponse, "setup_class")
+    assert replacement is not None
+    assert body_seen(replacement) == '{"inputs": "Hi"}'
+
+
+def test_gap_14_assume_role_forgets_the_session_tags() -> None:
+    """moto's AssumeRole reads no ``Tags`` from the request and its AssumedRole keeps none; AWS
+    keeps them with the session (IAM User Guide, id_session-tags.html)."""
+    from moto.sts.models import AssumedRole, sts_backends
+
+    assert "tags" not in inspect.signature(sts_backends[ACCOUNT]["aws"].assume_role).parameters
+    assert "Tags" not in inspect.getsource(original(TokenResponse, "assume_role"))
+    role = sts_backends[ACCOUNT]["aws"].assume_role(
+        region_name=REGION,
+        role_session_name="s",
+        role_arn=ROLE,
+        policy="",
+        duration=900,
+        external_id="",
+    )
+    assert isinstance(role, AssumedRole)
+    assert not any("tag" in name.lower() for name in vars(role))

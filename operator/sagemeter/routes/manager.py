@@ -338,7 +338,9 @@ class RouteManager:
                 if apigateway.get_rest_api(home.api_id) is None:
                     raise RouteError(
                         core.REST_API_NOT_FOUND,
-                        f"SAGEMETER_API_REST_API_ID {home.api_id} does not exist in {home.region}",
+                        f"SAGEMETER_API_REST_API_ID {home.api_id} does not exist in"
+                        f" {home.region}: set the operator's SAGEMETER_API_REST_API_ID to a REST"
+                        " API there, or unset it and sagemeter makes one",
                     )
             api.api_id = home.api_id
             return api.api_id
@@ -490,9 +492,7 @@ class RouteManager:
             tags = gateways.lambda_.function_tags(route.lambda_arn)
         except AwsError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
-                raise RouteError(
-                    core.LAMBDA_NOT_FOUND, f"Lambda function {route.lambda_arn} does not exist"
-                ) from exc
+                raise _lambda_missing(route.lambda_arn) from exc
             raise
         if not lambda_entitled(route.lambda_arn, namespace, tags, site.lambda_globs):
             with self._lock:
@@ -526,7 +526,11 @@ class RouteManager:
         )
         if holder is not None:
             where = f"POST {path} in REST API {api_id} ({region})"
-            raise RouteError(core.ROUTE_CONFLICT, f"{where} belongs to {holder}")
+            raise RouteError(
+                core.ROUTE_CONFLICT,
+                f"{where} belongs to {holder}; set spec.api.path to another path, or remove"
+                " the route there first",
+            )
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_
@@ -536,7 +540,8 @@ class RouteManager:
                 raise RouteError(
                     core.AUTHORIZER_NOT_FOUND,
                     f"authorizer {route.authorizer_id} does not exist in REST API {api_id}"
-                    f" ({region})",
+                    f" ({region}): set spec.api.authorizerId to an authorizer of that REST API"
+                    f" (aws apigateway get-authorizers --rest-api-id {api_id} --region {region})",
                 )
             mismatch = core.authorizer_mismatch(route.authorization, authorizer)
             if mismatch is not None:
@@ -579,9 +584,7 @@ class RouteManager:
             )
         except AwsError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
-                raise RouteError(
-                    core.LAMBDA_NOT_FOUND, f"Lambda function {route.lambda_arn} does not exist"
-                ) from exc
+                raise _lambda_missing(route.lambda_arn) from exc
             raise
 
     def _delete_route(
@@ -676,3 +679,11 @@ def _up_to_date(tree: ResourceTree, route: RouteSpec, config: MethodConfig) -> b
 
 def _who(owner: Owner) -> str:
     return f"{owner.namespace}/{owner.name}"
+
+
+def _lambda_missing(arn: str) -> RouteError:
+    return RouteError(
+        core.LAMBDA_NOT_FOUND,
+        f"Lambda function {arn} does not exist: create it, set spec.api.lambdaArn to a function"
+        " that exists, or remove spec.api.lambdaArn for a direct route to the endpoint",
+    )

@@ -24,7 +24,12 @@ from sagemeter.aws.errors import AwsError
 from sagemeter.aws.gateway import PACED
 from sagemeter.core.endpoint.status import Problem
 from sagemeter.core.route_homes import LAMBDA_NOT_ALLOWED
-from sagemeter.core.routes import API_KEY_SECRET_KEY, RouteRecord
+from sagemeter.core.routes import (
+    API_KEY_SECRET_KEY,
+    INVOKE_ROLE_MISSING,
+    RouteRecord,
+    tenant_invoke_role_missing,
+)
 from sagemeter.core.wake import RouteHold
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSite, RouteSpec
 from sagemeter.runtime.context import Context
@@ -127,7 +132,7 @@ class RouteSync:
             return RouteOutcome(
                 ctx.status.invoke_url,
                 ctx.status.api_key_secret,
-                Problem(error.reason, error.message),
+                Problem(error.reason, _route_message(ctx, error)),
             )
         except AwsError as error:
             if error.code != PACED:
@@ -197,6 +202,19 @@ class RouteSync:
             await self.workers.run(
                 self.kube.delete_secret, ctx.namespace, ctx.status.api_key_secret, ctx.uid
             )
+
+
+def _route_message(ctx: Context, error: RouteError) -> str:
+    """The message of a refused route; a missing invoke role names where this object's comes
+    from (its EndpointPolicy's, when a policy's role places it)."""
+    effective = ctx.tenancy.effective if ctx.tenancy is not None else None
+    role = effective.role_arn if effective is not None else None
+    if error.reason == INVOKE_ROLE_MISSING and ctx.identity is not None and role is not None:
+        account = (
+            ctx.tenancy.placement.account_id if ctx.tenancy and ctx.tenancy.placement else None
+        )
+        return tenant_invoke_role_missing(role.policy, account)
+    return error.message
 
 
 def owner_reference(ctx: Context) -> dict[str, object]:
