@@ -7,7 +7,9 @@ ports and never touches the CLI's ``.sandbox``.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,8 +40,26 @@ def _aws_contract() -> Iterator[None]:
         pytest.fail("requests AWS would refuse as malformed:\n" + "\n".join(found), pytrace=False)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    terminalreporter.write_line(contract.summary())
+def pytest_configure(config: pytest.Config) -> None:
+    # A SIGTERM (a CI job cancelled, `timeout make test`) ends the session as Ctrl-C does:
+    # fixtures torn down, the summary and the contract check's count printed.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The contract check's count is the session's very last line, whatever the outcome
+    (passed, failed, interrupted, a collection error)."""
+    line = contract.summary()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _log(message: str) -> None:

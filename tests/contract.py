@@ -66,19 +66,28 @@ def expect_violation(operation: str, member: str) -> Iterator[None]:
 
 
 def summary() -> str:
-    """Requests checked so far and violations found, for the session's closing lines."""
+    """Requests checked so far and violations found, for the session's closing line. Never
+    raises: a child's report it cannot read (a process killed mid-write) is counted as
+    unreadable, so the line is printed whatever happened."""
     children = 0
     child_checked = 0
     child_violations = 0
+    unreadable = 0
     with _lock:
         for report in _seen:
-            lines, checked = contract.read_report(report)
             children += 1
+            try:
+                lines, checked = contract.read_report(report)
+            except (OSError, ValueError):
+                unreadable += 1
+                continue
             child_checked += checked
             child_violations += len(lines)
     total = CHECKER.checked + child_checked
     violations = len(CHECKER.violations) + child_violations
+    lost = f", {unreadable} reports unreadable" if unreadable else ""
     return (
         f"botocore contract check: {total} requests checked ({CHECKER.checked} in the test"
         f" process, {child_checked} in {children} operator processes), {violations} violations"
+        f"{lost}"
     )

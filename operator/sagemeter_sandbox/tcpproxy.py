@@ -56,11 +56,6 @@ class TcpProxy:
     def url(self) -> str:
         return f"https://{self.upstream[0]}:{self.port}"
 
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._pairs)
-
     def cut(self) -> int:
         """Resets every open connection; answers how many there were."""
         with self._lock:

@@ -15,15 +15,24 @@ from dataclasses import dataclass
 
 import pytest
 
+from sagemeter.aws import clients
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
-from sagemeter.aws.clients import reset_clients
 from sagemeter.routes.manager import RouteManager
 from sagemeter_sandbox import localaws, quotas
 from sagemeter_sandbox.control import FaultClient
 
 DELAY = 0.3
 REGION = "us-east-1"
+
+
+def reset_clients() -> None:
+    """Forgets the operator's shared clients and sessions (``aws.clients`` keeps them for the
+    process's life), so the next ones see this test's environment."""
+    with clients._lock:
+        clients._clients.clear()
+        clients._sessions.clear()
+        clients._shared.clear()
 
 
 @dataclass(frozen=True)

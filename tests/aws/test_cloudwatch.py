@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,13 @@ NEW_ALARM_STATES = {"INSUFFICIENT_DATA", "OK"}
 @pytest.fixture
 def gateway() -> CloudWatchGateway:
     return CloudWatchGateway(REGION)
+
+
+def force_alarm_state(name: str, state: str) -> None:
+    """What CloudWatch's evaluation would do to the alarm (the operator never sets a state)."""
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName=name, StateValue=state, StateReason="test"
+    )
 
 
 def calls_since(before: dict[str, int]) -> dict[str, int]:
@@ -156,25 +164,6 @@ def test_delete_retries_without_missing_names(gateway: CloudWatchGateway) -> Non
     assert gateway.describe_alarms(names) == {}
     strict.delete_alarms([alarm_name("gone")])  # nothing left to delete: one refused call
     assert proxy.deletes[2:] == [[alarm_name("gone")]]
-
-
-def test_set_alarm_state(gateway: CloudWatchGateway) -> None:
-    gateway.put_alarm(build_idle_alarm_request("falcon", timedelta(minutes=15), TAGS, ONE))
-    gateway.set_alarm_state(alarm_name("falcon"), "ALARM", "test: no invocations")
-    alarm = gateway.describe_alarms([alarm_name("falcon")])[alarm_name("falcon")]
-    assert alarm["StateValue"] == "ALARM"
-    assert alarm["StateReason"] == "test: no invocations"
-    gateway.set_alarm_state(alarm_name("falcon"), "OK", "test: traffic again")
-    assert (
-        gateway.describe_alarms([alarm_name("falcon")])[alarm_name("falcon")]["StateValue"] == "OK"
-    )
-
-
-def test_set_state_of_missing_alarm_is_not_found(gateway: CloudWatchGateway) -> None:
-    with pytest.raises(AwsError) as caught:
-        gateway.set_alarm_state(alarm_name("missing"), "ALARM", "test")
-    assert caught.value.kind is ErrorKind.NOT_FOUND
-    assert caught.value.operation == "SetAlarmState"
 
 
 def test_invalid_request_is_terminal(gateway: CloudWatchGateway) -> None:
@@ -369,7 +358,7 @@ def monitor_of(
 
 def test_monitor_batches_100_endpoints(gateway: CloudWatchGateway) -> None:
     put_alarms(gateway, 100, timedelta(minutes=15))
-    gateway.set_alarm_state(alarm_name(endpoint(7)), "ALARM", "test: idle")
+    force_alarm_state(alarm_name(endpoint(7)), "ALARM")
     last = minute(datetime.now(UTC)) - timedelta(minutes=3)
     put_invocations(endpoint(8), [(last, 2.0)])
 
@@ -393,7 +382,7 @@ def test_monitor_batches_100_endpoints(gateway: CloudWatchGateway) -> None:
     assert signals[endpoint(9)].last_invocation_at is None
 
     # Served from the batch until max_age has passed, even when CloudWatch changes.
-    gateway.set_alarm_state(alarm_name(endpoint(9)), "ALARM", "test: idle")
+    force_alarm_state(alarm_name(endpoint(9)), "ALARM")
     clock.now += 59.9
     before = CALLS.snapshot()
     assert monitor.signal(endpoint(9)).alarm_state in NEW_ALARM_STATES
@@ -422,8 +411,7 @@ def test_invalidate_rereads_only_the_pending(gateway: CloudWatchGateway) -> None
     monitor = monitor_of(gateway, clock)
     for index in range(3):
         monitor.watch(endpoint(index), ONE)
-    monitor.refresh_now()
-    refreshed = monitor.refreshed_at
+    monitor.signal(endpoint(0))  # the region's batch, read at clock 1000
 
     # The operator re-puts an alarm, then asks again before the batch is stale.
     gateway.put_alarm(build_idle_alarm_request(endpoint(1), timedelta(minutes=30), TAGS, ONE))
@@ -433,18 +421,22 @@ def test_invalidate_rereads_only_the_pending(gateway: CloudWatchGateway) -> None
     signal = monitor.signal(endpoint(1))
     assert signal.alarm is not None and signal.alarm["EvaluationPeriods"] == 30
     assert calls_since(before) == {"DescribeAlarms": 1, "GetMetricData": 1}
-    assert monitor.refreshed_at == refreshed  # the region's batch keeps its age
 
     before = CALLS.snapshot()
     monitor.signal(endpoint(1))
     monitor.signal(endpoint(2))
     assert calls_since(before) == {}
+    # The region's batch keeps its age: stale 60 s after it was read, not after the re-read.
+    clock.now = 1000 + 60
+    before = CALLS.snapshot()
+    monitor.signal(endpoint(2))
+    assert calls_since(before) == {"DescribeAlarms": 1, "GetMetricData": 1}
 
 
 def test_new_endpoints_share_one_read(gateway: CloudWatchGateway) -> None:
     clock = FakeClock()
     monitor = monitor_of(gateway, clock)
-    monitor.refresh_now()  # nothing watched: no calls
+    assert monitor.signal("nobody") == IdleSignal(None, None, None)  # not watched: no calls
     assert calls_since({}) == {}
     put_alarms(gateway, 5, timedelta(minutes=15))
     for index in range(5):
@@ -461,7 +453,7 @@ def test_unwatch(gateway: CloudWatchGateway) -> None:
     monitor = monitor_of(gateway, clock)
     monitor.watch(endpoint(0), ONE)
     monitor.watch(endpoint(1), ONE)
-    monitor.refresh_now()
+    monitor.signal(endpoint(0))  # the region's batch, both endpoints
     monitor.unwatch(endpoint(1))
     assert monitor.watched == [endpoint(0)]
     seen: list[Any] = []
@@ -492,9 +484,12 @@ def test_failed_refresh_is_retried(gateway: CloudWatchGateway) -> None:
     gateway.describe_alarms = flaky  # type: ignore[method-assign]
     with pytest.raises(AwsError):
         monitor.signal("falcon")
-    assert monitor.refreshed_at is None
-    assert monitor.signal("falcon") == IdleSignal(None, None, None)
-    assert monitor.refreshed_at == clock.now
+    before = CALLS.snapshot()
+    assert monitor.signal("falcon") == IdleSignal(None, None, None)  # read again at once
+    assert calls_since(before) == {"DescribeAlarms": 1, "GetMetricData": 1}
+    before = CALLS.snapshot()
+    monitor.signal("falcon")  # and that batch counts: fresh for max_age
+    assert calls_since(before) == {}
 
 
 def test_concurrent_signals_share_one_refresh(gateway: CloudWatchGateway) -> None:

@@ -16,12 +16,13 @@ import pytest
 from botocore.config import Config
 
 from sagemeter.aws.calls import CALLS, CallCounter
-from sagemeter.aws.clients import CLIENT_OPTIONS, client, reset_clients
+from sagemeter.aws.clients import CLIENT_OPTIONS, client
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway
+from sagemeter.runtime import metrics
 from tests.contract import expect_violation
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, LocalAws, reset_clients
 
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1.1"
@@ -300,25 +301,45 @@ def test_call_counter_counts_exactly_the_calls_made(
     assert (CALLS.snapshot(), CALLS.errors_snapshot(), CALLS.total()) == ({}, {}, 0)
 
 
-def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
-    counter = CallCounter()
+def describe_unreachable(counter: CallCounter, retries: int, attach: int = 1) -> AwsError:
+    """DescribeEndpoint against a port nobody listens on, counted by ``counter``."""
     with socket_bound_but_closed() as url:
         unreachable = boto3.client(
             "sagemaker",
             region_name=REGION,
             endpoint_url=url,
-            config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1),
+            config=Config(retries={"mode": "standard", "max_attempts": retries}, connect_timeout=1),
         )
-        counter.attach(unreachable)
-        counter.attach(unreachable)  # twice: still counted once
+        for _ in range(attach):
+            counter.attach(unreachable)
         with pytest.raises(AwsError) as down:
             SageMakerGateway(REGION, client=unreachable).describe_endpoint("ep-1")
-    assert down.value.kind is ErrorKind.RETRYABLE
-    assert down.value.code == "EndpointConnectionError"
+    return down.value
+
+
+def test_unreachable_aws_is_retryable_and_retries_are_attempts() -> None:
+    counter = CallCounter()
+    error = describe_unreachable(counter, retries=2, attach=2)  # attached twice: counted once
+    assert error.kind is ErrorKind.RETRYABLE
+    assert error.code == "EndpointConnectionError"
     assert counter.snapshot() == {"sagemaker:DescribeEndpoint": 1}
     # Config's max_attempts counts retries, not attempts: 1 + 2.
     assert counter.attempts_snapshot() == {"sagemaker:DescribeEndpoint": 3}
     assert counter.errors_snapshot() == {"sagemaker:DescribeEndpoint:EndpointConnectionError": 1}
+
+
+def test_retries_show_in_the_attempts_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = CallCounter()
+    monkeypatch.setattr(metrics, "CALLS", counter)
+    describe_unreachable(counter, retries=1)
+    scraped = {
+        (family.name, sample.labels["operation"]): sample.value
+        for family in metrics.AwsCallCollector().collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert scraped[("sagemeter_aws_calls", "DescribeEndpoint")] == 1
+    assert scraped[("sagemeter_aws_attempts", "DescribeEndpoint")] == 2
 
 
 @contextmanager

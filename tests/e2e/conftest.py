@@ -168,6 +168,23 @@ class DeployedOperator(Operator):
         return logs.rfind("Resuming operations") <= logs.rfind("Pausing operations")
 
 
+def token_kubeconfig(admin_kubeconfig: Path, token: str, user: str, path: Path) -> Path:
+    """A kubeconfig for the admin kubeconfig's server and CA that authenticates with
+    ``token`` (a ServiceAccount's), written to ``path``."""
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": cluster["name"], "user": user}}],
+        "current-context": user,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
 def service_account_kubeconfig(
     sandbox: Sandbox, installed: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
@@ -176,24 +193,8 @@ def service_account_kubeconfig(
     token = kubectl(
         sandbox, "create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE, "--duration=2h"
     ).strip()
-    admin = yaml.safe_load(sandbox.kubeconfig.read_text())
-    cluster = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": SERVICE_ACCOUNT,
-                "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT},
-            }
-        ],
-        "current-context": SERVICE_ACCOUNT,
-    }
     path = tmp_path_factory.mktemp("service-account") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return token_kubeconfig(sandbox.kubeconfig, token, SERVICE_ACCOUNT, path)
 
 
 @pytest.fixture

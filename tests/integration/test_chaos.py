@@ -48,10 +48,10 @@ def test_short_chaos_run_leaves_nothing_behind(
     print_table("chaos (short)", rows)
     save(plan.label, rows, details)
 
-    # "extra models/configs after settling" fails today in about one run in four: when a call
-    # of the cleanup after an update exhausts its retries (a throttle), the pass still records
-    # the new config in status, so no later pass sees an arrival and collects the old config
-    # and model until the object is deleted (controller/reconciler.py, _settle).
+    # "extra models/configs after settling" covers the cleanup after an update: a collection
+    # that AWS refuses (a throttle that outlasts the client's retries) leaves
+    # status.cleanupPending set, so a later pass collects the old config and model
+    # (controller/cleanup.py, Cleanup.settle).
     results = {row.metric: row.value for row in rows}
     zeros = [row.metric for row in rows if row.expected == "0" and row.value != 0]
     assert not zeros, {m: results[m] for m in zeros}

@@ -54,6 +54,17 @@ class Aws:
         self.sagemaker = client(sandbox, "sagemaker")
         self.cloudwatch = client(sandbox, "cloudwatch")
         self.apigateway = client(sandbox, "apigateway")
+        self.sqs = client(sandbox, "sqs")
+
+    def queue_policy(self, name: str = "sagemeter-events") -> Any:
+        """Who may send to the operator's event queue (None: no queue, or no policy yet)."""
+        try:
+            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except self.sqs.exceptions.QueueDoesNotExist:
+            return None
+        found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        policy = found.get("Attributes", {}).get("Policy")
+        return json.loads(policy) if policy else None
 
     def state(
         self, endpoint: str, path: str | None = None, owner: str | None = None
@@ -247,9 +258,10 @@ def test_a_conflicting_object_causes_no_side_effect(
     namespace: str,
     other_namespace: str,
 ) -> None:
-    """The attacker names the victim's endpoint with an API_KEY route and an idle policy: no
-    route to the victim, no key in the attacker's Secret, and deleting the attacker leaves the
-    victim's alarm, models and configs alone."""
+    """The attacker names the victim's endpoint with an API_KEY route that wakes on request and
+    an idle policy: no route to the victim, no key in the attacker's Secret, the event queue's
+    policy unchanged (no invoke role added for the attacker's wakes), and deleting the attacker
+    leaves the victim's alarm, models and configs alone."""
     shared = f"{namespace}-victim"
     operator.namespaces.append(other_namespace)
     operator.start()
@@ -267,12 +279,17 @@ def test_a_conflicting_object_causes_no_side_effect(
     victim_uid = kube.get("victim")["metadata"]["uid"]  # type: ignore[index]
     before, calls = aws.state(shared, f"{namespace}/victim", victim_uid), operator.aws_calls()
     assert before["models"] and before["configs"] and before["alarm"] and before["keys"]
+    queue_policy = aws.queue_policy()
     attacker.apply(
         endpoint_object(
             "thief",
             endpointName=shared,
             idle={"after": "1m", "gracePeriod": "0s"},
-            api={"path": f"{other_namespace}/thief", "authorization": "API_KEY"},
+            api={
+                "path": f"{other_namespace}/thief",
+                "authorization": "API_KEY",
+                "wakeOnRequest": True,
+            },
         )
     )
     wait_reason(attacker, "thief", "EndpointNameConflict")
@@ -284,6 +301,7 @@ def test_a_conflicting_object_causes_no_side_effect(
         ),
     )
     assert aws.route(f"{other_namespace}/thief") is None
+    assert aws.queue_policy() == queue_policy
     secrets = sandbox.kubectl_run("get", "secrets", "-n", other_namespace, "-o", "name").stdout
     assert "thief-api-key" not in secrets
     assert not attacker.status("thief").get("invokeUrl")

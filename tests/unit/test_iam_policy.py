@@ -57,9 +57,6 @@ MODULE_SERVICES = {"sagemeter.aws.jumpstart": {"sagemaker"}, "sagemeter.aws.cred
 # Code that is not part of the running operator, and the table of AWS's documented limits,
 # which names operations (SNS Publish, SSM PutParameter, ...) without calling them.
 EXCLUDED = ("sagemeter_sandbox", "sagemeter.api.aws_limits")
-# Gateway methods the operator never calls (tests and demos drive them): operation -> method.
-# The test checks that nothing in the operator references the method.
-NOT_CALLED_BY_THE_OPERATOR = {("cloudwatch", "SetAlarmState"): "set_alarm_state"}
 # What else AWS authorizes for a call: tag-on-create needs the tagging action, a model or an
 # integration with a role needs iam:PassRole of that role to that service.
 IMPLIED: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
@@ -198,15 +195,6 @@ def collect_calls(package: Path = PACKAGE) -> tuple[set[Call], list[str]]:
     return calls, unattributed
 
 
-def _references(package: Path, name: str) -> list[str]:
-    found = []
-    for module, tree in _modules(package):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == name:
-                found.append(f"{module}:{node.lineno}")
-    return found
-
-
 # --------------------------------------------------------------------------- the policy
 
 
@@ -270,8 +258,6 @@ def allows(statement: dict[str, Any], need: Need) -> bool:
 def missing(calls: Iterable[Call], statements: list[dict[str, Any]]) -> list[str]:
     problems = []
     for call in sorted(calls, key=lambda c: (c.service, c.operation, c.where)):
-        if (call.service, call.operation) in NOT_CALLED_BY_THE_OPERATOR:
-            continue
         for need in needs_for(call):
             if need.action in ALWAYS_ALLOWED:
                 continue
@@ -307,13 +293,6 @@ def test_every_aws_call_is_allowed_by_the_policy() -> None:
         assert service in IAM_PREFIX, f"decide how {service} calls are authorized (IAM_PREFIX)"
     problems = missing(calls, load_policy())
     assert not problems, "deploy/iam/policy.json does not allow:\n  " + "\n  ".join(problems)
-
-
-def test_operations_left_out_are_not_called_by_the_operator() -> None:
-    for (service, operation), method in NOT_CALLED_BY_THE_OPERATOR.items():
-        assert operation in _operations(service).values()
-        calls = _references(PACKAGE, method)
-        assert not calls, f"{method} ({service}:{operation}) is used by the operator: {calls}"
 
 
 def test_a_new_call_without_a_policy_entry_fails(tmp_path: Path) -> None:

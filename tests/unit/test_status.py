@@ -20,17 +20,16 @@ from sagemeter.api.models import (
     Phase,
     RefusedDeployment,
 )
-from sagemeter.core.conditions import get_condition, is_true, set_condition
+from sagemeter.core.conditions import get_condition, set_condition
 from sagemeter.core.endpoint.desired import Desired, ExpiryPolicy, desired_state
 from sagemeter.core.endpoint.plan import (
-    Action,
     Attempt,
     EndpointView,
     Step,
     plan_parked,
     plan_running,
 )
-from sagemeter.core.endpoint.status import Problem, Seen, acted, compose_status, degraded_changed
+from sagemeter.core.endpoint.status import Problem, Seen, announcements, compose_status
 from sagemeter.core.meter.times import format_time, parse_time
 
 CREATED = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -147,7 +146,7 @@ def test_in_service() -> None:
 def test_ready_only_when_in_service(step: Step) -> None:
     status = compose(step=step)
     assert status.phase != Phase.IN_SERVICE
-    assert not is_true(status.conditions, ConditionType.READY)
+    assert summary(status)["Ready"][0] == "False"
     assert condition(status, ConditionType.READY).reason == step.reason
 
 
@@ -289,24 +288,29 @@ def test_degraded_clears_when_the_problem_goes() -> None:
     assert condition(good, ConditionType.DEGRADED).last_transition_time == format_time(LATER)
 
 
-def test_degraded_changed_once_per_problem() -> None:
+def warned(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> list[str]:
+    """The Warning Events a pass from `old` to `new` emits (their reasons)."""
+    return [said.reason for said in announcements(old, new) if said.type == "Warning"]
+
+
+def test_one_warning_per_problem() -> None:
     start = compose(step=IN_SERVICE)
     first = compose(start, step=None, problem=Problem("A", "a"))
-    assert degraded_changed(start, first)
+    assert warned(start, first) == ["A"]
     same = compose(first, step=None, problem=Problem("A", "a"), now=LATER)
-    assert not degraded_changed(first, same)
+    assert warned(first, same) == []
     other = compose(same, step=None, problem=Problem("B", "b"), now=LATER)
-    assert degraded_changed(same, other)
+    assert warned(same, other) == ["B"]
     healed = compose(other, step=IN_SERVICE, now=LATER)
-    assert not degraded_changed(other, healed)
+    assert warned(other, healed) == []
     again = compose(healed, step=None, problem=Problem("A", "a"), now=LATER)
-    assert degraded_changed(healed, again)
+    assert warned(healed, again) == ["A"]
 
 
-def test_degraded_changed_from_an_empty_status() -> None:
+def test_a_first_problem_warns_from_an_empty_status() -> None:
     fresh = ManagedEndpointStatus()
-    assert degraded_changed(fresh, compose(step=None, problem=Problem("A", "a")))
-    assert not degraded_changed(fresh, compose(step=IN_SERVICE))
+    assert warned(fresh, compose(step=None, problem=Problem("A", "a"))) == ["A"]
+    assert warned(fresh, compose(step=IN_SERVICE)) == []
 
 
 def test_dry_run_park_keeps_the_real_phase_and_says_why() -> None:
@@ -429,18 +433,11 @@ def test_set_condition_same_status_keeps_the_time_but_updates_the_rest() -> None
     assert ready.last_transition_time == format_time(NOW)
 
 
-def test_is_true_and_get_condition() -> None:
+def test_get_condition() -> None:
     conditions = set_condition([], "Ready", True, "InService", "ok", now=NOW, generation=1)
-    assert is_true(conditions, "Ready")
-    assert not is_true(conditions, "Parked")
+    ready = get_condition(conditions, "Ready")
+    assert ready is not None and ready.status == "True"
     assert get_condition(conditions, "Parked") is None
-
-
-def test_acted() -> None:
-    assert acted(CREATING)
-    assert not acted(IN_SERVICE)
-    assert not acted(None)
-    assert acted(Step(Action.DELETE, Phase.DELETING, "r", "m"))
 
 
 # -- times ----------------------------------------------------------------------------------

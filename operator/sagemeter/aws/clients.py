@@ -1,11 +1,11 @@
 """botocore clients: one per (service, region, identity), shared by every thread of the process.
 
 Owns client creation and its configuration: every client the operator makes comes from
-``client()``, so the call counter, the audit log and the hooks in ``CLIENT_HOOKS`` reach all of
-them. The operator's own identity comes from the standard chain (IRSA, Pod Identity,
-environment, profile) and ``AWS_ENDPOINT_URL`` points every client at a local AWS; botocore
-reads both itself. An ``Identity`` (a role an EndpointPolicy names, assumed for one namespace)
-gets a botocore Session of its own, whose credentials ``aws.credentials`` assumes and refreshes.
+``client()``, so the call counter and the audit log reach all of them. The operator's own
+identity comes from the standard chain (IRSA, Pod Identity, environment, profile) and
+``AWS_ENDPOINT_URL`` points every client at a local AWS; botocore reads both itself. An
+``Identity`` (a role an EndpointPolicy names, assumed for one namespace) gets a botocore Session
+of its own, whose credentials ``aws.credentials`` assumes and refreshes.
 
 Memory: every Session shares one botocore Loader, so ``endpoints.json`` (about 7 MB once
 parsed) and each service model (SageMaker's about 9 MB) are read once per process, however
@@ -17,7 +17,6 @@ an operator with no objects loads neither.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any, Final
 
 from sagemeter.aws import audit
@@ -25,12 +24,10 @@ from sagemeter.aws.calls import CALLS
 from sagemeter.aws.credentials import Identity, assumed_role_credentials
 
 __all__ = [
-    "CLIENT_HOOKS",
     "CLIENT_OPTIONS",
     "Identity",
     "client",
     "has_credentials",
-    "reset_clients",
 ]
 
 # botocore's Config. Standard mode retries throttling, 5xx and connection errors with backoff
@@ -44,9 +41,6 @@ CLIENT_OPTIONS: Final[dict[str, Any]] = {
     # open and close connections for every call under load.
     "max_pool_connections": 48,
 }
-
-# Called with every new client, after the call counter and the audit log are attached.
-CLIENT_HOOKS: list[Callable[[Any], None]] = []
 
 # Sessions are not thread-safe, clients are: create under the lock, use without it.
 _lock = threading.Lock()
@@ -83,8 +77,6 @@ def _make(service: str, region: str, session: Any) -> Any:
     made = session.create_client(service, region_name=region, config=_shared["config"])
     CALLS.attach(made)
     audit.attach(made)
-    for hook in CLIENT_HOOKS:
-        hook(made)
     return made
 
 
@@ -117,11 +109,3 @@ def set_assumed_role_seconds(seconds: int) -> None:
     """How long assumed-role credentials are asked for (STS allows 900 to 43200; an assumed
     role chained from another role lasts at most 3600)."""
     _duration["seconds"] = seconds
-
-
-def reset_clients() -> None:
-    """Forgets every client and session, so the next ones see a changed environment."""
-    with _lock:
-        _clients.clear()
-        _sessions.clear()
-        _shared.clear()

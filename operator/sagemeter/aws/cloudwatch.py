@@ -79,12 +79,6 @@ class CloudWatchGateway(Gateway):
         result = self._call("ListTagsForResource", ResourceARN=arn)
         return {tag["Key"]: tag.get("Value", "") for tag in result.get("Tags", [])}
 
-    def set_alarm_state(self, name: str, state: str, reason: str) -> None:
-        """Forces an alarm into ``state`` (``OK``, ``ALARM``, ``INSUFFICIENT_DATA``) until its
-        next evaluation. Tests and demos drive idle parking with it: moto never evaluates
-        alarms, and real CloudWatch cannot be made to evaluate one sooner."""
-        self._call("SetAlarmState", AlarmName=name, StateValue=state, StateReason=reason)
-
     # ------------------------------------------------------------------ metrics
 
     def last_invocations(

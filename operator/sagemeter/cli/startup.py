@@ -8,7 +8,10 @@ raises ``StartupError`` with that line.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -22,10 +25,31 @@ __all__ = ["StartupError", "check_startup", "ensure_peering"]
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+# How long start-up waits out answers that say "not now": 429 (the apiserver answers it, with
+# Retry-After, for a custom resource whose CRD was created a moment ago, as after
+# `kubectl apply -k` and the pod starting at once) and 5xx. Anything else fails at once.
+PATIENCE_SECONDS = 30.0
+
+
+T = TypeVar("T")
 
 
 class StartupError(Exception):
     """The operator cannot start; the message is the one line it says why."""
+
+
+def patiently(call: Callable[[], T], patience: float = PATIENCE_SECONDS) -> T:
+    """``call()``, tried again every second while the apiserver answers 429 or 5xx, for up to
+    ``patience`` seconds; then its last ``ApiError``."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return call()
+        except ApiError as error:
+            transient = error.status == 429 or error.status >= 500
+            if not transient or time.monotonic() >= deadline:
+                raise
+        time.sleep(1.0)
 
 
 def parse_settings(overrides: dict[str, Any]) -> Settings:
@@ -66,7 +90,9 @@ def serve_probes(url: str) -> None:
 
 def check_crd(api: ApiClient) -> None:
     try:
-        found = api.request("GET", CRDS, query={"fieldSelector": f"metadata.name={CRD_NAME}"})
+        found = patiently(
+            lambda: api.request("GET", CRDS, query={"fieldSelector": f"metadata.name={CRD_NAME}"})
+        )
     except ApiError as error:
         if not error.status:  # no answer: unreachable, refused, timed out
             raise StartupError(f"cannot reach the Kubernetes API: {error}") from None
@@ -121,10 +147,10 @@ def ensure_peering(api: ApiClient, name: str, namespaces: list[str]) -> None:
         for namespace in targets:
             where = f"/namespaces/{namespace}" if namespace is not None else ""
             path = f"/apis/kopf.dev/v1{where}/{plural}"
-            if api.request("GET", path, query=selector).get("items"):
+            if patiently(functools.partial(api.request, "GET", path, query=selector)).get("items"):
                 continue
             try:
-                api.request("POST", path, body)
+                patiently(functools.partial(api.request, "POST", path, body))
             except ApiError as error:
                 if error.status != 409:  # another replica made it first
                     raise

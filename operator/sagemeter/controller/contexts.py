@@ -5,8 +5,16 @@ The status a pass starts from is the newest one: the object's, or the one this p
 wrote when the watch has not brought that write back yet. A pass that began from an older
 status would decide from it (an update it had just started looks never tried) and its merge
 patch would undo the newer fields. Only the operator writes this status; a written one is
-kept until the object's resourceVersion reaches the write's, or for `WRITTEN_KEPT` seconds
-at most (another replica may have written since).
+kept until the watch brings the write back, or for `WRITTEN_KEPT` seconds at most (another
+replica may have written since).
+
+The write is back when the object shows the resourceVersion the write returned, or shows the
+written status itself. resourceVersions are opaque: clients "must not assume resource
+versions are numeric or collate them" (Kubernetes API concepts, "Resource versions"), so they
+are only compared for equality, and "later" is the watch's order: a watch delivers an object's
+changes in the order they happened, so every body after the one that shows the write is newer.
+A body that shows neither (one that came before the write, or a later one when the watch's
+events were coalesced) leaves the written status in place, for `WRITTEN_KEPT` at most.
 """
 
 from __future__ import annotations
@@ -35,17 +43,8 @@ WRITTEN_KEPT = 60.0
 @dataclass(frozen=True)
 class _Written:
     status: ManagedEndpointStatus
-    version: int | None
+    version: str  # opaque: compared for equality only
     at: float
-
-
-def _version(value: Any) -> int | None:
-    # resourceVersions are opaque to clients; the apiserver's are etcd revisions, which only
-    # grow. When one does not read as a number, the written status is kept for its time.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class Contexts:
@@ -76,7 +75,7 @@ class Contexts:
             {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
         )
         namespace, name = meta["namespace"], meta["name"]
-        newer = self._newer_than(meta)
+        newer = self._newer_than(meta, obj.status)
         if newer is not None:
             obj = obj.model_copy(update={"status": newer})
         verdict = (
@@ -151,18 +150,19 @@ class Contexts:
     def wrote(self, uid: str, status: ManagedEndpointStatus, version: str | None) -> None:
         """A pass wrote `status`; the object reached resourceVersion `version` with it."""
         if version is not None:
-            self._written[uid] = _Written(status, _version(version), self._clock())
+            self._written[uid] = _Written(status, version, self._clock())
 
     def forget(self, uid: str) -> None:
         self._written.pop(uid, None)
 
-    def _newer_than(self, meta: Mapping[str, Any]) -> ManagedEndpointStatus | None:
+    def _newer_than(
+        self, meta: Mapping[str, Any], shown: ManagedEndpointStatus
+    ) -> ManagedEndpointStatus | None:
         """The status this process wrote, while the object does not show it yet."""
         written = self._written.get(meta["uid"])
         if written is None:
             return None
-        seen = _version(meta.get("resourceVersion"))
-        caught_up = written.version is not None and seen is not None and seen >= written.version
+        caught_up = meta.get("resourceVersion") == written.version or shown == written.status
         if caught_up or self._clock() - written.at > WRITTEN_KEPT:
             del self._written[meta["uid"]]
             return None

@@ -6,7 +6,8 @@ deletion) runs `Reconciler.reconcile`. A pass observes the endpoint and proves w
 most one step in AWS, and writes the status `core.endpoint.status.compose_status` derives. A
 crash anywhere resumes from what AWS shows. An endpoint whose tags name another owner is never
 updated, deleted, routed to, alarmed on or garbage-collected: the object gets a Degraded reason
-and causes no side effect in AWS beyond removing its own route. AWS calls run in a thread pool,
+and causes no side effect in AWS beyond removing its own route (the event queue of its account
+and region, and who may send to it, are set only after the proof). AWS calls run in a thread pool,
 so a slow call never holds up the operator's event loop.
 """
 
@@ -317,12 +318,14 @@ class Reconciler:
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
         """The pass of a live object: prove, decide, act once."""
-        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         endpoint, ownership = observation.endpoint, observation.ownership
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
             run.counted = True  # not its endpoint: it counts nothing
             raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership))
+        # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
+        # the queue of its account and region, a change in AWS no conflicting object may make.
+        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))

@@ -139,11 +139,6 @@ class IdleMonitor:
         with self._lock:
             return sorted(self._watched)
 
-    @property
-    def refreshed_at(self) -> float | None:
-        """Monotonic time of the latest full batch, None before the first."""
-        return self._refreshed_at
-
     # ------------------------------------------------------------------ reading
 
     def signal(self, endpoint_name: str) -> IdleSignal:
@@ -162,11 +157,6 @@ class IdleMonitor:
                 # (an operator start, a burst of new objects) share these calls.
                 self._read(sorted(self._pending))
             return self._signals.get(endpoint_name, _NO_SIGNAL)
-
-    def refresh_now(self) -> None:
-        """Refreshes every watched endpoint now, whatever the batch's age."""
-        with self._lock:
-            self._refresh_all()
 
     def _refresh_all(self) -> None:
         names = sorted(self._watched)

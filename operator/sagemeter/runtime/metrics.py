@@ -108,17 +108,27 @@ class Fleet:
 FLEET = Fleet()
 
 
+def _by_operation(name: str, documentation: str, counts: dict[str, int]) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=["service", "operation"])
+    for key, count in sorted(counts.items()):
+        service, operation = key.split(":", 1)
+        family.add_metric([service, operation], count)
+    return family
+
+
 class AwsCallCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        calls = CounterMetricFamily(
+        yield _by_operation(
             "sagemeter_aws_calls",
             "AWS API calls made, by service and operation.",
-            labels=["service", "operation"],
+            CALLS.snapshot(),
         )
-        for key, count in sorted(CALLS.snapshot().items()):
-            service, operation = key.split(":", 1)
-            calls.add_metric([service, operation], count)
-        yield calls
+        yield _by_operation(
+            "sagemeter_aws_attempts",
+            "HTTP attempts of AWS API calls, the client's retries included (throttling shows"
+            " here first), by service and operation.",
+            CALLS.attempts_snapshot(),
+        )
         errors = CounterMetricFamily(
             "sagemeter_aws_errors",
             "AWS API errors, by service, operation and error code.",

@@ -23,7 +23,7 @@ from sagemeter.api.models import (
 )
 from sagemeter.core.conditions import get_condition, set_condition
 from sagemeter.core.endpoint.desired import Desired, is_expiring_soon
-from sagemeter.core.endpoint.plan import Action, Attempt, Step
+from sagemeter.core.endpoint.plan import Attempt, Step
 from sagemeter.core.meter.times import format_time, parse_time
 
 WOKEN_BY_REQUEST = "WokenByRequest"
@@ -352,12 +352,3 @@ def announcements(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> lis
     if condition is not None and condition.reason in set(ParkedReason):
         said.append(Announcement("Normal", "Parked", condition.message or ""))
     return said
-
-
-def degraded_changed(old: ManagedEndpointStatus, new: ManagedEndpointStatus) -> bool:
-    """True when a new problem appeared (to emit one Warning Event per problem)."""
-    return newly(old, new, ConditionType.DEGRADED) is not None
-
-
-def acted(step: Step | None) -> bool:
-    return step is not None and step.action in (Action.CREATE, Action.UPDATE, Action.DELETE)
