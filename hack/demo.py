@@ -1,4 +1,4 @@
-"""`make demo`: sagemeter's main job on the local sandbox, with a live view.
+"""`make demo`: sagemeter's main job on the local sandbox, with a live `kubectl sagemeter ls`.
 
 Brings the sandbox up (real kube-apiserver, etcd, kube-controller-manager and a local AWS),
 makes what the examples expect to exist (a pipeline's EndpointConfig, a notebook's endpoint

@@ -1,8 +1,9 @@
-"""The demo's live view: `kubectl get mep -w` for people (hack/demo.py).
+"""The demo's live view: `kubectl sagemeter ls` redrawn like `watch` (hack/demo.py).
 
-On a terminal the table redraws in place, like `watch`; otherwise (a log, a pipe) it is
-printed at the end of each step that changed it. Either way one line says when an object's
-phase changes.
+The table is the plugin's own (`sagemeter.cli.table`: the same headers and rows, so the demo
+shows what a user gets from `kubectl sagemeter ls -n demo`, with colour). On a terminal it
+redraws in place; otherwise (a log, a pipe) it is printed at the end of each step that changed
+it. Either way one line says when an object's phase changes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from sagemeter.cli.table import format_time_left
-from sagemeter.core.meter.times import parse_time
+from sagemeter.cli.table import endpoint_row, expiry_or_none, table_headers
 
 NAMESPACE = "demo"
 TTY = sys.stdout.isatty()
@@ -77,66 +77,36 @@ class View:
 
     def step_done(self) -> None:
         """Off a terminal, the table as the step left it, unless it shows nothing new."""
-        rows: list[tuple[str, ...]] = [
-            (name, *phase_of(obj), instance(obj["spec"]), notes(obj.get("status") or {}))
-            for name, obj in sorted(self.objects.items())
-        ]
+        # TIME LEFT moves every second: only what else changed is worth another table.
+        left = table_headers(with_namespace=False).index("TIME LEFT")
+        rows = [row[:left] + row[left + 1 :] for row in self.rows(datetime.now(UTC))]
         if self.live is None and rows != self.printed:
             console.print(self.table())
             self.printed = rows
+
+    def rows(self, now: datetime) -> list[tuple[str, ...]]:
+        """`kubectl sagemeter ls` rows, time left rounded as the plugin rounds it."""
+        return [
+            tuple(endpoint_row(obj, expiry_or_none(obj), now, with_namespace=False))
+            for _, obj in sorted(self.objects.items())
+        ]
 
     def table(self) -> Table:
         now = datetime.now(UTC)
         table = Table(
             box=box.SIMPLE_HEAD,
-            title=f"kubectl get mep -n {NAMESPACE}   {now:%H:%M:%S}",
+            title=f"kubectl sagemeter ls -n {NAMESPACE}   {now:%H:%M:%S}",
             title_justify="left",
             caption=self.step,
             caption_justify="left",
         )
-        for header in ("NAME", "PHASE", "REASON", "INSTANCE", "TIME LEFT", "COST/H", "ROUTE"):
+        headers = table_headers(with_namespace=False)
+        for header in headers:
             table.add_column(header, no_wrap=True)
-        table.add_column("CONDITIONS")
-        for name, obj in sorted(self.objects.items()):
-            spec, status = obj["spec"], obj.get("status") or {}
-            phase = status.get("phase", "")
-            expires = status.get("expiresAt")
-            api = spec.get("api")
-            table.add_row(
-                name,
-                f"[{PHASE_STYLE.get(phase, 'cyan')}]{phase}[/]",
-                status.get("parkedReason", ""),
-                instance(spec),
-                format_time_left(parse_time(expires), now) if expires else "-",
-                status.get("hourlyCostUSD", "-"),
-                f"/{api['path']} {api['authorization']}" if api else "-",
-                notes(status),
-            )
+        phase = headers.index("PHASE")
+        for row in self.rows(now):
+            cells = [escape(cell) for cell in row]
+            style = PHASE_STYLE.get(row[phase], "cyan")
+            cells[phase] = f"[{style}]{cells[phase]}[/]"
+            table.add_row(*cells)
         return table
-
-
-def phase_of(obj: dict[str, Any]) -> tuple[str, str]:
-    status = obj.get("status") or {}
-    return status.get("phase", ""), status.get("parkedReason", "")
-
-
-def instance(spec: dict[str, Any]) -> str:
-    if spec.get("instanceType"):
-        count = spec.get("instanceCount", 1)
-        return f"{spec['instanceType']}" + (f" x{count}" if count > 1 else "")
-    if spec.get("adopt"):
-        return "(adopted)"
-    if (spec.get("model") or {}).get("endpointConfigName"):
-        return "(its config)"
-    return str(spec.get("inferenceType", ""))
-
-
-def notes(status: dict[str, Any]) -> str:
-    """Conditions worth a look: Degraded (red) and ExpiringSoon."""
-    shown = []
-    for condition in status.get("conditions", []):
-        if condition["status"] == "True" and condition["type"] == "Degraded":
-            shown.append(f"[bold red]Degraded: {condition['reason']}[/]")
-        elif condition["status"] == "True" and condition["type"] == "ExpiringSoon":
-            shown.append("ExpiringSoon")
-    return ", ".join(shown)

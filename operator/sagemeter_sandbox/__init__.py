@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -41,8 +43,29 @@ AWS_CREDENTIALS = {
 }
 
 
+PLUGIN = "kubectl-sagemeter"
+# Helm adopts an object only with these (the release docs/install.md installs).
+HELM_LABELS = {"app.kubernetes.io/managed-by": "Helm"}
+HELM_FIELD_MANAGER = "helm"
+HELM_ANNOTATIONS = {
+    "meta.helm.sh/release-name": "sagemeter",
+    "meta.helm.sh/release-namespace": "sagemeter-system",
+}
+
+
 def _default_state_dir() -> Path:
     return repo_root() / ".sandbox"
+
+
+def plugin_dir() -> Path | None:
+    """Where `kubectl-sagemeter` (the operator distribution's console script) is installed:
+    beside this interpreter (the virtualenv the sandbox runs from), else on PATH; None when
+    it is not installed."""
+    beside = Path(sys.executable).parent
+    if (beside / PLUGIN).exists():
+        return beside
+    found = shutil.which(PLUGIN)
+    return Path(found).parent if found else None
 
 
 @dataclass
@@ -127,13 +150,21 @@ class Sandbox:
     def aws_endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self._require_state()['aws_port']}"
 
+    @property
+    def path_dirs(self) -> list[Path]:
+        """What goes in front of PATH: the sandbox's kubectl, and the kubectl plugin
+        (`kubectl sagemeter`) from the environment the sandbox runs in."""
+        plugin = plugin_dir()
+        return [self.bin_dir, *([plugin] if plugin is not None else [])]
+
     def env(self) -> dict[str, str]:
         """Variables that point kubectl, kopf and boto3 at this sandbox."""
+        path = os.pathsep.join([*map(str, self.path_dirs), os.environ.get("PATH", "")])
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             **AWS_CREDENTIALS,
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": path,
         }
 
     def kubectl_run(
@@ -239,14 +270,28 @@ class Sandbox:
 
     def _install_admission_policy(self) -> None:
         """The shipped ValidatingAdmissionPolicy (EndpointPolicy guardrails); inert until a
-        binding refers to it, as the operator's are."""
+        binding refers to it, as the operator's are. It carries Helm's ownership label and
+        annotations for the release docs/install.md installs (`sagemeter` in
+        `sagemeter-system`), so that `helm install` over the sandbox adopts it instead of
+        refusing an object it does not own."""
         policy = repo_root() / "deploy" / "base" / "admission-policy.yaml"
         if not policy.exists():
             return
         self.log(f"installing {policy.name}")
-        done = self.kubectl_run("apply", "--server-side", "-f", str(policy), check=False)
+        # Applied as Helm's field manager: Helm applies server-side, and would refuse fields
+        # another manager ("kubectl") holds.
+        apply = ("apply", "--server-side", f"--field-manager={HELM_FIELD_MANAGER}")
+        done = self.kubectl_run(*apply, "-f", str(policy), check=False)
         if done.returncode != 0:
             raise RuntimeError(f"kubectl apply -f {policy} failed:\n{done.stderr.strip()}")
+        named = re.search(r"^metadata:\n  name: (\S+)$", policy.read_text(), re.M)
+        if named is None:
+            raise RuntimeError(f"{policy} names no ValidatingAdmissionPolicy")
+        owned = {"metadata": {"labels": HELM_LABELS, "annotations": HELM_ANNOTATIONS}}
+        args = ("patch", "validatingadmissionpolicy", named.group(1), "--type=merge")
+        done = self.kubectl_run(*args, "-p", json.dumps(owned), check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{done.stderr.strip()}")
 
     def down(self) -> list[str]:
         """Stops this sandbox's processes (and only those); returns their names."""

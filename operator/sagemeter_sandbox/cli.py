@@ -8,13 +8,14 @@ the tests) and nowhere else (the operator's image). Progress goes to stderr and 
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
 import click
 
-from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox import Sandbox, plugin_dir
 
 state_dir_option = click.option(
     "--state-dir",
@@ -64,7 +65,14 @@ def up(state_dir: Path | None, timeout: float) -> None:
         "AWS_DEFAULT_REGION",
     ):
         click.echo(f"export {name}={env[name]}")
-    click.echo(f"export PATH={box.bin_dir}:$PATH")
+    dirs = [str(d) for d in box.path_dirs]
+    click.echo(f"export PATH={shlex.quote(':'.join(dirs))}:$PATH")
+    if plugin_dir() is None:
+        click.echo(
+            "sandbox: kubectl-sagemeter is not installed here; `kubectl sagemeter` needs it"
+            " (pipx install '<repository>[cli]', docs/install.md#the-kubectl-plugin)",
+            err=True,
+        )
 
 
 @sandbox.command()

@@ -248,10 +248,11 @@ def call_route(
     sigv4_region: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    """POST ``payload`` as JSON the way a client of the route would: with an API key
-    (``x-api-key``), a bearer token (``Authorization``), or signed with SigV4 for
-    ``execute-api`` (the sandbox's credentials)."""
-    body = json.dumps(payload).encode()
+    """POST ``payload`` as JSON (bytes as they are: ``b""`` for an async call, whose input is
+    in S3) the way a client of the route would: with an API key (``x-api-key``), a bearer
+    token (``Authorization``), or signed with SigV4 for ``execute-api`` (the sandbox's
+    credentials)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", **(headers or {})}
     if api_key is not None:
         headers["x-api-key"] = api_key

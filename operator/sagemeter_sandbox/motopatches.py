@@ -65,6 +65,14 @@ Upstream candidates: moto 5.2.5 answers differently from AWS, and the fix is sma
 12. **PutMetricAlarm accepts any Metrics array**: CloudWatch refuses one where not exactly one
     entry returns data, one mixed with the single-metric parameters, or one reading more than
     10 metrics (PutMetricAlarm API reference; CloudWatch User Guide, alarm-limits.html).
+13. **A form-encoded request to a rest-json-only service finds no route**: moto picks the
+    request's protocol from its Content-Type (``determine_request_protocol``: form-encoded
+    means ``query``), SageMaker Runtime has no ``query`` router, and the request ends in a 404
+    with an empty body (a bodyless InvokeEndpointAsync sent by ``curl --data ''``, or through
+    API Gateway, which passes the Content-Type on). AWS routes a rest-json service by method
+    and path (botocore's ``sagemaker-runtime`` model speaks ``rest-json`` only). And once
+    routed, the body is lost: ``BaseResponse.setup_class`` takes werkzeug's ``request.data``,
+    empty for a form-encoded request, where SageMaker hands the body to the model as sent.
 
 Not for upstream: settling due transitions before each SageMaker call (``sagemaker_backend``),
 the recorded JumpStart hub documents, the runtime's echo answer, EventBridge deliveries under
@@ -85,6 +93,7 @@ from moto.apigateway.models import Authorizer, RestAPI
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
+from moto.core.routing import ServiceOperationRouter
 from moto.events.models import EventPattern, Rule
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
@@ -179,6 +188,10 @@ _AUTHORIZER = method("self", "authorizer_id", "name", "authorizer_type", "kwargs
 _LISTS = ((_SM, "list_models", _SELF), _SAGEMAKER_BACKEND)
 _BACKEND = (_SAGEMAKER_BACKEND,)
 _RUNTIME = SageMakerRuntimeResponse
+_ROUTER = ServiceOperationRouter
+_ROUTES = ((_ROUTER, "_get_router", method("self", "protocol")),)
+_PROTOCOL = method("self", "service_model")
+_SETUP = method("self", "request", "full_url", "headers", "use_raw_body")
 _CONFIG, _INSTANCE_TYPE = FakeEndpointConfig, method("self", "instance_type")
 _ROUTING = "dataplane.routing"
 
@@ -204,6 +217,9 @@ _DECLARATIONS: tuple[tuple[Any, ...], ...] = (
     (_SMR, "list_hub_content_versions", ABSENT, "hub", "ListHubContentVersions"),
     (_RUNTIME, "invoke_endpoint", _SELF, "runtime", "only a serving endpoint answers"),
     (_RUNTIME, "invoke_endpoint_async", _SELF, "runtime", "answered with 202", (), (11,)),
+    (_ROUTER, "match", method("self", "request"), "runtime", "any Content-Type", _ROUTES, (13,)),
+    (_RUNTIME, "determine_response_protocol", _PROTOCOL, "runtime", "any Content-Type", (), (13,)),
+    (_RUNTIME, "setup_class", _SETUP, "runtime", "the body as sent", (), (13,)),
     # CloudWatch and EventBridge
     (_CW, "put_metric_alarm", _PUT_METRIC_ALARM, _SOURCES, "starts INSUFFICIENT_DATA", (), (9,)),
     (CloudWatchResponse, "put_metric_alarm", _SELF, "alarms", "Metrics checked", (), (12,)),

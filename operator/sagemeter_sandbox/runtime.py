@@ -27,6 +27,25 @@ endpoint's, which moto 5.2.5's do not (it answers any name, any status, with sta
   traffic (``alarms`` evaluates alarms on request). Not published: zeros for idle minutes
   (SageMaker's periods without calls may hold a 0 or no datapoint at all), InvokeEndpointAsync.
 * InvokeEndpointAsync answers ``202`` (moto: 200) with moto's output and failure locations.
+  Its input is in S3 (``X-Amzn-SageMaker-InputLocation``) or inline as the body: "Body and
+  InputLocation are mutually exclusive. Provide exactly one of them." (botocore's
+  ``sagemaker-runtime`` model, ``InvokeEndpointAsyncInput``), so a call with both, or with
+  neither, is a ``400 ValidationError`` (moto reads only the header). An empty body is no
+  Body: botocore sends one (``Content-Length: 0``) whenever only InputLocation is given.
+* Both are reached whatever the request's ``Content-Type``. SageMaker Runtime speaks only
+  ``rest-json`` (botocore's ``sagemaker-runtime`` model: ``"protocol": "rest-json"``, no
+  other), so its operations are told apart by method and path, and "Amazon SageMaker AI strips
+  all POST headers except those supported by the API" (the model's InvokeEndpoint and
+  InvokeEndpointAsync documentation); neither operation has a ``Content-Type`` parameter
+  (InvokeEndpoint's ContentType is the header of that name, InvokeEndpointAsync's is
+  ``X-Amzn-SageMaker-Content-Type``), and a bodyless call sent by ``curl --data ''`` carries a
+  form ``Content-Type``, which API Gateway passes on to the integration with the method body.
+  moto picks a protocol from the Content-Type instead and finds no route for a form-encoded
+  request: a 404 with an empty body. Here it is served (``ServiceOperationRouter.match`` and
+  the runtime's ``determine_response_protocol``, declared in ``motopatches``), with its body
+  as sent: moto's ``setup_class`` reads the body as werkzeug's ``request.data``, which is
+  empty for a form-encoded request (its fields went to ``request.form``), so an InvokeEndpoint
+  sent by ``curl -d '{...}'`` without a JSON ``Content-Type`` would reach the model empty.
 
 Not checked: whether an async call targets an async endpoint, payload limits, the model's own
 errors (``ModelError``, 424).
@@ -40,9 +59,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.model import ServiceModel
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
+from moto.core.routing import ServiceOperationRouter
 from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
@@ -60,13 +81,21 @@ __all__ = [
 SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+INPUT_LOCATION = "X-Amzn-SageMaker-InputLocation"
 _draw = random.Random()
+RUNTIME_SERVICE = "sagemaker-runtime"
 
 Settle = Callable[[SageMakerModelBackend], None]
 
 
 class EndpointNotFound(ServiceException):
     """SageMaker runtime's answer for an endpoint that is not serving (HTTP 400)."""
+
+    code = "ValidationError"
+
+
+class InputNotOne(ServiceException):
+    """InvokeEndpointAsync with both an inline Body and an InputLocation, or neither (400)."""
 
     code = "ValidationError"
 
@@ -153,6 +182,11 @@ def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
 
     def invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         _serving(self, settle)
+        inline, located = bool(self.body), bool(self.headers.get(INPUT_LOCATION))
+        if inline == located:
+            raise InputNotOne(
+                "Body and InputLocation are mutually exclusive. Provide exactly one of them."
+            )
         _, headers, body = original(SageMakerRuntimeResponse, "invoke_endpoint_async")(self)
         # moto takes a tuple's status from its "status" header, not from the tuple.
         return 202, {**headers, "status": 202}, body
@@ -160,4 +194,46 @@ def response_patches(settle: Settle) -> list[tuple[type, str, Any]]:
     return [
         (SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint),
         (SageMakerRuntimeResponse, "invoke_endpoint_async", invoke_endpoint_async),
+        (ServiceOperationRouter, "match", _match),
+        (SageMakerRuntimeResponse, "determine_response_protocol", _response_protocol),
+        (SageMakerRuntimeResponse, "setup_class", _setup_class),
     ]
+
+
+def _one_protocol(model: ServiceModel) -> str | None:
+    """The protocol of a service that speaks only one (SageMaker Runtime: rest-json)."""
+    if model.service_name != RUNTIME_SERVICE:
+        return None
+    return str(model.protocol)
+
+
+def _match(self: ServiceOperationRouter, request: Any) -> tuple[Any, dict[str, Any]]:
+    protocol = _one_protocol(self._service_model)
+    if protocol is None:
+        matched: tuple[Any, dict[str, Any]] = original(ServiceOperationRouter, "match")(
+            self, request
+        )
+        return matched
+    routed: tuple[Any, dict[str, Any]] = self._get_router(protocol).match(request)
+    return routed
+
+
+def _response_protocol(self: SageMakerRuntimeResponse, service_model: ServiceModel) -> str:
+    return _one_protocol(service_model) or str(
+        original(SageMakerRuntimeResponse, "determine_response_protocol")(self, service_model)
+    )
+
+
+def _setup_class(
+    self: SageMakerRuntimeResponse,
+    request: Any,
+    full_url: str | None = None,
+    headers: Any = None,
+    use_raw_body: bool | None = None,
+) -> None:
+    # The body as sent: read before moto asks werkzeug for it, which parses a form-encoded
+    # body into form fields and leaves the data empty (werkzeug parses a cached body
+    # without consuming it).
+    request.get_data(cache=True)
+    setup = original(SageMakerRuntimeResponse, "setup_class")
+    setup(self, request, full_url, headers, use_raw_body)

@@ -217,6 +217,20 @@ def test_iam_route_checks_signatures_and_permissions(
     assert signed(url, body, *temporary).status == 403
 
 
+def test_a_form_encoded_body_reaches_the_model_as_sent(
+    manager: RouteManager, local_aws: LocalAws
+) -> None:
+    """`curl -d '{...}'` without a JSON Content-Type sends a form-encoded body: API Gateway
+    passes it through (no template matches) with its Content-Type, the one header
+    InvokeEndpoint reads as the input's type, and SageMaker hands the body to the model."""
+    create_endpoint("formed")
+    _, url = route(manager, local_aws, "formed", "team-a/formed")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = signed(url, b'{"inputs": "Hi"}', headers=form)
+    assert answer.status == 200, answer.body
+    assert answer.json() == {"endpoint": "formed", "input": {"inputs": "Hi"}}
+
+
 def test_custom_attributes_pass_through_both_ways(
     manager: RouteManager, local_aws: LocalAws
 ) -> None:

@@ -238,3 +238,33 @@ def test_gap_12_any_metrics_array_is_stored() -> None:
     queries = [returning, {**returning, "Id": "b"}]  # CloudWatch: exactly one returns data
     _put_alarm(cloudwatch, "two-results", metric_data_queries=queries, **single)
     assert "two-results" in cloudwatch.alarms
+
+
+def test_gap_13_a_form_encoded_request_to_a_rest_json_service_has_no_protocol() -> None:
+    from botocore.session import get_session
+    from moto.core.request import determine_request_protocol
+
+    runtime = get_session().get_service_model("sagemaker-runtime")
+    assert runtime.metadata.get("protocols", [runtime.protocol]) == ["rest-json"]
+    with pytest.raises(NotImplementedError):
+        determine_request_protocol(runtime, "application/x-www-form-urlencoded")
+
+
+def test_gap_13_and_its_body_is_lost() -> None:
+    from moto.core.request import Request
+
+    def body_seen(setup_class: Any) -> Any:
+        request = Request.from_primitives(
+            "POST",
+            "https://runtime.sagemaker.eu-north-1.amazonaws.com/endpoints/e/invocations",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b'{"inputs": "Hi"}',
+        )
+        response = SageMakerRuntimeResponse()
+        setup_class(response, request)
+        return response.body
+
+    assert body_seen(original(SageMakerRuntimeResponse, "setup_class")) == ""  # SageMaker: sent
+    replacement = motopatches.installed(SageMakerRuntimeResponse, "setup_class")
+    assert replacement is not None
+    assert body_seen(replacement) == '{"inputs": "Hi"}'

@@ -26,6 +26,7 @@ from tests.integration.conftest import Operator, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "base"
+CHART = ROOT / "deploy" / "helm" / "sagemeter"
 SYSTEM_NAMESPACE = "sagemeter-system"
 SERVICE_ACCOUNT = "sagemeter"
 FORBIDDEN = re.compile(r"forbidden|\b403\b|not enough permissions", re.IGNORECASE)
@@ -61,6 +62,32 @@ def of_kind(manifests: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]
 def kubectl(sandbox: Sandbox, *args: str, input: str | None = None) -> str:
     done = sandbox.kubectl_run(*args, input=input, check=False)
     assert done.returncode == 0, f"kubectl {' '.join(args)}:\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    configured = os.environ.get("SAGEMETER_TOOLS_DIR")
+    if configured:
+        directory = Path(configured)
+    else:
+        # stderr inherited: the first build's progress reaches the log as it happens.
+        done = subprocess.run(
+            ["bash", str(ROOT / "hack" / "build-tools.sh")],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        directory = Path(done.stdout.strip().splitlines()[-1])
+    return directory / "helm"
+
+
+def helm_template(helm: Path, *values: str, namespace: str = SYSTEM_NAMESPACE) -> str:
+    args = [str(helm), "template", "sagemeter", str(CHART), "-n", namespace, "--include-crds"]
+    for value in values:
+        args += ["--set", value]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
     return done.stdout
 
 

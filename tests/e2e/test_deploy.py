@@ -32,14 +32,16 @@ from packaging.utils import canonicalize_name
 from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox import Sandbox
 from tests.integration.conftest import Kubectl, endpoint_object, foreign_endpoint, wait_for
+from tests.unit.test_docs import install_rbac_table
 
 from .conftest import (
     BASE,
+    CHART,
     ROOT,
     RUNTIME_ONLY,
-    SYSTEM_NAMESPACE,
     DeployedOperator,
     docs,
+    helm_template,
     kubectl,
     locked_versions,
     of_kind,
@@ -48,7 +50,6 @@ from .conftest import (
 
 CRD = ROOT / "crds" / "managedendpoints.sagemeter.io.yaml"
 DRY_RUN_OVERLAY = ROOT / "deploy" / "overlays" / "dry-run"
-CHART = ROOT / "deploy" / "helm" / "sagemeter"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -64,32 +65,6 @@ def rules_of(manifests: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
         for resource in rule.get("resources", [])
         for verb in rule.get("verbs", [])
     }
-
-
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    configured = os.environ.get("SAGEMETER_TOOLS_DIR")
-    if configured:
-        directory = Path(configured)
-    else:
-        # stderr inherited: the first build's progress reaches the log as it happens.
-        done = subprocess.run(
-            ["bash", str(ROOT / "hack" / "build-tools.sh")],
-            stdout=subprocess.PIPE,
-            text=True,
-            check=True,
-        )
-        directory = Path(done.stdout.strip().splitlines()[-1])
-    return directory / "helm"
-
-
-def helm_template(helm: Path, *values: str, namespace: str = SYSTEM_NAMESPACE) -> str:
-    args = [str(helm), "template", "sagemeter", str(CHART), "-n", namespace, "--include-crds"]
-    for value in values:
-        args += ["--set", value]
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def server_dry_run(sandbox: Sandbox, manifests: str) -> str:
@@ -176,6 +151,27 @@ def test_cluster_roles_hold_no_wildcard_and_agree(
     namespaced_peering = {("kopf.dev", "kopfpeerings", v) for v in verbs}
     namespaces = {("", "namespaces", v) for v in ("list", "watch")}
     assert rules_of(namespaced) == (rules_of(base) - peering) | namespaced_peering | namespaces
+
+
+def test_install_md_rbac_table_says_what_helm_binds_per_namespace(helm: Path) -> None:
+    """The table's "With watchNamespaces" column against the chart rendered that way."""
+    rendered = docs(helm_template(helm, "watchNamespaces={team-a}"))
+    roles = {role["metadata"]["name"]: role for role in of_kind(rendered, "ClusterRole")}
+    per_namespace = rules_of([roles["sagemeter-namespaced"]])
+    cluster = rules_of([roles["sagemeter"]])
+    for row in install_rbac_table():
+        for verb in row["verbs"].split(","):
+            rule = (row["group"], row["resource"], verb.strip())
+            place = {"per namespace": per_namespace, "cluster": cluster}.get(row["helm"])
+            if place is None:
+                assert rule not in per_namespace | cluster, row
+            else:
+                assert rule in place, row
+    # What the prose beside the table adds.
+    assert {("kopf.dev", "kopfpeerings", v) for v in ("list", "watch", "patch", "create")} <= (
+        per_namespace
+    )
+    assert {("", "namespaces", v) for v in ("list", "watch")} <= cluster
 
 
 # ----------------------------------------------------------------------------- the operator

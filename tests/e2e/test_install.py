@@ -42,7 +42,6 @@ from tests import contract
 from tests.integration.conftest import endpoint_object, wait_for
 
 from .conftest import FORBIDDEN, ROOT, SERVICE_ACCOUNT, SYSTEM_NAMESPACE, token_kubeconfig
-from .test_deploy import helm  # noqa: F401  (the helm binary fixture)
 
 pytestmark = pytest.mark.cluster
 
@@ -120,7 +119,7 @@ class Fresh:
 @pytest.fixture(scope="module")
 def fresh(
     tmp_path_factory: pytest.TempPathFactory,
-    helm: Path,  # noqa: F811
+    helm: Path,
 ) -> Iterator[Fresh]:
     ports: list[int] = []
     while len(ports) < 3:
@@ -323,7 +322,12 @@ def test_kustomize_install_as_documented(fresh: Fresh, sandbox: Sandbox, tmp_pat
 
 
 def test_helm_install_as_documented(fresh: Fresh, sandbox: Sandbox, tmp_path: Path) -> None:
-    install = commands(block_with("bash", "helm install"))
+    install = commands(
+        block_with(
+            "bash",
+            "helm install sagemeter deploy/helm/sagemeter -n sagemeter-system --create-namespace",
+        )
+    )
     assert len(install) == 1 and install[0].startswith("helm install sagemeter ")
     assert "--dry-run" not in install[0] and " template " not in install[0]
     done = fresh.run(install[0], cwd=ROOT, **documented_variables())

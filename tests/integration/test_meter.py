@@ -280,3 +280,34 @@ def test_dry_run_reports_and_never_deletes(
     kube.delete("cautious")
     wait_for("the object to go", lambda: kube.get("cautious") is None)
     assert describe(sagemaker, endpoint_name(namespace, "cautious")) is not None
+
+
+def test_discovery_into_a_missing_namespace_says_so_once_and_recovers(
+    operator: Operator, kube: Kubectl, sagemaker: Any, namespace: str
+) -> None:
+    """SAGEMETER_ADOPT_NAMESPACE missing: one clear log line and a metric, no traceback per
+    sweep; once the namespace exists, the next sweep creates the object."""
+    name = f"{namespace}-lost"
+    tag = f"sagemeter-discovery={namespace}"  # this test's own: no other tagged endpoint counts
+    foreign_endpoint(sagemaker, name, tags={"sagemeter-discovery": namespace})
+    missing = f"{namespace}-adopted"
+    operator.start(SAGEMETER_ADOPT_TAG=tag, SAGEMETER_ADOPT_NAMESPACE=missing)
+    gauge = f'sagemeter_discovery_namespace_missing{{namespace="{missing}"}}'
+    wait_for("the missing-namespace metric", lambda: operator.metrics().get(gauge) == 1.0)
+    sweeps = operator.aws_calls().get("sagemaker:ListEndpoints", 0)
+    wait_for(
+        "two more sweeps",
+        lambda: operator.aws_calls().get("sagemaker:ListEndpoints", 0) >= sweeps + 2,
+    )
+    logs = operator.logs()
+    said = [line for line in logs.splitlines() if "tag discovery cannot create objects" in line]
+    assert len(said) == 1, said
+    assert f"namespace {missing} (SAGEMETER_ADOPT_NAMESPACE) does not exist" in said[0]
+    assert "Traceback" not in logs
+
+    kube.sandbox.kubectl_run("create", "namespace", missing)
+    try:
+        wait_for("the discovered object", lambda: Kubectl(kube.sandbox, missing).get(name))
+        assert operator.metrics()[gauge] == 0.0
+    finally:
+        kube.sandbox.kubectl_run("delete", "namespace", missing, "--wait=false")

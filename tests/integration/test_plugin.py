@@ -77,8 +77,10 @@ def spec_expiry(kube: Kubectl, name: str) -> datetime:
 
 
 def table(stdout: str) -> list[list[str]]:
-    """Rows of a kubectl-style table, cells split on runs of 2+ spaces."""
-    return [re.split(r"\s{2,}", line.strip()) for line in stdout.splitlines()]
+    """Rows of a kubectl-style table, cells split on runs of 2+ spaces (without the total
+    line `ls` prints under it)."""
+    lines = [line for line in stdout.splitlines() if not line.startswith("paying $")]
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
 
 
 # ------------------------------------------------------------------ ls
@@ -92,6 +94,7 @@ def test_ls_shows_phase_reason_time_left_instance_and_cost(
         kube,
         "falcon",
         phase="InService",
+        sagemakerStatus="InService",
         hourlyCostUSD="1.52",
         expiresAt=format_time(now() + timedelta(hours=1, minutes=23, seconds=30)),
     )
@@ -101,6 +104,7 @@ def test_ls_shows_phase_reason_time_left_instance_and_cost(
         "llama",
         phase="Parked",
         parkedReason="Expired",
+        hourlyCostUSD="1.52",  # the list price: nothing is paid while parked
         expiresAt=format_time(now() - timedelta(hours=2, minutes=5, seconds=1)),
         conditions=[{"type": "Degraded", "status": "True", "reason": "RouteConflict"}],
     )
@@ -112,13 +116,15 @@ def test_ls_shows_phase_reason_time_left_instance_and_cost(
     assert rows[0] == ["NAME", "PHASE", "REASON", "TIME LEFT", "INSTANCE", "COST/H"]
     assert rows[1:] == [
         ["falcon", "InService", "-", "1h23m", "ml.m5.large x2", "$1.52"],
-        ["fresh", "-", "-", "-", "ml.m5.large", "-"],
-        ["llama", "Parked", "Expired,RouteConflict", "expired 2h5m ago", "ml.m5.large", "-"],
+        ["fresh", "-", "-", "-", "ml.m5.large", "$0"],
+        ["llama", "Parked", "Expired,RouteConflict", "expired 2h5m ago", "ml.m5.large", "$0"],
     ]
+    # What is paid now: only what runs.
+    assert done.stdout.splitlines()[4] == "paying $1.52/h for 1 of 3 endpoints"
     # Columns line up: every cell of a column starts where its header starts.
     lines = done.stdout.splitlines()
     column = lines[0].index("TIME LEFT")
-    assert [line[column:].split("   ")[0] for line in lines[1:]] == [
+    assert [line[column:].split("   ")[0] for line in lines[1:4]] == [
         "1h23m",
         "-",
         "expired 2h5m ago",
@@ -255,7 +261,8 @@ def test_extend_retries_a_concurrent_change(
     ) -> dict[str, Any]:
         obj = original_get(self, name, namespace)
         reads.append(obj["metadata"]["resourceVersion"])
-        if len(reads) == 1:  # between our read and our patch, a colleague tops up too
+        # Read 1 previews the top-up; between read 2 and our patch, a colleague tops up too.
+        if len(reads) == 2:
             kube.patch(name, {"spec": {"expiry": {"expiresAt": format_time(theirs)}}})
         return obj
 
@@ -265,7 +272,7 @@ def test_extend_retries_a_concurrent_change(
         ["extend", "falcon", "1h", "-n", namespace, "--kubeconfig", str(sandbox.kubeconfig)],
     )
     assert result.exit_code == 0, result.output
-    assert len(reads) == 2 and reads[0] != reads[1]
+    assert len(reads) == 3 and reads[1] != reads[2]
     # Their top-up is kept and ours is added on top of it: no lost update.
     assert spec_expiry(kube, "falcon") == theirs + timedelta(hours=1)
 
@@ -292,7 +299,7 @@ def test_extend_gives_up_when_the_object_keeps_changing(
         ["extend", "falcon", "1h", "-n", namespace, "--kubeconfig", str(sandbox.kubeconfig)],
     )
     assert result.exit_code == 1
-    assert reads == 1 + actions.CONFLICT_RETRIES
+    assert reads == 2 + actions.CONFLICT_RETRIES  # the preview, then every attempt
     assert "kept changing" in result.output
 
 
@@ -315,7 +322,116 @@ def test_extend_rejects_a_bad_duration(sandbox: Sandbox, kube: Kubectl, namespac
     assert "expiresAt" not in (kube.get("falcon") or {})["spec"]["expiry"]
 
 
+def test_extend_refuses_a_top_up_of_nothing_or_less(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "1h"})
+    zero = run_plugin(sandbox, "extend", "falcon", "0s", "-n", namespace)
+    assert zero.returncode == 2
+    assert "0s adds no time; write a positive duration such as 1h" in zero.stderr
+    negative = run_plugin(sandbox, "extend", "falcon", "-1h", "-n", namespace)
+    assert negative.returncode == 2
+    assert "-1h: a top-up only adds time" in negative.stderr
+    assert "No such option" not in negative.stderr and "Usage:" in negative.stderr
+    assert "expiresAt" not in (kube.get("falcon") or {})["spec"]["expiry"]
+
+
+def test_extend_stops_at_the_maximum_lifetime_and_says_so(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    create(kube, "falcon", expiry={"ttl": "1h"})
+    # 30 s short of 8 h: the plugin's clock, in whole seconds, sees 7h59m left whether or not
+    # a second has passed since this line (at exactly 8 h it would print 8h).
+    cap = (now() + timedelta(hours=8, seconds=-30)).replace(microsecond=0)
+    report_status(
+        kube,
+        "falcon",
+        phase="InService",
+        expiresAt=format_time(now() + timedelta(hours=1)),
+        maxExpiresAt=format_time(cap),
+    )
+    done = run_plugin(sandbox, "extend", "falcon", "99999d", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    assert spec_expiry(kube, "falcon") == cap
+    assert done.stdout.startswith(f"falcon: expires at {format_time(cap)} (in 7h59m)")
+    assert f"note: capped at {format_time(cap)}, the maximum lifetime" in done.stderr
+    assert "note: spec.expiry.expiresAt now sets the expiry; it wins over spec.expiry.ttl" in (
+        done.stderr
+    )
+    # At the cap, there is nothing left to add.
+    report_status(kube, "falcon", phase="InService", expiresAt=format_time(cap))
+    again = run_plugin(sandbox, "extend", "falcon", "1h", "-n", namespace)
+    assert again.returncode == 1
+    assert "has reached its maximum lifetime" in again.stderr
+
+
+def test_extend_beyond_a_week_asks_first(sandbox: Sandbox, kube: Kubectl, namespace: str) -> None:
+    create(kube, "falcon", expiry={"ttl": "1h"})
+
+    def extend(*args: str, answer: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sagemeter.cli.plugin", "extend", "falcon", *args],
+            input=answer,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **sandbox.env()},
+            timeout=60,
+        )
+
+    refused = extend("30d", "-n", namespace, answer="n\n")
+    assert refused.returncode == 1
+    assert "falcon: run until " in refused.stdout and "(in 4w2d)" in refused.stdout
+    assert "expiresAt" not in (kube.get("falcon") or {})["spec"]["expiry"]
+    # No answer at all (a script): nothing changes either.
+    assert extend("30d", "-n", namespace, answer="").returncode == 1
+    assert "expiresAt" not in (kube.get("falcon") or {})["spec"]["expiry"]
+    agreed = extend("30d", "-n", namespace, answer="y\n")
+    assert agreed.returncode == 0, agreed.stderr
+    first = spec_expiry(kube, "falcon")
+    assert extend("1d", "-n", namespace, "--yes").returncode == 0  # 31 days: no question
+    assert spec_expiry(kube, "falcon") == first + timedelta(days=1)
+    # Within a week of now: no question.
+    create(kube, "near", expiry={"ttl": "1h"})
+    near = run_plugin(sandbox, "extend", "near", "2h", "-n", namespace)
+    assert near.returncode == 0 and "run until" not in near.stdout, near.stdout
+
+
 # ------------------------------------------------------------------ park and wake
+
+
+def test_park_waits_for_the_operators_answer_and_says_a_dry_run(
+    sandbox: Sandbox, kube: Kubectl, namespace: str
+) -> None:
+    """The operator (played by the test) runs in dry run: it answers the park with WouldPark,
+    and park says nothing was parked."""
+    create(kube, "falcon", expiry={"ttl": "10h"})
+    report_status(kube, "falcon", phase="InService", sagemakerStatus="InService")
+    parking = subprocess.Popen(
+        [sys.executable, "-m", "sagemeter.cli.plugin", "park", "falcon", "-n", namespace],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **sandbox.env()},
+    )
+    wait_for("the suspend", lambda: (kube.get("falcon") or {})["spec"].get("suspend"))
+    would = {
+        "type": "Parked",
+        "status": "False",
+        "reason": "WouldPark",
+        "message": "would park (Suspended): spec.suspend is true; dry run, nothing was deleted",
+    }
+    report_status(kube, "falcon", phase="InService", conditions=[would])
+    out, err = parking.communicate(timeout=60)
+    assert parking.returncode == 0, err
+    assert out.startswith("falcon: suspended, but the operator runs in dry run"), out
+    assert "keeps running and costing" in out
+
+    # Without an answer within --wait, park says the operator has not acted yet.
+    create(kube, "llama", expiry={"ttl": "10h"})
+    report_status(kube, "llama", phase="InService")
+    done = run_plugin(sandbox, "park", "llama", "-n", namespace, "--wait", "1s")
+    assert done.returncode == 0, done.stderr
+    assert "the operator has not acted on it yet" in done.stdout
 
 
 def test_park_sets_suspend_and_wake_clears_it(

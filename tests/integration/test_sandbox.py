@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -117,3 +118,30 @@ def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+@pytest.mark.cluster
+def test_up_puts_kubectl_and_the_plugin_on_path(sandbox: Sandbox, namespace: str) -> None:
+    """`eval "$(sagemeter sandbox up)"` in a shell with a bare PATH makes both `kubectl` and
+    `kubectl sagemeter` work (the README's commands)."""
+    up = [sys.executable, "-m", "sagemeter.cli.main", "sandbox", "up"]
+    script = f"""
+        set -euo pipefail
+        eval "$({" ".join(up)} --state-dir {sandbox.state_dir})"
+        command -v kubectl kubectl-sagemeter
+        kubectl sagemeter ls -n {namespace}
+    """
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(sandbox.state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    found = done.stdout.splitlines()[:2]
+    assert found == [
+        str(sandbox.bin_dir / "kubectl"),
+        str(Path(sys.executable).parent / "kubectl-sagemeter"),
+    ]
+    assert f"No resources found in {namespace} namespace." in done.stderr

@@ -139,7 +139,8 @@ def test_effective_expiry(
     expiry: dict[str, str] | None, policy: ExpiryPolicy, at: datetime | None, capped: bool
 ) -> None:
     s = spec(expiry=expiry) if expiry is not None else spec()
-    assert effective_expiry(s, CREATED, policy) == Expiry(at=at, capped=capped)
+    both = expiry is not None and "ttl" in expiry and "expiresAt" in expiry
+    assert effective_expiry(s, CREATED, policy) == Expiry(at=at, capped=capped, over_ttl=both)
 
 
 def test_ttl_zero_starts_parked_expired() -> None:

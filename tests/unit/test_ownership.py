@@ -15,6 +15,7 @@ from sagemeter.core.endpoint.ownership import (
     Incarnation,
     Owner,
     Verdict,
+    conflict_message,
     decide_ownership,
     owner_of,
     proof_for,
@@ -187,3 +188,81 @@ def test_proof_time_is_utc_with_microseconds() -> None:
     # The same instant in another zone is the same incarnation.
     other_zone = T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     assert proof_holds(record, Incarnation("shared", other_zone), OURS)
+
+
+# (case, tags, adopt, grant, words the message must hold, words it must not)
+HINTS = [
+    (
+        "another object's: recreate under another name or delete the owner",
+        THEIRS.tags(),
+        False,
+        AdoptionGrant(),
+        [
+            "belongs to ManagedEndpoint team-b/falcon (uid uid-b)",
+            "spec.endpointName cannot change: delete this object and create it again",
+            "or delete ManagedEndpoint team-b/falcon (uid uid-b) first",
+        ],
+        ["set spec.endpointName to another name"],
+    ),
+    (
+        "made elsewhere: recreate, or adopt",
+        {},
+        False,
+        AdoptionGrant(),
+        ["was made outside sagemeter", "spec.adopt: true and no spec.model"],
+        ["set spec.endpointName to another name"],
+    ),
+    (
+        "adoption refused: the operator's tag, named",
+        {},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        ["tag the endpoint auto-maintain=true", "adoption.endpointNames", "namespace team-a"],
+        [],
+    ),
+    (
+        "adoption refused where the adopt tag does not count",
+        {},
+        True,
+        AdoptionGrant(),
+        ["have an EndpointPolicy that selects namespace team-a list it", "counts only in"],
+        ["tag the endpoint"],
+    ),
+    (
+        "adoption refused by a policy's name list",
+        {"auto-maintain": "true"},
+        True,
+        AdoptionGrant(tag=ADOPT_TAG, name_lists=(("notebook-*",),)),
+        ["adoption.endpointNames must name it (the adopt tag does not count then)"],
+        ["tag the endpoint"],
+    ),
+    (
+        "adopting another object's endpoint",
+        THEIRS.tags(),
+        True,
+        AdoptionGrant(tag=ADOPT_TAG),
+        ["It is managed by ManagedEndpoint team-b/falcon", "delete this object"],
+        ["tag the endpoint"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tags", "adopt", "grant", "says", "never"),
+    [case[1:] for case in HINTS],
+    ids=[c[0] for c in HINTS],
+)
+def test_conflict_messages_name_a_fix_that_works(
+    tags: dict[str, str],
+    adopt: bool,
+    grant: AdoptionGrant,
+    says: list[str],
+    never: list[str],
+) -> None:
+    ownership = decide_ownership("shared-ep", tags, OURS, adopt=adopt, grant=grant)
+    assert ownership.verdict == Verdict.FOREIGN
+    message = conflict_message("shared-ep", ownership, namespace="team-a", adopt=adopt, grant=grant)
+    for words in says:
+        assert words in message
+    for words in never:
+        assert words not in message

@@ -9,6 +9,7 @@ import pytest
 
 from sagemeter.cli.actions import still_parked_note
 from sagemeter.cli.table import (
+    cost_per_hour,
     current_expiry,
     endpoint_row,
     format_time_left,
@@ -17,6 +18,7 @@ from sagemeter.cli.table import (
     reason,
     render_table,
     table_headers,
+    total_line,
 )
 
 NOW = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
@@ -138,7 +140,9 @@ def _object(
 
 
 def test_endpoint_row() -> None:
-    obj = _object(status={"phase": "InService", "hourlyCostUSD": "0.115"})
+    obj = _object(
+        status={"phase": "InService", "sagemakerStatus": "InService", "hourlyCostUSD": "0.115"}
+    )
     expires = NOW + timedelta(minutes=90)
     assert endpoint_row(obj, expires, NOW, with_namespace=False) == [
         "falcon",
@@ -149,7 +153,7 @@ def test_endpoint_row() -> None:
         "$0.115",
     ]
     row = endpoint_row(_object(), None, NOW, with_namespace=True)
-    assert row == ["team-a", "falcon", "-", "-", "-", "ml.m5.large", "-"]
+    assert row == ["team-a", "falcon", "-", "-", "-", "ml.m5.large", "$0"]
     assert len(row) == len(table_headers(with_namespace=True))
 
 
@@ -224,3 +228,37 @@ def test_budget_lines_show_spend_of_each_budget() -> None:
         "budget team-a: 12.40 of 25.00 USD/h",
         "budget team-b: 9.50 of 10.00 USD/h, 2 waiting",
     ]
+
+
+# (phase, SageMaker status, list price) -> what COST/H shows: what is paid now
+PAID = [
+    ("InService", "InService", "1.52", "$1.52"),
+    ("Creating", "Creating", "1.52", "$1.52"),
+    ("Updating", "Updating", "1.52", "$3.04"),  # blue/green: both fleets run
+    ("InService", "OutOfService", "1.52", "$1.52"),  # still billed
+    ("Parked", None, "1.52", "$0"),
+    ("Failed", "Failed", "1.52", "$0"),
+    ("Pending", None, "1.52", "$0"),
+    ("Deleting", "Deleting", "1.52", "$0"),
+    ("InService", "InService", None, "?"),
+    ("Parked", None, None, "$0"),
+]
+
+
+@pytest.mark.parametrize(("phase", "sagemaker", "price", "shown"), PAID)
+def test_cost_per_hour_is_what_is_paid_now(
+    phase: str, sagemaker: str | None, price: str | None, shown: str
+) -> None:
+    status = {"phase": phase, "sagemakerStatus": sagemaker, "hourlyCostUSD": price}
+    assert cost_per_hour({k: v for k, v in status.items() if v is not None}) == shown
+
+
+def test_total_line_adds_up_what_is_paid() -> None:
+    statuses = [
+        {"phase": p, "sagemakerStatus": s, "hourlyCostUSD": c}
+        for p, s, c, _ in PAID
+        if c is not None
+    ]
+    assert total_line(statuses) == "paying $7.60/h for 4 of 8 endpoints"
+    unknown = [*statuses, {"phase": "InService", "sagemakerStatus": "InService"}]
+    assert total_line(unknown) == "paying $7.60/h for 5 of 9 endpoints (1 of unknown price)"

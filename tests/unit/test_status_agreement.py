@@ -253,3 +253,23 @@ def test_an_expired_endpoint_is_not_called_not_expiring() -> None:
         "Expired",
         "expires at 2026-11-18T10:30:00Z",
     )
+
+
+def test_an_expiry_set_twice_says_which_wins() -> None:
+    """spec.expiry with both ttl and expiresAt: expiresAt wins, even when later (SPEC §1), and
+    the ExpiringSoon condition's message says so."""
+    spec = ManagedEndpointSpec.model_validate(
+        {
+            "model": {"container": {"image": "img:1"}},
+            "instanceType": "ml.m5.large",
+            "expiry": {"ttl": "30m", "expiresAt": "2026-11-18T20:00:00Z"},
+        }
+    )
+    desired = desired_state(spec, CREATED, NOW, ExpiryPolicy())
+    assert desired.running
+    new = compose(ManagedEndpointStatus(), desired, None)
+    expiring = get_condition(new.conditions, ConditionType.EXPIRING_SOON)
+    assert expiring is not None and expiring.message == (
+        "expires at 2026-11-18T20:00:00Z (spec.expiry.expiresAt, which wins over"
+        " spec.expiry.ttl when both are set)"
+    )

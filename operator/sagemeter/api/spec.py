@@ -38,7 +38,11 @@ class Expiry(ApiModel):
 
     ttl: Duration | None = Field(
         default=None,
-        description="Lifetime counted from the object's creationTimestamp; 0s starts parked.",
+        description=(
+            "Lifetime counted from the object's creationTimestamp; 0s starts parked."
+            " expiresAt, when also set, wins over it, earlier or later (kubectl sagemeter"
+            " extend writes expiresAt)."
+        ),
     )
     expires_at: str | None = Field(
         default=None,

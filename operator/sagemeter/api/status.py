@@ -135,6 +135,15 @@ class ManagedEndpointStatus(ApiModel):
     expires_at: str | None = Field(
         default=None, json_schema_extra={"format": "date-time"}, description="Effective expiry."
     )
+    max_expires_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description=(
+            "The latest expiry the maximum lifetime allows (the operator's"
+            " SAGEMETER_MAX_LIFETIME, the EndpointPolicies' maxLifetime); unset without one."
+            " kubectl sagemeter extend caps a top-up there."
+        ),
+    )
     next_transition_at: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},

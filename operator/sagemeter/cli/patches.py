@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sagemeter.api.models import WAKE_ANNOTATION
-from sagemeter.cli.table import current_expiry
+from sagemeter.cli.table import current_expiry, max_expiry
 from sagemeter.core.endpoint.desired import extended_expiry
 from sagemeter.core.meter.times import format_time
 
@@ -31,10 +31,12 @@ def suspended(obj: dict[str, Any]) -> bool:
 
 
 def extend_patch(obj: dict[str, Any], duration: Any, now: datetime) -> tuple[Patch, datetime]:
-    """`expiresAt = max(now, current expiry) + duration`, and the new expiry.
+    """`expiresAt = max(now, current expiry) + duration`, capped at the maximum lifetime
+    (`status.maxExpiresAt`: the operator's and the EndpointPolicies'), and the new expiry.
 
     The patch carries the `resourceVersion` it was computed from: a top-up made meanwhile by
-    someone else is a 409, re-read and added to, never overwritten.
+    someone else is a 409, re-read and added to, never overwritten. A top-up the cap leaves
+    nothing of is refused, saying why.
     """
     name = obj["metadata"]["name"]
     current = current_expiry(obj)
@@ -45,6 +47,15 @@ def extend_patch(obj: dict[str, Any], duration: Any, now: datetime) -> tuple[Pat
             " spec.expiry.expiresAt to put it on a meter"
         )
     new = extended_expiry(current, now, duration)
+    limit = max_expiry(obj)
+    if limit is not None:
+        if max(current, now) >= limit:
+            raise NothingToExtend(
+                f"{name} has reached its maximum lifetime: it cannot run past"
+                f" {format_time(limit)} (the operator's SAGEMETER_MAX_LIFETIME or an"
+                " EndpointPolicy's maxLifetime), so there is nothing to extend"
+            )
+        new = min(new, limit)
     patch = {
         "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
         "spec": {"expiry": {"expiresAt": format_time(new)}},

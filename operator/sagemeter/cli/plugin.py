@@ -12,6 +12,7 @@ Exit codes: 0 ok; 1 not found or an API error, told in one line; 2 usage error.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -19,7 +20,9 @@ from typing import Any, TypeVar
 import click
 
 from sagemeter.cli import actions
-from sagemeter.cli.access import Endpoints, Target, utcnow
+from sagemeter.cli.access import Endpoints, PluginError, Target, utcnow
+from sagemeter.cli.outcomes import Verdict, park_verdict, preview_top_up
+from sagemeter.cli.patches import NothingToExtend
 from sagemeter.cli.table import (
     budget_lines,
     endpoint_row,
@@ -27,6 +30,7 @@ from sagemeter.cli.table import (
     format_time_left,
     render_table,
     table_headers,
+    total_line,
 )
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.core.meter.times import format_time
@@ -87,6 +91,42 @@ class DurationType(click.ParamType[timedelta, Any]):
             self.fail(str(error), param, ctx)
 
 
+NEGATIVE = re.compile(r"^-\d")
+
+
+def refuse_negative(text: str) -> str:
+    return (
+        f"{text}: a top-up only adds time; write a positive duration such as 1h"
+        " (to stop the endpoint sooner: kubectl sagemeter park NAME)"
+    )
+
+
+class TopUpType(DurationType):
+    """What `extend` adds: a positive duration."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        text = str(value)
+        if NEGATIVE.match(text):
+            self.fail(refuse_negative(text), param, ctx)
+        duration = super().convert(value, param, ctx)
+        if duration <= timedelta(0):
+            self.fail(f"{text} adds no time; write a positive duration such as 1h", param, ctx)
+        return duration
+
+
+class TopUpCommand(click.Command):
+    """`extend NAME -1h` would read as the options `-1` and `-h` (help): a negative duration is
+    refused in words before options are parsed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if NEGATIVE.match(arg):
+                raise click.BadParameter(refuse_negative(arg), ctx, param_hint="'DURATION'")
+        return super().parse_args(ctx, args)
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -128,9 +168,11 @@ def list_endpoints(all_namespaces: bool, output: str) -> None:
     \b
     Columns: NAMESPACE (with -A), NAME, PHASE, REASON (why it is parked,
     and the Degraded reason if it is degraded), TIME LEFT until it expires
-    ("1h23m", "expired 5m ago", "-" for never), INSTANCE, COST/H (USD while
-    running, "-" when unknown). Then one line per EndpointPolicy budget the
-    user may read: what runs under it and how many endpoints wait for room.
+    ("1h23m", "expired 5m ago", "-" for never), INSTANCE, COST/H (USD per
+    hour paid now: "$0" while parked, failed or pending, twice the price
+    while an update runs both fleets, "?" when the price is unknown). Then
+    the total paid per hour, and one line per EndpointPolicy budget the user
+    may read: what runs under it and how many endpoints wait for room.
 
     \b
     Examples:
@@ -155,21 +197,26 @@ def list_endpoints(all_namespaces: bool, output: str) -> None:
         endpoint_row(obj, expiry_or_none(obj), now, with_namespace=all_namespaces) for obj in items
     ]
     click.echo(render_table(table_headers(with_namespace=all_namespaces), rows), nl=False)
+    click.echo(total_line([obj.get("status") or {} for obj in items]))
     for line in budget_lines(endpoints.policies()):
         click.echo(line)
 
 
-@cli.command(short_help="Top up the meter (an expired endpoint from now).")
+@cli.command(cls=TopUpCommand, short_help="Top up the meter (an expired endpoint from now).")
 @click.argument("name")
-@click.argument("duration", type=DurationType())
+@click.argument("duration", type=TopUpType())
+@click.option("-y", "--yes", is_flag=True, help="Extend beyond a week without asking.")
 @kube_options
-def extend(name: str, duration: timedelta) -> None:
+def extend(name: str, duration: timedelta, yes: bool) -> None:
     """Top up NAME's meter: expiresAt = max(now, current expiry) + DURATION.
 
     The current expiry is status.expiresAt (it includes operator limits), else
     spec.expiry.expiresAt, else creation + spec.expiry.ttl. An expired endpoint
     is extended from now (and, if parked, resumes). The new time is written to
-    spec.expiry.expiresAt; a concurrent change is re-read and retried.
+    spec.expiry.expiresAt, which wins over spec.expiry.ttl from then on; a
+    concurrent change is re-read and retried. A maximum lifetime (the
+    operator's or an EndpointPolicy's, status.maxExpiresAt) caps the top-up,
+    and says so; a top-up to more than a week from now asks first (-y: don't).
 
     \b
     DURATION is one or more <int><unit>, units w, d, h, m, s: 90m, 1h30m, 2d.
@@ -179,31 +226,77 @@ def extend(name: str, duration: timedelta) -> None:
       kubectl sagemeter extend falcon 1h30m -n team-a
       falcon: expires at 2026-11-22T18:30:00Z (in 1h30m)
     """
-    done = actions.extend(Endpoints(_target()), name, duration)
+    endpoints = Endpoints(_target())
+    now = utcnow()
+    try:
+        top_up = preview_top_up(endpoints.get(name), duration, now)
+    except NothingToExtend as error:
+        raise PluginError(str(error)) from None
+    if top_up.needs_confirmation(now) and not yes:
+        click.confirm(
+            f"{name}: run until {format_time(top_up.expires_at)}"
+            f" (in {format_time_left(top_up.expires_at, now)}), at its cost until then?",
+            abort=True,
+        )
+    done = actions.extend(endpoints, name, duration)
     click.echo(
         f"{name}: expires at {format_time(done.expires_at)}"
         f" (in {format_time_left(done.expires_at, done.now)})"
     )
+    if top_up.capped:
+        click.echo(
+            f"note: capped at {format_time(done.expires_at)}, the maximum lifetime (the"
+            " operator's SAGEMETER_MAX_LIFETIME or an EndpointPolicy's maxLifetime); asked"
+            f" for {format_time(top_up.asked)}",
+            err=True,
+        )
+    if top_up.ttl_set:
+        click.echo(
+            "note: spec.expiry.expiresAt now sets the expiry; it wins over spec.expiry.ttl",
+            err=True,
+        )
 
 
 @cli.command(short_help="Park an endpoint now (sets spec.suspend).")
 @click.argument("name")
+@click.option(
+    "--wait",
+    "wait",
+    type=DurationType(),
+    default="10s",
+    show_default=True,
+    help="How long to wait for the operator's answer (0s: do not wait).",
+)
 @kube_options
-def park(name: str) -> None:
+def park(name: str, wait: timedelta) -> None:
     """Park NAME now: sets spec.suspend to true.
 
     The operator deletes the SageMaker endpoint (no more cost) and keeps its
     model and configuration, so `kubectl sagemeter resume NAME` (or `wake`)
-    brings it back with one CreateEndpoint.
+    brings it back with one CreateEndpoint. park waits a few seconds for the
+    operator's answer and says it: parked, parking, or, when the operator runs
+    in dry run, that nothing is parked.
 
     \b
     Example:
       kubectl sagemeter park falcon -n team-a
     """
-    if not actions.park(Endpoints(_target()), name).changed:
-        click.echo(f"{name}: already suspended (spec.suspend is true)")
-        return
-    click.echo(f"{name}: suspended; it stays parked until `kubectl sagemeter resume {name}`")
+    endpoints = Endpoints(_target())
+    changed = actions.park(endpoints, name).changed
+    verdict = park_verdict(lambda: endpoints.get(name), wait.total_seconds())
+    undo = f"`kubectl sagemeter resume {name}`"
+    said = {
+        Verdict.PARKED: f"parked; it stays parked until {undo}",
+        Verdict.PARKING: f"parking (the operator deletes its SageMaker endpoint); it stays"
+        f" parked until {undo}",
+        Verdict.DRY_RUN: "suspended, but the operator runs in dry run: it only reports"
+        f" WouldPark, and the endpoint keeps running and costing; {undo} clears the suspend",
+        Verdict.NOT_YET: f"suspended; the operator has not acted on it yet; it parks it and"
+        f" keeps it parked until {undo}",
+    }[verdict]
+    if not changed:
+        said = f"already suspended (spec.suspend is true); {said}"
+    click.echo(f"{name}: {said}")
 
 
 @cli.command(short_help="Undo park: clear spec.suspend.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sagemeter.cli.run import setting_flags
 from sagemeter.runtime.settings import Settings
 
 
@@ -13,8 +14,12 @@ def configuration_reference() -> str:
         " operator/sagemeter/runtime/settings.py; a test fails when they disagree. -->",
         "",
         "Every setting is an environment variable of the operator (`SAGEMETER_<NAME>`) and a"
-        " flag of `sagemeter run` (`--<name>`). AWS credentials and endpoints come the standard"
-        " boto3 way (IRSA or Pod Identity in a cluster, `AWS_ENDPOINT_URL` for a local AWS).",
+        " flag of `sagemeter run` (`--<name> VALUE`; a boolean is on with the bare flag,"
+        " `--dry-run`, and off with `--no-<name>`). A flag wins over its variable. A value the"
+        " operator cannot take ends `sagemeter run` with one line naming the setting and what"
+        " it accepts, such as `bad setting --log-format (SAGEMETER_LOG_FORMAT): 'yaml' must be"
+        " 'text' or 'json'`. AWS credentials and endpoints come the standard boto3 way (IRSA or"
+        " Pod Identity in a cluster, `AWS_ENDPOINT_URL` for a local AWS).",
         "",
         "| Variable | Flag | Default | Meaning |",
         "|---|---|---|---|",
@@ -26,10 +31,8 @@ def configuration_reference() -> str:
             if default is None
             else f"`{str(default).lower() if isinstance(default, bool) else default}`"
         )
-        lines.append(
-            f"| `SAGEMETER_{name.upper()}` | `--{name.replace('_', '-')}` | {shown} |"
-            f" {field.description} |"
-        )
+        flags = " ".join(f"`{flag}`" for flag in setting_flags(name).split("/"))
+        lines.append(f"| `SAGEMETER_{name.upper()}` | {flags} | {shown} | {field.description} |")
     lines += [
         "",
         "`sagemeter run` also takes `--namespace/-n` (repeatable; default: the whole cluster),"

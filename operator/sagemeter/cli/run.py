@@ -14,12 +14,22 @@ import click
 from sagemeter.runtime.settings import Settings
 
 
+def setting_flags(name: str) -> str:
+    """The flag of a setting: `--dry-run/--no-dry-run` for a boolean (bare `--dry-run` turns it
+    on), `--sync-interval` (with a value) for the rest."""
+    flag = f"--{name.replace('_', '-')}"
+    if Settings.model_fields[name].annotation in (bool, bool | None):
+        return f"{flag}/--no-{flag.removeprefix('--')}"
+    return flag
+
+
 def _settings_options(command: Any) -> Any:
-    """One `--flag` per Settings field, so flags and SAGEMETER_* variables are the same set."""
+    """One `--flag` per Settings field, so flags and SAGEMETER_* variables are the same set.
+    Unset flags are None: the SAGEMETER_* variable (or the default) applies."""
     for name, field in reversed(Settings.model_fields.items()):
         env = f"SAGEMETER_{name.upper()}"
         command = click.option(
-            f"--{name.replace('_', '-')}",
+            setting_flags(name),
             name,
             default=None,
             help=f"{field.description} [env {env}]",

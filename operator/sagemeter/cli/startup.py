@@ -56,11 +56,21 @@ def parse_settings(overrides: dict[str, Any]) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        problems = "; ".join(
-            f"SAGEMETER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors()
-        )
-        raise StartupError(f"bad setting: {problems}") from None
+        raise StartupError("; ".join(map(setting_problem, error.errors()))) from None
+
+
+def setting_problem(error: Any) -> str:
+    """One refused setting in words: its flag and variable, the value, what it accepts."""
+    name = "_".join(str(part) for part in error["loc"])
+    where = f"--{name.replace('_', '-')} (SAGEMETER_{name.upper()})"
+    kind, message = error["type"], str(error["msg"])
+    if kind == "value_error":  # the validator's own words name the value and the form
+        return f"bad setting {where}: {message.removeprefix('Value error, ')}"
+    accepts = {
+        "bool_parsing": "must be true or false",
+        "literal_error": f"must be {error.get('ctx', {}).get('expected', '')}",
+    }.get(kind, message.replace("Input should be", "must be"))
+    return f"bad setting {where}: {error.get('input')!r} {accepts}"
 
 
 def check_credentials() -> None:

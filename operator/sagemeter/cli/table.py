@@ -8,17 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sagemeter.api.models import ConditionType, ManagedEndpointSpec
 from sagemeter.core.endpoint.desired import ExpiryPolicy, effective_expiry
 from sagemeter.core.meter.durations import format_duration
 from sagemeter.core.meter.times import parse_time
+from sagemeter.core.tenancy.budget import Activity, activity_of
 
 NONE = "-"
 COLUMN_GAP = "   "  # what kubectl puts between columns
 
 _UNITS = (7 * 24 * 3600, 24 * 3600, 3600, 60, 1)
+# How many fleets are billed, by what the endpoint is doing (budgets count the same way).
+FLEETS = {
+    Activity.WAITING: 0,
+    Activity.CREATING: 1,
+    Activity.RUNNING: 1,
+    Activity.UPDATING: 2,
+}
 
 
 def current_expiry(obj: dict[str, Any]) -> datetime | None:
@@ -36,6 +45,15 @@ def current_expiry(obj: dict[str, Any]) -> datetime | None:
     spec = ManagedEndpointSpec.model_validate(obj.get("spec") or {})
     created = parse_time(metadata["creationTimestamp"])
     return effective_expiry(spec, created, ExpiryPolicy()).at
+
+
+def max_expiry(obj: Mapping[str, Any]) -> datetime | None:
+    """The latest expiry the maximum lifetime allows (`status.maxExpiresAt`), or None."""
+    value = (obj.get("status") or {}).get("maxExpiresAt")
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        return None
 
 
 def expiry_or_none(obj: dict[str, Any]) -> datetime | None:
@@ -107,9 +125,35 @@ def instance(spec: Mapping[str, Any]) -> str:
     return f"{instance_type} x{count}" if count > 1 else str(instance_type)
 
 
+def paid_per_hour(status: Mapping[str, Any]) -> Decimal | None:
+    """What the endpoint costs per hour now: nothing while no endpoint runs (parked, failed,
+    pending, being deleted), its price while it runs, twice while an update runs both fleets
+    (blue/green), as EndpointPolicy budgets count it; None when it runs at an unknown price."""
+    fleets = FLEETS[activity_of(status.get("sagemakerStatus"))]
+    if fleets == 0:
+        return Decimal(0)
+    try:
+        return Decimal(str(status["hourlyCostUSD"])) * fleets
+    except (KeyError, ArithmeticError):
+        return None
+
+
 def cost_per_hour(status: Mapping[str, Any]) -> str:
-    cost = status.get("hourlyCostUSD")
-    return f"${cost}" if cost else NONE
+    """The COST/H cell: what is paid now (`$0` when nothing runs), `?` for an unknown price."""
+    paid = paid_per_hour(status)
+    if paid is None:
+        return "?"
+    return "$0" if paid == 0 else f"${paid}"
+
+
+def total_line(statuses: Sequence[Mapping[str, Any]]) -> str:
+    """`paying $3.04/h for 2 of 5 endpoints (1 of unknown price)`."""
+    paid = [paid_per_hour(status) for status in statuses]
+    running = [p for p in paid if p != 0]
+    known = sum((p for p in running if p is not None), Decimal(0))
+    unknown = sum(1 for p in running if p is None)
+    text = f"paying ${known}/h for {len(running)} of {len(statuses)} endpoints"
+    return text + (f" ({unknown} of unknown price)" if unknown else "")
 
 
 def endpoint_row(

@@ -52,15 +52,11 @@ from sagemeter.core.endpoint.desired import (
     Desired,
     deleting_state,
     desired_state,
+    expiry_cap,
     idle_record,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import (
-    ADOPTION_NOT_ALLOWED,
-    Ownership,
-    Verdict,
-    proof_for,
-)
+from sagemeter.core.endpoint.ownership import Verdict, conflict_message, proof_for
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -260,7 +256,11 @@ class Reconciler:
             run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
         problem = run.problem or route.problem
         if problem is None and run.desired.schedule_error:
-            problem = Problem("InvalidSchedule", run.desired.schedule_error)
+            problem = Problem(
+                "InvalidSchedule",
+                f"spec.schedule.uptime: {run.desired.schedule_error}; name an IANA time zone"
+                " (such as Europe/Berlin or UTC)",
+            )
         if run.idle.armed_at is not None:
             run.wake = min(run.wake, max((run.idle.armed_at - now).total_seconds(), 0.0))
         hourly = endpoint_hourly(ctx.spec, self.prices)
@@ -293,6 +293,7 @@ class Reconciler:
             wakes_today=wakes_today,
             woken=run.woken,
             cleanup_pending=run.cleanup_pending,
+            max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
             refused_deployment=run.refused,
         )
         self.waking.remember(ctx, new, now)
@@ -322,7 +323,16 @@ class Reconciler:
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
             run.route = "remove"
             run.counted = True  # not its endpoint: it counts nothing
-            raise Degraded(str(ownership.reason), _conflict_message(ctx, ownership))
+            raise Degraded(
+                str(ownership.reason),
+                conflict_message(
+                    ctx.endpoint_name,
+                    ownership,
+                    namespace=ctx.namespace,
+                    adopt=ctx.spec.adopt,
+                    grant=ctx.grant,
+                ),
+            )
         # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
         # the queue of its account and region, a change in AWS no conflicting object may make.
         await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
@@ -516,20 +526,4 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
         model_name=target.model_name if target else None,
         failure_reason=endpoint.failure_reason if endpoint else None,
         variant_names=tuple(endpoint.variant_names) if endpoint else (),
-    )
-
-
-def _conflict_message(ctx: Context, ownership: Ownership) -> str:
-    if ownership.reason == ADOPTION_NOT_ALLOWED:
-        return (
-            f"SageMaker endpoint {ctx.endpoint_name} was made outside sagemeter and may not be"
-            " adopted: it must carry the operator's adopt tag (SAGEMETER_ADOPT_TAG), or an"
-            " EndpointPolicy selecting this namespace must name it in adoption.endpointNames;"
-            " nothing was changed"
-        )
-    holder = f"belongs to {ownership.owner}" if ownership.owner else "was made outside sagemeter"
-    return (
-        f"SageMaker endpoint {ctx.endpoint_name} already exists and {holder};"
-        " sagemeter leaves it alone (set spec.endpointName to another name, or spec.adopt"
-        " to manage an endpoint made elsewhere)"
     )

@@ -58,10 +58,26 @@ def aws_problem(error: AwsError, settings: Settings) -> tuple[Problem, float]:
     """The Degraded reason of a failed AWS call, and when to look again."""
     message = f"{error.operation}: {error.message}"
     if error.kind in (ErrorKind.RETRYABLE, ErrorKind.THROTTLED):
-        return Problem("AWSUnavailable", message), min(
+        return Problem("AWSUnavailable", f"{message}; sagemeter tries again by itself"), min(
             settings.sync_seconds, settings.poll_seconds * 3
         )
-    return Problem(_reason_for(error), message), settings.sync_seconds
+    reason = _reason_for(error)
+    return Problem(reason, f"{message}{_HINTS[reason]}"), settings.sync_seconds
+
+
+# What a person does about each kind of refusal; sagemeter tries again at every sync.
+_HINTS = {
+    "NotFound": "; create what AWS names, or change the spec field that names it",
+    "AccessDenied": (
+        "; grant that action to the operator's IAM role (deploy/iam/policy.json) or, for a"
+        " namespace an EndpointPolicy places in another account, to its aws.roleArn"
+    ),
+    "ResourceLimitExceeded": (
+        "; ask for a higher quota in Service Quotas, or lower spec.instanceCount or choose"
+        " another spec.instanceType"
+    ),
+    "InvalidRequest": "; change the spec field AWS refuses (a spec change tries again)",
+}
 
 
 def _reason_for(error: AwsError) -> str:

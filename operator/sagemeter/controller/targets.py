@@ -40,7 +40,8 @@ class Targets:
                 raise Degraded(
                     "EndpointNotFound",
                     f"endpoint {ctx.endpoint_name} does not exist and no EndpointConfig is"
-                    " known to recreate it",
+                    " known to recreate it: create the endpoint (this object adopts it once it"
+                    " may), or delete this object",
                 )
             return Target(ctx.endpoint_name, config)
         model = spec.model
@@ -56,8 +57,9 @@ class Targets:
             if not role:
                 raise Degraded(
                     "ExecutionRoleMissing",
-                    "no execution role: set spec.model.executionRoleArn or the operator's"
-                    " SAGEMETER_EXECUTION_ROLE_ARN",
+                    "no execution role: set spec.model.executionRoleArn (or the operator's"
+                    " SAGEMETER_EXECUTION_ROLE_ARN, or executionRoles.default of an"
+                    " EndpointPolicy that selects this namespace)",
                 )
             container = container_from_spec(spec) or await self._jumpstart(ctx)
             tags = resource_tags(ctx.owner, spec.tags)
@@ -83,7 +85,10 @@ class Targets:
                     raise Degraded(
                         "ModelNotFound",
                         f"JumpStart model {js.model_id} version {js.version} not found in"
-                        f" SageMakerPublicHub ({ctx.region}): {error.message}",
+                        f" SageMakerPublicHub ({ctx.region}): {error.message}; set"
+                        " spec.model.jumpStart.modelId (and version) to a model the hub lists"
+                        " (aws sagemaker list-hub-contents --hub-name SageMakerPublicHub"
+                        " --hub-content-type Model)",
                     ) from error
                 raise
             source = gated_model_source(

@@ -56,8 +56,9 @@ def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any
     elif route.authorization == Authorization.NONE:
         method["authorizationType"] = "NONE"
     if request_headers:
-        # Declared, not required: SageMaker has defaults for all but InputLocation, and
-        # SageMaker's own error is clearer than API Gateway's "missing parameter".
+        # Declared, not required: SageMaker has defaults for all but InputLocation (which an
+        # inline body replaces), and SageMaker's own error is clearer than API Gateway's
+        # "missing parameter".
         method["requestParameters"] = {
             f"method.request.header.{header}": False for header in request_headers
         }

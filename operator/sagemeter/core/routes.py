@@ -79,7 +79,9 @@ AUTHORIZER_TYPES: Final[dict[Authorization, tuple[str, ...]]] = {
 # The request headers InvokeEndpoint reads (besides the body); API Gateway forwards only the
 # headers an AWS integration maps explicitly.
 REALTIME_REQUEST_HEADERS: Final = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
-# InvokeEndpointAsync takes no body: the input is in S3 and every parameter is a header.
+# InvokeEndpointAsync's parameters are headers; its input is in S3 (InputLocation) or, up to
+# 128,000 bytes, the body, which the integration passes through (botocore's sagemaker-runtime
+# model, InvokeEndpointAsyncInput).
 ASYNC_REQUEST_HEADERS: Final = (
     "X-Amzn-SageMaker-Content-Type",
     "X-Amzn-SageMaker-Accept",
@@ -308,6 +310,18 @@ def route_conflict(method_exists: bool, holder: RouteRecord | None, uid: str) ->
     return None
 
 
+def tenant_invoke_role_missing(policy: str, account: str | None) -> str:
+    """InvokeRoleNotConfigured for an object placed by an EndpointPolicy's `aws.roleArn`: its
+    routes live in that account, and the invoke role comes from the policy, never from the
+    operator's setting (a role of the operator's account could not serve them)."""
+    where = f" in account {account}" if account else ""
+    return (
+        f"a direct SageMaker route{where} needs the role API Gateway assumes there to call"
+        f" SageMaker: set aws.apiInvokeRoleArn in EndpointPolicy {policy} (a role in that"
+        " account trusting apigateway.amazonaws.com), or use spec.api.lambdaArn"
+    )
+
+
 def authorizer_mismatch(authorization: Authorization, authorizer: dict[str, Any]) -> str | None:
     """Why an existing authorizer cannot serve a route of ``authorization``, or None.
 
@@ -321,7 +335,9 @@ def authorizer_mismatch(authorization: Authorization, authorizer: dict[str, Any]
         return None
     return (
         f"authorizer {authorizer.get('id')} is a {kind or 'typeless'} authorizer; spec.api"
-        f".authorization {authorization} needs a {' or '.join(wanted)} authorizer"
+        f".authorization {authorization} needs a {' or '.join(wanted)} authorizer: set"
+        " spec.api.authorizerId to one of those, or spec.api.authorization to what this one"
+        " serves"
     )
 
 
@@ -332,8 +348,10 @@ def check_route_allowed(
     if route.authorization == Authorization.NONE and not allow_unauthenticated:
         raise RouteError(
             UNAUTHENTICATED_REFUSED,
-            f"spec.api.authorization NONE would let anyone on the internet call /{route.path};"
-            " the operator refuses it unless SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES is true",
+            f"spec.api.authorization NONE would let anyone on the internet call /{route.path}:"
+            " set spec.api.authorization to AWS_IAM, API_KEY, CUSTOM or COGNITO_USER_POOLS (the"
+            " operator takes"
+            " NONE only with SAGEMETER_ALLOW_UNAUTHENTICATED_ROUTES=true)",
         )
     if route.authorization in AUTHORIZER_TYPES and not route.authorizer_id:
         raise RouteError(
@@ -344,5 +362,6 @@ def check_route_allowed(
         raise RouteError(
             INVOKE_ROLE_MISSING,
             "a direct SageMaker route needs the role API Gateway assumes to call SageMaker:"
-            " set SAGEMETER_API_INVOKE_ROLE_ARN (or use spec.api.lambdaArn)",
+            " set the operator's SAGEMETER_API_INVOKE_ROLE_ARN (Helm: api.invokeRoleArn), or"
+            " use spec.api.lambdaArn",
         )

@@ -19,7 +19,8 @@ import time
 from sagemeter.aws.clients import client
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.discovery import adopt_object, qualifies
-from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.kube import Kube, NamespaceMissing
+from sagemeter.runtime.metrics import DISCOVERY_NAMESPACE_MISSING
 from sagemeter.runtime.settings import Settings
 from sagemeter.runtime.workers import Workers
 
@@ -35,6 +36,7 @@ class Discovery:
         self.key, _, self.value = settings.adopt_tag.partition("=")
         self._tags: dict[str, tuple[float, dict[str, str]]] = {}
         self._tag_max_age = 10 * settings.sync_seconds
+        self._missing = False
 
     async def sweep(self, region: str) -> list[str]:
         """One discovery pass; returns the names of the objects it created."""
@@ -48,12 +50,36 @@ class Discovery:
             body = adopt_object(
                 name, summary.arn, self.settings.adopt_namespace, self.settings.adopt_idle_after
             )
-            if await self.workers.run(self.kube.create, body):
+            try:
+                made = await self.workers.run(self.kube.create, body)
+            except NamespaceMissing:
+                self._namespace_missing(True)
+                return created
+            self._namespace_missing(False)
+            if made:
                 log.info("discovered endpoint %s: created %s", name, body["metadata"]["name"])
                 created.append(body["metadata"]["name"])
             # Adoption tags it; read the tags again next time.
             self._tags.pop(summary.arn, None)
         return created
+
+    def _namespace_missing(self, missing: bool) -> None:
+        """One log line when the namespace goes missing (and one when it is back), and the
+        gauge `sagemeter_discovery_namespace_missing` meanwhile, instead of a traceback per
+        sweep."""
+        namespace = self.settings.adopt_namespace
+        DISCOVERY_NAMESPACE_MISSING.labels(namespace=namespace).set(1 if missing else 0)
+        if missing and not self._missing:
+            log.error(
+                "tag discovery cannot create objects: namespace %s (SAGEMETER_ADOPT_NAMESPACE)"
+                " does not exist; create it (kubectl create namespace %s) or set"
+                " SAGEMETER_ADOPT_NAMESPACE to one that does",
+                namespace,
+                namespace,
+            )
+        elif not missing and self._missing:
+            log.info("tag discovery: namespace %s exists now", namespace)
+        self._missing = missing
 
     async def _tags_of(self, gateway: SageMakerGateway, arn: str) -> dict[str, str]:
         now = time.monotonic()

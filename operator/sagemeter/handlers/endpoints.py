@@ -40,6 +40,11 @@ def post_event(body: Any, type_: str, reason: str, message: str) -> None:
     kopf.event(body, type=type_, reason=reason, message=message[:1024])
 
 
+# A replica that dies without a goodbye is replaced once its peering record expires: 20 s
+# instead of kopf's 60 s keeps the failover short (docs/install.md says so; a test checks).
+PEERING_LIFETIME_SECONDS = 20
+
+
 @kopf.on.login()
 def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
     """kopf and sagemeter's own calls log in the same way (`runtime.kubeconfig`)."""
@@ -56,9 +61,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    # A replica that dies without a goodbye is replaced once its peering record
-    # expires: 20 s instead of kopf's 60 s keeps the failover short.
-    settings.peering.lifetime = 20
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     config: Settings = memo.get("settings") or Settings()
     if config.metrics_port:
         metrics.serve(config.metrics_port)

@@ -126,5 +126,7 @@ class IdleAlarms:
             raise Degraded(
                 "AlarmConflict",
                 f"CloudWatch alarm {alarm['AlarmName']} exists and belongs to"
-                f" {owner_of(tags) or 'someone outside sagemeter'}; sagemeter leaves it alone",
+                f" {owner_of(tags) or 'someone outside sagemeter'}; sagemeter leaves it alone:"
+                " delete or rename that alarm (sagemeter names its idle alarm"
+                " sagemeter-<endpoint>-idle), or remove spec.idle",
             )

@@ -228,7 +228,9 @@ class RouteManager:
             if apigateway.get_rest_api(configured) is None:
                 raise RouteError(
                     core.REST_API_NOT_FOUND,
-                    f"SAGEMETER_API_REST_API_ID {configured} does not exist in {region}",
+                    f"SAGEMETER_API_REST_API_ID {configured} does not exist in {region}: set"
+                    " the operator's SAGEMETER_API_REST_API_ID to a REST API there, or unset it"
+                    " and sagemeter makes one",
                 )
             state.api_id = configured
             return configured
@@ -291,7 +293,11 @@ class RouteManager:
         )
         if holder is not None:
             where = f"POST {path} in REST API {api_id} ({region})"
-            raise RouteError(core.ROUTE_CONFLICT, f"{where} belongs to {holder}")
+            raise RouteError(
+                core.ROUTE_CONFLICT,
+                f"{where} belongs to {holder}; set spec.api.path to another path, or remove"
+                " the route there first",
+            )
         if _up_to_date(tree, route, config):
             return False
         apigateway, lambda_ = gateways.apigateway, gateways.lambda_
@@ -301,7 +307,8 @@ class RouteManager:
                 raise RouteError(
                     core.AUTHORIZER_NOT_FOUND,
                     f"authorizer {route.authorizer_id} does not exist in REST API {api_id}"
-                    f" ({region})",
+                    f" ({region}): set spec.api.authorizerId to an authorizer of that REST API"
+                    f" (aws apigateway get-authorizers --rest-api-id {api_id} --region {region})",
                 )
             mismatch = core.authorizer_mismatch(route.authorization, authorizer)
             if mismatch is not None:
@@ -343,7 +350,10 @@ class RouteManager:
         except AwsError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 raise RouteError(
-                    core.LAMBDA_NOT_FOUND, f"Lambda function {route.lambda_arn} does not exist"
+                    core.LAMBDA_NOT_FOUND,
+                    f"Lambda function {route.lambda_arn} does not exist: create it, set"
+                    " spec.api.lambdaArn to a function that exists, or remove spec.api.lambdaArn"
+                    " for a direct route to the endpoint",
                 ) from exc
             raise
 

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from sagemeter.api.models import GROUP, KIND, VERSION, InferenceType
 from sagemeter.aws.apigateway import RouteGateways
 from sagemeter.core.endpoint.status import Problem
-from sagemeter.core.routes import API_KEY_SECRET_KEY
+from sagemeter.core.routes import (
+    API_KEY_SECRET_KEY,
+    INVOKE_ROLE_MISSING,
+    tenant_invoke_role_missing,
+)
 from sagemeter.core.wake import RouteHold
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSpec
 from sagemeter.runtime.context import Context
@@ -96,7 +100,7 @@ class RouteSync:
             return RouteOutcome(
                 ctx.status.invoke_url,
                 ctx.status.api_key_secret,
-                Problem(error.reason, error.message),
+                Problem(error.reason, _route_message(ctx, error)),
             )
         if result.route_written:
             target = (
@@ -149,6 +153,19 @@ class RouteSync:
             await self.workers.run(
                 self.kube.delete_secret, ctx.namespace, ctx.status.api_key_secret, ctx.uid
             )
+
+
+def _route_message(ctx: Context, error: RouteError) -> str:
+    """The message of a refused route; a missing invoke role names where this object's comes
+    from (its EndpointPolicy's, when a policy's role places it)."""
+    effective = ctx.tenancy.effective if ctx.tenancy is not None else None
+    role = effective.role_arn if effective is not None else None
+    if error.reason == INVOKE_ROLE_MISSING and ctx.identity is not None and role is not None:
+        account = (
+            ctx.tenancy.placement.account_id if ctx.tenancy and ctx.tenancy.placement else None
+        )
+        return tenant_invoke_role_missing(role.policy, account)
+    return error.message
 
 
 def owner_reference(ctx: Context) -> dict[str, object]:

@@ -27,6 +27,10 @@ class SecretConflict(Exception):
     """A Secret of the wanted name exists and is not the object's own."""
 
 
+class NamespaceMissing(Exception):
+    """The namespace an object was to be created in does not exist."""
+
+
 def _ownership_test(owner_uid: str) -> dict[str, str]:
     # A JSON Patch `test`: the patch applies only to a Secret whose (first) ownerReference is the
     # object's; sagemeter's Secrets carry exactly that one. Needs no read permission on Secrets.
@@ -157,5 +161,15 @@ class Kube:
         except ApiError as error:
             if error.status == 409:
                 return False
+            if error.status == 404 and _not_found_kind(error) == "namespaces":
+                raise NamespaceMissing(namespace) from None
             raise
         return True
+
+
+def _not_found_kind(error: ApiError) -> str | None:
+    """The kind of what a 404 says is missing (`namespaces` for a create into a namespace
+    that does not exist: the Status's details.kind)."""
+    details = error.body.get("details") or {}
+    kind = details.get("kind") if isinstance(details, dict) else None
+    return str(kind) if kind else None

@@ -33,6 +33,12 @@ EVENT_QUEUES_RECEIVING = Gauge(
     "sagemeter_event_queues_receiving",
     "Event queues this replica receives from (none while peering pauses it).",
 )
+DISCOVERY_NAMESPACE_MISSING = Gauge(
+    "sagemeter_discovery_namespace_missing",
+    "1 while tag discovery cannot create objects because SAGEMETER_ADOPT_NAMESPACE does not"
+    " exist, else 0.",
+    ["namespace"],
+)
 RUNNING_PHASES = {"Creating", "InService", "Updating"}
 
 

@@ -7,6 +7,7 @@ reads the environment.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sagemeter.api.models import IDLE_AFTER_MAX_SECONDS, SNS_TOPIC_ARN_PATTERN
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.meter.durations import parse_duration
+
+DURATIONS = "write one or more <number><unit> with units s, m, h, d, w, such as 90m or 1h30m"
 
 
 class Settings(BaseSettings):
@@ -64,7 +67,9 @@ class Settings(BaseSettings):
         default="10s",
         description="How often an endpoint in transition (Creating, Updating, ...) is described.",
     )
-    log_format: str = Field(default="text", description="Log format: text or json.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log format: text or json."
+    )
     price_file: str | None = Field(
         default=None,
         description=(
@@ -107,7 +112,10 @@ class Settings(BaseSettings):
         ),
     )
     metrics_port: int | None = Field(
-        default=8080, description="Port of the Prometheus /metrics endpoint; 0 disables it."
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint; 0 disables it.",
     )
 
     @field_validator(
@@ -116,7 +124,17 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_duration(value)
+            try:
+                parse_duration(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a duration; {DURATIONS}") from None
+        return value
+
+    @field_validator("sync_interval", "poll_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 1:
+            raise ValueError(f"{value!r} is too short; an interval of at least 1s ({DURATIONS})")
         return value
 
     @field_validator("adopt_idle_after")
@@ -132,7 +150,7 @@ class Settings(BaseSettings):
     @classmethod
     def _tag(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[^=]+=.*", value):
-            raise ValueError("adopt_tag must look like key=value")
+            raise ValueError(f"{value!r} is not a tag; write key=value, such as auto-maintain=true")
         return value
 
     @property

@@ -183,7 +183,8 @@ class Tenancy:
                 return unsettled(
                     POLICY_UNREADABLE,
                     f"EndpointPolicy {broken.name} may select this namespace and cannot be read"
-                    f" ({broken.error}); nothing is done in AWS until it can",
+                    f" ({broken.error}); nothing is done in AWS until it can: correct or delete"
+                    " that EndpointPolicy",
                 )
         return None
 

@@ -139,7 +139,11 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
     if service != "execute-api":
         raise _denied("Credential should be scoped to correct service: 'execute-api'. ")
     if region != route.region:
-        raise _denied("Credential should be scoped to a valid region. ")
+        # API Gateway's own words, with the region the caller signed for: a REST API with
+        # AWS_IAM answers a call signed for another region 403
+        # {"message": "Credential should be scoped to a valid region, not 'ap-northeast-1'. "}
+        # (quoted in zenn.dev/hiroga/articles/api-gateway-cross-account-trouble-shooting).
+        raise _denied(f"Credential should be scoped to a valid region, not '{region}'. ")
     _check_clock(amz_date, day)
     token = call.header("X-Amz-Security-Token")
     secret, principal, policies = _principal(key_id, token)

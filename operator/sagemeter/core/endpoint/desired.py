@@ -51,6 +51,9 @@ class ExpiryPolicy:
 class Expiry:
     at: datetime | None
     capped: bool = False
+    # spec.expiry sets both expiresAt and ttl: expiresAt wins (SPEC §1), whichever is later;
+    # the status says so (a top-up with `kubectl sagemeter extend` writes expiresAt).
+    over_ttl: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,12 @@ def effective_expiry(spec: ManagedEndpointSpec, created: datetime, policy: Expir
     elif policy.default_ttl is not None:
         at = later(created, policy.default_ttl)
     cap = expiry_cap(created, policy)
+    over_ttl = (
+        spec.expiry is not None and bool(spec.expiry.expires_at) and spec.expiry.ttl is not None
+    )
     if cap is not None and (at is None or at > cap):
-        return Expiry(at=cap, capped=True)
-    return Expiry(at=at)
+        return Expiry(at=cap, capped=True, over_ttl=over_ttl)
+    return Expiry(at=at, over_ttl=over_ttl)
 
 
 def warn_before(spec: ManagedEndpointSpec) -> timedelta:

@@ -191,6 +191,62 @@ def adoption_allowed(endpoint_name: str, tags: Mapping[str, str], grant: Adoptio
     return grant.tag is not None and tags.get(grant.tag[0]) == grant.tag[1]
 
 
+def conflict_message(
+    endpoint_name: str,
+    ownership: Ownership,
+    *,
+    namespace: str,
+    adopt: bool,
+    grant: AdoptionGrant,
+) -> str:
+    """The Degraded message of an endpoint the object may not touch, with a fix that works.
+
+    `spec.endpointName` and `spec.adopt` are immutable (CEL), so a fix on this object's side is
+    a new object; on the endpoint's side, a grant (the adopt tag, a policy) or its owner's
+    consent."""
+    if ownership.reason == ADOPTION_NOT_ALLOWED:
+        policy = (
+            f"an EndpointPolicy that selects namespace {namespace} list it in"
+            " adoption.endpointNames"
+        )
+        if grant.name_lists:
+            fix = f"every EndpointPolicy that selects namespace {namespace} and sets"
+            fix += " adoption.endpointNames must name it (the adopt tag does not count then)"
+        elif grant.tag:
+            fix = f"tag the endpoint {grant.tag[0]}={grant.tag[1]} (the operator's"
+            fix += f" SAGEMETER_ADOPT_TAG), or have {policy}"
+        else:
+            fix = f"have {policy} (the operator's SAGEMETER_ADOPT_TAG counts only in its"
+            fix += " SAGEMETER_ADOPT_NAMESPACE and in namespaces no EndpointPolicy selects)"
+        return (
+            f"SageMaker endpoint {endpoint_name} was made outside sagemeter and may not be"
+            f" adopted; nothing was changed. To allow it: {fix}"
+        )
+    owner = ownership.owner or "someone else"
+    holder = f"belongs to {ownership.owner}" if ownership.owner else "was made outside sagemeter"
+    text = f"SageMaker endpoint {endpoint_name} already exists and {holder};"
+    text += " sagemeter leaves it alone."
+    if adopt:
+        return text + (
+            f" It is managed by {owner}: delete this object, or delete {owner} first"
+            " (with deletionPolicy Retain, to keep the endpoint) and this object adopts it"
+        )
+    fix = (
+        " spec.endpointName cannot change: delete this object and create it again with another"
+        " spec.endpointName (unset, the name derives from namespace and name)"
+    )
+    if ownership.owner is not None and ownership.owner.startswith("ManagedEndpoint "):
+        return text + fix + f", or delete {owner} first"
+    return (
+        text
+        + fix
+        + (
+            ", or create it with spec.adopt: true and no spec.model to manage that endpoint"
+            " (adoption needs the adopt tag or an EndpointPolicy grant)"
+        )
+    )
+
+
 def decide_ownership(
     endpoint_name: str,
     tags: Mapping[str, str],

@@ -141,7 +141,8 @@ def plan_running(
                 Action.NOTHING,
                 Phase.FAILED,
                 "EndpointFailed",
-                endpoint.failure_reason or "the endpoint failed",
+                f"{(endpoint.failure_reason or 'the endpoint failed').rstrip('.')}; a change of"
+                " the model or capacity in the spec creates it again",
                 failed=True,
             )
         return Step(
@@ -153,7 +154,10 @@ def plan_running(
         Action.NOTHING,
         Phase.FAILED,
         status,
-        endpoint.failure_reason or f"SageMaker reports {status}",
+        f"{(endpoint.failure_reason or f'SageMaker reports {status}').rstrip('.')}; a change"
+        " of the model or capacity in the spec tries again"
+        if status == "UpdateRollbackFailed"
+        else endpoint.failure_reason or f"SageMaker reports {status}",
         failed=True,
     )
 

@@ -77,6 +77,7 @@ def compose_status(
     wakes_today: WakeCount | None = None,
     woken: bool = False,
     cleanup_pending: bool | None = None,
+    max_expires_at: datetime | None = None,
     refused_deployment: RefusedDeployment | None = None,
 ) -> ManagedEndpointStatus:
     new = old.model_copy(deep=True)
@@ -90,6 +91,7 @@ def compose_status(
     new.endpoint_config_name = seen.config_name or old.endpoint_config_name
     new.model_name = seen.model_name or old.model_name
     new.expires_at = format_time(desired.expiry.at) if desired.expiry.at else None
+    new.max_expires_at = format_time(max_expires_at) if max_expires_at else None
     new.next_transition_at = (
         format_time(desired.next_transition_at) if desired.next_transition_at else None
     )
@@ -297,6 +299,8 @@ def _expiry_message(desired: Desired) -> str:
     if desired.expiry.at is None:
         return "no expiry"
     text = f"expires at {format_time(desired.expiry.at)}"
+    if desired.expiry.over_ttl:
+        text += " (spec.expiry.expiresAt, which wins over spec.expiry.ttl when both are set)"
     if desired.expiry.capped:
         text += " (capped by the maximum lifetime)"
     return text

@@ -195,7 +195,8 @@ def _wait(candidate: Candidate, budget: BudgetLimit, spend: Decimal) -> Wait:
             f"the update waits for room in the budget of EndpointPolicy {budget.policy}:"
             f" {_usd(spend)} of {_usd(budget.usd_per_hour)} in use, the new fleet needs"
             f" {_usd(cost)} beside the one that runs (blue/green); the running fleet stays"
-            " as it is"
+            " as it is, and the update is sent once there is room: raise the budget, park"
+            " another endpoint, or undo the change"
         )
     else:
         message = (

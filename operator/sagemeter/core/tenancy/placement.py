@@ -55,5 +55,6 @@ def moved(recorded: AwsPlacement | None, current: AwsPlacement) -> str | None:
     now = " ".join(f"{label} {value}" for label, _, value in pairs if value is not None)
     return (
         f"created in {was}, its namespace's policies now put it in {now}:"
-        " nothing is done in AWS for it until it is re-created"
+        " nothing is done in AWS for it until it is re-created; delete this object and create"
+        " it again to move it (or restore the policy)"
     )

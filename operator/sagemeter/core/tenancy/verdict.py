@@ -82,18 +82,29 @@ def tenancy_verdict(
         return Verdict(
             names,
             reason=NO_POLICY,
-            message=f"no EndpointPolicy selects namespace {namespace}, and one is required",
+            message=(
+                f"no EndpointPolicy selects namespace {namespace}, and the operator requires one"
+                " (SAGEMETER_REQUIRE_POLICY): an EndpointPolicy must select it by"
+                " namespaceSelector.names or labelSelector"
+            ),
         )
     effective = effective_policy(selecting)
     if isinstance(effective, PolicyConflict):
-        return Verdict(names, reason=effective.reason, message=effective.message)
+        fix = (
+            f"; make them name the same value, or change their namespaceSelector so that only"
+            f" one selects namespace {namespace}"
+        )
+        return Verdict(names, reason=effective.reason, message=effective.message + fix)
     where = placement(spec, effective, defaults)
     found = tuple(violations(spec, effective, defaults, existing))
     move = moved(recorded, where)
     if move is not None:
         return Verdict(names, effective, where, found, ACCOUNT_CHANGED, move)
     if found:
-        return Verdict(
-            names, effective, where, found, POLICY_VIOLATION, "; ".join(v.message for v in found)
+        fix = (
+            "; change the spec to fit (spec.region and spec.endpointName are immutable: create"
+            " the object again), or ask for the EndpointPolicy to change"
         )
+        message = "; ".join(v.message for v in found) + fix
+        return Verdict(names, effective, where, found, POLICY_VIOLATION, message)
     return Verdict(names, effective, where)
