@@ -1,12 +1,294 @@
-"""The worker pool queues fairly between namespaces (`runtime.workers`)."""
+"""Deadlines go first: an object loop knows when its pass acts on a deadline, the pass gate lets
+such passes through, and the worker pool serves their calls before ordinary ones queued
+earlier. Both queue fairly between namespaces. Time is a clock the tests move; no test sleeps
+to prove an order."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
-from sagemeter.runtime.workers import LANE, Workers
+import pytest
+
+from sagemeter.runtime.loops import Loops, NextPass, ObjectLoop, next_pass
+from sagemeter.runtime.workers import LANE, URGENT, PassGate, Workers
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ---------------------------------------------------------------- when a pass is a deadline
+
+
+def test_a_transition_sooner_than_the_sync_is_a_deadline() -> None:
+    assert next_pass(300.0, NOW + timedelta(seconds=42), NOW) == NextPass(42.0, deadline=True)
+    assert next_pass(300.0, NOW + timedelta(seconds=300), NOW) == NextPass(300.0, deadline=True)
+    # Already past (a pass that ran late): due at once, still a deadline.
+    assert next_pass(300.0, NOW - timedelta(seconds=5), NOW) == NextPass(0.0, deadline=True)
+
+
+def test_a_sync_or_poll_sooner_than_the_transition_is_ordinary() -> None:
+    assert next_pass(10.0, NOW + timedelta(seconds=11), NOW) == NextPass(10.0)
+    assert next_pass(300.0, None, NOW) == NextPass(300.0)
+    assert next_pass(-1.0, None, NOW) == NextPass(0.0)
+
+
+def test_a_pass_beginning_at_its_deadline_is_urgent_whatever_woke_it() -> None:
+    asyncio.run(_a_pass_beginning_at_its_deadline_is_urgent_whatever_woke_it())
+
+
+async def _a_pass_beginning_at_its_deadline_is_urgent_whatever_woke_it() -> None:
+    clock = Clock()
+    loop = ObjectLoop("team-a", clock)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    assert not loop.begin()  # the first pass: nothing asked for it
+
+    # The timer runs out at the deadline: that pass is urgent, and only that one.
+    await loop.wait(NextPass(0.0, deadline=True), never)
+    assert loop.begin()
+    await loop.wait(NextPass(0.0), never)
+    assert not loop.begin()
+
+    # An ordinary wake (a spec change, an event) before the deadline: an ordinary pass, and the
+    # deadline is set again by that pass.
+    loop.wake()
+    await loop.wait(NextPass(30.0, deadline=True), never)
+    clock.now += 29.0
+    assert not loop.begin()
+
+    # An ordinary wake landing as the deadline falls due: the pass acts on the deadline.
+    loop.wake()
+    await loop.wait(NextPass(30.0, deadline=True), never)
+    clock.now += 30.0
+    assert loop.begin()
+
+    # Woken early with the sync next, not a deadline: ordinary however late it begins.
+    loop.wake()
+    await loop.wait(NextPass(30.0), never)
+    clock.now += 3600.0
+    assert not loop.begin()
+
+
+def test_an_urgent_wake_makes_the_next_pass_urgent_from_any_thread() -> None:
+    asyncio.run(_an_urgent_wake_makes_the_next_pass_urgent_from_any_thread())
+
+
+async def _an_urgent_wake_makes_the_next_pass_urgent_from_any_thread() -> None:
+    loops = Loops(Clock())
+    loop = loops.enter("uid-1", "team-a")
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    assert not loop.begin()
+    await asyncio.to_thread(loops.wake_namespaces, {"team-b"})
+    await asyncio.to_thread(loops.wake_namespaces, {"team-a"})
+    await asyncio.wait_for(loop.wait(NextPass(3600.0), never), timeout=5)
+    assert not loop.begin()  # an ordinary wake (a policy changed in its namespace)
+    await asyncio.to_thread(loops.wake, "uid-1", True)  # an idle alarm, from the queue thread
+    await asyncio.wait_for(loop.wait(NextPass(3600.0), never), timeout=5)
+    assert loop.begin()
+    assert not loop.begin()  # only the next pass
+    loops.leave("uid-1")
+    loops.wake("uid-1", urgent=True)  # a gone object: nothing to wake
+    assert not loops
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def test_an_urgent_pass_does_not_wait_for_the_gate() -> None:
+    asyncio.run(_an_urgent_pass_does_not_wait_for_the_gate())
+
+
+async def _an_urgent_pass_does_not_wait_for_the_gate() -> None:
+    gate = PassGate(limit=1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def ordinary(name: str) -> None:
+        async with gate.slot(urgent=False):
+            order.append(name)
+            await release.wait()
+
+    async def urgent() -> None:
+        async with gate.slot(urgent=True):
+            order.append("urgent")
+            assert URGENT.get()
+
+    first = asyncio.create_task(ordinary("first"))
+    second = asyncio.create_task(ordinary("second"))
+    await asyncio.sleep(0)
+    assert order == ["first"] and gate.waiting == 1
+    await asyncio.wait_for(urgent(), timeout=1)  # passes while both ordinary ones hold or wait
+    assert order == ["first", "urgent"]
+    release.set()
+    await asyncio.gather(first, second)
+    assert order == ["first", "urgent", "second"]
+    assert gate.running == 0 and gate.waiting == 0
+    assert not URGENT.get()
+
+
+def test_ordinary_passes_take_turns_in_order() -> None:
+    asyncio.run(_ordinary_passes_take_turns_in_order())
+
+
+async def _ordinary_passes_take_turns_in_order() -> None:
+    gate = PassGate(limit=2)
+    release = [asyncio.Event() for _ in range(10)]
+    entered: list[int] = []
+
+    async def ordinary(index: int) -> None:
+        async with gate.slot(urgent=False):
+            entered.append(index)
+            await release[index].wait()
+
+    tasks = [asyncio.create_task(ordinary(i)) for i in range(10)]
+    await asyncio.sleep(0)
+    assert entered == [0, 1] and gate.running == 2 and gate.waiting == 8
+    release[1].set()  # the second one leaves first: the next in line takes its slot
+    await tasks[1]
+    await asyncio.sleep(0)
+    assert entered == [0, 1, 2] and gate.running == 2
+    for event in release:
+        event.set()
+    await asyncio.gather(*tasks)
+    assert entered == list(range(10))
+    assert gate.running == 0 and gate.waiting == 0
+
+
+def test_a_cancelled_waiter_gives_its_turn_on() -> None:
+    asyncio.run(_a_cancelled_waiter_gives_its_turn_on())
+
+
+async def _a_cancelled_waiter_gives_its_turn_on() -> None:
+    gate = PassGate(limit=1)
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def ordinary(name: str) -> None:
+        async with gate.slot(urgent=False):
+            entered.append(name)
+            await release.wait()
+
+    holder = asyncio.create_task(ordinary("holder"))
+    cancelled = asyncio.create_task(ordinary("cancelled"))
+    last = asyncio.create_task(ordinary("last"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    release.set()
+    await asyncio.gather(holder, last)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert entered == ["holder", "last"]
+    assert gate.running == 0 and gate.waiting == 0
+
+
+# ---------------------------------------------------------------- the worker pool
+
+
+def test_urgent_calls_are_served_before_ordinary_ones_queued_earlier() -> None:
+    asyncio.run(_urgent_calls_are_served_before_ordinary_ones_queued_earlier())
+
+
+async def _urgent_calls_are_served_before_ordinary_ones_queued_earlier() -> None:
+    workers = Workers(threads=1)
+    busy, release = threading.Event(), threading.Event()
+    served: list[str] = []
+
+    def block() -> None:
+        busy.set()
+        release.wait(5)
+
+    blocker = asyncio.ensure_future(workers.run(block))
+    await asyncio.to_thread(busy.wait, 5)  # the only thread is taken
+    ordinary = asyncio.ensure_future(workers.run(served.append, "ordinary"))
+    await asyncio.sleep(0)
+
+    async def urgent() -> None:
+        token = URGENT.set(True)
+        try:
+            await workers.run(served.append, "urgent")
+        finally:
+            URGENT.reset(token)
+
+    deadline = asyncio.ensure_future(urgent())
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(blocker, ordinary, deadline)
+    assert served == ["urgent", "ordinary"]
+    with pytest.raises(ZeroDivisionError):  # a call's error reaches its pass
+        await workers.run(lambda: 1 / 0)
+
+
+def test_a_deadline_does_not_wait_behind_a_thousand_ordinary_passes() -> None:
+    asyncio.run(_a_deadline_does_not_wait_behind_a_thousand_ordinary_passes())
+
+
+async def _a_deadline_does_not_wait_behind_a_thousand_ordinary_passes() -> None:
+    """A burst of spec changes fills the gate and the pool; an expiry's pass, with three calls
+    of its own, is served after the call already running and, between two of its calls, at
+    most what the gate lets in meanwhile: not after the burst."""
+    workers, gate = Workers(threads=1), PassGate(limit=4)
+    release = threading.Event()
+    running = threading.Event()
+    served: list[str] = []
+
+    def ordinary_call(index: int) -> None:
+        running.set()
+        release.wait(10)
+        served.append(f"ordinary-{index}")
+
+    async def ordinary(index: int) -> None:
+        async with gate.slot(urgent=False):
+            await workers.run(ordinary_call, index)
+
+    async def expiry() -> None:
+        async with gate.slot(urgent=True):
+            for call in range(3):
+                await workers.run(served.append, f"expiry-{call}")
+
+    burst = [asyncio.create_task(ordinary(i)) for i in range(1000)]
+    assert await asyncio.to_thread(running.wait, 5)  # the thread holds one; three wait
+    assert gate.running == 4 and gate.waiting == 996
+    deadline = asyncio.create_task(expiry())
+    await asyncio.sleep(0)  # its first call is queued behind the three
+    release.set()
+    await asyncio.wait_for(deadline, timeout=10)
+    waiting_when_done = gate.waiting
+    await asyncio.gather(*burst)
+    assert served.index("expiry-0") == 1  # only the call already running went first
+    # Between two of its calls the loop admits at most the gate's worth of passes, whose calls
+    # were queued, and their followers: twice the gate, per call.
+    assert served.index("expiry-2") <= 1 + 3 * 2 * gate.limit
+    assert waiting_when_done >= 1000 - 4 - 3 * 2 * gate.limit
+    assert len(served) == 1003
+
+
+def test_workers_start_threads_only_as_calls_need_them_and_end_them_with_the_pool() -> None:
+    asyncio.run(_workers_start_threads_only_as_calls_need_them_and_end_them_with_the_pool())
+
+
+async def _workers_start_threads_only_as_calls_need_them_and_end_them_with_the_pool() -> None:
+    workers = Workers(threads=8)
+    assert workers.started == 0
+    threads = [await workers.run(threading.current_thread) for _ in range(5)]
+    assert workers.started == 1  # one call at a time: one thread, reused
+    assert len(set(threads)) == 1
+    del workers
+    gc.collect()
+    threads[0].join(timeout=5)
+    assert not threads[0].is_alive()
+
+
+# ---------------------------------------------------------------- fair between namespaces
 
 
 def test_a_busy_namespace_cannot_starve_another() -> None:
@@ -78,3 +360,62 @@ def test_lanes_take_turns_and_errors_reach_the_caller() -> None:
 
     asyncio.run(run())
     assert order == ["gate", "a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_the_gate_hands_free_slots_to_namespaces_in_turn() -> None:
+    asyncio.run(_the_gate_hands_free_slots_to_namespaces_in_turn())
+
+
+async def _the_gate_hands_free_slots_to_namespaces_in_turn() -> None:
+    """A namespace that queues a hundred ordinary passes first does not hold another's one
+    behind them all: the next free slot goes to the other namespace."""
+    gate = PassGate(limit=1)
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def ordinary(lane: str, name: str) -> None:
+        async with gate.slot(urgent=False, lane=lane):
+            entered.append(name)
+            assert LANE.get() == lane
+            await release.wait()
+
+    holder = asyncio.create_task(ordinary("team-a", "a-holder"))
+    await asyncio.sleep(0)
+    burst = [asyncio.create_task(ordinary("team-a", f"a{i}")) for i in range(100)]
+    await asyncio.sleep(0)
+    other = asyncio.create_task(ordinary("team-b", "b"))
+    await asyncio.sleep(0)
+    assert gate.waiting == 101
+    release.set()
+    await asyncio.gather(holder, *burst, other)
+    assert entered[:3] == ["a-holder", "a0", "b"]
+    assert gate.running == 0 and gate.waiting == 0
+    assert LANE.get() == ""
+
+
+def test_urgent_calls_take_lanes_in_turn_and_keep_to_their_share() -> None:
+    asyncio.run(_urgent_calls_take_lanes_in_turn_and_keep_to_their_share())
+
+
+async def _urgent_calls_take_lanes_in_turn_and_keep_to_their_share() -> None:
+    """A tenant writes its own wake annotations, so it can make its passes urgent: urgency
+    orders calls within a namespace's share, never past it."""
+    workers = Workers(threads=2)  # a lane holds at most one thread
+    release = threading.Event()
+    started: list[str] = []
+
+    def slow(name: str) -> None:
+        started.append(name)
+        release.wait(5)
+
+    async def call(lane: str, urgent: bool, name: str) -> None:
+        LANE.set(lane)
+        URGENT.set(urgent)
+        await workers.run(slow if lane == "team-a" else started.append, name)
+
+    hog = [asyncio.create_task(call("team-a", True, f"a{i}")) for i in range(20)]
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(call("team-b", False, "b"), 2)  # an ordinary call, served at once
+    release.set()
+    await asyncio.gather(*hog)
+    assert started.index("b") == 1

@@ -29,6 +29,7 @@ from sagemeter.core.routes import RouteRecord
 from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
 from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.loops import Wake
 from sagemeter.wake.listener import Message
 from sagemeter.wake.queues import Queue
 
@@ -66,7 +67,7 @@ class EventDispatcher:
         observer: Observer,
         idle: IdleAlarms,
         kube: Kube,
-        wake: Callable[[str], None],
+        wake: Wake,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.observer = observer
@@ -114,7 +115,8 @@ class EventDispatcher:
             endpoint = endpoint_of_alarm(message.alarm_name)
             if endpoint is not None:
                 self.idle.note(queue.scope, queue.region, endpoint, message.state)
-                self._wake_endpoint(queue, endpoint)
+                # An idle alarm is a deadline: its park goes ahead of ordinary passes.
+                self._wake_endpoint(queue, endpoint, urgent=True)
             return True
         if isinstance(message, EndpointChange):
             if self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status):
@@ -122,11 +124,11 @@ class EventDispatcher:
             return True
         return self._wake_request(queue, message)
 
-    def _wake_endpoint(self, queue: Queue, endpoint_name: str) -> None:
+    def _wake_endpoint(self, queue: Queue, endpoint_name: str, urgent: bool = False) -> None:
         with self._lock:
             uid = self._endpoints.get((queue.scope, queue.region, endpoint_name))
         if uid is not None:
-            self._wake(uid)
+            self._wake(uid, urgent)
 
     def _wake_request(self, queue: Queue, request: WakeRequest) -> bool:
         with self._lock:

@@ -81,10 +81,11 @@ from sagemeter.notify.notifier import Notifier
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
 from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.loops import NextPass, Wake, next_pass
 from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
-from sagemeter.runtime.workers import LANE, Workers
+from sagemeter.runtime.workers import PassGate, Workers
 from sagemeter.tenancy.accounting import Spend
 from sagemeter.tenancy.book import BudgetBook
 from sagemeter.tenancy.registry import Tenancy
@@ -92,6 +93,10 @@ from sagemeter.tenancy.registry import Tenancy
 log = logging.getLogger("sagemeter")
 # While a route change waits for its coalesced deployment.
 ROUTE_DEPLOY_POLL = 2.0
+# Ordinary passes running at once, per worker thread (urgent ones are not counted): enough to
+# keep every thread busy while others wait on AWS, few enough that a deadline's pass never
+# queues behind a thousand of them in the event loop.
+PASSES_PER_THREAD = 2
 
 
 @dataclass
@@ -135,7 +140,7 @@ class Reconciler:
         threads: int = 32,
         tenancy: Tenancy | None = None,
         book: BudgetBook | None = None,
-        wake: Callable[[str], None] = lambda uid: None,
+        wake: Wake = lambda uid, urgent=False: None,
         account: OwnAccount | None = None,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
@@ -145,6 +150,7 @@ class Reconciler:
         self.kube = kube
         self.clock = clock
         self.workers = Workers(threads)
+        self.gate = PassGate(threads * PASSES_PER_THREAD)
         self.contexts = Contexts(settings, tenancy)
         self.book = book
         self.reporter = Reporter(events, kube, self.workers)
@@ -178,17 +184,25 @@ class Reconciler:
 
     # ------------------------------------------------------------------ the pass
 
-    async def reconcile(self, body: Mapping[str, Any], *, deleting: bool = False) -> float | None:
-        """One pass; seconds until the next one is due, or None once a deletion is complete."""
+    async def reconcile(
+        self, body: Mapping[str, Any], *, deleting: bool = False, urgent: bool = False
+    ) -> NextPass | None:
+        """One pass; when the next one is due, or None once a deletion is complete. An `urgent`
+        pass (a deadline) does not wait for ordinary ones, and its AWS calls go first. Both
+        the gate and the worker pool take namespaces in turn (`runtime.workers`)."""
+        namespace = str(body.get("metadata", {}).get("namespace") or "")
+        async with self.gate.slot(urgent, namespace):
+            return await self._pass(body, deleting)
+
+    async def _pass(self, body: Mapping[str, Any], deleting: bool) -> NextPass | None:
         if self.account is not None and self.account.value is None:
             await self._learn_account(self.account)
         try:
             ctx = self.contexts.read(body)
         except ValidationError as error:
             log.error("cannot read %s: %s", body.get("metadata", {}).get("name"), error)
-            return self.settings.sync_seconds
+            return NextPass(self.settings.sync_seconds)
         AWS_CONTEXT.set({"object": f"{ctx.namespace}/{ctx.name}", "endpoint": ctx.endpoint_name})
-        LANE.set(ctx.namespace)  # its calls queue fairly with other namespaces' (Workers)
         now = self.clock()
         policy = ctx.expiry_policy
         wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
@@ -208,7 +222,7 @@ class Reconciler:
                 # known yet (TenancyNotSynced) is waited out, by a deletion too.
                 if not verdict.settled:
                     if deleting:
-                        return self.settings.poll_seconds
+                        return NextPass(self.settings.poll_seconds)
                     run.wake = self.settings.poll_seconds
                 elif deleting:
                     self.deleter.leave(ctx, verdict.reason, verdict.message)
@@ -299,7 +313,7 @@ class Reconciler:
         self.contexts.wrote(ctx.uid, new, version)
         self.notices.written(ctx, new)
         self.notices.send(ctx, new, now)
-        return _next_wake(run.wake, run.desired, now)
+        return next_pass(run.wake, run.desired.next_transition_at, now)
 
     async def _learn_account(self, account: OwnAccount) -> None:
         """The operator's own account, asked on the first pass rather than at start-up."""
@@ -524,10 +538,3 @@ def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | N
         failure_reason=endpoint.failure_reason if endpoint else None,
         variant_names=tuple(endpoint.variant_names) if endpoint else (),
     )
-
-
-def _next_wake(wake: float, desired: Desired, now: datetime) -> float:
-    if desired.next_transition_at is not None:
-        until = (desired.next_transition_at - now).total_seconds()
-        wake = min(wake, max(until, 0.0))
-    return max(wake, 0.0)

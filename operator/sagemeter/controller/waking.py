@@ -25,6 +25,7 @@ from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.routes.sync import RouteSync
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube
+from sagemeter.runtime.loops import Wake
 from sagemeter.runtime.workers import Workers
 from sagemeter.wake.listener import QueueListener
 from sagemeter.wake.queues import EventQueues, Queue
@@ -42,7 +43,7 @@ class Waking:
         kube: Kube,
         workers: Workers,
         routes: RouteSync,
-        wake: Callable[[str], None],
+        wake: Wake,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.account = account

@@ -22,6 +22,7 @@ from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.kubeconfig import login
+from sagemeter.runtime.loops import Loops, NextPass
 from sagemeter.runtime.probes import HEALTH
 from sagemeter.runtime.settings import Settings
 from sagemeter.tenancy.service import TenancyService
@@ -65,23 +66,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)
-    memo["wakeups"] = {}
-    memo["namespaces"] = {}
+    loops = memo["loops"] = Loops()
     memo["seen"] = {}
     kube = Kube()
-    loop = asyncio.get_running_loop()
 
-    def wake(uid: str) -> None:  # from any thread
-        event = memo["wakeups"].get(uid)
-        if event is not None:
-            loop.call_soon_threadsafe(event.set)
-
-    def wake_namespaces(namespaces: set[str]) -> None:
-        for uid, namespace in list(memo["namespaces"].items()):
-            if namespace in namespaces:
-                wake(uid)
-
-    tenancy = TenancyService(config, kube, None, wake, wake_namespaces)
+    tenancy = TenancyService(config, kube, None, loops.wake, loops.wake_namespaces)
     tenancy.start()
     memo["tenancy"] = tenancy
     reconciler = Reconciler(
@@ -90,11 +79,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         post_event,
         tenancy=tenancy.tenancy,
         book=tenancy.book,
-        wake=wake,
+        wake=loops.wake,
         account=OwnAccount(config.region),
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.
-        active=lambda: bool(memo["wakeups"]),
+        active=lambda: bool(loops),
     )
     memo["reconciler"] = reconciler
     if config.adopt_tag:
@@ -122,57 +111,48 @@ async def run_endpoint(
     body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, uid: str, **_: Any
 ) -> None:
     reconciler: Reconciler = memo["reconciler"]
-    wakeup = memo["wakeups"].setdefault(uid, asyncio.Event())
-    memo["namespaces"][uid] = body.metadata.namespace
+    loops: Loops = memo["loops"]
+    loop = loops.enter(uid, body.metadata.namespace or "")
     failures = 0
     HEALTH.loop_started(uid)
     try:
         while not stopped:
-            wakeup.clear()
+            urgent = loop.begin()
             try:
                 HEALTH.pass_started(uid)
                 with metrics.RECONCILE_SECONDS.time():
-                    next_pass = await reconciler.reconcile(body)
-                delay = next_pass if next_pass is not None else ERROR_BACKOFF_MAX
+                    next_pass = await reconciler.reconcile(body, urgent=urgent)
+                next_pass = next_pass or NextPass(ERROR_BACKOFF_MAX)
                 failures = 0
             except Exception:  # a bug must not kill the object's loop
                 log.exception("reconcile of %s failed", body.metadata.name)
-                delay = min(ERROR_BACKOFF_MAX, ERROR_BACKOFF_FIRST * 2**failures)
+                next_pass = NextPass(min(ERROR_BACKOFF_MAX, ERROR_BACKOFF_FIRST * 2**failures))
                 failures += 1
             HEALTH.pass_finished(uid)
-            await _sleep(wakeup, stopped, delay)
+            await loop.wait(next_pass, stopped.wait())
     finally:
         HEALTH.loop_stopped(uid)
-        memo["wakeups"].pop(uid, None)
-        memo["namespaces"].pop(uid, None)
+        loops.leave(uid)
         memo["seen"].pop(uid, None)
-
-
-async def _sleep(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
-    waiters = [asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopped.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 @kopf.on.event(*RESOURCE)
 def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    """Spec and wake-annotation changes act at once; status patches do not wake anyone."""
-    if "wakeups" not in memo:
+    """Spec and wake-annotation changes act at once; status patches do not wake anyone. A new
+    wake annotation (a person or a request asking for the endpoint) goes ahead of ordinary
+    work."""
+    if "loops" not in memo:
         return
     key = (body.metadata.get("generation"), body.metadata.annotations.get(WAKE_ANNOTATION))
-    if memo["seen"].get(uid) != key:
+    seen = memo["seen"].get(uid)
+    if seen != key:
         memo["seen"][uid] = key
-        wakeup = memo["wakeups"].get(uid)
-        if wakeup is not None:
-            wakeup.set()
+        memo["loops"].wake(uid, urgent=seen is not None and seen[1] != key[1])
 
 
 @kopf.on.delete(*RESOURCE)
 async def delete_endpoint(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     reconciler: Reconciler = memo["reconciler"]
-    delay = await reconciler.reconcile(body, deleting=True)
-    if delay is not None:
-        raise kopf.TemporaryError("waiting for AWS to finish the deletion", delay=delay)
+    next_pass = await reconciler.reconcile(body, deleting=True)
+    if next_pass is not None:
+        raise kopf.TemporaryError("waiting for AWS to finish the deletion", delay=next_pass.seconds)

@@ -1,121 +1,271 @@
-"""A thread pool for blocking calls, fair between namespaces.
+"""Where passes and their blocking calls wait: deadlines first, then fairly between namespaces.
 
-boto3 and the kubernetes client are synchronous; `Workers.run` runs their calls in a pool of
-threads so a slow call never holds up the operator's event loop.
+botocore and the apiserver client are synchronous; `Workers.run` runs their calls in a pool of
+threads so a slow call never holds up the operator's event loop. `PassGate` bounds how many
+ordinary passes (a spec change, the periodic sync, a poll while SageMaker works, the start)
+run at once.
 
-The pool is shared by every tenant, so it queues fairly: each call joins the queue of its lane
-(the namespace of the object whose pass made it, `LANE`; the operator's own work has the lane
-""), and a free thread takes the next call of the next lane in turn. One namespace with a
-thousand objects, or with calls that hang in retries while AWS throttles its account, therefore
-delays another namespace's next call by at most one call, not by a thousand; and a lane never
-holds more than `lane_share` of the threads, so the others always find one free.
+A deadline (an expiry, a schedule edge, an idle alarm, a request that wakes an endpoint) must
+not wait behind a backlog of ordinary passes: a pass entering with `PassGate.slot(urgent=True)`
+is let through the gate at once, and its calls (`URGENT` is set for them) are served before
+ordinary calls queued earlier. A thousand spec changes landing together therefore queue behind
+each other, not in front of the next expiry.
+
+The pool and the gate are shared by every tenant, so both queue fairly. Each pass and each call
+belongs to a lane: the namespace of the object whose pass it is (`LANE`; the operator's own work
+has the lane ""). Within each class (urgent, then ordinary) a free thread takes the next call of
+the next lane in turn, and a lane never holds more than `lane_share` of the threads, whatever
+its class; the gate hands a free slot to the next namespace in turn. One namespace with a
+thousand objects, with calls that hang in retries while AWS throttles its account, or that makes
+its own passes urgent (a new wake annotation is a tenant's to write), therefore delays another
+namespace's next call by at most one call, not by a thousand, and the other namespaces always
+find a thread free.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
+import weakref
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-__all__ = ["LANE", "Workers"]
+__all__ = ["LANE", "URGENT", "PassGate", "Workers"]
 
 T = TypeVar("T")
-# The namespace a reconcile pass works for; set at the start of every pass.
+
+# Whether the current pass acts on a deadline; read by `Workers.run` for its calls.
+URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
+# The namespace a reconcile pass works for; set for every pass (`PassGate.slot`).
 LANE: contextvars.ContextVar[str] = contextvars.ContextVar("sagemeter_lane", default="")
-
-
-@dataclass
-class _Job:
-    call: Callable[[], Any]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled meanwhile
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+_Job = tuple[Callable[[], Any], Future[Any]]
 
 
 class Workers:
+    """A pool of threads, started as calls need them, serving urgent calls first and lanes in
+    turn."""
+
     def __init__(self, threads: int = 32, lane_share: float = 0.5) -> None:
-        self._threads = threads
-        self._cap = max(1, int(threads * lane_share))
-        self._cond = threading.Condition()
-        self._queues: dict[str, deque[_Job]] = {}
-        self._turns: deque[str] = deque()  # lanes with queued calls, in turn order
-        self._running: Counter[str] = Counter()
-        self._started = 0
-        self._idle = 0
+        self.threads = threads
+        self._pool = _Pool(threads, max(1, int(threads * lane_share)))
+        # The threads hold the pool, not this object: once it is gone, they end.
+        weakref.finalize(self, self._pool.close)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
         # The caller's context (which object this is for) goes along into the thread.
         context = contextvars.copy_context()
-        future: asyncio.Future[T] = loop.create_future()
-        self._submit(LANE.get(), _Job(partial(context.run, fn, *args, **kwargs), loop, future))
-        return await future
+        future: Future[T] = Future()
+        call = partial(context.run, fn, *args, **kwargs)
+        self._pool.submit(URGENT.get(), LANE.get(), (call, future))
+        return await asyncio.wrap_future(future)
 
-    def _submit(self, lane: str, job: _Job) -> None:
-        with self._cond:
-            queue = self._queues.setdefault(lane, deque())
-            if not queue:
-                self._turns.append(lane)
-            queue.append(job)
-            if self._idle == 0 and self._started < self._threads:
-                self._started += 1
-                threading.Thread(
-                    target=self._work, name=f"aws-{self._started}", daemon=True
-                ).start()
-            self._cond.notify()
+    @property
+    def started(self) -> int:
+        """Threads started so far."""
+        return self._pool.started
 
-    def _next(self) -> tuple[str, _Job] | None:
-        """The next lane's next call, skipping lanes at their share. Lock held."""
-        for _ in range(len(self._turns)):
-            lane = self._turns.popleft()
-            if self._running[lane] >= self._cap:
-                self._turns.append(lane)
+
+@dataclass
+class _Lanes:
+    """Calls of one class waiting, per lane, and the lanes in turn order."""
+
+    queues: dict[str, deque[_Job]] = field(default_factory=dict)
+    turns: deque[str] = field(default_factory=deque)
+
+    def put(self, lane: str, job: _Job) -> None:
+        queue = self.queues.setdefault(lane, deque())
+        if not queue:
+            self.turns.append(lane)
+        queue.append(job)
+
+    def take(self, running: Counter[str], cap: int) -> tuple[str, _Job] | None:
+        """The next lane's next call, skipping lanes at their share."""
+        for _ in range(len(self.turns)):
+            lane = self.turns.popleft()
+            if running[lane] >= cap:
+                self.turns.append(lane)
                 continue
-            queue = self._queues[lane]
+            queue = self.queues[lane]
             job = queue.popleft()
             if queue:
-                self._turns.append(lane)  # its next call waits for its next turn
+                self.turns.append(lane)  # its next call waits for its next turn
             else:
-                del self._queues[lane]
-            self._running[lane] += 1
+                del self.queues[lane]
             return lane, job
         return None
 
-    def _work(self) -> None:
+
+class _Pool:
+    def __init__(self, threads: int, cap: int) -> None:
+        self.threads = threads
+        self.cap = cap
+        self.cond = threading.Condition()
+        self.urgent, self.ordinary = _Lanes(), _Lanes()
+        self.running: Counter[str] = Counter()
+        self.queued = 0
+        self.started = 0
+        self.idle = 0  # threads not running a call
+        self.closed = False
+
+    def submit(self, urgent: bool, lane: str, job: _Job) -> None:
+        with self.cond:
+            (self.urgent if urgent else self.ordinary).put(lane, job)
+            self.queued += 1
+            # As concurrent.futures does: a new call takes an idle thread, else starts one.
+            start = self.idle < self.queued and self.started < self.threads
+            if start:
+                self.started += 1
+                self.idle += 1
+                name = f"aws-{self.started}"
+            self.cond.notify()
+        if start:
+            threading.Thread(target=self.serve, name=name, daemon=True).start()
+
+    def _next(self) -> tuple[str, _Job] | None:
+        """Lock held."""
+        found = self.urgent.take(self.running, self.cap) or self.ordinary.take(
+            self.running, self.cap
+        )
+        if found is not None:
+            self.queued -= 1
+            self.idle -= 1
+            self.running[found[0]] += 1
+        return found
+
+    def serve(self) -> None:
         while True:
-            with self._cond:
+            with self.cond:
                 found = self._next()
                 while found is None:
-                    self._idle += 1
-                    self._cond.wait()
-                    self._idle -= 1
+                    if self.closed:
+                        self.idle -= 1
+                        return
+                    self.cond.wait()
                     found = self._next()
-            lane, job = found
-            value: Any = None
-            error: BaseException | None = None
+            lane, (call, future) = found
+            if not future.set_running_or_notify_cancel():
+                self._free(lane)
+                continue
             try:
-                value = job.call()
-            except BaseException as exc:  # handed to the caller, as an executor does
-                error = exc
-            # A closed loop (RuntimeError): nobody waits for the answer any more.
-            with contextlib.suppress(RuntimeError):
-                job.loop.call_soon_threadsafe(_settle, job.future, value, error)
-            with self._cond:
-                self._running[lane] -= 1
-                if not self._running[lane]:
-                    del self._running[lane]
-                self._cond.notify_all()
+                result = call()
+            except BaseException as error:  # handed to the awaiting pass
+                # Free before the pass resumes: its next call takes this thread.
+                self._free(lane)
+                future.set_exception(error)
+            else:
+                self._free(lane)
+                future.set_result(result)
+
+    def _free(self, lane: str) -> None:
+        with self.cond:
+            self.running[lane] -= 1
+            if not self.running[lane]:
+                del self.running[lane]
+            self.idle += 1
+            self.cond.notify_all()  # a lane at its share may go on now
+
+    def close(self) -> None:
+        """The threads end once no call is left."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+class PassGate:
+    """At most `limit` ordinary passes at once; a free slot goes to the next namespace in turn
+    (first come first served within a namespace). Urgent passes do not wait."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self._waiting = _GateLanes()
+
+    @asynccontextmanager
+    async def slot(self, urgent: bool, lane: str = "") -> AsyncIterator[None]:
+        tokens = URGENT.set(urgent), LANE.set(lane)
+        try:
+            if urgent:
+                yield
+                return
+            await self._enter(lane)
+            try:
+                yield
+            finally:
+                self._leave()
+        finally:
+            LANE.reset(tokens[1])
+            URGENT.reset(tokens[0])
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def _enter(self, lane: str) -> None:
+        if self.running < self.limit and not self._waiting:
+            self.running += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.put(lane, turn)
+        try:
+            await turn  # the slot is handed over already counted
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._leave()  # handed over just as it was cancelled: pass it on
+            else:
+                self._waiting.discard(lane, turn)
+            raise
+
+    def _leave(self) -> None:
+        while (turn := self._waiting.take()) is not None:
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.running -= 1
+
+
+class _GateLanes:
+    """Passes waiting at the gate, per namespace, the namespaces in turn order."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[asyncio.Future[None]]] = {}
+        self._turns: deque[str] = deque()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def put(self, lane: str, turn: asyncio.Future[None]) -> None:
+        queue = self._queues.setdefault(lane, deque())
+        if not queue:
+            self._turns.append(lane)
+        queue.append(turn)
+        self._count += 1
+
+    def take(self) -> asyncio.Future[None] | None:
+        if not self._turns:
+            return None
+        lane = self._turns.popleft()
+        queue = self._queues[lane]
+        turn = queue.popleft()
+        if queue:
+            self._turns.append(lane)
+        else:
+            del self._queues[lane]
+        self._count -= 1
+        return turn
+
+    def discard(self, lane: str, turn: asyncio.Future[None]) -> None:
+        queue = self._queues.get(lane)
+        if queue is None or turn not in queue:
+            return
+        queue.remove(turn)
+        self._count -= 1
+        if not queue:
+            del self._queues[lane]
+            self._turns.remove(lane)
