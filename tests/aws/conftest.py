@@ -118,8 +118,22 @@ def ensure_deployed(
             continue
         if result.deployed:
             return result
-        manager.flush()
+        flush(manager)
     raise AssertionError(f"{route.path} not deployed in 30 s")
+
+
+def flush(manager: RouteManager) -> None:
+    """Deploys what changed now, waiting as a pass would when the account's deployment slot
+    is taken (another manager's background deployment in the same account holds it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            manager.flush()
+            return
+        except AwsError as error:
+            if error.code != "Paced" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

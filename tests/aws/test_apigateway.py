@@ -43,7 +43,7 @@ from sagemeter.runtime.metrics import REST_APIS
 from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox.control import FaultClient
 
-from .conftest import REGION, ensure_deployed, site
+from .conftest import REGION, ensure_deployed, flush, site
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_env")]
 
@@ -150,7 +150,7 @@ def test_iam_route_direct_integration_with_header_pass_through(
     assert set(integration["integrationResponses"]) == {"200", "400", "500"}
     assert set(method["methodResponses"]) == {"200", "400", "500"}
 
-    manager.flush()
+    flush(manager)
     assert manager.ensure(spec("team-a/falcon"), SITE).deployed
     apis = apigw.get_rest_apis()["items"]
     assert [api["id"] for api in apis] == [api_id]
@@ -244,7 +244,7 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     assert apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
     assert "/keyed" not in resources(apigw, api_id)
     # The emptied REST API goes, and its plan before it (unbound first: AWS requires it).
-    manager.flush()
+    flush(manager)
     assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
 
 
@@ -292,13 +292,13 @@ def test_a_plan_deletion_interrupted_after_unbinding_finishes_on_retry(
     assert manager.remove(ALICE, SITE)
     control.throttle("apigateway", "DeleteUsagePlan")
     with pytest.raises(AwsError):
-        manager.flush()  # the emptied API's plan goes first, and its delete is refused
+        flush(manager)  # the emptied API's plan goes first, and its delete is refused
     [plan] = apigw.get_usage_plans()["items"]
     assert plan.get("apiStages", []) == []  # unbound before the refused delete
     control.clear()
     BACKOFFS.reset()  # the throttle opened the account's backoff
     # The retry knows the plan is unbound already and goes straight to the delete.
-    manager.flush()
+    flush(manager)
     assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
     assert [r["call"] for r in control.requests("apigateway:UpdateUsagePlan")] == [
         "apigateway:UpdateUsagePlan"
@@ -492,7 +492,7 @@ def test_restart_finds_the_same_api_and_changes_nothing(
     assert writes == {}  # found complete from one GetResources
     assert calls("GetResources") == 1
     # One deployment heals a change the previous process may not have deployed.
-    restarted.flush()
+    flush(restarted)
     assert calls("CreateDeployment") == 1
     CALLS.reset()
     restarted.ensure(spec("falcon"), SITE)
@@ -529,7 +529,7 @@ def test_last_route_removed_deletes_the_stage_and_the_namespace_api(
 ) -> None:
     api_id = ensure_deployed(manager, spec("falcon"), SITE).rest_api_id
     manager.remove(ALICE, SITE)
-    manager.flush()
+    flush(manager)
     assert apigw.get_rest_apis()["items"] == []
     assert REST_APIS.labels("self", REGION, "sagemeter")._value.get() == 0
     # The next route of the namespace gets a new one.
@@ -543,7 +543,7 @@ def test_the_platforms_rest_api_keeps_existing_when_its_last_route_goes(
     where = site(invoke_role=ROLE, configured=api_id)
     ensure_deployed(manager, spec("falcon"), where)
     manager.remove(ALICE, where)
-    manager.flush()
+    flush(manager)
     assert apigw.get_stages(restApiId=api_id)["item"] == []
     assert [api["id"] for api in apigw.get_rest_apis()["items"]] == [api_id]
 

@@ -26,7 +26,7 @@ from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
 
-from .conftest import REGION, LocalAws, ensure_deployed, site
+from .conftest import REGION, LocalAws, ensure_deployed, flush, site
 from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
@@ -298,7 +298,7 @@ def test_unknown_api_stage_path_or_method_and_undeployed_changes(local_aws: Loca
         result = lazy.ensure(RouteSpec(path="routed", endpoint_name="routed", owner=OWNER), site())
         url = user_request_url(local_aws.url, result.rest_api_id, "prod", "routed")
         assert (signed(url, b"{}").status, signed(url, b"{}").json()) == (403, MISSING_TOKEN)
-        lazy.flush()  # the stage exists from here on
+        flush(lazy)  # the stage exists from here on
         assert signed(url, b"{}").status == 200
 
         # A route written after the deployment is not served until the next one.
@@ -310,7 +310,7 @@ def test_unknown_api_stage_path_or_method_and_undeployed_changes(local_aws: Loca
         )
         later = user_request_url(local_aws.url, result.rest_api_id, "prod", "later")
         assert signed(later, b"{}").json() == MISSING_TOKEN
-        lazy.flush()
+        flush(lazy)
         assert signed(later, b"{}").status == 200
     finally:
         lazy.close()

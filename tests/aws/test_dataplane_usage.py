@@ -144,11 +144,10 @@ def test_docs_async_curl_is_accepted_as_written(
     assert "--data ''" in command and "-X POST" not in command
     located = next(line for line in command.splitlines() if "InputLocation:" in line)
     create_endpoint("batch", async_=True)
-    routed = manager.ensure(
+    routed = ensure_deployed(
+        manager,
         RouteSpec("team-a/batch", "batch", Owner("team-a", "batch", "uid-3"), async_=True),
-        REGION,
     )
-    manager.flush(REGION)
     local = f"{local_aws.url}/restapis/{routed.rest_api_id}/prod/_user_request_/team-a/batch"
     (tmp_path / "input.json").write_text('{"inputs": "What is a parking meter?"}')
 
@@ -193,11 +192,10 @@ def test_wrong_region_answer_is_quoted_exactly(manager: RouteManager, local_aws:
     quoted = re.search(r"signed\nfor `us-west-2`, `(\{.*?\})`", DOC.read_text())
     assert quoted, "calling-endpoints.md quotes the wrong-region answer"
     create_endpoint("falcon-dev")
-    signed = manager.ensure(
+    signed = ensure_deployed(
+        manager,
         RouteSpec("team-a/falcon-iam", "falcon-dev", Owner("team-a", "falcon-iam", "uid-2")),
-        REGION,
     )
-    manager.flush(REGION)
     local = f"{local_aws.url}/restapis/{signed.rest_api_id}/prod/_user_request_/team-a/falcon-iam"
     done = subprocess.run(
         [

@@ -3,6 +3,7 @@ the local AWS. Assertions read both the Kubernetes status and SageMaker through 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -392,12 +393,15 @@ def test_steady_state_lists_instead_of_describing(
     for index in range(3):
         kube.wait_phase(f"steady-{index}", "InService")
     operator.wait_passes(3)  # whatever followed InService (a last describe) is done
-    before = operator.aws_calls()
+    before, started = operator.aws_calls(), time.monotonic()
     operator.wait_passes(9)  # about three passes of each object, three sync intervals
-    after = operator.aws_calls()
+    after, elapsed = operator.aws_calls(), time.monotonic() - started
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert delta.get("sagemaker:DescribeEndpoint", 0) == 0, delta
-    assert 1 <= delta.get("sagemaker:ListEndpoints", 0) <= 5, delta
+    # One sweep serves every object: at most one per sync interval (3 s), however slowly the
+    # passes come on a loaded machine.
+    sweeps = delta.get("sagemaker:ListEndpoints", 0)
+    assert 1 <= sweeps <= elapsed / 3 + 1, (delta, elapsed)
     assert sum(delta.values()) == delta["sagemaker:ListEndpoints"], delta
 
 
