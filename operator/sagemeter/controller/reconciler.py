@@ -85,7 +85,7 @@ from sagemeter.runtime.loops import NextPass, Wake, next_pass
 from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
-from sagemeter.runtime.workers import PassGate, Workers
+from sagemeter.runtime.workers import KeyedLock, PassGate, Workers
 from sagemeter.tenancy.accounting import Spend
 from sagemeter.tenancy.book import BudgetBook
 from sagemeter.tenancy.registry import Tenancy
@@ -151,6 +151,7 @@ class Reconciler:
         self.clock = clock
         self.workers = Workers(threads)
         self.gate = PassGate(threads * PASSES_PER_THREAD)
+        self.one_pass = KeyedLock()
         self.contexts = Contexts(settings, tenancy)
         self.book = book
         self.reporter = Reporter(events, kube, self.workers)
@@ -190,8 +191,12 @@ class Reconciler:
         """One pass; when the next one is due, or None once a deletion is complete. An `urgent`
         pass (a deadline) does not wait for ordinary ones, and its AWS calls go first. Both
         the gate and the worker pool take namespaces in turn (`runtime.workers`)."""
-        namespace = str(body.get("metadata", {}).get("namespace") or "")
-        async with self.gate.slot(urgent, namespace):
+        metadata = body.get("metadata", {})
+        namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
+        # One pass of an object at a time: the deletion handler starts while the object's loop
+        # may still be in a pass, whose route or alarm must not be written after the deletion
+        # removed it.
+        async with self.one_pass.hold(uid), self.gate.slot(urgent, namespace):
             return await self._pass(body, deleting)
 
     async def _pass(self, body: Mapping[str, Any], deleting: bool) -> NextPass | None:
