@@ -29,7 +29,7 @@ from sagemeter.core.routes import RouteRecord
 from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
 from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.runtime.kube import Kube
-from sagemeter.runtime.loops import Wake
+from sagemeter.runtime.loops import Nudge
 from sagemeter.wake.listener import Message
 from sagemeter.wake.queues import Queue
 
@@ -67,13 +67,13 @@ class EventDispatcher:
         observer: Observer,
         idle: IdleAlarms,
         kube: Kube,
-        wake: Wake,
+        nudge: Nudge,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.observer = observer
         self.idle = idle
         self.kube = kube
-        self._wake = wake
+        self._nudge = nudge
         self._clock = clock
         self._started = clock()
         self._lock = threading.Lock()
@@ -116,19 +116,19 @@ class EventDispatcher:
             if endpoint is not None:
                 self.idle.note(queue.scope, queue.region, endpoint, message.state)
                 # An idle alarm is a deadline: its park goes ahead of ordinary passes.
-                self._wake_endpoint(queue, endpoint, urgent=True)
+                self._nudge_endpoint(queue, endpoint, urgent=True)
             return True
         if isinstance(message, EndpointChange):
             if self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status):
-                self._wake_endpoint(queue, message.endpoint_name)
+                self._nudge_endpoint(queue, message.endpoint_name)
             return True
         return self._wake_request(queue, message)
 
-    def _wake_endpoint(self, queue: Queue, endpoint_name: str, urgent: bool = False) -> None:
+    def _nudge_endpoint(self, queue: Queue, endpoint_name: str, urgent: bool = False) -> None:
         with self._lock:
             uid = self._endpoints.get((queue.scope, queue.region, endpoint_name))
         if uid is not None:
-            self._wake(uid, urgent)
+            self._nudge(uid, urgent)
 
     def _wake_request(self, queue: Queue, request: WakeRequest) -> bool:
         with self._lock:

@@ -58,6 +58,7 @@ from sagemeter.core.endpoint.desired import (
     still_idle_parked,
 )
 from sagemeter.core.endpoint.ownership import Verdict, conflict_message, proof_for
+from sagemeter.core.endpoint.passes import RouteAction
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -81,7 +82,7 @@ from sagemeter.notify.notifier import Notifier
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
 from sagemeter.runtime.kube import Kube
-from sagemeter.runtime.loops import NextPass, Wake, next_pass
+from sagemeter.runtime.loops import NextPass, Nudge, next_pass
 from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
@@ -105,17 +106,16 @@ class _Pass:
 
     desired: Desired
     seen: Seen
-    wake: float
+    next_in: float  # seconds until the next pass
     step: Step | None = None
     problem: Problem | None = None
     dry_run_park: bool = False
     idle: IdleView = field(default_factory=IdleView)
     proof: EndpointIncarnation | None = None
     applied_tag_keys: list[str] | None = None
-    # What the route may do this pass: "sync", "remove" (a conflict) or "skip" (unproven).
-    route: str = "skip"
+    route: RouteAction = RouteAction.SKIP
     created: bool = False
-    woken: bool = False
+    woken_by_request: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
     cleanup_pending: bool | None = None
     # The sagemeter.io/wake annotation, and the refused deployment status keeps.
@@ -140,7 +140,7 @@ class Reconciler:
         threads: int = 32,
         tenancy: Tenancy | None = None,
         book: BudgetBook | None = None,
-        wake: Wake = lambda uid, urgent=False: None,
+        nudge: Nudge = lambda uid, urgent=False: None,
         account: OwnAccount | None = None,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
@@ -170,7 +170,7 @@ class Reconciler:
         self.deleter = Deleter(
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
-        self.notices = Notices(Notifier(wake, active), self.reporter.event)
+        self.notices = Notices(Notifier(nudge, active), self.reporter.event)
         self.waking = Waking(
             settings.event_queue,
             account.value if account else None,
@@ -179,7 +179,7 @@ class Reconciler:
             kube,
             self.workers,
             self.route_sync,
-            wake,
+            nudge,
             active,
         )
 
@@ -217,7 +217,7 @@ class Reconciler:
         if deleting:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
-        run.woken = not deleting and self.waking.woken_by_request(ctx)
+        run.woken_by_request = not deleting and self.waking.woken_by_request(ctx)
         run.wake_token, run.refused = wake_token, ctx.status.refused_deployment
         verdict = ctx.tenancy
         try:
@@ -228,7 +228,7 @@ class Reconciler:
                 if not verdict.settled:
                     if deleting:
                         return NextPass(self.settings.poll_seconds)
-                    run.wake = self.settings.poll_seconds
+                    run.next_in = self.settings.poll_seconds
                 elif deleting:
                     self.deleter.leave(ctx, verdict.reason, verdict.message)
                     self._gone(ctx)
@@ -246,25 +246,25 @@ class Reconciler:
         except NameTaken:
             # Someone else's create won the name this instant; the next pass proves whose it is.
             self.observer.forget(ctx)
-            run.wake = self.settings.poll_seconds
+            run.next_in = self.settings.poll_seconds
         except AwsError as error:
-            run.problem, run.wake = aws_problem(error, self.settings)
+            run.problem, run.next_in = aws_problem(error, self.settings)
             backing_off = BACKOFFS.remaining(ctx.gateway.scope, ctx.region)
             if backing_off > 0:
                 # Everyone in this account and region waits for the same backoff, each with
                 # a little jitter so they do not all come back at once.
-                run.wake = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
+                run.next_in = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
         if verdict is not None and verdict.reason == POLICY_VIOLATION:
             run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
-            run.route = "skip"
-        wakes, wakes_today = self.waking.counts(ctx, run.woken, now)
-        if run.woken:
+            run.route = RouteAction.SKIP
+        wakes, wakes_today = self.waking.counts(ctx, run.woken_by_request, now)
+        if run.woken_by_request:
             self.reporter.event(
                 ctx, "Normal", "WokenByRequest", "a request through the route woke the endpoint"
             )
         route = await self._route(ctx, run, now, wakes_today)
         if route.pending:
-            run.wake = min(run.wake, ROUTE_DEPLOY_POLL)
+            run.next_in = min(run.next_in, ROUTE_DEPLOY_POLL)
         problem = run.problem or route.problem
         if problem is None and run.desired.schedule_error:
             problem = Problem(
@@ -273,7 +273,7 @@ class Reconciler:
                 " (such as Europe/Berlin or UTC)",
             )
         if run.idle.armed_at is not None:
-            run.wake = min(run.wake, max((run.idle.armed_at - now).total_seconds(), 0.0))
+            run.next_in = min(run.next_in, max((run.idle.armed_at - now).total_seconds(), 0.0))
         hourly = endpoint_hourly(ctx.spec, self.prices)
         new = compose_status(
             ctx.status,
@@ -302,7 +302,7 @@ class Reconciler:
             aws=ctx.status.aws or (_placed(verdict) if run.proof or run.created else None),
             wakes=wakes,
             wakes_today=wakes_today,
-            woken=run.woken,
+            woken=run.woken_by_request,
             cleanup_pending=run.cleanup_pending,
             max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
             refused_deployment=run.refused,
@@ -318,7 +318,7 @@ class Reconciler:
         self.contexts.wrote(ctx.uid, new, version)
         self.notices.written(ctx, new)
         self.notices.send(ctx, new, now)
-        return next_pass(run.wake, run.desired.next_transition_at, now)
+        return next_pass(run.next_in, run.desired.next_transition_at, now)
 
     async def _learn_account(self, account: OwnAccount) -> None:
         """The operator's own account, asked on the first pass rather than at start-up."""
@@ -335,7 +335,7 @@ class Reconciler:
         endpoint, ownership = observation.endpoint, observation.ownership
         run.owns_endpoint = observation.proof is not None
         if ownership is not None and ownership.verdict == Verdict.FOREIGN:
-            run.route = "remove"
+            run.route = RouteAction.REMOVE
             run.counted = True  # not its endpoint: it counts nothing
             raise Degraded(
                 str(ownership.reason),
@@ -358,7 +358,7 @@ class Reconciler:
             run.owns_endpoint = run.proof is not None
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
             run.seen = _seen(ctx, endpoint, None)
-            run.wake = self.settings.poll_seconds
+            run.next_in = self.settings.poll_seconds
             return
         run.proof = observation.proof
         run.seen = _seen(ctx, endpoint, None)
@@ -404,7 +404,7 @@ class Reconciler:
             run.step = step = plan_parked(view, desired.reason)
         # A route goes with a proven endpoint, or stays with a parked one; a brand-new endpoint
         # gets it once the next pass has proven the create was ours.
-        run.route = "skip" if step.action == Action.CREATE else "sync"
+        run.route = RouteAction.SKIP if step.action == Action.CREATE else RouteAction.SYNC
         blocked = ctx.tenancy is not None and ctx.tenancy.reason == POLICY_VIOLATION
         if blocked and step.action in (Action.CREATE, Action.UPDATE):
             # A violation stops whatever would start or change spending; parks still happen.
@@ -453,7 +453,7 @@ class Reconciler:
             run.applied_tag_keys = applied if applied is not None else run.applied_tag_keys
             run.cleanup_pending = False
         if step.acts or step.action == Action.WAIT:
-            run.wake = self.settings.poll_seconds
+            run.next_in = self.settings.poll_seconds
         elif ctx.spec.idle is None and ctx.status.observed_generation not in (None, ctx.generation):
             # The idle policy may have been removed by this change (a first pass never had one).
             await self.alarms.drop(ctx)
@@ -492,7 +492,7 @@ class Reconciler:
         if step is None:
             return True
         run.step, run.proof, run.seen = step, observation.proof, seen or run.seen
-        run.wake = self.settings.poll_seconds
+        run.next_in = self.settings.poll_seconds
         run.counted = True  # its delete was sent or waits: it asks for nothing any more
         return False
 
@@ -511,21 +511,23 @@ class Reconciler:
     ) -> RouteOutcome:
         kept = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret)
         try:
-            if run.route == "sync":
+            if run.route == RouteAction.SYNC:
                 queue = await self.waking.ensure(ctx)
                 phase = run.step.phase if run.step else ctx.status.phase
-                hold = self.waking.hold(ctx, run.desired, phase, now, run.woken, today)
+                hold = self.waking.hold(ctx, run.desired, phase, now, run.woken_by_request, today)
                 if hold is not None and hold.kind == HoldKind.WAKING and queue is None:
                     hold = RouteHold(HoldKind.PARKED, hold.reason, hold.retry_after)
                 target = (queue.account, self.settings.event_queue) if queue else None
                 return await self.route_sync.sync(ctx, hold, target)
-            if run.route == "remove" and (ctx.status.invoke_url or ctx.status.api_key_secret):
+            if run.route == RouteAction.REMOVE and (
+                ctx.status.invoke_url or ctx.status.api_key_secret
+            ):
                 await self.route_sync.remove(ctx)
                 return RouteOutcome()
         except AwsError as error:
             problem, _ = aws_problem(error, self.settings)
             return RouteOutcome(kept.invoke_url, kept.api_key_secret, problem)
-        return RouteOutcome() if run.route == "remove" else kept
+        return RouteOutcome() if run.route == RouteAction.REMOVE else kept
 
 
 def _placed(verdict: TenancyVerdict | None) -> AwsPlacement | None:

@@ -25,7 +25,7 @@ from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.routes.sync import RouteSync
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube
-from sagemeter.runtime.loops import Wake
+from sagemeter.runtime.loops import Nudge
 from sagemeter.runtime.workers import Workers
 from sagemeter.wake.listener import QueueListener
 from sagemeter.wake.queues import EventQueues, Queue
@@ -43,14 +43,14 @@ class Waking:
         kube: Kube,
         workers: Workers,
         routes: RouteSync,
-        wake: Wake,
+        nudge: Nudge,
         active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.account = account
         self._active = active
         self.workers = workers
         self.routes = routes
-        self.dispatcher = EventDispatcher(observer, idle, kube, wake)
+        self.dispatcher = EventDispatcher(observer, idle, kube, nudge)
         self.queues = EventQueues(queue_name)
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, str, Identity | None], QueueListener] = {}

@@ -79,7 +79,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         post_event,
         tenancy=tenancy.tenancy,
         book=tenancy.book,
-        wake=loops.wake,
+        nudge=loops.wake,
         account=OwnAccount(config.region),
         # Object loops run only while peering lets this replica act (kopf stops them on a
         # pause): no loop, no background receiving either.

@@ -32,18 +32,19 @@ class NextPass:
     deadline: bool = False
 
 
-def next_pass(wake: float, transition_at: datetime | None, now: datetime) -> NextPass:
-    """The sooner of a pass's own next wake (`wake` seconds: the periodic sync, a poll while
+def next_pass(seconds: float, transition_at: datetime | None, now: datetime) -> NextPass:
+    """The sooner of the pass's own next pass (in `seconds`: the periodic sync, a poll while
     SageMaker works) and the meter's next transition; due at the transition, it is a deadline."""
     if transition_at is not None:
         until = max((transition_at - now).total_seconds(), 0.0)
-        if until <= wake:
+        if until <= seconds:
             return NextPass(until, deadline=True)
-    return NextPass(max(wake, 0.0))
+    return NextPass(max(seconds, 0.0))
 
 
-class Wake(Protocol):
-    """Wakes an object's loop (from any thread); `urgent` when its pass acts on a deadline."""
+class Nudge(Protocol):
+    """Starts an object's next pass now (from any thread); `urgent` when that pass acts on a
+    deadline."""
 
     def __call__(self, uid: str, urgent: bool = False) -> None: ...
 
