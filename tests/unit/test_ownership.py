@@ -14,7 +14,7 @@ from sagemeter.core.endpoint.ownership import (
     AdoptionGrant,
     Incarnation,
     Owner,
-    Verdict,
+    OwnershipVerdict,
     conflict_message,
     decide_ownership,
     owner_of,
@@ -31,22 +31,29 @@ T0 = datetime(2026, 11, 28, 7, 0, 0, 123456, tzinfo=UTC)
 
 # (case, tags, adopt, grant, verdict, reason)
 TABLE = [
-    ("ours", OURS.tags(), False, AdoptionGrant(), Verdict.OURS, None),
+    ("ours", OURS.tags(), False, AdoptionGrant(), OwnershipVerdict.OURS, None),
     (
         "ours, adopted",
         {**OURS.tags(), "sagemeter.io/adopted": "true"},
         True,
         AdoptionGrant(),
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         None,
     ),
-    ("another object's", THEIRS.tags(), False, AdoptionGrant(), Verdict.FOREIGN, NAME_CONFLICT),
+    (
+        "another object's",
+        THEIRS.tags(),
+        False,
+        AdoptionGrant(),
+        OwnershipVerdict.FOREIGN,
+        NAME_CONFLICT,
+    ),
     (
         "another object's, even with adopt and the tag",
         {**THEIRS.tags(), "auto-maintain": "true"},
         True,
         AdoptionGrant(tag=ADOPT_TAG),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         NAME_CONFLICT,
     ),
     (
@@ -54,7 +61,7 @@ TABLE = [
         PREDECESSOR.tags(),
         False,
         AdoptionGrant(),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         NAME_CONFLICT,
     ),
     (
@@ -62,7 +69,7 @@ TABLE = [
         {},
         False,
         AdoptionGrant(tag=ADOPT_TAG),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         NAME_CONFLICT,
     ),
     (
@@ -70,7 +77,7 @@ TABLE = [
         {"team": "x"},
         True,
         AdoptionGrant(),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
     (
@@ -78,7 +85,7 @@ TABLE = [
         {},
         True,
         AdoptionGrant(tag=ADOPT_TAG),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
     (
@@ -86,7 +93,7 @@ TABLE = [
         {"auto-maintain": "false"},
         True,
         AdoptionGrant(tag=ADOPT_TAG),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
     (
@@ -94,7 +101,7 @@ TABLE = [
         {"auto-maintain": "true"},
         True,
         AdoptionGrant(tag=ADOPT_TAG),
-        Verdict.ADOPTABLE,
+        OwnershipVerdict.ADOPTABLE,
         None,
     ),
     (
@@ -102,7 +109,7 @@ TABLE = [
         {},
         True,
         AdoptionGrant(name_lists=(("notebook-*",),)),
-        Verdict.ADOPTABLE,
+        OwnershipVerdict.ADOPTABLE,
         None,
     ),
     (
@@ -110,7 +117,7 @@ TABLE = [
         {},
         True,
         AdoptionGrant(name_lists=(("other-*",),)),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         ADOPTION_NOT_ALLOWED,
     ),
     (
@@ -118,7 +125,7 @@ TABLE = [
         {OWNER_UID: OURS.uid},
         False,
         AdoptionGrant(),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         NAME_CONFLICT,
     ),
     (
@@ -126,7 +133,7 @@ TABLE = [
         {**OURS.tags(), MANAGED_BY: "other"},
         False,
         AdoptionGrant(),
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         NAME_CONFLICT,
     ),
 ]
@@ -140,13 +147,13 @@ def test_ownership_table(
     tags: dict[str, str],
     adopt: bool,
     grant: AdoptionGrant,
-    verdict: Verdict,
+    verdict: OwnershipVerdict,
     reason: str | None,
 ) -> None:
     decided = decide_ownership("notebook-7", tags, OURS, adopt=adopt, grant=grant)
     assert decided.verdict == verdict, case
     assert decided.reason == reason, case
-    assert decided.ours == (verdict == Verdict.OURS)
+    assert decided.ours == (verdict == OwnershipVerdict.OURS)
 
 
 def test_foreign_owner_is_named() -> None:
@@ -157,7 +164,7 @@ def test_foreign_owner_is_named() -> None:
     # Made outside sagemeter: no owner to name, whichever reason refuses it.
     for adopt in (False, True):
         made_elsewhere = decide_ownership("x", {}, OURS, adopt=adopt, grant=AdoptionGrant())
-        assert made_elsewhere.verdict == Verdict.FOREIGN and made_elsewhere.owner is None
+        assert made_elsewhere.verdict == OwnershipVerdict.FOREIGN and made_elsewhere.owner is None
 
 
 # -- proofs cached in status -----------------------------------------------------------------
@@ -260,7 +267,7 @@ def test_conflict_messages_name_a_fix_that_works(
     never: list[str],
 ) -> None:
     ownership = decide_ownership("shared-ep", tags, OURS, adopt=adopt, grant=grant)
-    assert ownership.verdict == Verdict.FOREIGN
+    assert ownership.verdict == OwnershipVerdict.FOREIGN
     message = conflict_message("shared-ep", ownership, namespace="team-a", adopt=adopt, grant=grant)
     for words in says:
         assert words in message

@@ -13,7 +13,7 @@ from sagemeter.api.models import EndpointIncarnation, ManagedEndpointStatus, Pha
 from sagemeter.core.discovery import adopt_object, object_name, qualifies
 from sagemeter.core.endpoint.deletion import plan_deletion
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
-from sagemeter.core.endpoint.ownership import Incarnation, Owner, Verdict, proof_for
+from sagemeter.core.endpoint.ownership import Incarnation, Owner, OwnershipVerdict, proof_for
 from sagemeter.core.endpoint.plan import (
     Action,
     EndpointView,
@@ -160,7 +160,7 @@ DELETION = [
         "Retain",
         False,
         False,
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         IN_SERVICE,
         None,
         False,
@@ -174,7 +174,7 @@ DELETION = [
         "Retain",
         False,
         True,
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         IN_SERVICE,
         None,
         True,
@@ -188,7 +188,7 @@ DELETION = [
         "Retain",
         False,
         True,
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         IN_SERVICE,
         None,
         False,
@@ -202,7 +202,7 @@ DELETION = [
         "Delete",
         True,
         False,
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         IN_SERVICE,
         None,
         False,
@@ -216,7 +216,7 @@ DELETION = [
         "Delete",
         False,
         False,
-        Verdict.FOREIGN,
+        OwnershipVerdict.FOREIGN,
         IN_SERVICE,
         None,
         False,
@@ -230,7 +230,7 @@ DELETION = [
         "Delete",
         False,
         True,
-        Verdict.ADOPTABLE,
+        OwnershipVerdict.ADOPTABLE,
         IN_SERVICE,
         None,
         False,
@@ -244,7 +244,7 @@ DELETION = [
         "Delete",
         False,
         False,
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         IN_SERVICE,
         Action.DELETE,
         False,
@@ -258,7 +258,7 @@ DELETION = [
         "Delete",
         False,
         False,
-        Verdict.OURS,
+        OwnershipVerdict.OURS,
         CREATING,
         Action.WAIT,
         False,
@@ -321,7 +321,7 @@ def test_plan_deletion(
     policy: str,
     dry_run: bool,
     adopt: bool,
-    verdict: Verdict | None,
+    verdict: OwnershipVerdict | None,
     endpoint: EndpointView | None,
     action: Action | None,
     release: bool,
@@ -343,7 +343,7 @@ def test_plan_deletion(
 
 
 def test_deletion_of_someone_elses_endpoint_warns() -> None:
-    plan = plan_deletion("Delete", False, False, Verdict.FOREIGN, IN_SERVICE, "ep")
+    plan = plan_deletion("Delete", False, False, OwnershipVerdict.FOREIGN, IN_SERVICE, "ep")
     assert plan.event is not None and plan.event[:2] == ("Warning", "NotDeleted")
 
 

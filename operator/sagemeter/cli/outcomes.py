@@ -50,7 +50,7 @@ def preview_top_up(obj: dict[str, Any], duration: timedelta, now: datetime) -> T
     return TopUp(expires_at=new, asked=asked, ttl_set=ttl is not None)
 
 
-class Verdict:
+class ParkOutcome:
     """What the operator did with a park, as its status says."""
 
     PARKED = "parked"
@@ -64,10 +64,10 @@ def verdict_of(status: Mapping[str, Any]) -> str:
     conditions: list[dict[str, Any]] = status.get("conditions") or []
     parked = next((c for c in conditions if c.get("type") == ConditionType.PARKED), {})
     if parked.get("reason") == WOULD_PARK:
-        return Verdict.DRY_RUN
+        return ParkOutcome.DRY_RUN
     if status.get("phase") == Phase.PARKED:
-        return Verdict.PARKED
-    return Verdict.PARKING
+        return ParkOutcome.PARKED
+    return ParkOutcome.PARKING
 
 
 def park_verdict(
@@ -86,5 +86,5 @@ def park_verdict(
         if observed is not None and observed >= generation:
             return verdict_of(obj["status"])
         if observed is None or clock() >= deadline:
-            return Verdict.NOT_YET
+            return ParkOutcome.NOT_YET
         sleep(0.25)

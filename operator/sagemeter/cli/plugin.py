@@ -21,7 +21,7 @@ import click
 
 from sagemeter.cli import actions
 from sagemeter.cli.access import Endpoints, PluginError, Target, utcnow
-from sagemeter.cli.outcomes import Verdict, park_verdict, preview_top_up
+from sagemeter.cli.outcomes import ParkOutcome, park_verdict, preview_top_up
 from sagemeter.cli.patches import NothingToExtend
 from sagemeter.cli.table import (
     budget_lines,
@@ -286,12 +286,12 @@ def park(name: str, wait: timedelta) -> None:
     verdict = park_verdict(lambda: endpoints.get(name), wait.total_seconds())
     undo = f"`kubectl sagemeter resume {name}`"
     said = {
-        Verdict.PARKED: f"parked; it stays parked until {undo}",
-        Verdict.PARKING: f"parking (the operator deletes its SageMaker endpoint); it stays"
+        ParkOutcome.PARKED: f"parked; it stays parked until {undo}",
+        ParkOutcome.PARKING: f"parking (the operator deletes its SageMaker endpoint); it stays"
         f" parked until {undo}",
-        Verdict.DRY_RUN: "suspended, but the operator runs in dry run: it only reports"
+        ParkOutcome.DRY_RUN: "suspended, but the operator runs in dry run: it only reports"
         f" WouldPark, and the endpoint keeps running and costing; {undo} clears the suspend",
-        Verdict.NOT_YET: f"suspended; the operator has not acted on it yet; it parks it and"
+        ParkOutcome.NOT_YET: f"suspended; the operator has not acted on it yet; it parks it and"
         f" keeps it parked until {undo}",
     }[verdict]
     if not changed:

@@ -19,7 +19,7 @@ from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
 from sagemeter.core.endpoint.ownership import (
     Incarnation,
     Ownership,
-    Verdict,
+    OwnershipVerdict,
     decide_ownership,
     proof_for,
     proof_holds,
@@ -112,7 +112,7 @@ class Observer:
         incarnation = incarnation_of(endpoint)
         if incarnation is not None and proof_holds(ctx.status.incarnation, incarnation, ctx.owner):
             held = proof_for(incarnation, ctx.owner)
-            return Observation(endpoint, Ownership(Verdict.OURS), held)
+            return Observation(endpoint, Ownership(OwnershipVerdict.OURS), held)
         tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
         ownership = decide_ownership(
             endpoint.name, tags, ctx.owner, adopt=ctx.spec.adopt, grant=ctx.grant

@@ -58,7 +58,7 @@ from sagemeter.core.endpoint.desired import (
     parked_for,
     still_idle_parked,
 )
-from sagemeter.core.endpoint.ownership import Verdict, conflict_message, proof_for
+from sagemeter.core.endpoint.ownership import OwnershipVerdict, conflict_message, proof_for
 from sagemeter.core.endpoint.passes import RouteAction
 from sagemeter.core.endpoint.plan import (
     Action,
@@ -75,8 +75,7 @@ from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
 from sagemeter.core.endpoint.tags import resource_tags, spec_tag_keys
 from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
-from sagemeter.core.tenancy.verdict import POLICY_VIOLATION
-from sagemeter.core.tenancy.verdict import Verdict as TenancyVerdict
+from sagemeter.core.tenancy.verdict import POLICY_VIOLATION, TenancyVerdict
 from sagemeter.core.wake import HoldKind, RouteHold
 from sagemeter.idle.alarms import IdleAlarms, IdleView
 from sagemeter.notify.notifier import Notifier
@@ -223,21 +222,21 @@ class Reconciler:
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
         run.woken_by_request = not deleting and self.waking.woken_by_request(ctx)
         run.wake_token, run.refused = wake_token, ctx.status.refused_deployment
-        verdict = ctx.tenancy
+        tenancy = ctx.tenancy
         try:
-            if verdict is not None and not verdict.allowed and verdict.reason != POLICY_VIOLATION:
+            if tenancy is not None and not tenancy.allowed and tenancy.reason != POLICY_VIOLATION:
                 # No identity to act as (NoPolicy, PolicyConflict) or the wrong place to act in
                 # (AccountChanged): nothing happens in AWS for this object. A verdict that is not
                 # known yet (TenancyNotSynced) is waited out, by a deletion too.
-                if not verdict.settled:
+                if not tenancy.settled:
                     if deleting:
                         return NextPass(self.settings.poll_seconds)
                     run.next_in = self.settings.poll_seconds
                 elif deleting:
-                    self.deleter.leave(ctx, verdict.reason, verdict.message)
+                    self.deleter.leave(ctx, tenancy.reason, tenancy.message)
                     self._gone(ctx)
                     return None
-                raise Degraded(str(verdict.reason), str(verdict.message))
+                raise Degraded(str(tenancy.reason), str(tenancy.message))
             observation = await self.observer.observe(ctx)
             if deleting:
                 if await self._delete(ctx, observation, run, now):
@@ -258,8 +257,8 @@ class Reconciler:
                 # Everyone in this account and region waits for the same backoff, each with
                 # a little jitter so they do not all come back at once.
                 run.next_in = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
-        if verdict is not None and verdict.reason == POLICY_VIOLATION:
-            run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
+        if tenancy is not None and tenancy.reason == POLICY_VIOLATION:
+            run.problem = run.problem or Problem(POLICY_VIOLATION, str(tenancy.message))
             run.route = RouteAction.SKIP
         wakes, wakes_today = self.waking.counts(ctx, run.woken_by_request, now)
         if run.woken_by_request:
@@ -303,7 +302,7 @@ class Reconciler:
             api_key_secret=route.api_key_secret,
             incarnation=run.proof,
             applied_tag_keys=run.applied_tag_keys,
-            aws=ctx.status.aws or (_placed(verdict) if run.proof or run.created else None),
+            aws=ctx.status.aws or (_placed(tenancy) if run.proof or run.created else None),
             wakes=wakes,
             wakes_today=wakes_today,
             woken=run.woken_by_request,
@@ -338,7 +337,7 @@ class Reconciler:
         """The pass of a live object: prove, decide, act once."""
         endpoint, ownership = observation.endpoint, observation.ownership
         run.owns_endpoint = observation.proof is not None
-        if ownership is not None and ownership.verdict == Verdict.FOREIGN:
+        if ownership is not None and ownership.verdict == OwnershipVerdict.FOREIGN:
             run.route = RouteAction.REMOVE
             run.counted = True  # not its endpoint: it counts nothing
             raise Degraded(
@@ -354,7 +353,7 @@ class Reconciler:
         # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
         # the queue of its account and region, a change in AWS no conflicting object may make.
         await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
-        adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
+        adoptable = ownership is not None and ownership.verdict == OwnershipVerdict.ADOPTABLE
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
             incarnation = incarnation_of(endpoint)
@@ -532,8 +531,8 @@ class Reconciler:
         return RouteOutcome() if run.route == RouteAction.REMOVE else kept
 
 
-def _placed(verdict: TenancyVerdict | None) -> AwsPlacement | None:
-    return verdict.placement if verdict is not None else None
+def _placed(tenancy: TenancyVerdict | None) -> AwsPlacement | None:
+    return tenancy.placement if tenancy is not None else None
 
 
 def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:

@@ -13,7 +13,7 @@ from sagemeter.aws.clients import Identity
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.endpoint.ownership import AdoptionGrant, Owner
-from sagemeter.core.tenancy.verdict import Verdict
+from sagemeter.core.tenancy.verdict import TenancyVerdict
 
 
 class EventSink(Protocol):
@@ -52,7 +52,7 @@ class Context:
     reader: Identity | None = None
     scope: str = "self"
     # What the object's EndpointPolicies say (None: tenancy is not in use).
-    tenancy: Verdict | None = None
+    tenancy: TenancyVerdict | None = None
     expiry_policy: ExpiryPolicy = field(default_factory=ExpiryPolicy)
     invoke_role: str | None = None
     budgets: frozenset[str] = frozenset()

@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sagemeter.core.health import Verdict, liveness, readiness
+from sagemeter.core.health import ProbeVerdict, liveness, readiness
 
 __all__ = ["HEALTH", "READINESS_PATH", "STALL_VARIABLE", "Health", "serve"]
 
@@ -72,12 +72,12 @@ class Health:
         with self._lock:
             self._in_pass.pop(uid, None)
 
-    def liveness(self) -> Verdict:
+    def liveness(self) -> ProbeVerdict:
         with self._lock:
             now = self._clock()
             return liveness(None if self._beat is None else now - self._beat)
 
-    def readiness(self) -> Verdict:
+    def readiness(self) -> ProbeVerdict:
         with self._lock:
             now = self._clock()
             age = None if self._beat is None else now - self._beat

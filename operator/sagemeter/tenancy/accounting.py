@@ -1,6 +1,6 @@
 """What one reconcile pass tells the budget book about its object, and hears back.
 
-    hold(book, ctx, spend, now) -> Verdict    may it start; may its update be sent
+    hold(book, ctx, spend, now) -> BudgetVerdict    may it start; may its update be sent
     report(book, ctx, spend, wants, now)      after the pass: what it counts now
 
 What an object counts comes from what SageMaker shows for the object's own endpoint (`Spend`,
@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from sagemeter.core.tenancy.budget import Activity, Candidate, activity_of
 from sagemeter.runtime.context import Context
-from sagemeter.tenancy.book import BudgetBook, Verdict
+from sagemeter.tenancy.book import BudgetBook, BudgetVerdict
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def candidate(ctx: Context, spend: Spend, now: datetime) -> Candidate:
     )
 
 
-def hold(book: BudgetBook, ctx: Context, spend: Spend, now: datetime) -> Verdict:
+def hold(book: BudgetBook, ctx: Context, spend: Spend, now: datetime) -> BudgetVerdict:
     book.report(candidate(ctx, spend, now), ctx.uid)
     return book.verdict(ctx.uid)
 

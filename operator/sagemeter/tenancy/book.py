@@ -36,7 +36,7 @@ Wake = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Verdict:
+class BudgetVerdict:
     """What the book says of one object: may it run, and if not, why; and for one that runs
     a fleet other than its target, may its update be sent (`update_waits`: not yet)."""
 
@@ -47,7 +47,7 @@ class Verdict:
     update_waits: bool = False
 
 
-STARTING = Verdict(False, "sagemeter is counting what already runs under the budget")
+STARTING = BudgetVerdict(False, "sagemeter is counting what already runs under the budget")
 
 
 class BudgetBook:
@@ -107,7 +107,7 @@ class BudgetBook:
         if freed:
             self._wake_waiters()
 
-    def verdict(self, uid: str) -> Verdict:
+    def verdict(self, uid: str) -> BudgetVerdict:
         with self._lock:
             if not self._seeded:
                 return STARTING
@@ -117,14 +117,14 @@ class BudgetBook:
             decision = decide(candidates, self._budgets)
             self.last = decision
         if uid in decision.park:
-            return Verdict(False, decision.park[uid].message, park=decision.park[uid])
+            return BudgetVerdict(False, decision.park[uid].message, park=decision.park[uid])
         if uid in decision.wait:
             wait = decision.wait[uid]
             candidate = self._candidates.get(uid)
             if candidate is not None and candidate.update_waits:
-                return Verdict(True, wait.message, wait=wait, update_waits=True)
-            return Verdict(False, wait.message, wait=wait)
-        return Verdict(True)
+                return BudgetVerdict(True, wait.message, wait=wait, update_waits=True)
+            return BudgetVerdict(False, wait.message, wait=wait)
+        return BudgetVerdict(True)
 
     def spend(self) -> dict[str, tuple[Decimal, int]]:
         """Per budget: what runs (USD per hour) and how many wait, as of the last decision."""

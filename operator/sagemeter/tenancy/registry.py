@@ -25,7 +25,7 @@ from sagemeter.core.tenancy.selection import Policy, selects
 from sagemeter.core.tenancy.verdict import (
     NOT_SYNCED,
     POLICY_UNREADABLE,
-    Verdict,
+    TenancyVerdict,
     tenancy_verdict,
     unsettled,
 )
@@ -152,7 +152,7 @@ class Tenancy:
 
     def verdict(
         self, spec: ManagedEndpointSpec, namespace: str, recorded: AwsPlacement | None
-    ) -> Verdict:
+    ) -> TenancyVerdict:
         with self._lock:
             problem = self._problem(namespace)
             policies = list(self._policies.values())
@@ -162,7 +162,7 @@ class Tenancy:
             return problem
         return tenancy_verdict(spec, namespace, labels, policies, defaults, recorded)
 
-    def _problem(self, namespace: str) -> Verdict | None:
+    def _problem(self, namespace: str) -> TenancyVerdict | None:
         """Why no verdict can be given for `namespace` now (lock held)."""
         if self._unsynced:
             why = "; ".join(f"{kind}: {reason}" for kind, reason in sorted(self._unsynced.items()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sagemeter.api.models import DeletionPolicy
-from sagemeter.core.endpoint.ownership import Verdict
+from sagemeter.core.endpoint.ownership import OwnershipVerdict
 from sagemeter.core.endpoint.plan import Action, EndpointView, Step, plan_parked
 
 __all__ = ["DELETING", "DeletionPlan", "plan_deletion"]
@@ -43,21 +43,21 @@ def plan_deletion(
     policy: DeletionPolicy | str,
     dry_run: bool,
     adopt: bool,
-    verdict: Verdict | None,
+    verdict: OwnershipVerdict | None,
     endpoint: EndpointView | None,
     endpoint_name: str,
 ) -> DeletionPlan:
     """`verdict` is None when no endpoint exists under the name."""
     if policy == DeletionPolicy.RETAIN or dry_run:
         reason = "Retained" if policy == DeletionPolicy.RETAIN else "WouldDelete"
-        release = adopt and verdict == Verdict.OURS
+        release = adopt and verdict == OwnershipVerdict.OURS
         return DeletionPlan(
             release=release,
             drop_alarm=release,
             done=True,
             event=("Normal", reason, f"leaving endpoint {endpoint_name} in AWS"),
         )
-    if verdict in (Verdict.FOREIGN, Verdict.ADOPTABLE):
+    if verdict in (OwnershipVerdict.FOREIGN, OwnershipVerdict.ADOPTABLE):
         return DeletionPlan(
             remove_route=True,
             collect_garbage=not adopt,
@@ -68,7 +68,7 @@ def plan_deletion(
                 f"endpoint {endpoint_name} is not this object's; it was left as it is",
             ),
         )
-    if verdict == Verdict.OURS and endpoint is not None:
+    if verdict == OwnershipVerdict.OURS and endpoint is not None:
         step = plan_parked(endpoint, DELETING)
         if step.action in (Action.DELETE, Action.WAIT):
             return DeletionPlan(step=step)

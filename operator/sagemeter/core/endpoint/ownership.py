@@ -56,7 +56,7 @@ __all__ = [
     "Incarnation",
     "Owner",
     "Ownership",
-    "Verdict",
+    "OwnershipVerdict",
     "adoption_allowed",
     "decide_ownership",
     "owner_of",
@@ -143,7 +143,7 @@ def proof_holds(
     )
 
 
-class Verdict(StrEnum):
+class OwnershipVerdict(StrEnum):
     OURS = "Ours"
     ADOPTABLE = "Adoptable"
     FOREIGN = "Foreign"
@@ -151,7 +151,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Ownership:
-    verdict: Verdict
+    verdict: OwnershipVerdict
     # For FOREIGN: the sagemeter object its tags name (in words; None when sagemeter does not
     # manage it) and the Degraded reason to report (NAME_CONFLICT or ADOPTION_NOT_ALLOWED).
     owner: str | None = None
@@ -159,7 +159,7 @@ class Ownership:
 
     @property
     def ours(self) -> bool:
-        return self.verdict == Verdict.OURS
+        return self.verdict == OwnershipVerdict.OURS
 
 
 @dataclass(frozen=True)
@@ -266,12 +266,12 @@ def decide_ownership(
     | not sagemeter                     |  yes  |  yes  | Adoptable                       |
     """
     if owner.owns(tags):
-        return Ownership(Verdict.OURS)
+        return Ownership(OwnershipVerdict.OURS)
     other = owner_of(tags)
     if other is not None:
-        return Ownership(Verdict.FOREIGN, other, NAME_CONFLICT)
+        return Ownership(OwnershipVerdict.FOREIGN, other, NAME_CONFLICT)
     if not adopt:
-        return Ownership(Verdict.FOREIGN, None, NAME_CONFLICT)
+        return Ownership(OwnershipVerdict.FOREIGN, None, NAME_CONFLICT)
     if not adoption_allowed(endpoint_name, tags, grant):
-        return Ownership(Verdict.FOREIGN, None, ADOPTION_NOT_ALLOWED)
-    return Ownership(Verdict.ADOPTABLE)
+        return Ownership(OwnershipVerdict.FOREIGN, None, ADOPTION_NOT_ALLOWED)
+    return Ownership(OwnershipVerdict.ADOPTABLE)

@@ -1,6 +1,6 @@
 """One object's tenancy verdict: may the operator act in AWS for it, and as whom?
 
-    tenancy_verdict(spec, namespace, labels, policies, defaults, recorded) -> Verdict
+    tenancy_verdict(spec, namespace, labels, policies, defaults, recorded) -> TenancyVerdict
 
 Composes the other tenancy decisions in the order the operator reports them
 (the first that applies is the `Degraded` reason; nothing happens in AWS):
@@ -40,7 +40,7 @@ UNSETTLED: Final = frozenset({NOT_SYNCED, POLICY_UNREADABLE})
 
 
 @dataclass(frozen=True)
-class Verdict:
+class TenancyVerdict:
     """`reason` is None when the operator may act; `placement` is where it acts then."""
 
     policies: tuple[str, ...]
@@ -60,10 +60,10 @@ class Verdict:
         return self.reason not in UNSETTLED
 
 
-def unsettled(reason: str, message: str) -> Verdict:
+def unsettled(reason: str, message: str) -> TenancyVerdict:
     """A verdict that cannot be known yet (`NOT_SYNCED` or `POLICY_UNREADABLE`)."""
     assert reason in UNSETTLED
-    return Verdict((), reason=reason, message=message)
+    return TenancyVerdict((), reason=reason, message=message)
 
 
 def tenancy_verdict(
@@ -74,12 +74,12 @@ def tenancy_verdict(
     defaults: OperatorDefaults,
     recorded: AwsPlacement | None,
     existing: Sequence[Capacity] = (),
-) -> Verdict:
+) -> TenancyVerdict:
     """Everything tenancy says about one object; `recorded` is its `status.aws`."""
     selecting = policies_selecting(policies, namespace, labels)
     names = tuple(p.name for p in selecting)
     if not selecting and defaults.require_policy:
-        return Verdict(
+        return TenancyVerdict(
             names,
             reason=NO_POLICY,
             message=(
@@ -94,17 +94,17 @@ def tenancy_verdict(
             f"; make them name the same value, or change their namespaceSelector so that only"
             f" one selects namespace {namespace}"
         )
-        return Verdict(names, reason=effective.reason, message=effective.message + fix)
+        return TenancyVerdict(names, reason=effective.reason, message=effective.message + fix)
     where = placement(spec, effective, defaults)
     found = tuple(violations(spec, effective, defaults, existing))
     move = moved(recorded, where)
     if move is not None:
-        return Verdict(names, effective, where, found, ACCOUNT_CHANGED, move)
+        return TenancyVerdict(names, effective, where, found, ACCOUNT_CHANGED, move)
     if found:
         fix = (
             "; change the spec to fit (spec.region and spec.endpointName are immutable: create"
             " the object again), or ask for the EndpointPolicy to change"
         )
         message = "; ".join(v.message for v in found) + fix
-        return Verdict(names, effective, where, found, POLICY_VIOLATION, message)
-    return Verdict(names, effective, where)
+        return TenancyVerdict(names, effective, where, found, POLICY_VIOLATION, message)
+    return TenancyVerdict(names, effective, where)
