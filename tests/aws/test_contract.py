@@ -21,7 +21,7 @@ from sagemeter.core.endpoint import naming, requests
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.endpoint.tags import resource_tags, tag_list
 from sagemeter.core.routes import api_key_name, usage_plan_name
-from sagemeter.core.tenancy.identity import session_name
+from sagemeter.core.tenancy.sessions import session_name
 from sagemeter_sandbox import contract
 from tests.contract import CHECKER, expect_violation
 
@@ -212,7 +212,7 @@ from sagemeter.core.endpoint import naming, requests
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.endpoint.tags import resource_tags, tag_list
 from sagemeter.core.routes import api_key_name, usage_plan_name
-from sagemeter.core.tenancy.identity import session_name
+from sagemeter.core.tenancy.sessions import session_name
 client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="t",
                       aws_secret_access_key="t")
 with Stubber(client) as stub:

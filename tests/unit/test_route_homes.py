@@ -1,5 +1,5 @@
 """Where a route lives, whose a REST API is, and which Lambdas a namespace may proxy to
-(`core.route_homes`); the STS sessions of namespaces and policies (`core.tenancy.identity`)."""
+(`core.route_homes`); the STS sessions of namespaces and policies (`core.tenancy.sessions`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sagemeter.core.route_homes import (
     namespace_api_tags,
     parse_invoke_url,
 )
-from sagemeter.core.tenancy.identity import policy_session_name, session_name
+from sagemeter.core.tenancy.sessions import policy_session_name, session_name
 
 ACCOUNT, REGION = "111111111111", "us-east-1"
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sagemeter.aws.errors import checked_call
-from sagemeter.core.tenancy.identity import (
+from sagemeter.core.tenancy.sessions import (
     NAMESPACE_TAG,
     POLICY_TAG,
     policy_session_name,

@@ -30,8 +30,8 @@ from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_t
 from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.loops import Nudge
+from sagemeter.wake.event_queues import Queue
 from sagemeter.wake.listener import Message
-from sagemeter.wake.queues import Queue
 
 log = logging.getLogger("sagemeter.wake")
 # After a start, a wake request for an object not seen yet waits (its pass may simply not have

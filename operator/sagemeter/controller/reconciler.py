@@ -35,7 +35,7 @@ from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.gateway import set_own_account
-from sagemeter.aws.identity import OwnAccount
+from sagemeter.aws.own_account import OwnAccount
 from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms

@@ -27,8 +27,8 @@ from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.loops import Nudge
 from sagemeter.runtime.workers import Workers
+from sagemeter.wake.event_queues import EventQueues, Queue
 from sagemeter.wake.listener import QueueListener
-from sagemeter.wake.queues import EventQueues, Queue
 
 log = logging.getLogger("sagemeter.wake")
 

@@ -33,7 +33,7 @@ from typing import Final
 from sagemeter.api.globs import matches_any
 from sagemeter.api.models import Authorization
 from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR
-from sagemeter.core.tenancy.identity import NAMESPACE_TAG
+from sagemeter.core.tenancy.sessions import NAMESPACE_TAG
 
 __all__ = [
     "LEGACY",

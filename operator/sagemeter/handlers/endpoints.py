@@ -16,7 +16,7 @@ import kopf
 
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
-from sagemeter.aws.identity import OwnAccount
+from sagemeter.aws.own_account import OwnAccount
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError
-from sagemeter.aws.queues import QueueGateway
+from sagemeter.aws.sqs_events import QueueGateway
 from sagemeter.core.wake import (
     MAX_MESSAGE_AGE_SECONDS,
     AlarmChange,
@@ -29,7 +29,7 @@ from sagemeter.core.wake import (
     parse_message,
 )
 from sagemeter.runtime.metrics import EVENT_QUEUES_RECEIVING
-from sagemeter.wake.queues import Queue
+from sagemeter.wake.event_queues import Queue
 
 log = logging.getLogger("sagemeter.wake")
 Message = WakeRequest | AlarmChange | EndpointChange

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError, ErrorKind
-from sagemeter.aws.queues import EventsGateway, QueueGateway
+from sagemeter.aws.sqs_events import EventsGateway, QueueGateway
 from sagemeter.core.wake import (
     ALARM_RULE,
     ENDPOINT_RULE,
