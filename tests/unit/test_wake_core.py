@@ -4,6 +4,7 @@ not serve, the messages on the event queue, and the queue's policy."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -17,13 +18,16 @@ from sagemeter.core.wake import (
     EndpointChange,
     HoldKind,
     RouteHold,
+    Wakeable,
     WakeRequest,
     endpoint_status,
+    holder_refusal,
     message_age_seconds,
     parse_message,
     queue_policy,
     route_hold,
     wake_message,
+    wake_refusal,
     wake_token,
     wakes_today,
 )
@@ -262,3 +266,46 @@ def test_only_the_invoke_roles_and_sagemeters_rules_may_send() -> None:
     )
     # No invoke role (nothing wakes on request): only the rules.
     assert len(queue_policy(arn, [], [])["Statement"]) == 1
+
+
+PARKED = Wakeable(
+    uid="u1",
+    namespace="team-a",
+    name="falcon",
+    scope="self",
+    region="us-east-1",
+    path="falcon",
+    wake_on_request=True,
+    idle_parked_at="2026-11-28T07:00:00Z",
+    wakes_left=True,
+)
+REQUEST = WakeRequest(uid="u1", namespace="team-a", name="falcon", path="falcon")
+
+
+@pytest.mark.parametrize(
+    ("known", "queue", "request_", "refusal"),
+    [
+        (PARKED, ("self", "us-east-1"), REQUEST, None),
+        (PARKED, ("self", "us-east-1"), replace(REQUEST, name="other"), "another object"),
+        (PARKED, ("self", "us-east-1"), replace(REQUEST, namespace="team-b"), "another object"),
+        (PARKED, ("111122223333", "us-east-1"), REQUEST, "another account's or region's"),
+        (PARKED, ("self", "eu-west-1"), REQUEST, "another account's or region's"),
+        (PARKED, ("self", "us-east-1"), replace(REQUEST, path="elsewhere"), "at this path"),
+        (replace(PARKED, wake_on_request=False), ("self", "us-east-1"), REQUEST, "at this path"),
+        (replace(PARKED, path=None), ("self", "us-east-1"), REQUEST, "at this path"),
+        (replace(PARKED, idle_parked_at=None), ("self", "us-east-1"), REQUEST, "not parked"),
+        (replace(PARKED, wakes_left=False), ("self", "us-east-1"), REQUEST, "no wakes left"),
+    ],
+)
+def test_a_wake_request_matches_what_a_request_through_the_route_implies(
+    known: Wakeable, queue: tuple[str, str], request_: WakeRequest, refusal: str | None
+) -> None:
+    found = wake_refusal(known, *queue, request_)
+    assert (found is None) if refusal is None else (found is not None and refusal in found)
+
+
+@pytest.mark.parametrize(("holder", "refused"), [("u1", False), ("u2", True), (None, True)])
+def test_only_the_object_the_route_registry_lists_is_woken(
+    holder: str | None, refused: bool
+) -> None:
+    assert (holder_refusal("u1", holder) is not None) == refused

@@ -26,7 +26,15 @@ from sagemeter.api.models import WAKE_ANNOTATION
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.naming import endpoint_of_alarm
 from sagemeter.core.routes import RouteRecord
-from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
+from sagemeter.core.wake import (
+    AlarmChange,
+    EndpointChange,
+    Wakeable,
+    WakeRequest,
+    holder_refusal,
+    wake_refusal,
+    wake_token,
+)
 from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.loops import Nudge
@@ -40,19 +48,10 @@ STARTUP_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
-class Known:
+class Known(Wakeable):
     """An object as its last pass left it, as much as events need."""
 
-    uid: str
-    namespace: str
-    name: str
-    scope: str
-    region: str
     endpoint_name: str
-    path: str | None
-    wake_on_request: bool
-    idle_parked_at: str | None  # set while parked because it was idle
-    wakes_left: bool
     wake: str | None  # the sagemeter.io/wake annotation now
     # Who holds the object's path in its route's REST API (the route registry), when routed.
     holder: Callable[[], RouteRecord | None] | None
@@ -136,7 +135,12 @@ class EventDispatcher:
         if known is None:
             # Not seen since the start (yet): wait a little, then drop.
             return self._clock() - self._started > STARTUP_GRACE_SECONDS
-        refused = _refused(known, queue, request)
+        refused = wake_refusal(known, queue.scope, queue.region, request)
+        if refused is None:
+            # Only what the object's record allows asks the route registry (which may read
+            # the REST API from AWS).
+            holder = known.holder() if known.holder else None
+            refused = holder_refusal(known.uid, holder.uid if holder else None)
         if refused is not None:
             log.warning(
                 "wake request for %s/%s refused: %s", request.namespace, request.name, refused
@@ -158,21 +162,3 @@ class EventDispatcher:
 
 def _endpoint_key(known: Known) -> tuple[str, str, str]:
     return (known.scope, known.region, known.endpoint_name)
-
-
-def _refused(known: Known, queue: Queue, request: WakeRequest) -> str | None:
-    """Why a wake request does not match what a real request through the route implies."""
-    if (known.namespace, known.name) != (request.namespace, request.name):
-        return "the message names another object for this uid"
-    if (known.scope, known.region) != (queue.scope, queue.region):
-        return "the message came through another account's or region's queue"
-    if not known.wake_on_request or known.path is None or known.path != request.path:
-        return "the object's route does not wake on request at this path"
-    if known.idle_parked_at is None:
-        return "the endpoint is not parked for being idle"
-    if not known.wakes_left:
-        return "no wakes left today"
-    holder = known.holder() if known.holder else None
-    if holder is None or holder.uid != known.uid:
-        return "the route registry does not list this object at that path"
-    return None

@@ -34,13 +34,16 @@ __all__ = [
     "HoldKind",
     "RouteHold",
     "WakeRequest",
+    "Wakeable",
     "alarm_rule_pattern",
     "endpoint_rule_pattern",
     "endpoint_status",
+    "holder_refusal",
     "parse_message",
     "queue_policy",
     "route_hold",
     "wake_message",
+    "wake_refusal",
     "wake_token",
     "wakes_today",
 ]
@@ -128,6 +131,48 @@ class WakeRequest:
     name: str
     path: str
     request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Wakeable:
+    """An object as its last pass left it, as much as a wake request is checked against."""
+
+    uid: str
+    namespace: str
+    name: str
+    scope: str  # the account's scope ("self" or a policy's account)
+    region: str
+    path: str | None  # the route's path, when routed
+    wake_on_request: bool
+    idle_parked_at: str | None  # set while parked because it was idle
+    wakes_left: bool
+
+
+def wake_refusal(
+    known: Wakeable, queue_scope: str, queue_region: str, request: WakeRequest
+) -> str | None:
+    """Why a wake request does not match what a real request through the object's route
+    implies (None: it does, as far as the object's own record tells; `holder_refusal` then
+    asks the route registry)."""
+    if (known.namespace, known.name) != (request.namespace, request.name):
+        return "the message names another object for this uid"
+    if (known.scope, known.region) != (queue_scope, queue_region):
+        return "the message came through another account's or region's queue"
+    if not known.wake_on_request or known.path is None or known.path != request.path:
+        return "the object's route does not wake on request at this path"
+    if known.idle_parked_at is None:
+        return "the endpoint is not parked for being idle"
+    if not known.wakes_left:
+        return "no wakes left today"
+    return None
+
+
+def holder_refusal(uid: str, holder_uid: str | None) -> str | None:
+    """Why a wake request is refused when the route registry lists `holder_uid` (None: no
+    one) at the object's path: only the object holding its route is woken through it."""
+    if holder_uid is None or holder_uid != uid:
+        return "the route registry does not list this object at that path"
+    return None
 
 
 @dataclass(frozen=True)
