@@ -59,7 +59,15 @@ from sagemeter.core.endpoint.desired import (
     still_idle_parked,
 )
 from sagemeter.core.endpoint.ownership import OwnershipVerdict, conflict_message, proof_for
-from sagemeter.core.endpoint.passes import RouteAction
+from sagemeter.core.endpoint.passes import (
+    RouteAction,
+    drops_idle_alarm,
+    polls,
+    route_action,
+    settles,
+    supersedes_config,
+    violation_blocks,
+)
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -113,7 +121,10 @@ class _Pass:
     idle: IdleView = field(default_factory=IdleView)
     proof: EndpointIncarnation | None = None
     applied_tag_keys: list[str] | None = None
-    route: RouteAction = RouteAction.SKIP
+    # The endpoint under the object's name is someone else's; the step the pass planned (None:
+    # it got no further). Together they say what the pass may do to the route.
+    foreign: bool = False
+    planned: Action | None = None
     created: bool = False
     woken_by_request: bool = False
     # Superseded models and configs still to collect (a collection AWS refused).
@@ -257,15 +268,17 @@ class Reconciler:
                 # Everyone in this account and region waits for the same backoff, each with
                 # a little jitter so they do not all come back at once.
                 run.next_in = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
-        if tenancy is not None and tenancy.reason == POLICY_VIOLATION:
-            run.problem = run.problem or Problem(POLICY_VIOLATION, str(tenancy.message))
-            run.route = RouteAction.SKIP
+        violation = tenancy is not None and tenancy.reason == POLICY_VIOLATION
+        if violation:
+            message = str(tenancy.message) if tenancy else ""
+            run.problem = run.problem or Problem(POLICY_VIOLATION, message)
         wakes, wakes_today = self.waking.counts(ctx, run.woken_by_request, now)
         if run.woken_by_request:
             self.reporter.event(
                 ctx, "Normal", "WokenByRequest", "a request through the route woke the endpoint"
             )
-        route = await self._route(ctx, run, now, wakes_today)
+        action = route_action(foreign=run.foreign, planned=run.planned, policy_violation=violation)
+        route = await self._route(ctx, action, run, now, wakes_today)
         if route.pending:
             run.next_in = min(run.next_in, ROUTE_DEPLOY_POLL)
         problem = run.problem or route.problem
@@ -338,7 +351,7 @@ class Reconciler:
         endpoint, ownership = observation.endpoint, observation.ownership
         run.owns_endpoint = observation.proof is not None
         if ownership is not None and ownership.verdict == OwnershipVerdict.FOREIGN:
-            run.route = RouteAction.REMOVE
+            run.foreign = True
             run.counted = True  # not its endpoint: it counts nothing
             raise Degraded(
                 str(ownership.reason),
@@ -403,12 +416,9 @@ class Reconciler:
         else:
             assert desired.reason is not None
             run.step = step = plan_parked(view, desired.reason)
-        # A route goes with a proven endpoint, or stays with a parked one; a brand-new endpoint
-        # gets it once the next pass has proven the create was ours.
-        run.route = RouteAction.SKIP if step.action == Action.CREATE else RouteAction.SYNC
-        blocked = ctx.tenancy is not None and ctx.tenancy.reason == POLICY_VIOLATION
-        if blocked and step.action in (Action.CREATE, Action.UPDATE):
-            # A violation stops whatever would start or change spending; parks still happen.
+        run.planned = step.action
+        violation = ctx.tenancy is not None and ctx.tenancy.reason == POLICY_VIOLATION
+        if violation_blocks(violation, step.action):
             raise Degraded(POLICY_VIOLATION, str(ctx.tenancy.message) if ctx.tenancy else "")
         deploys = step.action in (Action.CREATE, Action.UPDATE)
         if (
@@ -426,8 +436,8 @@ class Reconciler:
             run.dry_run_park = True
         elif step.acts:
             billed = (now - waited).total_seconds() if waited is not None else None
-            if step.action == Action.UPDATE or step.reason == "ReplacingFailed":
-                run.cleanup_pending = True  # the config it ran on is superseded
+            if supersedes_config(step):
+                run.cleanup_pending = True
             try:
                 run.seen = await self.actor.act(ctx, step, target, run.seen, billed)
             except (AwsError, Degraded) as error:
@@ -442,21 +452,19 @@ class Reconciler:
                 run.created = True
                 run.owns_endpoint = True  # its CreateEndpoint made this incarnation
         elif (
-            step.phase == Phase.IN_SERVICE
+            endpoint is not None
             and target is not None
-            and endpoint is not None
-            and endpoint.config_name == target.config_name
+            and settles(step, endpoint.config_name, target.config_name)
         ):
-            # Serving the target: what it superseded can go. (A failed update's rollback
-            # serves the config before it, which stays; so does the superseded flag.)
             run.cleanup_pending = True  # until the settling below has gone through
             applied = await self.cleanup.settle(ctx, endpoint.arn, target, ctx.status.phase)
             run.applied_tag_keys = applied if applied is not None else run.applied_tag_keys
             run.cleanup_pending = False
-        if step.acts or step.action == Action.WAIT:
+        if polls(step):
             run.next_in = self.settings.poll_seconds
-        elif ctx.spec.idle is None and ctx.status.observed_generation not in (None, ctx.generation):
-            # The idle policy may have been removed by this change (a first pass never had one).
+        if drops_idle_alarm(
+            step, ctx.spec.idle is not None, ctx.status.observed_generation, ctx.generation
+        ):
             await self.alarms.drop(ctx)
         if ctx.budgets and self.book is not None:
             run.counted = True
@@ -508,11 +516,16 @@ class Reconciler:
             self.book.report(None, ctx.uid)
 
     async def _route(
-        self, ctx: Context, run: _Pass, now: datetime, today: WakeCount | None
+        self,
+        ctx: Context,
+        action: RouteAction,
+        run: _Pass,
+        now: datetime,
+        today: WakeCount | None,
     ) -> RouteOutcome:
         kept = RouteOutcome(ctx.status.invoke_url, ctx.status.api_key_secret)
         try:
-            if run.route == RouteAction.SYNC:
+            if action == RouteAction.SYNC:
                 queue = await self.waking.ensure(ctx)
                 phase = run.step.phase if run.step else ctx.status.phase
                 hold = self.waking.hold(ctx, run.desired, phase, now, run.woken_by_request, today)
@@ -520,7 +533,7 @@ class Reconciler:
                     hold = RouteHold(HoldKind.PARKED, hold.reason, hold.retry_after)
                 target = (queue.account, self.settings.event_queue) if queue else None
                 return await self.route_sync.sync(ctx, hold, target)
-            if run.route == RouteAction.REMOVE and (
+            if action == RouteAction.REMOVE and (
                 ctx.status.invoke_url or ctx.status.api_key_secret
             ):
                 await self.route_sync.remove(ctx)
@@ -528,7 +541,7 @@ class Reconciler:
         except AwsError as error:
             problem, _ = aws_problem(error, self.settings)
             return RouteOutcome(kept.invoke_url, kept.api_key_secret, problem)
-        return RouteOutcome() if run.route == RouteAction.REMOVE else kept
+        return RouteOutcome() if action == RouteAction.REMOVE else kept
 
 
 def _placed(tenancy: TenancyVerdict | None) -> AwsPlacement | None:
