@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from sagemeter.api.models import Phase
+from sagemeter.api.models import ParkedReason, Phase
 from sagemeter.core.endpoint.passes import (
     RouteAction,
     drops_idle_alarm,
+    held_for_budget,
     polls,
     route_action,
     settles,
@@ -112,3 +113,13 @@ def test_sagemaker_at_work_means_polling() -> None:
     assert polls(step(Action.CREATE, Phase.CREATING))
     assert polls(step(Action.WAIT, Phase.UPDATING))
     assert not polls(step(Action.NOTHING))
+
+
+def test_an_update_a_budget_has_no_room_for_is_not_sent() -> None:
+    update = step(Action.UPDATE, Phase.UPDATING)
+    held = held_for_budget(update, "team budget: $10 of $10")
+    assert held.action == Action.NOTHING and held.phase == Phase.IN_SERVICE
+    assert held.reason == ParkedReason.OVER_BUDGET and held.failed
+    assert held_for_budget(update, None) == update
+    create = step(Action.CREATE, Phase.CREATING)
+    assert held_for_budget(create, "team budget: $10 of $10") == create  # the book parks those

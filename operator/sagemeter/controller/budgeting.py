@@ -64,6 +64,18 @@ class Budgeting:
         current = await self.fleets.hourly(ctx, config) if replacing and config else None
         return Spend(status, hourly, current, replacing, _started(endpoint))
 
+    async def before(
+        self, ctx: Context, endpoint: EndpointDescription | None, target: Target, now: datetime
+    ) -> tuple[Decimal | None, BudgetCall]:
+        """Before a running object acts: its target's price, and what the book allows (nothing
+        to ask without budgets)."""
+        if self.book is None or not ctx.budgets:
+            return None, BudgetCall()
+        hourly = await self.target_hourly(ctx, target)
+        status = endpoint.status if endpoint else None
+        spend = await self.spend(ctx, endpoint, status, target, hourly)
+        return hourly, self.hold(ctx, spend, now)
+
     def hold(self, ctx: Context, spend: Spend, now: datetime) -> BudgetCall:
         """Before acting: may the endpoint start, may its update go out?"""
         if self.book is None or not ctx.budgets:

@@ -24,6 +24,8 @@ from sagemeter.core.endpoint.ownership import (
     proof_for,
     proof_holds,
 )
+from sagemeter.core.endpoint.requests import Target
+from sagemeter.core.endpoint.status import Seen
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.workers import Workers
 
@@ -123,3 +125,17 @@ class Observer:
             else None
         )
         return Observation(endpoint, ownership, proof)
+
+
+def seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:
+    """What the pass saw of the endpoint (and the target it works towards), for status."""
+    return Seen(
+        endpoint_name=ctx.endpoint_name,
+        sagemaker_status=endpoint.status if endpoint else None,
+        endpoint_arn=endpoint.arn if endpoint else None,
+        config_name=(endpoint.config_name if endpoint else None)
+        or (target.config_name if target else None),
+        model_name=target.model_name if target else None,
+        failure_reason=endpoint.failure_reason if endpoint else None,
+        variant_names=tuple(endpoint.variant_names) if endpoint else (),
+    )

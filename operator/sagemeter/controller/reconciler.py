@@ -27,16 +27,14 @@ from sagemeter.api.models import (
     AwsPlacement,
     EndpointIncarnation,
     ParkedReason,
-    Phase,
     RefusedDeployment,
     WakeCount,
 )
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
-from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.errors import AwsError
 from sagemeter.aws.gateway import set_own_account
 from sagemeter.aws.own_account import OwnAccount
-from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.alarms import Alarms
 from sagemeter.controller.budgeting import Budgeting
@@ -45,8 +43,8 @@ from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.deleting import Deleter
 from sagemeter.controller.fleets import Fleets
 from sagemeter.controller.notifying import Notices
-from sagemeter.controller.observer import Observation, Observer, incarnation_of
-from sagemeter.controller.reporting import Reporter, aws_problem
+from sagemeter.controller.observer import Observation, Observer, incarnation_of, seen
+from sagemeter.controller.reporting import Reporter, aws_problem, refused_deployment
 from sagemeter.controller.targets import Targets
 from sagemeter.controller.waking import Waking
 from sagemeter.core.endpoint.desired import (
@@ -62,6 +60,7 @@ from sagemeter.core.endpoint.ownership import OwnershipVerdict, conflict_message
 from sagemeter.core.endpoint.passes import (
     RouteAction,
     drops_idle_alarm,
+    held_for_budget,
     polls,
     route_action,
     settles,
@@ -77,7 +76,6 @@ from sagemeter.core.endpoint.plan import (
     plan_running,
     refusal_holds,
     refusal_message,
-    remembered_refusal,
 )
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Problem, Seen, compose_status
@@ -373,11 +371,11 @@ class Reconciler:
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
-            run.seen = _seen(ctx, endpoint, None)
+            run.seen = seen(ctx, endpoint, None)
             run.next_in = self.settings.poll_seconds
             return
         run.proof = observation.proof
-        run.seen = _seen(ctx, endpoint, None)
+        run.seen = seen(ctx, endpoint, None)
         desired = run.desired
         if desired.running and endpoint is not None and endpoint.status == "InService":
             run.idle = await self.alarms.keep(ctx, now, endpoint.variant_names)
@@ -388,31 +386,19 @@ class Reconciler:
         update_waits: str | None = None
         if desired.running:
             target = await self.targets.resolve(ctx, endpoint)
-            if ctx.budgets and self.book is not None:
-                hourly = await self.budgeting.target_hourly(ctx, target)
-                status = endpoint.status if endpoint else None
-                spend = await self.budgeting.spend(ctx, endpoint, status, target, hourly)
-                call = self.budgeting.hold(ctx, spend, now)
-                update_waits = call.update_waits
-                if call.over_budget is not None:
-                    run.desired = desired = parked_for(
-                        desired, ParkedReason.OVER_BUDGET, call.over_budget
-                    )
+            hourly, call = await self.budgeting.before(ctx, endpoint, target, now)
+            update_waits = call.update_waits
+            if call.over_budget is not None:
+                run.desired = desired = parked_for(
+                    desired, ParkedReason.OVER_BUDGET, call.over_budget
+                )
         view = endpoint.view() if endpoint else None
         if desired.running:
             assert target is not None
-            run.seen = _seen(ctx, endpoint, target)
+            run.seen = seen(ctx, endpoint, target)
             attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
             run.step = step = plan_running(target.config_name, view, attempt, ctx.generation)
-            if step.action == Action.UPDATE and update_waits is not None:
-                # The update would exceed a budget: not sent; the running fleet stays.
-                run.step = step = Step(
-                    Action.NOTHING,
-                    Phase.IN_SERVICE,
-                    ParkedReason.OVER_BUDGET,
-                    update_waits,
-                    failed=True,
-                )
+            run.step = step = held_for_budget(step, update_waits)
         else:
             assert desired.reason is not None
             run.step = step = plan_parked(view, desired.reason)
@@ -445,7 +431,14 @@ class Reconciler:
                 # does not happen), and the problem is reported.
                 run.step = None
                 if isinstance(error, AwsError) and deploys and target is not None:
-                    self._remember_refusal(ctx, run, error, target.config_name)
+                    refused = refused_deployment(
+                        ctx, error, target.config_name, run.wake_token, self.settings
+                    )
+                    if refused is not None:
+                        run.refused = refused
+                        raise Degraded(
+                            refused.reason, refusal_message(refused, ctx.name)
+                        ) from error
                 raise
             if step.action == Action.CREATE:
                 run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
@@ -472,31 +465,12 @@ class Reconciler:
                 ctx, endpoint, run.seen.sagemaker_status, target, hourly
             )
 
-    def _remember_refusal(
-        self, ctx: Context, run: _Pass, error: AwsError, config_name: str
-    ) -> None:
-        """A deployment SageMaker refused for good (ResourceLimitExceeded, ...) is kept in
-        status and reported in SageMaker's words; it is sent again only once the object
-        changes (``core.endpoint.plan.refusal_holds``), never in a loop."""
-        if not remembered_refusal(error.code, error.kind is ErrorKind.TERMINAL):
-            return
-        problem, _ = aws_problem(error, self.settings)
-        run.refused = RefusedDeployment(
-            operation=error.operation or "CreateEndpoint",
-            config_name=config_name,
-            generation=ctx.generation,
-            wake=run.wake_token,
-            reason=problem.reason,
-            message=error.message[:3000],
-        )
-        raise Degraded(problem.reason, refusal_message(run.refused, ctx.name)) from error
-
     async def _delete(
         self, ctx: Context, observation: Observation, run: _Pass, now: datetime
     ) -> bool:
         """The pass of an object being deleted; True once nothing is left to do in AWS."""
         step, seen = await self.deleter.delete(
-            ctx, observation, lambda: _seen(ctx, observation.endpoint, None)
+            ctx, observation, lambda: seen(ctx, observation.endpoint, None)
         )
         if step is None:
             return True
@@ -546,16 +520,3 @@ class Reconciler:
 
 def _placed(tenancy: TenancyVerdict | None) -> AwsPlacement | None:
     return tenancy.placement if tenancy is not None else None
-
-
-def _seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:
-    return Seen(
-        endpoint_name=ctx.endpoint_name,
-        sagemaker_status=endpoint.status if endpoint else None,
-        endpoint_arn=endpoint.arn if endpoint else None,
-        config_name=(endpoint.config_name if endpoint else None)
-        or (target.config_name if target else None),
-        model_name=target.model_name if target else None,
-        failure_reason=endpoint.failure_reason if endpoint else None,
-        variant_names=tuple(endpoint.variant_names) if endpoint else (),
-    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sagemeter.api.models import ManagedEndpointStatus
+from sagemeter.api.models import ManagedEndpointStatus, RefusedDeployment
 from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.core.endpoint.plan import remembered_refusal
 from sagemeter.core.endpoint.status import Problem, announcements
 from sagemeter.runtime.context import Context, EventSink
 from sagemeter.runtime.kube import Kube
@@ -88,3 +89,22 @@ def _reason_for(error: AwsError) -> str:
     if error.code == "ResourceLimitExceeded":
         return "ResourceLimitExceeded"
     return "InvalidRequest"
+
+
+def refused_deployment(
+    ctx: Context, error: AwsError, config_name: str, wake_token: str | None, settings: Settings
+) -> RefusedDeployment | None:
+    """A deployment SageMaker refused for good (ResourceLimitExceeded, ...), to keep in status
+    and report in SageMaker's words: it is sent again only once the object changes
+    (``core.endpoint.plan.refusal_holds``), never in a loop. None for any other error."""
+    if not remembered_refusal(error.code, error.kind is ErrorKind.TERMINAL):
+        return None
+    problem, _ = aws_problem(error, settings)
+    return RefusedDeployment(
+        operation=error.operation or "CreateEndpoint",
+        config_name=config_name,
+        generation=ctx.generation,
+        wake=wake_token,
+        reason=problem.reason,
+        message=error.message[:3000],
+    )

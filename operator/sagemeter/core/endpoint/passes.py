@@ -3,6 +3,7 @@
 
 * `route_action`: what the pass may do to the object's route;
 * `violation_blocks`: when a policy violation stops the step;
+* `held_for_budget`: an update a budget has no room for is not sent;
 * `supersedes_config` and `settles`: when superseded models and configs are still to be
   collected (`status.cleanupPending`), and when they can go;
 * `drops_idle_alarm`: when a spec change took the idle policy away, so its alarm goes;
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sagemeter.api.models import Phase
+from sagemeter.api.models import ParkedReason, Phase
 from sagemeter.core.endpoint.plan import Action, Step
 
 __all__ = [
     "RouteAction",
     "drops_idle_alarm",
+    "held_for_budget",
     "polls",
     "route_action",
     "settles",
@@ -55,6 +57,17 @@ def route_action(*, foreign: bool, planned: Action | None, policy_violation: boo
 def violation_blocks(policy_violation: bool, action: Action) -> bool:
     """A violation stops whatever would start or change spending; parks still happen."""
     return policy_violation and action in (Action.CREATE, Action.UPDATE)
+
+
+def held_for_budget(step: Step, update_waits: str | None) -> Step:
+    """`update_waits` (the book's message) when a budget has no room for the updated fleet
+    beside the running one: the update is not sent and the running fleet stays, reported as
+    OverBudget. Any other step goes ahead."""
+    if step.action != Action.UPDATE or update_waits is None:
+        return step
+    return Step(
+        Action.NOTHING, Phase.IN_SERVICE, ParkedReason.OVER_BUDGET, update_waits, failed=True
+    )
 
 
 def supersedes_config(step: Step) -> bool:
