@@ -127,7 +127,7 @@ class Observer:
         return Observation(endpoint, ownership, proof)
 
 
-def seen(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:
+def seen_of(ctx: Context, endpoint: EndpointDescription | None, target: Target | None) -> Seen:
     """What the pass saw of the endpoint (and the target it works towards), for status."""
     return Seen(
         endpoint_name=ctx.endpoint_name,

@@ -43,7 +43,7 @@ from sagemeter.controller.contexts import Contexts
 from sagemeter.controller.deleting import Deleter
 from sagemeter.controller.fleets import Fleets
 from sagemeter.controller.notifying import Notices
-from sagemeter.controller.observer import Observation, Observer, incarnation_of, seen
+from sagemeter.controller.observer import Observation, Observer, incarnation_of, seen_of
 from sagemeter.controller.reporting import Reporter, aws_problem, refused_deployment
 from sagemeter.controller.targets import Targets
 from sagemeter.controller.waking import Waking
@@ -371,11 +371,11 @@ class Reconciler:
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
-            run.seen = seen(ctx, endpoint, None)
+            run.seen = seen_of(ctx, endpoint, None)
             run.next_in = self.settings.poll_seconds
             return
         run.proof = observation.proof
-        run.seen = seen(ctx, endpoint, None)
+        run.seen = seen_of(ctx, endpoint, None)
         desired = run.desired
         if desired.running and endpoint is not None and endpoint.status == "InService":
             run.idle = await self.alarms.keep(ctx, now, endpoint.variant_names)
@@ -395,7 +395,7 @@ class Reconciler:
         view = endpoint.view() if endpoint else None
         if desired.running:
             assert target is not None
-            run.seen = seen(ctx, endpoint, target)
+            run.seen = seen_of(ctx, endpoint, target)
             attempt = Attempt(ctx.status.attempted_config_name, ctx.status.attempted_generation)
             run.step = step = plan_running(target.config_name, view, attempt, ctx.generation)
             run.step = step = held_for_budget(step, update_waits)
@@ -470,7 +470,7 @@ class Reconciler:
     ) -> bool:
         """The pass of an object being deleted; True once nothing is left to do in AWS."""
         step, seen = await self.deleter.delete(
-            ctx, observation, lambda: seen(ctx, observation.endpoint, None)
+            ctx, observation, lambda: seen_of(ctx, observation.endpoint, None)
         )
         if step is None:
             return True
