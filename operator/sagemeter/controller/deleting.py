@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sagemeter.controller.acting import Actor
-from sagemeter.controller.alarms import Alarms
 from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.observer import Observation
 from sagemeter.controller.reporting import Reporter
@@ -19,6 +18,7 @@ from sagemeter.core.discovery import DISCOVERED
 from sagemeter.core.endpoint.deletion import plan_deletion
 from sagemeter.core.endpoint.plan import Action, Step
 from sagemeter.core.endpoint.status import Seen
+from sagemeter.idle.keeper import AlarmKeeper
 from sagemeter.routes.sync import RouteSync
 from sagemeter.runtime.context import Context
 
@@ -29,7 +29,7 @@ class Deleter:
         dry_run: bool,
         actor: Actor,
         cleanup: Cleanup,
-        alarms: Alarms,
+        alarms: AlarmKeeper,
         routes: RouteSync,
         reporter: Reporter,
     ) -> None:

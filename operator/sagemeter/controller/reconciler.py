@@ -36,7 +36,6 @@ from sagemeter.aws.errors import AwsError
 from sagemeter.aws.gateway import set_own_account
 from sagemeter.aws.own_account import OwnAccount
 from sagemeter.controller.acting import Actor, NameTaken
-from sagemeter.controller.alarms import Alarms
 from sagemeter.controller.budgeting import Budgeting
 from sagemeter.controller.cleanup import Cleanup
 from sagemeter.controller.contexts import Contexts
@@ -84,6 +83,7 @@ from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION, TenancyVerdict
 from sagemeter.core.wake import HoldKind, RouteHold
 from sagemeter.idle.alarms import IdleAlarms, IdleView
+from sagemeter.idle.keeper import AlarmKeeper
 from sagemeter.notify.notifier import Notifier
 from sagemeter.routes.sync import RouteOutcome, RouteSync
 from sagemeter.runtime.context import Context, Degraded, EventSink
@@ -175,7 +175,7 @@ class Reconciler:
         self._park_waits: dict[str, datetime] = {}
         self.actor = Actor(self.workers, self.observer, self.idle, self.reporter.event)
         self.route_sync = RouteSync(settings, kube, self.workers, self.reporter.event)
-        self.alarms = Alarms(self.idle, self.workers, self.reporter)
+        self.alarms = AlarmKeeper(self.idle, self.workers, self.reporter.event)
         self.deleter = Deleter(
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )

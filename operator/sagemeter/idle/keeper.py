@@ -1,11 +1,11 @@
-"""The idle alarm of a pass's endpoint, with an Event for every change made to it in AWS."""
+"""The idle alarm of a pass's endpoint, kept in a worker thread, with an Event for every
+change made to it in AWS (`IdleAlarms` does the AWS side, `core.idle` decides)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sagemeter.controller.reporting import Reporter
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.tags import resource_tags
 from sagemeter.core.meter.times import parse_time
@@ -13,12 +13,15 @@ from sagemeter.idle.alarms import IdleAlarms, IdleView
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.workers import Workers
 
+# An Event on the object: (ctx, type, reason, message).
+Event = Callable[[Context, str, str, str], None]
 
-class Alarms:
-    def __init__(self, idle: IdleAlarms, workers: Workers, reporter: Reporter) -> None:
+
+class AlarmKeeper:
+    def __init__(self, idle: IdleAlarms, workers: Workers, event: Event) -> None:
         self.idle = idle
         self.workers = workers
-        self.reporter = reporter
+        self.event = event
 
     async def keep(self, ctx: Context, now: datetime, variants: Sequence[str]) -> IdleView:
         """Keep the idle alarm of an InService endpoint (proven ours) over the production
@@ -42,7 +45,7 @@ class Alarms:
             variants,
         )
         if view.alarm_set:
-            self.reporter.event(
+            self.event(
                 ctx,
                 "Normal",
                 "IdleAlarmSet",
@@ -53,7 +56,7 @@ class Alarms:
 
     async def drop(self, ctx: Context) -> None:
         if await self.workers.run(self.idle.drop, ctx):
-            self.reporter.event(
+            self.event(
                 ctx,
                 "Normal",
                 "IdleAlarmDeleted",
