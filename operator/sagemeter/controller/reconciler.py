@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -128,6 +128,8 @@ class _Pass:
     # Whether the endpoint there now is proven the object's own (None: the pass cannot tell):
     # only its proven owner gets its events from the queue.
     owns_endpoint: bool | None = None
+    # What a config used as is breaks (a PolicyViolation message): no route, no deployment.
+    violation: str | None = None
 
 
 class Reconciler:
@@ -257,6 +259,9 @@ class Reconciler:
         if verdict is not None and verdict.reason == POLICY_VIOLATION:
             run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
             run.route = "skip"
+        if run.violation is not None:
+            run.problem = run.problem or Problem(POLICY_VIOLATION, run.violation)
+            run.route = "skip"
         wakes, wakes_today = self.waking.counts(ctx, run.woken, now)
         if run.woken:
             self.reporter.event(
@@ -347,10 +352,20 @@ class Reconciler:
                     grant=ctx.grant,
                 ),
             )
-        # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
-        # the queue of its account and region, a change in AWS no conflicting object may make.
-        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
+        # A config used as is is held to the guardrails before anything is done with it in AWS:
+        # one that breaks them is not adopted, created from or updated to (parks still happen).
+        judged = await self.fleets.judge(ctx, endpoint, adoptable)
+        if judged is not None:
+            run.violation = str(judged.message)
+            if adoptable or endpoint is None:
+                raise Degraded(POLICY_VIOLATION, run.violation)
+            ctx = replace(ctx, tenancy=judged)
+        else:
+            # Only after the proof: with wakeOnRequest this lets the object's invoke role send
+            # to the queue of its account and region, a change in AWS no conflicting object may
+            # make. AWS's events about it come through the queue from now.
+            await self.waking.ensure(ctx)
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
             incarnation = incarnation_of(endpoint)
