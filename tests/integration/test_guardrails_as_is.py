@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import IMAGE, Kubectl, Operator, endpoint_object, wait_for
+from .conftest import IMAGE, Kubectl, Operator, endpoint_object, foreign_endpoint, wait_for
 from .test_ownership import Aws, leave_untouched, wait_reason
 
 pytestmark = pytest.mark.cluster
@@ -218,6 +218,71 @@ def test_an_adopted_endpoint_whose_fleet_breaks_the_guardrails_is_not_adopted(
     assert aws.state(notebook) == before
     assert changes_since(operator, calls) == {}
     leave_untouched(attacker, "grab", lambda: aws.state(notebook), before, operator, calls)
+
+
+def test_a_forged_status_does_not_resume_an_adopted_endpoint_from_another_teams_config(
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    aws: Aws,
+    sagemaker: Any,
+    sandbox: Any,
+    namespace: str,
+    other_namespace: str,
+    policies: Callable[..., str],
+) -> None:
+    """A parked adopted endpoint is re-created from the config its status names, and a tenant
+    can write its status. The attacker adopts a notebook endpoint it is granted, parks it,
+    writes the victim's `<endpoint>-c-<hash>` config into status and resumes (across an
+    operator restart, so no status this process wrote stands in for the forged one): refused,
+    no endpoint is created from the victim's config, and the victim is unchanged."""
+    shared = f"{namespace}-victim"
+    notebook = f"{namespace}-nb2"
+    foreign_endpoint(sagemaker, notebook)
+    policies(
+        f"{other_namespace}-p",
+        [other_namespace],
+        instanceTypes=["ml.m5.*"],
+        adoption={"endpointNames": [f"{namespace}-nb*"]},
+    )
+    operator.namespaces.append(other_namespace)
+    operator.start()
+    kube.apply(endpoint_object("victim", endpointName=shared))
+    stolen = kube.wait_phase("victim", "InService")["endpointConfigName"]
+    victim_uid = kube.get("victim")["metadata"]["uid"]  # type: ignore[index]
+    grab = {
+        "apiVersion": "sagemeter.io/v1alpha1",
+        "kind": "ManagedEndpoint",
+        "metadata": {"name": "grab"},
+        "spec": {"adopt": True, "endpointName": notebook},
+    }
+    attacker.apply(grab)
+    attacker.wait_phase("grab", "InService")
+    attacker.patch("grab", {"spec": {"suspend": True}})
+    attacker.wait_phase("grab", "Parked")
+    wait_for("the notebook endpoint to go", lambda: aws.state(notebook)["endpoint"] is None)
+    operator.stop()
+    before = aws.state(shared, owner=victim_uid)
+    sandbox.kubectl_run(
+        "patch",
+        "mep",
+        "grab",
+        "-n",
+        other_namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"endpointConfigName": stolen}}),
+    )
+    attacker.patch("grab", {"spec": {"suspend": False}})
+    operator.start()
+    wait_reason(attacker, "grab", "PolicyViolation")
+    assert f"belongs to namespace {namespace}" in attacker.condition("grab", "Degraded")["message"]
+    operator.wait_passes(2)
+    assert aws.state(notebook)["endpoint"] is None
+    assert operator.aws_calls().get("sagemaker:CreateEndpoint", 0) == 0
+    assert aws.state(shared, owner=victim_uid) == before
+    assert kube.status("victim")["phase"] == "InService"
 
 
 def test_retain_is_refused_at_apply_where_a_budget_applies(

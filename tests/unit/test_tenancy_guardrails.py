@@ -376,6 +376,13 @@ M5 = Variant("AllTraffic", ("ml.m5.large",), 1, models=("m",))
         ),
         ("adopted-needs-no-config-grant", [M5_ONLY], fleet(M5, tags={}), True, []),
         (
+            "adopted-never-runs-another-namespaces-config",
+            [M5_ONLY],
+            fleet(M5, tags=OTHER_TAGS),
+            True,
+            [("", Rule.ENDPOINT_CONFIGS)],
+        ),
+        (
             "adopted-fleet-is-held-to-the-guardrails",
             [M5_ONLY],
             fleet(Variant("AllTraffic", ("ml.m5.large",), 3), tags={}),

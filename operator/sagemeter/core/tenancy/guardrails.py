@@ -240,14 +240,19 @@ def owned_by(tags: Mapping[str, str], namespace: str) -> bool:
     return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_NAMESPACE) == namespace
 
 
-def _config_owner(effective: EffectivePolicy, namespace: str, fleet: Fleet) -> list[Violation]:
+def _config_owner(
+    effective: EffectivePolicy, namespace: str, fleet: Fleet, adopted: bool
+) -> list[Violation]:
     """A config used as is must be the namespace's own, or allowed by `endpointConfigs.names`
-    of every selecting policy that sets it (at least one must). Where no policy governs, only
-    another namespace's sagemeter config is refused (the operator's defaults are permissive)."""
+    of every selecting policy that sets it (at least one must). Where no policy governs, and
+    for an adopted endpoint's config (a notebook's is never sagemeter's: adoption is the
+    grant), only another namespace's sagemeter config is refused."""
     tags, name, rule = fleet.tags, fleet.config_name, Rule.ENDPOINT_CONFIGS
     if owned_by(tags, namespace):
         return []
     other = tags.get(OWNER_NAMESPACE) if tags.get(MANAGED_BY) == OPERATOR else None
+    if adopted and not other:
+        return []
     whose = (
         f"belongs to namespace {other} (its {OWNER_NAMESPACE} tag)"
         if other
@@ -264,7 +269,7 @@ def _config_owner(effective: EffectivePolicy, namespace: str, fleet: Fleet) -> l
             for opinion in effective.endpoint_configs
             if not matches_any(opinion.value, name)
         ]
-    if effective.governed:
+    if effective.governed and not adopted:
         policies = ", ".join(effective.policies)
         complaint = (
             f"EndpointConfig {name} {whose}, and no EndpointPolicy selecting namespace"
@@ -285,9 +290,11 @@ def as_is_violations(
 ) -> list[Violation]:
     """Every guardrail a config used as is breaks, as AWS describes it (`fleet`): instance
     types and counts of every variant (shadow variants included), the execution roles of its
-    models (and its own), and, for `spec.model.endpointConfigName`, whose config it is. An
-    adopted endpoint's config is never sagemeter's: adoption itself is the grant
-    (`core.endpoint.ownership.adoption_allowed`), its fleet is still held to the guardrails.
+    models (and its own), and whose config it is: for `spec.model.endpointConfigName`, the
+    namespace's own or one `endpointConfigs.names` allows. An adopted endpoint's config is
+    normally no one's (adoption itself is the grant, `core.endpoint.ownership.
+    adoption_allowed`), but never another namespace's sagemeter config: a parked adopted
+    endpoint resumes from the config its status names, and status is the tenant's to write.
     The region is the object's own (configs are regional), checked by `violations`."""
     what = ("the adopted endpoint's " if adopted else "") + f"EndpointConfig {fleet.config_name}"
     capacities = [
@@ -304,8 +311,7 @@ def as_is_violations(
         found += _not_allowed(
             effective.execution_roles, Rule.EXECUTION_ROLES, f"{what}: execution role", role, False
         )
-    if not adopted:
-        found += _config_owner(effective, namespace, fleet)
+    found += _config_owner(effective, namespace, fleet, adopted)
     return _in_order(found)
 
 
