@@ -55,7 +55,6 @@ _NOT_FOUND_CODES = frozenset(
         "NotFoundException",
         "NotFound",
         "NoSuchEntity",
-        "ParameterNotFound",  # SSM
     }
 )
 _ALREADY_EXISTS_CODES = frozenset(
@@ -63,7 +62,6 @@ _ALREADY_EXISTS_CODES = frozenset(
         "ResourceAlreadyExistsException",
         "AlreadyExistsException",
         "EntityAlreadyExists",
-        "ParameterAlreadyExists",  # SSM
     }
 )
 _RETRYABLE_CODES = frozenset(

@@ -1,1 +1,0 @@
-"""Self-service through the route: the meter's SSM parameter (SPEC §7)."""
