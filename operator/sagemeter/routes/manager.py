@@ -665,6 +665,7 @@ def _up_to_date(tree: ResourceTree, route: RouteSpec, config: MethodConfig) -> b
         and record.fingerprint == config.fingerprint
         and method_complete(config.proxy, post)
         and tree.owned_paths(route.owner.uid) == {path}
+        and tree.meter_methods(path) == {m.http_method for m in config.meter}
     )
 
 

@@ -183,6 +183,34 @@ class Kube:
             raise
         return True
 
+    def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ManagedEndpoint as the API server has it now, or None when it is gone. Read by
+        a list with a field selector: the ClusterRole grants list, not get."""
+        found = self.api.request(
+            "GET", _endpoint(namespace), query={"fieldSelector": f"metadata.name={name}"}
+        )
+        items = found.get("items") or []
+        return dict(items[0]) if items else None
+
+    def patch_endpoint(
+        self, namespace: str, name: str, patch: dict[str, Any], field_manager: str
+    ) -> bool:
+        """Merge-patch a ManagedEndpoint as `field_manager`; False when it is gone. A patch
+        naming a resourceVersion that is no longer current raises ApiError 409."""
+        try:
+            self.api.request(
+                "PATCH",
+                _endpoint(namespace, name),
+                patch,
+                query={"fieldManager": field_manager},
+                content_type=MERGE_PATCH,
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def create(self, body: dict[str, Any]) -> bool:
         """Create a ManagedEndpoint; False when one of that name already exists."""
         namespace = body["metadata"]["namespace"]
