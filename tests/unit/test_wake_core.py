@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sagemeter.api.models import Authorization, ParkedReason, Phase
+from sagemeter.api.models import Authorization, ParkedReason, Phase, WakeCount
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.route_methods import build_method_config
 from sagemeter.core.routes import RouteSpec
@@ -111,9 +111,9 @@ def test_a_held_route_never_changes_between_passes() -> None:
 
 
 def test_wakes_are_counted_per_utc_day() -> None:
-    assert wakes_today("2026-11-28", 3, date(2026, 11, 28)) == 3
-    assert wakes_today("2026-11-27", 3, date(2026, 11, 28)) == 0
-    assert wakes_today(None, 0, date(2026, 11, 28)) == 0
+    assert wakes_today(WakeCount(date="2026-11-28", count=3), date(2026, 11, 28)) == 3
+    assert wakes_today(WakeCount(date="2026-11-27", count=3), date(2026, 11, 28)) == 0
+    assert wakes_today(None, date(2026, 11, 28)) == 0
 
 
 def test_one_wake_token_per_park() -> None:

@@ -107,10 +107,9 @@ class Waking:
     @staticmethod
     def counts(ctx: Context, woken: bool, now: datetime) -> tuple[int | None, WakeCount | None]:
         status = ctx.status
-        today = status.wakes_today
-        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        count = wakes_today(status.wakes_today, now.date())
         if not woken:
-            return status.wakes, today if count else None
+            return status.wakes, status.wakes_today if count else None
         return (status.wakes or 0) + 1, WakeCount(date=now.date().isoformat(), count=count + 1)
 
     def hold(
@@ -125,7 +124,7 @@ class Waking:
         api = ctx.spec.api
         if api is None:
             return None
-        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        count = wakes_today(today, now.date())
         parked = next((c for c in ctx.status.conditions if c.type == "Parked"), None)
         return route_hold(
             running=desired.running,
@@ -148,8 +147,7 @@ class Waking:
         """What the pass left; `owns_endpoint`: whether it proved the endpoint there now the
         object's own (only then do its events reach the object)."""
         api = ctx.spec.api
-        today = new.wakes_today
-        count = wakes_today(today.date if today else None, today.count if today else 0, now.date())
+        count = wakes_today(new.wakes_today, now.date())
         idle = new.parked_reason == ParkedReason.IDLE and new.idle_park is not None
         self.dispatcher.remember(
             Known(

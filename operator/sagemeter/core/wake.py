@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sagemeter.api.models import GROUP, ParkedReason, Phase
+from sagemeter.api.models import GROUP, ParkedReason, Phase, WakeCount
 from sagemeter.core.self_service import (
     EXTEND_KIND,
     MAX_MESSAGE_AGE,
@@ -81,9 +81,9 @@ class RouteHold:
     retry_after: str | None = None
 
 
-def wakes_today(day: str | None, count: int, today: date) -> int:
+def wakes_today(recorded: WakeCount | None, today: date) -> int:
     """Wakes counted for `today` (a count recorded for another day is over)."""
-    return count if day == today.isoformat() else 0
+    return recorded.count if recorded is not None and recorded.date == today.isoformat() else 0
 
 
 def route_hold(
