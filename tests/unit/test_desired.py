@@ -16,10 +16,12 @@ from sagemeter.core.endpoint.desired import (
     Desired,
     Expiry,
     ExpiryPolicy,
+    deleting_state,
     desired_state,
     effective_expiry,
     extended_expiry,
     is_expiring_soon,
+    parked_for,
     warn_before,
 )
 from sagemeter.core.meter.durations import DURATION_PATTERN, format_duration
@@ -83,6 +85,38 @@ def test_park_reason_precedence(suspended: bool, expired: bool, outside: bool, i
     assert desired.reason == expected
     assert desired.running == (expected is None)
     assert desired.schedule_error is None
+
+
+@pytest.mark.parametrize(
+    ("suspended", "outside", "idle", "over_budget"),
+    list(itertools.product([False, True], repeat=4)),
+)
+def test_what_a_pass_learns_later_parks_below_the_meter(
+    suspended: bool, outside: bool, idle: bool, over_budget: bool
+) -> None:
+    now = utc(2026, 11, 21, 12) if outside else utc(2026, 11, 19, 12)
+    meter = state(spec(suspend=suspended, schedule={"uptime": [WEEKDAYS_UTC]}), now)
+    desired = meter
+    if idle:
+        desired = parked_for(desired, ParkedReason.IDLE)
+    if over_budget:
+        desired = parked_for(desired, ParkedReason.OVER_BUDGET, "team budget: $10 of $10")
+    flags = {
+        ParkedReason.SUSPENDED: suspended,
+        ParkedReason.SCHEDULE: outside,
+        ParkedReason.IDLE: idle,
+        ParkedReason.OVER_BUDGET: over_budget,
+    }
+    expected = next((reason for reason, on in flags.items() if on), None)
+    assert desired.reason == expected
+    assert desired.running == (expected is None)
+    assert desired.next_transition_at == meter.next_transition_at  # the meter's, still
+    assert (desired.budget_message is not None) == (expected == ParkedReason.OVER_BUDGET)
+
+
+def test_a_deletion_is_not_parked() -> None:
+    going = deleting_state(state(spec(), CREATED))
+    assert parked_for(going, ParkedReason.IDLE) == going
 
 
 def test_nothing_set_runs_forever() -> None:

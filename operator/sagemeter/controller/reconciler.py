@@ -56,6 +56,7 @@ from sagemeter.core.endpoint.desired import (
     desired_state,
     expiry_cap,
     idle_record,
+    parked_for,
     still_idle_parked,
 )
 from sagemeter.core.endpoint.ownership import Verdict, conflict_message, proof_for
@@ -220,9 +221,12 @@ class Reconciler:
         now = self.clock()
         policy = ctx.expiry_policy
         wake_token = (body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION)
-        expiry = desired_state(ctx.spec, ctx.created, now, policy).expiry
+        # The meter once per pass; what the pass learns later (idle, over budget) parks it.
+        desired = desired_state(ctx.spec, ctx.created, now, policy)
+        expiry = desired.expiry
         idle_parked = still_idle_parked(ctx.status.idle_park, expiry, wake_token)
-        desired = desired_state(ctx.spec, ctx.created, now, policy, idle=idle_parked)
+        if idle_parked:
+            desired = parked_for(desired, ParkedReason.IDLE)
         if deleting:
             desired = deleting_state(desired)
         run = _Pass(desired, Seen(ctx.endpoint_name, None), self.settings.sync_seconds)
@@ -394,9 +398,7 @@ class Reconciler:
         if desired.running and endpoint is not None and endpoint.status == "InService":
             run.idle = await self.alarms.keep(ctx, now, endpoint.variant_names)
             if run.idle.idle:
-                run.desired = desired = desired_state(
-                    ctx.spec, ctx.created, now, ctx.expiry_policy, idle=True
-                )
+                run.desired = desired = parked_for(desired, ParkedReason.IDLE)
         target: Target | None = None
         hourly: Decimal | None = None
         update_waits: str | None = None
@@ -409,8 +411,8 @@ class Reconciler:
                 call = self.budgeting.hold(ctx, spend, now)
                 update_waits = call.update_waits
                 if call.over_budget is not None:
-                    run.desired = desired = desired_state(
-                        ctx.spec, ctx.created, now, ctx.expiry_policy, over_budget=call.over_budget
+                    run.desired = desired = parked_for(
+                        desired, ParkedReason.OVER_BUDGET, call.over_budget
                     )
         view = endpoint.view() if endpoint else None
         if desired.running:

@@ -1,6 +1,7 @@
 """Desired state: should the endpoint run now, and when can that answer change?
 
     desired_state(spec, created, now, policy, idle) -> Desired
+    parked_for(desired, reason) -> Desired   (what a pass learns later: idle, over budget)
 
 Running exactly when not suspended, not expired, inside an uptime window (if a
 schedule is set) and not idle-parked; otherwise Parked with the first matching
@@ -138,23 +139,38 @@ def desired_state(
         reason = ParkedReason.EXPIRED
     elif outside:
         reason = ParkedReason.SCHEDULE
-    elif idle:
-        reason = ParkedReason.IDLE
-    elif over_budget is not None:
-        reason = ParkedReason.OVER_BUDGET
 
     instants = [t for t in (expiry.at, warn_at) if t is not None and t > now]
     edge = next_edge(windows, now) if windows else None
     if edge is not None:
         instants.append(edge)
-    return Desired(
+    desired = Desired(
         running=reason is None,
         reason=reason,
         expiry=expiry,
         warn_at=warn_at,
         next_transition_at=min(instants) if instants else None,
         schedule_error=schedule_error,
-        budget_message=over_budget if reason == ParkedReason.OVER_BUDGET else None,
+    )
+    if idle:
+        desired = parked_for(desired, ParkedReason.IDLE)
+    if over_budget is not None:
+        desired = parked_for(desired, ParkedReason.OVER_BUDGET, over_budget)
+    return desired
+
+
+def parked_for(desired: Desired, reason: ParkedReason, message: str | None = None) -> Desired:
+    """`desired` once the pass finds that the endpoint is idle (`Idle`) or waits for budget
+    (`OverBudget`, with `message`): the meter's own reasons (Suspended, Expired, Schedule) and
+    an earlier one of these rank first, and when the answer can next change stays the meter's.
+    So a pass computes the meter once and parks on what it learns later."""
+    if not desired.running or desired.deleting:
+        return desired
+    return replace(
+        desired,
+        running=False,
+        reason=reason,
+        budget_message=message if reason == ParkedReason.OVER_BUDGET else None,
     )
 
 
