@@ -7,6 +7,7 @@ with, ownership by the tags AWS returns, routes by the record in a POST method's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,18 @@ class AwsAudit:
             make("cloudwatch"),
             make("apigateway"),
         )
+
+    def settled(self, patience: float) -> Inventory:
+        """The inventory once nothing is left, or as it is after ``patience`` seconds. A
+        namespace's REST API and usage plan go in the background after its last route (the
+        deployment thread: DeleteRestApi has one slot per 30 s per account, and a throttled
+        attempt is tried again with a backoff of up to a minute)."""
+        deadline = time.monotonic() + patience
+        while True:
+            found = self.inventory()
+            if not any(found.leaks().values()) or time.monotonic() > deadline:
+                return found
+            time.sleep(2)
 
     def inventory(self) -> Inventory:
         return Inventory(

@@ -40,6 +40,10 @@ from ..integration.conftest import Operator, endpoint_object
 from .audit import AwsAudit
 from .report import FaultWindow, Row, Timeline, false_parks
 
+# How long the audit waits for what goes in the background after the last object (a namespace's
+# REST API and usage plan): the next DeleteRestApi slot (30 s) and a retry's backoff (60 s).
+LEAK_PATIENCE = 120.0
+
 GROUP, VERSION, PLURAL = "sagemeter.io", "v1alpha1", "managedendpoints"
 
 
@@ -268,7 +272,7 @@ class ChaosRun:
         self.windows.append(FaultWindow("throttle", throttle_start, time.time()))
         stats = self.faults.clear()
         deletes = self.faults.requests("sagemaker:DeleteEndpoint", contains=self.ns)
-        leaks = AwsAudit(self.sandbox.aws_endpoint_url, self.ns).inventory()
+        leaks = AwsAudit(self.sandbox.aws_endpoint_url, self.ns).settled(LEAK_PATIENCE)
         parks, per_object = false_parks(self.timeline, deletes, self.windows)
         expected = {n: 2 if n in self.parked else 1 for n in self.names}
         extra = {n: c - expected[n] for n, c in per_object.items() if c > expected[n]}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sagemeter.runtime.loops import Loops, NextPass, ObjectLoop, next_pass
-from sagemeter.runtime.workers import LANE, URGENT, PassGate, Workers
+from sagemeter.runtime.workers import LANE, URGENT, KeyedLock, PassGate, Workers
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -419,3 +419,69 @@ async def _urgent_calls_take_lanes_in_turn_and_keep_to_their_share() -> None:
     release.set()
     await asyncio.gather(*hog)
     assert started.index("b") == 1
+
+
+# ---------------------------------------------------------------- one pass of an object at a time
+
+
+def test_a_cancelled_call_ends_only_once_its_thread_has() -> None:
+    """A pass cancelled while its call runs (kopf stops a deleted object's loop) returns only
+    after the call: nothing the call writes can land after the object's next pass."""
+    release, finished = threading.Event(), threading.Event()
+
+    def call() -> None:
+        release.wait(10)
+        finished.set()
+
+    async def scenario() -> None:
+        workers = Workers(threads=2)
+        task = asyncio.ensure_future(workers.run(call))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # still waiting for its thread
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+
+    asyncio.run(scenario())
+
+
+def test_a_call_cancelled_before_it_starts_never_runs() -> None:
+    ran: list[str] = []
+    busy = threading.Event()
+
+    async def scenario() -> None:
+        workers = Workers(threads=1)
+        blocker = asyncio.ensure_future(workers.run(busy.wait, 10))
+        queued = asyncio.ensure_future(workers.run(ran.append, "late"))
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        busy.set()
+        await blocker
+        await workers.run(ran.append, "next")
+
+    asyncio.run(scenario())
+    assert ran == ["next"]
+
+
+def test_an_objects_passes_hold_one_lock_in_turn_and_leave_nothing_behind() -> None:
+    locks, order = KeyedLock(), []
+
+    async def one(key: str, name: str, hold: float) -> None:
+        async with locks.hold(key):
+            order.append(f"{name}+")
+            await asyncio.sleep(hold)
+            order.append(f"{name}-")
+
+    async def scenario() -> None:
+        await asyncio.gather(one("a", "loop", 0.05), one("a", "delete", 0), one("b", "other", 0))
+
+    asyncio.run(scenario())
+    # The deletion of "a" waits for its loop's pass; "b" does not wait for "a".
+    assert order.index("delete+") > order.index("loop-")
+    assert order.index("other-") < order.index("loop-")
+    assert len(locks) == 0

@@ -8,7 +8,6 @@ and raise ``AwsError`` for anything they do not handle themselves.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -274,14 +273,6 @@ class LambdaGateway(Gateway):
             if exc.kind is ErrorKind.TERMINAL:  # AccessDenied*, another account's ARN
                 return None
             raise
-
-    def policy_statements(self, function_arn: str) -> list[dict[str, Any]]:
-        """The function's resource policy statements ([] when it has none)."""
-        response = self._or_none("GetPolicy", FunctionName=function_arn)
-        if response is None:
-            return []
-        statements: list[dict[str, Any]] = json.loads(response["Policy"]).get("Statement", [])
-        return statements
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -85,7 +85,7 @@ from sagemeter.runtime.loops import NextPass, Wake, next_pass
 from sagemeter.runtime.metrics import FLEET
 from sagemeter.runtime.prices import load_prices
 from sagemeter.runtime.settings import Settings
-from sagemeter.runtime.workers import PassGate, Workers
+from sagemeter.runtime.workers import KeyedLock, PassGate, Workers
 from sagemeter.tenancy.accounting import Spend
 from sagemeter.tenancy.book import BudgetBook
 from sagemeter.tenancy.registry import Tenancy
@@ -128,6 +128,8 @@ class _Pass:
     # Whether the endpoint there now is proven the object's own (None: the pass cannot tell):
     # only its proven owner gets its events from the queue.
     owns_endpoint: bool | None = None
+    # What a config used as is breaks (a PolicyViolation message): no route, no deployment.
+    violation: str | None = None
 
 
 class Reconciler:
@@ -151,6 +153,7 @@ class Reconciler:
         self.clock = clock
         self.workers = Workers(threads)
         self.gate = PassGate(threads * PASSES_PER_THREAD)
+        self.one_pass = KeyedLock()
         self.contexts = Contexts(settings, tenancy)
         self.book = book
         self.reporter = Reporter(events, kube, self.workers)
@@ -190,8 +193,12 @@ class Reconciler:
         """One pass; when the next one is due, or None once a deletion is complete. An `urgent`
         pass (a deadline) does not wait for ordinary ones, and its AWS calls go first. Both
         the gate and the worker pool take namespaces in turn (`runtime.workers`)."""
-        namespace = str(body.get("metadata", {}).get("namespace") or "")
-        async with self.gate.slot(urgent, namespace):
+        metadata = body.get("metadata", {})
+        namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
+        # One pass of an object at a time: the deletion handler starts while the object's loop
+        # may still be in a pass, whose route or alarm must not be written after the deletion
+        # removed it.
+        async with self.one_pass.hold(uid), self.gate.slot(urgent, namespace):
             return await self._pass(body, deleting)
 
     async def _pass(self, body: Mapping[str, Any], deleting: bool) -> NextPass | None:
@@ -251,6 +258,9 @@ class Reconciler:
                 run.wake = BACKOFFS.jitter(max(backing_off, self.settings.poll_seconds))
         if verdict is not None and verdict.reason == POLICY_VIOLATION:
             run.problem = run.problem or Problem(POLICY_VIOLATION, str(verdict.message))
+            run.route = "skip"
+        if run.violation is not None:
+            run.problem = run.problem or Problem(POLICY_VIOLATION, run.violation)
             run.route = "skip"
         wakes, wakes_today = self.waking.counts(ctx, run.woken, now)
         if run.woken:
@@ -342,10 +352,20 @@ class Reconciler:
                     grant=ctx.grant,
                 ),
             )
-        # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
-        # the queue of its account and region, a change in AWS no conflicting object may make.
-        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         adoptable = ownership is not None and ownership.verdict == Verdict.ADOPTABLE
+        # A config used as is is held to the guardrails before anything is done with it in AWS:
+        # one that breaks them is not adopted, created from or updated to (parks still happen).
+        judged = await self.fleets.judge(ctx, endpoint, adoptable)
+        if judged is not None:
+            run.violation = str(judged.message)
+            if adoptable or endpoint is None:
+                raise Degraded(POLICY_VIOLATION, run.violation)
+            ctx = replace(ctx, tenancy=judged)
+        else:
+            # Only after the proof: with wakeOnRequest this lets the object's invoke role send
+            # to the queue of its account and region, a change in AWS no conflicting object may
+            # make. AWS's events about it come through the queue from now.
+            await self.waking.ensure(ctx)
         if endpoint is not None and adoptable:
             await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
             incarnation = incarnation_of(endpoint)

@@ -258,15 +258,6 @@ class RouteManager:
         for home in homes:
             self._scheduler(home.account, home.region).flush(home)
 
-    def is_deployed(self, route: RouteSpec, site: RouteSite) -> bool:
-        """Whether the stage already serves the last change to ``route``."""
-        home = home_of(
-            route.authorization, route.owner.namespace, site.account, site.region, site.configured
-        )
-        api = self._api(home, site)
-        generation = api.generations.get(core.resource_path(route.path), 0)
-        return self._scheduler(site.account, site.region).deployed(home, generation)
-
     def close(self) -> None:
         with self._lock:
             schedulers = list(self._schedulers.values())

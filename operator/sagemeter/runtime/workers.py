@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-__all__ = ["LANE", "URGENT", "PassGate", "Workers"]
+__all__ = ["LANE", "URGENT", "KeyedLock", "PassGate", "Workers"]
 
 T = TypeVar("T")
 
@@ -63,7 +63,15 @@ class Workers:
         future: Future[T] = Future()
         call = partial(context.run, fn, *args, **kwargs)
         self._pool.submit(URGENT.get(), LANE.get(), (call, future))
-        return await asyncio.wrap_future(future)
+        running = asyncio.wrap_future(future)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: a cancelled pass still ends only once its call has,
+            # so nothing the call writes lands after the object's next pass (its deletion).
+            if not future.cancel():
+                await asyncio.wait([running])
+            raise
 
     @property
     def started(self) -> int:
@@ -269,3 +277,28 @@ class _GateLanes:
         if not queue:
             del self._queues[lane]
             self._turns.remove(lane)
+
+
+class KeyedLock:
+    """One holder per key at a time (an object's passes: its loop's and its deletion's), with
+    nothing kept for a key no one holds or waits for."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # the lock, its holder and waiters
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
