@@ -11,10 +11,12 @@ holds: the object exists under that uid, namespace and name; its route at that p
 route registry under the same uid; `wakeOnRequest` is on; it is parked because it was idle now,
 with wakes left today. Then its `sagemeter.io/wake` annotation is set to a value derived from
 that park, so the same request twice, a forged copy, or a restart while the message waits,
-wakes it once.
+wakes it once. An extend request (`POST <path>/_meter`) is checked the same way (the object,
+its account and region, `selfService` at that path, the route registry) and handed to the
+object's self-service (`controller.self_service`), which applies it or refuses it with an Event.
 
 The queue of an account is shared by every namespace there, and a tenant can send to it as
-fast as its own route is called. So a message the dispatcher has already acted on costs
+fast as its own route is called. So a wake request the dispatcher has already acted on costs
 nothing more: the annotation is patched once per (object, park), and a refusal is logged once
 per (object, reason), however many copies follow. Handling a flood is then the queue's
 receive and delete calls alone, ten messages each.
@@ -32,6 +34,7 @@ from sagemeter.api.models import WAKE_ANNOTATION
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.naming import endpoint_of_alarm
 from sagemeter.core.routes import RouteRecord
+from sagemeter.core.self_service import MAX_MESSAGE_AGE, ExtendRequest
 from sagemeter.core.wake import AlarmChange, EndpointChange, WakeRequest, wake_token
 from sagemeter.idle.alarms import IdleAlarms
 from sagemeter.runtime.kube import Kube
@@ -43,6 +46,9 @@ log = logging.getLogger("sagemeter.wake")
 # After a start, a wake request for an object not seen yet waits (its pass may simply not have
 # run yet); after this long an unknown uid is dropped.
 STARTUP_GRACE_SECONDS = 30.0
+# Carries an extend request into the object: (the object, the request, why it is refused or
+# None); True when the message is done with (`controller.self_service.Extensions.handle`).
+Extend = Callable[["Known", ExtendRequest, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Known:
     # True: the last pass proved the endpoint's incarnation the object's own (or created it);
     # False: it is someone else's, or absent; None: the pass could not tell (keep as it was).
     owns_endpoint: bool | None = None
+    self_service: bool = False
+    max_extends_per_day: int = 24
 
 
 class EventDispatcher:
@@ -85,6 +93,7 @@ class EventDispatcher:
         self._lock = threading.Lock()
         self._objects: dict[str, Known] = {}
         self._endpoints: dict[tuple[str, str, str], str] = {}
+        self.extend: Extend | None = None
         # Per uid: the wake token this process last set, and the refusal it last logged.
         self._woken: dict[str, str] = {}
         self._refusals: dict[str, str] = {}
@@ -133,7 +142,26 @@ class EventDispatcher:
             if self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status):
                 self._wake_endpoint(queue, message.endpoint_name)
             return True
+        if isinstance(message, ExtendRequest):
+            return self._extend_request(queue, message)
         return self._wake_request(queue, message)
+
+    def _extend_request(self, queue: Queue, request: ExtendRequest) -> bool:
+        with self._lock:
+            known = self._objects.get(request.uid)
+        if known is None:
+            # Not seen since the start (yet): wait a little, then drop.
+            return self._clock() - self._started > STARTUP_GRACE_SECONDS
+        refused = _extend_refused(known, queue, request)
+        if refused is None and request.stale:
+            refused = f"the request is older than {MAX_MESSAGE_AGE} s"
+        if refused is not None:
+            log.warning(
+                "extend request for %s/%s refused: %s", request.namespace, request.name, refused
+            )
+        if self.extend is None:
+            return True
+        return self.extend(known, request, refused)
 
     def _wake_endpoint(self, queue: Queue, endpoint_name: str, urgent: bool = False) -> None:
         with self._lock:
@@ -178,6 +206,21 @@ class EventDispatcher:
 
 def _endpoint_key(known: Known) -> tuple[str, str, str]:
     return (known.scope, known.region, known.endpoint_name)
+
+
+def _extend_refused(known: Known, queue: Queue, request: ExtendRequest) -> str | None:
+    """Why an extend request does not match what a real `POST _meter` through the object's
+    route implies."""
+    if (known.namespace, known.name) != (request.namespace, request.name):
+        return "the message names another object for this uid"
+    if (known.scope, known.region) != (queue.scope, queue.region):
+        return "the message came through another account's or region's queue"
+    if not known.self_service or known.path is None or known.path != request.path:
+        return "the object's route has no self-service at this path"
+    holder = known.holder() if known.holder else None
+    if holder is None or holder.uid != known.uid:
+        return "the route registry does not list this object at that path"
+    return None
 
 
 def _refused(known: Known, queue: Queue, request: WakeRequest) -> str | None:

@@ -47,6 +47,7 @@ from sagemeter.controller.fleets import Fleets
 from sagemeter.controller.notifying import Notices
 from sagemeter.controller.observer import Observation, Observer, incarnation_of
 from sagemeter.controller.reporting import Reporter, aws_problem
+from sagemeter.controller.self_service import Extensions, SelfService
 from sagemeter.controller.targets import Targets
 from sagemeter.controller.waking import Waking
 from sagemeter.core.endpoint.desired import (
@@ -173,6 +174,9 @@ class Reconciler:
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
         self.notices = Notices(Notifier(wake, active), self.reporter.event)
+        self.self_service = SelfService(
+            self.workers, self.reporter.event, Extensions(kube, wake, clock)
+        )
         self.waking = Waking(
             settings.event_queue,
             account.value if account else None,
@@ -183,7 +187,10 @@ class Reconciler:
             self.route_sync,
             wake,
             active,
+            settings.cluster_id,
         )
+        assert self.self_service.extensions is not None
+        self.waking.dispatcher.extend = self.self_service.extensions.handle
 
     # ------------------------------------------------------------------ the pass
 
@@ -318,11 +325,15 @@ class Reconciler:
             self.budgeting.report(ctx, run.spend, wants, now)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
-        self.notices.record(ctx, new)
+        extended = self.self_service.announce(ctx, new)
+        self.notices.record(ctx, new, extended)
+        await self.self_service.settle(ctx, new)
         version = await self.reporter.write_status(ctx, new)
         self.contexts.wrote(ctx.uid, new, version)
         self.notices.written(ctx, new)
-        self.notices.send(ctx, new, now)
+        self.notices.send(ctx, new, now, extended, self.self_service.hints(ctx, new.invoke_url))
+        if not await self.self_service.mirror_meter(ctx, new):
+            run.wake = min(run.wake, self.settings.poll_seconds)
         return next_pass(run.wake, run.desired.next_transition_at, now)
 
     async def _learn_account(self, account: OwnAccount) -> None:
@@ -366,8 +377,10 @@ class Reconciler:
             # to the queue of its account and region, a change in AWS no conflicting object may
             # make. AWS's events about it come through the queue from now.
             await self.waking.ensure(ctx)
-        if endpoint is not None and adoptable:
-            await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
+        if endpoint is not None and ownership is not None and adoptable:
+            await self.cleanup.adopt(
+                ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags), ownership.released
+            )
             incarnation = incarnation_of(endpoint)
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None
@@ -507,6 +520,8 @@ class Reconciler:
             ctx, observation, lambda: _seen(ctx, observation.endpoint, None)
         )
         if step is None:
+            if ctx.status.meter_parameter or self.self_service.wanted(ctx):
+                await self.self_service.remove(ctx)  # AwsError: the deletion waits for it
             return True
         run.step, run.proof, run.seen = step, observation.proof, seen or run.seen
         run.wake = self.settings.poll_seconds
@@ -518,6 +533,9 @@ class Reconciler:
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
         self.notices.notifier.forget(ctx.uid)
+        self.self_service.mirror.forget(ctx.uid)
+        if self.self_service.extensions is not None:
+            self.self_service.extensions.forget(ctx.uid)
         self.contexts.forget(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:

@@ -24,6 +24,12 @@ from enum import StrEnum
 from typing import Any, Final
 
 from sagemeter.api.models import GROUP, ParkedReason, Phase
+from sagemeter.core.self_service import (
+    EXTEND_KIND,
+    MAX_MESSAGE_AGE,
+    ExtendRequest,
+    parse_extend_message,
+)
 
 __all__ = [
     "ALARM_RULE",
@@ -49,7 +55,7 @@ __all__ = [
 ALARM_RULE: Final = "idle-alarms"
 ENDPOINT_RULE: Final = "endpoint-states"
 # Messages older than this are dropped: a wake request nobody acted on for a minute is stale.
-MAX_MESSAGE_AGE_SECONDS: Final = 60
+MAX_MESSAGE_AGE_SECONDS: Final = MAX_MESSAGE_AGE
 WAKE_KIND: Final = "sagemeter.wake"
 WAKE_PREFIX: Final = "request-"
 # What a client is told to wait before any create was observed (SPEC §6: 600 s); afterwards the
@@ -171,14 +177,18 @@ def endpoint_status(upper_snake: str) -> str:
     return "".join(part.capitalize() for part in upper_snake.split("_"))
 
 
-def parse_message(body: str) -> WakeRequest | AlarmChange | EndpointChange | None:
-    """A queue message, or None when it is none of the three (it is dropped)."""
+def parse_message(
+    body: str,
+) -> WakeRequest | ExtendRequest | AlarmChange | EndpointChange | None:
+    """A queue message, or None when it is none of the four (it is dropped)."""
     try:
         doc: Any = json.loads(body)
     except ValueError:
         return None
     if not isinstance(doc, dict):
         return None
+    if doc.get("kind") == EXTEND_KIND:
+        return parse_extend_message(doc)
     if doc.get("kind") == WAKE_KIND:
         uid, namespace, name, path = (doc.get(k) for k in ("uid", "namespace", "name", "path"))
         if not all(isinstance(f, str) and f for f in (uid, namespace, name, path)):
@@ -250,3 +260,8 @@ def endpoint_rule_pattern() -> dict[str, Any]:
 
 
 QUEUE_TAGS: Final = {f"{GROUP}/managed-by": "sagemeter"}
+
+
+def queue_tags(cluster: str | None) -> dict[str, str]:
+    """Tags of the event queue and its rules: sagemeter's, and the cluster's."""
+    return {**QUEUE_TAGS, **({f"{GROUP}/cluster": cluster} if cluster else {})}
