@@ -53,11 +53,18 @@ class Observer:
         """One sweep per (account, region, shared reader): made as the account's policy session
         (SPEC §5 "Shared readers"), or the operator's own identity where no role is assumed;
         never as whichever object asked first."""
-        key = (ctx.scope, ctx.region, ctx.reader)
+        return self.directory_at(ctx.scope, ctx.region, ctx.reader)
+
+    def directory_at(self, scope: str, region: str, reader: Identity | None) -> EndpointDirectory:
+        key = (scope, region, reader)
         if key not in self._directories:
-            sweeper = SageMakerGateway(ctx.region, identity=ctx.reader)
+            sweeper = SageMakerGateway(region, identity=reader)
             self._directories[key] = EndpointDirectory(sweeper.sweep_endpoints, self._sync_seconds)
         return self._directories[key]
+
+    def readers(self) -> list[tuple[str, str, Identity | None]]:
+        """Every (account, region, shared reader) a pass has swept so far."""
+        return list(self._directories)
 
     def record(self, ctx: Context, status: str | None) -> None:
         """What our own action just did (the status it leaves the endpoint in)."""

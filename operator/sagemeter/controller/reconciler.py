@@ -187,6 +187,7 @@ class Reconciler:
             self.route_sync,
             wake,
             active,
+            settings.cluster_id,
         )
         assert self.self_service.extensions is not None
         self.waking.dispatcher.extend = self.self_service.extensions.handle
@@ -376,8 +377,10 @@ class Reconciler:
             # to the queue of its account and region, a change in AWS no conflicting object may
             # make. AWS's events about it come through the queue from now.
             await self.waking.ensure(ctx)
-        if endpoint is not None and adoptable:
-            await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
+        if endpoint is not None and ownership is not None and adoptable:
+            await self.cleanup.adopt(
+                ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags), ownership.released
+            )
             incarnation = incarnation_of(endpoint)
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None

@@ -45,13 +45,14 @@ class Waking:
         routes: RouteSync,
         wake: Wake,
         active: Callable[[], bool] = lambda: True,
+        cluster: str | None = None,
     ) -> None:
         self.account = account
         self._active = active
         self.workers = workers
         self.routes = routes
         self.dispatcher = EventDispatcher(observer, idle, kube, wake)
-        self.queues = EventQueues(queue_name)
+        self.queues = EventQueues(queue_name, cluster)
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, str, Identity | None], QueueListener] = {}
 

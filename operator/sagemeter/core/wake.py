@@ -260,3 +260,8 @@ def endpoint_rule_pattern() -> dict[str, Any]:
 
 
 QUEUE_TAGS: Final = {f"{GROUP}/managed-by": "sagemeter"}
+
+
+def queue_tags(cluster: str | None) -> dict[str, str]:
+    """Tags of the event queue and its rules: sagemeter's, and the cluster's."""
+    return {**QUEUE_TAGS, **({f"{GROUP}/cluster": cluster} if cluster else {})}
