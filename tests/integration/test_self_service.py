@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,23 @@ def test_another_namespace_cannot_extend_this_object(
     assert after["spec"] == before["spec"]
     assert "sagemeter.io/extends" not in (after["metadata"].get("annotations") or {})
     assert not events_of(kube, "victim", "ExtendedByRequest")
+
+
+def test_an_extend_waiting_in_the_queue_across_a_restart_is_applied_once(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    operator.start()
+    url, key = self_served(kube, sandbox, namespace, "patient")
+    wait_for("the meter", lambda: meter(url, key)[0] == 200)
+    before = kube.status("patient")["expiresAt"]
+    operator.stop()
+    assert meter(url, key, {"extend": "1h"})[0] == 202  # waits in the queue meanwhile
+    operator.start()
+    extended = wait_for("the extension", lambda: spec_expiry(kube, "patient"), timeout=30)
+    assert extended == (
+        datetime.fromisoformat(before.replace("Z", "+00:00")) + timedelta(hours=1)
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    operator.wait_passes(3)
+    assert spec_expiry(kube, "patient") == extended
+    assert kube.status("patient")["extends"]["count"] == 1
+    assert len(events_of(kube, "patient", "ExtendedByRequest")) == 1

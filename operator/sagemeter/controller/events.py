@@ -14,6 +14,12 @@ that park, so the same request twice, a forged copy, or a restart while the mess
 wakes it once. An extend request (`POST <path>/_meter`) is checked the same way (the object,
 its account and region, `selfService` at that path, the route registry) and handed to the
 object's self-service (`controller.self_service`), which applies it or refuses it with an Event.
+
+The queue of an account is shared by every namespace there, and a tenant can send to it as
+fast as its own route is called. So a wake request the dispatcher has already acted on costs
+nothing more: the annotation is patched once per (object, park), and a refusal is logged once
+per (object, reason), however many copies follow. Handling a flood is then the queue's
+receive and delete calls alone, ten messages each.
 """
 
 from __future__ import annotations
@@ -88,6 +94,9 @@ class EventDispatcher:
         self._objects: dict[str, Known] = {}
         self._endpoints: dict[tuple[str, str, str], str] = {}
         self.extend: Extend | None = None
+        # Per uid: the wake token this process last set, and the refusal it last logged.
+        self._woken: dict[str, str] = {}
+        self._refusals: dict[str, str] = {}
 
     def remember(self, known: Known) -> None:
         with self._lock:
@@ -104,6 +113,8 @@ class EventDispatcher:
     def forget(self, uid: str) -> None:
         with self._lock:
             known = self._objects.pop(uid, None)
+            self._woken.pop(uid, None)
+            self._refusals.pop(uid, None)
             if known is not None:
                 self._release(known)
 
@@ -123,7 +134,7 @@ class EventDispatcher:
         if isinstance(message, AlarmChange):
             endpoint = endpoint_of_alarm(message.alarm_name)
             if endpoint is not None:
-                self.idle.note(queue.scope, queue.region, endpoint, message.state)
+                self.idle.note(queue.scope, queue.region, endpoint)
                 # An idle alarm is a deadline: its park goes ahead of ordinary passes.
                 self._wake_endpoint(queue, endpoint, urgent=True)
             return True
@@ -166,15 +177,24 @@ class EventDispatcher:
             return self._clock() - self._started > STARTUP_GRACE_SECONDS
         refused = _refused(known, queue, request)
         if refused is not None:
-            log.warning(
-                "wake request for %s/%s refused: %s", request.namespace, request.name, refused
-            )
+            with self._lock:
+                repeated = self._refusals.get(request.uid) == refused
+                self._refusals[request.uid] = refused
+            if not repeated:
+                log.warning(
+                    "wake request for %s/%s refused: %s", request.namespace, request.name, refused
+                )
             return True
         assert known.idle_parked_at is not None
         token = wake_token(known.idle_parked_at)
-        if known.wake != token:
+        with self._lock:
+            self._refusals.pop(request.uid, None)
+            done = known.wake == token or self._woken.get(request.uid) == token
+        if not done:
             if not self.kube.set_annotation(known.namespace, known.name, WAKE_ANNOTATION, token):
                 return True
+            with self._lock:
+                self._woken[request.uid] = token
             log.info(
                 "woken by a request: %s/%s (request %s)",
                 known.namespace,

@@ -2,13 +2,21 @@
 
 The sweep (`EndpointDirectory`) answers for settled endpoints; a `DescribeEndpoint` answers
 while something changes (`core.endpoint.observe.how_to_observe` decides which). Ownership is then
-proven for the incarnation seen: from the proof cached in status when it was made for this very
-incarnation, else from the endpoint's tags (`ListTags`), decided by
-`core.endpoint.ownership.decide_ownership`. Nothing here writes to AWS.
+proven for the incarnation seen: from a proof this process made for this very incarnation, else
+from the endpoint's tags (`ListTags`), decided by `core.endpoint.ownership.decide_ownership`.
+Nothing here writes to AWS.
+
+Status keeps the proof too (`status.incarnation`), but a tenant can write its object's status:
+there it is a cache that only spares a `DescribeEndpoint` (`how_to_observe`), never a proof. A
+forged one (the victim's endpoint name and creation time, the forger's uid) would otherwise make
+the forger the owner of the victim's endpoint. So the proofs that count are kept here, in the
+process, per (account, region, object uid); after a restart each object's first pass reads its
+endpoint's tags once.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
@@ -48,6 +56,9 @@ class Observer:
         self.workers = workers
         self._sync_seconds = sync_seconds
         self._directories: dict[tuple[str, str, Identity | None], EndpointDirectory] = {}
+        self._lock = threading.Lock()
+        # Proofs this process made from tags (or by creating or adopting the endpoint).
+        self._proofs: dict[tuple[str, str, str], EndpointIncarnation] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:
         """One sweep per (account, region, shared reader): made as the account's policy session
@@ -78,6 +89,14 @@ class Observer:
 
     def forget(self, ctx: Context) -> None:
         self.directory(ctx).forget(ctx.endpoint_name)
+        with self._lock:
+            self._proofs.pop((ctx.scope, ctx.region, ctx.uid), None)
+
+    def proven(self, ctx: Context, proof: EndpointIncarnation) -> None:
+        """The pass proved the endpoint incarnation `proof` names the object's own (it adopted
+        it, or its tags say so)."""
+        with self._lock:
+            self._proofs[(ctx.scope, ctx.region, ctx.uid)] = proof
 
     async def observe(self, ctx: Context) -> Observation:
         directory = self.directory(ctx)
@@ -117,7 +136,9 @@ class Observer:
 
     async def _prove(self, ctx: Context, endpoint: EndpointDescription) -> Observation:
         incarnation = incarnation_of(endpoint)
-        if incarnation is not None and proof_holds(ctx.status.incarnation, incarnation, ctx.owner):
+        with self._lock:
+            held = self._proofs.get((ctx.scope, ctx.region, ctx.uid))
+        if incarnation is not None and proof_holds(held, incarnation, ctx.owner):
             held = proof_for(incarnation, ctx.owner)
             return Observation(endpoint, Ownership(Verdict.OURS), held)
         tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
@@ -129,4 +150,6 @@ class Observer:
             if ownership.ours and incarnation is not None
             else None
         )
+        if proof is not None:
+            self.proven(ctx, proof)
         return Observation(endpoint, ownership, proof)

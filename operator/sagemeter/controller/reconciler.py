@@ -388,6 +388,8 @@ class Reconciler:
             incarnation = incarnation_of(endpoint)
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None
+            if run.proof is not None:
+                self.observer.proven(ctx, run.proof)
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
             run.seen = _seen(ctx, endpoint, None)
             run.wake = self.settings.poll_seconds
