@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,7 @@ from .test_wake import aws, routed
 pytestmark = pytest.mark.cluster
 
 DOC = Path(__file__).parents[2] / "docs" / "self-service.md"
+CALLING = DOC.with_name("calling-endpoints.md")
 
 
 def docs_curl(method: str) -> str:
@@ -47,6 +49,21 @@ def run_docs(block: str, url: str, key: str) -> Any:
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
+
+
+def run_notebook(url: str, key: str) -> list[str]:
+    """calling-endpoints.md's Python snippet for `_meter`, with the test's URL and key in place
+    of the page's: what it prints."""
+    section = CALLING.read_text().split("## The meter: time left, and extend\n", 1)[1]
+    (snippet,) = re.findall(r"^```python\n(.*?)^```", section.split("\n## ", 1)[0], re.S | re.M)
+    snippet, urls = re.subn(r"^URL = .*$", f"URL = {url!r}", snippet, flags=re.M)
+    snippet, keys = re.subn(r"^API_KEY = .*$", f"API_KEY = {key!r}", snippet, flags=re.M)
+    assert (urls, keys) == (1, 1), "the snippet sets URL and API_KEY once each"
+    done = subprocess.run(
+        [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done.stdout.splitlines()
 
 
 def meter(url: str, key: str, body: Any = None) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -239,7 +256,10 @@ def test_an_extend_resumes_an_expired_endpoint(
     assert kube.wait_phase("lapsed", "Parked")["parkedReason"] == "Expired"
     url, key = routed(kube, sandbox, "lapsed", path)
     wait_for("the meter", lambda: meter(url, key)[1].get("parkedReason") == "Expired")
-    assert meter(url, key, {"extend": "2h"})[0] == 202
+    # calling-endpoints.md's notebook snippet, as written: the time left (past), then extend 2h.
+    left, queued = run_notebook(url, key)
+    assert left.startswith("Parked - time left: -")
+    assert queued == "{'state': 'extending'}"
     kube.wait_phase("lapsed", "InService", timeout=60)
     expires = kube.status("lapsed")["expiresAt"]
     assert expires > "2026"  # from now, not from the old expiry
