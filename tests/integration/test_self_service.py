@@ -17,13 +17,20 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from sagemeter_sandbox import AWS_CREDENTIALS
 from sagemeter_sandbox.control import FaultClient
+from sagemeter_sandbox.dataplane import user_request_url
 
+from ..aws.cognito import make_pool, sign_in
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_wake import aws, routed
 
@@ -68,13 +75,25 @@ def run_notebook(url: str, key: str) -> list[str]:
 
 def meter(url: str, key: str, body: Any = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     """GET (or, with a body, POST) `<route>/_meter` with the API key."""
+    return meter_as(url, {"x-api-key": key}, body)
+
+
+def meter_as(
+    url: str, headers: dict[str, str], body: Any = None, *, sigv4: bool = False
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """GET (or, with a body, POST) `<route>/_meter` with these headers, or signed with SigV4
+    for `execute-api` as the sandbox's credentials."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{url}/_meter",
-        data=data,
-        headers={"x-api-key": key, "Content-Type": "application/json"},
-        method="GET" if body is None else "POST",
-    )
+    method = "GET" if body is None else "POST"
+    headers = {**headers, "Content-Type": "application/json"}
+    if sigv4:
+        signed = AWSRequest(method, f"{url}/_meter", data=data, headers=headers)
+        credentials = Credentials(
+            AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"], AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+        )
+        SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(signed)
+        headers = dict(signed.headers)
+    request = urllib.request.Request(f"{url}/_meter", data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}"), dict(response.headers)
@@ -329,3 +348,75 @@ def test_an_extend_waiting_in_the_queue_across_a_restart_is_applied_once(
     assert spec_expiry(kube, "patient") == extended
     assert kube.status("patient")["extends"]["count"] == 1
     assert len(events_of(kube, "patient", "ExtendedByRequest")) == 1
+
+
+def test_meter_under_iam_and_cognito_names_the_caller(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    """`_meter` under AWS_IAM (SigV4) and COGNITO_USER_POOLS (a user's ID token): GET and POST
+    pass with the route's credentials, and are refused without them (403 unsigned, 401 without
+    a token) with nothing changed; ExtendedByRequest names the IAM caller and the user's sub."""
+    operator.start()
+    urls = {}
+
+    def self_served_as(name: str, **auth: Any) -> str:
+        path = f"{namespace}/{name}"
+        kube.apply(
+            endpoint_object(
+                name, expiry={"ttl": "2h"}, api={"path": path, "selfService": True, **auth}
+            )
+        )
+        kube.wait_phase(name, "InService")
+        invoke = wait_for(f"{name}'s URL", lambda: kube.status(name).get("invokeUrl"))
+        api_id = invoke.split("//")[1].split(".")[0]
+        urls[name] = user_request_url(sandbox.aws_endpoint_url, api_id, "prod", path)
+        return str(api_id)
+
+    api_id = self_served_as("signed", authorization="AWS_IAM")
+    # The user pool's authorizer, in the namespace's REST API the IAM route lives in.
+    cognito = aws(sandbox, "cognito-idp")
+    pool = make_pool(cognito, namespace)
+    user = sign_in(cognito, pool, "ada")
+    authorizer = aws(sandbox, "apigateway").create_authorizer(
+        restApiId=api_id,
+        name="users",
+        type="COGNITO_USER_POOLS",
+        providerARNs=[pool.arn],
+        identitySource="method.request.header.Authorization",
+    )["id"]
+    assert (
+        self_served_as("pooled", authorization="COGNITO_USER_POOLS", authorizerId=authorizer)
+        == api_id
+    )
+
+    token = {"Authorization": user["IdToken"]}
+    ways: dict[str, tuple[dict[str, str], bool]] = {"signed": ({}, True), "pooled": (token, False)}
+    for name, (headers, sigv4) in ways.items():
+        read = partial(meter_as, urls[name], headers, sigv4=sigv4)
+        answer = wait_for(f"{name}'s meter", lambda: (a := read())[0] == 200 and a)  # noqa: B023
+        assert answer[1]["name"] == name and answer[1]["phase"] == "InService"
+    # Without credentials: refused by the route, nothing queued.
+    assert meter_as(urls["signed"], {})[0] == 403
+    assert meter_as(urls["signed"], {}, {"extend": "24h"})[0] == 403
+    unauthorized = (401, {"message": "Unauthorized"})
+    assert meter_as(urls["pooled"], {})[:2] == unauthorized
+    assert meter_as(urls["pooled"], {}, {"extend": "24h"})[:2] == unauthorized
+    assert meter_as(urls["pooled"], {"Authorization": user["AccessToken"]})[:2] == unauthorized
+
+    for name, (headers, sigv4) in ways.items():
+        before = kube.status(name)["expiresAt"]
+        assert meter_as(urls[name], headers, {"extend": "1h"}, sigv4=sigv4)[:2] == (
+            202,
+            {"state": "extending"},
+        )
+        extended = wait_for(f"{name} extended", partial(spec_expiry, kube, name), timeout=30)
+        assert extended == (
+            datetime.fromisoformat(before.replace("Z", "+00:00")) + timedelta(hours=1)
+        ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signed_said = wait_for("signed's Event", lambda: events_of(kube, "signed", "ExtendedByRequest"))
+    pooled_said = wait_for("pooled's Event", lambda: events_of(kube, "pooled", "ExtendedByRequest"))
+    # The IAM caller (the local data plane's $context.identity.caller: the access key id).
+    assert f" by {AWS_CREDENTIALS['AWS_ACCESS_KEY_ID']} (request " in signed_said[0], signed_said
+    assert f" by {user['sub']} (request " in pooled_said[0], pooled_said
+    assert kube.status("signed")["extends"]["count"] == 1
+    assert kube.status("pooled")["extends"]["count"] == 1
