@@ -420,3 +420,29 @@ def test_meter_under_iam_and_cognito_names_the_caller(
     assert f" by {user['sub']} (request " in pooled_said[0], pooled_said
     assert kube.status("signed")["extends"]["count"] == 1
     assert kube.status("pooled")["extends"]["count"] == 1
+
+
+def test_an_extend_older_than_60_s_is_refused_and_changes_nothing(
+    operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
+) -> None:
+    """A real request through the route, read after the operator was down for more than 60 s
+    (its SentTimestamp aged in the local SQS rather than waited for): ExtendRefused, and the
+    spec, the annotations and the count stay as they were."""
+    operator.start()
+    url, key = self_served(kube, sandbox, namespace, "late")
+    wait_for("the meter", lambda: meter(url, key)[0] == 200)
+    operator.stop()
+    before = kube.get("late")
+    assert before is not None
+    assert meter(url, key, {"extend": "1h"})[:2] == (202, {"state": "extending"})
+    assert FaultClient(sandbox.aws_endpoint_url).age_messages("sagemeter-events", 61) >= 1
+    operator.start()
+    refused = wait_for("the refusal", lambda: events_of(kube, "late", "ExtendRefused"), timeout=30)
+    assert "older than 60 s" in refused[0], refused
+    operator.wait_passes(2)
+    after = kube.get("late")
+    assert after is not None
+    assert after["spec"] == before["spec"]
+    assert "sagemeter.io/extends" not in (after["metadata"].get("annotations") or {})
+    assert not kube.status("late").get("extends")
+    assert not events_of(kube, "late", "ExtendedByRequest")
