@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from sagemeter.core.endpoint import naming
+from sagemeter.core.endpoint.ownership import CLUSTER
 from sagemeter.core.route_homes import namespace_api_tags
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
@@ -117,8 +118,10 @@ def test_an_api_key_opens_only_routes_of_its_own_namespace(
     )
     assert after == before
     by_id = {api["id"]: api for api in aws.apigateway.get_rest_apis(limit=500)["items"]}
-    assert by_id[victim_api]["tags"] == namespace_api_tags(namespace)
-    assert by_id[thief_api]["tags"] == namespace_api_tags(other_namespace)
+    # Each its namespace's, and of this cluster (the operator's SAGEMETER_CLUSTER_ID).
+    for api_id, owner in ((victim_api, namespace), (thief_api, other_namespace)):
+        tags = dict(by_id[api_id]["tags"])
+        assert tags.pop(CLUSTER) and tags == namespace_api_tags(owner)
     # The number of REST APIs per region is reported (AWS allows 600 per region).
     ours = operator.metrics()
     assert any(k.startswith("sagemeter_rest_apis{") and 'owner="sagemeter"' in k for k in ours)
