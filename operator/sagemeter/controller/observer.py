@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
 from sagemeter.aws.clients import Identity
+from sagemeter.aws.gateway import account_of
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
 from sagemeter.controller.directory import EndpointDirectory
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
@@ -67,11 +68,16 @@ class Observer:
         return self.directory_at(ctx.scope, ctx.region, ctx.reader)
 
     def directory_at(self, scope: str, region: str, reader: Identity | None) -> EndpointDirectory:
-        key = (scope, region, reader)
-        if key not in self._directories:
-            sweeper = SageMakerGateway(region, identity=reader)
-            self._directories[key] = EndpointDirectory(sweeper.sweep_endpoints, self._sync_seconds)
-        return self._directories[key]
+        # "self" is the operator's own account before it was learnt: once it is known, a
+        # context made earlier and the orphan sweep (which names the account) share one sweep.
+        key = (account_of(None) if scope == "self" else scope, region, reader)
+        with self._lock:
+            if key not in self._directories:
+                sweeper = SageMakerGateway(region, identity=reader)
+                self._directories[key] = EndpointDirectory(
+                    sweeper.sweep_endpoints, self._sync_seconds
+                )
+            return self._directories[key]
 
     def readers(self) -> list[tuple[str, str, Identity | None]]:
         """Every (account, region, shared reader) a pass has swept so far."""
@@ -84,7 +90,10 @@ class Observer:
     def note(self, scope: str, region: str, endpoint_name: str, status: str) -> bool:
         """An endpoint state change EventBridge reported; True when the object's next pass
         has something to learn from it (then it describes the endpoint)."""
-        found = [d for (s, r, _), d in list(self._directories.items()) if (s, r) == (scope, region)]
+        scope = account_of(None) if scope == "self" else scope
+        with self._lock:
+            known = list(self._directories.items())
+        found = [d for (s, r, _), d in known if (s, r) == (scope, region)]
         return not found or any([d.note(endpoint_name, status) for d in found])
 
     def forget(self, ctx: Context) -> None:
