@@ -29,6 +29,7 @@ from botocore.credentials import Credentials
 from sagemeter_sandbox import AWS_CREDENTIALS
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
+from sagemeter_sandbox.examples import TOKEN, token_authorizer
 
 from ..aws.cognito import make_pool, sign_in
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
@@ -350,12 +351,14 @@ def test_an_extend_waiting_in_the_queue_across_a_restart_is_applied_once(
     assert len(events_of(kube, "patient", "ExtendedByRequest")) == 1
 
 
-def test_meter_under_iam_and_cognito_names_the_caller(
+def test_meter_under_iam_cognito_and_custom_names_the_caller(
     operator: Operator, kube: Kubectl, sandbox: Any, namespace: str
 ) -> None:
-    """`_meter` under AWS_IAM (SigV4) and COGNITO_USER_POOLS (a user's ID token): GET and POST
-    pass with the route's credentials, and are refused without them (403 unsigned, 401 without
-    a token) with nothing changed; ExtendedByRequest names the IAM caller and the user's sub."""
+    """`_meter` under AWS_IAM (SigV4), COGNITO_USER_POOLS (a user's ID token) and CUSTOM (a
+    TOKEN authorizer whose Lambda really runs): GET and POST pass with the route's credentials,
+    and are refused without them (403 unsigned, 401 without a token or with a wrong one) with
+    nothing changed; ExtendedByRequest names the IAM caller, the user's sub and the
+    authorizer's principalId."""
     operator.start()
     urls = {}
 
@@ -389,8 +392,17 @@ def test_meter_under_iam_and_cognito_names_the_caller(
         == api_id
     )
 
+    # The platform's TOKEN authorizer (a Lambda), in the same REST API.
+    custom = token_authorizer(partial(aws, sandbox), "us-east-1", api_id, f"{namespace}-auth")
+    assert self_served_as("custom", authorization="CUSTOM", authorizerId=custom) == api_id
+
     token = {"Authorization": user["IdToken"]}
-    ways: dict[str, tuple[dict[str, str], bool]] = {"signed": ({}, True), "pooled": (token, False)}
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    ways: dict[str, tuple[dict[str, str], bool]] = {
+        "signed": ({}, True),
+        "pooled": (token, False),
+        "custom": (bearer, False),
+    }
     for name, (headers, sigv4) in ways.items():
         read = partial(meter_as, urls[name], headers, sigv4=sigv4)
         answer = wait_for(f"{name}'s meter", lambda: (a := read())[0] == 200 and a)  # noqa: B023
@@ -402,6 +414,10 @@ def test_meter_under_iam_and_cognito_names_the_caller(
     assert meter_as(urls["pooled"], {})[:2] == unauthorized
     assert meter_as(urls["pooled"], {}, {"extend": "24h"})[:2] == unauthorized
     assert meter_as(urls["pooled"], {"Authorization": user["AccessToken"]})[:2] == unauthorized
+    assert meter_as(urls["custom"], {})[:2] == unauthorized
+    assert meter_as(urls["custom"], {"Authorization": "Bearer guess"}, {"extend": "24h"})[:2] == (
+        unauthorized
+    )
 
     for name, (headers, sigv4) in ways.items():
         before = kube.status(name)["expiresAt"]
@@ -418,8 +434,10 @@ def test_meter_under_iam_and_cognito_names_the_caller(
     # The IAM caller (the local data plane's $context.identity.caller: the access key id).
     assert f" by {AWS_CREDENTIALS['AWS_ACCESS_KEY_ID']} (request " in signed_said[0], signed_said
     assert f" by {user['sub']} (request " in pooled_said[0], pooled_said
-    assert kube.status("signed")["extends"]["count"] == 1
-    assert kube.status("pooled")["extends"]["count"] == 1
+    custom_said = wait_for("custom's Event", lambda: events_of(kube, "custom", "ExtendedByRequest"))
+    assert " by support-team (request " in custom_said[0], custom_said  # the principalId
+    for name in ways:
+        assert kube.status(name)["extends"]["count"] == 1
 
 
 def test_an_extend_older_than_60_s_is_refused_and_changes_nothing(
