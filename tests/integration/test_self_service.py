@@ -431,8 +431,8 @@ def test_meter_under_iam_cognito_and_custom_names_the_caller(
         ).strftime("%Y-%m-%dT%H:%M:%SZ")
     signed_said = wait_for("signed's Event", lambda: events_of(kube, "signed", "ExtendedByRequest"))
     pooled_said = wait_for("pooled's Event", lambda: events_of(kube, "pooled", "ExtendedByRequest"))
-    # The IAM caller (the local data plane's $context.identity.caller: the access key id).
-    assert f" by {AWS_CREDENTIALS['AWS_ACCESS_KEY_ID']} (request " in signed_said[0], signed_said
+    # The IAM caller ($context.identity.caller: for the sandbox's root credentials, the account).
+    assert " by 123456789012 (request " in signed_said[0], signed_said
     assert f" by {user['sub']} (request " in pooled_said[0], pooled_said
     custom_said = wait_for("custom's Event", lambda: events_of(kube, "custom", "ExtendedByRequest"))
     assert " by support-team (request " in custom_said[0], custom_said  # the principalId
