@@ -285,6 +285,22 @@ class FaultClient:
         found: dict[str, Any] = self._call("POST", f"alarms/{region}/{name}/evaluate", body)
         return found
 
+    def age_messages(
+        self,
+        queue_name: str,
+        seconds: float,
+        *,
+        region: str = "us-east-1",
+        account_id: str | None = None,
+    ) -> int:
+        """Moves the `SentTimestamp` of every message in the queue `seconds` into the past
+        (``queues``): how many."""
+        body: dict[str, Any] = {"seconds": seconds}
+        if account_id:
+            body["accountId"] = account_id
+        answer = self._call("POST", f"queues/{region}/{queue_name}/age", body)
+        return int(answer["aged"])
+
     def events(
         self,
         *,

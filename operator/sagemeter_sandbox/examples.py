@@ -133,12 +133,20 @@ def prepare(
         EndpointConfigName="notebook-config",
         Tags=[{"Key": key, "Value": value}],
     )
-    rest_api_id, authorizer_id = _platform_api(aws("apigateway"), aws("lambda"), aws, region)
+    rest_api_id, authorizer_id = _platform_api(aws, region)
     return Prerequisites(rest_api_id, authorizer_id, adopt_tag)
 
 
-def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple[str, str]:
+def _platform_api(aws: Any, region: str) -> tuple[str, str]:
     """The platform team's REST API and its TOKEN authorizer (a Python Lambda)."""
+    api_id = str(aws("apigateway").create_rest_api(name="platform-models")["id"])
+    return api_id, token_authorizer(aws, region, api_id, "platform-token-authorizer")
+
+
+def token_authorizer(aws: Any, region: str, api_id: str, name: str) -> str:
+    """A TOKEN authorizer named `name` in REST API `api_id`: a Python Lambda (and its role) of
+    that name that lets `Authorization: Bearer <TOKEN>` through as principalId `support-team`,
+    with the permission API Gateway needs to call it. `aws(service)` gives a client."""
     account = aws("sts").get_caller_identity()["Account"]
     trust = {
         "Version": "2012-10-17",
@@ -151,13 +159,15 @@ def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple
         ],
     }
     role = aws("iam").create_role(
-        RoleName="platform-authorizer", AssumeRolePolicyDocument=json.dumps(trust)
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(trust),
     )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("authorizer.py", AUTHORIZER_SOURCE)
+    lambda_ = aws("lambda")
     function = lambda_.create_function(
-        FunctionName="platform-token-authorizer",
+        FunctionName=name,
         Runtime="python3.12",
         Role=role,
         Handler="authorizer.handle",
@@ -165,8 +175,7 @@ def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple
         Code={"ZipFile": code.getvalue()},
         Environment={"Variables": {"TOKEN": TOKEN}},
     )["FunctionArn"]
-    api_id = apigateway.create_rest_api(name="platform-models")["id"]
-    authorizer_id = apigateway.create_authorizer(
+    authorizer_id = aws("apigateway").create_authorizer(
         restApiId=api_id,
         name="bearer-tokens",
         type="TOKEN",
@@ -182,7 +191,7 @@ def _platform_api(apigateway: Any, lambda_: Any, aws: Any, region: str) -> tuple
         Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:{region}:{account}:{api_id}/authorizers/{authorizer_id}",
     )
-    return str(api_id), str(authorizer_id)
+    return str(authorizer_id)
 
 
 # --------------------------------------------------------------------------- what they promise

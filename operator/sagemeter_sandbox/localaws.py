@@ -58,6 +58,9 @@ its test and the moto gaps worth fixing upstream):
 * **CloudWatch alarms.** PutMetricAlarm refuses ``Metrics`` arrays CloudWatch refuses; an alarm
   is evaluated from the datapoints when a test asks (``sagemeter_sandbox.alarms``,
   ``POST /sagemeter-api/alarms/<region>/<name>/evaluate``).
+* **SQS messages aged on request** (``sagemeter_sandbox.queues``,
+  ``POST /sagemeter-api/queues/<region>/<name>/age``): their ``SentTimestamp`` moved into the
+  past, for tests of what a consumer does with an old message.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ from sagemeter_sandbox import (
     faults,
     hub,
     motopatches,
+    queues,
     quotas,
     rates,
     requestlog,
@@ -321,6 +325,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
             "requests": log.control,
             "alarms": alarms.control,
             "quotas": quotas.control,
+            "queues": queues.control,
         },
     )
     routes.integration_app = app  # an integration's AWS calls meet faults and the log too

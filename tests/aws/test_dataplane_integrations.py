@@ -124,6 +124,45 @@ def test_lambda_proxy_route_runs_the_python_function(
     assert context["path"] == "/prod/team-a/front"
     assert context["requestId"] == answer.header("x-amzn-RequestId")
     assert context["identity"]["userArn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    # $context.identity.caller is who signed, as IAM's aws:userid names it (the API Gateway
+    # context variable reference): the account id for its root, an IAM user's unique id,
+    # "<role id>:<session name>" for an assumed role; never the access key id.
+    assert context["identity"]["caller"] == ACCOUNT
+    assert context["identity"]["accessKey"] == "testing"
+    iam = client("iam", REGION)
+    user = iam.create_user(UserName="front-caller")["User"]
+    key = iam.create_access_key(UserName="front-caller")["AccessKey"]
+    allow = {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}
+    iam.put_user_policy(
+        UserName="front-caller",
+        PolicyName="invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    as_user = signed(url, b"{}", key["AccessKeyId"], key["SecretAccessKey"])
+    identity = as_user.json()["event"]["requestContext"]["identity"]
+    assert identity["caller"] == identity["user"] == user["UserId"]
+    trust = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": ACCOUNT}}
+    role = iam.create_role(
+        RoleName="front-invoker",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName="front-invoker",
+        PolicyName="invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    session = client("sts", REGION).assume_role(RoleArn=role["Arn"], RoleSessionName="ada")
+    credentials = session["Credentials"]
+    as_role = signed(
+        url,
+        b"{}",
+        credentials["AccessKeyId"],
+        credentials["SecretAccessKey"],
+        token=credentials["SessionToken"],
+    )
+    identity = as_role.json()["event"]["requestContext"]["identity"]
+    assert identity["caller"] == f"{role['RoleId']}:ada"
+    assert identity["accessKey"] == credentials["AccessKeyId"]
     logs = client("logs", REGION).filter_log_events(logGroupName="/aws/lambda/front")["events"]
     assert "seen /team-a/front" in [event["message"] for event in logs]
 

@@ -170,6 +170,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "no path segment may start with _",
     ),
     (
+        "api-self-service-without-authorization",
+        spec_with(api={"path": "falcon", "authorization": "NONE", "selfService": True}),
+        "spec.api.selfService needs a spec.api.authorization other than NONE",
+    ),
+    (
+        "api-max-extends-per-day-zero",
+        spec_with(api={"path": "falcon", "selfService": True, "maxExtendsPerDay": 0}),
+        "spec.api.maxExtendsPerDay",
+    ),
+    (
         "api-path-first-segment-reserved",
         spec_with(api={"path": "_private/falcon"}),
         "no path segment may start with _",

@@ -47,7 +47,9 @@ SHARED = {
     "apigateway:GetRestApis",
 }
 # An idle batch names the alarms of every namespace; an object's own alarm check names one.
-SHARED_OR_OWN = {"cloudwatch:DescribeAlarms"}
+# The orphan sweep reads the tags of every endpoint of the account (SPEC §5 "Orphans and
+# Retain"); an object's own pass reads its endpoint's.
+SHARED_OR_OWN = {"cloudwatch:DescribeAlarms", "sagemaker:ListTags"}
 # A namespace's listing of its keys and plans names no single object.
 NAMESPACE_LISTINGS = {"apigateway:GetUsagePlans"}
 # What API Gateway itself calls for a route (the local data plane, signed by nobody).

@@ -348,10 +348,12 @@ def shared(cluster: Cluster) -> dict[str, tuple[str, str]]:
     probes = {
         "strict": endpoint(instanceType="ml.p4d.24xlarge"),
         "loose": endpoint(instanceType="ml.m5.large"),
+        "lifetime": endpoint(deletionPolicy="Retain"),
     }
     for key, probe in probes.items():
         name, namespace = placed[key]
-        cluster.refused_soon(namespace, probe, f"EndpointPolicy {name} (instanceTypes)")
+        rule = "deletionPolicies" if key == "lifetime" else "instanceTypes"
+        cluster.refused_soon(namespace, probe, f"EndpointPolicy {name} ({rule})")
     return placed
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from sagemeter.core.endpoint.ownership import CLUSTER
 from sagemeter.core.route_homes import namespace_api_tags
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
@@ -38,7 +39,8 @@ def rest_api(apigw: Any, namespace: str) -> str:
     apis = [
         a
         for a in apigw.get_rest_apis(limit=500)["items"]
-        if (a.get("tags") or {}) == namespace_api_tags(namespace)
+        if {k: v for k, v in (a.get("tags") or {}).items() if k != CLUSTER}
+        == namespace_api_tags(namespace)
     ]
     assert len(apis) == 1, apis  # never duplicated
     return str(apis[0]["id"])

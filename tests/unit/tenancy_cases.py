@@ -52,6 +52,9 @@ POLICIES: dict[str, dict[str, Any]] = {
         "adoption": {"endpointNames": ["*"]},
     },
     "silent": {},
+    # A budget, and both deletion policies allowed on purpose.
+    "retaining": {"budget": {"usdPerHour": "5"}, "deletionPolicies": ["Delete", "Retain"]},
+    "lifetime": {"maxLifetime": "1h"},
 }
 
 
@@ -179,6 +182,25 @@ CASES: list[Case] = [
     case("adopt-exact-is-not-prefix", "strict", adopted("exact-one-more"), R.ADOPTION),
     case("adopt-refused", "strict", adopted("prod-llm"), R.ADOPTION),
     case("named-but-not-adopting", "strict", endpoint(endpointName="prod-llm")),
+    case(
+        "retain-refused-with-a-budget",
+        "strict",
+        endpoint(deletionPolicy="Retain"),
+        R.DELETION_POLICIES,
+    ),
+    case("delete-is-the-default", "strict", endpoint(deletionPolicy="Delete")),
+    case(
+        "retain-refused-with-a-lifetime",
+        "lifetime",
+        endpoint(deletionPolicy="Retain"),
+        R.DELETION_POLICIES,
+    ),
+    case("retain-allowed-by-the-list", "retaining", endpoint(deletionPolicy="Retain")),
+    case(
+        "retain-allowed-without-budget-or-lifetime",
+        "loose",
+        adopted("x") | {"deletionPolicy": "Retain"},
+    ),
     case("loose-type-short-glob", "loose", endpoint(instanceType="ml.g6e.xlarge")),
     case(
         "loose-type-star-is-a-prefix-only",
@@ -197,6 +219,7 @@ CASES: list[Case] = [
             instanceType="ml.p5.48xlarge",
             instanceCount=100,
             api=route("/".join(["x"] * 3), authorization="NONE"),
+            deletionPolicy="Retain",
         ),
     ),
 ]

@@ -38,6 +38,21 @@ def test_nothing_starts_before_what_runs_is_counted() -> None:
     assert "0.24" in (ledger.verdict("new").message or "")
 
 
+def test_until_the_orphans_are_counted_nothing_starts_and_nothing_running_stops() -> None:
+    woken: list[str] = []
+    ledger = book(woken)
+    ledger.expect("orphans")
+    ledger.seed([])
+    ledger.report(endpoint("new", Activity.WAITING), "new")
+    ledger.report(endpoint("runs", Activity.RUNNING), "runs")
+    assert not ledger.verdict("new").runs
+    assert ledger.verdict("runs").runs  # a count not made yet is no reason to park it
+    ledger.report(endpoint("orphan", Activity.RUNNING), "orphan")
+    ledger.arrived("orphans")
+    assert "new" in woken
+    assert ledger.verdict("new").runs is False  # 0.24 + 0.12 > 0.30: the orphan counts
+
+
 def test_waiters_keep_the_place_they_first_reported() -> None:
     ledger = book([])
     ledger.seed([endpoint("a", Activity.RUNNING), endpoint("b", Activity.RUNNING)])

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from sagemeter.aws.errors import AwsError, ErrorKind
+from sagemeter.aws.gateway import set_own_account
 from sagemeter.aws.sagemaker import EndpointSummary
 from sagemeter.controller.directory import FAILED_SWEEP_PAUSE, EndpointDirectory
+from sagemeter.controller.observer import Observer
+from sagemeter.runtime.workers import Workers
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -95,3 +98,18 @@ def test_an_event_repeating_a_settled_status_changes_nothing() -> None:
     assert directory.note("b", "Creating") and directory.note("b", "Creating")
     assert directory.note("unknown", "InService")
     assert sweeps.calls == 1
+
+
+def test_the_own_account_has_one_sweep_before_and_after_it_is_learnt() -> None:
+    """A context made before the operator learnt its account names it "self"; the orphan
+    sweep names the account. Both read one directory, so the region is listed once per
+    interval, not once per name."""
+    observer = Observer(Workers(1), sync_seconds=3)
+    try:
+        set_own_account("123456789012")
+        early = observer.directory_at("self", "us-east-1", None)
+        assert observer.directory_at("123456789012", "us-east-1", None) is early
+        assert observer.directory_at("123456789012", "eu-west-1", None) is not early
+        assert [key[0] for key in observer.readers()] == ["123456789012", "123456789012"]
+    finally:
+        set_own_account(None)

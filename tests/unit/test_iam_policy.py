@@ -46,6 +46,7 @@ IAM_PREFIX = {
     "sqs": "sqs",
     "events": "events",
     "sns": "sns",
+    "ssm": "ssm",
 }
 # Every service botocore knows: a client or gateway of any of them is seen by the scan (and
 # then must be in IAM_PREFIX), never silently skipped.
@@ -72,6 +73,8 @@ IMPLIED: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
     ("sagemaker", "CreateEndpointConfig"): [("sagemaker:AddTags", {})],
     ("sagemaker", "CreateEndpoint"): [("sagemaker:AddTags", {})],
     ("cloudwatch", "PutMetricAlarm"): [("cloudwatch:TagResource", {})],
+    # PutParameter with Tags (SSM API reference: "you must have ... ssm:AddTagsToResource").
+    ("ssm", "PutParameter"): [("ssm:AddTagsToResource", {})],
     # Session tags (sagemeter.io/namespace) need sts:TagSession on the role assumed.
     ("sts", "AssumeRole"): [("sts:TagSession", {})],
     ("apigateway", "PutIntegration"): [

@@ -156,12 +156,26 @@ CREATING = EndpointView("Creating", "ep-c-1")
 #  gc, done)
 DELETION = [
     (
-        "retain leaves everything",
+        "retain leaves everything and tags ours released",
         "Retain",
         False,
         False,
         OwnershipVerdict.OURS,
         IN_SERVICE,
+        None,
+        True,
+        False,
+        False,
+        False,
+        True,
+    ),
+    (
+        "retain of an endpoint gone releases nothing",
+        "Retain",
+        False,
+        False,
+        None,
+        None,
         None,
         False,
         False,

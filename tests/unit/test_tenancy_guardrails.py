@@ -11,17 +11,19 @@ from sagemeter.api.admission import Rule
 from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
 from sagemeter.api.policy import EndpointPolicySpec
 from sagemeter.core.endpoint.desired import ExpiryPolicy
-from sagemeter.core.tenancy.effective import EffectivePolicy, effective_policy
+from sagemeter.core.endpoint.fleet import Fleet, Variant
+from sagemeter.core.tenancy.effective import EffectivePolicy, deletion_policies, effective_policy
 from sagemeter.core.tenancy.guardrails import (
     Capacity,
     OperatorDefaults,
+    as_is_violations,
     expiry_policy,
     lifetime_cap,
     violations,
 )
 from sagemeter.core.tenancy.placement import account_of, moved, placement
 from sagemeter.core.tenancy.selection import Policy
-from sagemeter.core.tenancy.verdict import tenancy_verdict
+from sagemeter.core.tenancy.verdict import as_is_verdict, tenancy_verdict
 from tests.unit.tenancy_cases import (
     CASES,
     OPERATOR_DEFAULTS,
@@ -68,7 +70,7 @@ def test_admission_refusals(case: Case) -> None:
 
 def test_the_shared_table_covers_every_admission_rule() -> None:
     refused = {rule for case in CASES for rule in case.refused}
-    assert refused == set(Rule) - {Rule.MAX_LIFETIME}
+    assert refused == set(Rule) - {Rule.MAX_LIFETIME, Rule.ENDPOINT_CONFIGS}
     assert len({c.id for c in CASES}) == len(CASES)
 
 
@@ -296,3 +298,141 @@ def test_a_policy_that_does_not_select_the_namespace_does_not_count() -> None:
     )
     assert verdict([elsewhere]).allowed
     assert verdict([elsewhere]).policies == ()
+
+
+# -- configs used as is -----------------------------------------------------------------------
+
+NAMESPACE = "team-a"
+OWN_TAGS = {"sagemeter.io/managed-by": "sagemeter", "sagemeter.io/namespace": NAMESPACE}
+OTHER_TAGS = {"sagemeter.io/managed-by": "sagemeter", "sagemeter.io/namespace": "team-b"}
+M5_ONLY = policy("m5", instanceTypes=["ml.m5.*"], maxInstanceCount=1)
+PIPELINES = policy("pipelines", endpointConfigs={"names": ["pipeline-*"]})
+
+
+def fleet(
+    *variants: Variant, tags: dict[str, str] | None = None, roles: tuple[str, ...] = ()
+) -> Fleet:
+    return Fleet("pipeline-7", variants, roles, tags if tags is not None else OWN_TAGS)
+
+
+M5 = Variant("AllTraffic", ("ml.m5.large",), 1, models=("m",))
+
+
+@pytest.mark.parametrize(
+    ("case", "policies", "used", "adopted", "expected"),
+    [
+        ("own-and-fitting", [M5_ONLY], fleet(M5), False, []),
+        (
+            "too-big",
+            [M5_ONLY],
+            fleet(Variant("AllTraffic", ("ml.p4d.24xlarge",), 4)),
+            False,
+            [("m5", Rule.INSTANCE_TYPES), ("m5", Rule.MAX_INSTANCE_COUNT)],
+        ),
+        (
+            "a-shadow-variant-counts",
+            [M5_ONLY],
+            fleet(M5, Variant("shadow", ("ml.g5.xlarge",), 1, shadow=True)),
+            False,
+            [("m5", Rule.INSTANCE_TYPES)],
+        ),
+        (
+            "every-pool-of-a-heterogeneous-variant",
+            [M5_ONLY],
+            fleet(Variant("AllTraffic", ("ml.m5.large", "ml.p5.48xlarge"), 1)),
+            False,
+            [("m5", Rule.INSTANCE_TYPES)],
+        ),
+        ("serverless-has-no-instances", [M5_ONLY], fleet(Variant("s", (), 1)), False, []),
+        (
+            "model-role-refused",
+            [ROLES],
+            fleet(M5, roles=(f"{ROLE}/sm-a", f"{ROLE}/admin")),
+            False,
+            [("roles", Rule.EXECUTION_ROLES)],
+        ),
+        (
+            "another-namespaces-config",
+            [M5_ONLY],
+            fleet(M5, tags=OTHER_TAGS),
+            False,
+            [("m5", Rule.ENDPOINT_CONFIGS)],
+        ),
+        ("allowed-by-name", [M5_ONLY, PIPELINES], fleet(M5, tags=OTHER_TAGS), False, []),
+        (
+            "every-list-must-allow",
+            [PIPELINES, policy("exact", endpointConfigs={"names": ["pipeline-8"]})],
+            fleet(M5, tags={}),
+            False,
+            [("exact", Rule.ENDPOINT_CONFIGS)],
+        ),
+        ("ungoverned-untagged-is-allowed", [], fleet(M5, tags={}), False, []),
+        (
+            "ungoverned-another-namespaces-is-not",
+            [],
+            fleet(M5, tags=OTHER_TAGS),
+            False,
+            [("", Rule.ENDPOINT_CONFIGS)],
+        ),
+        ("adopted-needs-no-config-grant", [M5_ONLY], fleet(M5, tags={}), True, []),
+        (
+            "adopted-never-runs-another-namespaces-config",
+            [M5_ONLY],
+            fleet(M5, tags=OTHER_TAGS),
+            True,
+            [("", Rule.ENDPOINT_CONFIGS)],
+        ),
+        (
+            "adopted-fleet-is-held-to-the-guardrails",
+            [M5_ONLY],
+            fleet(Variant("AllTraffic", ("ml.m5.large",), 3), tags={}),
+            True,
+            [("m5", Rule.MAX_INSTANCE_COUNT)],
+        ),
+    ],
+)
+def test_configs_used_as_is_are_held_to_the_guardrails(
+    case: str,
+    policies: list[Policy],
+    used: Fleet,
+    adopted: bool,
+    expected: list[tuple[str, Rule]],
+) -> None:
+    found = as_is_violations(effective(*policies), NAMESPACE, used, adopted=adopted)
+    assert [(v.policy, v.rule) for v in found] == expected
+    assert not any(v.at_admission for v in found)
+    assert all("pipeline-7" in v.message for v in found)
+
+
+def test_an_as_is_verdict_is_a_policy_violation_that_names_the_fix() -> None:
+    base = verdict([M5_ONLY], endpoint(instanceType=None, model={"endpointConfigName": "x"}))
+    assert base.allowed
+    assert as_is_verdict(base, NAMESPACE, fleet(M5), adopted=False) is None
+    refused = as_is_verdict(base, NAMESPACE, fleet(M5, tags=OTHER_TAGS), adopted=False)
+    assert refused is not None and refused.reason == "PolicyViolation"
+    assert refused.placement == base.placement
+    assert "belongs to namespace team-b" in str(refused.message)
+    assert "spec.model.endpointConfigName" in str(refused.message)
+    big = fleet(Variant("AllTraffic", ("ml.p4d.24xlarge",), 4), tags={})
+    not_adopted = as_is_verdict(base, NAMESPACE, big, adopted=True)
+    assert not_adopted is not None and "is not adopted" in str(not_adopted.message)
+    assert as_is_verdict(None, NAMESPACE, fleet(M5, tags={}), adopted=False) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "allowed"),
+    [
+        ({}, None),
+        ({"budget": {"usdPerHour": "1"}}, ("Delete",)),
+        ({"maxLifetime": "8h"}, ("Delete",)),
+        (
+            {"budget": {"usdPerHour": "1"}, "deletionPolicies": ["Retain", "Delete"]},
+            ("Retain", "Delete"),
+        ),
+        ({"deletionPolicies": ["Delete"]}, ("Delete",)),
+    ],
+)
+def test_deletion_policies_default_to_delete_with_a_budget_or_lifetime(
+    spec: dict[str, Any], allowed: tuple[str, ...] | None
+) -> None:
+    assert deletion_policies(EndpointPolicySpec.model_validate({**SELECT_ALL, **spec})) == allowed

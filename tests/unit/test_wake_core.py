@@ -13,6 +13,7 @@ from sagemeter.api.models import Authorization, ParkedReason, Phase, WakeCount
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.route_methods import build_method_config
 from sagemeter.core.routes import RouteSpec
+from sagemeter.core.self_service import ExtendRequest
 from sagemeter.core.wake import (
     AlarmChange,
     EndpointChange,
@@ -21,6 +22,7 @@ from sagemeter.core.wake import (
     Wakeable,
     WakeRequest,
     endpoint_status,
+    extend_refusal,
     holder_refusal,
     message_age_seconds,
     parse_message,
@@ -276,6 +278,7 @@ PARKED = Wakeable(
     region="us-east-1",
     path="falcon",
     wake_on_request=True,
+    self_service=False,
     idle_parked_at="2026-11-28T07:00:00Z",
     wakes_left=True,
 )
@@ -301,6 +304,40 @@ def test_a_wake_request_matches_what_a_request_through_the_route_implies(
     known: Wakeable, queue: tuple[str, str], request_: WakeRequest, refusal: str | None
 ) -> None:
     found = wake_refusal(known, *queue, request_)
+    assert (found is None) if refusal is None else (found is not None and refusal in found)
+
+
+EXTENDABLE = replace(PARKED, wake_on_request=False, self_service=True, idle_parked_at=None)
+EXTEND = ExtendRequest(
+    uid="u1",
+    namespace="team-a",
+    name="falcon",
+    path="falcon",
+    request_id="r1",
+    caller="alice",
+    body='{"duration": "1h"}',
+)
+
+
+@pytest.mark.parametrize(
+    ("known", "queue", "request_", "refusal"),
+    [
+        (EXTENDABLE, ("self", "us-east-1"), EXTEND, None),
+        # Running or parked for any reason: an extend does not ask for a park or wakes left.
+        (replace(EXTENDABLE, wakes_left=False), ("self", "us-east-1"), EXTEND, None),
+        (EXTENDABLE, ("self", "us-east-1"), replace(EXTEND, name="other"), "another object"),
+        (EXTENDABLE, ("self", "us-east-1"), replace(EXTEND, namespace="b"), "another object"),
+        (EXTENDABLE, ("111122223333", "us-east-1"), EXTEND, "another account's or region's"),
+        (EXTENDABLE, ("self", "eu-west-1"), EXTEND, "another account's or region's"),
+        (EXTENDABLE, ("self", "us-east-1"), replace(EXTEND, path="elsewhere"), "no self-service"),
+        (replace(EXTENDABLE, self_service=False), ("self", "us-east-1"), EXTEND, "no self-service"),
+        (replace(EXTENDABLE, path=None), ("self", "us-east-1"), EXTEND, "no self-service"),
+    ],
+)
+def test_an_extend_request_matches_what_a_post_through_the_route_implies(
+    known: Wakeable, queue: tuple[str, str], request_: ExtendRequest, refusal: str | None
+) -> None:
+    found = extend_refusal(known, *queue, request_)
     assert (found is None) if refusal is None else (found is not None and refusal in found)
 
 

@@ -13,12 +13,15 @@ What admission checks, per policy (a field the policy leaves unset passes):
 * `instanceTypes`, `maxInstanceCount` — `spec.instanceType`/`spec.instanceCount`,
   when the object names an instance type;
 * `routes.authorizations`, `routes.pathPrefix`, `routes.lambdaArns` — `spec.api`;
-* `adoption.endpointNames` — `spec.endpointName` of an `adopt: true` object.
+* `adoption.endpointNames` — `spec.endpointName` of an `adopt: true` object;
+* `deletionPolicies` — `spec.deletionPolicy` (unset: Delete only when the policy sets a
+  budget or `maxLifetime`, else both).
 
 What it cannot know is left to the operator (`sagemeter.core.tenancy`): the
-operator's default region and execution role (an unset field), the capacity of
-an existing EndpointConfig or adopted endpoint, `maxLifetime` (a cap on the
-expiry, not a refusal), budgets, conflicts between policies, NoPolicy.
+operator's default region and execution role (an unset field), the fleet of an existing
+EndpointConfig or adopted endpoint and whose config it is (`endpointConfigs.names`),
+`maxLifetime` (a cap on the expiry, not a refusal), budgets, conflicts between policies,
+NoPolicy.
 
 A match condition limits the policy to creates and to updates that change a
 spec field other than `expiry` and `suspend`: extending, suspending, removing
@@ -61,6 +64,8 @@ class Rule(StrEnum):
     ROUTE_PATH_PREFIX = "routes.pathPrefix"
     ROUTE_LAMBDA_ARNS = "routes.lambdaArns"
     ADOPTION = "adoption.endpointNames"
+    DELETION_POLICIES = "deletionPolicies"
+    ENDPOINT_CONFIGS = "endpointConfigs.names"  # the operator's alone: it reads the config's tags
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,13 @@ _AUTHORIZATION = (
 )
 _COUNT = f"(has({OBJ}.instanceCount) ? {OBJ}.instanceCount : 1)"
 _ADOPTING = f"(has({OBJ}.adopt) && {OBJ}.adopt)"
+_DELETION = f"(has({OBJ}.deletionPolicy) ? {OBJ}.deletionPolicy : 'Delete')"
+# Unset, a policy with a budget or a maxLifetime allows Delete only
+# (sagemeter.core.tenancy.effective.deletion_policies says the same).
+_DELETION_POLICIES = (
+    f"(has({PAR}.deletionPolicies) ? {PAR}.deletionPolicies"
+    f" : (has({PAR}.budget) || has({PAR}.maxLifetime) ? ['Delete'] : ['Delete', 'Retain']))"
+)
 
 GUARDRAILS: Final[tuple[Guardrail, ...]] = (
     Guardrail(
@@ -147,6 +159,12 @@ GUARDRAILS: Final[tuple[Guardrail, ...]] = (
         f" && {cel_matches_any(f'{PAR}.adoption.endpointNames', f'{OBJ}.endpointName')})",
         f"'spec.endpointName ' + (has({OBJ}.endpointName) ? {OBJ}.endpointName : '(unset)')"
         f" + ' may not be adopted here: not one of ' + {_join('adoption.endpointNames')}",
+    ),
+    Guardrail(
+        Rule.DELETION_POLICIES,
+        f"{_DELETION} in {_DELETION_POLICIES}",
+        f"'spec.deletionPolicy ' + {_DELETION} + ' is not one of '"
+        f" + {_DELETION_POLICIES}.join(', ')",
     ),
 )
 

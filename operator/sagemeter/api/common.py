@@ -65,6 +65,8 @@ MAX_TAGS = 50
 OWN_TAGS = 7
 MAX_SPEC_TAGS = MAX_TAGS - OWN_TAGS
 WAKE_ANNOTATION = f"{GROUP}/wake"
+# The extensions POST <path>/_meter applied today, written with the expiry they set.
+EXTENDS_ANNOTATION = f"{GROUP}/extends"
 # Schema key: the CRD checks this field's pattern with a CEL rule that says this
 # message, instead of quoting the regular expression back at the user.
 PATTERN_MESSAGE = "x-sagemeter-pattern-message"

@@ -27,6 +27,7 @@ from sagemeter.api.common import (
     SNS_TOPIC_ARN_PATTERN,
     ApiModel,
     Authorization,
+    DeletionPolicy,
     Duration,
     cel,
     validations,
@@ -133,6 +134,18 @@ EndpointNameGlob = Annotated[
         64,
         "must be a SageMaker endpoint name, or a prefix of one with a trailing *"
         " such as notebook-*",
+    ),
+]
+
+# EndpointConfig names follow the same shape as endpoint names (botocore's sagemaker model,
+# EndpointConfigName: max 63, pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}).
+EndpointConfigNameGlob = Annotated[
+    str,
+    _checked(
+        ENDPOINT_NAME_GLOB_PATTERN,
+        64,
+        "must be a SageMaker EndpointConfig name, or a prefix of one with a trailing *"
+        " such as pipeline-*",
     ),
 ]
 
@@ -313,6 +326,19 @@ class Adoption(ApiModel):
     )
 
 
+class EndpointConfigs(ApiModel):
+    """EndpointConfigs not made by the selected namespaces that spec.model.endpointConfigName
+    may use as is. A namespace's own configs (by sagemeter's owner tags) are always allowed;
+    the guardrails apply to every config used as is."""
+
+    names: list[EndpointConfigNameGlob] = Field(
+        min_length=1,
+        max_length=64,
+        description="EndpointConfig names or globs (a trailing *), e.g. pipeline-*.",
+        json_schema_extra=_SET,
+    )
+
+
 class RoutePolicy(ApiModel):
     """What API Gateway routes of the selected namespaces may look like."""
 
@@ -393,6 +419,20 @@ class EndpointPolicySpec(ApiModel):
     budget: Budget | None = Field(default=None, description="Hourly cost budget.")
     adoption: Adoption | None = Field(
         default=None, description="Endpoints made elsewhere that may be adopted here."
+    )
+    endpoint_configs: EndpointConfigs | None = Field(
+        default=None,
+        description="EndpointConfigs made elsewhere that spec.model.endpointConfigName may use.",
+    )
+    deletion_policies: list[DeletionPolicy] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(DeletionPolicy),
+        description=(
+            "Allowed spec.deletionPolicy values. Unset: [Delete] when the policy sets a budget"
+            " or maxLifetime (a retained endpoint would escape both), else both."
+        ),
+        json_schema_extra=_SET,
     )
     routes: RoutePolicy | None = Field(default=None, description="Rules for API routes.")
     notifications: Notifications | None = Field(

@@ -152,6 +152,12 @@ class ApiRoute(ApiModel):
                 ".authorizationScopes",
             ),
             cel(
+                "!has(self.selfService) || !self.selfService"
+                " || !has(self.authorization) || self.authorization != 'NONE'",
+                "spec.api.selfService needs a spec.api.authorization other than NONE",
+                ".selfService",
+            ),
+            cel(
                 f"!self.path.matches('(^|/){RESERVED_PATH_SEGMENT_PREFIX}')",
                 "spec.api.path: no path segment may start with _ (those resources are"
                 " sagemeter's own, such as <path>/_meter)",
@@ -211,6 +217,21 @@ class ApiRoute(ApiModel):
     )
     max_wakes_per_day: int = Field(
         default=24, ge=1, le=1440, description="At most this many wakes by request per day."
+    )
+    self_service: bool = Field(
+        default=False,
+        description=(
+            "Adds <path>/_meter beside the route, under its authorization: GET answers the"
+            " endpoint's phase, expiry and cost from an SSM parameter the operator keeps; POST"
+            ' {"extend": "<duration>"} extends the expiry (needs an authorization other than'
+            " NONE)."
+        ),
+    )
+    max_extends_per_day: int = Field(
+        default=24,
+        ge=1,
+        le=1440,
+        description="At most this many extensions through <path>/_meter per day (UTC).",
     )
 
 

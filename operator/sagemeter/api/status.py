@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from sagemeter.api.common import (
@@ -83,6 +85,21 @@ class WakeCount(ApiModel):
 
     date: str = Field(description="The day (YYYY-MM-DD, UTC).")
     count: int = Field(ge=0, description="Wakes by request that day.")
+
+
+class ExtendCount(ApiModel):
+    """Extensions through <path>/_meter on one day (UTC), against spec.api.maxExtendsPerDay."""
+
+    date: str = Field(description="The day (YYYY-MM-DD, UTC).")
+    count: int = Field(ge=0, description="Extensions applied that day.")
+    requests: list[Annotated[str, Field(max_length=128)]] | None = Field(
+        default=None,
+        max_length=1440,
+        description=(
+            "API Gateway request ids of the extensions applied that day: a request delivered"
+            " again is applied once."
+        ),
+    )
 
 
 class NotificationRecord(ApiModel):
@@ -199,6 +216,17 @@ class ManagedEndpointStatus(ApiModel):
     )
     wakes_today: WakeCount | None = Field(
         default=None, description="Wakes by request today (UTC), for spec.api.maxWakesPerDay."
+    )
+    extends: ExtendCount | None = Field(
+        default=None, description="Extensions through <path>/_meter today (UTC)."
+    )
+    meter_parameter: str | None = Field(
+        default=None,
+        max_length=1011,
+        description=(
+            "The SSM parameter the operator mirrors the meter into (spec.api.selfService);"
+            " deleted with the object."
+        ),
     )
     cleanup_pending: bool | None = Field(
         default=None,

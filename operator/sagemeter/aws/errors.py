@@ -55,6 +55,7 @@ _NOT_FOUND_CODES = frozenset(
         "NotFoundException",
         "NotFound",
         "NoSuchEntity",
+        "ParameterNotFound",  # SSM
     }
 )
 _ALREADY_EXISTS_CODES = frozenset(
@@ -62,6 +63,7 @@ _ALREADY_EXISTS_CODES = frozenset(
         "ResourceAlreadyExistsException",
         "AlreadyExistsException",
         "EntityAlreadyExists",
+        "ParameterAlreadyExists",  # SSM
     }
 )
 _RETRYABLE_CODES = frozenset(

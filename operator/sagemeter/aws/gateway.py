@@ -45,6 +45,10 @@ class Gateway:
     """One AWS service in one region. ``client`` defaults to the process-wide shared one."""
 
     SERVICE: ClassVar[str]
+    # Whether this service's throttling and failures open the account's backoff (and its
+    # successes close it). A service whose quotas are its own and that nothing else waits on
+    # (SSM's meter parameters) leaves the backoff of SageMaker and the rest alone.
+    SHARES_BACKOFF: ClassVar[bool] = True
 
     def __init__(
         self, region: str, client: Any | None = None, identity: Identity | None = None
@@ -95,13 +99,14 @@ class Gateway:
         except AwsError as exc:
             if paced and exc.kind is ErrorKind.THROTTLED:
                 PACER.throttled(scope, self.region, self.SERVICE, operation)
-            elif exc.service_trouble:
+            elif exc.service_trouble and self.SHARES_BACKOFF:
                 BACKOFFS.failed(scope, self.region)
             raise
         finally:
             if paced:
                 PACER.done(scope, self.region, self.SERVICE, operation)
-        BACKOFFS.succeeded(scope, self.region)
+        if self.SHARES_BACKOFF:
+            BACKOFFS.succeeded(scope, self.region)
         return {k: v for k, v in result.items() if k != "ResponseMetadata"}
 
     def _send(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:

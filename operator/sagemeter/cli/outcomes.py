@@ -16,8 +16,7 @@ from typing import Any
 
 from sagemeter.api.models import ConditionType, Phase
 from sagemeter.cli.patches import extend_patch
-from sagemeter.cli.table import current_expiry
-from sagemeter.core.endpoint.desired import extended_expiry
+from sagemeter.core.endpoint.desired import current_expiry, extended_expiry
 
 # A top-up past this asks for a confirmation (or --yes): a typo such as 99999d costs money.
 CONFIRM_BEYOND = timedelta(days=7)

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sagemeter.api.models import WAKE_ANNOTATION
-from sagemeter.cli.table import current_expiry, max_expiry
-from sagemeter.core.endpoint.desired import extended_expiry
+from sagemeter.core.endpoint.desired import current_expiry, extended_expiry, max_expiry
 from sagemeter.core.meter.times import format_time
 
 FIELD_MANAGER = "sagemeter-cli"

@@ -99,7 +99,9 @@ def run(
         standalone=peering_name is None,
         peering_name=peering_name,
         priority=priority,
-        memo=kopf.Memo(settings=settings),
+        memo=kopf.Memo(
+            settings=settings, namespaces=list(namespaces), peering=peering_name is not None
+        ),
     )
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(_with_heartbeat(operator))

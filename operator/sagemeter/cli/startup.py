@@ -118,6 +118,25 @@ def check_crd(api: ApiClient) -> None:
         )
 
 
+KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
+
+
+def cluster_id(api: ApiClient, settings: Settings) -> Settings:
+    """The settings with `cluster_id` known: the configured one, else the kube-system
+    namespace's uid (stable for the cluster's life; SPEC §5 "Orphans and Retain")."""
+    if settings.cluster_id:
+        return settings
+    try:
+        uid = patiently(lambda: api.request("GET", KUBE_SYSTEM))["metadata"]["uid"]
+    except ApiError as error:
+        raise StartupError(
+            f"cannot read the kube-system namespace for the cluster id: {error.status}"
+            f" {error.reason}; set SAGEMETER_CLUSTER_ID (--cluster-id) or grant get on"
+            " namespaces"
+        ) from None
+    return settings.model_copy(update={"cluster_id": str(uid)})
+
+
 def check_startup(
     overrides: dict[str, Any],
     peering: str | None = None,
@@ -129,6 +148,7 @@ def check_startup(
     check_credentials()
     api = ApiClient()
     check_crd(api)
+    settings = cluster_id(api, settings)
     if peering is not None:
         ensure_peering(api, peering, namespaces or [])
     if settings.metrics_port:

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sagemeter.api.models import ConditionType, ManagedEndpointSpec
-from sagemeter.core.endpoint.desired import ExpiryPolicy, effective_expiry
+from sagemeter.api.models import ConditionType
+from sagemeter.core.endpoint.desired import current_expiry
 from sagemeter.core.meter.durations import format_duration
-from sagemeter.core.meter.times import parse_time
 from sagemeter.core.tenancy.budget import Activity, activity_of
 
 NONE = "-"
@@ -28,32 +27,6 @@ FLEETS = {
     Activity.RUNNING: 1,
     Activity.UPDATING: 2,
 }
-
-
-def current_expiry(obj: dict[str, Any]) -> datetime | None:
-    """When the endpoint expires now: the operator's `status.expiresAt`, else the spec's.
-
-    The status wins because it includes operator-wide caps and defaults, but only
-    while it describes the current spec: right after someone patched the expiry,
-    a stale status would make `extend` shorten their top-up.
-    """
-    metadata = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if status.get("expiresAt") and (observed is None or observed >= metadata.get("generation", 0)):
-        return parse_time(status["expiresAt"])
-    spec = ManagedEndpointSpec.model_validate(obj.get("spec") or {})
-    created = parse_time(metadata["creationTimestamp"])
-    return effective_expiry(spec, created, ExpiryPolicy()).at
-
-
-def max_expiry(obj: Mapping[str, Any]) -> datetime | None:
-    """The latest expiry the maximum lifetime allows (`status.maxExpiresAt`), or None."""
-    value = (obj.get("status") or {}).get("maxExpiresAt")
-    try:
-        return parse_time(value) if value else None
-    except ValueError:
-        return None
 
 
 def expiry_or_none(obj: dict[str, Any]) -> datetime | None:

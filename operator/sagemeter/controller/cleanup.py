@@ -14,7 +14,7 @@ from sagemeter.api.models import Phase
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.core.discovery import OPT_OUT
 from sagemeter.core.endpoint import naming
-from sagemeter.core.endpoint.ownership import ADOPTED, Owner
+from sagemeter.core.endpoint.ownership import ADOPTED, RELEASED, Owner
 from sagemeter.core.endpoint.plan import settle_work
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.tags import released_keys, resource_tags, spec_tag_keys, tag_changes
@@ -67,20 +67,35 @@ class Cleanup:
             await self.collect_garbage(ctx, keep={target.config_name, target.model_name or ""})
         return applied
 
-    async def adopt(self, ctx: Context, arn: str, tags: Mapping[str, str]) -> None:
+    async def adopt(
+        self, ctx: Context, arn: str, tags: Mapping[str, str], released: bool = False
+    ) -> None:
         await self.workers.run(ctx.gateway.add_tags, arn, {**tags, ADOPTED: "true"})
+        if released:  # taken under management again (by the adoption rule): ours now
+            await self.workers.run(ctx.gateway.delete_tags, arn, [RELEASED])
         self.event(ctx, "Normal", "Adopted", f"took endpoint {ctx.endpoint_name} under management")
 
-    async def release(self, ctx: Context, arn: str, discovered: bool) -> None:
-        """Hand an adopted endpoint back: drop the ownership tags. An endpoint found by tag
-        discovery is also opted out, so the next discovery sweep does not adopt it again."""
+    async def release(self, ctx: Context, arn: str, adopted: bool, discovered: bool) -> None:
+        """Hand the endpoint back (`Retain`, or an adopted one let go): tag it
+        `sagemeter.io/released=true`, so it is nobody's in sagemeter any more. An adopted one
+        also loses its ownership tags; one found by tag discovery is also opted out, so the next
+        discovery sweep does not adopt it again."""
         tags = await self.workers.run(ctx.gateway.list_tags, arn)
         if not ctx.owner.owns(tags):
             return
-        if discovered:
-            await self.workers.run(ctx.gateway.add_tags, arn, {OPT_OUT: "true"})
-        await self.workers.run(ctx.gateway.delete_tags, arn, released_keys(tags, keep={OPT_OUT}))
-        self.event(ctx, "Normal", "Released", f"released endpoint {ctx.endpoint_name}")
+        marks = {RELEASED: "true", **({OPT_OUT: "true"} if discovered else {})}
+        await self.workers.run(ctx.gateway.add_tags, arn, marks)
+        if adopted:
+            await self.workers.run(
+                ctx.gateway.delete_tags, arn, released_keys(tags, keep={OPT_OUT, RELEASED})
+            )
+        self.event(
+            ctx,
+            "Normal",
+            "Released",
+            f"released endpoint {ctx.endpoint_name}: tagged {RELEASED}=true, it is no longer"
+            " sagemeter's (not counted, not parked, adopted again only by the adoption rule)",
+        )
 
     async def collect_garbage(self, ctx: Context, keep: set[str]) -> None:
         """Delete the models and configs this object made that nothing uses any more."""

@@ -104,7 +104,7 @@ class Contexts:
             generation=int(meta.get("generation") or 1),
             created=parse_time(meta["creationTimestamp"]),
             obj=obj,
-            owner=Owner(namespace, name, meta["uid"]),
+            owner=Owner(namespace, name, meta["uid"], settings.cluster_id),
             region=region,
             endpoint_name=obj.spec.endpoint_name or naming.default_endpoint_name(namespace, name),
             gateway=self.gateway(region, identity),

@@ -64,7 +64,7 @@ class Deleter:
             return plan.step, now
         if plan.release and endpoint is not None:
             discovered = ctx.labels.get(DISCOVERED) == "true"
-            await self.cleanup.release(ctx, endpoint.arn, discovered)
+            await self.cleanup.release(ctx, endpoint.arn, ctx.spec.adopt, discovered)
         if plan.drop_alarm:
             await self.alarms.drop(ctx)
         if plan.remove_route and (

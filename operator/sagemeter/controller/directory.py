@@ -56,27 +56,38 @@ class EndpointDirectory:
     def lookup(self, name: str) -> Sighting:
         """The endpoint as of the latest sweep or describe (sweeping when stale)."""
         with self._lock:
-            now = self._clock()
-            if self._swept_at is None or now - self._swept_at >= self._max_age:
-                if self._failure is not None and now - self._failure[0] < min(
-                    FAILED_SWEEP_PAUSE, self._max_age
-                ):
-                    raise self._failure[1].with_traceback(None)
-                try:
-                    swept = self._sweep()
-                except Exception as error:
-                    self._failure = (self._clock(), error)
-                    raise
-                self._failure = None
-                self._swept_at = self._clock()
-                fresh = {n: _Entry(sighting_of(s), self._swept_at) for n, s in swept.items()}
-                # Keep describes that are newer than this sweep's start.
-                for other, entry in self._entries.items():
-                    if entry.seen_at > now and other not in fresh:
-                        fresh[other] = entry
-                self._entries = fresh
+            self._fresh()
             found = self._entries.get(name)
             return found.sighting if found is not None else Sighting(None)
+
+    def entries(self) -> dict[str, Sighting]:
+        """Every endpoint of the region as of the latest sweep or describe (sweeping when
+        stale): the orphan sweep reads the same listing the passes do."""
+        with self._lock:
+            self._fresh()
+            return {name: entry.sighting for name, entry in self._entries.items()}
+
+    def _fresh(self) -> None:
+        """Sweep when the last sweep is stale (lock held)."""
+        now = self._clock()
+        if self._swept_at is None or now - self._swept_at >= self._max_age:
+            if self._failure is not None and now - self._failure[0] < min(
+                FAILED_SWEEP_PAUSE, self._max_age
+            ):
+                raise self._failure[1].with_traceback(None)
+            try:
+                swept = self._sweep()
+            except Exception as error:
+                self._failure = (self._clock(), error)
+                raise
+            self._failure = None
+            self._swept_at = self._clock()
+            fresh = {n: _Entry(sighting_of(s), self._swept_at) for n, s in swept.items()}
+            # Keep describes that are newer than this sweep's start.
+            for other, entry in self._entries.items():
+                if entry.seen_at > now and other not in fresh:
+                    fresh[other] = entry
+            self._entries = fresh
 
     def record(self, name: str, sighting: Sighting) -> None:
         """Remember what a describe (or our own action) just showed."""

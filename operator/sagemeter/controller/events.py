@@ -11,7 +11,15 @@ holds: the object exists under that uid, namespace and name; its route at that p
 route registry under the same uid; `wakeOnRequest` is on; it is parked because it was idle now,
 with wakes left today. Then its `sagemeter.io/wake` annotation is set to a value derived from
 that park, so the same request twice, a forged copy, or a restart while the message waits,
-wakes it once.
+wakes it once. An extend request (`POST <path>/_meter`) is checked the same way (the object,
+its account and region, `selfService` at that path, the route registry) and handed to the
+object's self-service (`controller.self_service`), which applies it or refuses it with an Event.
+
+The queue of an account is shared by every namespace there, and a tenant can send to it as
+fast as its own route is called. So a wake request the dispatcher has already acted on costs
+nothing more: the annotation is patched once per (object, park), and a refusal is logged once
+per (object, reason), however many copies follow. Handling a flood is then the queue's
+receive and delete calls alone, ten messages each.
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ from sagemeter.api.models import WAKE_ANNOTATION
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.naming import endpoint_of_alarm
 from sagemeter.core.routes import RouteRecord
+from sagemeter.core.self_service import MAX_MESSAGE_AGE, ExtendRequest
 from sagemeter.core.wake import (
     AlarmChange,
     EndpointChange,
     Wakeable,
     WakeRequest,
+    extend_refusal,
     holder_refusal,
     wake_refusal,
     wake_token,
@@ -45,6 +55,9 @@ log = logging.getLogger("sagemeter.wake")
 # After a start, a wake request for an object not seen yet waits (its pass may simply not have
 # run yet); after this long an unknown uid is dropped.
 STARTUP_GRACE_SECONDS = 30.0
+# Carries an extend request into the object: (the object, the request, why it is refused or
+# None); True when the message is done with (`controller.self_service.Extensions.handle`).
+Extend = Callable[["Known", ExtendRequest, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class Known(Wakeable):
     # True: the last pass proved the endpoint's incarnation the object's own (or created it);
     # False: it is someone else's, or absent; None: the pass could not tell (keep as it was).
     owns_endpoint: bool | None = None
+    max_extends_per_day: int = 24
 
 
 class EventDispatcher:
@@ -78,6 +92,10 @@ class EventDispatcher:
         self._lock = threading.Lock()
         self._objects: dict[str, Known] = {}
         self._endpoints: dict[tuple[str, str, str], str] = {}
+        self.extend: Extend | None = None
+        # Per uid: the wake token this process last set, and the refusal it last logged.
+        self._woken: dict[str, str] = {}
+        self._refusals: dict[str, str] = {}
 
     def remember(self, known: Known) -> None:
         with self._lock:
@@ -94,6 +112,8 @@ class EventDispatcher:
     def forget(self, uid: str) -> None:
         with self._lock:
             known = self._objects.pop(uid, None)
+            self._woken.pop(uid, None)
+            self._refusals.pop(uid, None)
             if known is not None:
                 self._release(known)
 
@@ -113,7 +133,7 @@ class EventDispatcher:
         if isinstance(message, AlarmChange):
             endpoint = endpoint_of_alarm(message.alarm_name)
             if endpoint is not None:
-                self.idle.note(queue.scope, queue.region, endpoint, message.state)
+                self.idle.note(queue.scope, queue.region, endpoint)
                 # An idle alarm is a deadline: its park goes ahead of ordinary passes.
                 self._nudge_endpoint(queue, endpoint, urgent=True)
             return True
@@ -121,7 +141,28 @@ class EventDispatcher:
             if self.observer.note(queue.scope, queue.region, message.endpoint_name, message.status):
                 self._nudge_endpoint(queue, message.endpoint_name)
             return True
+        if isinstance(message, ExtendRequest):
+            return self._extend_request(queue, message)
         return self._wake_request(queue, message)
+
+    def _extend_request(self, queue: Queue, request: ExtendRequest) -> bool:
+        with self._lock:
+            known = self._objects.get(request.uid)
+        if known is None:
+            # Not seen since the start (yet): wait a little, then drop.
+            return self._clock() - self._started > STARTUP_GRACE_SECONDS
+        refused = extend_refusal(known, queue.scope, queue.region, request)
+        if refused is None:
+            refused = _holder_refusal(known)
+        if refused is None and request.stale:
+            refused = f"the request is older than {MAX_MESSAGE_AGE} s"
+        if refused is not None:
+            log.warning(
+                "extend request for %s/%s refused: %s", request.namespace, request.name, refused
+            )
+        if self.extend is None:
+            return True
+        return self.extend(known, request, refused)
 
     def _nudge_endpoint(self, queue: Queue, endpoint_name: str, urgent: bool = False) -> None:
         with self._lock:
@@ -137,20 +178,26 @@ class EventDispatcher:
             return self._clock() - self._started > STARTUP_GRACE_SECONDS
         refused = wake_refusal(known, queue.scope, queue.region, request)
         if refused is None:
-            # Only what the object's record allows asks the route registry (which may read
-            # the REST API from AWS).
-            holder = known.holder() if known.holder else None
-            refused = holder_refusal(known.uid, holder.uid if holder else None)
+            refused = _holder_refusal(known)
         if refused is not None:
-            log.warning(
-                "wake request for %s/%s refused: %s", request.namespace, request.name, refused
-            )
+            with self._lock:
+                repeated = self._refusals.get(request.uid) == refused
+                self._refusals[request.uid] = refused
+            if not repeated:
+                log.warning(
+                    "wake request for %s/%s refused: %s", request.namespace, request.name, refused
+                )
             return True
         assert known.idle_parked_at is not None
         token = wake_token(known.idle_parked_at)
-        if known.wake != token:
+        with self._lock:
+            self._refusals.pop(request.uid, None)
+            done = known.wake == token or self._woken.get(request.uid) == token
+        if not done:
             if not self.kube.set_annotation(known.namespace, known.name, WAKE_ANNOTATION, token):
                 return True
+            with self._lock:
+                self._woken[request.uid] = token
             log.info(
                 "woken by a request: %s/%s (request %s)",
                 known.namespace,
@@ -162,3 +209,10 @@ class EventDispatcher:
 
 def _endpoint_key(known: Known) -> tuple[str, str, str]:
     return (known.scope, known.region, known.endpoint_name)
+
+
+def _holder_refusal(known: Known) -> str | None:
+    """Only what the object's record allows asks the route registry (which may read the REST
+    API from AWS)."""
+    holder = known.holder() if known.holder else None
+    return holder_refusal(known.uid, holder.uid if holder else None)

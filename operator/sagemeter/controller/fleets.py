@@ -6,6 +6,9 @@ describes, and for the fleet an endpoint runs while an update would replace it (
 count while SageMaker updates). One `DescribeEndpointConfig`, a `DescribeModel` per model it
 runs and one `ListTags` per config, kept for a sync interval per (account, region, name):
 a config does not change, but one deleted and made again under its name may.
+
+`judge` holds such a config to the object's guardrails (`core.tenancy.verdict.as_is_verdict`)
+before the pass does anything in AWS with it: before an adoption, a create or an update.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from sagemeter.aws.sagemaker import EndpointDescription
 from sagemeter.controller.acting import config_missing
 from sagemeter.core.endpoint.fleet import Fleet, fleet_hourly, models_of, variants_of
 from sagemeter.core.meter.pricing import PriceTable
+from sagemeter.core.tenancy.verdict import TenancyVerdict, as_is_verdict
 from sagemeter.runtime.context import Context, Degraded
 from sagemeter.runtime.workers import Workers
 
@@ -65,3 +70,34 @@ class Fleets:
             return fleet_hourly(await self.fleet(ctx, config_name), self.prices)
         except Degraded:
             return None
+
+    async def judge(
+        self, ctx: Context, endpoint: EndpointDescription | None, adopting: bool
+    ) -> TenancyVerdict | None:
+        """The object's verdict once the config it uses as is has been described and judged;
+        None when it uses none, or when the config breaks no guardrail. Judged when the pass
+        may adopt, create or update (`adopting`, no endpoint, or one not on the config yet),
+        and whenever budgets are kept (the fleet is described for the budget book anyway)."""
+        used = as_is_config(ctx, endpoint)
+        if used is None:
+            return None
+        config, adopted = used
+        serving = endpoint is not None and endpoint.config_name == config
+        if serving and not adopting and not ctx.budgets:
+            return None
+        fleet = await self.fleet(ctx, config)
+        return as_is_verdict(ctx.tenancy, ctx.namespace, fleet, adopted=adopted)
+
+
+def as_is_config(ctx: Context, endpoint: EndpointDescription | None) -> tuple[str, bool] | None:
+    """The config the object uses as is, and whether it is an adopted endpoint's: the one the
+    adopted endpoint runs now (the one it last ran, while parked), or
+    `spec.model.endpointConfigName`."""
+    if ctx.spec.adopt:
+        config = endpoint.config_name if endpoint is not None else None
+        config = config or ctx.status.endpoint_config_name
+        return (config, True) if config else None
+    model = ctx.spec.model
+    if model is not None and model.endpoint_config_name:
+        return model.endpoint_config_name, False
+    return None

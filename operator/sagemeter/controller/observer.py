@@ -2,17 +2,26 @@
 
 The sweep (`EndpointDirectory`) answers for settled endpoints; a `DescribeEndpoint` answers
 while something changes (`core.endpoint.observe.how_to_observe` decides which). Ownership is then
-proven for the incarnation seen: from the proof cached in status when it was made for this very
-incarnation, else from the endpoint's tags (`ListTags`), decided by
-`core.endpoint.ownership.decide_ownership`. Nothing here writes to AWS.
+proven for the incarnation seen: from a proof this process made for this very incarnation, else
+from the endpoint's tags (`ListTags`), decided by `core.endpoint.ownership.decide_ownership`.
+Nothing here writes to AWS.
+
+Status keeps the proof too (`status.incarnation`), but a tenant can write its object's status:
+there it is a cache that only spares a `DescribeEndpoint` (`how_to_observe`), never a proof. A
+forged one (the victim's endpoint name and creation time, the forger's uid) would otherwise make
+the forger the owner of the victim's endpoint. So the proofs that count are kept here, in the
+process, per (account, region, object uid); after a restart each object's first pass reads its
+endpoint's tags once.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
 from sagemeter.aws.clients import Identity
+from sagemeter.aws.gateway import account_of
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
 from sagemeter.controller.directory import EndpointDirectory
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
@@ -50,16 +59,31 @@ class Observer:
         self.workers = workers
         self._sync_seconds = sync_seconds
         self._directories: dict[tuple[str, str, Identity | None], EndpointDirectory] = {}
+        self._lock = threading.Lock()
+        # Proofs this process made from tags (or by creating or adopting the endpoint).
+        self._proofs: dict[tuple[str, str, str], EndpointIncarnation] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:
         """One sweep per (account, region, shared reader): made as the account's policy session
         (SPEC §5 "Shared readers"), or the operator's own identity where no role is assumed;
         never as whichever object asked first."""
-        key = (ctx.scope, ctx.region, ctx.reader)
-        if key not in self._directories:
-            sweeper = SageMakerGateway(ctx.region, identity=ctx.reader)
-            self._directories[key] = EndpointDirectory(sweeper.sweep_endpoints, self._sync_seconds)
-        return self._directories[key]
+        return self.directory_at(ctx.scope, ctx.region, ctx.reader)
+
+    def directory_at(self, scope: str, region: str, reader: Identity | None) -> EndpointDirectory:
+        # "self" is the operator's own account before it was learnt: once it is known, a
+        # context made earlier and the orphan sweep (which names the account) share one sweep.
+        key = (account_of(None) if scope == "self" else scope, region, reader)
+        with self._lock:
+            if key not in self._directories:
+                sweeper = SageMakerGateway(region, identity=reader)
+                self._directories[key] = EndpointDirectory(
+                    sweeper.sweep_endpoints, self._sync_seconds
+                )
+            return self._directories[key]
+
+    def readers(self) -> list[tuple[str, str, Identity | None]]:
+        """Every (account, region, shared reader) a pass has swept so far."""
+        return list(self._directories)
 
     def record(self, ctx: Context, status: str | None) -> None:
         """What our own action just did (the status it leaves the endpoint in)."""
@@ -68,11 +92,22 @@ class Observer:
     def note(self, scope: str, region: str, endpoint_name: str, status: str) -> bool:
         """An endpoint state change EventBridge reported; True when the object's next pass
         has something to learn from it (then it describes the endpoint)."""
-        found = [d for (s, r, _), d in list(self._directories.items()) if (s, r) == (scope, region)]
+        scope = account_of(None) if scope == "self" else scope
+        with self._lock:
+            known = list(self._directories.items())
+        found = [d for (s, r, _), d in known if (s, r) == (scope, region)]
         return not found or any([d.note(endpoint_name, status) for d in found])
 
     def forget(self, ctx: Context) -> None:
         self.directory(ctx).forget(ctx.endpoint_name)
+        with self._lock:
+            self._proofs.pop((ctx.scope, ctx.region, ctx.uid), None)
+
+    def proven(self, ctx: Context, proof: EndpointIncarnation) -> None:
+        """The pass proved the endpoint incarnation `proof` names the object's own (it adopted
+        it, or its tags say so)."""
+        with self._lock:
+            self._proofs[(ctx.scope, ctx.region, ctx.uid)] = proof
 
     async def observe(self, ctx: Context) -> Observation:
         directory = self.directory(ctx)
@@ -112,7 +147,9 @@ class Observer:
 
     async def _prove(self, ctx: Context, endpoint: EndpointDescription) -> Observation:
         incarnation = incarnation_of(endpoint)
-        if incarnation is not None and proof_holds(ctx.status.incarnation, incarnation, ctx.owner):
+        with self._lock:
+            held = self._proofs.get((ctx.scope, ctx.region, ctx.uid))
+        if incarnation is not None and proof_holds(held, incarnation, ctx.owner):
             held = proof_for(incarnation, ctx.owner)
             return Observation(endpoint, Ownership(OwnershipVerdict.OURS), held)
         tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
@@ -124,6 +161,8 @@ class Observer:
             if ownership.ours and incarnation is not None
             else None
         )
+        if proof is not None:
+            self.proven(ctx, proof)
         return Observation(endpoint, ownership, proof)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -44,6 +44,7 @@ from sagemeter.controller.fleets import Fleets
 from sagemeter.controller.notifying import Notices
 from sagemeter.controller.observer import Observation, Observer, incarnation_of, seen_of
 from sagemeter.controller.reporting import Reporter, aws_problem, refused_deployment
+from sagemeter.controller.self_service import Extensions, SelfService
 from sagemeter.controller.targets import Targets
 from sagemeter.controller.waking import Waking
 from sagemeter.core.endpoint.desired import (
@@ -137,6 +138,8 @@ class _Pass:
     # Whether the endpoint there now is proven the object's own (None: the pass cannot tell):
     # only its proven owner gets its events from the queue.
     owns_endpoint: bool | None = None
+    # What a config used as is breaks (a PolicyViolation message): no route, no deployment.
+    violation: str | None = None
 
 
 class Reconciler:
@@ -180,6 +183,9 @@ class Reconciler:
             settings.dry_run, self.actor, self.cleanup, self.alarms, self.route_sync, self.reporter
         )
         self.notices = Notices(Notifier(nudge, active), self.reporter.event)
+        self.self_service = SelfService(
+            self.workers, self.reporter.event, Extensions(kube, nudge, clock)
+        )
         self.waking = Waking(
             settings.event_queue,
             account.value if account else None,
@@ -190,7 +196,10 @@ class Reconciler:
             self.route_sync,
             nudge,
             active,
+            settings.cluster_id,
         )
+        assert self.self_service.extensions is not None
+        self.waking.dispatcher.extend = self.self_service.extensions.handle
 
     # ------------------------------------------------------------------ the pass
 
@@ -270,12 +279,18 @@ class Reconciler:
         if violation:
             message = str(tenancy.message) if tenancy else ""
             run.problem = run.problem or Problem(POLICY_VIOLATION, message)
+        if run.violation is not None:
+            run.problem = run.problem or Problem(POLICY_VIOLATION, run.violation)
         wakes, wakes_today = self.waking.counts(ctx, run.woken_by_request, now)
         if run.woken_by_request:
             self.reporter.event(
                 ctx, "Normal", "WokenByRequest", "a request through the route woke the endpoint"
             )
-        action = route_action(foreign=run.foreign, planned=run.planned, policy_violation=violation)
+        action = route_action(
+            foreign=run.foreign,
+            planned=run.planned,
+            policy_violation=violation or run.violation is not None,
+        )
         route = await self._route(ctx, action, run, now, wakes_today)
         if route.pending:
             run.next_in = min(run.next_in, ROUTE_DEPLOY_POLL)
@@ -327,11 +342,15 @@ class Reconciler:
             self.budgeting.report(ctx, run.spend, wants, now)
         FLEET.update(ctx.uid, new.phase or "Pending", new.parked_reason, hourly)
         self.reporter.announce(ctx, new)
-        self.notices.record(ctx, new)
+        extended = self.self_service.announce(ctx, new)
+        self.notices.record(ctx, new, extended)
+        await self.self_service.settle(ctx, new)
         version = await self.reporter.write_status(ctx, new)
         self.contexts.wrote(ctx.uid, new, version)
         self.notices.written(ctx, new)
-        self.notices.send(ctx, new, now)
+        self.notices.send(ctx, new, now, extended, self.self_service.hints(ctx, new.invoke_url))
+        if not await self.self_service.mirror_meter(ctx, new):
+            run.next_in = min(run.next_in, self.settings.poll_seconds)
         return next_pass(run.next_in, run.desired.next_transition_at, now)
 
     async def _learn_account(self, account: OwnAccount) -> None:
@@ -361,15 +380,29 @@ class Reconciler:
                     grant=ctx.grant,
                 ),
             )
-        # Only after the proof: with wakeOnRequest this lets the object's invoke role send to
-        # the queue of its account and region, a change in AWS no conflicting object may make.
-        await self.waking.ensure(ctx)  # AWS's events about it come through the queue from now
         adoptable = ownership is not None and ownership.verdict == OwnershipVerdict.ADOPTABLE
-        if endpoint is not None and adoptable:
-            await self.cleanup.adopt(ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags))
+        # A config used as is is held to the guardrails before anything is done with it in AWS:
+        # one that breaks them is not adopted, created from or updated to (parks still happen).
+        judged = await self.fleets.judge(ctx, endpoint, adoptable)
+        if judged is not None:
+            run.violation = str(judged.message)
+            if adoptable or endpoint is None:
+                raise Degraded(POLICY_VIOLATION, run.violation)
+            ctx = replace(ctx, tenancy=judged)
+        else:
+            # Only after the proof: with wakeOnRequest this lets the object's invoke role send
+            # to the queue of its account and region, a change in AWS no conflicting object may
+            # make. AWS's events about it come through the queue from now.
+            await self.waking.ensure(ctx)
+        if endpoint is not None and ownership is not None and adoptable:
+            await self.cleanup.adopt(
+                ctx, endpoint.arn, resource_tags(ctx.owner, ctx.spec.tags), ownership.released
+            )
             incarnation = incarnation_of(endpoint)
             run.proof = proof_for(incarnation, ctx.owner) if incarnation else None
             run.owns_endpoint = run.proof is not None
+            if run.proof is not None:
+                self.observer.proven(ctx, run.proof)
             run.applied_tag_keys = spec_tag_keys(ctx.spec.tags)
             run.seen = seen_of(ctx, endpoint, None)
             run.next_in = self.settings.poll_seconds
@@ -473,6 +506,8 @@ class Reconciler:
             ctx, observation, lambda: seen_of(ctx, observation.endpoint, None)
         )
         if step is None:
+            if ctx.status.meter_parameter or self.self_service.wanted(ctx):
+                await self.self_service.remove(ctx)  # AwsError: the deletion waits for it
             return True
         run.step, run.proof, run.seen = step, observation.proof, seen or run.seen
         run.next_in = self.settings.poll_seconds
@@ -484,6 +519,9 @@ class Reconciler:
         FLEET.forget(ctx.uid)
         self.waking.forget(ctx.uid)
         self.notices.notifier.forget(ctx.uid)
+        self.self_service.mirror.forget(ctx.uid)
+        if self.self_service.extensions is not None:
+            self.self_service.extensions.forget(ctx.uid)
         self.contexts.forget(ctx.uid)
         self._park_waits.pop(ctx.uid, None)
         if self.book is not None:

@@ -45,13 +45,14 @@ class Waking:
         routes: RouteSync,
         nudge: Nudge,
         active: Callable[[], bool] = lambda: True,
+        cluster: str | None = None,
     ) -> None:
         self.account = account
         self._active = active
         self.workers = workers
         self.routes = routes
         self.dispatcher = EventDispatcher(observer, idle, kube, nudge)
-        self.queues = EventQueues(queue_name)
+        self.queues = EventQueues(queue_name, cluster)
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, str, Identity | None], QueueListener] = {}
 
@@ -83,8 +84,9 @@ class Waking:
         account = ctx.scope if ctx.scope != "self" else self.account
         if account is None:
             return None
-        wakes = ctx.spec.api is not None and ctx.spec.api.wake_on_request
-        sender = ctx.invoke_role if wakes else None
+        api = ctx.spec.api
+        sends = api is not None and (api.wake_on_request or api.self_service)
+        sender = ctx.invoke_role if sends else None
         try:
             queue = await self.workers.run(
                 self.queues.ensure, ctx.scope, ctx.region, account, ctx.reader, sender
@@ -162,6 +164,8 @@ class Waking:
                 wake=(ctx.body["metadata"].get("annotations") or {}).get(WAKE_ANNOTATION),
                 holder=self.routes.holder(ctx),
                 owns_endpoint=owns_endpoint,
+                self_service=bool(api and api.self_service),
+                max_extends_per_day=api.max_extends_per_day if api else 24,
             )
         )
 

@@ -25,9 +25,10 @@ from sagemeter.core.routes import (
     partition,
     sagemaker_integration_uri,
 )
+from sagemeter.core.self_service import METER_RESOURCE, MeterMethod, extend_message, meter_methods
 from sagemeter.core.wake import HoldKind, RouteHold, hold_body, wake_message
 
-__all__ = ["MethodConfig", "build_method_config", "method_complete"]
+__all__ = ["METER_RESOURCE", "MethodConfig", "build_method_config", "method_complete"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class MethodConfig:
     integration_responses: tuple[dict[str, Any], ...]
     fingerprint: str
     proxy: bool
+    # The methods of <path>/_meter (spec.api.selfService), written before the route's POST.
+    meter: tuple[MeterMethod, ...] = ()
 
 
 def _method(route: RouteSpec, request_headers: tuple[str, ...]) -> dict[str, Any]:
@@ -124,9 +127,12 @@ def build_method_config(route: RouteSpec, region: str, invoke_role_arn: str | No
             ),
             {"statusCode": success, "responseParameters": _response_map(response_headers)},
         )
-    fingerprint = short_hash(
-        [method, integration, method_responses, integration_responses], FINGERPRINT_LENGTH
-    )
+    meter = _meter(route, region, invoke_role_arn)
+    parts: list[Any] = [method, integration, method_responses, integration_responses]
+    if meter:
+        # Only with selfService, so every other route keeps the fingerprint it had.
+        parts.append([vars(m) for m in meter])
+    fingerprint = short_hash(parts, FINGERPRINT_LENGTH)
     method = {**method, "operationName": encode_route_record(route.owner, fingerprint)}
     return MethodConfig(
         method=method,
@@ -135,6 +141,29 @@ def build_method_config(route: RouteSpec, region: str, invoke_role_arn: str | No
         integration_responses=integration_responses,
         fingerprint=fingerprint,
         proxy=route.lambda_arn is not None and route.hold is None,
+        meter=meter,
+    )
+
+
+def _meter(route: RouteSpec, region: str, invoke_role_arn: str | None) -> tuple[MeterMethod, ...]:
+    if route.meter is None:
+        return ()
+    queue_uri, message = None, None
+    if route.queue is not None:
+        account, queue = route.queue
+        queue_uri = f"arn:{partition(region)}:apigateway:{region}:sqs:path/{account}/{queue}"
+        message = extend_message(
+            route.owner.uid, route.owner.namespace, route.owner.name, route.path
+        )
+    return meter_methods(
+        method=_method(route, ()),
+        authorization=route.authorization,
+        region_arn=f"arn:{partition(region)}:apigateway:{region}",
+        invoke_role_arn=invoke_role_arn,
+        parameter=route.meter,
+        content_types=HELD_CONTENT_TYPES,
+        queue_uri=queue_uri,
+        message=message,
     )
 
 

@@ -148,6 +148,8 @@ class RouteSpec:
     hold: RouteHold | None = None
     # Where a waking route sends its wake request: (account id, queue name).
     queue: tuple[str, str] | None = None
+    # spec.api.selfService: <path>/_meter answers from this SSM parameter (core.self_service).
+    meter: str | None = None
 
     @classmethod
     def from_api(
@@ -158,6 +160,7 @@ class RouteSpec:
         async_: bool = False,
         hold: RouteHold | None = None,
         queue: tuple[str, str] | None = None,
+        meter: str | None = None,
     ) -> RouteSpec:
         return cls(
             path=api.path.strip("/"),
@@ -171,6 +174,7 @@ class RouteSpec:
             async_=async_,
             hold=hold,
             queue=queue,
+            meter=meter,
         )
 
 

@@ -7,6 +7,9 @@
   why through a MOCK integration (`HoldKind.PARKED`). Only an endpoint that serves (InService
   or Updating on the object's own endpoint) is routed to SageMaker. So a parked route never
   points at a name someone else may take meanwhile.
+* **Who may ask** (`wake_refusal`, `extend_refusal`, `holder_refusal`): a wake or extend
+  request is acted on only when what a real request through the object's route implies holds,
+  first by the object's own record (`Wakeable`), then by the route registry's holder of its path.
 * **The queue's messages** (`parse_message`): a wake request a route sent, a CloudWatch alarm
   state change, or a SageMaker endpoint state change, as EventBridge delivers them.
 * **The queue and its rules** (`queue_policy`, `alarm_rule_pattern`, `endpoint_rule_pattern`):
@@ -24,6 +27,12 @@ from enum import StrEnum
 from typing import Any, Final
 
 from sagemeter.api.models import GROUP, ParkedReason, Phase, WakeCount
+from sagemeter.core.self_service import (
+    EXTEND_KIND,
+    MAX_MESSAGE_AGE,
+    ExtendRequest,
+    parse_extend_message,
+)
 
 __all__ = [
     "ALARM_RULE",
@@ -38,6 +47,7 @@ __all__ = [
     "alarm_rule_pattern",
     "endpoint_rule_pattern",
     "endpoint_status",
+    "extend_refusal",
     "holder_refusal",
     "parse_message",
     "queue_policy",
@@ -52,7 +62,7 @@ __all__ = [
 ALARM_RULE: Final = "idle-alarms"
 ENDPOINT_RULE: Final = "endpoint-states"
 # Messages older than this are dropped: a wake request nobody acted on for a minute is stale.
-MAX_MESSAGE_AGE_SECONDS: Final = 60
+MAX_MESSAGE_AGE_SECONDS: Final = MAX_MESSAGE_AGE
 WAKE_KIND: Final = "sagemeter.wake"
 WAKE_PREFIX: Final = "request-"
 # What a client is told to wait before any create was observed (SPEC §6: 600 s); afterwards the
@@ -135,7 +145,8 @@ class WakeRequest:
 
 @dataclass(frozen=True)
 class Wakeable:
-    """An object as its last pass left it, as much as a wake request is checked against."""
+    """An object as its last pass left it, as much as a wake or extend request is checked
+    against."""
 
     uid: str
     namespace: str
@@ -144,8 +155,21 @@ class Wakeable:
     region: str
     path: str | None  # the route's path, when routed
     wake_on_request: bool
+    self_service: bool  # spec.api.selfService: the route has `<path>/_meter`
     idle_parked_at: str | None  # set while parked because it was idle
     wakes_left: bool
+
+
+def _sender_refusal(
+    known: Wakeable, queue_scope: str, queue_region: str, namespace: str, name: str
+) -> str | None:
+    """Why a message for `known`'s uid cannot have come from its route: it names another
+    object, or came through another account's or region's queue."""
+    if (known.namespace, known.name) != (namespace, name):
+        return "the message names another object for this uid"
+    if (known.scope, known.region) != (queue_scope, queue_region):
+        return "the message came through another account's or region's queue"
+    return None
 
 
 def wake_refusal(
@@ -154,10 +178,9 @@ def wake_refusal(
     """Why a wake request does not match what a real request through the object's route
     implies (None: it does, as far as the object's own record tells; `holder_refusal` then
     asks the route registry)."""
-    if (known.namespace, known.name) != (request.namespace, request.name):
-        return "the message names another object for this uid"
-    if (known.scope, known.region) != (queue_scope, queue_region):
-        return "the message came through another account's or region's queue"
+    refused = _sender_refusal(known, queue_scope, queue_region, request.namespace, request.name)
+    if refused is not None:
+        return refused
     if not known.wake_on_request or known.path is None or known.path != request.path:
         return "the object's route does not wake on request at this path"
     if known.idle_parked_at is None:
@@ -167,9 +190,24 @@ def wake_refusal(
     return None
 
 
+def extend_refusal(
+    known: Wakeable, queue_scope: str, queue_region: str, request: ExtendRequest
+) -> str | None:
+    """Why an extend request does not match what a real `POST <path>/_meter` through the
+    object's route implies (None: it does, as far as the object's own record tells;
+    `holder_refusal` then asks the route registry)."""
+    refused = _sender_refusal(known, queue_scope, queue_region, request.namespace, request.name)
+    if refused is not None:
+        return refused
+    if not known.self_service or known.path is None or known.path != request.path:
+        return "the object's route has no self-service at this path"
+    return None
+
+
 def holder_refusal(uid: str, holder_uid: str | None) -> str | None:
-    """Why a wake request is refused when the route registry lists `holder_uid` (None: no
-    one) at the object's path: only the object holding its route is woken through it."""
+    """Why a wake or extend request is refused when the route registry lists `holder_uid`
+    (None: no one) at the object's path: only the object holding its route is woken or
+    extended through it."""
     if holder_uid is None or holder_uid != uid:
         return "the route registry does not list this object at that path"
     return None
@@ -216,14 +254,18 @@ def endpoint_status(upper_snake: str) -> str:
     return "".join(part.capitalize() for part in upper_snake.split("_"))
 
 
-def parse_message(body: str) -> WakeRequest | AlarmChange | EndpointChange | None:
-    """A queue message, or None when it is none of the three (it is dropped)."""
+def parse_message(
+    body: str,
+) -> WakeRequest | ExtendRequest | AlarmChange | EndpointChange | None:
+    """A queue message, or None when it is none of the four (it is dropped)."""
     try:
         doc: Any = json.loads(body)
     except ValueError:
         return None
     if not isinstance(doc, dict):
         return None
+    if doc.get("kind") == EXTEND_KIND:
+        return parse_extend_message(doc)
     if doc.get("kind") == WAKE_KIND:
         uid, namespace, name, path = (doc.get(k) for k in ("uid", "namespace", "name", "path"))
         if not all(isinstance(f, str) and f for f in (uid, namespace, name, path)):
@@ -295,3 +337,8 @@ def endpoint_rule_pattern() -> dict[str, Any]:
 
 
 QUEUE_TAGS: Final = {f"{GROUP}/managed-by": "sagemeter"}
+
+
+def queue_tags(cluster: str | None) -> dict[str, str]:
+    """Tags of the event queue and its rules: sagemeter's, and the cluster's."""
+    return {**QUEUE_TAGS, **({f"{GROUP}/cluster": cluster} if cluster else {})}

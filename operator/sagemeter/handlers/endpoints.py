@@ -17,6 +17,7 @@ import kopf
 from sagemeter.api.models import GROUP, PLURAL, VERSION, WAKE_ANNOTATION
 from sagemeter.aws.clients import set_assumed_role_seconds
 from sagemeter.aws.own_account import OwnAccount
+from sagemeter.controller.orphans import Orphans
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
@@ -63,12 +64,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     config: Settings = memo.get("settings") or Settings()
+    kube = Kube()
+    if not config.cluster_id:  # `sagemeter run` knows it already (cli.startup.cluster_id)
+        uid = kube.api.request("GET", "/api/v1/namespaces/kube-system")["metadata"]["uid"]
+        config = config.model_copy(update={"cluster_id": str(uid)})
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     set_assumed_role_seconds(config.assume_role_seconds)
     loops = memo["loops"] = Loops()
     memo["seen"] = {}
-    kube = Kube()
 
     tenancy = TenancyService(config, kube, None, loops.wake, loops.wake_namespaces)
     tenancy.start()
@@ -86,6 +90,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         active=lambda: bool(loops),
     )
     memo["reconciler"] = reconciler
+    orphans = Orphans(
+        config,
+        reconciler.kube,
+        reconciler.workers,
+        reconciler.observer,
+        tenancy.book,
+        tenancy.tenancy,
+        reconciler.prices,
+        served=memo.get("namespaces") or None,
+    )
+    # With peering, only the replica that runs the objects' loops acts on orphans.
+    standalone = not memo.get("peering")
+    memo["orphans"] = asyncio.create_task(orphans.run_forever(lambda: standalone or bool(loops)))
     if config.adopt_tag:
         discovery = Discovery(config, reconciler.kube, reconciler.workers)
         memo["discovery"] = asyncio.create_task(discovery.run_forever(config.region))
@@ -94,9 +111,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def stop_discovery(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("discovery")
-    if task is not None:
-        task.cancel()
+    for task in (memo.get("discovery"), memo.get("orphans")):
+        if task is not None:
+            task.cancel()
     tenancy = memo.get("tenancy")
     if tenancy is not None:
         tenancy.stop()

@@ -68,10 +68,11 @@ class IdleAlarms:
             self._monitors[key] = IdleMonitor(self._gateway(ctx.region, ctx.reader), self._max_age)
         return self._monitors[key]
 
-    def note(self, scope: str, region: str, endpoint_name: str, state: str) -> bool:
-        """An alarm state change EventBridge reported (no call to CloudWatch)."""
+    def note(self, scope: str, region: str, endpoint_name: str) -> bool:
+        """An alarm state change arrived on the event queue: the alarm is read again (one
+        small batch) on the endpoint's next pass, which the message wakes."""
         found = [m for (s, r, _), m in list(self._monitors.items()) if (s, r) == (scope, region)]
-        return any([monitor.note(endpoint_name, state) for monitor in found])
+        return any([monitor.note(endpoint_name) for monitor in found])
 
     def keep(
         self,

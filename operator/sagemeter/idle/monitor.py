@@ -113,19 +113,16 @@ class IdleMonitor:
             self._pending.discard(endpoint_name)
             self._signals.pop(endpoint_name, None)
 
-    def note(self, endpoint_name: str, state: str) -> bool:
-        """An alarm state change EventBridge reported: it holds until the next batch (which
-        reads every alarm anyway). True when the endpoint is watched."""
+    def note(self, endpoint_name: str) -> bool:
+        """An alarm state change arrived on the event queue: the endpoint's next ``signal``
+        reads its alarm again. The state the message claims is never taken as it is: in the
+        queue's account an IAM identity policy is enough to send to the queue, so whoever may
+        send could otherwise park any endpoint there with a forged "ALARM". True when the
+        endpoint is watched."""
         with self._lock:
             if endpoint_name not in self._watched:
                 return False
-            signal = self._signals.get(endpoint_name)
-            if signal is None or signal.alarm is None or endpoint_name in self._pending:
-                # What the alarm is like is not known yet: read it on the next signal.
-                self._pending.add(endpoint_name)
-                return True
-            alarm = {**signal.alarm, "StateValue": state}
-            self._signals[endpoint_name] = IdleSignal(state, alarm, signal.last_invocation_at)
+            self._pending.add(endpoint_name)
             return True
 
     def invalidate(self, endpoint_name: str) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
-from sagemeter.core.endpoint.ownership import Owner
+from sagemeter.core.endpoint.ownership import Owner, cluster_tags
 from sagemeter.core.route_homes import namespace_api_tags
 
 __all__ = ["KeyState", "RouteKeys"]
@@ -60,8 +60,9 @@ def namespace_plan_name(namespace: str) -> str:
 
 
 class RouteKeys:
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, cluster: str | None = None) -> None:
         self._stage = stage
+        self._cluster = cluster
         self._lock = threading.Lock()
         # (account, region, uid) -> (key id, value, api id its plan is bound to)
         self._known: dict[tuple[str, str, str], tuple[str, str, str]] = {}
@@ -213,7 +214,7 @@ class RouteKeys:
             f"sagemeter: the API keys of namespace {namespace}, for its REST API only",
             api_id,
             self._stage,
-            namespace_api_tags(namespace),
+            {**namespace_api_tags(namespace), **cluster_tags(self._cluster)},
         )
         with self._lock:
             self._plans[scope].append(plan)

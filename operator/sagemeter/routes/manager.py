@@ -45,7 +45,7 @@ from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.quotas import PACER
 from sagemeter.core import routes as core
-from sagemeter.core.endpoint.ownership import Owner
+from sagemeter.core.endpoint.ownership import Owner, cluster_tags
 from sagemeter.core.route_homes import (
     LAMBDA_NOT_ALLOWED,
     LEGACY,
@@ -144,7 +144,7 @@ class RouteManager:
         self._directories: dict[tuple[str, str], RestApiDirectory] = {}
         self._schedulers: dict[tuple[str, str], DeploymentScheduler[ApiHome]] = {}
         self._entitled: dict[tuple[Identity | None, str, str], float] = {}
-        self._keys = RouteKeys(settings.api_stage)
+        self._keys = RouteKeys(settings.api_stage, settings.cluster_id)
 
     # ------------------------------------------------------------------ public API
 
@@ -342,7 +342,7 @@ class RouteManager:
             made = apigateway.create_rest_api(
                 namespace_api_name(home.namespace),
                 namespace_api_description(home.namespace),
-                namespace_api_tags(home.namespace),
+                {**namespace_api_tags(home.namespace), **cluster_tags(self._settings.cluster_id)},
             )
             directory.added(made)
             found = str(made["id"])
@@ -665,6 +665,7 @@ def _up_to_date(tree: ResourceTree, route: RouteSpec, config: MethodConfig) -> b
         and record.fingerprint == config.fingerprint
         and method_complete(config.proxy, post)
         and tree.owned_paths(route.owner.uid) == {path}
+        and tree.meter_methods(path) == {m.http_method for m in config.meter}
     )
 
 

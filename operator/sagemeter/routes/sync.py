@@ -30,6 +30,7 @@ from sagemeter.core.routes import (
     RouteRecord,
     tenant_invoke_role_missing,
 )
+from sagemeter.core.self_service import parameter_name
 from sagemeter.core.wake import RouteHold
 from sagemeter.routes.manager import RouteError, RouteManager, RouteSite, RouteSpec
 from sagemeter.runtime.context import Context
@@ -118,6 +119,7 @@ class RouteSync:
             async_=ctx.spec.inference_type == InferenceType.ASYNC,
             hold=hold,
             queue=queue,
+            meter=parameter_name(ctx.namespace, ctx.name) if api.self_service else None,
         )
         try:
             result = await self.workers.run(

@@ -7,7 +7,9 @@ still has children or other methods keeps existing (API Gateway deletes a resour
 subtree), and parents left empty by the deletion are pruned. The tree is a cache: callers
 ``load`` it again before acting on a view that may be stale. It is read as the REST API's
 owner; each route is written and deleted as the object it belongs to (the ``apigateway`` the
-caller passes).
+caller passes). A route with self-service has its `<path>/_meter` resource (GET, POST) too:
+written before the route's POST (whose default integration response, written last, proves the
+whole route written), and deleted with the route.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from sagemeter.aws.apigateway import ApiGatewayGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core import routes as core
-from sagemeter.core.route_methods import MethodConfig
+from sagemeter.core.route_methods import METER_RESOURCE, MethodConfig
 from sagemeter.core.routes import ROUTE_METHOD, RouteRecord
 
 __all__ = ["ResourceTree"]
@@ -81,6 +83,11 @@ class ResourceTree:
             if (record := self.record(path)) is not None and record.uid == uid
         }
 
+    def meter_methods(self, path: str) -> set[str]:
+        """The methods of `<path>/_meter` (the route's self-service resource)."""
+        node = self._nodes.get(_meter_path(path))
+        return set(node.methods) if node else set()
+
     def integration_uri(self, path: str) -> str:
         return str(((self.post(path) or {}).get("methodIntegration") or {}).get("uri") or "")
 
@@ -95,14 +102,14 @@ class ResourceTree:
             # snapshot meanwhile, so callers see no gap.
             apigateway.delete_method(api_id, node.id, ROUTE_METHOD)
             node.methods.pop(ROUTE_METHOD)
+        self._delete_meter(path, apigateway)
+        if config.meter:
+            meter = self._ensure_resource(_meter_path(path), apigateway)
+            for sub in config.meter:
+                self._put(meter, sub.http_method, sub, apigateway)
+                meter.methods[sub.http_method] = {"httpMethod": sub.http_method}
         node = self._ensure_resource(path, apigateway)
-        apigateway.put_method(api_id, node.id, ROUTE_METHOD, config.method)
-        apigateway.put_integration(api_id, node.id, ROUTE_METHOD, config.integration)
-        # Method responses first: an integration response must name a declared status.
-        for response in config.method_responses:
-            apigateway.put_method_response(api_id, node.id, ROUTE_METHOD, response)
-        for response in config.integration_responses:
-            apigateway.put_integration_response(api_id, node.id, ROUTE_METHOD, response)
+        self._put(node, ROUTE_METHOD, config, apigateway)
         # What GetResources would now show, as far as anyone reads it.
         node.methods[ROUTE_METHOD] = {
             "operationName": config.method["operationName"],
@@ -112,6 +119,35 @@ class ResourceTree:
                 "integrationResponses": {r["statusCode"]: r for r in config.integration_responses},
             },
         }
+
+    def _put(
+        self,
+        node: _Node,
+        http_method: str,
+        config: Any,
+        apigateway: ApiGatewayGateway,
+    ) -> None:
+        """One method: itself, its integration, then its responses (a `MethodConfig` or a
+        `MeterMethod`)."""
+        api_id = self.api_id
+        apigateway.put_method(api_id, node.id, http_method, config.method)
+        apigateway.put_integration(api_id, node.id, http_method, config.integration)
+        # Method responses first: an integration response must name a declared status.
+        for response in config.method_responses:
+            apigateway.put_method_response(api_id, node.id, http_method, response)
+        for response in config.integration_responses:
+            apigateway.put_integration_response(api_id, node.id, http_method, response)
+
+    def _delete_meter(self, path: str, apigateway: ApiGatewayGateway) -> None:
+        """Deletes `<path>/_meter` (and what is under it): the route's own, as no user path
+        may have a segment starting with `_`."""
+        meter_path = _meter_path(path)
+        node = self._nodes.get(meter_path)
+        if node is None:
+            return
+        apigateway.delete_resource(self.api_id, node.id)
+        for known in [p for p in self._nodes if p == meter_path or p.startswith(meter_path + "/")]:
+            del self._nodes[known]
 
     def _ensure_resource(
         self, path: str, apigateway: ApiGatewayGateway, retried: bool = False
@@ -138,6 +174,7 @@ class ResourceTree:
     def delete_route(self, path: str, apigateway: ApiGatewayGateway) -> None:
         """Deletes POST ``path``; its resource and empty parents too when nothing else uses
         them."""
+        self._delete_meter(path, apigateway)
         node = self._nodes[path]
         if self._has_children(node) or set(node.methods) - {ROUTE_METHOD}:
             # Deleting the resource would delete everything under it: other routes live there.
@@ -154,3 +191,7 @@ class ResourceTree:
 
     def _has_children(self, node: _Node) -> bool:
         return any(other.parent_id == node.id for other in self._nodes.values())
+
+
+def _meter_path(path: str) -> str:
+    return f"{path.rstrip('/')}/{METER_RESOURCE}"

@@ -108,6 +108,35 @@ class Kube:
             raise
         return True
 
+    def post_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str
+    ) -> None:
+        """A core/v1 Event about `involved` (apiVersion, kind, metadata name, namespace and
+        uid) in its namespace, for work no object's pass does (kopf posts the passes' own).
+        The object may be gone: an Event does not need it to exist."""
+        meta = involved["metadata"]
+        namespace = meta["namespace"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": namespace,
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "sagemeter"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.api.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> str | None:
         """Merge-patch the status subresource: the object's new resourceVersion, or None when
         the object is gone."""
@@ -124,9 +153,10 @@ class Kube:
             raise
         return str(patched.get("metadata", {}).get("resourceVersion") or "") or None
 
-    def list_endpoints(self) -> list[dict[str, Any]]:
-        """Every ManagedEndpoint the operator may see (cluster-wide)."""
-        found: list[dict[str, Any]] = self.api.list(ENDPOINTS)["items"]
+    def list_endpoints(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every ManagedEndpoint the operator may see (cluster-wide, or in `namespace`)."""
+        path = _endpoint(namespace) if namespace is not None else ENDPOINTS
+        found: list[dict[str, Any]] = self.api.list(path)["items"]
         return found
 
     def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
@@ -145,6 +175,34 @@ class Kube:
                 "PATCH",
                 _endpoint(namespace, name),
                 {"metadata": {"annotations": {key: value}}},
+                content_type=MERGE_PATCH,
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ManagedEndpoint as the API server has it now, or None when it is gone. Read by
+        a list with a field selector: the ClusterRole grants list, not get."""
+        found = self.api.request(
+            "GET", _endpoint(namespace), query={"fieldSelector": f"metadata.name={name}"}
+        )
+        items = found.get("items") or []
+        return dict(items[0]) if items else None
+
+    def patch_endpoint(
+        self, namespace: str, name: str, patch: dict[str, Any], field_manager: str
+    ) -> bool:
+        """Merge-patch a ManagedEndpoint as `field_manager`; False when it is gone. A patch
+        naming a resourceVersion that is no longer current raises ApiError 409."""
+        try:
+            self.api.request(
+                "PATCH",
+                _endpoint(namespace, name),
+                patch,
+                query={"fieldManager": field_manager},
                 content_type=MERGE_PATCH,
             )
         except ApiError as error:

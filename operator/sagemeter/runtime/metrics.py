@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from prometheus_client import REGISTRY, Gauge, Histogram, start_http_server
+from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -43,6 +44,18 @@ REST_APIS = Gauge(
 EVENT_QUEUES_RECEIVING = Gauge(
     "sagemeter_event_queues_receiving",
     "Event queues this replica receives from (none while peering pauses it).",
+)
+ORPHANS = Gauge(
+    "sagemeter_orphan_endpoints",
+    "Endpoints of this cluster whose ManagedEndpoint is gone without a Retain release (a"
+    " finalizer removed by hand), by namespace: they count against its budgets until parked.",
+    ["namespace"],
+)
+ORPHANS_PARKED = CounterMetric(
+    "sagemeter_orphans_parked",
+    "Orphaned endpoints parked after SAGEMETER_ORPHAN_GRACE (or, in a dry run, that would have"
+    " been), by namespace.",
+    ["namespace"],
 )
 DISCOVERY_NAMESPACE_MISSING = Gauge(
     "sagemeter_discovery_namespace_missing",

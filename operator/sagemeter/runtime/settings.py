@@ -121,6 +121,23 @@ class Settings(BaseSettings):
             " sagemeter.io/namespace=<namespace>)."
         ),
     )
+    cluster_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9 _.:/=+\-@]{1,256}$",
+        description=(
+            "This cluster's id, tagged sagemeter.io/cluster on everything sagemeter creates in"
+            " AWS (orphans of other clusters are never touched); default: the uid of the"
+            " kube-system namespace, read at start-up."
+        ),
+    )
+    orphan_grace: str = Field(
+        default="10m",
+        description=(
+            "How long an orphan (an endpoint of this cluster whose ManagedEndpoint is gone"
+            " without a Retain release, such as after a finalizer removed by hand) counts"
+            " against its namespace's budget before it is parked (a duration)."
+        ),
+    )
     metrics_port: int | None = Field(
         default=8080,
         ge=0,
@@ -129,7 +146,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "default_ttl", "max_lifetime", "sync_interval", "poll_interval", "adopt_idle_after"
+        "default_ttl",
+        "max_lifetime",
+        "sync_interval",
+        "poll_interval",
+        "adopt_idle_after",
+        "orphan_grace",
     )
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
@@ -188,6 +210,10 @@ class Settings(BaseSettings):
     @property
     def sync_seconds(self) -> float:
         return parse_duration(self.sync_interval).total_seconds()
+
+    @property
+    def orphan_grace_seconds(self) -> float:
+        return parse_duration(self.orphan_grace).total_seconds()
 
     @property
     def poll_seconds(self) -> float:

@@ -58,6 +58,9 @@ class BudgetBook:
         self._budgets: dict[str, BudgetLimit] = {}
         self._seeded = False
         self._seeds: set[str] = set()  # uids counted from the seed, not yet by a pass
+        # Counts besides the seed that must arrive before anything starts (the orphan sweep's
+        # first round: an orphan counts from the start, not from its first sighting).
+        self._expected: set[str] = set()
         self.last: BudgetDecision | None = None
 
     def seed(self, runners: list[Candidate]) -> None:
@@ -69,6 +72,18 @@ class BudgetBook:
                     self._seeds.add(runner.uid)
             self._seeded = True
         self._wake_waiters()
+
+    def expect(self, count: str) -> None:
+        """Nothing starts until `arrived(count)` too."""
+        with self._lock:
+            self._expected.add(count)
+
+    def arrived(self, count: str) -> None:
+        with self._lock:
+            waited = count in self._expected
+            self._expected.discard(count)
+        if waited:
+            self._wake_waiters()
 
     def set_budgets(self, budgets: Mapping[str, BudgetLimit]) -> None:
         """The budgets in force; a raised budget wakes the waiters."""
@@ -107,9 +122,21 @@ class BudgetBook:
         if freed:
             self._wake_waiters()
 
+    def uids(self) -> set[str]:
+        """Every object (or orphan, by its gone object's uid) the book counts or has waiting."""
+        with self._lock:
+            return set(self._candidates)
+
     def verdict(self, uid: str) -> BudgetVerdict:
         with self._lock:
-            if not self._seeded:
+            if not self._seeded or self._expected:
+                # Nothing starts and no update goes out before everything is counted; what
+                # already runs keeps running (a count not made yet is no reason to park it).
+                counted = self._candidates.get(uid)
+                if counted is not None and counted.runs:
+                    if counted.update_waits:
+                        return BudgetVerdict(True, STARTING.message, update_waits=True)
+                    return BudgetVerdict(True)
                 return STARTING
             known = set(self._budgets)
             # A budget whose policy went meanwhile no longer counts.

@@ -25,10 +25,10 @@ from sagemeter.aws.sqs_events import EventsGateway, QueueGateway
 from sagemeter.core.wake import (
     ALARM_RULE,
     ENDPOINT_RULE,
-    QUEUE_TAGS,
     alarm_rule_pattern,
     endpoint_rule_pattern,
     queue_policy,
+    queue_tags,
 )
 
 log = logging.getLogger("sagemeter.wake")
@@ -47,8 +47,9 @@ class Queue:
 
 
 class EventQueues:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, cluster: str | None = None) -> None:
         self.name = name
+        self._tags = queue_tags(cluster)
         self._lock = threading.Lock()
         self._queues: dict[tuple[str, str], Queue] = {}
 
@@ -91,7 +92,7 @@ class EventQueues:
         identity: Identity | None,
     ) -> Queue:
         arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
-        url = sqs.ensure_queue(self.name, queue_policy(arn, [], []), QUEUE_TAGS)
+        url = sqs.ensure_queue(self.name, queue_policy(arn, [], []), self._tags)
         arn = sqs.queue_arn(url)
         queue = Queue(scope, region, account, url, arn, identity)
         rules = (
@@ -100,7 +101,7 @@ class EventQueues:
         )
         for name, pattern in rules:
             try:
-                queue.rule_arns.append(events.ensure_rule(name, pattern, arn, QUEUE_TAGS))
+                queue.rule_arns.append(events.ensure_rule(name, pattern, arn, self._tags))
             except AwsError as error:
                 if error.kind is not ErrorKind.TERMINAL:
                     raise

@@ -3,7 +3,8 @@
 `ReceiveMessage` waits up to 20 s for messages, so a quiet queue costs three calls a minute
 and a message arrives within about a second. Each message goes to `handle(queue, message, age)`;
 it is deleted when `handle` says it is done with it, or when it is older than 60 s (a stale
-wake request, an old event), or when it cannot be read. A message `handle` could not act on yet
+wake request, an old event; a stale extend request is handed over marked stale, to be
+refused), or when it cannot be read. A message `handle` could not act on yet
 stays and comes back after its visibility timeout (a restarted operator sees it again).
 While the process runs no object (a replica that peering paused) it does not receive, and
 what a long poll brings back after the pause it leaves alone: the messages are the active
@@ -12,6 +13,7 @@ replica's (they are visible again after the queue's visibility timeout).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError
 from sagemeter.aws.sqs_events import QueueGateway
+from sagemeter.core.self_service import ExtendRequest
 from sagemeter.core.wake import (
     MAX_MESSAGE_AGE_SECONDS,
     AlarmChange,
@@ -32,7 +35,7 @@ from sagemeter.runtime.metrics import EVENT_QUEUES_RECEIVING
 from sagemeter.wake.event_queues import Queue
 
 log = logging.getLogger("sagemeter.wake")
-Message = WakeRequest | AlarmChange | EndpointChange
+Message = WakeRequest | ExtendRequest | AlarmChange | EndpointChange
 Handle = Callable[[Queue, Message], bool]
 BACKOFF = 5.0
 PAUSED_CHECK = 1.0
@@ -116,9 +119,13 @@ class QueueListener:
         attributes = message.get("Attributes") or {}
         sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
         age = message_age_seconds(str(sent) if sent else None, datetime.now(UTC))
-        if age is not None and age > MAX_MESSAGE_AGE_SECONDS:
-            return True
+        stale = age is not None and age > MAX_MESSAGE_AGE_SECONDS
         parsed = parse_message(str(message.get("Body") or ""))
         if parsed is None:
             return True
+        if stale:
+            if not isinstance(parsed, ExtendRequest):
+                return True
+            # Refused, and its object told so (SPEC §7).
+            parsed = dataclasses.replace(parsed, stale=True)
         return self._handle(self.queue, parsed)

@@ -146,7 +146,7 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
         raise _denied(f"Credential should be scoped to a valid region, not '{region}'. ")
     _check_clock(amz_date, day)
     token = call.header("X-Amz-Security-Token")
-    secret, principal, policies = _principal(key_id, token)
+    secret, principal, principal_id, policies = _principal(key_id, token)
     signer = SigV4Auth(Credentials(key_id, secret, token), "execute-api", region)
     signed = fields["SignedHeaders"].split(";")
     request = AWSRequest(
@@ -171,8 +171,11 @@ def _iam(call: Call, route: Route) -> dict[str, Any]:
     return {
         "accessKey": key_id,
         "accountId": account,
-        "caller": key_id,
-        "user": key_id,
+        # API Gateway's $context.identity.caller and .user are the principal identifier of who
+        # signed, not the key: the account id for its root, an IAM user's unique id, and
+        # "<role id>:<session name>" for an assumed role (the value of IAM's aws:userid).
+        "caller": principal_id,
+        "user": principal_id,
         "userArn": principal,
     }
 
@@ -201,15 +204,16 @@ def _check_clock(amz_date: str, day: str) -> None:
         )
 
 
-def _principal(key_id: str, token: str | None) -> tuple[str, str, list[Any] | None]:
-    """The secret, the principal's ARN and its policies (None: the account root, allowed
-    everything) for an access key moto knows; ``GatewayError`` for any other key."""
+def _principal(key_id: str, token: str | None) -> tuple[str, str, str, list[Any] | None]:
+    """The secret, the principal's ARN, its identifier (IAM's aws:userid) and its policies
+    (None: the account root, allowed everything) for an access key moto knows;
+    ``GatewayError`` for any other key."""
     invalid = _denied(
         "The security token included in the request is invalid.", "UnrecognizedClientException"
     )
     if key_id in (SANDBOX_KEY[0], MOTO_SESSION_KEY[0]):
         secret = SANDBOX_KEY[1] if key_id == SANDBOX_KEY[0] else MOTO_SESSION_KEY[1]
-        return secret, f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root", None
+        return secret, f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root", DEFAULT_ACCOUNT_ID, None
     account = get_account_id_from(key_id)
     access_key = iam_backends[account]["aws"].access_keys.get(key_id)
     if access_key is None or access_key.status != "Active":
@@ -225,11 +229,15 @@ def _principal(key_id: str, token: str | None) -> tuple[str, str, list[Any] | No
             raise _denied(
                 "The security token included in the request is expired", "ExpiredTokenException"
             )
+        principal_id = role.user_id
+    else:
+        user = access_key.user_name
+        principal_id = iam_backends[account]["aws"].get_user(user).id if user else account
     try:
         policies = list(principal.collect_policies())
     except Exception:  # moto: an assumed role that does not exist in IAM has no policies
         policies = []
-    return access_key.secret_access_key, principal.arn, policies
+    return access_key.secret_access_key, principal.arn, principal_id, policies
 
 
 def _check_invoke(principal: str, policies: list[Any], resource: str) -> None:

@@ -4,8 +4,15 @@
 
 | policy / mode     | the endpoint is ...   | endpoint         | alarm, route, key | GC  | done |
 |-------------------|-----------------------|------------------|-------------------|-----|------|
-| Retain or dry run | ours, adopted         | released         | alarm dropped     | no  | yes  |
+| Retain or dry run | ours, adopted         | handed back      | alarm dropped     | no  | yes  |
+| Retain            | ours, made by us      | tagged released  | left              | no  | yes  |
 | Retain or dry run | anything else         | left             | left              | no  | yes  |
+
+A `Retain` release tags the endpoint `sagemeter.io/released=true` (SPEC §5 "Orphans and Retain"):
+from then on it is nobody's in sagemeter, neither counted against a budget nor parked as an
+orphan, and only the adoption rule takes it under management again. An adopted endpoint handed
+back also loses its ownership tags. A dry run with `Delete` leaves the endpoint as it is: an
+orphan of the cluster, which the orphan sweep reports and would park.
 | Delete            | another's, unadopted  | left             | own route and key | own | yes  |
 | Delete            | ours, still there     | deleted / waited | later             | no  | no   |
 | Delete            | gone                  | -                | all own           | own | yes  |
@@ -31,7 +38,8 @@ DELETING = "Deleting"
 @dataclass(frozen=True)
 class DeletionPlan:
     step: Step | None = None  # while the endpoint itself still has to go
-    release: bool = False  # hand an adopted endpoint back (drop ownership tags)
+    # Tag the endpoint released; an adopted one is also handed back (ownership tags dropped).
+    release: bool = False
     drop_alarm: bool = False
     remove_route: bool = False  # the object's own route, key and Secret
     collect_garbage: bool = False  # models and configs tagged as this object's
@@ -50,10 +58,10 @@ def plan_deletion(
     """`verdict` is None when no endpoint exists under the name."""
     if policy == DeletionPolicy.RETAIN or dry_run:
         reason = "Retained" if policy == DeletionPolicy.RETAIN else "WouldDelete"
-        release = adopt and verdict == OwnershipVerdict.OURS
+        ours = verdict == OwnershipVerdict.OURS
         return DeletionPlan(
-            release=release,
-            drop_alarm=release,
+            release=ours and (adopt or policy == DeletionPolicy.RETAIN),
+            drop_alarm=ours and adopt,
             done=True,
             event=("Normal", reason, f"leaving endpoint {endpoint_name} in AWS"),
         )

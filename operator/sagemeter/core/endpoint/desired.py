@@ -12,8 +12,10 @@ itself, so the operator can sleep exactly until then.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sagemeter.api.models import IdlePark, ManagedEndpointSpec, ParkedReason
 from sagemeter.core.meter.durations import parse_duration
@@ -226,3 +228,29 @@ def idle_record(
         expires_at=format_time(expiry.at) if expiry.at else None,
         wake=wake,
     )
+
+
+def current_expiry(obj: dict[str, Any]) -> datetime | None:
+    """When the endpoint expires now: the operator's `status.expiresAt`, else the spec's.
+
+    The status wins because it includes operator-wide caps and defaults, but only
+    while it describes the current spec: right after someone patched the expiry,
+    a stale status would make `extend` shorten their top-up.
+    """
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    observed = status.get("observedGeneration")
+    if status.get("expiresAt") and (observed is None or observed >= metadata.get("generation", 0)):
+        return parse_time(status["expiresAt"])
+    spec = ManagedEndpointSpec.model_validate(obj.get("spec") or {})
+    created = parse_time(metadata["creationTimestamp"])
+    return effective_expiry(spec, created, ExpiryPolicy()).at
+
+
+def max_expiry(obj: Mapping[str, Any]) -> datetime | None:
+    """The latest expiry the maximum lifetime allows (`status.maxExpiresAt`), or None."""
+    value = (obj.get("status") or {}).get("maxExpiresAt")
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        return None

@@ -37,6 +37,11 @@ OWNER_NAMESPACE: Final = f"{GROUP}/namespace"
 OWNER_NAME: Final = f"{GROUP}/name"
 OWNER_UID: Final = f"{GROUP}/uid"
 ADOPTED: Final = f"{GROUP}/adopted"
+# The cluster whose sagemeter made a resource (SAGEMETER_CLUSTER_ID), and the mark a `Retain`
+# release leaves: from then on the endpoint is no longer sagemeter's (SPEC §5 "Orphans and
+# Retain").
+CLUSTER: Final = f"{GROUP}/cluster"
+RELEASED: Final = f"{GROUP}/released"
 OPERATOR: Final = "sagemeter"
 
 # Degraded reasons an ownership decision can give.
@@ -46,33 +51,48 @@ ADOPTION_NOT_ALLOWED: Final = "AdoptionNotAllowed"
 __all__ = [
     "ADOPTED",
     "ADOPTION_NOT_ALLOWED",
+    "CLUSTER",
     "MANAGED_BY",
     "NAME_CONFLICT",
     "OPERATOR",
     "OWNER_NAME",
     "OWNER_NAMESPACE",
     "OWNER_UID",
+    "RELEASED",
     "AdoptionGrant",
     "Incarnation",
     "Owner",
     "Ownership",
     "OwnershipVerdict",
     "adoption_allowed",
+    "cluster_tags",
     "decide_ownership",
     "owner_of",
     "precise_time",
     "proof_for",
     "proof_holds",
+    "released",
 ]
+
+
+def cluster_tags(cluster: str | None) -> dict[str, str]:
+    """The cluster tag every resource sagemeter creates carries (none while it is unknown)."""
+    return {CLUSTER: cluster} if cluster else {}
+
+
+def released(tags: Mapping[str, str]) -> bool:
+    """Whether a `Retain` release handed the resource back: it is nobody's in sagemeter."""
+    return tags.get(RELEASED) == "true"
 
 
 @dataclass(frozen=True)
 class Owner:
-    """The Kubernetes object that owns what sagemeter creates in AWS."""
+    """The Kubernetes object that owns what sagemeter creates in AWS, and its cluster."""
 
     namespace: str
     name: str
     uid: str
+    cluster: str | None = None
 
     def tags(self) -> dict[str, str]:
         return {
@@ -80,18 +100,24 @@ class Owner:
             OWNER_NAMESPACE: self.namespace,
             OWNER_NAME: self.name,
             OWNER_UID: self.uid,
+            **cluster_tags(self.cluster),
         }
 
     def owns(self, tags: Mapping[str, str]) -> bool:
-        return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_UID) == self.uid
+        return (
+            tags.get(MANAGED_BY) == OPERATOR
+            and tags.get(OWNER_UID) == self.uid
+            and not released(tags)
+        )
 
     def describe(self) -> str:
         return f"ManagedEndpoint {self.namespace}/{self.name} (uid {self.uid})"
 
 
 def owner_of(tags: Mapping[str, str]) -> str | None:
-    """Who the tags say owns a resource, in words; None when sagemeter does not manage it."""
-    if tags.get(MANAGED_BY) != OPERATOR:
+    """Who the tags say owns a resource, in words; None when sagemeter does not manage it (a
+    released one included: only the adoption rule may take it under management again)."""
+    if tags.get(MANAGED_BY) != OPERATOR or released(tags):
         return None
     return (
         f"ManagedEndpoint {tags.get(OWNER_NAMESPACE, '?')}/{tags.get(OWNER_NAME, '?')}"
@@ -156,6 +182,8 @@ class Ownership:
     # manage it) and the Degraded reason to report (NAME_CONFLICT or ADOPTION_NOT_ALLOWED).
     owner: str | None = None
     reason: str | None = None
+    # For ADOPTABLE: a `Retain` release left it (its mark goes when it is adopted).
+    released: bool = False
 
     @property
     def ours(self) -> bool:
@@ -261,9 +289,9 @@ def decide_ownership(
     |-----------------------------------|-------|-------|---------------------------------|
     | sagemeter, this uid               |  any  |  any  | Ours                            |
     | sagemeter, another uid            |  any  |  any  | Foreign (EndpointNameConflict)  |
-    | not sagemeter                     |  no   |  any  | Foreign (EndpointNameConflict)  |
-    | not sagemeter                     |  yes  |  no   | Foreign (AdoptionNotAllowed)    |
-    | not sagemeter                     |  yes  |  yes  | Adoptable                       |
+    | not sagemeter (or released)       |  no   |  any  | Foreign (EndpointNameConflict)  |
+    | not sagemeter (or released)       |  yes  |  no   | Foreign (AdoptionNotAllowed)    |
+    | not sagemeter (or released)       |  yes  |  yes  | Adoptable                       |
     """
     if owner.owns(tags):
         return Ownership(OwnershipVerdict.OURS)
@@ -274,4 +302,4 @@ def decide_ownership(
         return Ownership(OwnershipVerdict.FOREIGN, None, NAME_CONFLICT)
     if not adoption_allowed(endpoint_name, tags, grant):
         return Ownership(OwnershipVerdict.FOREIGN, None, ADOPTION_NOT_ALLOWED)
-    return Ownership(OwnershipVerdict.ADOPTABLE)
+    return Ownership(OwnershipVerdict.ADOPTABLE, released=released(tags))

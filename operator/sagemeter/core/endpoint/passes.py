@@ -39,8 +39,8 @@ class RouteAction(StrEnum):
 
 def route_action(*, foreign: bool, planned: Action | None, policy_violation: bool) -> RouteAction:
     """`foreign`: the endpoint under the object's name is someone else's; `planned`: the step
-    the pass planned (None: it got no further); `policy_violation`: the object's namespace
-    violates its EndpointPolicy.
+    the pass planned (None: it got no further); `policy_violation`: the object breaks its
+    EndpointPolicy (its spec, or a config it uses as is).
 
     A route goes with a proven endpoint, or stays with a parked one; a brand-new endpoint gets
     it once the next pass has proven the create was ours. A violation leaves the route as it

@@ -19,6 +19,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from sagemeter.api.common import DeletionPolicy
 from sagemeter.api.policy import EndpointPolicySpec, OnDecrease
 from sagemeter.core.meter.durations import parse_duration
 from sagemeter.core.tenancy.selection import Policy
@@ -66,6 +67,8 @@ class EffectivePolicy:
     authorizations: AllowList = ()
     path_prefixes: tuple[Opinion[str], ...] = ()
     lambda_arns: AllowList = ()
+    endpoint_configs: AllowList = ()
+    deletion_policies: AllowList = ()
 
     @property
     def governed(self) -> bool:
@@ -105,6 +108,16 @@ def _single(
                 f" ({first.value} and {other.value})"
             )
     return (opinions[0] if opinions else None), None
+
+
+def deletion_policies(spec: EndpointPolicySpec) -> tuple[str, ...] | None:
+    """The spec.deletionPolicy values a policy allows (None: no opinion). Unset, a policy with a
+    budget or a maxLifetime allows Delete only: a retained endpoint runs on outside both."""
+    if spec.deletion_policies is not None:
+        return tuple(str(p) for p in spec.deletion_policies)
+    if spec.budget is not None or spec.max_lifetime is not None:
+        return (str(DeletionPolicy.DELETE),)
+    return None
 
 
 def budget_limit(policy: Policy) -> BudgetLimit | None:
@@ -166,4 +179,8 @@ def effective_policy(policies: Sequence[Policy]) -> EffectivePolicy | PolicyConf
             if p.spec.routes is not None and p.spec.routes.path_prefix is not None
         ),
         lambda_arns=_allow_list(ordered, lambda s: s.routes.lambda_arns if s.routes else None),
+        endpoint_configs=_allow_list(
+            ordered, lambda s: s.endpoint_configs.names if s.endpoint_configs else None
+        ),
+        deletion_policies=_allow_list(ordered, deletion_policies),
     )

@@ -11,13 +11,21 @@ says whether admission could have refused it (`at_admission`): the shipped
 ValidatingAdmissionPolicy refuses an object exactly when this function returns
 a violation with `at_admission` true, with the same message.
 
+    as_is_violations(effective, namespace, fleet, adopted) -> list[Violation]
+
+`as_is_violations` holds a config used as is (`spec.model.endpointConfigName`, an adopted
+endpoint's) to the same guardrails, from what AWS describes of it (`core.endpoint.fleet`),
+and a config named by `spec.model.endpointConfigName` must be the namespace's own (by
+sagemeter's owner tags) or allowed by `endpointConfigs.names`: config names are guessable
+(`<endpoint>-c-<hash>`), and another team's config runs its models with its execution role.
+
 `maxLifetime` is not a refusal but a cap on the effective expiry
 (`lifetime_cap`), applied like the operator-wide maximum lifetime.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +33,8 @@ from sagemeter.api.admission import DEFAULT_AUTHORIZATION, Rule
 from sagemeter.api.globs import matches_any
 from sagemeter.api.models import ManagedEndpointSpec
 from sagemeter.core.endpoint.desired import ExpiryPolicy
+from sagemeter.core.endpoint.fleet import Fleet
+from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, OWNER_NAMESPACE
 from sagemeter.core.tenancy.effective import AllowList, EffectivePolicy
 
 
@@ -118,28 +128,37 @@ def _execution_role(
     return _not_allowed(effective.execution_roles, rule, what, defaults.execution_role_arn, False)
 
 
+def _fleet(
+    effective: EffectivePolicy, fleets: Sequence[tuple[Capacity, str, bool]]
+) -> list[Violation]:
+    """Instance types and counts; each fleet with what it is called in a message, and whether
+    admission could have refused it."""
+    found: list[Violation] = []
+    cap = effective.max_instance_count
+    for fleet, what, explicit in fleets:
+        if fleet.instance_type is None:  # a serverless variant
+            continue
+        kind = what if explicit else f"{what}: instance type"
+        found += _not_allowed(
+            effective.instance_types, Rule.INSTANCE_TYPES, kind, fleet.instance_type, explicit
+        )
+        if cap is not None and fleet.instance_count > cap.value:
+            count = "spec.instanceCount" if explicit else f"{what}: instance count"
+            complaint = f"{count} {fleet.instance_count} is more than {cap.value}"
+            found.append(_refusal(cap.policy, Rule.MAX_INSTANCE_COUNT, complaint, explicit))
+    return found
+
+
 def _capacity(
     spec: ManagedEndpointSpec, effective: EffectivePolicy, existing: Sequence[Capacity]
 ) -> list[Violation]:
     if spec.instance_type is not None:
-        fleets = [(Capacity(spec.instance_type, spec.instance_count), True)]
-        type_field, count_field = "spec.instanceType", "spec.instanceCount"
-    else:
-        fleets = [(c, False) for c in existing]
-        type_field = "the instance type of the existing endpoint configuration"
-        count_field = "the instance count of the existing endpoint configuration"
-    found: list[Violation] = []
-    cap = effective.max_instance_count
-    for fleet, explicit in fleets:
-        if fleet.instance_type is None:  # a serverless variant
-            continue
-        found += _not_allowed(
-            effective.instance_types, Rule.INSTANCE_TYPES, type_field, fleet.instance_type, explicit
+        return _fleet(
+            effective,
+            [(Capacity(spec.instance_type, spec.instance_count), "spec.instanceType", True)],
         )
-        if cap is not None and fleet.instance_count > cap.value:
-            complaint = f"{count_field} {fleet.instance_count} is more than {cap.value}"
-            found.append(_refusal(cap.policy, Rule.MAX_INSTANCE_COUNT, complaint, explicit))
-    return found
+    what = "the existing endpoint configuration"
+    return _fleet(effective, [(c, what, False) for c in existing])
 
 
 def _route(spec: ManagedEndpointSpec, effective: EffectivePolicy) -> list[Violation]:
@@ -185,6 +204,14 @@ def _adoption(spec: ManagedEndpointSpec, effective: EffectivePolicy) -> list[Vio
     return found
 
 
+def _deletion(spec: ManagedEndpointSpec, effective: EffectivePolicy) -> list[Violation]:
+    what = "spec.deletionPolicy"
+    value = str(spec.deletion_policy)
+    return _not_allowed(
+        effective.deletion_policies, Rule.DELETION_POLICIES, what, value, True, globs=False
+    )
+
+
 def violations(
     spec: ManagedEndpointSpec,
     effective: EffectivePolicy,
@@ -198,9 +225,94 @@ def violations(
         *_capacity(spec, effective, existing),
         *_route(spec, effective),
         *_adoption(spec, effective),
+        *_deletion(spec, effective),
     ]
+    return _in_order(found)
+
+
+def _in_order(found: list[Violation]) -> list[Violation]:
     order = list(Rule)
     return sorted(found, key=lambda v: (order.index(v.rule), v.policy, v.message))
+
+
+def owned_by(tags: Mapping[str, str], namespace: str) -> bool:
+    """The resource carries sagemeter's owner tags for `namespace`."""
+    return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_NAMESPACE) == namespace
+
+
+def _config_owner(
+    effective: EffectivePolicy, namespace: str, fleet: Fleet, adopted: bool
+) -> list[Violation]:
+    """A config used as is must be the namespace's own, or allowed by `endpointConfigs.names`
+    of every selecting policy that sets it (at least one must). Where no policy governs, and
+    for an adopted endpoint's config (a notebook's is never sagemeter's: adoption is the
+    grant), only another namespace's sagemeter config is refused."""
+    tags, name, rule = fleet.tags, fleet.config_name, Rule.ENDPOINT_CONFIGS
+    if owned_by(tags, namespace):
+        return []
+    other = tags.get(OWNER_NAMESPACE) if tags.get(MANAGED_BY) == OPERATOR else None
+    if adopted and not other:
+        return []
+    whose = (
+        f"belongs to namespace {other} (its {OWNER_NAMESPACE} tag)"
+        if other
+        else f"was not made by sagemeter for namespace {namespace} (no {OWNER_NAMESPACE} tag)"
+    )
+    if effective.endpoint_configs:
+        return [
+            _refusal(
+                opinion.policy,
+                rule,
+                f"EndpointConfig {name} {whose} and is not one of {', '.join(opinion.value)}",
+                False,
+            )
+            for opinion in effective.endpoint_configs
+            if not matches_any(opinion.value, name)
+        ]
+    if effective.governed and not adopted:
+        policies = ", ".join(effective.policies)
+        complaint = (
+            f"EndpointConfig {name} {whose}, and no EndpointPolicy selecting namespace"
+            f" {namespace} allows it by endpointConfigs.names"
+        )
+        return [_refusal(policies, rule, complaint, False)]
+    if other:
+        message = (
+            f"EndpointConfig {name} {whose}: a namespace uses as is only its own configs, or"
+            " those an EndpointPolicy allows by endpointConfigs.names"
+        )
+        return [Violation("", rule, message, False)]
+    return []
+
+
+def as_is_violations(
+    effective: EffectivePolicy, namespace: str, fleet: Fleet, *, adopted: bool
+) -> list[Violation]:
+    """Every guardrail a config used as is breaks, as AWS describes it (`fleet`): instance
+    types and counts of every variant (shadow variants included), the execution roles of its
+    models (and its own), and whose config it is: for `spec.model.endpointConfigName`, the
+    namespace's own or one `endpointConfigs.names` allows. An adopted endpoint's config is
+    normally no one's (adoption itself is the grant, `core.endpoint.ownership.
+    adoption_allowed`), but never another namespace's sagemeter config: a parked adopted
+    endpoint resumes from the config its status names, and status is the tenant's to write.
+    The region is the object's own (configs are regional), checked by `violations`."""
+    what = ("the adopted endpoint's " if adopted else "") + f"EndpointConfig {fleet.config_name}"
+    capacities = [
+        (
+            Capacity(instance_type, variant.instance_count),
+            f"{what}, {'shadow ' if variant.shadow else ''}variant {variant.name}",
+            False,
+        )
+        for variant in fleet.variants
+        for instance_type in variant.instance_types
+    ]
+    found = _fleet(effective, capacities)
+    for role in fleet.execution_roles:
+        found += _not_allowed(
+            effective.execution_roles, Rule.EXECUTION_ROLES, f"{what}: execution role", role, False
+        )
+    found += _config_owner(effective, namespace, fleet, adopted)
+    return _in_order(found)
 
 
 def lifetime_cap(effective: EffectivePolicy, operator_max: timedelta | None) -> LifetimeCap | None:

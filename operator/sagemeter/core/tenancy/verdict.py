@@ -16,6 +16,10 @@ Composes the other tenancy decisions in the order the operator reports them
 4. `PolicyViolation` — a guardrail is broken (`guardrails`), e.g. by an object
    created before its policy was tightened.
 
+A config the object uses as is (`spec.model.endpointConfigName`, an adopted endpoint's) is
+read from AWS by the pass, then judged here too (`as_is_verdict`): what it breaks is a
+`PolicyViolation` like the rest, and for an endpoint not adopted yet it means no adoption.
+
 Budgets are decided across objects (`sagemeter.core.tenancy.budget`), not here.
 """
 
@@ -26,8 +30,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from sagemeter.api.models import AwsPlacement, ManagedEndpointSpec
+from sagemeter.core.endpoint.fleet import Fleet
 from sagemeter.core.tenancy.effective import EffectivePolicy, PolicyConflict, effective_policy
-from sagemeter.core.tenancy.guardrails import Capacity, OperatorDefaults, Violation, violations
+from sagemeter.core.tenancy.guardrails import (
+    Capacity,
+    OperatorDefaults,
+    Violation,
+    as_is_violations,
+    violations,
+)
 from sagemeter.core.tenancy.placement import ACCOUNT_CHANGED, moved, placement
 from sagemeter.core.tenancy.selection import Policy, policies_selecting
 
@@ -108,3 +119,35 @@ def tenancy_verdict(
         message = "; ".join(v.message for v in found) + fix
         return TenancyVerdict(names, effective, where, found, POLICY_VIOLATION, message)
     return TenancyVerdict(names, effective, where)
+
+
+def as_is_verdict(
+    verdict: TenancyVerdict | None, namespace: str, fleet: Fleet, *, adopted: bool
+) -> TenancyVerdict | None:
+    """`verdict` with what the config used as is (`fleet`) breaks; None when it breaks nothing.
+    `verdict` None: tenancy is not in use (no policy selects anything)."""
+    effective = verdict.effective if verdict is not None else None
+    found = as_is_violations(effective or EffectivePolicy(), namespace, fleet, adopted=adopted)
+    if not found:
+        return None
+    if adopted:
+        fix = (
+            "; the endpoint is not adopted and nothing of it is touched in AWS: ask for the"
+            " EndpointPolicy to change, or delete this object"
+        )
+    else:
+        fix = (
+            "; point spec.model.endpointConfigName at a config that fits (this namespace's own,"
+            " or one endpointConfigs.names allows), or ask for the EndpointPolicy to change"
+        )
+    earlier = verdict.violations if verdict is not None else ()
+    every = (*earlier, *found)
+    message = "; ".join(v.message for v in every) + fix
+    return TenancyVerdict(
+        verdict.policies if verdict is not None else (),
+        effective,
+        verdict.placement if verdict is not None else None,
+        every,
+        POLICY_VIOLATION,
+        message,
+    )

@@ -1,0 +1,1 @@
+"""Self-service through the route: the meter's SSM parameter (SPEC §7)."""
