@@ -6,9 +6,11 @@ carrying the adopt tag, the platform team's REST API with a Lambda token authori
 operator, applies every example and walks through the lifecycle: Creating -> InService, a
 spec change rolling through Updating, requests through the routes (SigV4, an API key, a
 bearer token), the meter parking an endpoint at its expiry and `kubectl sagemeter extend`
-bringing it back, an idle park driven by the CloudWatch alarm, and a delete that cleans up
-AWS. Every object's conditions are checked at every refresh: a Degraded condition that the
-step is not about stops the demo.
+bringing it back, an idle park driven by the CloudWatch alarm, a request waking an idle
+endpoint, a request topping up an expired endpoint through its route's `_meter` (self-service,
+no kubectl) with the SNS notification it produced read from an SQS queue subscribed to the
+topic, and a delete that cleans up AWS. Every object's conditions are checked at every
+refresh: a Degraded condition that the step is not about stops the demo.
 
 On a terminal the table redraws in place, like `watch`; otherwise (a log, a pipe) it is
 printed once per step (hack/demo_view.py). Set DEMO_KEEP=1 to leave everything running
@@ -25,6 +27,8 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +51,7 @@ from sagemeter_sandbox.examples import (
 ROOT = Path(__file__).resolve().parents[1]
 ADOPT_NAMESPACE = "sagemeter-adopted"  # where tag discovery puts what it finds (not watched)
 QUESTION = {"inputs": "What is a parking meter?", "parameters": {"max_new_tokens": 64}}
+NOTIFICATIONS = "sagemeter-demo-notifications"  # the SNS topic, and the SQS queue reading it
 
 
 class Demo:
@@ -54,6 +59,8 @@ class Demo:
         self.sandbox = Sandbox()
         self.operator: subprocess.Popen[bytes] | None = None
         self.view = View()
+        self.topic = ""
+        self.inbox = ""
 
     def say(self, text: str) -> None:
         say(text, self.view)
@@ -133,6 +140,7 @@ class Demo:
             "SAGEMETER_SYNC_INTERVAL": "5s",
             "SAGEMETER_POLL_INTERVAL": "1s",
             "SAGEMETER_METRICS_PORT": "0",
+            "SAGEMETER_NOTIFY_SNS_TOPIC_ARN": self.topic,
         }
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "sagemeter.cli.main", "run", "--namespace", NAMESPACE],
@@ -190,6 +198,7 @@ class Demo:
             f"  the platform team's REST API {prerequisites.rest_api_id} with a Lambda token "
             f"authorizer {prerequisites.authorizer_id}"
         )
+        self.subscribe()
         self.start_operator(prerequisites)
         self.view.start()
         self.apply_examples(prerequisites)
@@ -197,6 +206,7 @@ class Demo:
         self.meter()
         self.idle()
         self.wake_on_request()
+        self.self_service()
         self.delete()
         self.view.stop()
         self.say("kubectl sagemeter ls")
@@ -377,6 +387,92 @@ class Demo:
             show=True,
         )
 
+    def subscribe(self) -> None:
+        """The topic the operator notifies (SAGEMETER_NOTIFY_SNS_TOPIC_ARN), read through an
+        SQS queue subscribed to it, as a team's mail or chat integration would."""
+        sns, sqs = self.aws("sns"), self.aws("sqs")
+        self.topic = sns.create_topic(Name=NOTIFICATIONS)["TopicArn"]
+        self.inbox = sqs.create_queue(QueueName=NOTIFICATIONS)["QueueUrl"]
+        queue = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue["Attributes"]["QueueArn"])
+        console.print(
+            f"  the SNS topic {NOTIFICATIONS} for the operator's notifications, with an SQS "
+            "queue subscribed to it"
+        )
+
+    def notification(self, name: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+        """The first SNS message about `name` with `reason`, read from the subscribed queue
+        (the others it passes are deleted: they were about earlier steps)."""
+        sqs = self.aws("sqs")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = sqs.receive_message(
+                QueueUrl=self.inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            found = None
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                body = json.loads(envelope["Message"])
+                sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+                if found is None and (body.get("name"), body.get("reason")) == (name, reason):
+                    found = {"Subject": envelope["Subject"], "Message": body}
+            if found is not None:
+                return found
+        raise SystemExit(f"no {reason} notification about {name} within {timeout:.0f}s")
+
+    def self_service(self) -> None:
+        name = "llama-on-demand"
+        self.say(
+            f"Self-service: {name}'s users have its route and API key, not kubectl;"
+            " selfService adds <route>/_meter. It expires in 15 seconds"
+        )
+        expires = format_time(datetime.now(UTC) + timedelta(seconds=15))
+        patch = json.dumps(
+            {"spec": {"api": {"selfService": True}, "expiry": {"expiresAt": expires}}}
+        )
+        self.kubectl("patch", "mep", name, "-n", NAMESPACE, "--type=merge", "-p", patch, show=True)
+        self.watch(
+            f"{name} parked at its expiry",
+            lambda objs: (
+                phase(objs, name) == "Parked"
+                and objs[name]["status"].get("parkedReason") == "Expired"
+            ),
+        )
+        secret = self.status(name)["apiKeySecret"]
+        encoded = self.kubectl(
+            "get", "secret", secret, "-n", NAMESPACE, "-o", "jsonpath={.data.apiKey}"
+        )
+        key = base64.b64decode(encoded).decode()
+        url = local_url(self.sandbox.aws_endpoint_url, self.status(name)["invokeUrl"]) + "/_meter"
+
+        self.say("The time left, from the meter (GET, answered inside AWS from SSM)")
+        shell(f'curl -H "x-api-key: $API_KEY" {url}')
+        deadline = time.monotonic() + 30
+        while (meter := get_json(url, key)).get("parkedReason") != "Expired":
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name}'s _meter did not show the expiry: {meter}")
+            time.sleep(1)
+        console.print(json.dumps(meter), markup=False)
+
+        self.say("A top-up by request: POST _meter with the route's API key")
+        extend = {"extend": "1h"}
+        shell(f"curl -H \"x-api-key: $API_KEY\" {url} -d '{json.dumps(extend)}'")
+        answer = call_route(url, extend, api_key=key)
+        console.print(f"HTTP {answer.status}  {answer.body.decode()}", markup=False)
+        if answer.status != 202:
+            raise SystemExit(f"{name}'s _meter answered {answer.status}")
+        self.watch(
+            f"{name} extended by the request and back in service",
+            lambda objs: phase(objs, name) == "InService",
+        )
+
+        self.say(
+            f"The notification it produced, read from the SQS queue subscribed to {NOTIFICATIONS}"
+        )
+        notice = self.notification(name, "ExtendedByRequest")
+        console.print(f"Subject: {notice['Subject']}", markup=False)
+        console.print(json.dumps(notice["Message"], indent=2), markup=False, style="dim")
+
     def delete(self) -> None:
         self.say("Deleting whisper-batch: its endpoint, config and model go with it")
         self.kubectl("delete", "mep", "whisper-batch", "-n", NAMESPACE, "--wait=false", show=True)
@@ -410,6 +506,22 @@ class Demo:
             self.operator.terminate()
             self.operator.wait(20)
         self.sandbox.down()
+
+
+def get_json(url: str, api_key: str) -> dict[str, Any]:
+    """GET `url` with the API key: its JSON body whatever the status ({} when the body is not
+    a JSON object, e.g. before the route's deployment has the path)."""
+    request = urllib.request.Request(url, headers={"x-api-key": api_key})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        body = error.read()
+    try:
+        found = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def phase(objects: Objects, name: str) -> str | None:

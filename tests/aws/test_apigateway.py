@@ -260,6 +260,30 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
 
 
+def test_a_key_made_after_the_namespace_was_listed_is_found_not_made_twice_nor_left(
+    managers: Callable[..., RouteManager], manager: RouteManager, apigw: Any
+) -> None:
+    """The namespace's keys are listed once per manager. A key another process made after that
+    (an operator killed before it recorded the key, whose successor listed the namespace
+    first) is still its owner's: ensured again it is reused, and the deletion removes it."""
+    keyed = {"authorization": Authorization.API_KEY}
+    ensure_deployed(manager, spec("falcon", ALICE, **keyed), SITE)  # team-a's keys listed now
+    made = managers().ensure(spec("llama", BOB, **keyed), SITE)  # another process, afterwards
+    assert made.api_key_id
+    again = manager.ensure(spec("llama", BOB, **keyed), SITE)
+    assert again.api_key_id == made.api_key_id
+    assert sorted(k["name"] for k in apigw.get_api_keys()["items"]) == [
+        "sagemeter/team-a/falcon",
+        "sagemeter/team-a/llama",
+    ]
+    fresh = managers()
+    ensure_deployed(fresh, spec("falcon", ALICE, **keyed), SITE)  # lists before the next key
+    late = managers().ensure(spec("mistral", Owner("team-a", "mistral", "uid-m"), **keyed), SITE)
+    assert fresh.remove(Owner("team-a", "mistral", "uid-m"), SITE)
+    ids = [k["id"] for k in apigw.get_api_keys()["items"]]
+    assert late.api_key_id not in ids and len(ids) == 2
+
+
 def test_each_namespace_has_its_own_rest_api_and_its_keys_bind_only_there(
     manager: RouteManager, apigw: Any
 ) -> None:

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -33,6 +34,8 @@ from sagemeter_sandbox.examples import TOKEN, token_authorizer
 
 from ..aws.cognito import make_pool, sign_in
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
+from .test_notifications import Inbox
+from .test_tenancy import TENANT, TENANT_ROLE, aws_as, m5
 from .test_wake import aws, routed
 
 pytestmark = pytest.mark.cluster
@@ -464,3 +467,69 @@ def test_an_extend_older_than_60_s_is_refused_and_changes_nothing(
     assert "sagemeter.io/extends" not in (after["metadata"].get("annotations") or {})
     assert not kube.status("late").get("extends")
     assert not events_of(kube, "late", "ExtendedByRequest")
+
+
+def test_under_a_policy_role_the_meter_lives_in_the_tenants_account(
+    operator: Operator,
+    kube: Kubectl,
+    sandbox: Any,
+    namespace: str,
+    policies: Callable[..., str],
+) -> None:
+    """A tenant in account 111111111111 (an EndpointPolicy role): the SSM parameter, the
+    extend's trip through the event queue and the ExtendedByRequest SNS message (with the
+    `curl` line for `_meter`) all stay in the tenant's account; the operator's has none."""
+    inbox = Inbox(sandbox, role=TENANT_ROLE)
+    policies(
+        f"{namespace}-a",
+        [namespace],
+        aws={
+            "roleArn": TENANT_ROLE,
+            "apiInvokeRoleArn": f"arn:aws:iam::{TENANT}:role/sagemeter-apigateway",
+        },
+        notifications={"snsTopicArn": inbox.topic},
+    )
+    started = time.time()
+    operator.start()
+    path = f"{namespace}/tenant"
+    kube.apply(
+        m5(
+            "tenant",
+            expiry={"ttl": "2h"},
+            api={"path": path, "authorization": "API_KEY", "selfService": True},
+        )
+    )
+    kube.wait_phase("tenant", "InService")
+    url, key = routed(kube, sandbox, "tenant", path)
+    wait_for("the meter", lambda: meter(url, key)[0] == 200)
+    parameter = f"/sagemeter/{namespace}/tenant"
+    assert aws_as(sandbox, "ssm", TENANT_ROLE).get_parameter(Name=parameter)["Parameter"]
+    own_ssm = aws(sandbox, "ssm")
+    with pytest.raises(own_ssm.exceptions.ParameterNotFound):
+        own_ssm.get_parameter(Name=parameter)
+
+    before = kube.status("tenant")["expiresAt"]
+    assert meter(url, key, {"extend": "1h"})[:2] == (202, {"state": "extending"})
+    (extended,) = inbox.wait_reason("ExtendedByRequest")
+    assert extended["TopicArn"] == inbox.topic and f":{TENANT}:" in inbox.topic
+    hint = extended["Message"]["extend"]
+    assert hint["curl"].startswith(f"curl -sS -X POST {kube.status('tenant')['invokeUrl']}/_meter")
+    assert '-d \'{"extend": "1h"}\'' in hint["curl"] and "x-api-key" in hint["curl"]
+    assert spec_expiry(kube, "tenant") == (
+        datetime.fromisoformat(before.replace("Z", "+00:00")) + timedelta(hours=1)
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # Who did what, as the local AWS saw it: the parameter's writes, the message's send (by
+    # the route's integration) and receive (by the operator) on the events queue, and the
+    # publish, all in the tenant's account; none of them in the operator's.
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    calls = faults.requests("ssm:PutParameter,sns:Publish", since=started) + faults.requests(
+        "sqs:SendMessage,sqs:ReceiveMessage", since=started, contains="sagemeter-events"
+    )
+    seen = {(r["call"], r["account"]) for r in calls}
+    for call in ("ssm:PutParameter", "sqs:SendMessage", "sqs:ReceiveMessage", "sns:Publish"):
+        assert (call, TENANT) in seen, (call, seen)
+    tenants = {r["account"] for r in calls if r["call"] != "sqs:ReceiveMessage"}
+    assert tenants == {TENANT}, seen
+    sent = [r for r in calls if r["call"] == "sqs:SendMessage"]
+    assert all(f"/{TENANT}/sagemeter-events" in r["name"] for r in sent), sent

@@ -81,21 +81,30 @@ class Waking:
         """The queue of the object's account and region (made on first use); None when the
         operator cannot tell its own account, or AWS would not make it (the periodic sweeps
         and batches carry on without it)."""
-        account = ctx.scope if ctx.scope != "self" else self.account
-        if account is None:
+        account = self.scope(ctx)
+        if account == "self":
             return None
         api = ctx.spec.api
         sends = api is not None and (api.wake_on_request or api.self_service)
         sender = ctx.invoke_role if sends else None
         try:
+            # Keyed by the account, not by ctx.scope: a context made before the operator's
+            # account was learnt ("self") and one made after share one queue and one listener.
             queue = await self.workers.run(
-                self.queues.ensure, ctx.scope, ctx.region, account, ctx.reader, sender
+                self.queues.ensure, account, ctx.region, account, ctx.reader, sender
             )
         except AwsError as error:
             log.warning("no event queue in %s/%s: %s", account, ctx.region, error)
             return None
         self._listen(queue, ctx.reader)
         return queue
+
+    def scope(self, ctx: Context) -> str:
+        """The account of the object's queue: its context's scope, with "self" (the operator's
+        own account before it was learnt) replaced by the account once known."""
+        if ctx.scope != "self":
+            return ctx.scope
+        return self.account or "self"
 
     @staticmethod
     def woken_by_request(ctx: Context) -> bool:
@@ -154,7 +163,7 @@ class Waking:
                 uid=ctx.uid,
                 namespace=ctx.namespace,
                 name=ctx.name,
-                scope=ctx.scope,
+                scope=self.scope(ctx),
                 region=ctx.region,
                 endpoint_name=ctx.endpoint_name,
                 path=api.path.strip("/") if api else None,

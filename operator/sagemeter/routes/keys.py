@@ -290,10 +290,25 @@ class RouteKeys:
         name = core.api_key_name(owner)
         listed = self._listed_keys(apigateway, scope)
         with self._lock:
-            for key in listed:
-                if key.get("name") == name and owner.owns(dict(key.get("tags") or {})):
-                    return key
-        return None
+            found = _owners_key(listed, name, owner)
+        if found is not None:
+            return found
+        # The scope's listing is kept from its first use: a key made since then by another
+        # process (one killed before it recorded the key) or under another name of the same
+        # account (before the operator learnt its own) is looked up by its own name before
+        # concluding there is none, so no key is made twice and none is left behind.
+        found = _owners_key(apigateway.api_keys(name), name, owner)
+        if found is not None:
+            with self._lock:
+                self._keys[scope].append(found)
+        return found
+
+
+def _owners_key(keys: list[dict[str, Any]], name: str, owner: Owner) -> dict[str, Any] | None:
+    for key in keys:
+        if key.get("name") == name and owner.owns(dict(key.get("tags") or {})):
+            return key
+    return None
 
 
 def _stages(plan: dict[str, Any]) -> list[dict[str, str]]:
