@@ -20,6 +20,7 @@ from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_dataplane import call
 from .test_ownership import Aws, no_mutations, reason, wait_reason
 from .test_wake import IDLE as WAKE_IDLE
+from .test_wake import aws as sandbox_aws
 from .test_wake import idle_park, routed, waking
 
 pytestmark = pytest.mark.cluster
@@ -249,3 +250,52 @@ def test_a_flood_of_one_tenants_wake_requests_starves_no_other_tenants_events(
     assert sent[0] >= FLOOD_BEFORE
     assert wake - asked < 10.0
     assert park - fired < 5.0
+
+
+def test_a_forged_meter_parameter_in_status_deletes_nothing(
+    operator: Operator,
+    kube: Kubectl,
+    attacker: Kubectl,
+    sandbox: Any,
+    namespace: str,
+    other_namespace: str,
+) -> None:
+    """status.meterParameter says an object may have left an SSM parameter behind. The attacker
+    writes the victim's parameter name into its own object's status (self-service off) and
+    makes a pass, then deletes the object: the victim's parameter stays, and its meter still
+    answers. Only `/sagemeter/<namespace>/<name>` of the object itself is ever deleted."""
+    operator.namespaces.append(other_namespace)
+    operator.start()
+    path = f"{namespace}/victim"
+    kube.apply(
+        endpoint_object(
+            "victim",
+            expiry={"ttl": "2h"},
+            api={"path": path, "authorization": "API_KEY", "selfService": True},
+        )
+    )
+    kube.wait_phase("victim", "InService")
+    parameter = f"/sagemeter/{namespace}/victim"
+    ssm = sandbox_aws(sandbox, "ssm")
+
+    def value() -> str | None:
+        try:
+            return str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
+    before = wait_for("the victim's parameter", value)
+    attacker.apply(endpoint_object("forger"))
+    attacker.wait_phase("forger", "InService")
+    write_status(attacker, "forger", {"meterParameter": parameter})
+    attacker.patch("forger", {"spec": {"suspend": True}})
+    wait_for(
+        "the forger's pass",
+        lambda: attacker.status("forger").get("observedGeneration") == 2,
+    )
+    attacker.wait_phase("forger", "Parked")
+    assert value() == before
+    write_status(attacker, "forger", {"meterParameter": parameter})
+    attacker.delete("forger", wait=True)
+    assert value() == before
+    assert kube.status("victim")["meterParameter"] == parameter

@@ -122,6 +122,7 @@ class Contexts:
             reader=reader,
             scope=account_of(identity),
             tenancy=verdict,
+            acting=acting,
             expiry_policy=(
                 expiry_policy(settings.expiry_policy, effective)
                 if effective is not None

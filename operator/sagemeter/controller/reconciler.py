@@ -506,7 +506,7 @@ class Reconciler:
             ctx, observation, lambda: seen_of(ctx, observation.endpoint, None)
         )
         if step is None:
-            if ctx.status.meter_parameter or self.self_service.wanted(ctx):
+            if ctx.acting and (ctx.status.meter_parameter or self.self_service.wanted(ctx)):
                 await self.self_service.remove(ctx)  # AwsError: the deletion waits for it
             return True
         run.step, run.proof, run.seen = step, observation.proof, seen or run.seen

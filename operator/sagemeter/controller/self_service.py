@@ -105,23 +105,31 @@ class SelfService:
 
     async def settle(self, ctx: Context, new: ManagedEndpointStatus) -> None:
         """Before the status write: `new.meterParameter` names the parameter the object keeps;
-        one it no longer wants is deleted first (kept in status while that fails)."""
+        one it no longer wants is deleted first (kept in status while that fails). Where
+        sagemeter may not act for the object (it has no identity: its calls would be the
+        operator's, in the operator's account), nothing is written or deleted."""
+        if not ctx.acting:
+            new.meter_parameter = ctx.status.meter_parameter
+            return
         if self.wanted(ctx):
             new.meter_parameter = parameter_name(ctx.namespace, ctx.name)
             return
         if ctx.status.meter_parameter:
+            # Status is the tenant's to write: it only says that a parameter may be left, and
+            # the one deleted is always this object's own name, never the name status gives.
             try:
                 await self.remove(ctx)
             except AwsError as error:
-                log.warning("deleting %s failed: %s", ctx.status.meter_parameter, error)
-                new.meter_parameter = ctx.status.meter_parameter
+                name = parameter_name(ctx.namespace, ctx.name)
+                log.warning("deleting %s failed: %s", name, error)
+                new.meter_parameter = name
                 return
         new.meter_parameter = None
 
     async def mirror_meter(self, ctx: Context, new: ManagedEndpointStatus) -> bool:
         """After the status write: the parameter holds `new`'s meter. False when AWS refused
         (the next pass tries again)."""
-        if not self.wanted(ctx):
+        if not self.wanted(ctx) or not ctx.acting:
             return True
         name = parameter_name(ctx.namespace, ctx.name)
         value = meter_document(ctx.namespace, ctx.name, new)
@@ -141,8 +149,9 @@ class SelfService:
         return True
 
     async def remove(self, ctx: Context) -> None:
-        """Deletes the object's parameter (raises AwsError when AWS refuses)."""
-        name = ctx.status.meter_parameter or parameter_name(ctx.namespace, ctx.name)
+        """Deletes the object's parameter, `/sagemeter/<namespace>/<name>` (raises AwsError
+        when AWS refuses)."""
+        name = parameter_name(ctx.namespace, ctx.name)
         await self.workers.run(self.mirror.remove, ctx.uid, ctx.region, ctx.identity, name)
 
     def _warn(self, ctx: Context, name: str, error: AwsError) -> None:

@@ -51,8 +51,11 @@ class Context:
     identity: Identity | None = None
     reader: Identity | None = None
     scope: str = "self"
-    # What the object's EndpointPolicies say (None: tenancy is not in use).
+    # What the object's EndpointPolicies say (None: tenancy is not in use), and whether
+    # sagemeter may act in AWS for it (not under NoPolicy, PolicyConflict, AccountChanged or
+    # before the policies are known: then it has no identity, and nothing of its is written).
     tenancy: TenancyVerdict | None = None
+    acting: bool = True
     expiry_policy: ExpiryPolicy = field(default_factory=ExpiryPolicy)
     invoke_role: str | None = None
     budgets: frozenset[str] = frozenset()
