@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -436,3 +437,23 @@ def test_deletion_policies_default_to_delete_with_a_budget_or_lifetime(
     spec: dict[str, Any], allowed: tuple[str, ...] | None
 ) -> None:
     assert deletion_policies(EndpointPolicySpec.model_validate({**SELECT_ALL, **spec})) == allowed
+
+
+def test_the_same_namespace_of_another_cluster_is_another_team() -> None:
+    """Two clusters sharing an account may both have a namespace `team-a`: a config of the
+    other cluster's team-a is not this team-a's own. One made before sagemeter tagged its
+    cluster counts by its namespace alone."""
+    ours = {**OWN_TAGS, "sagemeter.io/cluster": "cluster-1"}
+    theirs = {**OWN_TAGS, "sagemeter.io/cluster": "cluster-2"}
+    check = partial(as_is_violations, effective(M5_ONLY), NAMESPACE, adopted=False)
+    assert check(fleet(M5, tags=ours), cluster="cluster-1") == []
+    assert check(fleet(M5, tags=OWN_TAGS), cluster="cluster-1") == []
+    [refused] = check(fleet(M5, tags=theirs), cluster="cluster-1")
+    assert refused.rule == Rule.ENDPOINT_CONFIGS
+    assert "belongs to namespace team-a of cluster cluster-2" in refused.message
+    assert [
+        v.rule
+        for v in as_is_violations(
+            EffectivePolicy(), NAMESPACE, fleet(M5, tags=theirs), adopted=False, cluster="cluster-1"
+        )
+    ] == [Rule.ENDPOINT_CONFIGS]

@@ -86,7 +86,9 @@ class Fleets:
         if serving and not adopting and not ctx.budgets:
             return None
         fleet = await self.fleet(ctx, config)
-        return as_is_verdict(ctx.tenancy, ctx.namespace, fleet, adopted=adopted)
+        return as_is_verdict(
+            ctx.tenancy, ctx.namespace, fleet, adopted=adopted, cluster=ctx.owner.cluster
+        )
 
 
 def as_is_config(ctx: Context, endpoint: EndpointDescription | None) -> tuple[str, bool] | None:

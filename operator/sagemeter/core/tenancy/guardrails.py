@@ -34,7 +34,7 @@ from sagemeter.api.globs import matches_any
 from sagemeter.api.models import ManagedEndpointSpec
 from sagemeter.core.endpoint.desired import ExpiryPolicy
 from sagemeter.core.endpoint.fleet import Fleet
-from sagemeter.core.endpoint.ownership import MANAGED_BY, OPERATOR, OWNER_NAMESPACE
+from sagemeter.core.endpoint.ownership import CLUSTER, MANAGED_BY, OPERATOR, OWNER_NAMESPACE
 from sagemeter.core.tenancy.effective import AllowList, EffectivePolicy
 
 
@@ -235,22 +235,29 @@ def _in_order(found: list[Violation]) -> list[Violation]:
     return sorted(found, key=lambda v: (order.index(v.rule), v.policy, v.message))
 
 
-def owned_by(tags: Mapping[str, str], namespace: str) -> bool:
-    """The resource carries sagemeter's owner tags for `namespace`."""
-    return tags.get(MANAGED_BY) == OPERATOR and tags.get(OWNER_NAMESPACE) == namespace
+def owned_by(tags: Mapping[str, str], namespace: str, cluster: str | None = None) -> bool:
+    """The resource carries sagemeter's owner tags for `namespace` of this cluster: a namespace
+    of the same name in another cluster sharing the account is another team. A resource made
+    before sagemeter tagged its cluster (no cluster tag) counts by its namespace alone."""
+    if tags.get(MANAGED_BY) != OPERATOR or tags.get(OWNER_NAMESPACE) != namespace:
+        return False
+    found = tags.get(CLUSTER)
+    return found is None or cluster is None or found == cluster
 
 
 def _config_owner(
-    effective: EffectivePolicy, namespace: str, fleet: Fleet, adopted: bool
+    effective: EffectivePolicy, namespace: str, fleet: Fleet, adopted: bool, cluster: str | None
 ) -> list[Violation]:
     """A config used as is must be the namespace's own, or allowed by `endpointConfigs.names`
     of every selecting policy that sets it (at least one must). Where no policy governs, and
     for an adopted endpoint's config (a notebook's is never sagemeter's: adoption is the
     grant), only another namespace's sagemeter config is refused."""
     tags, name, rule = fleet.tags, fleet.config_name, Rule.ENDPOINT_CONFIGS
-    if owned_by(tags, namespace):
+    if owned_by(tags, namespace, cluster):
         return []
     other = tags.get(OWNER_NAMESPACE) if tags.get(MANAGED_BY) == OPERATOR else None
+    if other == namespace:  # the same namespace name, in another cluster
+        other = f"{namespace} of cluster {tags.get(CLUSTER)}"
     if adopted and not other:
         return []
     whose = (
@@ -286,7 +293,12 @@ def _config_owner(
 
 
 def as_is_violations(
-    effective: EffectivePolicy, namespace: str, fleet: Fleet, *, adopted: bool
+    effective: EffectivePolicy,
+    namespace: str,
+    fleet: Fleet,
+    *,
+    adopted: bool,
+    cluster: str | None = None,
 ) -> list[Violation]:
     """Every guardrail a config used as is breaks, as AWS describes it (`fleet`): instance
     types and counts of every variant (shadow variants included), the execution roles of its
@@ -311,7 +323,7 @@ def as_is_violations(
         found += _not_allowed(
             effective.execution_roles, Rule.EXECUTION_ROLES, f"{what}: execution role", role, False
         )
-    found += _config_owner(effective, namespace, fleet, adopted)
+    found += _config_owner(effective, namespace, fleet, adopted, cluster)
     return _in_order(found)
 
 

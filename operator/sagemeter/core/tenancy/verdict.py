@@ -122,12 +122,19 @@ def tenancy_verdict(
 
 
 def as_is_verdict(
-    verdict: TenancyVerdict | None, namespace: str, fleet: Fleet, *, adopted: bool
+    verdict: TenancyVerdict | None,
+    namespace: str,
+    fleet: Fleet,
+    *,
+    adopted: bool,
+    cluster: str | None = None,
 ) -> TenancyVerdict | None:
     """`verdict` with what the config used as is (`fleet`) breaks; None when it breaks nothing.
     `verdict` None: tenancy is not in use (no policy selects anything)."""
     effective = verdict.effective if verdict is not None else None
-    found = as_is_violations(effective or EffectivePolicy(), namespace, fleet, adopted=adopted)
+    found = as_is_violations(
+        effective or EffectivePolicy(), namespace, fleet, adopted=adopted, cluster=cluster
+    )
     if not found:
         return None
     if adopted:
