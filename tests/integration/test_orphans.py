@@ -58,13 +58,16 @@ def test_an_object_deleted_without_its_finalizer_leaves_an_orphan_that_counts_an
     operator: Operator,
     kube: Kubectl,
     sandbox: Any,
+    sagemaker: Any,
     namespace: str,
     policies: Callable[..., str],
 ) -> None:
     """Finalizer removed by hand and the object deleted: the endpoint ran on uncounted and the
     next endpoint started inside the same budget. Now the orphan counts (the next one waits
     OverBudget) until it is parked after the grace; another cluster's orphan next to it, tagged
-    for the same namespace, is never touched."""
+    for the same namespace, is never touched, nor is an endpoint in another account (the
+    operator's) tagged for this namespace and cluster by someone who may create endpoints
+    there: the namespace's endpoints live in its policy's account."""
     policy = policies(
         f"{namespace}-orphans", [namespace], aws={"roleArn": TENANT_ROLE}, budget=BUDGET
     )
@@ -92,6 +95,23 @@ def test_an_object_deleted_without_its_finalizer_leaves_an_orphan_that_counts_an
     foreign_before = describe(tenant, foreign)
     assert foreign_before is not None
     foreign_tags = tags_of(tenant, foreign_before["EndpointArn"])
+
+    # Tags are anyone's to write: a forged orphan of this namespace, in the operator's account.
+    forged = f"{namespace}-forged"
+    sagemaker.create_endpoint(
+        EndpointName=forged,
+        EndpointConfigName=foreign_config(sagemaker, forged),
+        Tags=[
+            {"Key": k, "Value": v}
+            for k, v in {
+                "sagemeter.io/managed-by": "sagemeter",
+                "sagemeter.io/cluster": cluster_id(sandbox),
+                "sagemeter.io/namespace": namespace,
+                "sagemeter.io/name": "forged",
+                "sagemeter.io/uid": "5d1e7c4a-forged",
+            }.items()
+        ],
+    )
 
     operator.start(SAGEMETER_ORPHAN_GRACE="20s")
     kube.apply(m5("victim"))
@@ -150,6 +170,9 @@ def test_an_object_deleted_without_its_finalizer_leaves_an_orphan_that_counts_an
         if r["call"].split(":")[1].startswith(("Delete", "Update", "Add", "Create"))
     ]
     assert writes == []
+    # The forged one: it counted nothing (next runs) and is not parked.
+    assert (describe(sagemaker, forged) or {}).get("EndpointStatus") == "InService"
+    assert faults.requests("sagemaker:DeleteEndpoint", since=since, contains=forged) == []
 
 
 def test_a_retain_release_hands_the_endpoint_back_for_good(

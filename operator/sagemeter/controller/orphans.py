@@ -46,7 +46,7 @@ from sagemeter.core.endpoint.orphans import Orphan, gone_from_book, orphan_of, o
 from sagemeter.core.endpoint.plan import Action
 from sagemeter.core.meter.pricing import PriceTable, format_usd
 from sagemeter.core.tenancy.budget import Activity, Candidate, activity_of
-from sagemeter.core.tenancy.effective import budget_limit
+from sagemeter.core.tenancy.effective import PolicyConflict, budget_limit, effective_policy
 from sagemeter.runtime.apiserver import ApiError
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.metrics import ORPHANS, ORPHANS_PARKED
@@ -163,7 +163,8 @@ class Orphans:
         found: dict[str, tuple[Reader, Orphan, Sighting]] = {}
         for reader, name, sighting, tags in seen:
             assert sighting.arn is not None
-            if orphan_of(name, sighting.arn, tags, cluster, live, self.served) is None:
+            listed = orphan_of(name, sighting.arn, tags, cluster, live, self.served)
+            if listed is None or not self._at_home(listed.namespace, reader):
                 continue
             gateway = self._gateway(reader[1], reader[2])
             try:  # read again: a release (or a new owner) made meanwhile counts
@@ -289,7 +290,10 @@ class Orphans:
             ORPHANS_PARKED.labels(namespace=orphan.namespace).inc()
             known.parked = True
             return
-        gateway = self._gateway(reader[1], self._acting(orphan.namespace, reader))
+        home = self._home(orphan.namespace)
+        if home is None:
+            return  # its policies conflict now: nothing is done for the namespace
+        gateway = self._gateway(reader[1], home[1])
         await self.workers.run(gateway.delete_endpoint, orphan.endpoint_name)
         known.parked = True
         ORPHANS_PARKED.labels(namespace=orphan.namespace).inc()
@@ -305,13 +309,28 @@ class Orphans:
 
     # ------------------------------------------------------------------ helpers
 
-    def _acting(self, namespace: str, reader: Reader) -> Identity | None:
-        """The identity calls for `namespace`'s endpoint are made as: its session of the role
-        that reaches the account (never another namespace's, never the policy's)."""
-        identity = reader[2]
-        if identity is None:
-            return None
-        return Identity(identity.role_arn, namespace=namespace, sts_region=self.settings.region)
+    def _home(self, namespace: str) -> tuple[str, Identity | None] | None:
+        """The account `namespace`'s endpoints live in, and the identity its calls are made as:
+        its own session of its policy's role (None: the operator's, where no role is set);
+        None when its policies conflict (nothing is done for it)."""
+        role = None
+        if self.tenancy is not None:
+            effective = effective_policy(self.tenancy.policies_for(namespace))
+            if isinstance(effective, PolicyConflict):
+                return None
+            role = effective.role_arn.value if effective.role_arn else None
+        if role is None:
+            return account_of(None), None
+        identity = Identity(role, namespace=namespace, sts_region=self.settings.region)
+        return account_of(identity), identity
+
+    def _at_home(self, namespace: str, reader: Reader) -> bool:
+        """Whether an endpoint tagged for `namespace`, seen where `reader` sweeps, is where that
+        namespace's endpoints live. Tags are anyone's to write who may create endpoints in an
+        account: one tagged for a namespace placed in another account is not its orphan, and
+        is neither counted against its budget nor parked."""
+        home = self._home(namespace)
+        return home is not None and home[0] == reader[0]
 
     def _budgets(self, namespace: str) -> frozenset[str]:
         if self.tenancy is None:
