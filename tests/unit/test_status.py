@@ -29,7 +29,7 @@ from sagemeter.core.endpoint.plan import (
     plan_parked,
     plan_running,
 )
-from sagemeter.core.endpoint.status import Problem, Seen, announcements, compose_status
+from sagemeter.core.endpoint.status import PassOutcome, Problem, Seen, announcements, compose_status
 from sagemeter.core.meter.times import format_time, parse_time
 
 CREATED = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -75,14 +75,16 @@ def compose(
 ) -> ManagedEndpointStatus:
     return compose_status(
         old or ManagedEndpointStatus(),
-        desired=want,
-        step=step,
-        seen=saw or seen(),
-        problem=problem,
-        generation=generation,
-        now=now,
-        dry_run_park=dry_run_park,
-        refused_deployment=refused_deployment,
+        PassOutcome(
+            desired=want,
+            step=step,
+            seen=saw or seen(),
+            problem=problem,
+            generation=generation,
+            now=now,
+            dry_run_park=dry_run_park,
+            refused_deployment=refused_deployment,
+        ),
     )
 
 
@@ -511,13 +513,15 @@ def incarnation(created: datetime) -> EndpointIncarnation:
 def compose_arrival(old_phase: Phase, created: datetime, now: datetime) -> ManagedEndpointStatus:
     return compose_status(
         ManagedEndpointStatus(phase=old_phase),
-        desired=RUNNING,
-        step=IN_SERVICE,
-        seen=seen(),
-        problem=None,
-        generation=1,
-        now=now,
-        incarnation=incarnation(created),
+        PassOutcome(
+            desired=RUNNING,
+            step=IN_SERVICE,
+            seen=seen(),
+            problem=None,
+            generation=1,
+            now=now,
+            incarnation=incarnation(created),
+        ),
     )
 
 
@@ -537,11 +541,13 @@ def test_a_creating_pass_keeps_the_last_duration() -> None:
     old = ManagedEndpointStatus(phase=Phase.PARKED, last_create_seconds=300)
     status = compose_status(
         old,
-        desired=RUNNING,
-        step=CREATING,
-        seen=seen(None, endpoint_arn=None),
-        problem=None,
-        generation=1,
-        now=NOW,
+        PassOutcome(
+            desired=RUNNING,
+            step=CREATING,
+            seen=seen(None, endpoint_arn=None),
+            problem=None,
+            generation=1,
+            now=NOW,
+        ),
     )
     assert status.phase == Phase.CREATING and status.last_create_seconds == 300

@@ -28,6 +28,7 @@ from sagemeter.core.endpoint.desired import Desired, ExpiryPolicy, desired_state
 from sagemeter.core.endpoint.plan import Attempt, EndpointView, Step, plan_parked, plan_running
 from sagemeter.core.endpoint.status import (
     RESUME_BLOCKED,
+    PassOutcome,
     Problem,
     Seen,
     announcements,
@@ -128,12 +129,14 @@ def compose(
 ) -> ManagedEndpointStatus:
     return compose_status(
         old,
-        desired=desired,
-        step=step,
-        seen=Seen("team-a-falcon", sagemaker, config_name=CONFIG if sagemaker else None),
-        problem=problem,
-        generation=generation,
-        now=NOW,
+        PassOutcome(
+            desired=desired,
+            step=step,
+            seen=Seen("team-a-falcon", sagemaker, config_name=CONFIG if sagemaker else None),
+            problem=problem,
+            generation=generation,
+            now=NOW,
+        ),
     )
 
 

@@ -78,7 +78,7 @@ from sagemeter.core.endpoint.plan import (
     refusal_message,
 )
 from sagemeter.core.endpoint.requests import Target
-from sagemeter.core.endpoint.status import Problem, Seen, compose_status
+from sagemeter.core.endpoint.status import PassOutcome, Problem, Seen, compose_status
 from sagemeter.core.endpoint.tags import resource_tags, spec_tag_keys
 from sagemeter.core.meter.pricing import endpoint_hourly, format_usd
 from sagemeter.core.tenancy.verdict import POLICY_VIOLATION, TenancyVerdict
@@ -306,35 +306,37 @@ class Reconciler:
         hourly = endpoint_hourly(ctx.spec, self.prices)
         new = compose_status(
             ctx.status,
-            desired=run.desired,
-            step=run.step,
-            seen=run.seen,
-            problem=problem,
-            generation=ctx.generation,
-            now=now,
-            dry_run_park=run.dry_run_park,
-            idle_park=idle_record(
-                ctx.status.idle_park,
-                run.desired,
-                idle_parked,
-                expiry,
-                wake_token,
-                now,
-                dry_run=self.settings.dry_run,
+            PassOutcome(
+                desired=run.desired,
+                step=run.step,
+                seen=run.seen,
+                problem=problem,
+                generation=ctx.generation,
+                now=now,
+                dry_run_park=run.dry_run_park,
+                idle_park=idle_record(
+                    ctx.status.idle_park,
+                    run.desired,
+                    idle_parked,
+                    expiry,
+                    wake_token,
+                    now,
+                    dry_run=self.settings.dry_run,
+                ),
+                last_invocation_at=run.idle.last_invocation_at,
+                hourly_cost_usd=format_usd(hourly),
+                invoke_url=route.invoke_url,
+                api_key_secret=route.api_key_secret,
+                incarnation=run.proof,
+                applied_tag_keys=run.applied_tag_keys,
+                aws=ctx.status.aws or (_placed(tenancy) if run.proof or run.created else None),
+                wakes=wakes,
+                wakes_today=wakes_today,
+                woken=run.woken_by_request,
+                cleanup_pending=run.cleanup_pending,
+                max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
+                refused_deployment=run.refused,
             ),
-            last_invocation_at=run.idle.last_invocation_at,
-            hourly_cost_usd=format_usd(hourly),
-            invoke_url=route.invoke_url,
-            api_key_secret=route.api_key_secret,
-            incarnation=run.proof,
-            applied_tag_keys=run.applied_tag_keys,
-            aws=ctx.status.aws or (_placed(tenancy) if run.proof or run.created else None),
-            wakes=wakes,
-            wakes_today=wakes_today,
-            woken=run.woken_by_request,
-            cleanup_pending=run.cleanup_pending,
-            max_expires_at=expiry_cap(ctx.created, ctx.expiry_policy),
-            refused_deployment=run.refused,
         )
         self.waking.remember(ctx, new, now, run.owns_endpoint)
         if run.counted:

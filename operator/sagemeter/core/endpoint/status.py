@@ -55,32 +55,65 @@ class Seen:
     attempt: Attempt | None = None
 
 
-def compose_status(
-    old: ManagedEndpointStatus,
-    *,
-    desired: Desired,
-    step: Step | None,
-    seen: Seen,
-    problem: Problem | None,
-    generation: int,
-    now: datetime,
-    dry_run_park: bool = False,
-    idle_park: IdlePark | None = None,
-    last_invocation_at: datetime | None = None,
-    hourly_cost_usd: str | None = None,
-    invoke_url: str | None = None,
-    api_key_secret: str | None = None,
-    incarnation: EndpointIncarnation | None = None,
-    applied_tag_keys: list[str] | None = None,
-    aws: AwsPlacement | None = None,
-    wakes: int | None = None,
-    wakes_today: WakeCount | None = None,
-    woken: bool = False,
-    cleanup_pending: bool | None = None,
-    max_expires_at: datetime | None = None,
-    refused_deployment: RefusedDeployment | None = None,
-) -> ManagedEndpointStatus:
+@dataclass(frozen=True)
+class PassOutcome:
+    """What one pass observed and did: everything the status it writes is made from."""
+
+    desired: Desired
+    step: Step | None
+    seen: Seen
+    problem: Problem | None
+    generation: int
+    now: datetime
+    dry_run_park: bool = False
+    idle_park: IdlePark | None = None
+    last_invocation_at: datetime | None = None
+    hourly_cost_usd: str | None = None
+    invoke_url: str | None = None
+    api_key_secret: str | None = None
+    # Only a proof made (or confirmed) by this pass for the endpoint there now is kept.
+    incarnation: EndpointIncarnation | None = None
+    applied_tag_keys: list[str] | None = None  # None: leave as they were
+    aws: AwsPlacement | None = None
+    wakes: int | None = None
+    wakes_today: WakeCount | None = None
+    woken: bool = False
+    cleanup_pending: bool | None = None  # None: leave as it was
+    max_expires_at: datetime | None = None
+    refused_deployment: RefusedDeployment | None = None
+
+
+def compose_status(old: ManagedEndpointStatus, outcome: PassOutcome) -> ManagedEndpointStatus:
+    """The status after a pass: `old` with what `outcome` says, one part at a time."""
     new = old.model_copy(deep=True)
+    _endpoint(new, old, outcome.seen)
+    _meter(new, outcome)
+    _records(new, outcome)
+    _deployment(new, outcome.seen, outcome.refused_deployment)
+    new.phase = _phase(new, old, outcome)
+    degraded = outcome.problem or (
+        Problem(outcome.step.reason, outcome.step.message)
+        if outcome.step and outcome.step.failed
+        else None
+    )
+    new.parked_reason = _parked_reason(old, new.phase, outcome.desired)
+    new.conditions = _conditions(
+        old,
+        new,
+        desired=outcome.desired,
+        step=outcome.step,
+        degraded=degraded,
+        generation=outcome.generation,
+        now=outcome.now,
+        dry_run_park=outcome.dry_run_park,
+        woken=outcome.woken,
+    )
+    new.reason = degraded.reason if degraded is not None else new.parked_reason
+    return new
+
+
+def _endpoint(new: ManagedEndpointStatus, old: ManagedEndpointStatus, seen: Seen) -> None:
+    """The SageMaker side, as the pass saw it."""
     new.endpoint_name = seen.endpoint_name
     new.sagemaker_status = seen.sagemaker_status
     new.failure_reason = seen.failure_reason
@@ -90,64 +123,59 @@ def compose_status(
     # Keep the last known config and model while parked: resuming needs them.
     new.endpoint_config_name = seen.config_name or old.endpoint_config_name
     new.model_name = seen.model_name or old.model_name
+
+
+def _meter(new: ManagedEndpointStatus, outcome: PassOutcome) -> None:
+    """Expiry, lifetime cap, next transition, idle and cost."""
+    desired = outcome.desired
     new.expires_at = format_time(desired.expiry.at) if desired.expiry.at else None
-    new.max_expires_at = format_time(max_expires_at) if max_expires_at else None
+    new.max_expires_at = format_time(outcome.max_expires_at) if outcome.max_expires_at else None
     new.next_transition_at = (
         format_time(desired.next_transition_at) if desired.next_transition_at else None
     )
-    new.observed_generation = generation
-    new.idle_park = idle_park
-    new.hourly_cost_usd = hourly_cost_usd
-    new.invoke_url = invoke_url
-    new.api_key_secret = api_key_secret
-    # Only a proof made (or confirmed) by this pass for the endpoint there now is kept.
-    new.incarnation = incarnation
-    if applied_tag_keys is not None:
-        new.applied_tag_keys = applied_tag_keys or None
-    new.aws = aws
-    new.wakes = wakes
-    new.wakes_today = wakes_today
-    if cleanup_pending is not None:
-        new.cleanup_pending = cleanup_pending or None
-    if last_invocation_at is not None:
-        new.last_invocation_at = format_time(last_invocation_at)
+    new.idle_park = outcome.idle_park
+    if outcome.last_invocation_at is not None:
+        new.last_invocation_at = format_time(outcome.last_invocation_at)
+    new.hourly_cost_usd = outcome.hourly_cost_usd
+
+
+def _records(new: ManagedEndpointStatus, outcome: PassOutcome) -> None:
+    """What the operator keeps for itself: route, proof, tags, placement, wakes, cleanup."""
+    new.observed_generation = outcome.generation
+    new.invoke_url = outcome.invoke_url
+    new.api_key_secret = outcome.api_key_secret
+    new.incarnation = outcome.incarnation
+    if outcome.applied_tag_keys is not None:
+        new.applied_tag_keys = outcome.applied_tag_keys or None
+    new.aws = outcome.aws
+    new.wakes = outcome.wakes
+    new.wakes_today = outcome.wakes_today
+    if outcome.cleanup_pending is not None:
+        new.cleanup_pending = outcome.cleanup_pending or None
+
+
+def _deployment(new: ManagedEndpointStatus, seen: Seen, refused: RefusedDeployment | None) -> None:
+    """The deployment this pass started, or the refusal kept until one is under way again."""
     if seen.attempt is not None:
         new.attempted_config_name = seen.attempt.config_name
         new.attempted_generation = seen.attempt.generation
-    # A refusal is kept until a deployment is under way again.
-    new.refused_deployment = None if seen.attempt is not None else refused_deployment
+    new.refused_deployment = None if seen.attempt is not None else refused
 
-    if step is not None:
-        new.phase = step.phase
-    elif new.phase is None:
-        new.phase = Phase.PENDING
+
+def _phase(new: ManagedEndpointStatus, old: ManagedEndpointStatus, outcome: PassOutcome) -> Phase:
+    """The phase the step leads to (and `new.last_create_seconds`: how long the last
+    Creating -> InService took)."""
+    step = outcome.step
+    phase = step.phase if step is not None else (new.phase or Phase.PENDING)
     # How long the last Creating -> InService took (SPEC §6: a waking route's Retry-After):
     # judged on the phase this pass writes, against the incarnation SageMaker created.
-    if (
-        new.phase == Phase.IN_SERVICE
-        and old.phase == Phase.CREATING
-        and new.incarnation is not None
-    ):
-        took = now - parse_time(new.incarnation.creation_time)
+    if phase == Phase.IN_SERVICE and old.phase == Phase.CREATING and new.incarnation is not None:
+        took = outcome.now - parse_time(new.incarnation.creation_time)
         new.last_create_seconds = max(0, int(took.total_seconds()))
-    if dry_run_park and step is not None and new.phase == Phase.DELETING:
+    if outcome.dry_run_park and step is not None and phase == Phase.DELETING:
         # Dry run: nothing was deleted, the endpoint keeps its real phase.
-        new.phase = Phase.IN_SERVICE if seen.sagemaker_status == "InService" else new.phase
-    degraded = problem or (Problem(step.reason, step.message) if step and step.failed else None)
-    new.parked_reason = _parked_reason(old, new.phase, desired)
-    new.conditions = _conditions(
-        old,
-        new,
-        desired=desired,
-        step=step,
-        degraded=degraded,
-        generation=generation,
-        now=now,
-        dry_run_park=dry_run_park,
-        woken=woken,
-    )
-    new.reason = degraded.reason if degraded is not None else new.parked_reason
-    return new
+        return Phase.IN_SERVICE if outcome.seen.sagemaker_status == "InService" else phase
+    return phase
 
 
 def _parked_reason(
