@@ -19,6 +19,7 @@ from sagemeter.core.endpoint.ownership import precise_time
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_dataplane import call
 from .test_ownership import Aws, no_mutations, reason, wait_reason
+from .test_self_service import self_served
 from .test_wake import IDLE as WAKE_IDLE
 from .test_wake import aws as sandbox_aws
 from .test_wake import idle_park, routed, waking
@@ -266,15 +267,7 @@ def test_a_forged_meter_parameter_in_status_deletes_nothing(
     answers. Only `/sagemeter/<namespace>/<name>` of the object itself is ever deleted."""
     operator.namespaces.append(other_namespace)
     operator.start()
-    path = f"{namespace}/victim"
-    kube.apply(
-        endpoint_object(
-            "victim",
-            expiry={"ttl": "2h"},
-            api={"path": path, "authorization": "API_KEY", "selfService": True},
-        )
-    )
-    kube.wait_phase("victim", "InService")
+    self_served(kube, sandbox, namespace, "victim")
     parameter = f"/sagemeter/{namespace}/victim"
     ssm = sandbox_aws(sandbox, "ssm")
 

@@ -20,7 +20,7 @@ from sagemeter.aws.credentials import EXPIRED_TOKEN_CODES, expire
 from sagemeter.aws.errors import AwsError, ErrorKind, checked_call
 from sagemeter.aws.quotas import PACER
 
-__all__ = ["PACED", "PACE_MAX_WAIT", "Gateway", "account_of", "set_own_account"]
+__all__ = ["PACED", "PACE_MAX_WAIT", "Gateway", "account_of", "known_scope", "set_own_account"]
 
 # A call whose quota slot is further away than this is refused at once ("Paced"), without a
 # request: the caller tries again later instead of holding a worker thread.
@@ -39,6 +39,12 @@ def account_of(identity: Identity | None) -> str:
     known)."""
     found = identity.account if identity is not None else _own["account"]
     return found or "self"
+
+
+def known_scope(scope: str) -> str:
+    """`scope` with "self" (a context made before the operator learnt its own account) replaced
+    by that account once it is known: caches keyed by account see one key for it."""
+    return account_of(None) if scope == "self" else scope
 
 
 class Gateway:

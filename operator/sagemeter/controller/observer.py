@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sagemeter.api.models import EndpointIncarnation
 from sagemeter.aws.clients import Identity
-from sagemeter.aws.gateway import account_of
+from sagemeter.aws.gateway import known_scope
 from sagemeter.aws.sagemaker import EndpointDescription, SageMakerGateway
 from sagemeter.controller.directory import EndpointDirectory
 from sagemeter.core.endpoint.observe import Sighting, Source, how_to_observe
@@ -70,9 +70,9 @@ class Observer:
         return self.directory_at(ctx.scope, ctx.region, ctx.reader)
 
     def directory_at(self, scope: str, region: str, reader: Identity | None) -> EndpointDirectory:
-        # "self" is the operator's own account before it was learnt: once it is known, a
-        # context made earlier and the orphan sweep (which names the account) share one sweep.
-        key = (account_of(None) if scope == "self" else scope, region, reader)
+        # A context made before the account was learnt and the orphan sweep (which names the
+        # account) share one sweep.
+        key = (known_scope(scope), region, reader)
         with self._lock:
             if key not in self._directories:
                 sweeper = SageMakerGateway(region, identity=reader)
@@ -92,7 +92,7 @@ class Observer:
     def note(self, scope: str, region: str, endpoint_name: str, status: str) -> bool:
         """An endpoint state change EventBridge reported; True when the object's next pass
         has something to learn from it (then it describes the endpoint)."""
-        scope = account_of(None) if scope == "self" else scope
+        scope = known_scope(scope)
         with self._lock:
             known = list(self._directories.items())
         found = [d for (s, r, _), d in known if (s, r) == (scope, region)]

@@ -13,6 +13,7 @@ so a slow call never holds up the operator's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ from sagemeter.api.models import (
 from sagemeter.aws.audit import AWS_CONTEXT
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.errors import AwsError
-from sagemeter.aws.gateway import set_own_account
+from sagemeter.aws.gateway import account_of, set_own_account
 from sagemeter.aws.own_account import OwnAccount
 from sagemeter.controller.acting import Actor, NameTaken
 from sagemeter.controller.budgeting import Budgeting
@@ -164,6 +165,7 @@ class Reconciler:
         self.workers = Workers(threads)
         self.gate = PassGate(threads * PASSES_PER_THREAD)
         self.one_pass = KeyedLock()
+        self._learning = asyncio.Lock()
         self.contexts = Contexts(settings, tenancy)
         self.book = book
         self.reporter = Reporter(events, kube, self.workers)
@@ -188,7 +190,6 @@ class Reconciler:
         )
         self.waking = Waking(
             settings.event_queue,
-            account.value if account else None,
             self.observer,
             self.idle,
             kube,
@@ -218,8 +219,12 @@ class Reconciler:
             return await self._pass(body, deleting)
 
     async def _pass(self, body: Mapping[str, Any], deleting: bool) -> NextPass | None:
-        if self.account is not None and self.account.value is None:
-            await self._learn_account(self.account)
+        if self.account is not None and account_of(None) == "self":
+            # Every pass waits for the one that asks: no context names the account "self"
+            # once another pass has learnt it.
+            async with self._learning:
+                if account_of(None) == "self":
+                    await self._learn_account(self.account)
         try:
             ctx = self.contexts.read(body)
         except ValidationError as error:
@@ -360,10 +365,8 @@ class Reconciler:
         learnt = await self.workers.run(account.learn)
         # Backoffs and quota slots of the operator's own calls are that account's.
         set_own_account(learnt)
-        if learnt is not None and self.waking.account is None:
-            self.waking.account = learnt
-            if self.tenancy is not None:
-                self.tenancy.learn_account(learnt)
+        if learnt is not None and self.tenancy is not None:
+            self.tenancy.learn_account(learnt)
 
     async def _run(self, ctx: Context, observation: Observation, run: _Pass, now: datetime) -> None:
         """The pass of a live object: prove, decide, act once."""

@@ -17,6 +17,7 @@ from datetime import datetime
 from sagemeter.api.models import WAKE_ANNOTATION, ManagedEndpointStatus, ParkedReason, WakeCount
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.errors import AwsError
+from sagemeter.aws.gateway import known_scope
 from sagemeter.controller.events import EventDispatcher, Known
 from sagemeter.controller.observer import Observer
 from sagemeter.core.endpoint.desired import Desired
@@ -37,7 +38,6 @@ class Waking:
     def __init__(
         self,
         queue_name: str,
-        account: str | None,
         observer: Observer,
         idle: IdleAlarms,
         kube: Kube,
@@ -47,7 +47,6 @@ class Waking:
         active: Callable[[], bool] = lambda: True,
         cluster: str | None = None,
     ) -> None:
-        self.account = account
         self._active = active
         self.workers = workers
         self.routes = routes
@@ -102,9 +101,7 @@ class Waking:
     def scope(self, ctx: Context) -> str:
         """The account of the object's queue: its context's scope, with "self" (the operator's
         own account before it was learnt) replaced by the account once known."""
-        if ctx.scope != "self":
-            return ctx.scope
-        return self.account or "self"
+        return known_scope(ctx.scope)
 
     @staticmethod
     def woken_by_request(ctx: Context) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sagemeter.aws.clients import Identity
 from sagemeter.aws.cloudwatch import CloudWatchGateway
-from sagemeter.aws.gateway import account_of
+from sagemeter.aws.gateway import known_scope
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import Owner, owner_of
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request, idle_armed
@@ -72,12 +72,11 @@ class IdleAlarms:
     def note(self, scope: str, region: str, endpoint_name: str) -> bool:
         """An alarm state change arrived on the event queue: the alarm is read again (one
         small batch) on the endpoint's next pass, which the message wakes."""
-        # "self" is the operator's own account before it was learnt (see Observer.note).
-        scope = account_of(None) if scope == "self" else scope
+        scope = known_scope(scope)
         found = [
             m
             for (s, r, _), m in list(self._monitors.items())
-            if (account_of(None) if s == "self" else s, r) == (scope, region)
+            if (known_scope(s), r) == (scope, region)
         ]
         return any([monitor.note(endpoint_name) for monitor in found])
 
