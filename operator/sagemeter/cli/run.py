@@ -76,6 +76,9 @@ def run(
     **overrides: Any,
 ) -> None:
     """Run the operator."""
+    from sagemeter.runtime.allocator import limit_arenas
+
+    limit_arenas()  # before any thread allocates (runtime.allocator)
     import kopf
 
     from sagemeter.cli.startup import StartupError, check_startup
