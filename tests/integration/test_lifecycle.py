@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from sagemeter.core.endpoint import naming
+from sagemeter_sandbox import Sandbox
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import (
     FAILING_IMAGE,
@@ -415,6 +417,29 @@ def test_steady_state_lists_instead_of_describing(
     listed = delta.get("sagemaker:ListEndpoints", 0)
     assert min(pages) <= listed <= (elapsed / 3 + 1) * max(pages), (delta, elapsed, pages)
     assert sum(delta.values()) == delta["sagemaker:ListEndpoints"], delta
+
+
+def test_an_endpoints_tags_are_read_once(
+    sandbox: Sandbox, operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    """The passes read an endpoint's tags (to prove it the object's, then to sync them once it
+    serves); the orphan sweep, which reads the tags of every endpoint of the account each sync
+    interval, takes them from the proof's read of the same incarnation instead of its own."""
+    since = time.time()
+    operator.start(SAGEMETER_SYNC_INTERVAL="15s")
+    for index in range(2):
+        kube.apply(endpoint_object(f"tags-{index}"))
+    serving = {}
+    for index in range(2):
+        arn = kube.wait_phase(f"tags-{index}", "InService")["endpointArn"]
+        serving[arn] = time.time()
+    # Two more orphan rounds (one per sync interval) after both endpoints were proven.
+    time.sleep(2 * 15 + 5)
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    for arn, at in serving.items():
+        reads = faults.requests("sagemaker:ListTags", since=since, contains=arn)
+        assert reads, arn  # the proof
+        assert [r for r in reads if r["ts"] > at] == [], (arn, at, reads)
 
 
 def test_jumpstart_models_resolve_through_the_hub(

@@ -66,4 +66,3 @@ def test_without_the_cap_threads_spread_over_more_arenas() -> None:
 def test_an_operators_own_setting_wins() -> None:
     # glibc reads MALLOC_ARENA_MAX at start; sagemeter then leaves it alone.
     assert arenas("cap", MALLOC_ARENA_MAX="4") == ("False", 4)
-

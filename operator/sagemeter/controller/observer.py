@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from sagemeter.api.models import EndpointIncarnation
 from sagemeter.aws.clients import Identity
@@ -62,6 +63,10 @@ class Observer:
         self._lock = threading.Lock()
         # Proofs this process made from tags (or by creating or adopting the endpoint).
         self._proofs: dict[tuple[str, str, str], EndpointIncarnation] = {}
+        # Tags per endpoint incarnation (ARN and creation time) as a pass's ListTags showed
+        # them; the orphan sweep reads these before reading any itself (`Orphans`), so an
+        # endpoint's tags cost one call per incarnation, not one per reader.
+        self.tags: dict[tuple[str, datetime | None], dict[str, str]] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:
         """One sweep per (account, region, shared reader): made as the account's policy session
@@ -153,6 +158,8 @@ class Observer:
             held = proof_for(incarnation, ctx.owner)
             return Observation(endpoint, Ownership(OwnershipVerdict.OURS), held)
         tags = await self.workers.run(ctx.gateway.list_tags, endpoint.arn)
+        if incarnation is not None:
+            self.tags[(endpoint.arn, incarnation.created)] = tags
         ownership = decide_ownership(
             endpoint.name, tags, ctx.owner, adopt=ctx.spec.adopt, grant=ctx.grant
         )

@@ -99,9 +99,9 @@ class Orphans:
         self.grace = timedelta(seconds=settings.orphan_grace_seconds)
         if book is not None:
             book.expect(COUNT)
-        # Tags per endpoint incarnation (ARN and creation time): sagemeter's own tags on an
-        # endpoint do not change while the object lives.
-        self._tags: dict[tuple[str, datetime | None], dict[str, str]] = {}
+        # Tags per endpoint incarnation (ARN and creation time), shared with the passes'
+        # proofs: sagemeter's own tags on an endpoint do not change while the object lives.
+        self._tags = observer.tags
         self._known: dict[str, _Known] = {}  # by the gone object's uid
         self._gauged: set[str] = set()  # namespaces the gauge has shown
 
@@ -157,7 +157,8 @@ class Orphans:
                 log.warning("orphan sweep of %s/%s failed: %s", reader[0], reader[1], error)
         if complete:  # tags of endpoints no longer there are not kept
             there = {(s.arn, _created(s)) for _, _, s, _ in seen}
-            self._tags = {k: v for k, v in self._tags.items() if k in there}
+            for gone in [k for k in self._tags if k not in there]:
+                del self._tags[gone]
         live = {str(item["metadata"]["uid"]) for item in await self.workers.run(self._objects)}
         cluster = self.settings.cluster_id
         found: dict[str, tuple[Reader, Orphan, Sighting]] = {}
