@@ -65,7 +65,8 @@ class Observer:
         self._proofs: dict[tuple[str, str, str], EndpointIncarnation] = {}
         # Tags per endpoint incarnation (ARN and creation time) as a pass's ListTags showed
         # them; the orphan sweep reads these before reading any itself (`Orphans`), so an
-        # endpoint's tags cost one call per incarnation, not one per reader.
+        # endpoint's tags cost one call per incarnation, not one per reader. sagemeter's own
+        # tags on an endpoint do not change while its object lives.
         self.tags: dict[tuple[str, datetime | None], dict[str, str]] = {}
 
     def directory(self, ctx: Context) -> EndpointDirectory:

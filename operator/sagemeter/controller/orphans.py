@@ -99,9 +99,6 @@ class Orphans:
         self.grace = timedelta(seconds=settings.orphan_grace_seconds)
         if book is not None:
             book.expect(COUNT)
-        # Tags per endpoint incarnation (ARN and creation time), shared with the passes'
-        # proofs: sagemeter's own tags on an endpoint do not change while the object lives.
-        self._tags = observer.tags
         self._known: dict[str, _Known] = {}  # by the gone object's uid
         self._gauged: set[str] = set()  # namespaces the gauge has shown
 
@@ -157,8 +154,8 @@ class Orphans:
                 log.warning("orphan sweep of %s/%s failed: %s", reader[0], reader[1], error)
         if complete:  # tags of endpoints no longer there are not kept
             there = {(s.arn, _created(s)) for _, _, s, _ in seen}
-            for gone in [k for k in self._tags if k not in there]:
-                del self._tags[gone]
+            for gone in [k for k in self.observer.tags if k not in there]:
+                del self.observer.tags[gone]
         live = {str(item["metadata"]["uid"]) for item in await self.workers.run(self._objects)}
         cluster = self.settings.cluster_id
         found: dict[str, tuple[Reader, Orphan, Sighting]] = {}
@@ -173,7 +170,7 @@ class Orphans:
             except AwsError as error:
                 complete = complete and error.kind is ErrorKind.NOT_FOUND
                 continue
-            self._tags[(sighting.arn, _created(sighting))] = fresh
+            self.observer.tags[(sighting.arn, _created(sighting))] = fresh
             orphan = orphan_of(name, sighting.arn, fresh, cluster, live, self.served)
             if orphan is not None:
                 found[orphan.uid] = (reader, orphan, sighting)
@@ -211,7 +208,7 @@ class Orphans:
             and sighting.arn is not None
             and sighting.incarnation is not None
         ]
-        unknown = [s for _, s in listed if (s.arn, _created(s)) not in self._tags]
+        unknown = [s for _, s in listed if (s.arn, _created(s)) not in self.observer.tags]
         # Tags not known yet (a first round reads every endpoint's) are read a few at a time.
         limit = asyncio.Semaphore(TAG_READS)
 
@@ -224,13 +221,14 @@ class Orphans:
                     if error.kind is ErrorKind.NOT_FOUND:
                         return  # deleted since the listing: nothing to count or park
                     raise
-            self._tags[(sighting.arn, _created(sighting))] = tags
+            self.observer.tags[(sighting.arn, _created(sighting))] = tags
 
         await asyncio.gather(*(read(s) for s in unknown))
         return [
             (reader, name, sighting, tags)
             for name, sighting in listed
-            if (tags := self._tags.get((sighting.arn or "", _created(sighting)))) is not None
+            if (tags := self.observer.tags.get((sighting.arn or "", _created(sighting))))
+            is not None
         ]
 
     # ------------------------------------------------------------------ one orphan
