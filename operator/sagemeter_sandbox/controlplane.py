@@ -30,6 +30,8 @@ from sagemeter_sandbox.pki import ensure_pki, write_kubeconfig
 Log = Callable[[str], None]
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+# "1": kube-apiserver serves /debug/pprof (for the benchmarks; off otherwise).
+PROFILING = "SAGEMETER_SANDBOX_PROFILING"
 
 
 def log_to_stderr(message: str) -> None:
@@ -356,7 +358,8 @@ class ControlPlane:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--cert-dir={pki}",
-            "--profiling=false",
+            # The benchmarks read the apiserver's CPU profile (/debug/pprof, admin only).
+            f"--profiling={'true' if os.environ.get(PROFILING) == '1' else 'false'}",
         ]
 
     def _kcm_argv(self) -> list[str]:

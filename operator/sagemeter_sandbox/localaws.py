@@ -49,6 +49,9 @@ its test and the moto gaps worth fixing upstream):
   start INSUFFICIENT_DATA (``sagemeter_sandbox.aws_events``, ``GET /sagemeter-api/events``).
 * **Who called.** Assumed-role sessions keep their session tags, and the request log records
   each call's account, role, session name and tags (``callers``).
+* **Keep-alive.** Connections stay open between requests, as AWS's do; werkzeug's server
+  closed each after one answer, so every call paid a new connection and a new server thread
+  (``keepalive``).
 * **Rate quotas.** API Gateway's CreateDeployment is refused with 429 when it comes sooner than
   5 s after the last one in the same account and region, as AWS does (``rates``).
 * **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint,
@@ -75,11 +78,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import (
     FakeEndpoint,
@@ -108,6 +107,7 @@ from sagemeter_sandbox import (
 )
 from sagemeter_sandbox.dataplane import routing
 from sagemeter_sandbox.endpoint_states import Call, check, lock, schedule, settle
+from sagemeter_sandbox.keepalive import KeepAliveHandler
 from sagemeter_sandbox.variants import deployment
 
 __all__ = ["Delays", "install", "main", "start_in_thread"]
@@ -329,7 +329,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
         },
     )
     routes.integration_app = app  # an integration's AWS calls meet faults and the log too
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    # Connections stay open between requests, as AWS's do (`keepalive`).
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     aws_events.start_ticker()  # due endpoint transitions land, and send their events, unasked
     threading.Thread(target=server.serve_forever, name="localaws", daemon=True).start()
     return server

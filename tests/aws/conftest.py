@@ -13,10 +13,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from sagemeter.aws import clients
+from sagemeter.aws import audit, clients
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
 from sagemeter.aws.errors import AwsError
@@ -32,11 +33,40 @@ REGION = "us-east-1"
 
 def reset_clients() -> None:
     """Forgets the operator's shared clients and sessions (``aws.clients`` keeps them for the
-    process's life), so the next ones see this test's environment."""
+    process's life), and the tests' own, so the next ones see this test's environment."""
     with clients._lock:
         clients._clients.clear()
         clients._sessions.clear()
         clients._shared.clear()
+    _full_clients.clear()
+
+
+_full_loader: dict[str, Any] = {}
+_full_clients: dict[tuple[str, str], Any] = {}
+
+
+def client(service: str, region: str) -> Any:
+    """A client with botocore's whole model of ``service``, for a test's own setup and checks,
+    counted and audited as the operator's are. The operator's clients know only the operations
+    the package calls (``aws/models``), so a test that creates, reads or drives what the
+    operator never calls uses this one."""
+    key = (service, region)
+    if key not in _full_clients:
+        import botocore.config
+        import botocore.loaders
+        import botocore.session
+
+        if not _full_loader:
+            _full_loader["loader"] = botocore.loaders.create_loader()
+        session = botocore.session.Session()
+        session.register_component("data_loader", _full_loader["loader"])
+        made = session.create_client(
+            service, region_name=region, config=botocore.config.Config(**clients.CLIENT_OPTIONS)
+        )
+        CALLS.attach(made)
+        audit.attach(made)
+        _full_clients[key] = made
+    return _full_clients[key]
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.core.endpoint.naming import alarm_name
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request
 from sagemeter_sandbox.control import FaultClient
 
-from .conftest import DELAY, REGION, LocalAws
+from .conftest import DELAY, REGION, LocalAws, client
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -24,7 +24,6 @@ from sagemeter.api.models import Authorization
 from sagemeter.aws.apigateway import ApiGatewayGateway, LambdaGateway
 from sagemeter.aws.backoff import BACKOFFS
 from sagemeter.aws.calls import CALLS
-from sagemeter.aws.clients import client
 from sagemeter.aws.errors import AwsError
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.route_homes import namespace_api_tags
@@ -43,7 +42,7 @@ from sagemeter.runtime.metrics import REST_APIS
 from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox.control import FaultClient
 
-from .conftest import REGION, ensure_deployed, flush, site
+from .conftest import REGION, client, ensure_deployed, flush, site
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_env")]
 
@@ -247,7 +246,9 @@ def test_api_key_route_creates_key_and_usage_plan_and_removal_deletes_them(
     keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
     assert [k["id"] for k in keys] == [result.api_key_id]
 
-    again = managers().ensure(spec("keyed", authorization=Authorization.API_KEY), SITE)
+    other = managers()  # another process, which then stops: its deployments never run
+    again = other.ensure(spec("keyed", authorization=Authorization.API_KEY), SITE)
+    other.close()
     assert (again.api_key_id, again.api_key) == (result.api_key_id, result.api_key)
     assert len(apigw.get_api_keys()["items"]) == 1
 
@@ -339,6 +340,47 @@ def test_a_plan_deletion_interrupted_after_unbinding_finishes_on_retry(
     assert [r["call"] for r in control.requests("apigateway:UpdateUsagePlan")] == [
         "apigateway:UpdateUsagePlan"
     ]
+
+
+def test_a_removal_refused_half_way_is_finished_by_the_retry(
+    manager: RouteManager, apigw: Any, control: FaultClient
+) -> None:
+    """The object's deletion retries a removal AWS refused: the retry finds the route still
+    there and deletes it. (The cached tree had dropped the method before the refused
+    DeleteResource; the retry trusted it, found nothing of the owner's, and the object went
+    with its route, and the namespace's usage plan, left in API Gateway.)"""
+    result = ensure_deployed(manager, spec("keyed", authorization=Authorization.API_KEY), SITE)
+    api_id = result.rest_api_id
+    control.throttle("apigateway", "DeleteResource")
+    with pytest.raises(AwsError):
+        manager.remove(ALICE, SITE)
+    assert "POST" in resources(apigw, api_id)["/keyed"]["resourceMethods"]
+    control.clear()
+    BACKOFFS.reset()  # the throttle opened the account's backoff
+    assert manager.remove(ALICE, SITE)
+    assert "/keyed" not in resources(apigw, api_id)
+    assert apigw.get_api_keys()["items"] == []
+    flush(manager)
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_rest_apis()["items"] == []
+
+
+def test_a_write_refused_half_way_is_still_removed(
+    manager: RouteManager, apigw: Any, control: FaultClient
+) -> None:
+    """A rewrite AWS refused after its PutMethod leaves a POST with the owner's record that
+    the cached tree never learnt of; the removal that follows still deletes it."""
+    api_id = manager.ensure(spec("falcon"), SITE).rest_api_id
+    manager.ensure(spec("team-a/sibling", BOB), SITE)
+    control.throttle("apigateway", "PutIntegration")
+    with pytest.raises(AwsError):
+        manager.ensure(spec("falcon-moved"), SITE)  # a path change: a new POST, then the old
+    control.clear()
+    BACKOFFS.reset()
+    assert "/falcon-moved" in resources(apigw, api_id)
+    assert manager.remove(ALICE, SITE)
+    left = resources(apigw, api_id)
+    assert "/falcon-moved" not in left and "/falcon" not in left
+    assert "POST" in left["/team-a/sibling"]["resourceMethods"]
 
 
 # --------------------------------------------------------------------------- Lambda proxy

@@ -14,7 +14,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sagemeter.aws.calls import CALLS
-from sagemeter.aws.clients import client
 from sagemeter.aws.cloudwatch import CloudWatchGateway
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.core.endpoint.naming import alarm_name
@@ -22,7 +21,7 @@ from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.idle import alarm_matches, build_idle_alarm_request
 from sagemeter.idle.monitor import IdleMonitor, IdleSignal, metric_window
 
-from .conftest import REGION
+from .conftest import REGION, client
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_env")]
 

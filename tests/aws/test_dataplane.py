@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from sagemeter.api.models import Authorization
-from sagemeter.aws.clients import client
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager, RouteResult
@@ -26,7 +25,7 @@ from sagemeter.runtime.settings import Settings
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
 
-from .conftest import REGION, LocalAws, ensure_deployed, flush, site
+from .conftest import REGION, LocalAws, client, ensure_deployed, flush, site
 from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]

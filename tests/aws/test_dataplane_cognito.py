@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from sagemeter.api.models import Authorization
-from sagemeter.aws.clients import client
 from sagemeter.core.routes import RouteError, RouteSpec
 from sagemeter.routes.manager import RouteManager
 
 from .cognito import Pool, make_pool, mint, other_key, sign_in
-from .conftest import REGION, LocalAws, site
+from .conftest import REGION, LocalAws, client, site
 from .dataplane_calls import requests_seen, send
 from .test_dataplane import OWNER, create_endpoint, route
 

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 
 from sagemeter.api.models import Authorization
-from sagemeter.aws.clients import client
 from sagemeter.core.endpoint.ownership import Owner
 from sagemeter.core.routes import RouteSpec
 from sagemeter.routes.manager import RouteManager
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.dataplane import user_request_url
 
-from .conftest import REGION, LocalAws, ensure_deployed
+from .conftest import REGION, LocalAws, client, ensure_deployed
 from .dataplane_calls import ROLE, requests_seen, send, signed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]

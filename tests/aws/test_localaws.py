@@ -31,7 +31,9 @@ from botocore.exceptions import ClientError
 from sagemeter_sandbox import quotas
 from tests.contract import expect_violation
 
-DELAY = 0.5
+# Long enough that the calls a test makes while an endpoint is in a transition (a describe, a
+# listing, a refused call) all fall inside it on a loaded machine; 0.5 s did not.
+DELAY = 2.0
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "localaws" / "describe_endpoint"
@@ -328,6 +330,9 @@ def test_list_endpoints_pages(sm: Any) -> None:
         kwargs["NextToken"] = response["NextToken"]
     assert [len(page) for page in pages] == [3, 3, 1]
     assert {name for page in pages for name in page} == names
+    # Settled, so that a listing and the describes after it see the same statuses.
+    for name in names:
+        wait_for(sm, name, "InService")
     paginator = sm.get_paginator("list_endpoints")
     listed = [
         e

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from sagemeter.aws.clients import client
 from sagemeter.core.notify import Notice
 from sagemeter.notify.notifier import Delivery, Notifier
 from sagemeter_sandbox.control import FaultClient
 
-from .conftest import REGION
+from .conftest import REGION, client
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("aws_env")]
 

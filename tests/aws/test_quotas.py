@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemeter.aws.clients import client
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.quotas import AWS_DEFAULTS, Quotas
 
-from .conftest import DELAY, REGION, LocalAws
+from .conftest import DELAY, REGION, LocalAws, client
 
 pytestmark = pytest.mark.timeout(120)
 

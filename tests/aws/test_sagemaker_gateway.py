@@ -15,8 +15,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from sagemeter.aws import clients
 from sagemeter.aws.calls import CALLS, CallCounter
-from sagemeter.aws.clients import CLIENT_OPTIONS, client
+from sagemeter.aws.clients import CLIENT_OPTIONS
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.runtime import metrics
@@ -356,7 +357,8 @@ def socket_bound_but_closed() -> Iterator[str]:
 def test_clients_are_shared_per_service_and_region(aws_env: LocalAws) -> None:
     made: list[Any] = []
     threads = [
-        threading.Thread(target=lambda: made.append(client("sagemaker", REGION))) for _ in range(8)
+        threading.Thread(target=lambda: made.append(clients.client("sagemaker", REGION)))
+        for _ in range(8)
     ]
     for thread in threads:
         thread.start()
@@ -364,8 +366,8 @@ def test_clients_are_shared_per_service_and_region(aws_env: LocalAws) -> None:
         thread.join()
     assert len({id(c) for c in made}) == 1
     shared = made[0]
-    assert client("sagemaker", "eu-west-1") is not shared
+    assert clients.client("sagemaker", "eu-west-1") is not shared
     assert shared.meta.endpoint_url == aws_env.url  # AWS_ENDPOINT_URL, honoured by boto3
     assert shared.meta.config.retries == CLIENT_OPTIONS["retries"]
     reset_clients()
-    assert client("sagemaker", REGION) is not shared
+    assert clients.client("sagemaker", REGION) is not shared

@@ -1,6 +1,7 @@
 """The scale benchmark (``make bench``): 1,000 ManagedEndpoints on one operator, with
 SageMaker's Creating phase at 2 s. One table on stdout, JSON and CSV under ``.bench/``, and
-py-spy profiles of the burst and of the restart (collapsed stacks, ``.bench/profile-*.txt``).
+py-spy profiles of the burst, the restart and the storm (collapsed stacks,
+``.bench/profile-*.txt``).
 
 Figures and how each is taken:
 
@@ -30,21 +31,39 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sagemeter_sandbox import Sandbox
 from sagemeter_sandbox.control import FaultClient
-from sagemeter_sandbox.controlplane import ManagedProcess
+from sagemeter_sandbox.controlplane import PROFILING, ManagedProcess
 
 from ..chaos.audit import AwsAudit
 from ..chaos.report import ROOT, Row, print_table, save
 from ..integration.conftest import Operator, wait_for
 from .fleet import Fleet, mixed, queued_events, wait_fleet
-from .scale import Profiler, Sampler, apiserver_requests, memory_mb, operator_metric, percentile
+from .scale import (
+    ApiserverProfile,
+    Profiler,
+    Sampler,
+    apiserver_requests,
+    by_label,
+    histogram,
+    histogram_summary,
+    memory_mb,
+    operator_metric,
+    percentile,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
+
+WORKER_WAIT = "sagemeter_worker_wait_seconds"
+WORKER_CALLS = "sagemeter_worker_calls_total"
+WORKER_BUSY = "sagemeter_worker_busy_seconds_total"
+# The storm's kube-apiserver CPU profile (read before the session's sandbox starts).
+os.environ.setdefault(PROFILING, "1")
 
 COUNT = int(os.environ.get("SAGEMETER_BENCH_OBJECTS", "1000"))
 STEADY_WINDOW = 120.0
@@ -73,13 +92,43 @@ def create_latencies(
 
 
 def expiry_lags(
-    aws: FaultClient, fleet: Fleet, names: list[str], per_second: int, target: str
+    aws: FaultClient,
+    fleet: Fleet,
+    names: list[str],
+    per_second: int,
+    target: str,
+    watch: tuple[Operator, Sampler, Sandbox],
+    apiserver_profile: Path | None = None,
 ) -> list[Row]:
     """Arms every object's expiry, `per_second` of them expiring each second, and measures
     expiry -> DeleteEndpoint for those armed well ahead (the patch landed, and its pass armed
-    the timer, at least ARMED_BEFORE before the expiry); every object ends Parked."""
+    the timer, at least ARMED_BEFORE before the expiry); every object ends Parked. What each
+    process spent meanwhile (CPU seconds) and what each expiry cost in AWS calls and
+    Kubernetes requests say where the lag goes."""
+    operator, sampler, sandbox = watch
+    calls_before, kube_before = operator.aws_calls(), apiserver_requests(sandbox)
+    waits_before = {
+        flag: histogram(operator.metrics_port, WORKER_WAIT, urgent=flag)
+        for flag in ("true", "false")
+    }
+    # What the deadline passes' calls ran, and how long they held a thread.
+    pooled_before = {
+        name: by_label(operator.metrics_port, name, "call", urgent="true")
+        for name in (WORKER_CALLS, WORKER_BUSY)
+    }
     base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60 + len(names) // 10)
     expiries = {n: base + timedelta(seconds=i // per_second) for i, n in enumerate(names)}
+    # kube-apiserver's CPU profile from just before the first expiry until the parks are done.
+    profile = (
+        ApiserverProfile(
+            sandbox,
+            apiserver_profile,
+            at=base.timestamp() - 5,
+            seconds=len(names) // per_second + 30,
+        )
+        if apiserver_profile is not None
+        else None
+    )
     since = time.time()
     accepted = fleet.patch(
         {
@@ -90,20 +139,95 @@ def expiry_lags(
     armed = {n for n, t in accepted.items() if expiries[n].timestamp() - t >= ARMED_BEFORE}
     wait_fleet("all parked", lambda: fleet.count_phase("Parked") == len(names), timeout=900)
     endpoint_of = {(i.get("status") or {}).get("endpointName"): n for n, i in fleet.items().items()}
+    deletes = [
+        entry
+        for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=fleet.ns)
+        if entry["status"] == 200 and entry["name"] in endpoint_of
+    ]
+    # The park pass's first SageMaker call after each expiry (its DescribeEndpoint or the
+    # delete itself): the lag up to there is before the pass reached AWS; the rest is inside.
+    began: dict[str, float] = {}
+    for entry in aws.requests(
+        "sagemaker:DescribeEndpoint,sagemaker:DeleteEndpoint", since=since, contains=fleet.ns
+    ):
+        obj = endpoint_of.get(entry["name"])
+        if obj in armed and entry["ts"] >= expiries[obj].timestamp() and obj not in began:
+            began[obj] = entry["ts"] - expiries[obj].timestamp()
+    served_ms = [entry["ms"] for entry in deletes]
     lags = [
         entry["ts"] - expiries[endpoint_of[entry["name"]]].timestamp()
-        for entry in aws.requests("sagemaker:DeleteEndpoint", since=since, contains=fleet.ns)
-        if entry["status"] == 200
-        and entry["name"] in endpoint_of
-        and endpoint_of[entry["name"]] in armed
+        for entry in deletes
+        if endpoint_of[entry["name"]] in armed
     ]
+    # Each process's share of a core while the expiries fire: from the first expiry to the
+    # last DeleteEndpoint (the window the lag is measured in, without the patches before it).
+    first, last = base.timestamp(), max(entry["ts"] for entry in deletes)
+    firing = sampler.cpu_between(first, last)
+    cores = {k: round(v / max(last - first, 1e-3), 2) for k, v in firing.items()}
     label = f"expiry at {per_second}/s"
+    count = len(names)
+    calls = diff(operator.aws_calls(), calls_before)
+    kube = diff(apiserver_requests(sandbox), kube_before)
+    waits = {
+        flag: histogram_summary(histogram(operator.metrics_port, WORKER_WAIT, urgent=flag), was)
+        for flag, was in waits_before.items()
+    }
+    pooled = {
+        name: {
+            call: value - pooled_before[name].get(call, 0.0)
+            for call, value in by_label(operator.metrics_port, name, "call", urgent="true").items()
+            if value - pooled_before[name].get(call, 0.0) > 0
+        }
+        for name in (WORKER_CALLS, WORKER_BUSY)
+    }
+    per_expiry = {
+        call: [round(n / count, 2), round(1000 * pooled[WORKER_BUSY].get(call, 0.0) / n, 1)]
+        for call, n in sorted(pooled[WORKER_CALLS].items(), key=lambda kv: -kv[1])
+        if n >= count / 20
+    }
+    profiled = (
+        [Row(f"{label}: kube-apiserver CPU profile, first expiry - 5 s on", profile.stop())]
+        if profile is not None
+        else []
+    )
     return [
+        *profiled,
+        Row(
+            f"{label}: CPU s by process, patches to all parked",
+            sampler.cpu_between(since, time.time()),
+        ),
+        Row(
+            f"{label}: cores by process, first expiry to last DeleteEndpoint "
+            f"({last - first:.0f} s)",
+            cores,
+        ),
+        Row(
+            f"{label}: AWS calls per object",
+            {k: round(v / count, 2) for k, v in calls.items() if v >= count / 10},
+        ),
+        Row(
+            f"{label}: Kubernetes requests per object (all clients)",
+            {k: round(v / count, 2) for k, v in kube.items() if v >= count / 10},
+        ),
         Row(f"{label}: timers armed >= 15 s ahead (objects measured)", len(armed)),
         Row(f"{label}: patches accepted within (s)", round(max(accepted.values()) - since, 1)),
         Row(f"{label}: expiry -> DeleteEndpoint p50 (s)", round(percentile(lags, 0.5), 2)),
         Row(f"{label}: expiry -> DeleteEndpoint p95 (s)", round(percentile(lags, 0.95), 2), target),
         Row(f"{label}: expiry -> DeleteEndpoint max (s)", round(max(lags), 2)),
+        Row(
+            f"{label}: expiry -> the park pass's first SageMaker call p50 / p95 (s)",
+            [round(percentile(began.values(), q), 2) for q in (0.5, 0.95)],
+        ),
+        Row(
+            f"{label}: DeleteEndpoint served by the local AWS in, p50 / p95 (ms)",
+            [round(percentile(served_ms, q), 1) for q in (0.5, 0.95)],
+        ),
+        Row(f"{label}: deadline passes' calls, wait for a worker thread", waits["true"]),
+        Row(f"{label}: ordinary passes' calls, wait for a worker thread", waits["false"]),
+        Row(
+            f"{label}: deadline passes' calls per expiry, and ms each held a thread, by call",
+            per_expiry,
+        ),
     ]
 
 
@@ -234,6 +358,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     kube_before = apiserver_requests(sandbox)
     restarted = time.time()
     operator.start(SAGEMETER_SYNC_INTERVAL="60s", SAGEMETER_POLL_INTERVAL="10s")
+    sampler.pids["operator"] = operator.process.pid  # the sampler follows the new process
     profiler = Profiler(operator.process.pid, ROOT / ".bench" / f"profile-restart-{stamp}.txt")
     wait_for(
         "a pass for every object",
@@ -262,13 +387,27 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     ]
 
     # --- expiries with every timer armed: ~17 per second, then the 50 per second storm
-    rows += expiry_lags(aws, fleet, names, per_second=17, target="<= 1")
+    watch = (operator, sampler, sandbox)
+    rows += expiry_lags(aws, fleet, names, per_second=17, target="<= 1", watch=watch)
     resumed = time.time()
     far = (datetime.now(UTC) + timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
     fleet.patch({n: {"spec": {"expiry": {"expiresAt": far}}} for n in names})
     wait_fleet("all resumed", lambda: fleet.count_phase("InService") == len(names), timeout=900)
     rows.append(Row("resume all: every object InService again (s)", round(time.time() - resumed)))
-    rows += expiry_lags(aws, fleet, names, per_second=50, target="<= 2")
+    # The storm's profile: where the interpreter's one core goes (GIL holders only).
+    profiler = Profiler(
+        operator.process.pid, ROOT / ".bench" / f"profile-storm-{stamp}.txt", gil=True
+    )
+    rows += expiry_lags(
+        aws,
+        fleet,
+        names,
+        per_second=50,
+        target="<= 2",
+        watch=watch,
+        apiserver_profile=ROOT / ".bench" / f"apiserver-storm-{stamp}.pprof",
+    )
+    details["profile_storm"] = profiler.stop()
 
     # --- delete everything
     began = time.time()
@@ -283,7 +422,7 @@ def test_thousand_endpoints(sandbox: Sandbox, operator: Operator, namespace: str
     sampler.stop()
     details["load_at_end"] = os.getloadavg()
     print_table(f"scale: {COUNT} ManagedEndpoints (Creating 2 s)", rows)
-    for name in ("profile_burst", "profile_restart"):
+    for name in ("profile_burst", "profile_restart", "profile_storm"):
         print(f"\n{name}: {details[name]}", flush=True)
     save("scale", rows, details)
     assert not any(leaks.values()), leaks

@@ -202,6 +202,12 @@ def test_spec_change_rolls_through_update_and_cleans_up(
     )
     assert models == [second["modelName"]]
     assert "Updating" in [e["reason"] for e in kube.events("rolling")]
+    # The spec changes were acted on without kopf writing a diff base back to the object
+    # (runtime.diffbase): the user's write is the only one outside status.
+    obj = kube.get("rolling")
+    assert obj is not None
+    annotations = obj["metadata"].get("annotations") or {}
+    assert not [key for key in annotations if key.startswith("sagemeter.io/last-handled")]
 
 
 def test_failed_create_is_reported_once_and_replaced_on_spec_change(

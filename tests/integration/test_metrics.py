@@ -68,3 +68,64 @@ def test_json_logs_name_object_and_endpoint(
     ):
         assert calls.count(operation) == 1, calls
     assert not [c for c in calls if ":Describe" in c or ":List" in c]
+
+
+PER_OBJECT = (
+    "targets",
+    "proofs",
+    "alarms_absent",
+    "status_writes",
+    "fleet_entries",
+    "event_objects",
+    "park_waits",
+    "loops",
+    "wake_keys",
+)
+
+
+def kept(operator: Operator) -> dict[str, float]:
+    prefix = 'sagemeter_kept_entries{what="'
+    return {
+        key[len(prefix) : -2]: value
+        for key, value in scrape(operator).items()
+        if key.startswith(prefix)
+    }
+
+
+def test_what_is_kept_per_object_goes_with_the_objects(
+    operator: Operator, kube: Kubectl, namespace: str
+) -> None:
+    """Objects updated again and again keep one entry each, and none once deleted: what the
+    operator keeps follows the objects (`sagemeter_kept_entries`), it does not only grow."""
+    operator.start()
+    kube.apply(endpoint_object("plain"))
+    kube.apply(endpoint_object("idle", idle={"after": "30m", "gracePeriod": "0s"}))
+    kube.apply(endpoint_object("parked", suspend=True))
+    kube.wait_phase("plain", "InService")
+    kube.wait_phase("idle", "InService")
+    kube.wait_phase("parked", "Parked")
+    for round_ in range(3):  # new generations: a target each, replacing the last
+        kube.patch("plain", {"spec": {"tags": {"round": str(round_)}}})
+        wait_for(
+            "the new generation to be handled",
+            lambda: (
+                kube.status("plain").get("observedGeneration")
+                == (kube.get("plain") or {})["metadata"]["generation"]
+            ),
+        )
+    during = wait_for(
+        "every object's entries",
+        lambda: (k := kept(operator)).get("loops") == 3 and k.get("wake_keys") == 3 and k,
+    )
+    assert set(PER_OBJECT) <= set(during)
+    assert 2 <= during["targets"] <= 3  # one per object (the parked one may ask for none)
+    assert 2 <= during["proofs"] <= 3  # one per endpoint this process made
+    assert during["fleet_entries"] == 3
+    for name in ("plain", "idle", "parked"):
+        kube.delete(name)
+    after = wait_for(
+        "the entries of the deleted objects to go",
+        lambda: all((k := kept(operator)).get(what) == 0 for what in PER_OBJECT) and k,
+        timeout=90,
+    )
+    assert after["fleets"] <= during["fleets"] + 1

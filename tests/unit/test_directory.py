@@ -113,3 +113,25 @@ def test_the_own_account_has_one_sweep_before_and_after_it_is_learnt() -> None:
         assert [key[0] for key in observer.readers()] == ["123456789012", "123456789012"]
     finally:
         set_own_account(None)
+
+
+def test_a_fresh_listing_is_read_without_a_thread_and_a_sweep_is_not_waited_for() -> None:
+    """`cached` answers from a fresh listing (the pass then takes no worker thread for it);
+    when a sweep is due, or another thread is sweeping, it answers None and the pass asks
+    `lookup` from a worker thread instead of waiting on the lock in the event loop."""
+    now = [0.0]
+    sweeps = Sweeps(row("a"), row("a"))
+    directory = EndpointDirectory(sweeps, max_age=60, clock=lambda: now[0])
+    assert directory.cached("a") is None  # never swept: due
+    assert sweeps.calls == 0
+    directory.lookup("a")
+    found = directory.cached("a")
+    assert found is not None and found.status == "InService"
+    missing = directory.cached("b")
+    assert missing is not None and missing.status is None
+    assert sweeps.calls == 1
+    with directory._lock:  # a sweep under way in another thread
+        assert directory.cached("a") is None
+    now[0] = 60
+    assert directory.cached("a") is None  # stale: due again
+    assert sweeps.calls == 1

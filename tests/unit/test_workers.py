@@ -10,8 +10,10 @@ import gc
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
+from prometheus_client import REGISTRY
 
 from sagemeter.runtime.loops import Loops, NextPass, ObjectLoop, next_pass
 from sagemeter.runtime.workers import LANE, URGENT, KeyedLock, PassGate, Workers
@@ -228,6 +230,84 @@ async def _urgent_calls_are_served_before_ordinary_ones_queued_earlier() -> None
         await workers.run(lambda: 1 / 0)
 
 
+def waited(urgent: bool) -> tuple[float, float]:
+    """(count, sum) of `sagemeter_worker_wait_seconds` for one class."""
+    labels = {"urgent": str(urgent).lower()}
+    count = REGISTRY.get_sample_value("sagemeter_worker_wait_seconds_count", labels) or 0.0
+    total = REGISTRY.get_sample_value("sagemeter_worker_wait_seconds_sum", labels) or 0.0
+    return count, total
+
+
+def test_how_long_a_call_waited_for_a_thread_is_measured_by_class() -> None:
+    asyncio.run(_how_long_a_call_waited_for_a_thread_is_measured_by_class())
+
+
+async def _how_long_a_call_waited_for_a_thread_is_measured_by_class() -> None:
+    workers = Workers(threads=1)
+    busy, release = threading.Event(), threading.Event()
+
+    def block() -> None:
+        busy.set()
+        release.wait(5)
+
+    urgent_before, ordinary_before = waited(True), waited(False)
+    blocker = asyncio.ensure_future(workers.run(block))
+    await asyncio.to_thread(busy.wait, 5)  # the only thread is taken
+
+    async def urgent() -> None:
+        token = URGENT.set(True)
+        try:
+            await workers.run(lambda: None)
+        finally:
+            URGENT.reset(token)
+
+    deadline = asyncio.ensure_future(urgent())
+    await asyncio.sleep(0.3)  # the urgent call waits behind the blocker meanwhile
+    release.set()
+    await asyncio.gather(blocker, deadline)
+    count, total = waited(True)
+    assert count == urgent_before[0] + 1
+    assert 0.25 <= total - urgent_before[1] < 5
+    assert waited(False)[0] == ordinary_before[0] + 1  # the blocker, which found the thread
+
+
+class Gateway:
+    def describe(self, seconds: float) -> str:
+        time.sleep(seconds)
+        if seconds < 0.1:
+            raise ZeroDivisionError("refused")
+        return "described"
+
+
+def ran(call: str, urgent: bool) -> tuple[float, float]:
+    """(calls, busy seconds) of one call name and class."""
+    labels = {"urgent": str(urgent).lower(), "call": call}
+    count = REGISTRY.get_sample_value("sagemeter_worker_calls_total", labels) or 0.0
+    busy = REGISTRY.get_sample_value("sagemeter_worker_busy_seconds_total", labels) or 0.0
+    return count, busy
+
+
+def test_what_the_threads_ran_is_counted_by_call_and_class() -> None:
+    asyncio.run(_what_the_threads_ran_is_counted_by_call_and_class())
+
+
+async def _what_the_threads_ran_is_counted_by_call_and_class() -> None:
+    workers = Workers(threads=2)
+    call = "Gateway.describe"
+    urgent_before, ordinary_before = ran(call, True), ran(call, False)
+    token = URGENT.set(True)
+    try:
+        assert await workers.run(Gateway().describe, 0.2) == "described"
+    finally:
+        URGENT.reset(token)
+    with pytest.raises(ZeroDivisionError):  # a call that fails is counted as well, by name
+        await workers.run(partial(Gateway().describe, 0.0))
+    count, busy = ran(call, True)
+    assert count == urgent_before[0] + 1
+    assert 0.2 <= busy - urgent_before[1] < 5
+    assert ran(call, False)[0] == ordinary_before[0] + 1
+
+
 def test_a_deadline_does_not_wait_behind_a_thousand_ordinary_passes() -> None:
     asyncio.run(_a_deadline_does_not_wait_behind_a_thousand_ordinary_passes())
 
@@ -323,6 +403,43 @@ def test_a_busy_namespace_cannot_starve_another() -> None:
     assert waited < 0.5
     assert sorted(results) == sorted(["b", *(f"a{i}" for i in range(40))])
     assert started.index("b") <= 2
+
+
+def test_many_lanes_at_their_share_all_finish_within_the_pool_and_their_shares() -> None:
+    """Five namespaces, 400 calls of 0-3 ms on four threads (a lane's share two): every call
+    finishes (no call is left waiting while a thread is idle), no lane ever runs more than its
+    share and no more than four calls run at once."""
+    workers = Workers(threads=4)
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    def call(lane: str, index: int) -> int:
+        with lock:
+            running[lane] = running.get(lane, 0) + 1
+            running["all"] = running.get("all", 0) + 1
+            for key in (lane, "all"):
+                most[key] = max(most.get(key, 0), running[key])
+        time.sleep((index % 4) / 1000)
+        with lock:
+            running[lane] -= 1
+            running["all"] -= 1
+        return index
+
+    async def as_lane(lane: str, index: int) -> int:
+        LANE.set(lane)
+        URGENT.set(index % 3 == 0)
+        return await workers.run(call, lane, index)
+
+    async def run() -> list[int]:
+        lanes = [f"team-{k}" for k in range(5)]
+        calls = [as_lane(lanes[i % 5 if i % 7 else 0], i) for i in range(400)]
+        return await asyncio.wait_for(asyncio.gather(*calls), 20)
+
+    assert sorted(asyncio.run(run())) == list(range(400))
+    assert most["all"] <= 4
+    assert max(v for k, v in most.items() if k != "all") <= 2
+    assert most["team-0"] == 2  # the busiest lane did use its share
 
 
 def test_lanes_take_turns_and_errors_reach_the_caller() -> None:

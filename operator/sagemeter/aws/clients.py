@@ -7,9 +7,12 @@ identity comes from the standard chain (IRSA, Pod Identity, environment, profile
 ``Identity`` (a role an EndpointPolicy names, assumed for one namespace) gets a botocore Session
 of its own, whose credentials ``aws.credentials`` assumes and refreshes.
 
-Memory: every Session shares one botocore Loader, so ``endpoints.json`` (about 7 MB once
-parsed) and each service model (SageMaker's about 9 MB) are read once per process, however
-many identities there are; a Session with a Loader of its own reads them all again. A model is
+Memory: every Session shares one botocore Loader, so ``endpoints.json`` and each service model
+are read once per process, however many identities there are; a Session with a Loader of its
+own reads them all again. The Loader reads the models the package ships first
+(``aws/models``, written by ``hack/service_models.py``): each service's model cut to the
+operations the package calls, and ``endpoints.json`` cut to the services it makes clients of.
+SageMaker's whole model is about 9 MB once parsed, its cut one well under 1 MB. A model is
 read with its service's first client, and botocore itself is imported with the first client:
 an operator with no objects loads neither.
 """
@@ -17,6 +20,7 @@ an operator with no objects loads neither.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, Final
 
 from sagemeter.aws import audit
@@ -25,10 +29,15 @@ from sagemeter.aws.credentials import Identity, assumed_role_credentials
 
 __all__ = [
     "CLIENT_OPTIONS",
+    "MODELS",
     "Identity",
     "client",
     "has_credentials",
+    "loader",
 ]
+
+# The service models the operator ships (hack/service_models.py), read before botocore's own.
+MODELS: Final = Path(__file__).with_name("models")
 
 # botocore's Config. Standard mode retries throttling, 5xx and connection errors with backoff
 # inside one call (at most 3 HTTP attempts). What still fails goes back to the reconciler as a
@@ -86,11 +95,10 @@ def _session(identity: Identity | None) -> Any:
     if found is not None:
         return found
     import botocore.config
-    import botocore.loaders
     import botocore.session
 
     if not _shared:
-        _shared["loader"] = botocore.loaders.create_loader()
+        _shared["loader"] = loader()
         _shared["config"] = botocore.config.Config(**CLIENT_OPTIONS)
     session = botocore.session.Session()
     session.register_component("data_loader", _shared["loader"])
@@ -109,3 +117,17 @@ def set_assumed_role_seconds(seconds: int) -> None:
     """How long assumed-role credentials are asked for (STS allows 900 to 43200; an assumed
     role chained from another role lasts at most 3600)."""
     _duration["seconds"] = seconds
+
+
+def loader() -> Any:
+    """A botocore Loader that reads the shipped models first, then the usual places (``~/.aws/
+    models``, botocore's data). The shipped ``endpoints.json`` counts as botocore's own: with
+    other data botocore would leave FIPS, dual-stack and the partitions' variants to the
+    legacy resolver."""
+    import botocore.loaders
+
+    class _Shipped(botocore.loaders.Loader):  # type: ignore[misc]
+        def is_builtin_path(self, path: str) -> bool:
+            return path.startswith(str(MODELS)) or bool(super().is_builtin_path(path))
+
+    return _Shipped(extra_search_paths=[str(MODELS)])

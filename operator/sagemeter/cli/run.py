@@ -77,8 +77,12 @@ def run(
 ) -> None:
     """Run the operator."""
     from sagemeter.runtime.allocator import limit_arenas
+    from sagemeter.runtime.lean_bodies import lean_bodies
+    from sagemeter.runtime.tls import small_tls_reads
 
     limit_arenas()  # before any thread allocates (runtime.allocator)
+    small_tls_reads()  # before kopf connects (runtime.tls)
+    lean_bodies()  # before kopf watches (runtime.lean_bodies)
     import kopf
 
     from sagemeter.cli.startup import StartupError, check_startup

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from sagemeter.aws.errors import AwsError, ErrorKind
 from sagemeter.controller.observer import Observer
-from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.plan import (
     Action,
     Attempt,
@@ -24,7 +23,7 @@ from sagemeter.core.endpoint.plan import (
 from sagemeter.core.endpoint.requests import Target
 from sagemeter.core.endpoint.status import Seen
 from sagemeter.core.endpoint.tags import resource_tags
-from sagemeter.idle.alarms import IdleAlarms
+from sagemeter.idle.keeper import AlarmKeeper
 from sagemeter.runtime.context import Context, Degraded
 from sagemeter.runtime.workers import Workers
 
@@ -37,10 +36,10 @@ class NameTaken(Exception):
 
 
 class Actor:
-    def __init__(self, workers: Workers, observer: Observer, idle: IdleAlarms, event: Event):
+    def __init__(self, workers: Workers, observer: Observer, alarms: AlarmKeeper, event: Event):
         self.workers = workers
         self.observer = observer
-        self.idle = idle
+        self.alarms = alarms
         self.event = event
 
     async def act(
@@ -74,10 +73,7 @@ class Actor:
             else ""
         )
         self.event(ctx, "Normal", reason, f"deleting endpoint {name}: {step.message}{billed}")
-        if await self.workers.run(self.idle.drop, ctx):
-            self.event(
-                ctx, "Normal", "IdleAlarmDeleted", f"deleted alarm {naming.alarm_name(name)}"
-            )
+        await self.alarms.drop(ctx)
         return Seen(name, "Deleting", seen.endpoint_arn, seen.config_name, seen.model_name, None)
 
     async def _deploy(self, ctx: Context, step: Step, target: Target, seen: Seen) -> Seen:

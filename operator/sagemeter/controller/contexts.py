@@ -63,6 +63,10 @@ class Contexts:
         tag = settings.adopt_tag.partition("=") if settings.adopt_tag else None
         self._adopt_tag = (tag[0], tag[2]) if tag else None
 
+    def kept(self) -> int:
+        """Status writes not yet seen on their object."""
+        return len(self._written)
+
     def gateway(self, region: str, identity: Identity | None = None) -> SageMakerGateway:
         key = (region, identity)
         if key not in self._gateways:

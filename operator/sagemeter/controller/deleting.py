@@ -66,7 +66,7 @@ class Deleter:
             discovered = ctx.labels.get(DISCOVERED) == "true"
             await self.cleanup.release(ctx, endpoint.arn, ctx.spec.adopt, discovered)
         if plan.drop_alarm:
-            await self.alarms.drop(ctx)
+            await self.alarms.drop(ctx, remembered=False)  # one question per deletion
         if plan.remove_route and (
             ctx.spec.api is not None or ctx.status.invoke_url or ctx.status.api_key_secret
         ):

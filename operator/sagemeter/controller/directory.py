@@ -60,6 +60,20 @@ class EndpointDirectory:
             found = self._entries.get(name)
             return found.sighting if found is not None else Sighting(None)
 
+    def cached(self, name: str) -> Sighting | None:
+        """The endpoint as of the latest sweep or describe, without sweeping and without waiting
+        for a sweep under way: None when one is due or running (then `lookup`, from a worker
+        thread). A pass whose listing is fresh takes no thread for it."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._stale(self._clock()):
+                return None
+            found = self._entries.get(name)
+            return found.sighting if found is not None else Sighting(None)
+        finally:
+            self._lock.release()
+
     def entries(self) -> dict[str, Sighting]:
         """Every endpoint of the region as of the latest sweep or describe (sweeping when
         stale): the orphan sweep reads the same listing the passes do."""
@@ -70,7 +84,7 @@ class EndpointDirectory:
     def _fresh(self) -> None:
         """Sweep when the last sweep is stale (lock held)."""
         now = self._clock()
-        if self._swept_at is None or now - self._swept_at >= self._max_age:
+        if self._stale(now):
             if self._failure is not None and now - self._failure[0] < min(
                 FAILED_SWEEP_PAUSE, self._max_age
             ):
@@ -88,6 +102,10 @@ class EndpointDirectory:
                 if entry.seen_at > now and other not in fresh:
                     fresh[other] = entry
             self._entries = fresh
+
+    def _stale(self, now: float) -> bool:
+        """Whether a sweep is due (lock held)."""
+        return self._swept_at is None or now - self._swept_at >= self._max_age
 
     def record(self, name: str, sighting: Sighting) -> None:
         """Remember what a describe (or our own action) just showed."""

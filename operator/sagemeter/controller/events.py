@@ -97,6 +97,10 @@ class EventDispatcher:
         self._woken: dict[str, str] = {}
         self._refusals: dict[str, str] = {}
 
+    def kept(self) -> int:
+        """Objects known (one per live object)."""
+        return len(self._objects)
+
     def remember(self, known: Known) -> None:
         with self._lock:
             previous = self._objects.get(known.uid)

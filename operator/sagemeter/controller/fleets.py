@@ -60,8 +60,16 @@ class Fleets:
                 roles.append(str(found["ExecutionRoleArn"]))
         tags = await self.workers.run(gateway.list_tags, str(described["EndpointConfigArn"]))
         fleet = Fleet(config_name, variants, tuple(dict.fromkeys(roles)), tags)
-        self._fleets[key] = (self._clock(), fleet)
+        now = self._clock()
+        # Configs no pass asked for within a sync interval are not kept: a config replaced by
+        # an update, or whose object is gone, would stay for the process's life.
+        for old in [k for k, (at, _) in self._fleets.items() if now - at >= self._max_age]:
+            self._fleets.pop(old, None)
+        self._fleets[key] = (now, fleet)
         return fleet
+
+    def kept(self) -> int:
+        return len(self._fleets)
 
     async def hourly(self, ctx: Context, config_name: str) -> Decimal | None:
         """What the config's fleet costs per hour at most; None when part of it has no price

@@ -105,9 +105,20 @@ class Observer:
         return not found or any([d.note(endpoint_name, status) for d in found])
 
     def forget(self, ctx: Context) -> None:
+        """What this process knew of the object's endpoint: its sighting and its proofs."""
         self.directory(ctx).forget(ctx.endpoint_name)
+        self.forget_proof(ctx.uid)
+
+    def forget_proof(self, uid: str) -> None:
+        """The object is deleted: its proofs go with it (under whichever account name and
+        region they were made)."""
         with self._lock:
-            self._proofs.pop((ctx.scope, ctx.region, ctx.uid), None)
+            for key in [k for k in self._proofs if k[2] == uid]:
+                del self._proofs[key]
+
+    def kept(self) -> int:
+        """Proofs kept (one per object this process proved)."""
+        return len(self._proofs)
 
     def proven(self, ctx: Context, proof: EndpointIncarnation) -> None:
         """The pass proved the endpoint incarnation `proof` names the object's own (it adopted
@@ -117,7 +128,9 @@ class Observer:
 
     async def observe(self, ctx: Context) -> Observation:
         directory = self.directory(ctx)
-        sighting = await self.workers.run(directory.lookup, ctx.endpoint_name)
+        sighting = directory.cached(ctx.endpoint_name)
+        if sighting is None:  # a sweep is due or under way: it blocks, so in a worker thread
+            sighting = await self.workers.run(directory.lookup, ctx.endpoint_name)
         source = how_to_observe(ctx.status, ctx.generation, sighting, ctx.owner)
         if source == Source.ABSENT:
             return Observation(None)

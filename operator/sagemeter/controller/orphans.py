@@ -32,7 +32,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sagemeter.api.models import GROUP, KIND, VERSION
 from sagemeter.aws.clients import Identity
@@ -154,9 +153,16 @@ class Orphans:
                 log.warning("orphan sweep of %s/%s failed: %s", reader[0], reader[1], error)
         if complete:  # tags of endpoints no longer there are not kept
             there = {(s.arn, _created(s)) for _, _, s, _ in seen}
-            for gone in [k for k in self.observer.tags if k not in there]:
+            # The listing may be up to a sync interval old: an endpoint made since then is
+            # not in it yet, and its proof's tags stay (or the next round reads them again).
+            listed_by = self.clock() - timedelta(seconds=2 * self.settings.sync_seconds)
+            for gone in [
+                k
+                for k in self.observer.tags
+                if k not in there and (k[1] is None or k[1] < listed_by)
+            ]:
                 del self.observer.tags[gone]
-        live = {str(item["metadata"]["uid"]) for item in await self.workers.run(self._objects)}
+        live = await self.workers.run(self._uids)
         cluster = self.settings.cluster_id
         found: dict[str, tuple[Reader, Orphan, Sighting]] = {}
         for reader, name, sighting, tags in seen:
@@ -189,12 +195,12 @@ class Orphans:
             self.book.arrived(COUNT)
         return True
 
-    def _objects(self) -> list[dict[str, Any]]:
-        """The ManagedEndpoints that exist, where this operator serves (its RBAC may allow no
-        more)."""
+    def _uids(self) -> set[str]:
+        """The uids of the ManagedEndpoints that exist, where this operator serves (its RBAC
+        may allow no more), read as metadata only."""
         if self.served is None:
-            return self.kube.list_endpoints()
-        return [item for ns in sorted(self.served) for item in self.kube.list_endpoints(ns)]
+            return self.kube.endpoint_uids()
+        return {uid for ns in sorted(self.served) for uid in self.kube.endpoint_uids(ns)}
 
     async def _endpoints(self, reader: Reader) -> list[Seen]:
         scope, region, identity = reader

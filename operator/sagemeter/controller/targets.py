@@ -1,7 +1,9 @@
 """What a spec asks SageMaker for: the Model and EndpointConfig names and requests.
 
 Resolving a JumpStart model costs a hub lookup, so results are kept per spec
-generation (and per JumpStart id/version/instance type); a restart resolves once.
+generation (and per JumpStart id/version/instance type); a restart resolves once. An object
+keeps one target, its latest generation's: a new generation (or a new default role) replaces
+it, and the object's deletion forgets it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class Targets:
     def __init__(self, settings: Settings, workers: Workers) -> None:
         self.settings = settings
         self.workers = workers
-        self._targets: dict[tuple[str, int, str | None], Target] = {}
+        # uid -> ((generation, default role), target): one per object, the latest.
+        self._targets: dict[str, tuple[tuple[int, str | None], Target]] = {}
         self._models: dict[tuple[str, str, str, str | None, bool], ModelContainer] = {}
 
     async def resolve(self, ctx: Context, endpoint: EndpointDescription | None) -> Target:
@@ -49,8 +52,9 @@ class Targets:
             raise Degraded("InvalidSpec", "spec.model is required unless spec.adopt is true")
         if model.endpoint_config_name:
             return Target(ctx.endpoint_name, model.endpoint_config_name)
-        key = (ctx.uid, ctx.generation, ctx.default_role)
-        if key not in self._targets:
+        made_for = (ctx.generation, ctx.default_role)
+        kept = self._targets.get(ctx.uid)
+        if kept is None or kept[0] != made_for:
             role = execution_role(
                 model.execution_role_arn, ctx.default_role, self.settings.execution_role_arn
             )
@@ -63,8 +67,16 @@ class Targets:
                 )
             container = container_from_spec(spec) or await self._jumpstart(ctx)
             tags = resource_tags(ctx.owner, spec.tags)
-            self._targets[key] = own_target(ctx.endpoint_name, spec, container, role, tags, ctx.uid)
-        return self._targets[key]
+            target = own_target(ctx.endpoint_name, spec, container, role, tags, ctx.uid)
+            kept = self._targets[ctx.uid] = (made_for, target)
+        return kept[1]
+
+    def forget(self, uid: str) -> None:
+        """The object is deleted."""
+        self._targets.pop(uid, None)
+
+    def kept(self) -> int:
+        return len(self._targets)
 
     async def _jumpstart(self, ctx: Context) -> ModelContainer:
         js = ctx.spec.model.jump_start if ctx.spec.model else None

@@ -86,12 +86,16 @@ class Waking:
         api = ctx.spec.api
         sends = api is not None and (api.wake_on_request or api.self_service)
         sender = ctx.invoke_role if sends else None
+        # Keyed by the account, not by ctx.scope: a context made before the operator's
+        # account was learnt ("self") and one made after share one queue and one listener.
+        queue = self.queues.ready(account, ctx.region, sender)
         try:
-            # Keyed by the account, not by ctx.scope: a context made before the operator's
-            # account was learnt ("self") and one made after share one queue and one listener.
-            queue = await self.workers.run(
-                self.queues.ensure, account, ctx.region, account, ctx.reader, sender
-            )
+            # Made, or given a new sender, in a worker thread; known, without one (every pass
+            # asks: a deadline's pass must not queue for a thread to learn nothing).
+            if queue is None:
+                queue = await self.workers.run(
+                    self.queues.ensure, account, ctx.region, account, ctx.reader, sender
+                )
         except AwsError as error:
             log.warning("no event queue in %s/%s: %s", account, ctx.region, error)
             return None

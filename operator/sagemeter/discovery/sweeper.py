@@ -42,6 +42,10 @@ class Discovery:
         """One discovery pass; returns the names of the objects it created."""
         gateway = SageMakerGateway(region, client("sagemaker", region))
         endpoints = await self.workers.run(gateway.sweep_endpoints)
+        # Tags of endpoints no longer listed are not kept.
+        listed = {summary.arn for summary in endpoints.values()}
+        for arn in [arn for arn in self._tags if arn not in listed]:
+            del self._tags[arn]
         created: list[str] = []
         for name, summary in sorted(endpoints.items()):
             tags = await self._tags_of(gateway, summary.arn)

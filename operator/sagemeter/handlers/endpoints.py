@@ -21,6 +21,7 @@ from sagemeter.controller.orphans import Orphans
 from sagemeter.controller.reconciler import Reconciler
 from sagemeter.discovery.sweeper import Discovery
 from sagemeter.runtime import metrics
+from sagemeter.runtime.diffbase import NoDiffBase
 from sagemeter.runtime.kube import Kube
 from sagemeter.runtime.kubeconfig import login
 from sagemeter.runtime.loops import Loops, NextPass
@@ -57,9 +58,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # The CRD's status schema is strict: kopf keeps its bookkeeping in annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # No create, update or field handlers: no diff base to keep (`runtime.diffbase`).
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
@@ -90,6 +90,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         active=lambda: bool(loops),
     )
     memo["reconciler"] = reconciler
+    metrics.KEPT.watch(
+        {
+            **reconciler.kept(),
+            "loops": lambda: len(loops),
+            "wake_keys": lambda: len(memo["seen"]),
+        }
+    )
     orphans = Orphans(
         config,
         reconciler.kube,
@@ -151,14 +158,23 @@ async def run_endpoint(
         HEALTH.loop_stopped(uid)
         loops.leave(uid)
         memo["seen"].pop(uid, None)
+        # A loop stopped by a peering pause resumes asking CloudWatch, not trusting what it
+        # knew before another replica acted.
+        reconciler.idle.forget(uid)
 
 
 @kopf.on.event(*RESOURCE)
-def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+def wake_on_change(
+    body: kopf.Body, uid: str, memo: kopf.Memo, type: str | None = None, **_: Any
+) -> None:
     """Spec and wake-annotation changes act at once; status patches do not wake anyone. A new
     wake annotation (a person or a request asking for the endpoint) goes ahead of ordinary
-    work."""
+    work. An object being deleted has no loop to wake (the deletion handler acts): what was
+    seen of it is dropped, not kept for the process's life."""
     if "loops" not in memo:
+        return
+    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
+        memo["seen"].pop(uid, None)
         return
     key = (body.metadata.get("generation"), body.metadata.annotations.get(WAKE_ANNOTATION))
     seen = memo["seen"].get(uid)

@@ -52,6 +52,13 @@ class IdleAlarms:
         self._max_age = max_age
         self._gateways: dict[tuple[str, Identity | None], CloudWatchGateway] = {}
         self._monitors: dict[tuple[str, str, Identity | None], IdleMonitor] = {}
+        # Objects whose alarm this process knows is not there (a drop found none, not its
+        # own, or deleted it), so their next drops cost no DescribeAlarms: a parked or
+        # idle-less endpoint's every pass asked again. Per object (uid), for one (account,
+        # region, endpoint): another account's endpoint of the same name, or a new object of
+        # the same name, is another alarm. An alarm seen or put (keep) forgets it, and the
+        # object's deletion asks CloudWatch again whatever is known.
+        self._absent: dict[str, tuple[str, str, str]] = {}
 
     def _gateway(self, region: str, identity: Identity | None) -> CloudWatchGateway:
         key = (region, identity)
@@ -104,12 +111,15 @@ class IdleAlarms:
         monitor = self.monitor(ctx)
         monitor.watch(endpoint_name, variants)
         signal: IdleSignal = monitor.signal(endpoint_name)
+        if signal.alarm is not None:  # there, whoever put it
+            self._absent.pop(ctx.uid, None)
         request = build_idle_alarm_request(
             endpoint_name, parse_duration(idle_after), tags, variants
         )
         if signal.alarm is None or not alarm_matches(signal.alarm, request):
             if signal.alarm is not None:
                 self._check_owner(ctx, signal.alarm, owner)
+            self._absent.pop(ctx.uid, None)
             self.gateway(ctx).put_alarm(request)
             monitor.invalidate(endpoint_name)
             # A new or changed alarm starts over; its old state says nothing.
@@ -119,17 +129,43 @@ class IdleAlarms:
             last_invocation_at=signal.last_invocation_at,
         )
 
-    def drop(self, ctx: Context) -> bool:
+    def drop(self, ctx: Context, remembered: bool = True) -> bool:
         """Delete the endpoint's alarm if its tags name the object; stop watching it either way.
-        True when an alarm was deleted."""
+        True when an alarm was deleted. ``remembered=False`` (the object's deletion) asks
+        CloudWatch even when this process knows the alarm is not there: another replica, or
+        an alarm put meanwhile outside this process, is not left behind."""
         owner, name = ctx.owner, naming.alarm_name(ctx.endpoint_name)
         self.monitor(ctx).unwatch(ctx.endpoint_name)
+        where = _where(ctx)
+        if remembered and self._absent.get(ctx.uid) == where:
+            return False
         gateway = self.gateway(ctx)
         alarm = gateway.describe_alarms([name]).get(name)
         if alarm is None or not owner.owns(gateway.alarm_tags(str(alarm["AlarmArn"]))):
+            self._absent[ctx.uid] = where
             return False
         gateway.delete_alarms([name])
+        self._absent[ctx.uid] = where
         return True
+
+    def dropped(self, ctx: Context) -> bool:
+        """What `drop` does when this process knows the object has no alarm, without a call
+        (so a park needs no worker thread for it): stop watching the endpoint. False when
+        CloudWatch must be asked (`drop`, in a worker thread)."""
+        if self._absent.get(ctx.uid) != _where(ctx):
+            return False
+        monitor = self._monitors.get((ctx.scope, ctx.region, ctx.reader))
+        if monitor is not None:  # none yet: nothing of this reader's is watched
+            monitor.unwatch(ctx.endpoint_name)
+        return True
+
+    def forget(self, uid: str) -> None:
+        """The object is deleted, or its loop stopped here."""
+        self._absent.pop(uid, None)
+
+    def kept(self) -> int:
+        """Objects known to have no alarm (what this keeps per object)."""
+        return len(self._absent)
 
     def _check_owner(self, ctx: Context, alarm: dict[str, object], owner: Owner) -> None:
         tags = self.gateway(ctx).alarm_tags(str(alarm["AlarmArn"]))
@@ -141,3 +177,7 @@ class IdleAlarms:
                 " delete or rename that alarm (sagemeter names its idle alarm"
                 " sagemeter-<endpoint>-idle), or remove spec.idle",
             )
+
+
+def _where(ctx: Context) -> tuple[str, str, str]:
+    return (known_scope(ctx.scope), ctx.region, ctx.endpoint_name)

@@ -54,8 +54,10 @@ class AlarmKeeper:
             )
         return view
 
-    async def drop(self, ctx: Context) -> None:
-        if await self.workers.run(self.idle.drop, ctx):
+    async def drop(self, ctx: Context, remembered: bool = True) -> None:
+        if remembered and self.idle.dropped(ctx):
+            return
+        if await self.workers.run(self.idle.drop, ctx, remembered):
             self.event(
                 ctx,
                 "Normal",

@@ -496,7 +496,12 @@ class RouteManager:
                 " routes.lambdaArns; no permission was granted and no route written",
             )
         with self._lock:
-            self._entitled[key] = self._clock()
+            now = self._clock()
+            # Entitlements past their time are read again anyway: they are not kept (a
+            # route's Lambda replaced, or its object gone, left one for the process's life).
+            for old in [k for k, at in self._entitled.items() if now - at >= ENTITLEMENT_SECONDS]:
+                del self._entitled[old]
+            self._entitled[key] = now
 
     def _write_route(
         self,

@@ -11,11 +11,18 @@ that answers at a new URL (its REST API or path changed).
 
 One `RouteManager` serves every object; each pass tells it where the object's routes live and
 as whom they are written (`RouteSite`, from the object's own context: never another object's).
+
+Changes of one REST API are made one at a time (the manager holds the API's lock). The passes of
+a namespace therefore take their turn in the event loop, one at a time per namespace, account
+and region, before they take a worker thread: a hundred routes parked at once would otherwise
+hold the namespace's whole share of the threads waiting for that lock, and its expiries'
+DeleteEndpoint calls would wait behind them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 
@@ -36,7 +43,7 @@ from sagemeter.routes.manager import RouteError, RouteManager, RouteSite, RouteS
 from sagemeter.runtime.context import Context
 from sagemeter.runtime.kube import Kube, SecretConflict
 from sagemeter.runtime.settings import Settings
-from sagemeter.runtime.workers import Workers
+from sagemeter.runtime.workers import KeyedLock, Workers
 
 Event = Callable[[Context, str, str, str], None]
 
@@ -72,6 +79,13 @@ class RouteSync:
         self.workers = workers
         self.event = event
         self.routes = manager or RouteManager(settings)
+        self._turns = KeyedLock()
+
+    def _turn(self, ctx: Context) -> AbstractAsyncContextManager[None]:
+        """The pass's turn to change routes: one per namespace, account and region at a time
+        (whatever REST API: a namespace's routes live in one, the configured API's callers wait
+        for each other in the manager)."""
+        return self._turns.hold(f"{ctx.scope}/{ctx.region}/{ctx.namespace}")
 
     def site(self, ctx: Context) -> RouteSite:
         settings = self.settings
@@ -122,9 +136,10 @@ class RouteSync:
             meter=parameter_name(ctx.namespace, ctx.name) if api.self_service else None,
         )
         try:
-            result = await self.workers.run(
-                self.routes.ensure, route, self.site(ctx), ctx.status.invoke_url
-            )
+            async with self._turn(ctx):
+                result = await self.workers.run(
+                    self.routes.ensure, route, self.site(ctx), ctx.status.invoke_url
+                )
         except RouteError as error:
             if error.reason == LAMBDA_NOT_ALLOWED:
                 # Not this namespace's function: no permission, no route (one made before the
@@ -195,9 +210,10 @@ class RouteSync:
     async def remove(self, ctx: Context) -> None:
         """Remove the object's own route, key and Secret (proven by route record, key tags and
         ownerReference); nothing of anyone else's."""
-        removed = await self.workers.run(
-            self.routes.remove, ctx.owner, self.site(ctx), ctx.status.invoke_url
-        )
+        async with self._turn(ctx):
+            removed = await self.workers.run(
+                self.routes.remove, ctx.owner, self.site(ctx), ctx.status.invoke_url
+            )
         if removed:
             self.event(ctx, "Normal", "RouteRemoved", "removed the API route and its key")
         if ctx.status.api_key_secret:

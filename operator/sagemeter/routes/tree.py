@@ -14,7 +14,8 @@ whole route written), and deleted with the route.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,8 +94,25 @@ class ResourceTree:
 
     # ------------------------------------------------------------------ writing
 
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """A change AWS refused half-way (a throttle, an outage) leaves what the API holds
+        unknown: the cache may show a method gone that is still there, or miss one just put.
+        The tree is then as good as never read, and its next use reads it again; a decision
+        taken on it (nothing of an owner's left to delete) would otherwise rest on the
+        failed change."""
+        try:
+            yield
+        except BaseException:
+            self.loaded_at = None
+            raise
+
     def write_route(self, path: str, config: MethodConfig, apigateway: ApiGatewayGateway) -> None:
         """(Re)writes POST ``path`` as ``config`` says, creating the resources on the way."""
+        with self._changing():
+            self._write_route(path, config, apigateway)
+
+    def _write_route(self, path: str, config: MethodConfig, apigateway: ApiGatewayGateway) -> None:
         api_id = self.api_id
         node = self._nodes.get(path)
         if node is not None and ROUTE_METHOD in node.methods:
@@ -174,6 +192,10 @@ class ResourceTree:
     def delete_route(self, path: str, apigateway: ApiGatewayGateway) -> None:
         """Deletes POST ``path``; its resource and empty parents too when nothing else uses
         them."""
+        with self._changing():
+            self._delete_route(path, apigateway)
+
+    def _delete_route(self, path: str, apigateway: ApiGatewayGateway) -> None:
         self._delete_meter(path, apigateway)
         node = self._nodes[path]
         if self._has_children(node) or set(node.methods) - {ROUTE_METHOD}:

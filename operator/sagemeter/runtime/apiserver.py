@@ -25,11 +25,17 @@ import urllib3
 from sagemeter.runtime.kubeconfig import login
 
 JSON = "application/json"
+# A list answered with each item's metadata only (PartialObjectMetadataList, Kubernetes API
+# concepts, "Receiving resources as Tables / metadata only"): a sweep that needs uids does not
+# parse every object's spec, status and managedFields.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 REQUEST_SECONDS = 30.0
 CONNECT_SECONDS = 5.0
-# Connections kept open to the apiserver: as many as worker threads use at once, mostly.
+# Connections kept open to the apiserver: as many as one namespace's share of the worker
+# threads uses at once (a connection beyond the pool is opened, used once and closed: a TLS
+# handshake per call).
 POOL_SIZE = 16
 
 
@@ -93,8 +99,9 @@ class ApiClient:
         content_type: str,
         timeout: urllib3.Timeout,
         stream: bool = False,
+        accept: str = JSON,
     ) -> urllib3.BaseHTTPResponse:
-        headers = {"Accept": JSON}
+        headers = {"Accept": accept}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -133,11 +140,12 @@ class ApiClient:
         query: Mapping[str, Any] | None = None,
         content_type: str = JSON,
         timeout: float = REQUEST_SECONDS,
+        accept: str = JSON,
     ) -> dict[str, Any]:
         """One call; the answer's JSON (empty when there is none). `timeout`: the seconds the
         answer may take."""
         limits = urllib3.Timeout(connect=CONNECT_SECONDS, read=timeout)
-        response = self._send(method, path, query, body, content_type, limits)
+        response = self._send(method, path, query, body, content_type, limits, accept=accept)
         return dict(json.loads(response.data)) if response.data else {}
 
     def list(
@@ -146,14 +154,32 @@ class ApiClient:
         """Every item of a collection, page by page: the items, and the list's metadata of
         the last page (its resourceVersion, from which a watch may start)."""
         items: list[dict[str, Any]] = []
+        metadata: dict[str, Any] = {}
+        for page in self.pages(path, query, timeout=timeout):
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+        return {"items": items, "metadata": metadata}
+
+    def pages(
+        self,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        *,
+        limit: int = 500,
+        accept: str = JSON,
+        timeout: float = REQUEST_SECONDS,
+    ) -> Iterator[dict[str, Any]]:
+        """A collection one page (of at most `limit` items) at a time, so a caller that
+        keeps little of each item never holds them all. `accept`: `METADATA_ONLY` for items
+        with their metadata alone."""
         token: str | None = None
         while True:
-            paged = {**(query or {}), "limit": 500, **_cont(token)}
-            page = self.request("GET", path, query=paged, timeout=timeout)
-            items.extend(page.get("items") or [])
+            paged = {**(query or {}), "limit": limit, **_cont(token)}
+            page = self.request("GET", path, query=paged, timeout=timeout, accept=accept)
+            yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
-                return {"items": items, "metadata": page.get("metadata") or {}}
+                return
 
     def watch(
         self, path: str, resource_version: str | None, seconds: int

@@ -4,13 +4,23 @@ tag discovery, API key Secrets."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 from sagemeter.api.models import GROUP, PLURAL, POLICY_PLURAL, VERSION
-from sagemeter.runtime.apiserver import JSON_PATCH, MERGE_PATCH, ApiClient, ApiError
+from sagemeter.runtime.apiserver import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    METADATA_ONLY,
+    ApiClient,
+    ApiError,
+)
 
 ENDPOINTS = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
 POLICIES = f"/apis/{GROUP}/{VERSION}/{POLICY_PLURAL}"
+# Items per page where a sweep reads every object: what one page costs to parse is what the
+# sweep adds to the process's peak.
+METADATA_PAGE = 250
 
 
 def _endpoint(namespace: str, name: str = "") -> str:
@@ -153,11 +163,23 @@ class Kube:
             raise
         return str(patched.get("metadata", {}).get("resourceVersion") or "") or None
 
-    def list_endpoints(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Every ManagedEndpoint the operator may see (cluster-wide, or in `namespace`)."""
+    def endpoints(self, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every ManagedEndpoint the operator may see (cluster-wide, or in `namespace`), read
+        a page at a time: a caller that keeps a little of each never holds a thousand whole
+        objects."""
         path = _endpoint(namespace) if namespace is not None else ENDPOINTS
-        found: list[dict[str, Any]] = self.api.list(path)["items"]
-        return found
+        for page in self.api.pages(path, limit=METADATA_PAGE):
+            yield from page.get("items") or []
+
+    def endpoint_uids(self, namespace: str | None = None) -> set[str]:
+        """The uids of the ManagedEndpoints that exist (cluster-wide, or in `namespace`),
+        read as metadata only."""
+        path = _endpoint(namespace) if namespace is not None else ENDPOINTS
+        return {
+            str(item["metadata"]["uid"])
+            for page in self.api.pages(path, limit=METADATA_PAGE, accept=METADATA_ONLY)
+            for item in page.get("items") or []
+        }
 
     def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
         try:

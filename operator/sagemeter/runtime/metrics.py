@@ -26,6 +26,25 @@ RECONCILE_SECONDS = Histogram(
     "Duration of one reconcile pass.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WORKER_WAIT_SECONDS = Histogram(
+    "sagemeter_worker_wait_seconds",
+    'How long a blocking call (AWS, the apiserver) waited for a worker thread; urgent="true"'
+    " for a deadline's pass (an expiry, a schedule edge), whose calls go first.",
+    ["urgent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WORKER_CALLS = CounterMetric(
+    "sagemeter_worker_calls",
+    "Blocking calls (AWS, the apiserver) a worker thread ran, by class and by what was called"
+    " (the gateway or client method).",
+    ["urgent", "call"],
+)
+WORKER_BUSY_SECONDS = CounterMetric(
+    "sagemeter_worker_busy_seconds",
+    "Time worker threads spent running calls, by class and by what was called: where the"
+    " pool's threads go.",
+    ["urgent", "call"],
+)
 ROUTE_DEPLOYMENTS_PENDING = Gauge(
     "sagemeter_route_deployments_pending",
     "REST APIs whose route changes API Gateway does not serve yet (a deployment is due).",
@@ -82,6 +101,10 @@ class Fleet:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._avoided = Decimal(0)
+
+    def kept(self) -> int:
+        """Objects counted (one per live object)."""
+        return len(self._entries)
 
     def update(self, uid: str, phase: str, reason: str | None, hourly: Decimal | None) -> None:
         now = self._clock()
@@ -198,6 +221,31 @@ class Budgets(Collector):
 BUDGETS = Budgets()
 
 
+class Kept(Collector):
+    """How many entries the operator keeps, by what keeps them (``sagemeter_kept_entries``):
+    what is kept per object should follow the objects, up and down; a count that only grows is
+    a leak."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Callable[[], int]] = {}
+
+    def watch(self, sources: dict[str, Callable[[], int]]) -> None:
+        self._sources.update(sources)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "sagemeter_kept_entries",
+            "Entries the operator keeps in memory, by what keeps them.",
+            labels=["what"],
+        )
+        for what, size in sorted(self._sources.items()):
+            family.add_metric([what], size())
+        yield family
+
+
+KEPT = Kept()
+
+
 class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from FLEET.collect()
@@ -217,6 +265,7 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
         REGISTRY.register(AwsCallCollector())
         REGISTRY.register(FleetCollector())
         REGISTRY.register(BUDGETS)
+        REGISTRY.register(KEPT)
         _registered = True
     start_http_server(port, addr=address)
     _serving.add(port)

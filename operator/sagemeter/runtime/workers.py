@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from sagemeter.runtime.metrics import WORKER_BUSY_SECONDS, WORKER_CALLS, WORKER_WAIT_SECONDS
+
 __all__ = ["LANE", "URGENT", "KeyedLock", "PassGate", "Workers"]
 
 T = TypeVar("T")
@@ -44,7 +47,18 @@ T = TypeVar("T")
 URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
 # The namespace a reconcile pass works for; set for every pass (`PassGate.slot`).
 LANE: contextvars.ContextVar[str] = contextvars.ContextVar("sagemeter_lane", default="")
-_Job = tuple[Callable[[], Any], Future[Any]]
+# How long calls waited for a thread, by class (`sagemeter_worker_wait_seconds`).
+WAITED = {flag: WORKER_WAIT_SECONDS.labels(urgent=str(flag).lower()) for flag in (True, False)}
+# A call, its future, when (monotonic) it was submitted, and what it calls (for the metrics).
+_Job = tuple[Callable[[], Any], Future[Any], float, str]
+
+
+def call_name(fn: Callable[..., Any]) -> str:
+    """What a call runs, for `sagemeter_worker_calls`: a method's or function's qualified name
+    (`SageMakerGateway.delete_endpoint`); a bounded set, one per call site's target."""
+    while isinstance(fn, partial):
+        fn = fn.func
+    return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
 
 
 class Workers:
@@ -62,7 +76,8 @@ class Workers:
         context = contextvars.copy_context()
         future: Future[T] = Future()
         call = partial(context.run, fn, *args, **kwargs)
-        self._pool.submit(URGENT.get(), LANE.get(), (call, future))
+        job = (call, future, time.monotonic(), call_name(fn))
+        self._pool.submit(URGENT.get(), LANE.get(), job)
         running = asyncio.wrap_future(future)
         try:
             return await asyncio.shield(running)
@@ -135,16 +150,18 @@ class _Pool:
         if start:
             threading.Thread(target=self.serve, name=name, daemon=True).start()
 
-    def _next(self) -> tuple[str, _Job] | None:
-        """Lock held."""
-        found = self.urgent.take(self.running, self.cap) or self.ordinary.take(
-            self.running, self.cap
-        )
-        if found is not None:
-            self.queued -= 1
-            self.idle -= 1
-            self.running[found[0]] += 1
-        return found
+    def _next(self) -> tuple[str, _Job, bool] | None:
+        """Lock held. The next call, its lane, and whether it is urgent."""
+        urgent = True
+        found = self.urgent.take(self.running, self.cap)
+        if found is None:
+            urgent, found = False, self.ordinary.take(self.running, self.cap)
+        if found is None:
+            return None
+        self.queued -= 1
+        self.idle -= 1
+        self.running[found[0]] += 1
+        return found[0], found[1], urgent
 
     def serve(self) -> None:
         while True:
@@ -156,7 +173,9 @@ class _Pool:
                         return
                     self.cond.wait()
                     found = self._next()
-            lane, (call, future) = found
+            lane, (call, future, submitted, name), urgent = found
+            began = time.monotonic()
+            WAITED[urgent].observe(began - submitted)
             if not future.set_running_or_notify_cancel():
                 self._free(lane)
                 continue
@@ -165,9 +184,11 @@ class _Pool:
             except BaseException as error:  # handed to the awaiting pass
                 # Free before the pass resumes: its next call takes this thread.
                 self._free(lane)
+                _count(urgent, name, began)
                 future.set_exception(error)
             else:
                 self._free(lane)
+                _count(urgent, name, began)
                 future.set_result(result)
 
     def _free(self, lane: str) -> None:
@@ -176,13 +197,23 @@ class _Pool:
             if not self.running[lane]:
                 del self.running[lane]
             self.idle += 1
-            self.cond.notify_all()  # a lane at its share may go on now
+            # One slot is free: this thread takes the next call itself once its pass has the
+            # result; one waiting thread is woken in case that call can start before then
+            # (waking every idle thread after every call had each of them take the lock, and
+            # the GIL, to find nothing more to do).
+            self.cond.notify()
 
     def close(self) -> None:
         """The threads end once no call is left."""
         with self.cond:
             self.closed = True
             self.cond.notify_all()
+
+
+def _count(urgent: bool, name: str, began: float) -> None:
+    labels = {"urgent": str(urgent).lower(), "call": name}
+    WORKER_CALLS.labels(**labels).inc()
+    WORKER_BUSY_SECONDS.labels(**labels).inc(time.monotonic() - began)
 
 
 class PassGate:

@@ -33,6 +33,10 @@ class MeterMirror:
         # uid -> (where, parameter name, value) as last written or read.
         self._written: dict[str, tuple[str, str, str]] = {}
 
+    def kept(self) -> int:
+        """Meter parameters known (one per object with self-service)."""
+        return len(self._written)
+
     def keep(
         self,
         uid: str,

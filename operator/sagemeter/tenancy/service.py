@@ -119,7 +119,7 @@ class TenancyService:
         over budget."""
         runners: list[Candidate] = []
         now = datetime.now(UTC)
-        for item in self.kube.list_endpoints():
+        for item in self.kube.endpoints():  # a page at a time: only candidates are kept
             try:
                 spec = ManagedEndpointSpec.model_validate(item.get("spec") or {})
             except ValidationError:

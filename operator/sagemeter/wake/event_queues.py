@@ -57,6 +57,16 @@ class EventQueues:
         with self._lock:
             return self._queues.get((scope, region))
 
+    def ready(self, scope: str, region: str, sender: str | None) -> Queue | None:
+        """The queue of (scope, region) when `ensure` would have nothing to do (it is made, and
+        `sender` may send to it); None when `ensure` must call AWS. Takes no lock, so a pass
+        asks it in the event loop while another thread makes a queue: a queue is recorded,
+        and a sender added, only once AWS has accepted its policy."""
+        queue = self._queues.get((scope, region))
+        if queue is not None and (sender is None or sender in queue.senders):
+            return queue
+        return None
+
     def ensure(
         self,
         scope: str,
@@ -74,13 +84,14 @@ class EventQueues:
                 return queue
             sqs = QueueGateway(region, identity=identity)
             events = EventsGateway(region, identity=identity)
-            if queue is None:
-                queue = self._create(sqs, events, scope, region, account, identity)
-                self._queues[key] = queue
-            if sender is not None:
-                queue.senders.add(sender)
-            self._set_policy(sqs, queue)
-        return queue
+            made = queue or self._create(sqs, events, scope, region, account, identity)
+            senders = made.senders | ({sender} if sender is not None else set())
+            # Recorded only once the policy is set: were it refused, the next call sets it
+            # again (a queue without it receives no events, and its senders are refused).
+            self._set_policy(sqs, made, senders)
+            made.senders = senders
+            self._queues[key] = made
+        return made
 
     def _create(
         self,
@@ -116,8 +127,8 @@ class EventQueues:
         log.info("event queue %s ready in %s/%s", url, account, region)
         return queue
 
-    def _set_policy(self, sqs: QueueGateway, queue: Queue) -> None:
-        policy = queue_policy(queue.arn, sorted(queue.senders), queue.rule_arns)
+    def _set_policy(self, sqs: QueueGateway, queue: Queue, senders: set[str]) -> None:
+        policy = queue_policy(queue.arn, sorted(senders), queue.rule_arns)
         try:
             sqs.set_policy(queue.url, policy)
         except AwsError as error:
