@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 FRAMES = int(os.environ.get("SAGEMETER_TRACEMALLOC_FRAMES", "12"))
-TOP = 20
+TOP = int(os.environ.get("SAGEMETER_TRACEMALLOC_TOP", "20"))
 _STDLIB = tuple(
     os.path.realpath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "platstdlib")
 )

@@ -14,6 +14,11 @@ time. Reported:
 * AWS calls per endpoint-hour (``sagemeter_aws_calls_total``), in all and by operation.
 
 At the end every object is deleted and AWS is audited for leftovers.
+
+``SAGEMETER_SOAK_TRACE=1`` runs the operator under tracemalloc (``memprofile.py``) and adds
+where the growth went: a snapshot where the fitted window begins and one at the end, and the
+growth per hour of what Python holds, by module. tracemalloc adds its own memory and time, so
+a traced soak's RSS figures are not the footprint's; run it beside an untraced one.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +37,7 @@ from sagemeter_sandbox.controlplane import ManagedProcess
 from ..chaos.audit import AwsAudit
 from ..chaos.report import Row, print_table, save
 from ..integration.conftest import Operator
+from .bench_memory import MEMPROFILE, profile
 from .fleet import Fleet, mixed, wait_fleet
 from .scale import cpu_seconds, memory_mb
 
@@ -39,6 +46,7 @@ COUNT = int(os.environ.get("SAGEMETER_SOAK_OBJECTS", "200"))
 CYCLE = float(os.environ.get("SAGEMETER_SOAK_CYCLE_SECONDS", "240"))
 SAMPLE = 10.0
 TICK = 5.0
+TRACE = os.environ.get("SAGEMETER_SOAK_TRACE") == "1"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(int(MINUTES * 60 + 3600))]
 
@@ -85,8 +93,29 @@ class Memory:
         self._stop.set()
 
 
-def test_soak(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
-    operator.start(SAGEMETER_SYNC_INTERVAL="5m", SAGEMETER_POLL_INTERVAL="10s")
+def traced_growth(first: dict[str, Any], last: dict[str, Any], hours: float) -> dict[str, float]:
+    """MB per hour by module between two memory profiles (modules that moved by 0.05 MB/h or
+    more), the traced total first."""
+    was = {name: mb for name, mb, _ in first["by_module"]}
+    now = {name: mb for name, mb, _ in last["by_module"]}
+    grown = {k: (now.get(k, 0.0) - was.get(k, 0.0)) / hours for k in {*was, *now}}
+    top = sorted(grown.items(), key=lambda kv: -abs(kv[1]))
+    return {
+        "traced total": round((last["traced_mb"] - first["traced_mb"]) / hours, 2),
+        **{k: round(v, 2) for k, v in top if abs(v) >= 0.05},
+    }
+
+
+def test_soak(sandbox: Sandbox, operator: Operator, namespace: str, tmp_path: Path) -> None:
+    traced = tmp_path / "memprofile"
+    if TRACE:
+        operator.launcher = [str(MEMPROFILE), str(traced)]
+        operator.ready_timeout = 300
+    operator.start(
+        SAGEMETER_SYNC_INTERVAL="5m",
+        SAGEMETER_POLL_INTERVAL="10s",
+        SAGEMETER_TRACEMALLOC_TOP="400",
+    )
     assert operator.process is not None
     pid = operator.process.pid
     fleet = Fleet(sandbox, namespace, mixed(namespace))
@@ -101,7 +130,10 @@ def test_soak(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
     toggles = 0
     minute_lines: list[str] = []
     next_line = 60.0
+    snapshots: list[tuple[float, dict[str, Any]]] = []
     while (elapsed := time.monotonic() - began) < MINUTES * 60:
+        if TRACE and not snapshots and elapsed >= MINUTES * 20:  # where the fit begins
+            snapshots.append((elapsed, profile(operator, traced, 1)))
         due = {
             name: wanted
             for index, name in enumerate(names)
@@ -117,6 +149,8 @@ def test_soak(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
             minute_lines.append(line)
             next_line += 60
         time.sleep(TICK)
+    if TRACE:
+        snapshots.append((time.monotonic() - began, profile(operator, traced, 2)))
     hours = (time.monotonic() - began) / 3600
     cpu = cpu_seconds(pid) - cpu_began
     calls_ended = operator.aws_calls()
@@ -151,6 +185,14 @@ def test_soak(sandbox: Sandbox, operator: Operator, namespace: str) -> None:
             },
         ),
     ]
+    if len(snapshots) == 2:
+        (at, first), (end, last) = snapshots
+        rows.append(
+            Row(
+                "soak (traced): growth of what Python holds, MB per hour by module",
+                traced_growth(first, last, (end - at) / 3600),
+            )
+        )
     # Leave with nothing behind: every object deleted, AWS audited.
     fleet.delete(names)
     wait_fleet("every finalizer released", lambda: not fleet.items(), timeout=900)
