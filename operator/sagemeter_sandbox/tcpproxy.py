@@ -92,6 +92,8 @@ class TcpProxy:
                 _reset(client)
                 continue
             upstream.settimeout(None)
+            for sock in (client, upstream):  # bytes go on as they come: no Nagle delay added
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pair = (client, upstream)
             with self._lock:
                 self._pairs.add(pair)
