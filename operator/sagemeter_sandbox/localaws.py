@@ -50,8 +50,9 @@ its test and the moto gaps worth fixing upstream):
 * **Who called.** Assumed-role sessions keep their session tags, and the request log records
   each call's account, role, session name and tags (``callers``).
 * **Keep-alive.** Connections stay open between requests, as AWS's do; werkzeug's server
-  closed each after one answer, so every call paid a new connection and a new server thread
-  (``keepalive``).
+  closed each after one answer, so every call paid a new connection and a new server thread;
+  each connection sends with ``TCP_NODELAY``, or an answer's body would wait 40 ms for the
+  client's delayed acknowledgement of its headers (``keepalive``).
 * **Rate quotas.** API Gateway's CreateDeployment is refused with 429 when it comes sooner than
   5 s after the last one in the same account and region, as AWS does (``rates``).
 * **Runtime and API Gateway data plane.** InvokeEndpoint only reaches a serving endpoint,
