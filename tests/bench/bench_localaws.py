@@ -20,11 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from ..aws.test_localaws import _start_server, _stop_server, deploy_config
+from ..aws.test_localaws import _client, _start_server, _stop_server, deploy_config
 from ..chaos.report import Row, print_table, save
 from .scale import percentile
 
@@ -40,17 +38,6 @@ def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def _client(url: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, max_pool_connections=2),
-    )
 
 
 def _calls(sm: Any, cw: Any, arn: str, name: str, config: str) -> list[Callable[[], Any]]:
