@@ -131,3 +131,18 @@ def test_calling_endpoints_says_what_a_held_route_answers() -> None:
         f" parked` (or `waking`) and the body `{body}`" in sandbox
     )
     assert "answers `400`" not in text
+
+
+def test_install_md_states_the_requests_and_limits_both_installs_set() -> None:
+    """install.md's "Memory and CPU" quotes the defaults, which kustomize's Deployment and
+    Helm's values both set."""
+    deployment = yaml.safe_load((ROOT / "deploy" / "base" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "sagemeter" / "values.yaml").read_text())
+    resources = container["resources"]
+    assert values["resources"] == resources
+    section = (ROOT / "docs" / "install.md").read_text().split("## Memory and CPU")[1]
+    section = " ".join(section.split("\n## ")[0].split())
+    requests, limits = resources["requests"], resources["limits"]
+    assert f"`requests: {requests['cpu']}, {requests['memory']}`" in section
+    assert f"`limits: {limits['cpu']} CPU, {limits['memory']}`" in section
