@@ -12,6 +12,7 @@ import os
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,23 @@ def local_aws() -> Iterator[LocalAws]:
         server.server_close()
         localaws.install(localaws.Delays.from_env(os.environ))
         quotas.configure(None)
+
+
+# How long a transition lasts that a test reads right after the call which began it, and then
+# waits out: DELAY is shorter than a loaded machine may take between two requests.
+SEEN = 3.0
+
+
+@contextmanager
+def slow_transitions(seconds: float = 60.0) -> Iterator[None]:
+    """Transitions begun inside take ``seconds``: a test that reads the status a call leaves
+    behind sees it however long the machine takes between the call and the read (``SEEN`` when
+    the test then waits the transition out)."""
+    localaws.install(localaws.Delays(create=seconds, update=seconds, delete=seconds))
+    try:
+        yield
+    finally:
+        localaws.install(localaws.Delays(create=DELAY, update=DELAY, delete=DELAY))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from sagemeter_sandbox.control import FaultClient, FaultControlError
 from sagemeter_sandbox.endpoint_states import RULES, STATUSES
 
-from .conftest import DELAY, REGION, LocalAws
+from .conftest import DELAY, REGION, SEEN, LocalAws, slow_transitions
 
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1"
@@ -142,8 +142,9 @@ def test_each_status_accepts_or_refuses_each_call_as_sagemaker_does(
     before = describe(sm, endpoint)
     expected = EXPECTED[status][CALLS.index(call)]
     if expected is OK:
-        CALL[call](sm, endpoint)
-        assert describe(sm, endpoint)["EndpointStatus"] == AFTER[call]
+        with slow_transitions():  # the status the call leaves, not the one after it
+            CALL[call](sm, endpoint)
+            assert describe(sm, endpoint)["EndpointStatus"] == AFTER[call]
         return
     with pytest.raises(ClientError) as caught:
         CALL[call](sm, endpoint)
@@ -215,7 +216,7 @@ def test_a_timed_failure_keeps_its_reason(sm: Any, control: FaultClient, endpoin
 def test_deleting_without_then_ends_with_the_endpoint_gone(
     sm: Any, control: FaultClient, endpoint: str
 ) -> None:
-    control.set_endpoint_status(endpoint, "Deleting", seconds=DELAY)
+    control.set_endpoint_status(endpoint, "Deleting", seconds=SEEN)
     assert listed(sm, endpoint) == "Deleting"
     wait_for(sm, endpoint, None)
     with pytest.raises(ClientError, match="Could not find endpoint"):
@@ -225,13 +226,14 @@ def test_deleting_without_then_ends_with_the_endpoint_gone(
 def test_forcing_a_creating_endpoint_lands_its_deployment_first(
     sm: Any, control: FaultClient
 ) -> None:
-    sm.create_endpoint(EndpointName="fresh", EndpointConfigName=deploy_config(sm, "fresh"))
+    with slow_transitions(SEEN):
+        sm.create_endpoint(EndpointName="fresh", EndpointConfigName=deploy_config(sm, "fresh"))
     assert "ProductionVariants" not in describe(sm, "fresh")
     control.set_endpoint_status("fresh", "OutOfService")
     described = describe(sm, "fresh")
     assert described["EndpointStatus"] == "OutOfService"
     assert described["ProductionVariants"][0]["VariantName"] == "AllTraffic"
-    time.sleep(2 * DELAY)  # the creation's own transition no longer applies
+    time.sleep(SEEN + DELAY)  # the creation's own transition no longer applies
     assert describe(sm, "fresh")["EndpointStatus"] == "OutOfService"
 
 
@@ -244,7 +246,8 @@ def test_an_accepted_call_replaces_a_pending_transition(
 
 
 def test_weights_and_capacities_update_like_sagemaker(sm: Any, endpoint: str) -> None:
-    CALL["UpdateEndpointWeightsAndCapacities"](sm, endpoint)
+    with slow_transitions(SEEN):
+        CALL["UpdateEndpointWeightsAndCapacities"](sm, endpoint)
     assert describe(sm, endpoint)["EndpointStatus"] == "Updating"
     wait_for(sm, endpoint, "InService")
     assert describe(sm, endpoint)["ProductionVariants"][0]["CurrentInstanceCount"] == 2

@@ -23,7 +23,7 @@ from sagemeter.aws.sagemaker import SageMakerGateway
 from sagemeter.runtime import metrics
 from tests.contract import expect_violation
 
-from .conftest import REGION, LocalAws, reset_clients
+from .conftest import REGION, SEEN, LocalAws, reset_clients, slow_transitions
 
 ROLE = "arn:aws:iam::123456789012:role/sagemeter-sm"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1.1"
@@ -151,14 +151,16 @@ def test_failed_endpoint_reports_its_reason(gateway: SageMakerGateway, aws_env: 
 def test_update_endpoint_moves_it_to_the_new_config(
     gateway: SageMakerGateway, config: str, aws_env: LocalAws
 ) -> None:
-    gateway.create_endpoint("ep-1", config, {})
+    with slow_transitions(SEEN):
+        gateway.create_endpoint("ep-1", config, {})
     with pytest.raises(AwsError) as busy:  # still Creating
         gateway.update_endpoint("ep-1", config)
     assert busy.value.kind is ErrorKind.RETRYABLE
     wait_for(in_service(gateway, "ep-1"))
     gateway.create_model(model_request("m-2"))
     gateway.create_endpoint_config(config_request("c-2", "m-2"))
-    gateway.update_endpoint("ep-1", "c-2")
+    with slow_transitions(SEEN):
+        gateway.update_endpoint("ep-1", "c-2")
     described = gateway.describe_endpoint("ep-1")
     assert described is not None and described.status == "Updating"
     wait_for(in_service(gateway, "ep-1"))

@@ -521,12 +521,13 @@ def test_the_tenancy_example_routes_without_degrading(world: World) -> None:
         model={"container": {"image": IMAGE}},
         api={"path": f"team-a/{world.run}", "authorization": "API_KEY"},
     )
+    # The route is written while the endpoint is still Creating (it answers 503 until then).
     status = wait_for(
-        "the example's route",
-        lambda: (s := kube.status("falcon")).get("invokeUrl") and s,
+        "the example's route, serving",
+        lambda: (s := kube.status("falcon")).get("invokeUrl") and s["phase"] == "InService" and s,
         timeout=90,
     )
-    assert status["phase"] == "InService"
+    assert status["invokeUrl"].endswith(f"/team-a/{world.run}"), status
     assert degraded(kube, "falcon")["status"] == "False", degraded(kube, "falcon")
 
 
