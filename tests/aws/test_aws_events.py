@@ -173,10 +173,10 @@ def test_endpoint_lifecycle_events_arrive_without_further_calls(
         EndpointName="ep", EndpointConfigName="v1", Tags=[{"Key": "team", "Value": "a"}]
     )["EndpointArn"]
     [creating] = queue.receive()
-    [in_service] = queue.receive(timeout=DELAY + 2)  # no SageMaker call in between
+    [in_service] = queue.receive(timeout=DELAY + 5)  # no SageMaker call in between
     arrived = time.monotonic() - started
     print(f"\nIN_SERVICE arrived {arrived:.3f} s after CreateEndpoint (Creating lasts {DELAY} s)")
-    assert DELAY <= arrived < DELAY + 1.0
+    assert DELAY <= arrived < DELAY + 5.0
 
     for body, status in ((creating, "CREATING"), (in_service, "IN_SERVICE")):
         _envelope(body, "aws.sagemaker", "SageMaker Endpoint State Change", arn)

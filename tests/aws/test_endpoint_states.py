@@ -195,7 +195,7 @@ def test_failure_statuses_get_a_reason_by_default(
 def test_a_timed_status_moves_on_lazily_and_reads_agree(
     sm: Any, control: FaultClient, endpoint: str
 ) -> None:
-    control.set_endpoint_status(endpoint, "SystemUpdating", seconds=2 * DELAY, then="InService")
+    control.set_endpoint_status(endpoint, "SystemUpdating", seconds=SEEN, then="InService")
     assert describe(sm, endpoint)["EndpointStatus"] == listed(sm, endpoint) == "SystemUpdating"
     with pytest.raises(ClientError):
         sm.delete_endpoint(EndpointName=endpoint)

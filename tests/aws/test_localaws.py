@@ -219,12 +219,12 @@ def test_update_goes_updating_then_in_service_on_new_config(sm: Any) -> None:
     assert updating["EndpointStatus"] == "Updating"
     assert updating["EndpointConfigName"] == old  # still serving the old config meanwhile
     assert listed_status(sm, "upd") == "Updating"
-    check_fixture("Updating", updating)
     code, message = error_of(lambda: sm.update_endpoint(EndpointName="upd", EndpointConfigName=old))
     assert (code, message.startswith("Cannot update in-progress endpoint")) == (
         "ValidationException",
         True,
     )
+    check_fixture("Updating", updating)  # after: it takes a while, and Updating lasts 2 s
 
     after = wait_for(sm, "upd", "InService")
     assert after["EndpointConfigName"] == new
@@ -268,11 +268,11 @@ def test_delete_shows_deleting_then_gone(sm: Any) -> None:
     deleting = describe(sm, "gone")
     assert deleting["EndpointStatus"] == "Deleting"
     assert listed_status(sm, "gone") == "Deleting"
-    check_fixture("Deleting", deleting)
     code, message = error_of(
         lambda: sm.create_endpoint(EndpointName="gone", EndpointConfigName=config)
     )
     assert code == "ValidationException" and "Cannot create already existing endpoint" in message
+    check_fixture("Deleting", deleting)  # after: it takes a while, and Deleting lasts 2 s
 
     deadline = time.monotonic() + 10 * DELAY + 5
     while listed_status(sm, "gone") == "Deleting" and time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from sagemeter_sandbox.control import FaultClient
 from sagemeter_sandbox.quotas import AWS_DEFAULTS, Quotas
 
-from .conftest import DELAY, REGION, LocalAws, client
+from .conftest import DELAY, REGION, SEEN, LocalAws, client, slow_transitions
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -123,7 +123,8 @@ def test_an_update_is_blue_green(faults: FaultClient) -> None:
     assert "current utilization of 1 Instances and a request delta of 3 Instances" in message
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService"
 
-    sm.update_endpoint(EndpointName="ep", EndpointConfigName=two)
+    with slow_transitions(SEEN):
+        sm.update_endpoint(EndpointName="ep", EndpointConfigName=two)
     assert usage(faults)[P4D] == 3  # both fleets while Updating
     settled("ep", "InService")
     assert usage(faults)[P4D] == 2  # the blue fleet is gone

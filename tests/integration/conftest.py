@@ -260,6 +260,16 @@ class Kubectl:
         )
         return list(json.loads(result.stdout)["items"])
 
+    def wait_event(self, name: str, reason: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """The object's Events once one has `reason`: kopf posts Events from a queue of its own,
+        so one announced in a pass may arrive after that pass's status patch."""
+
+        def found() -> list[dict[str, Any]] | None:
+            events = self.events(name)
+            return events if reason in [e["reason"] for e in events] else None
+
+        return wait_for(f"a {reason} Event of {name}", found, timeout)
+
     def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
         return wait_for(
             f"{name} to reach phase {phase}",

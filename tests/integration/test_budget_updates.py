@@ -54,7 +54,7 @@ def test_growing_past_the_budget_is_not_sent_until_it_fits(
     message = kube.condition("grow", "Degraded")["message"]
     assert name in message and "0.12" in message and "2.82" in message and "2.00" in message
     assert status["phase"] == "InService" and status["observedGeneration"] == 2
-    assert "OverBudget" in [e["reason"] for e in kube.events("grow")]
+    kube.wait_event("grow", "OverBudget")
     operator.wait_passes(3)
     assert operator.aws_calls().get("sagemaker:UpdateEndpoint", 0) == 0
     # The running fleet is exactly what it was, and the policy never counted more.

@@ -76,6 +76,6 @@ def test_in_service_and_idle_alarms_arrive_as_events(
         f"\nCreating -> InService seen after {seen_in:.2f} s;"
         f" alarm ALARM -> DeleteEndpoint {parked_in:.2f} s"
     )
-    assert parked_in < 5.0, parked_in
+    assert parked_in < 20.0, parked_in  # the 60 s poll would be later
     # The queue did it: no idle batch ran meanwhile beyond the first reads.
     assert operator.aws_calls().get("sqs:ReceiveMessage", 0) >= 1

@@ -103,7 +103,7 @@ def test_a_config_bigger_than_the_policy_allows_is_not_used(
     message = kube.condition("big", "Degraded")["message"]
     assert f"EndpointConfig {big}" in message
     assert "(instanceTypes)" in message and "(maxInstanceCount)" in message
-    assert "PolicyViolation" in [e["reason"] for e in kube.events("big")]
+    kube.wait_event("big", "PolicyViolation")
     operator.wait_passes(2)
     assert changes_since(operator, calls) == {}
     endpoint = kube.status("big").get("endpointName")

@@ -294,5 +294,7 @@ def test_throttling_in_one_tenants_account_holds_no_other_tenant_back(
         f" {throttled[1]:.2f} s; {refused} calls throttled"
     )
     assert refused > 0
-    assert abs(throttled[0] - baseline[0]) <= 1.0
-    assert abs(throttled[1] - baseline[1]) <= 1.0
+    # Held back by the other account's backoff, a pass would wait for it (up to 60 s); the
+    # slack is the churning thread's share of a 2-core machine, not a backoff.
+    assert throttled[0] <= baseline[0] + 5.0
+    assert throttled[1] <= baseline[1] + 5.0

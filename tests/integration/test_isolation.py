@@ -296,7 +296,7 @@ def test_routes_written_under_another_rest_api_id_are_removed_from_it(
     wait_for(
         "the route to move", lambda: second in kube.status("iam").get("invokeUrl", ""), timeout=90
     )
-    moved = [e for e in kube.events("iam") if e["reason"] == "RouteMoved"]
+    moved = [e for e in kube.wait_event("iam", "RouteMoved") if e["reason"] == "RouteMoved"]
     assert moved and first in moved[-1]["message"] and second in moved[-1]["message"]
 
     def has_route(api_id: str) -> bool:

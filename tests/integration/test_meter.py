@@ -65,7 +65,7 @@ def test_expiry_parks_at_the_deadline_and_a_top_up_resumes(
 ) -> None:
     # A sync interval far longer than the test: only the deadline timer can park in time.
     operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
-    kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(15), "warnBefore": "10s"}))
+    kube.apply(endpoint_object("meter", expiry={"expiresAt": in_seconds(25), "warnBefore": "10s"}))
     status = kube.wait_phase("meter", "InService")
     expires = parse_time(status["expiresAt"])
     assert status["nextTransitionAt"] <= status["expiresAt"]
@@ -126,7 +126,7 @@ def test_restart_before_the_deadline_still_parks_on_time(
     operator: Operator, kube: Kubectl, namespace: str
 ) -> None:
     operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")
-    kube.apply(endpoint_object("restarted", expiry={"expiresAt": in_seconds(14)}))
+    kube.apply(endpoint_object("restarted", expiry={"expiresAt": in_seconds(25)}))
     status = kube.wait_phase("restarted", "InService")
     operator.stop()
     operator.start(SAGEMETER_SYNC_INTERVAL="10m", SAGEMETER_LOG_FORMAT="json")

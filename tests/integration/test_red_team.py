@@ -221,7 +221,8 @@ def test_a_flood_of_one_tenants_wake_requests_starves_no_other_tenants_events(
     try:
         wait_for("the flood to fill the queue", lambda: sent[0] >= FLOOD_BEFORE, timeout=60)
         asked = time.time()
-        assert waking(sleepy_url, sleepy_key)
+        # The park's waking hold answers once its deployment is out (coalesced, 1.5-5 s).
+        wait_for("sleepy's waking route", lambda: waking(sleepy_url, sleepy_key), timeout=30)
         wake = wait_for(
             "sleepy's CreateEndpoint",
             lambda: [
@@ -249,8 +250,10 @@ def test_a_flood_of_one_tenants_wake_requests_starves_no_other_tenants_events(
         f" victim's idle park {park - fired:.2f} s"
     )
     assert sent[0] >= FLOOD_BEFORE
-    assert wake - asked < 10.0
-    assert park - fired < 5.0
+    # Starved, either would wait for the 5-minute sync; unflooded, each takes about a second.
+    # The bound leaves a loaded 2-core machine (every process here shares it) its slack.
+    assert wake - asked < 30.0
+    assert park - fired < 30.0
 
 
 def test_a_forged_meter_parameter_in_status_deletes_nothing(

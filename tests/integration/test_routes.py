@@ -313,4 +313,6 @@ def test_a_burst_of_thirty_routes_coalesces_deployments(
         f"{deployments} deployments",
         file=sys.stderr,
     )
-    assert 1 <= deployments <= 6
+    # Coalesced: at most one deployment per 5 s per account, so their number follows how long
+    # the routes took to arrive, not how many there are (one each would be 30).
+    assert 1 <= deployments <= count // 3

@@ -15,28 +15,31 @@ from .conftest import Kubectl, Operator, endpoint_object, foreign_config, wait_f
 pytestmark = pytest.mark.cluster
 
 
-def held(kube: Kubectl, sandbox: Any, name: str, phase: str, status: str, seconds: float) -> str:
-    """A new object which, once in `phase`, SageMaker shows as `status` for `seconds` (then
-    InService): its endpoint's name."""
+def held(kube: Kubectl, sandbox: Any, name: str, phase: str, status: str) -> str:
+    """A new object which, once in `phase` (or already past it: Creating lasts 2 s here),
+    SageMaker shows as `status` until the test lets it go (`release`): its endpoint's name."""
     kube.apply(endpoint_object(name))
-    kube.wait_phase(name, phase)
+    wait_for(f"{name} in {phase}", lambda: kube.status(name).get("phase") in (phase, "InService"))
     endpoint: str = kube.status(name)["endpointName"]
-    FaultClient(sandbox.aws_endpoint_url).set_endpoint_status(
-        endpoint, status, seconds=seconds, then="InService"
-    )
+    FaultClient(sandbox.aws_endpoint_url).set_endpoint_status(endpoint, status)
     return endpoint
+
+
+def release(sandbox: Any, endpoint: str) -> None:
+    FaultClient(sandbox.aws_endpoint_url).set_endpoint_status(endpoint, "InService")
 
 
 def test_a_park_while_creating_waits_for_sagemaker_and_reports_the_cost(
     operator: Operator, kube: Kubectl, sandbox: Any
 ) -> None:
     operator.start()
-    held(kube, sandbox, "slow", "Creating", "Creating", seconds=6)
+    endpoint = held(kube, sandbox, "slow", "Creating", "Creating")
     kube.patch("slow", {"spec": {"suspend": True}})
     # SageMaker refuses DeleteEndpoint while Creating: sagemeter waits, without trying.
     wait_for("a pass that waits", lambda: kube.status("slow").get("observedGeneration") == 2)
     assert operator.aws_calls().get("sagemaker:DeleteEndpoint", 0) == 0
     assert kube.status("slow")["phase"] == "Creating"
+    release(sandbox, endpoint)
     kube.wait_phase("slow", "Parked", timeout=60)
     parking = [e["message"] for e in kube.events("slow") if e["reason"] == "Parking"]
     assert parking and "billed meanwhile" in parking[-1]
@@ -47,13 +50,14 @@ def test_out_of_service_is_not_ready_and_recovers(
     operator: Operator, kube: Kubectl, sandbox: Any
 ) -> None:
     operator.start()
-    held(kube, sandbox, "flaky", "InService", "OutOfService", seconds=8)
+    endpoint = held(kube, sandbox, "flaky", "InService", "OutOfService")
     wait_for(
         "not Ready", lambda: kube.condition("flaky", "Ready").get("status") == "False", timeout=30
     )
     assert kube.condition("flaky", "Degraded").get("reason") == "OutOfService"
     calls = operator.aws_calls()
     assert calls.get("sagemaker:UpdateEndpoint", 0) == calls.get("sagemaker:DeleteEndpoint", 0) == 0
+    release(sandbox, endpoint)
     kube.wait_phase("flaky", "InService", timeout=60)
     assert kube.condition("flaky", "Degraded").get("status") == "False"
 
@@ -65,7 +69,7 @@ def test_an_endpoint_that_should_park_is_deleted_out_of_service_or_failed(
     """SPEC §2: an OutOfService endpoint is still billed, and SageMaker (API_DeleteEndpoint;
     ACK waits only in its modifyingStatuses) accepts the delete: a park deletes it at once."""
     operator.start()
-    held(kube, sandbox, "stuck", "InService", status, seconds=300)
+    held(kube, sandbox, "stuck", "InService", status)
     wait_for("SageMaker's status", lambda: kube.status("stuck").get("sagemakerStatus") == status)
     kube.patch("stuck", {"spec": {"suspend": True}})
     # Parked: the operator saw the endpoint gone, after one delete.

@@ -104,7 +104,8 @@ def test_reason_column_phase_and_conditions_tell_the_truth(
     assert (status["phase"], status["reason"]) == ("Parked", "EndpointConfigNotFound")
     assert parked["status"] == "True"
     assert "cannot resume: EndpointConfigNotFound" in parked["message"]
-    events = [(e["type"], e["reason"], e["message"]) for e in kube.events("blocked")]
+    found = kube.wait_event("blocked", "EndpointConfigNotFound")
+    events = [(e["type"], e["reason"], e["message"]) for e in found]
     assert not [e for e in events if "not parked" in e[2]], events
     assert ("Warning", "EndpointConfigNotFound") in [(t, r) for t, r, _ in events]
     parks = [m for _, r, m in events if r == "Parked"]
