@@ -43,7 +43,9 @@ def new_violations() -> list[str]:
         _in_process_seen[0] += len(fresh)
         found += [f"test process: {v}" for v in fresh]
         for report, seen in _seen.items():
-            lines, _ = contract.read_report(report)
+            # Read on every test's setup and teardown, for every operator the session started:
+            # only the violations (a file written only when there is one), not the counts.
+            lines = contract.read_violations(report)
             found += [
                 f"{report.stem} (pid {line['pid']}): {line['operation']} {line['member']}="
                 f"{line['value']}: {line['rule']}"

@@ -54,6 +54,7 @@ __all__ = [
     "install",
     "java_pattern",
     "read_report",
+    "read_violations",
     "subprocess_env",
 ]
 
@@ -365,11 +366,18 @@ def install_from_env() -> Checker | None:
     return checker
 
 
+def read_violations(report: Path) -> list[dict[str, Any]]:
+    """Violations a child wrote to ``report`` (none: the file is not there)."""
+    try:
+        text = report.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
 def read_report(report: Path) -> tuple[list[dict[str, Any]], int]:
     """Violations a child wrote to ``report`` and how many requests its processes checked."""
-    violations = []
-    if report.exists():
-        violations = [json.loads(line) for line in report.read_text().splitlines() if line]
+    violations = read_violations(report)
     checked = sum(
         int(path.read_text() or 0) for path in report.parent.glob(f"{report.name}.*.count")
     )

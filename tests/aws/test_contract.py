@@ -234,6 +234,7 @@ def test_a_child_process_checks_itself_into_its_report(tmp_path: Path) -> None:
     assert [(v["operation"], v["member"], v["value"]) for v in found] == [
         ("sagemaker:AddTags", "Tags[0].Value", "'R&D'")
     ]
+    assert contract.read_violations(report) == found  # what every test's teardown reads
 
 
 @pytest.mark.localaws
