@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from sagemeter.core.endpoint import naming
 from sagemeter.core.endpoint.ownership import precise_time
+from sagemeter_sandbox.control import FaultClient
 
 from .conftest import Kubectl, Operator, endpoint_object, wait_for
 from .test_dataplane import call
@@ -206,13 +208,29 @@ def test_a_flood_of_one_tenants_wake_requests_starves_no_other_tenants_events(
     # That request woke sleepy again: park it once more, then measure during the flood.
     kube.wait_phase("sleepy", "InService", timeout=60)
     idle_park(kube, sandbox, "sleepy", kube.status("sleepy")["endpointName"])
-
-    stop, sent = threading.Event(), [0]
+    # noisy woke too. Parked again, and unable to start (SageMaker refuses its CreateEndpoint,
+    # as it does an account out of instances), its route answers every request of the flood
+    # "waking" and queues it: a queue full of wake requests that each cost a pass.
+    attacker.wait_phase("noisy", "InService", timeout=60)
+    noisy_endpoint = attacker.status("noisy")["endpointName"]
+    idle_park(attacker, sandbox, "noisy", noisy_endpoint)
+    faults = FaultClient(sandbox.aws_endpoint_url)
+    faults.error(
+        400,
+        service="sagemaker",
+        operation="CreateEndpoint",
+        code="ResourceLimitExceeded",
+        contains=noisy_endpoint,
+    )
     noisy_url, noisy_key = routes["noisy"]
+    wait_for("noisy's waking route again", lambda: waking(noisy_url, noisy_key), timeout=60)
+
+    stop, sent, answers = threading.Event(), [0], Counter[str]()
 
     def flood() -> None:
         while not stop.is_set():
-            call(noisy_url, noisy_key)
+            status, body, _ = call(noisy_url, noisy_key)
+            answers[f"{status} {body.get('state', '')}".strip()] += 1
             sent[0] += 1
 
     threads = [threading.Thread(target=flood, daemon=True) for _ in range(FLOOD_THREADS)]
@@ -245,11 +263,16 @@ def test_a_flood_of_one_tenants_wake_requests_starves_no_other_tenants_events(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+        refused = faults.clear().injected.get("error", 0)
     print(
-        f"\nduring a flood of {sent[0]} requests: victim's wake {wake - asked:.2f} s,"
-        f" victim's idle park {park - fired:.2f} s"
+        f"\nduring a flood of {sent[0]} requests (answers: {dict(answers)}; {refused}"
+        f" CreateEndpoint refused): victim's wake {wake - asked:.2f} s, victim's idle park"
+        f" {park - fired:.2f} s"
     )
     assert sent[0] >= FLOOD_BEFORE
+    assert answers["503 waking"] >= FLOOD_BEFORE // 3, answers  # each one queued
+    assert refused >= 1
+    assert attacker.status("noisy")["phase"] == "Parked"
     # Starved, either would wait for the 5-minute sync; unflooded, each takes about a second.
     # The bound leaves a loaded 2-core machine (every process here shares it) its slack.
     assert wake - asked < 30.0
