@@ -270,10 +270,15 @@ class Kubectl:
 
         return wait_for(f"a {reason} Event of {name}", found, timeout)
 
-    def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_phase(
+        self, name: str, phase: str | tuple[str, ...], timeout: float = 60
+    ) -> dict[str, Any]:
+        """Status once its phase is `phase` (or one of them: a phase that lasts 2 s here, such
+        as Creating, may be over before a poll sees it)."""
+        phases = (phase,) if isinstance(phase, str) else phase
         return wait_for(
-            f"{name} to reach phase {phase}",
-            lambda: (s := self.status(name)).get("phase") == phase and s,
+            f"{name} to reach phase {' or '.join(phases)}",
+            lambda: (s := self.status(name)).get("phase") in phases and s,
             timeout,
         )
 

@@ -457,10 +457,7 @@ def test_deleting_a_conflicting_object_while_the_victim_is_creating(
     operator.start()
     kube.apply(endpoint_object("victim", endpointName=shared, idle={"after": "30m"}))
     # Creating lasts 2 s here: forced back to it if that is over already.
-    wait_for(
-        "the victim's endpoint",
-        lambda: kube.status("victim").get("phase") in ("Creating", "InService"),
-    )
+    kube.wait_phase("victim", ("Creating", "InService"))
     # Held in Creating for as long as the attack takes (SageMaker refuses deletes meanwhile).
     faults = FaultClient(sandbox.aws_endpoint_url)
     faults.set_endpoint_status(shared, "Creating")

@@ -19,7 +19,7 @@ def held(kube: Kubectl, sandbox: Any, name: str, phase: str, status: str) -> str
     """A new object which, once in `phase` (or already past it: Creating lasts 2 s here),
     SageMaker shows as `status` until the test lets it go (`release`): its endpoint's name."""
     kube.apply(endpoint_object(name))
-    wait_for(f"{name} in {phase}", lambda: kube.status(name).get("phase") in (phase, "InService"))
+    kube.wait_phase(name, (phase, "InService"))
     endpoint: str = kube.status(name)["endpointName"]
     FaultClient(sandbox.aws_endpoint_url).set_endpoint_status(endpoint, status)
     return endpoint

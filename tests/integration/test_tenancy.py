@@ -191,9 +191,7 @@ def test_the_budget_holds_then_releases_oldest_first(
     # Room appears: the oldest waiter starts, within seconds; the younger keeps waiting.
     kube.patch("one", {"spec": {"suspend": True}})
     started = time.monotonic()
-    wait_for(  # Creating lasts 2 s here: InService counts too
-        "three to start", lambda: kube.status("three").get("phase") in ("Creating", "InService"), 30
-    )
+    kube.wait_phase("three", ("Creating", "InService"), timeout=30)  # Creating lasts 2 s here
     waited = time.monotonic() - started
     assert kube.status("four").get("parkedReason") == "OverBudget", kube.status("four")
     # A raised budget lets the other one start too.
